@@ -117,7 +117,8 @@ impl ReceiverCheck {
     }
 
     /// Records one delivery in room `room` (a room key), with the server's `seq` when it has one.
-    pub fn on_delivery(&mut self, room: u32, seq: Option<u64>, stamp: Stamp) {
+    /// Returns whether it was the first delivery of that (sender, counter) here.
+    pub fn on_delivery(&mut self, room: u32, seq: Option<u64>, stamp: Stamp) -> bool {
         self.counts.received += 1;
         let sender_room = self.sender_rooms.get(stamp.sender as usize).copied();
         if !self.rooms.contains(&room) || sender_room != Some(room) {
@@ -130,7 +131,7 @@ impl ReceiverCheck {
         let n = stamp.counter;
         if n < track.next || track.ahead.contains(&n) {
             self.counts.duplicates += 1;
-            return;
+            return false;
         }
         self.counts.distinct += 1;
         if track.max_seen.is_some_and(|max| n < max) {
@@ -145,6 +146,7 @@ impl ReceiverCheck {
         } else {
             track.ahead.insert(n);
         }
+        true
     }
 
     fn check_seq(&mut self, room: u32, seq: u64) {
@@ -182,8 +184,8 @@ mod tests {
     fn in_order_deliveries_are_clean() {
         let mut c = check();
         for n in 0..10 {
-            c.on_delivery(0, Some(n + 1), stamp(0, n));
-            c.on_delivery(0, Some(n + 100), stamp(1, n));
+            c.on_delivery(0, Some(2 * n + 1), stamp(0, n));
+            c.on_delivery(0, Some(2 * n + 2), stamp(1, n));
         }
         let counts = c.counts();
         assert_eq!(counts.distinct, 20);

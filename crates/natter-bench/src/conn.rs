@@ -87,7 +87,8 @@ impl Conn {
     async fn handshake(&mut self, token: Option<&str>) -> Result<(), BenchError> {
         match self.kind {
             TargetKind::Natter => {
-                let token = token.ok_or_else(|| BenchError::Config("natter needs a token".into()))?;
+                let token =
+                    token.ok_or_else(|| BenchError::Config("natter needs a token".into()))?;
                 self.request(Request::Auth { token }).await.map(|_| ())
             }
             TargetKind::NatterSio | TargetKind::SioPeer => {
@@ -138,9 +139,7 @@ impl Conn {
             }
             match incoming {
                 Incoming::EnginePing => {
-                    self.ws
-                        .send(Message::Text(socketio::PONG.into()))
-                        .await?;
+                    self.ws.send(Message::Text(socketio::PONG.into())).await?;
                 }
                 Incoming::SioConnectError(e) => {
                     return Err(BenchError::Refused {
@@ -208,7 +207,7 @@ impl Conn {
 /// Run-wide counters the drain logic waits on.
 #[derive(Debug, Default)]
 pub struct Shared {
-    /// Message deliveries received (every one, duplicates included).
+    /// Distinct message deliveries received (duplicates not counted).
     pub delivered: AtomicU64,
     /// Replies received (ok or error).
     pub replies: AtomicU64,
@@ -345,7 +344,6 @@ async fn read_loop(
 fn record(st: &mut RecvState, ctx: &ReceiverCtx, incoming: Incoming<'_>, now: u64) {
     match incoming {
         Incoming::Delivery { room, seq, body } => {
-            ctx.shared.delivered.fetch_add(1, Ordering::Relaxed);
             let stamp = body.as_deref().and_then(payload::decode);
             let Some(stamp) = stamp else {
                 st.check.on_unparsable();
@@ -354,7 +352,9 @@ fn record(st: &mut RecvState, ctx: &ReceiverCtx, incoming: Incoming<'_>, now: u6
             let key = room
                 .and_then(|r| ctx.rooms.iter().find(|x| r.matches(&x.wire)))
                 .map_or(u32::MAX, |x| x.key);
-            st.check.on_delivery(key, seq, stamp);
+            if st.check.on_delivery(key, seq, stamp) {
+                ctx.shared.delivered.fetch_add(1, Ordering::Relaxed);
+            }
             st.latency
                 .get_or_insert_with(Latency::new)
                 .record_ns(now.saturating_sub(stamp.sent_ns));

@@ -96,6 +96,13 @@ pub fn headline(rec: &RunRecord) -> String {
     if s.bench_limited {
         parts.push("BENCH-LIMITED".into());
     }
-    parts.push(if rec.verdict.ok { "checks ok" } else { "CHECKS FAILED" }.into());
+    parts.push(
+        if rec.verdict.ok {
+            "checks ok"
+        } else {
+            "CHECKS FAILED"
+        }
+        .into(),
+    );
     parts.join(", ")
 }

@@ -7,7 +7,9 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::json;
 
 use crate::accounts;
-use crate::cli::{Common, ConnectArgs, DurableArgs, FanoutArgs, IdleArgs, RampArgs, RoomsArgs, Shape};
+use crate::cli::{
+    Common, ConnectArgs, DurableArgs, FanoutArgs, IdleArgs, RampArgs, RoomsArgs, Shape,
+};
 use crate::error::BenchError;
 use crate::procstat::{self, CpuMeter};
 use crate::record::{RunRecord, Summary, Verdict};
@@ -38,7 +40,10 @@ fn run_id() -> String {
 
 fn options(common: &Common, default_conns_per_user: usize, window: Option<usize>) -> BuildOptions {
     BuildOptions {
-        conns_per_user: common.conns_per_user.unwrap_or(default_conns_per_user).max(1),
+        conns_per_user: common
+            .conns_per_user
+            .unwrap_or(default_conns_per_user)
+            .max(1),
         concurrency: common.concurrency,
         users_file: common.users_file.clone(),
         run_id: run_id(),
@@ -147,14 +152,30 @@ pub async fn fanout(a: &FanoutArgs) -> Result<RunRecord, BenchError> {
     let params = json!({"subscribers": a.subscribers, "publishers": a.publishers,
         "rate": a.rate, "duration_secs": a.duration_secs, "body_bytes": a.common.body_bytes});
     let layout = fanout_layout(a.subscribers, a.publishers);
-    single_step("fanout", &a.common, layout, params, Pace::Rate(a.rate), a.duration_secs).await
+    single_step(
+        "fanout",
+        &a.common,
+        layout,
+        params,
+        Pace::Rate(a.rate),
+        a.duration_secs,
+    )
+    .await
 }
 
 pub async fn rooms(a: &RoomsArgs) -> Result<RunRecord, BenchError> {
     let params = json!({"rooms": a.rooms, "clients": a.clients, "rate": a.rate,
         "duration_secs": a.duration_secs, "body_bytes": a.common.body_bytes});
     let layout = Layout::grid(a.rooms, a.clients, a.clients);
-    single_step("rooms", &a.common, layout, params, Pace::Rate(a.rate), a.duration_secs).await
+    single_step(
+        "rooms",
+        &a.common,
+        layout,
+        params,
+        Pace::Rate(a.rate),
+        a.duration_secs,
+    )
+    .await
 }
 
 pub async fn durable(a: &DurableArgs) -> Result<RunRecord, BenchError> {
@@ -166,8 +187,15 @@ pub async fn durable(a: &DurableArgs) -> Result<RunRecord, BenchError> {
     let params = json!({"senders": a.senders, "window": a.window,
         "duration_secs": a.duration_secs, "body_bytes": a.common.body_bytes});
     let layout = Layout::grid(a.senders, 1, 1);
-    single_step("durable", &a.common, layout, params, Pace::Window(a.window), a.duration_secs)
-        .await
+    single_step(
+        "durable",
+        &a.common,
+        layout,
+        params,
+        Pace::Window(a.window),
+        a.duration_secs,
+    )
+    .await
 }
 
 pub async fn ramp(a: &RampArgs) -> Result<RunRecord, BenchError> {
@@ -191,7 +219,9 @@ pub async fn ramp(a: &RampArgs) -> Result<RunRecord, BenchError> {
     let mut rate = a.start_rate;
     let mut failed_at = None;
     for i in 0..a.max_steps {
-        let step = work.run_step(spec(&a.common, Pace::Rate(rate), a.step_secs)).await?;
+        let step = work
+            .run_step(spec(&a.common, Pace::Rate(rate), a.step_secs))
+            .await?;
         let pass = step.clean() && step.latency.p99_ms <= a.p99_ms;
         eprintln!(
             "ramp step {i}: {rate:.0} msg/s -> {:.0} deliveries/s, p99 {:.1} ms, lost {}, {}{}",
@@ -199,7 +229,11 @@ pub async fn ramp(a: &RampArgs) -> Result<RunRecord, BenchError> {
             step.latency.p99_ms,
             step.lost,
             if pass { "pass" } else { "FAIL" },
-            if step.bench_limited { " (bench-limited)" } else { "" }
+            if step.bench_limited {
+                " (bench-limited)"
+            } else {
+                ""
+            }
         );
         let disconnected = step.disconnects > 0;
         steps.push(step);
@@ -242,10 +276,16 @@ pub async fn idle(a: &IdleArgs) -> Result<RunRecord, BenchError> {
     let opts = options(&a.common, per_room, None);
     let prepared = Workload::prepare(&target, &layout, &opts, a.common.body_bytes).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = a.common.server_pid.and_then(|p| procstat::sample_pid(p).ok());
+    let before = a
+        .common
+        .server_pid
+        .and_then(|p| procstat::sample_pid(p).ok());
     let mut work = prepared.connect().await;
     tokio::time::sleep(Duration::from_secs_f64(a.hold_secs)).await;
-    let after = a.common.server_pid.and_then(|p| procstat::sample_pid(p).ok());
+    let after = a
+        .common
+        .server_pid
+        .and_then(|p| procstat::sample_pid(p).ok());
     let held = work.connections() as u64 - work.closed().min(work.connections() as u64);
     // Liveness: one message per room must reach every held connection.
     let mut liveness = spec(&a.common, Pace::Rate(1e6), 1.0);
@@ -340,7 +380,15 @@ pub async fn connect(a: &ConnectArgs) -> Result<RunRecord, BenchError> {
         }
     }
     setup_problems(&work, &mut verdict);
-    let rec = record("connect", &a.common, params, &work, Vec::new(), summary, verdict);
+    let rec = record(
+        "connect",
+        &a.common,
+        params,
+        &work,
+        Vec::new(),
+        summary,
+        verdict,
+    );
     work.close().await;
     Ok(rec)
 }

@@ -429,7 +429,6 @@ impl Workload {
     }
 }
 
-
 /// Accounts and rooms made; connections not yet opened.
 pub struct Prepared {
     target: Target,
@@ -469,7 +468,7 @@ impl Prepared {
         let shared = Arc::new(Shared::default());
         let tokens = assign_tokens(&layout, &accounts, opts.conns_per_user);
         let started = Instant::now();
-        let opened: Vec<(Member, u64, Result<(LiveConn, Option<Arc<Semaphore>>), BenchError>)> =
+        let opened: Vec<(Member, u64, OpenResult)> =
             stream::iter(layout.members.iter().enumerate())
                 .map(|(i, member)| {
                     let room = rooms[member.room as usize].clone();
@@ -613,7 +612,9 @@ async fn make_rooms(
     accounts: &[Account],
     opts: &BuildOptions,
 ) -> Result<Vec<RoomRef>, BenchError> {
-    let names: Vec<String> = (0..count).map(|i| format!("nb{}r{i}", opts.run_id)).collect();
+    let names: Vec<String> = (0..count)
+        .map(|i| format!("nb{}r{i}", opts.run_id))
+        .collect();
     if !target.kind.is_natter() {
         return Ok(names
             .into_iter()
@@ -649,13 +650,16 @@ async fn open_member(
     mut ctx: ReceiverCtx,
     window: Option<usize>,
     timeout: Duration,
-) -> Result<(LiveConn, Option<Arc<Semaphore>>), BenchError> {
+) -> OpenResult {
     let mut conn = Conn::open(target, token.as_deref(), timeout).await?;
     conn.request(Request::Join { room: &room }).await?;
     let window = window.map(|w| Arc::new(Semaphore::new(w)));
     ctx.window = window.clone();
     Ok((conn.start(ctx), window))
 }
+
+/// A started connection and its send window (window mode).
+type OpenResult = Result<(LiveConn, Option<Arc<Semaphore>>), BenchError>;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct PublishOutcome {

@@ -23,10 +23,16 @@ use crate::target::{RoomRef, TargetKind, WireRoom};
 #[derive(Debug, Clone, Copy)]
 pub enum Request<'a> {
     /// Sign the connection in (Natter native only; Socket.IO uses the handshake).
-    Auth { token: &'a str },
+    Auth {
+        token: &'a str,
+    },
     /// Create a room by name (Natter only); the reply carries its id.
-    CreateRoom { name: &'a str },
-    Join { room: &'a RoomRef },
+    CreateRoom {
+        name: &'a str,
+    },
+    Join {
+        room: &'a RoomRef,
+    },
     /// Publish `body`; Natter targets also get `client_id` and answer with a reply.
     Send {
         room: &'a RoomRef,

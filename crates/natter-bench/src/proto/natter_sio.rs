@@ -19,7 +19,9 @@ pub fn auth_json(token: &str) -> String {
 pub fn encode(request: Request<'_>, reference: u64) -> Option<String> {
     let (name, data) = match request {
         Request::Auth { .. } => return None,
-        Request::CreateRoom { name } => ("room.create", format!(r#"{{"name":{}}}"#, json_str(name))),
+        Request::CreateRoom { name } => {
+            ("room.create", format!(r#"{{"name":{}}}"#, json_str(name)))
+        }
         Request::Join { room } => ("room.join", format!(r#"{{"room":{}}}"#, json_room(room))),
         Request::Send {
             room,

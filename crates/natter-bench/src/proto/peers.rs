@@ -75,12 +75,12 @@ pub fn parse_sio(frame: &str) -> Incoming<'_> {
             SioKind::Connect => Incoming::SioConnected,
             SioKind::ConnectError => Incoming::SioConnectError(p.payload.to_string()),
             SioKind::Event => match socketio::event_named(p.payload, "chat") {
-                Some(rest) => match serde_json::from_str::<Chat<'_>>(
-                    rest.strip_suffix(']').unwrap_or(rest),
-                ) {
-                    Ok(chat) => delivery(chat),
-                    Err(e) => Incoming::Malformed(format!("{e}: {frame:.120}")),
-                },
+                Some(rest) => {
+                    match serde_json::from_str::<Chat<'_>>(rest.strip_suffix(']').unwrap_or(rest)) {
+                        Ok(chat) => delivery(chat),
+                        Err(e) => Incoming::Malformed(format!("{e}: {frame:.120}")),
+                    }
+                }
                 None => Incoming::Other,
             },
             SioKind::Ack => match (p.ack_id, serde_json::from_str::<(Ack,)>(p.payload)) {

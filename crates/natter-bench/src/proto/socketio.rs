@@ -153,14 +153,20 @@ mod tests {
 
     #[test]
     fn encodes_events_and_connect() {
-        assert_eq!(encode_event("join", "\"r1\"", Some(3)), r#"423["join","r1"]"#);
+        assert_eq!(
+            encode_event("join", "\"r1\"", Some(3)),
+            r#"423["join","r1"]"#
+        );
         assert_eq!(encode_event("chat", "{}", None), r#"42["chat",{}]"#);
         assert_eq!(encode_connect(None), "40");
         assert_eq!(
             encode_connect(Some(r#"{"token":"t"}"#)),
             r#"40{"token":"t"}"#
         );
-        assert_eq!(event_named(r#"["chat",{"a":1}]"#, "chat"), Some(r#"{"a":1}]"#));
+        assert_eq!(
+            event_named(r#"["chat",{"a":1}]"#, "chat"),
+            Some(r#"{"a":1}]"#)
+        );
         assert_eq!(event_named(r#"["chatty",1]"#, "chat"), None);
     }
 }
