@@ -65,6 +65,32 @@ pub fn self_cpu_ns() -> u64 {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// Busy and total CPU time of the whole machine (all CPUs), nanoseconds, from /proc/stat.
+pub fn machine_cpu_ns() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    parse_machine_cpu(&stat).map(|(busy, total)| {
+        let ns = 1_000_000_000 / clock_ticks_per_sec();
+        (busy * ns, total * ns)
+    })
+}
+
+/// (busy, total) ticks from the aggregate `cpu` line: busy is everything but idle and iowait.
+fn parse_machine_cpu(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if v.len() < 8 {
+        return None;
+    }
+    let total: u64 = v.iter().sum();
+    let idle = v[3] + v[4];
+    Some((total - idle, total))
+}
+
 /// CPUs this process may run on (its affinity mask, so `taskset -c 1` gives 1).
 pub fn usable_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -86,6 +112,16 @@ pub struct CpuWindow {
     /// True when the load generator was at or near its CPU limit (>= 85%): its figures may
     /// then be its own limit, not the server's.
     pub bench_saturated: bool,
+    /// CPU time the rest of the machine used meanwhile (busy time of all CPUs, from
+    /// /proc/stat, less the server's and the bench's; includes unattributed kernel work).
+    #[serde(default)]
+    pub others_cpu_s: Option<f64>,
+    /// `others_cpu_s` per wall second (1.0 = a whole core taken by other work).
+    #[serde(default)]
+    pub others_util: Option<f64>,
+    /// Other work took more than a quarter of a core: the figures are disturbed.
+    #[serde(default)]
+    pub noisy: bool,
 }
 
 /// Starts a [`CpuWindow`] measurement.
@@ -94,6 +130,7 @@ pub struct CpuMeter {
     started: Instant,
     server_start: Option<ProcSample>,
     bench_start_ns: u64,
+    machine_start: Option<(u64, u64)>,
 }
 
 impl CpuMeter {
@@ -103,6 +140,7 @@ impl CpuMeter {
             started: Instant::now(),
             server_start: pid.and_then(|p| sample_pid(p).ok()),
             bench_start_ns: self_cpu_ns(),
+            machine_start: machine_cpu_ns(),
         }
     }
 
@@ -115,7 +153,18 @@ impl CpuMeter {
             (Some(a), Some(b)) => Some(b.cpu_ns.saturating_sub(a.cpu_ns) as f64 / 1e9),
             _ => None,
         };
+        let others_cpu_s = match (self.machine_start, machine_cpu_ns()) {
+            (Some((b0, _)), Some((b1, _))) => {
+                let busy_s = b1.saturating_sub(b0) as f64 / 1e9;
+                Some((busy_s - bench_cpu_s - server_cpu_s.unwrap_or(0.0)).max(0.0))
+            }
+            _ => None,
+        };
+        let others_util = others_cpu_s.map(|c| c / wall_s);
         CpuWindow {
+            others_cpu_s,
+            others_util,
+            noisy: others_util.is_some_and(|u| u > 0.25),
             wall_s,
             server_cpu_s,
             server_util: server_cpu_s.map(|c| c / wall_s),
@@ -136,6 +185,13 @@ mod tests {
     fn parses_stat_with_spaces_in_comm() {
         let stat = "1234 (my (odd) proc) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0";
         assert_eq!(parse_stat_cpu_ticks(stat), Some(300));
+    }
+
+    #[test]
+    fn parses_machine_cpu_line() {
+        let stat = "cpu  100 5 20 800 10 0 3 2 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
+        assert_eq!(parse_machine_cpu(stat), Some((130, 940)));
+        assert!(machine_cpu_ns().is_some());
     }
 
     #[test]

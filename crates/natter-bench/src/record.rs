@@ -57,6 +57,9 @@ pub struct Summary {
     pub limit_is_bench: Option<bool>,
     /// Any measured step (the best one, for ramp) had the bench as its own bottleneck.
     pub bench_limited: bool,
+    /// Other work on the machine took more than a quarter of a core during that step.
+    #[serde(default)]
+    pub noisy: bool,
 }
 
 /// What the delivery checks concluded.

@@ -192,6 +192,9 @@ fn columns(grp: &str) -> Vec<(&'static str, Metric)> {
             ("server CPU %", |r| {
                 best_step(r).and_then(|s| s.cpu.server_util.map(|u| u * 100.0))
             }),
+            ("other load %", |r| {
+                best_step(r).and_then(|s| s.cpu.others_util.map(|u| u * 100.0))
+            }),
         ],
         "durable" => vec![
             ("acked msg/s", |r| r.summary.acked_per_sec),
@@ -318,11 +321,11 @@ fn markdown(records: &[RunRecord], args: &ReportArgs, plots: &[(&str, String)]) 
         for (name, _) in &cols {
             let _ = write!(md, " {name} |");
         }
-        md.push_str(" runs | checks ok | bench-limited |\n|---|");
+        md.push_str(" runs | checks ok | bench-limited | noisy |\n|---|");
         for _ in &cols {
             md.push_str("---|");
         }
-        md.push_str("---|---|---|\n");
+        md.push_str("---|---|---|---|\n");
         for t in &present {
             let recs = records_of(records, grp, *t);
             let _ = write!(md, "| {t} |");
@@ -335,13 +338,9 @@ fn markdown(records: &[RunRecord], args: &ReportArgs, plots: &[(&str, String)]) 
             }
             let ok = recs.iter().filter(|r| r.verdict.ok).count();
             let limited = recs.iter().filter(|r| r.summary.bench_limited).count();
-            let _ = writeln!(
-                md,
-                " {} | {ok}/{} | {limited}/{} |",
-                recs.len(),
-                recs.len(),
-                recs.len()
-            );
+            let noisy = recs.iter().filter(|r| r.summary.noisy).count();
+            let n = recs.len();
+            let _ = writeln!(md, " {n} | {ok}/{n} | {limited}/{n} | {noisy}/{n} |");
         }
         let problems: Vec<String> = present
             .iter()

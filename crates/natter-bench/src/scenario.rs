@@ -79,7 +79,10 @@ fn record(
         scenario: scenario.to_string(),
         target: common.target,
         label: common.label.clone(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: std::env::args()
+            .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
+            .collect::<Vec<_>>()
+            .join(" "),
         command_note: common.command_note.clone(),
         started_unix_s: unix_now(),
         bench_cpus: procstat::usable_cpus(),
@@ -100,6 +103,7 @@ fn traffic_summary(step: &StepResult) -> Summary {
         acked_per_sec: (step.replies_ok > 0).then_some(step.acked_per_sec),
         ack_latency: step.ack_latency,
         bench_limited: step.bench_limited,
+        noisy: step.cpu.noisy,
         ..Summary::default()
     }
 }
@@ -203,10 +207,16 @@ pub async fn ramp(a: &RampArgs) -> Result<RunRecord, BenchError> {
         Shape::Fanout => (fanout_layout(a.subscribers, a.publishers), "fanout"),
         Shape::Rooms => (Layout::grid(a.rooms, a.clients, a.clients), "rooms"),
     };
-    let params = json!({"shape": shape, "subscribers": a.subscribers, "publishers": a.publishers,
-        "rooms": a.rooms, "clients": a.clients, "start_rate": a.start_rate, "factor": a.factor,
+    let mut params = json!({"shape": shape, "start_rate": a.start_rate, "factor": a.factor,
         "max_steps": a.max_steps, "step_secs": a.step_secs, "p99_ms": a.p99_ms,
         "body_bytes": a.common.body_bytes});
+    let shape_params = match a.shape {
+        Shape::Fanout => json!({"subscribers": a.subscribers, "publishers": a.publishers}),
+        Shape::Rooms => json!({"rooms": a.rooms, "clients": a.clients}),
+    };
+    if let (Some(p), Some(extra)) = (params.as_object_mut(), shape_params.as_object()) {
+        p.extend(extra.clone());
+    }
     let mut work = Workload::build(
         &target(&a.common),
         &layout,
@@ -336,6 +346,7 @@ pub async fn connect(a: &ConnectArgs) -> Result<RunRecord, BenchError> {
             .filter(|_| work.connections() > 0)
             .map(|s| s * 1e6 / work.connections() as f64),
         bench_limited: cpu.bench_saturated,
+        noisy: cpu.noisy,
         ..Summary::default()
     };
     let mut verdict = Verdict {

@@ -170,7 +170,10 @@ pub struct StepResult {
     pub server_cpu_ns_per_message: Option<f64>,
     /// Worst delay of a send behind its schedule (rate mode): the bench falling behind.
     pub max_schedule_lag_ms: f64,
-    /// The bench was its own bottleneck: CPU saturated or sends > 10 ms behind schedule.
+    /// Sends more than 10 ms behind their schedule (rate mode).
+    pub late_sends: u64,
+    /// The bench was its own bottleneck: its CPU saturated, or more than 1% of sends were
+    /// more than 10 ms late (it could not offer the load it was asked to).
     pub bench_limited: bool,
 }
 
@@ -267,6 +270,7 @@ impl Workload {
         let publish_s = started.elapsed().as_secs_f64();
         let sent: u64 = outcomes.iter().map(|o| o.sent).sum();
         let max_lag_ns = outcomes.iter().map(|o| o.max_lag_ns).max().unwrap_or(0);
+        let late_sends = outcomes.iter().map(|o| o.late_sends).sum();
 
         let acked = proto::sends_are_acked(self.target.kind);
         let deadline = Instant::now() + spec.drain;
@@ -296,6 +300,7 @@ impl Workload {
             window_s,
             cpu,
             max_lag_ns,
+            late_sends,
             disconnects: self.closed() - closed_before,
         }))
     }
@@ -422,7 +427,8 @@ impl Workload {
                 .server_cpu_s
                 .filter(|_| f.sent > 0)
                 .map(|s| s * 1e9 / f.sent as f64),
-            bench_limited: f.cpu.bench_saturated || max_schedule_lag_ms > 10.0,
+            late_sends: f.late_sends,
+            bench_limited: f.cpu.bench_saturated || f.late_sends * 100 > f.sent,
             cpu: f.cpu,
             max_schedule_lag_ms,
         }
@@ -553,6 +559,7 @@ struct StepFigures {
     window_s: f64,
     cpu: CpuWindow,
     max_lag_ns: u64,
+    late_sends: u64,
     disconnects: u64,
 }
 
@@ -665,7 +672,12 @@ type OpenResult = Result<(LiveConn, Option<Arc<Semaphore>>), BenchError>;
 struct PublishOutcome {
     sent: u64,
     max_lag_ns: u64,
+    /// Sends more than [`LATE_NS`] behind schedule.
+    late_sends: u64,
 }
+
+/// A send this far behind its schedule counts as late.
+const LATE_NS: u64 = 10_000_000;
 
 /// One publisher's part of a step.
 struct PublishJob {
@@ -704,6 +716,7 @@ impl PublishJob {
                     } else {
                         let lag = u64::try_from((now - due_at).as_nanos()).unwrap_or(u64::MAX);
                         out.max_lag_ns = out.max_lag_ns.max(lag);
+                        out.late_sends += u64::from(lag > LATE_NS);
                     }
                     if !self.send(out.sent).await {
                         break;
