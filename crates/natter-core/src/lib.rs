@@ -1,1 +1,38 @@
-//! placeholder
+//! Natter's chat core: rooms, membership, messages, presence and typing, with no knowledge of
+//! sockets, HTTP, SQL or Redis. Transports drive a [`Connection`]; storage and cross-node
+//! fan-out sit behind the [`Store`] and [`Broker`] traits.
+//!
+//! Modules:
+//! - [`model`]: ids and plain data (User, Room, Message, Seq).
+//! - [`protocol`]: requests, replies, events and close codes of docs/protocol.md.
+//! - [`error`]: error codes and the errors at each boundary.
+//! - [`accounts`]: name and password rules, argon2id hashing, session tokens.
+//! - [`node`]: the chat service (`Node`) and one client connection (`Connection`).
+//! - [`hub`]: which local sessions are in which room; ordered fan-out.
+//! - [`session`]: one connection's bounded outbound queue and per-room order keeping.
+//! - [`store`]: the `Store` trait and an in-memory implementation.
+//! - [`broker`]: the `Broker` trait and the in-process implementation.
+//! - [`ratelimit`]: the per-connection token bucket.
+//! - [`conformance`]: the behaviour every `Store` backend must show, as a reusable test suite.
+
+#![deny(clippy::unwrap_used)]
+
+pub mod accounts;
+pub mod broker;
+pub mod conformance;
+pub mod error;
+pub mod hub;
+pub mod model;
+pub mod node;
+pub mod protocol;
+pub mod ratelimit;
+pub mod session;
+pub mod store;
+
+pub use broker::{Broker, BusEvent, BusHandler, LocalBroker, Topic};
+pub use error::{BrokerError, ChatError, ErrorCode, StoreError};
+pub use model::*;
+pub use node::{Connection, CoreConfig, Node, SignedIn};
+pub use protocol::{close, EncodedEvent, Request};
+pub use session::{Outbox, OutboxItem};
+pub use store::{MemoryStore, Store};

@@ -1,1 +1,105 @@
-//! placeholder
+//! The Natter server: wires configuration, storage, broker and the chat core together and
+//! serves HTTP, the WebSocket transport and the web client.
+//!
+//! `run(config, listener, shutdown)` is the whole server; `main` parses configuration and
+//! calls it, and tests call it on a listener bound to port 0.
+//!
+//! Modules: [`config`] (settings and their layers), [`http`] (API, health, web files),
+//! [`transport`] (the native `/ws` adapter).
+
+#![deny(clippy::unwrap_used)]
+
+pub mod config;
+pub mod http;
+pub mod transport;
+
+pub use config::{Config, Database, Settings};
+
+use natter_core::{close, Broker, LocalBroker, Node, Store};
+use natter_store_sql::SqliteStore;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub node: Arc<Node>,
+    pub config: Arc<Config>,
+    /// Connection tasks (WebSocket sessions), waited for at shutdown.
+    pub tasks: TaskTracker,
+    /// Set when shutdown begins (health turns 503).
+    pub shutting_down: Arc<AtomicBool>,
+}
+
+/// A startup failure.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("storage: {0}")]
+    Store(#[from] natter_core::StoreError),
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How long connections get to finish after shutdown begins.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, RunError> {
+    match &config.database {
+        Database::Sqlite(path) => {
+            let path = path.clone();
+            let sync = config.sqlite_synchronous;
+            let store = tokio::task::spawn_blocking(move || SqliteStore::open(path, sync))
+                .await
+                .map_err(|e| natter_core::StoreError::Backend(e.to_string()))??;
+            tracing::info!(path = %store.path().display(), "sqlite store open");
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// Runs a server on `listener` until `shutdown` resolves, then stops gracefully: health
+/// turns 503, new connections are refused, open sessions are closed with 1001, and storage
+/// is flushed.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let store = open_store(&config).await?;
+    let broker: Arc<dyn Broker> = Arc::new(LocalBroker::new());
+    let node = Node::start(store.clone(), broker, config.core()).await?;
+    let state = AppState {
+        node: node.clone(),
+        config: Arc::new(config),
+        tasks: TaskTracker::new(),
+        shutting_down: Arc::new(AtomicBool::new(false)),
+    };
+    let app = http::router(state.clone());
+    let stopping = state.shutting_down.clone();
+    let closing_node = node.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        stopping.store(true, Ordering::Release);
+        closing_node.close_all(close::GOING_AWAY);
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(signal)
+        .await?;
+    state.tasks.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, state.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close in time");
+    }
+    drop(state);
+    drop(node);
+    store.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}

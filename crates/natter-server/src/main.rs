@@ -1,1 +1,68 @@
-fn main(){}
+//! The `natter` binary: reads configuration, binds, runs until SIGINT/SIGTERM.
+
+use natter_server::{run, Settings};
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = match Settings::load().and_then(Settings::resolve) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("natter: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_logging(&config.log, config.log_json);
+    let listener = match TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("natter: cannot listen on {}: {e}", config.listen);
+            return std::process::ExitCode::from(1);
+        }
+    };
+    match listener.local_addr() {
+        Ok(addr) => println!("natter listening on http://{addr}"),
+        Err(e) => eprintln!("natter: {e}"),
+    }
+    match run(config, listener, shutdown_signal()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("natter: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(filter: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

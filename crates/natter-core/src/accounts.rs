@@ -1,0 +1,151 @@
+//! Account rules: name and password validation, argon2id hashing (off the async runtime),
+//! and opaque session tokens stored only as SHA-256 hashes.
+
+use crate::error::{ChatError, ErrorCode};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+pub const MAX_NAME_CHARS: usize = 32;
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// 1-32 ASCII letters, digits, `_`, `-`, `.` (users, guests and public rooms alike).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_CHARS
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+pub fn check_username(name: &str) -> Result<(), ChatError> {
+    if valid_name(name) {
+        Ok(())
+    } else {
+        Err(ChatError::new(
+            ErrorCode::InvalidUsername,
+            "usernames are 1-32 characters of letters, digits, _ - .",
+        ))
+    }
+}
+
+pub fn check_password(password: &str) -> Result<(), ChatError> {
+    let n = password.chars().count();
+    if (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) {
+        Ok(())
+    } else {
+        Err(ChatError::new(
+            ErrorCode::WeakPassword,
+            "passwords are 8 to 256 characters",
+        ))
+    }
+}
+
+/// Hashes a password with argon2id on a blocking thread.
+pub async fn hash_password(password: String) -> Result<String, ChatError> {
+    tokio::task::spawn_blocking(move || {
+        let mut salt = [0u8; 16];
+        rand::rng().fill_bytes(&mut salt);
+        let salt = SaltString::encode_b64(&salt).map_err(|_| ChatError::internal())?;
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|_| ChatError::internal())
+    })
+    .await
+    .map_err(|_| ChatError::internal())?
+}
+
+/// Verifies a password against a stored hash on a blocking thread. With no hash (unknown
+/// user, guest) it still spends the time of one verification, so timing does not tell
+/// whether a name exists.
+pub async fn verify_password(password: String, hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let fallback;
+        let stored = match &hash {
+            Some(h) => h.as_str(),
+            None => {
+                fallback = dummy_hash();
+                fallback.as_str()
+            }
+        };
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            return false;
+        };
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        ok && hash.is_some()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn dummy_hash() -> String {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY
+        .get_or_init(|| {
+            SaltString::encode_b64(b"natter-dummy-salt")
+                .ok()
+                .and_then(|salt| {
+                    Argon2::default()
+                        .hash_password(b"not a password", &salt)
+                        .ok()
+                        .map(|h| h.to_string())
+                })
+                .unwrap_or_default()
+        })
+        .clone()
+}
+
+/// A new session token: URL-safe base64 of 32 random bytes (43 characters).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The SHA-256 of a token: what is stored.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(valid_name("ana"));
+        assert!(valid_name("A.b-c_9"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("has space"));
+        assert!(!valid_name("émile"));
+        assert!(!valid_name(&"x".repeat(33)));
+        assert!(valid_name(&"x".repeat(32)));
+    }
+
+    #[tokio::test]
+    async fn hashes_verify() {
+        let h = hash_password("correct horse".into()).await.expect("hash");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse".into(), Some(h.clone())).await);
+        assert!(!verify_password("wrong horse".into(), Some(h)).await);
+        assert!(!verify_password("anything".into(), None).await);
+    }
+
+    #[test]
+    fn tokens_are_long_and_distinct() {
+        let a = new_token();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, new_token());
+        assert_eq!(token_hash(&a).len(), 32);
+    }
+}

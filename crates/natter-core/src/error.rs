@@ -1,0 +1,128 @@
+//! Errors at the core's boundaries. Every client-visible variant maps to one error code of
+//! docs/protocol.md (section 8); internal details are logged, never sent to clients.
+
+use serde::Serialize;
+
+/// The error codes of docs/protocol.md, section 8 (WebSocket) and section 1 (HTTP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadJson,
+    UnknownType,
+    InvalidRequest,
+    BinaryUnsupported,
+    Unauthenticated,
+    AlreadyAuthenticated,
+    RateLimited,
+    EmptyMessage,
+    MessageTooLong,
+    UnknownRoom,
+    NotMember,
+    Forbidden,
+    InvalidName,
+    NameTaken,
+    UnknownUser,
+    Internal,
+    // HTTP API only
+    InvalidUsername,
+    WeakPassword,
+    InvalidCredentials,
+    GuestsDisabled,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::BinaryUnsupported => "binary_unsupported",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::AlreadyAuthenticated => "already_authenticated",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::EmptyMessage => "empty_message",
+            ErrorCode::MessageTooLong => "message_too_long",
+            ErrorCode::UnknownRoom => "unknown_room",
+            ErrorCode::NotMember => "not_member",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::InvalidName => "invalid_name",
+            ErrorCode::NameTaken => "name_taken",
+            ErrorCode::UnknownUser => "unknown_user",
+            ErrorCode::Internal => "internal",
+            ErrorCode::InvalidUsername => "invalid_username",
+            ErrorCode::WeakPassword => "weak_password",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::GuestsDisabled => "guests_disabled",
+        }
+    }
+}
+
+/// An error a client request ends in.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ChatError {
+    pub code: ErrorCode,
+    /// Human-readable, safe to show to the client.
+    pub message: String,
+    /// For `rate_limited`: when the next request will be accepted.
+    pub retry_after_ms: Option<u64>,
+}
+
+impl ChatError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ChatError {
+            code,
+            message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+    pub fn unknown_room(room: crate::RoomId) -> Self {
+        Self::new(ErrorCode::UnknownRoom, format!("no room {room}"))
+    }
+    pub fn not_member(room: crate::RoomId) -> Self {
+        Self::new(
+            ErrorCode::NotMember,
+            format!("you are not a member of room {room}"),
+        )
+    }
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::Internal, "internal error, try again")
+    }
+}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (a name taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("not found")]
+    NotFound,
+    /// The backend failed (I/O, connection, corruption).
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// A broker failure.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("broker backend: {0}")]
+    Backend(String),
+}
+
+impl From<StoreError> for ChatError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store error");
+        ChatError::internal()
+    }
+}
+
+impl From<BrokerError> for ChatError {
+    fn from(e: BrokerError) -> Self {
+        tracing::error!(error = %e, "broker error");
+        ChatError::internal()
+    }
+}

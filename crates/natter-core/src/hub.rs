@@ -1,0 +1,268 @@
+//! The local registry: which sessions of this node are in which room, which belong to which
+//! user, and who wants presence. It fans an encoded event out to local sessions, and keeps
+//! room messages in seq order per room (reordering what arrives out of order, waiting briefly
+//! for a missing seq before letting the sessions fill the gap from the store).
+
+use crate::model::{RoomId, Seq, UserId};
+use crate::protocol::EncodedEvent;
+use crate::session::{SessionHandle, SessionId};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Out-of-order messages held per room before the gap is given up on at once.
+const MAX_PENDING: usize = 1024;
+
+#[derive(Default)]
+struct RoomEntry {
+    sessions: HashMap<SessionId, Arc<SessionHandle>>,
+    /// The last seq fanned out on this node (None until the first one).
+    delivered: Option<Seq>,
+    /// Messages that arrived ahead of a missing seq.
+    pending: BTreeMap<Seq, Arc<EncodedEvent>>,
+    /// Whether a gap timer is running for this room.
+    gap_timer: bool,
+}
+
+impl RoomEntry {
+    fn fan_out(&self, event: &Arc<EncodedEvent>) {
+        for session in self.sessions.values() {
+            session.deliver(event.clone());
+        }
+    }
+
+    /// Fans out pending messages that are next in line.
+    fn drain_in_order(&mut self) {
+        while let Some(entry) = self.pending.first_entry() {
+            let next = self.delivered.map_or(*entry.key(), Seq::next);
+            if *entry.key() > next {
+                break;
+            }
+            let (seq, event) = entry.remove_entry();
+            if Some(seq) > self.delivered {
+                self.fan_out(&event);
+                self.delivered = Some(seq);
+            }
+        }
+    }
+
+    /// Gives up waiting: fans out all pending messages in order, gaps and all (each session
+    /// fills the gaps from the store).
+    fn flush_pending(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        for (seq, event) in pending {
+            if Some(seq) > self.delivered {
+                self.fan_out(&event);
+                self.delivered = Some(seq);
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct HubState {
+    rooms: HashMap<RoomId, RoomEntry>,
+    users: HashMap<UserId, HashMap<SessionId, Arc<SessionHandle>>>,
+    presence: HashMap<SessionId, Arc<SessionHandle>>,
+}
+
+/// What changed in the node's interest when sessions come and go; the node turns these into
+/// broker subscriptions.
+#[derive(Debug, Default)]
+pub struct Interest {
+    pub rooms_gained: Vec<RoomId>,
+    pub rooms_lost: Vec<RoomId>,
+    pub user_gained: bool,
+    pub user_lost: bool,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    state: Mutex<HubState>,
+    /// How long a missing seq is waited for before sessions fill it from the store.
+    gap_wait: Duration,
+}
+
+impl Hub {
+    pub fn new(gap_wait: Duration) -> Arc<Hub> {
+        Arc::new(Hub {
+            state: Mutex::default(),
+            gap_wait,
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, HubState> {
+        // A panic while holding the lock leaves plain maps behind; keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a session in its user's set, its rooms and (if it wants) presence.
+    pub fn add_session(&self, session: &Arc<SessionHandle>) -> Interest {
+        let mut st = self.state();
+        let mut interest = Interest::default();
+        let by_user = st.users.entry(session.user.id).or_default();
+        interest.user_gained = by_user.is_empty();
+        by_user.insert(session.id, session.clone());
+        if session.wants_presence {
+            st.presence.insert(session.id, session.clone());
+        }
+        for room in session.rooms() {
+            let entry = st.rooms.entry(room).or_default();
+            if entry.sessions.is_empty() {
+                interest.rooms_gained.push(room);
+            }
+            entry.sessions.insert(session.id, session.clone());
+        }
+        interest
+    }
+
+    /// Removes a session everywhere.
+    pub fn remove_session(&self, session: &SessionHandle) -> Interest {
+        let mut st = self.state();
+        let mut interest = Interest::default();
+        if let Some(by_user) = st.users.get_mut(&session.user.id) {
+            by_user.remove(&session.id);
+            if by_user.is_empty() {
+                st.users.remove(&session.user.id);
+                interest.user_lost = true;
+            }
+        }
+        st.presence.remove(&session.id);
+        for room in session.rooms() {
+            if Self::unlink(&mut st, room, session.id) {
+                interest.rooms_lost.push(room);
+            }
+        }
+        interest
+    }
+
+    /// Removes a session from one room; true if the room has no local session left.
+    fn unlink(st: &mut HubState, room: RoomId, session: SessionId) -> bool {
+        let Some(entry) = st.rooms.get_mut(&room) else {
+            return false;
+        };
+        entry.sessions.remove(&session);
+        if entry.sessions.is_empty() {
+            st.rooms.remove(&room);
+            return true;
+        }
+        false
+    }
+
+    /// Adds a session to a room; true if it is the room's first local session.
+    pub fn join_room(&self, session: &Arc<SessionHandle>, room: RoomId) -> bool {
+        session.add_room(room);
+        let mut st = self.state();
+        let entry = st.rooms.entry(room).or_default();
+        let first = entry.sessions.is_empty();
+        entry.sessions.insert(session.id, session.clone());
+        first
+    }
+
+    /// Removes a session from a room; true if the room has no local session left.
+    pub fn leave_room(&self, session: &SessionHandle, room: RoomId) -> bool {
+        session.remove_room(room);
+        Self::unlink(&mut self.state(), room, session.id)
+    }
+
+    /// The local sessions of a user.
+    pub fn sessions_of(&self, user: UserId) -> Vec<Arc<SessionHandle>> {
+        self.state()
+            .users
+            .get(&user)
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether this node has a session of the user.
+    pub fn has_user(&self, user: UserId) -> bool {
+        self.state().users.contains_key(&user)
+    }
+
+    /// Every local session (for shutdown).
+    pub fn all_sessions(&self) -> Vec<Arc<SessionHandle>> {
+        self.state()
+            .users
+            .values()
+            .flat_map(|s| s.values().cloned())
+            .collect()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.state().users.values().map(HashMap::len).sum()
+    }
+
+    /// Delivers a non-message event to a room's sessions, except those of `except`.
+    pub fn to_room(&self, room: RoomId, event: &Arc<EncodedEvent>, except: Option<UserId>) {
+        let st = self.state();
+        if let Some(entry) = st.rooms.get(&room) {
+            for session in entry.sessions.values() {
+                if Some(session.user.id) != except {
+                    session.deliver(event.clone());
+                }
+            }
+        }
+    }
+
+    /// Delivers an event to every session that wants presence.
+    pub fn to_presence_watchers(&self, event: &Arc<EncodedEvent>) {
+        for session in self.state().presence.values() {
+            session.deliver(event.clone());
+        }
+    }
+
+    /// Delivers an event to a user's sessions.
+    pub fn to_user(&self, user: UserId, event: &Arc<EncodedEvent>) {
+        if let Some(sessions) = self.state().users.get(&user) {
+            for session in sessions.values() {
+                session.deliver(event.clone());
+            }
+        }
+    }
+
+    /// Delivers a room message in seq order. Out-of-order arrivals wait (at most `gap_wait`)
+    /// for the missing ones.
+    pub fn deliver_message(self: &Arc<Self>, event: Arc<EncodedEvent>) {
+        let Some((room, seq)) = event.room_seq else {
+            return;
+        };
+        let mut st = self.state();
+        let Some(entry) = st.rooms.get_mut(&room) else {
+            return;
+        };
+        match entry.delivered {
+            Some(done) if seq <= done => {}
+            Some(done) if seq != done.next() => {
+                entry.pending.insert(seq, event);
+                if entry.pending.len() > MAX_PENDING {
+                    entry.flush_pending();
+                } else if !entry.gap_timer {
+                    entry.gap_timer = true;
+                    self.arm_gap_timer(room);
+                }
+            }
+            _ => {
+                entry.fan_out(&event);
+                entry.delivered = Some(seq);
+                entry.drain_in_order();
+            }
+        }
+    }
+
+    fn arm_gap_timer(self: &Arc<Self>, room: RoomId) {
+        let hub = Arc::downgrade(self);
+        let wait = self.gap_wait;
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let Some(hub) = hub.upgrade() else { return };
+            let mut st = hub.state();
+            if let Some(entry) = st.rooms.get_mut(&room) {
+                entry.gap_timer = false;
+                if !entry.pending.is_empty() {
+                    tracing::debug!(room = room.0, "seq gap persisted; flushing");
+                    entry.flush_pending();
+                }
+            }
+        });
+    }
+}

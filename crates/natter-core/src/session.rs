@@ -1,0 +1,378 @@
+//! One authenticated connection as the core sees it: its bounded outbound queue
+//! (`SessionHandle` is the sending side, held by the hub; `Outbox` the receiving side, pumped
+//! by the transport), the rooms it is in, and per-room order keeping.
+//!
+//! Slow-consumer policy: the queue holds `outbound_queue` frames. When a push finds it full,
+//! the session is closed with 4008 (the transport closes the socket); nobody waits for it and
+//! nothing is dropped silently. The client resumes and gets what it missed from the store.
+//!
+//! Order keeping: for every room the outbox remembers the last seq it handed out (its
+//! watermark). A message at or below it is a duplicate and is skipped; one above the next
+//! expected seq means a gap, filled from the store before the message goes out.
+
+use crate::model::{RoomId, Seq, User};
+use crate::protocol::{close, EncodedEvent};
+use crate::store::Store;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, Notify};
+
+/// Messages fetched from the store per page while catching up.
+const CATCH_UP_PAGE: u32 = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+impl SessionId {
+    pub fn next() -> SessionId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        SessionId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// What the hub pushes into a session's queue.
+#[derive(Debug)]
+pub enum Outbound {
+    Event(Arc<EncodedEvent>),
+    /// Send every stored message of the room above the watermark (resume).
+    CatchUp(RoomId),
+    /// Start keeping order in a room from this seq (the room was just joined).
+    Track(RoomId, Seq),
+}
+
+/// The hub's side of a session.
+pub struct SessionHandle {
+    pub id: SessionId,
+    pub user: User,
+    /// SHA-256 (hex) of the token it authenticated with, for revocation.
+    pub token_hash: String,
+    /// Whether it receives `presence` events.
+    pub wants_presence: bool,
+    tx: mpsc::Sender<Outbound>,
+    rooms: Mutex<HashSet<RoomId>>,
+    /// 0 while open; otherwise the close code the transport should use.
+    close_code: AtomicU16,
+    closed: Notify,
+}
+
+impl SessionHandle {
+    /// Queues an event without waiting. A full queue closes the session (slow consumer).
+    pub fn deliver(&self, event: Arc<EncodedEvent>) {
+        self.push(Outbound::Event(event));
+    }
+
+    pub(crate) fn push(&self, item: Outbound) {
+        if self.is_closed() {
+            return;
+        }
+        match self.tx.try_send(item) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::info!(session = self.id.0, user = %self.user.name, "slow consumer: outbound queue full, closing");
+                self.close(close::SLOW_CONSUMER);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Asks the transport to close the connection with `code` (the first code wins).
+    pub fn close(&self, code: u16) {
+        if self
+            .close_code
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.closed.notify_one();
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.close_code.load(Ordering::Acquire) != 0
+    }
+
+    pub fn is_member(&self, room: RoomId) -> bool {
+        self.rooms
+            .lock()
+            .map(|r| r.contains(&room))
+            .unwrap_or(false)
+    }
+
+    pub fn rooms(&self) -> Vec<RoomId> {
+        self.rooms
+            .lock()
+            .map(|r| r.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Records membership; true if it is new.
+    pub(crate) fn add_room(&self, room: RoomId) -> bool {
+        self.rooms
+            .lock()
+            .map(|mut r| r.insert(room))
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn remove_room(&self, room: RoomId) -> bool {
+        self.rooms
+            .lock()
+            .map(|mut r| r.remove(&room))
+            .unwrap_or(false)
+    }
+}
+
+/// What the transport should do next.
+#[derive(Debug)]
+pub enum OutboxItem {
+    /// Write this event.
+    Event(Arc<EncodedEvent>),
+    /// Close the connection with this code.
+    Close(u16),
+}
+
+/// The transport's side of a session: yields events in order, filling gaps from the store.
+pub struct Outbox {
+    handle: Arc<SessionHandle>,
+    rx: mpsc::Receiver<Outbound>,
+    store: Arc<dyn Store>,
+    /// Last seq handed out per room.
+    watermarks: HashMap<RoomId, Seq>,
+    /// Events ready to go out before anything else.
+    ready: VecDeque<Arc<EncodedEvent>>,
+    /// Rooms still catching up (their stored messages above the watermark are not all out).
+    catching_up: VecDeque<RoomId>,
+    /// An event taken by `try_next` that needs a gap filled first.
+    stashed: Option<Arc<EncodedEvent>>,
+}
+
+enum Order {
+    Next,
+    Duplicate,
+    Gap,
+}
+
+/// Creates a session's two halves.
+pub fn session(
+    user: User,
+    token_hash: String,
+    wants_presence: bool,
+    rooms: impl IntoIterator<Item = RoomId>,
+    queue: usize,
+    store: Arc<dyn Store>,
+) -> (Arc<SessionHandle>, Outbox) {
+    let (tx, rx) = mpsc::channel(queue.max(1));
+    let handle = Arc::new(SessionHandle {
+        id: SessionId::next(),
+        user,
+        token_hash,
+        wants_presence,
+        tx,
+        rooms: Mutex::new(rooms.into_iter().collect()),
+        close_code: AtomicU16::new(0),
+        closed: Notify::new(),
+    });
+    let outbox = Outbox {
+        handle: handle.clone(),
+        rx,
+        store,
+        watermarks: HashMap::new(),
+        ready: VecDeque::new(),
+        catching_up: VecDeque::new(),
+        stashed: None,
+    };
+    (handle, outbox)
+}
+
+impl Outbox {
+    pub fn handle(&self) -> &Arc<SessionHandle> {
+        &self.handle
+    }
+
+    /// Keep order in `room` from `seq` on: later messages come live, gaps from the store.
+    pub fn track(&mut self, room: RoomId, seq: Seq) {
+        self.watermarks.insert(room, seq);
+    }
+
+    /// Resume: the client has seen `room` up to `seq`; send it everything after.
+    pub fn resume_from(&mut self, room: RoomId, seq: Seq) {
+        self.watermarks.insert(room, seq);
+        self.catching_up.push_back(room);
+    }
+
+    /// The next thing to do. Cancel-safe only between items (do not drop it mid-catch-up).
+    pub async fn next(&mut self) -> OutboxItem {
+        loop {
+            if let Some(code) = self.close_code() {
+                return OutboxItem::Close(code);
+            }
+            if let Some(event) = self.ready.pop_front() {
+                return OutboxItem::Event(event);
+            }
+            if let Some(room) = self.catching_up.front().copied() {
+                match self.catch_up_page(room).await {
+                    Ok(true) => {
+                        self.catching_up.pop_front();
+                    }
+                    Ok(false) => {}
+                    Err(()) => return OutboxItem::Close(close::INTERNAL),
+                }
+                continue;
+            }
+            if let Some(event) = self.stashed.take() {
+                if self.accept(Outbound::Event(event)).await.is_err() {
+                    return OutboxItem::Close(close::INTERNAL);
+                }
+                continue;
+            }
+            let item = tokio::select! {
+                biased;
+                _ = self.handle.closed.notified() => continue,
+                item = self.rx.recv() => item,
+            };
+            match item {
+                None => return OutboxItem::Close(close::INTERNAL),
+                Some(item) => {
+                    if self.accept(item).await.is_err() {
+                        return OutboxItem::Close(close::INTERNAL);
+                    }
+                }
+            }
+        }
+    }
+
+    /// An event that is ready now, without waiting or fetching (for batching writes).
+    pub fn try_next(&mut self) -> Option<Arc<EncodedEvent>> {
+        if self.close_code().is_some() || self.stashed.is_some() {
+            return None;
+        }
+        if let Some(event) = self.ready.pop_front() {
+            return Some(event);
+        }
+        if !self.catching_up.is_empty() {
+            return None;
+        }
+        loop {
+            match self.rx.try_recv() {
+                Ok(Outbound::Event(event)) => match self.in_order(&event) {
+                    Order::Next => return Some(event),
+                    Order::Duplicate => continue,
+                    Order::Gap => {
+                        // Filling it needs the store: leave it to `next`.
+                        self.stashed = Some(event);
+                        return None;
+                    }
+                },
+                Ok(Outbound::CatchUp(room)) => {
+                    self.catching_up.push_back(room);
+                    return None;
+                }
+                Ok(Outbound::Track(room, seq)) => {
+                    self.watermarks.insert(room, seq);
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    async fn accept(&mut self, item: Outbound) -> Result<(), ()> {
+        match item {
+            Outbound::CatchUp(room) => self.catching_up.push_back(room),
+            Outbound::Track(room, seq) => {
+                self.watermarks.insert(room, seq);
+            }
+            Outbound::Event(event) => match self.in_order(&event) {
+                Order::Next => self.ready.push_back(event),
+                Order::Duplicate => {}
+                Order::Gap => {
+                    self.fill_gap(&event).await?;
+                    if let Some((room, seq)) = event.room_seq {
+                        let mark = self.watermarks.entry(room).or_insert(Seq::ZERO);
+                        if seq > *mark {
+                            *mark = seq;
+                            self.ready.push_back(event);
+                        }
+                    }
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Classifies a message against the room's watermark, advancing it for `Next`.
+    fn in_order(&mut self, event: &EncodedEvent) -> Order {
+        let Some((room, seq)) = event.room_seq else {
+            return Order::Next;
+        };
+        match self.watermarks.get_mut(&room) {
+            None => {
+                self.watermarks.insert(room, seq);
+                Order::Next
+            }
+            Some(mark) if seq <= *mark => Order::Duplicate,
+            Some(mark) if seq == mark.next() => {
+                *mark = seq;
+                Order::Next
+            }
+            Some(_) => Order::Gap,
+        }
+    }
+
+    /// Queues the stored messages between the watermark and `event`.
+    async fn fill_gap(&mut self, event: &EncodedEvent) -> Result<(), ()> {
+        let Some((room, seq)) = event.room_seq else {
+            return Ok(());
+        };
+        loop {
+            let mark = self.watermarks.get(&room).copied().unwrap_or(Seq::ZERO);
+            let missing = seq.0 - mark.0 - 1;
+            if missing <= 0 {
+                break;
+            }
+            let limit = missing.min(CATCH_UP_PAGE as i64) as u32;
+            let page = self.fetch(room, mark, limit).await?;
+            if page.is_empty() {
+                tracing::warn!(
+                    room = room.0,
+                    from = mark.0,
+                    to = seq.0,
+                    "gap not in store; skipping it"
+                );
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One page of catch-up; true when the room has nothing more to send.
+    async fn catch_up_page(&mut self, room: RoomId) -> Result<bool, ()> {
+        let mark = self.watermarks.get(&room).copied().unwrap_or(Seq::ZERO);
+        let page = self.fetch(room, mark, CATCH_UP_PAGE).await?;
+        Ok(page.len() < CATCH_UP_PAGE as usize)
+    }
+
+    /// Fetches messages above `after`, queues them as ready and advances the watermark.
+    async fn fetch(&mut self, room: RoomId, after: Seq, limit: u32) -> Result<Vec<Seq>, ()> {
+        let messages = self
+            .store
+            .messages_after(room, after, limit)
+            .await
+            .map_err(|e| tracing::error!(error = %e, "catch-up read failed"))?;
+        let mut seqs = Vec::with_capacity(messages.len());
+        for message in &messages {
+            let mark = self.watermarks.entry(room).or_insert(Seq::ZERO);
+            if message.seq > *mark {
+                *mark = message.seq;
+                self.ready.push_back(EncodedEvent::message(message));
+            }
+            seqs.push(message.seq);
+        }
+        Ok(seqs)
+    }
+
+    fn close_code(&self) -> Option<u16> {
+        match self.handle.close_code.load(Ordering::Acquire) {
+            0 => None,
+            code => Some(code),
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! The `Store` contract (accounts, sessions, rooms, membership, messages) and `MemoryStore`,
+//! an in-memory implementation for unit tests. Real backends live in natter-store-sql.
+//!
+//! Rules every backend keeps (checked by `crate::conformance`):
+//! - names (users, public rooms) are unique case-insensitively;
+//! - `append` assigns the room's next seq (1, 2, 3, ...) and a server-wide id, and stores a
+//!   retry with the same (sender, room, client_id) once, returning the original;
+//! - `append` returns only after the message is durable.
+
+use crate::error::StoreError;
+use crate::model::*;
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+/// A stored user with their password hash (absent for guests).
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: Option<String>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a user; `StoreError::Conflict` if the name is taken (case-insensitively).
+    async fn create_user(
+        &self,
+        name: &str,
+        password_hash: Option<&str>,
+        guest: bool,
+    ) -> Result<User, StoreError>;
+    async fn credentials(&self, name: &str) -> Result<Option<Credentials>, StoreError>;
+    async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError>;
+
+    async fn create_session(&self, token_hash: &[u8], user: UserId) -> Result<(), StoreError>;
+    async fn session_user(&self, token_hash: &[u8]) -> Result<Option<User>, StoreError>;
+    /// Deletes a session; returns whose it was.
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<Option<UserId>, StoreError>;
+
+    /// The public room of that name, created if missing.
+    async fn ensure_public_room(&self, name: &str) -> Result<Room, StoreError>;
+    /// Creates a public room with `creator` as its first member; `Conflict` if the name is taken.
+    async fn create_room(&self, name: &str, creator: UserId) -> Result<Room, StoreError>;
+    async fn room(&self, room: RoomId) -> Result<Option<Room>, StoreError>;
+    async fn public_rooms(&self) -> Result<Vec<Room>, StoreError>;
+    /// The rooms `user` is a member of, each with the DM peer for DM rooms.
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Option<User>)>, StoreError>;
+    /// Adds a member; false if they were one already.
+    async fn join(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
+    /// Removes a member; false if they were not one.
+    async fn leave(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
+    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
+    /// Members sorted by name (case-insensitively).
+    async fn members(&self, room: RoomId) -> Result<Vec<User>, StoreError>;
+    /// The DM room of two distinct users, created (with both as members) if missing.
+    /// The flag says whether it was created now.
+    async fn open_dm(&self, a: UserId, b: UserId) -> Result<(Room, bool), StoreError>;
+
+    /// Stores a message durably and assigns id and seq (see the module rules).
+    async fn append(&self, message: NewMessage) -> Result<Appended, StoreError>;
+    /// Messages with seq > `after`, oldest first, at most `limit`.
+    async fn messages_after(
+        &self,
+        room: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// The newest `limit` messages with seq < `before` (all when None), returned oldest first.
+    async fn messages_before(
+        &self,
+        room: RoomId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// Finishes pending writes and flushes to disk; later calls fail. Default: nothing to do.
+    async fn shutdown(&self) {}
+}
+
+/// The case-insensitive key of a user or room name.
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+#[derive(Default)]
+struct MemoryData {
+    users: Vec<Credentials>,
+    sessions: HashMap<Vec<u8>, UserId>,
+    rooms: Vec<Room>,
+    dms: HashMap<(UserId, UserId), RoomId>,
+    members: HashMap<RoomId, HashSet<UserId>>,
+    messages: HashMap<RoomId, BTreeMap<Seq, Message>>,
+    dedupe: HashMap<(UserId, RoomId, String), (RoomId, Seq)>,
+    next_message_id: i64,
+}
+
+impl MemoryData {
+    fn user(&self, id: UserId) -> Option<&User> {
+        self.users.get((id.0 - 1) as usize).map(|c| &c.user)
+    }
+    fn room_mut(&mut self, id: RoomId) -> Option<&mut Room> {
+        self.rooms.get_mut((id.0 - 1) as usize)
+    }
+    fn room(&self, id: RoomId) -> Option<Room> {
+        let mut room = self.rooms.get((id.0 - 1) as usize)?.clone();
+        room.member_count = self.members.get(&id).map_or(0, |m| m.len() as u32);
+        Some(room)
+    }
+    fn new_room(&mut self, name: &str, kind: RoomKind) -> RoomId {
+        let id = RoomId(self.rooms.len() as i64 + 1);
+        self.rooms.push(Room {
+            id,
+            name: name.to_string(),
+            kind,
+            member_count: 0,
+            last_seq: Seq::ZERO,
+        });
+        id
+    }
+    fn public_room_by_key(&self, key: &str) -> Option<RoomId> {
+        self.rooms
+            .iter()
+            .find(|r| r.kind == RoomKind::Public && name_key(&r.name) == key)
+            .map(|r| r.id)
+    }
+}
+
+/// An in-memory `Store` for unit tests. Nothing survives the process.
+#[derive(Default)]
+pub struct MemoryStore {
+    data: Mutex<MemoryData>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, MemoryData>, StoreError> {
+        self.data
+            .lock()
+            .map_err(|_| StoreError::Backend("memory store poisoned".into()))
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_user(
+        &self,
+        name: &str,
+        password_hash: Option<&str>,
+        guest: bool,
+    ) -> Result<User, StoreError> {
+        let mut d = self.lock()?;
+        let key = name_key(name);
+        if d.users.iter().any(|c| name_key(&c.user.name) == key) {
+            return Err(StoreError::Conflict("name taken".into()));
+        }
+        let user = User {
+            id: UserId(d.users.len() as i64 + 1),
+            name: name.to_string(),
+            guest,
+        };
+        d.users.push(Credentials {
+            user: user.clone(),
+            password_hash: password_hash.map(str::to_string),
+        });
+        Ok(user)
+    }
+
+    async fn credentials(&self, name: &str) -> Result<Option<Credentials>, StoreError> {
+        let key = name_key(name);
+        Ok(self
+            .lock()?
+            .users
+            .iter()
+            .find(|c| name_key(&c.user.name) == key)
+            .cloned())
+    }
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.credentials(name).await?.map(|c| c.user))
+    }
+
+    async fn create_session(&self, token_hash: &[u8], user: UserId) -> Result<(), StoreError> {
+        self.lock()?.sessions.insert(token_hash.to_vec(), user);
+        Ok(())
+    }
+
+    async fn session_user(&self, token_hash: &[u8]) -> Result<Option<User>, StoreError> {
+        let d = self.lock()?;
+        Ok(d.sessions
+            .get(token_hash)
+            .and_then(|id| d.user(*id))
+            .cloned())
+    }
+
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<Option<UserId>, StoreError> {
+        Ok(self.lock()?.sessions.remove(token_hash))
+    }
+
+    async fn ensure_public_room(&self, name: &str) -> Result<Room, StoreError> {
+        let mut d = self.lock()?;
+        let id = match d.public_room_by_key(&name_key(name)) {
+            Some(id) => id,
+            None => d.new_room(name, RoomKind::Public),
+        };
+        d.room(id).ok_or(StoreError::NotFound)
+    }
+
+    async fn create_room(&self, name: &str, creator: UserId) -> Result<Room, StoreError> {
+        let mut d = self.lock()?;
+        if d.public_room_by_key(&name_key(name)).is_some() {
+            return Err(StoreError::Conflict("room name taken".into()));
+        }
+        let id = d.new_room(name, RoomKind::Public);
+        d.members.entry(id).or_default().insert(creator);
+        d.room(id).ok_or(StoreError::NotFound)
+    }
+
+    async fn room(&self, room: RoomId) -> Result<Option<Room>, StoreError> {
+        Ok(self.lock()?.room(room))
+    }
+
+    async fn public_rooms(&self) -> Result<Vec<Room>, StoreError> {
+        let d = self.lock()?;
+        Ok(d.rooms
+            .iter()
+            .filter(|r| r.kind == RoomKind::Public)
+            .filter_map(|r| d.room(r.id))
+            .collect())
+    }
+
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Option<User>)>, StoreError> {
+        let d = self.lock()?;
+        let mut out = Vec::new();
+        for r in &d.rooms {
+            let Some(members) = d.members.get(&r.id) else {
+                continue;
+            };
+            if !members.contains(&user) {
+                continue;
+            }
+            let peer = if r.kind == RoomKind::Dm {
+                members
+                    .iter()
+                    .find(|m| **m != user)
+                    .and_then(|m| d.user(*m))
+                    .cloned()
+            } else {
+                None
+            };
+            if let Some(room) = d.room(r.id) {
+                out.push((room, peer));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn join(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        Ok(self.lock()?.members.entry(room).or_default().insert(user))
+    }
+
+    async fn leave(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()?
+            .members
+            .get_mut(&room)
+            .is_some_and(|m| m.remove(&user)))
+    }
+
+    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()?
+            .members
+            .get(&room)
+            .is_some_and(|m| m.contains(&user)))
+    }
+
+    async fn members(&self, room: RoomId) -> Result<Vec<User>, StoreError> {
+        let d = self.lock()?;
+        let mut users: Vec<User> = d
+            .members
+            .get(&room)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| d.user(*id).cloned())
+            .collect();
+        users.sort_by_key(|u| name_key(&u.name));
+        Ok(users)
+    }
+
+    async fn open_dm(&self, a: UserId, b: UserId) -> Result<(Room, bool), StoreError> {
+        let mut d = self.lock()?;
+        let pair = (a.min(b), a.max(b));
+        let (id, created) = match d.dms.get(&pair) {
+            Some(id) => (*id, false),
+            None => {
+                let id = d.new_room("dm", RoomKind::Dm);
+                d.dms.insert(pair, id);
+                let m = d.members.entry(id).or_default();
+                m.insert(a);
+                m.insert(b);
+                (id, true)
+            }
+        };
+        Ok((d.room(id).ok_or(StoreError::NotFound)?, created))
+    }
+
+    async fn append(&self, message: NewMessage) -> Result<Appended, StoreError> {
+        let mut d = self.lock()?;
+        let key = (message.sender.id, message.room, message.client_id.clone());
+        if let Some((room, seq)) = d.dedupe.get(&key).copied() {
+            let existing = d
+                .messages
+                .get(&room)
+                .and_then(|m| m.get(&seq))
+                .cloned()
+                .ok_or(StoreError::NotFound)?;
+            return Ok(Appended {
+                message: existing,
+                duplicate: true,
+            });
+        }
+        let room = d.room_mut(message.room).ok_or(StoreError::NotFound)?;
+        room.last_seq = room.last_seq.next();
+        let seq = room.last_seq;
+        d.next_message_id += 1;
+        let stored = Message {
+            id: MessageId(d.next_message_id),
+            room: message.room,
+            seq,
+            sender: message.sender,
+            body: message.body,
+            ts: message.ts,
+            client_id: message.client_id,
+        };
+        d.messages
+            .entry(stored.room)
+            .or_default()
+            .insert(seq, stored.clone());
+        d.dedupe.insert(key, (stored.room, seq));
+        Ok(Appended {
+            message: stored,
+            duplicate: false,
+        })
+    }
+
+    async fn messages_after(
+        &self,
+        room: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let d = self.lock()?;
+        Ok(d.messages
+            .get(&room)
+            .map(|m| {
+                m.range(after.next()..)
+                    .take(limit as usize)
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn messages_before(
+        &self,
+        room: RoomId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let d = self.lock()?;
+        let upper = before.unwrap_or(Seq(i64::MAX));
+        let mut out: Vec<Message> = d
+            .messages
+            .get(&room)
+            .map(|m| {
+                m.range(..upper)
+                    .rev()
+                    .take(limit as usize)
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.reverse();
+        Ok(out)
+    }
+}

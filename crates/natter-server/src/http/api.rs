@@ -1,0 +1,115 @@
+//! The JSON accounts API (register, login, guest, logout, me) and `/healthz`, as in
+//! docs/protocol.md section 1. Errors are `{"error": {"code", "message"}}`.
+
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use natter_core::protocol::ErrorBody;
+use natter_core::{ChatError, ErrorCode};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+
+/// A `ChatError` as an HTTP response.
+pub struct ApiError(pub ChatError);
+
+impl From<ChatError> for ApiError {
+    fn from(e: ChatError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match self.0.code {
+            ErrorCode::NameTaken => StatusCode::CONFLICT,
+            ErrorCode::InvalidCredentials | ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::GuestsDisabled | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let body = json!({ "error": ErrorBody::from(&self.0) });
+        (status, Json(body)).into_response()
+    }
+}
+
+/// Parses a JSON body, answering `invalid_request` for anything unreadable.
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError(ChatError::invalid(format!("bad JSON body: {e}"))))
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError(ChatError::new(
+                ErrorCode::Unauthenticated,
+                "missing `Authorization: Bearer <token>`",
+            ))
+        })
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct Guest {
+    nickname: String,
+}
+
+pub async fn health(State(state): State<AppState>) -> Response {
+    if state.shutting_down.load(Ordering::Acquire) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "shutting_down"})),
+        )
+            .into_response()
+    } else {
+        Json(json!({"status": "ok"})).into_response()
+    }
+}
+
+pub async fn register(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
+    let c: Credentials = body(&bytes)?;
+    let signed = state.node.register(&c.username, &c.password).await?;
+    tracing::info!(user = %signed.user.name, "registered");
+    Ok((StatusCode::CREATED, Json(signed)).into_response())
+}
+
+pub async fn login(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
+    let c: Credentials = body(&bytes)?;
+    let signed = state.node.login(&c.username, &c.password).await?;
+    Ok(Json(signed).into_response())
+}
+
+pub async fn guest(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
+    let g: Guest = body(&bytes)?;
+    let signed = state.node.register_guest(&g.nickname).await?;
+    Ok((StatusCode::CREATED, Json(signed)).into_response())
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.node.logout(bearer(&headers)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let user = state.node.user_for_token(bearer(&headers)?).await?;
+    Ok(Json(json!({ "user": user })).into_response())
+}

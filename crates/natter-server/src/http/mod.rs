@@ -1,0 +1,42 @@
+//! The HTTP surface: the accounts API, health, the embedded web client, and the routes that
+//! hand WebSocket upgrades to the transports. Security headers are set on every response.
+
+pub mod api;
+pub mod web;
+
+use crate::transport;
+use crate::AppState;
+use axum::http::{header, HeaderValue};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// Forbids inline script (and everything not from this origin).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(api::health))
+        .route("/api/register", post(api::register))
+        .route("/api/login", post(api::login))
+        .route("/api/guest", post(api::guest))
+        .route("/api/logout", post(api::logout))
+        .route("/api/me", get(api::me))
+        .route("/ws", get(transport::ws::upgrade))
+        .fallback(get(web::serve))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,747 @@
+//! The SQLite `Store`: schema and migrations, the group-committing writer thread, the
+//! reader pool, and every query.
+
+use async_trait::async_trait;
+use natter_core::model::*;
+use natter_core::store::{name_key, Credentials, Store};
+use natter_core::StoreError;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// Writes committed together at most.
+const MAX_BATCH: usize = 512;
+/// Reader connections.
+const READERS: usize = 4;
+
+/// How hard SQLite works to make a commit survive a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    /// fsync the WAL at every commit: survives power loss (the default).
+    Full,
+    /// fsync at checkpoints only: survives a process crash, not a power cut.
+    Normal,
+}
+
+impl std::str::FromStr for Synchronous {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Ok(Synchronous::Full),
+            "normal" => Ok(Synchronous::Normal),
+            other => Err(format!(
+                "sqlite synchronous must be full or normal, not {other}"
+            )),
+        }
+    }
+}
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL UNIQUE,
+    password_hash TEXT,
+    guest INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash BLOB PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE rooms (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('public', 'dm')),
+    name_key TEXT UNIQUE,
+    dm_key TEXT UNIQUE,
+    member_count INTEGER NOT NULL DEFAULT 0,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE members (
+    room_id INTEGER NOT NULL REFERENCES rooms(id),
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    joined_at INTEGER NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX members_by_user ON members(user_id, room_id);
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    room_id INTEGER NOT NULL REFERENCES rooms(id),
+    seq INTEGER NOT NULL,
+    sender_id INTEGER NOT NULL REFERENCES users(id),
+    body TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (room_id, seq),
+    UNIQUE (sender_id, room_id, client_id)
+);
+"#];
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+/// What a write job leaves for after the commit: whether it succeeded (else its savepoint is
+/// rolled back) and how to report the outcome.
+struct JobDone {
+    ok: bool,
+    finish: Box<dyn FnOnce(Result<(), String>) + Send>,
+}
+
+/// A write to run inside the writer's current transaction (`None`: the transaction could not
+/// be started; the job must report failure).
+type WriteJob = Box<dyn FnOnce(Option<&Connection>) -> JobDone + Send>;
+
+pub struct SqliteStore {
+    /// The writer thread's queue; None after `shutdown`.
+    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    path: PathBuf,
+}
+
+fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(backend)?;
+    let sync = match sync {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+    ))
+    .map_err(backend)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(backend)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction().map_err(backend)?;
+        tx.execute_batch(sql).map_err(backend)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        tracing::info!(version = i + 1, "sqlite schema migrated");
+    }
+    Ok(())
+}
+
+fn run_writer(conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        let mut finishes = Vec::with_capacity(batch.len());
+        match began {
+            Err(e) => {
+                tracing::error!(error = %e, "sqlite BEGIN failed");
+                for job in batch {
+                    finishes.push(job(None).finish);
+                }
+                for finish in finishes {
+                    finish(Err(e.to_string()));
+                }
+                continue;
+            }
+            Ok(()) => {
+                for job in batch {
+                    let _ = conn.execute_batch("SAVEPOINT job");
+                    let done = job(Some(&conn));
+                    if !done.ok {
+                        let _ = conn.execute_batch("ROLLBACK TO job");
+                    }
+                    let _ = conn.execute_batch("RELEASE job");
+                    finishes.push(done.finish);
+                }
+            }
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(|e| {
+            tracing::error!(error = %e, "sqlite COMMIT failed");
+            let _ = conn.execute_batch("ROLLBACK");
+            e.to_string()
+        });
+        for finish in finishes {
+            finish(committed.clone());
+        }
+    }
+    // Every sender is gone: the store was dropped. Checkpoint so the WAL is folded in.
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the database file at `path`.
+    pub fn open(path: impl AsRef<Path>, sync: Synchronous) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?;
+            }
+        }
+        let mut conn = open_connection(&path, sync)?;
+        migrate(&mut conn)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            readers.push(open_connection(&path, sync)?);
+        }
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("natter-sqlite-writer".into())
+            .spawn(move || run_writer(conn, rx))
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(SqliteStore {
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(thread)),
+            readers: Arc::new(Mutex::new(readers)),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in the writer's next transaction; resolves after COMMIT.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| match conn {
+            None => JobDone {
+                ok: false,
+                finish: Box::new(move |r| {
+                    let e = r.err().unwrap_or_else(|| "no transaction".into());
+                    let _ = tx.send(Err(StoreError::Backend(e)));
+                }),
+            },
+            Some(conn) => {
+                let result = f(conn);
+                JobDone {
+                    ok: result.is_ok(),
+                    finish: Box::new(move |committed| {
+                        let outcome = match committed {
+                            Ok(()) => result,
+                            Err(e) => Err(StoreError::Backend(e)),
+                        };
+                        let _ = tx.send(outcome);
+                    }),
+                }
+            }
+        });
+        self.writer
+            .lock()
+            .map_err(|_| StoreError::Backend("writer lock poisoned".into()))?
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("store is shut down".into()))?
+            .send(job)
+            .map_err(|_| StoreError::Backend("sqlite writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("sqlite writer dropped a job".into()))?
+    }
+
+    /// Runs `f` on a reader connection on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers
+                .lock()
+                .map_err(|_| StoreError::Backend("reader pool poisoned".into()))?
+                .pop();
+            let conn = match conn {
+                Some(c) => c,
+                // The pool ran dry: an extra reader, kept if the pool has room later.
+                None => {
+                    Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                        .map_err(backend)?
+                }
+            };
+            let result = f(&conn);
+            if let Ok(mut pool) = readers.lock() {
+                if pool.len() < READERS {
+                    pool.push(conn);
+                }
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("reader task: {e}")))?
+    }
+}
+
+fn user_from(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
+    Ok(User {
+        id: UserId(row.get(at)?),
+        name: row.get(at + 1)?,
+        guest: row.get::<_, i64>(at + 2)? != 0,
+    })
+}
+
+const ROOM_COLUMNS: &str = "r.id, r.name, r.kind, r.member_count, r.last_seq";
+
+fn room_from(row: &Row<'_>) -> rusqlite::Result<Room> {
+    let kind: String = row.get(2)?;
+    Ok(Room {
+        id: RoomId(row.get(0)?),
+        name: row.get(1)?,
+        kind: if kind == "dm" {
+            RoomKind::Dm
+        } else {
+            RoomKind::Public
+        },
+        member_count: row.get::<_, i64>(3)? as u32,
+        last_seq: Seq(row.get(4)?),
+    })
+}
+
+const MESSAGE_COLUMNS: &str =
+    "m.id, m.room_id, m.seq, m.body, m.created_at, m.client_id, u.id, u.name, u.guest";
+
+fn message_from(row: &Row<'_>) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: MessageId(row.get(0)?),
+        room: RoomId(row.get(1)?),
+        seq: Seq(row.get(2)?),
+        body: row.get(3)?,
+        ts: row.get(4)?,
+        client_id: row.get(5)?,
+        sender: user_from(row, 6)?,
+    })
+}
+
+fn room_by_id(conn: &Connection, id: RoomId) -> Result<Option<Room>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.id = ?1"
+    ))
+    .map_err(backend)?
+    .query_row([id.0], room_from)
+    .optional()
+    .map_err(backend)
+}
+
+fn add_member(conn: &Connection, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+    let added = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO members (room_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(backend)?
+        .execute(params![room.0, user.0, now_millis()])
+        .map_err(backend)?
+        == 1;
+    if added {
+        conn.prepare_cached("UPDATE rooms SET member_count = member_count + 1 WHERE id = ?1")
+            .map_err(backend)?
+            .execute([room.0])
+            .map_err(backend)?;
+    }
+    Ok(added)
+}
+
+fn find_message(
+    conn: &Connection,
+    sender: UserId,
+    room: RoomId,
+    client_id: &str,
+) -> Result<Option<Message>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+         WHERE m.sender_id = ?1 AND m.room_id = ?2 AND m.client_id = ?3"
+    ))
+    .map_err(backend)?
+    .query_row(params![sender.0, room.0, client_id], message_from)
+    .optional()
+    .map_err(backend)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_user(
+        &self,
+        name: &str,
+        password_hash: Option<&str>,
+        guest: bool,
+    ) -> Result<User, StoreError> {
+        let name = name.to_string();
+        let hash = password_hash.map(str::to_string);
+        self.write(move |conn| {
+            let result = conn
+                .prepare_cached(
+                    "INSERT INTO users (name, name_key, password_hash, guest, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(backend)?
+                .execute(params![
+                    name,
+                    name_key(&name),
+                    hash,
+                    guest as i64,
+                    now_millis()
+                ]);
+            match result {
+                Ok(_) => Ok(User {
+                    id: UserId(conn.last_insert_rowid()),
+                    name,
+                    guest,
+                }),
+                Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict("name taken".into())),
+                Err(e) => Err(backend(e)),
+            }
+        })
+        .await
+    }
+
+    async fn credentials(&self, name: &str) -> Result<Option<Credentials>, StoreError> {
+        let key = name_key(name);
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT id, name, guest, password_hash FROM users WHERE name_key = ?1",
+            )
+            .map_err(backend)?
+            .query_row([key], |row| {
+                Ok(Credentials {
+                    user: user_from(row, 0)?,
+                    password_hash: row.get(3)?,
+                })
+            })
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.credentials(name).await?.map(|c| c.user))
+    }
+
+    async fn create_session(&self, token_hash: &[u8], user: UserId) -> Result<(), StoreError> {
+        let hash = token_hash.to_vec();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO sessions (token_hash, user_id, created_at) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(backend)?
+            .execute(params![hash, user.0, now_millis()])
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session_user(&self, token_hash: &[u8]) -> Result<Option<User>, StoreError> {
+        let hash = token_hash.to_vec();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT u.id, u.name, u.guest FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = ?1",
+            )
+            .map_err(backend)?
+            .query_row([hash], |row| user_from(row, 0))
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<Option<UserId>, StoreError> {
+        let hash = token_hash.to_vec();
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1 RETURNING user_id")
+                .map_err(backend)?
+                .query_row([hash], |row| Ok(UserId(row.get(0)?)))
+                .optional()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn ensure_public_room(&self, name: &str) -> Result<Room, StoreError> {
+        let name = name.to_string();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO rooms (name, kind, name_key, created_at)
+                 VALUES (?1, 'public', ?2, ?3)",
+            )
+            .map_err(backend)?
+            .execute(params![name, name_key(&name), now_millis()])
+            .map_err(backend)?;
+            conn.prepare_cached(&format!(
+                "SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.name_key = ?1"
+            ))
+            .map_err(backend)?
+            .query_row([name_key(&name)], room_from)
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn create_room(&self, name: &str, creator: UserId) -> Result<Room, StoreError> {
+        let name = name.to_string();
+        self.write(move |conn| {
+            let inserted = conn
+                .prepare_cached(
+                    "INSERT INTO rooms (name, kind, name_key, created_at) VALUES (?1, 'public', ?2, ?3)",
+                )
+                .map_err(backend)?
+                .execute(params![name, name_key(&name), now_millis()]);
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StoreError::Conflict("room name taken".into()))
+                }
+                Err(e) => return Err(backend(e)),
+            }
+            let id = RoomId(conn.last_insert_rowid());
+            add_member(conn, id, creator)?;
+            room_by_id(conn, id)?.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    async fn room(&self, room: RoomId) -> Result<Option<Room>, StoreError> {
+        self.read(move |conn| room_by_id(conn, room)).await
+    }
+
+    async fn public_rooms(&self) -> Result<Vec<Room>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.kind = 'public' ORDER BY r.name_key"
+                ))
+                .map_err(backend)?;
+            let rows = stmt.query_map([], room_from).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Option<User>)>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {ROOM_COLUMNS}, p.id, p.name, p.guest
+                     FROM members me JOIN rooms r ON r.id = me.room_id
+                     LEFT JOIN members pm ON r.kind = 'dm' AND pm.room_id = r.id AND pm.user_id != me.user_id
+                     LEFT JOIN users p ON p.id = pm.user_id
+                     WHERE me.user_id = ?1 ORDER BY r.id"
+                ))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([user.0], |row| {
+                    let room = room_from(row)?;
+                    let peer = match row.get::<_, Option<i64>>(5)? {
+                        Some(_) => Some(user_from(row, 5)?),
+                        None => None,
+                    };
+                    Ok((room, peer))
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn join(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        self.write(move |conn| add_member(conn, room, user)).await
+    }
+
+    async fn leave(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            let removed = conn
+                .prepare_cached("DELETE FROM members WHERE room_id = ?1 AND user_id = ?2")
+                .map_err(backend)?
+                .execute(params![room.0, user.0])
+                .map_err(backend)?
+                == 1;
+            if removed {
+                conn.prepare_cached(
+                    "UPDATE rooms SET member_count = member_count - 1 WHERE id = ?1",
+                )
+                .map_err(backend)?
+                .execute([room.0])
+                .map_err(backend)?;
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT 1 FROM members WHERE room_id = ?1 AND user_id = ?2")
+                .map_err(backend)?
+                .exists(params![room.0, user.0])
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn members(&self, room: RoomId) -> Result<Vec<User>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT u.id, u.name, u.guest FROM members m JOIN users u ON u.id = m.user_id
+                     WHERE m.room_id = ?1 ORDER BY u.name_key",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([room.0], |row| user_from(row, 0))
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn open_dm(&self, a: UserId, b: UserId) -> Result<(Room, bool), StoreError> {
+        self.write(move |conn| {
+            let key = format!("{}:{}", a.min(b).0, a.max(b).0);
+            let created = conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO rooms (name, kind, dm_key, created_at) VALUES ('dm', 'dm', ?1, ?2)",
+                )
+                .map_err(backend)?
+                .execute(params![key, now_millis()])
+                .map_err(backend)?
+                == 1;
+            let id: i64 = conn
+                .prepare_cached("SELECT id FROM rooms WHERE dm_key = ?1")
+                .map_err(backend)?
+                .query_row([&key], |r| r.get(0))
+                .map_err(backend)?;
+            if created {
+                add_member(conn, RoomId(id), a)?;
+                add_member(conn, RoomId(id), b)?;
+            }
+            let room = room_by_id(conn, RoomId(id))?.ok_or(StoreError::NotFound)?;
+            Ok((room, created))
+        })
+        .await
+    }
+
+    async fn append(&self, message: NewMessage) -> Result<Appended, StoreError> {
+        self.write(move |conn| {
+            if let Some(existing) =
+                find_message(conn, message.sender.id, message.room, &message.client_id)?
+            {
+                return Ok(Appended {
+                    message: existing,
+                    duplicate: true,
+                });
+            }
+            let seq: i64 = conn
+                .prepare_cached(
+                    "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
+                )
+                .map_err(backend)?
+                .query_row([message.room.0], |r| r.get(0))
+                .optional()
+                .map_err(backend)?
+                .ok_or(StoreError::NotFound)?;
+            conn.prepare_cached(
+                "INSERT INTO messages (room_id, seq, sender_id, body, client_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(backend)?
+            .execute(params![
+                message.room.0,
+                seq,
+                message.sender.id.0,
+                message.body,
+                message.client_id,
+                message.ts
+            ])
+            .map_err(backend)?;
+            Ok(Appended {
+                message: Message {
+                    id: MessageId(conn.last_insert_rowid()),
+                    room: message.room,
+                    seq: Seq(seq),
+                    sender: message.sender,
+                    body: message.body,
+                    ts: message.ts,
+                    client_id: message.client_id,
+                },
+                duplicate: false,
+            })
+        })
+        .await
+    }
+
+    async fn messages_after(
+        &self,
+        room: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+                     WHERE m.room_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"
+                ))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![room.0, after.0, limit], message_from)
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn messages_before(
+        &self,
+        room: RoomId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let before = before.map_or(i64::MAX, |s| s.0);
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+                     WHERE m.room_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"
+                ))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![room.0, before, limit], message_from)
+                .map_err(backend)?;
+            let mut out = rows.collect::<Result<Vec<_>, _>>().map_err(backend)?;
+            out.reverse();
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn shutdown(&self) {
+        if let Ok(mut writer) = self.writer.lock() {
+            writer.take();
+        }
+        let thread = self.writer_thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
