@@ -126,8 +126,9 @@ export function launchBrowser() {
 /**
  * A new browser context (its own storage, like a separate person) with one page, opened at
  * the server. The page's uncaught errors and CSP violations are collected in `page.problems`.
+ * With `relay: true` its WebSocket goes through `relaySocket` (as `page.relay`).
  */
-export async function openPage(browser, server, { viewport = { width: 1280, height: 800 }, colorScheme = 'light' } = {}) {
+export async function openPage(browser, server, { viewport = { width: 1280, height: 800 }, colorScheme = 'light', relay = false } = {}) {
   const context = await browser.newContext({ viewport, colorScheme });
   context.setDefaultTimeout(WAIT_MS);
   const page = await context.newPage();
@@ -138,6 +139,7 @@ export async function openPage(browser, server, { viewport = { width: 1280, heig
     if (/Content Security Policy|Refused to/i.test(text)) page.problems.push(`csp: ${text}`);
     else if (msg.type() === 'error' && text.startsWith('natter:')) page.problems.push(text);
   });
+  if (relay) page.relay = await relaySocket(page);
   await page.goto(server.url);
   return page;
 }
@@ -176,7 +178,12 @@ export async function send(page, text) {
 
 /** Wait until a confirmed (not pending) message with exactly this text is in the list. */
 export async function waitForMessage(page, text) {
-  await page.locator('.msg:not(.pending):not(.failed) .msg-text', { hasText: exactly(text) }).first().waitFor();
+  await page.waitForFunction(
+    (t) => [...document.querySelectorAll('#message-list .msg:not(.pending):not(.failed) .msg-text')]
+      .some((el) => el.textContent === t),
+    text,
+    { timeout: WAIT_MS },
+  );
 }
 
 /** The texts of the messages in the open room, top to bottom (confirmed and pending). */
@@ -190,6 +197,54 @@ export function exactly(text) {
 
 function escapeRe(s) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Put the page's WebSocket through a controllable relay (before the page opens it):
+ * - `cut()` closes the page's socket (code 1001, as a server going away), so it reconnects;
+ * - while `blocked` is true, new sockets are closed at once (the server looks unreachable);
+ * - `onClientFrame(frame, relay)` may look at each request first; returning true swallows it
+ *   (relay.reply(obj) answers the page as the server would, relay.forward() passes it on).
+ * Counts every request the page sends by type in `sent`.
+ */
+export async function relaySocket(page) {
+  const ctl = {
+    blocked: false,
+    live: null,
+    onClientFrame: null,
+    sent: {},
+    cut() {
+      const live = ctl.live;
+      ctl.live = null;
+      if (!live) return;
+      live.ws.close({ code: 1001, reason: 'test cut' });
+      live.server.close({ code: 1000, reason: 'test cut' });
+    },
+  };
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    if (ctl.blocked) {
+      ws.close({ code: 1001, reason: 'test: server unreachable' });
+      return;
+    }
+    const server = ws.connectToServer();
+    const live = { ws, server };
+    ctl.live = live;
+    ws.onMessage((raw) => {
+      if (ctl.live !== live) return;
+      const frame = JSON.parse(raw);
+      ctl.sent[frame.type] = (ctl.sent[frame.type] ?? 0) + 1;
+      const relay = {
+        forward: () => server.send(raw),
+        reply: (obj) => ws.send(JSON.stringify(obj)),
+      };
+      if (ctl.onClientFrame?.(frame, relay)) return;
+      server.send(raw);
+    });
+    server.onMessage((raw) => {
+      if (ctl.live === live) ws.send(raw);
+    });
+  });
+  return ctl;
 }
 
 /** Close contexts and the browser; stop servers. Never throws. */

@@ -1,6 +1,6 @@
 // api.js — the HTTP half of the protocol (docs/protocol.md section 1): register, login, logout,
 // me. Turns every failure, including "no server at all", into an ApiError with a code.
-// URLs are resolved against the page's own address, so the client works behind any host or port.
+// Paths are absolute on the page's own origin, so the client works behind any host or port.
 
 export class ApiError extends Error {
   /**
@@ -16,7 +16,7 @@ export class ApiError extends Error {
 }
 
 function apiUrl(path) {
-  return new URL(path, document.baseURI).href;
+  return new URL(path, window.location.origin).href;
 }
 
 async function call(method, path, { body, token } = {}) {
@@ -52,20 +52,20 @@ async function call(method, path, { body, token } = {}) {
 
 /** `POST /api/register` -> `{token, user}` */
 export function register(username, password) {
-  return call('POST', 'api/register', { body: { username, password } });
+  return call('POST', '/api/register', { body: { username, password } });
 }
 
 /** `POST /api/login` -> `{token, user}` */
 export function login(username, password) {
-  return call('POST', 'api/login', { body: { username, password } });
+  return call('POST', '/api/login', { body: { username, password } });
 }
 
 /** `POST /api/logout`: revokes the token and closes its sockets (code 4003). */
 export function logout(token) {
-  return call('POST', 'api/logout', { token });
+  return call('POST', '/api/logout', { token });
 }
 
 /** `GET /api/me` -> `{user}` */
 export function me(token) {
-  return call('GET', 'api/me', { token });
+  return call('GET', '/api/me', { token });
 }

@@ -25,7 +25,7 @@ export class RequestError extends Error {
 }
 
 function wsUrl() {
-  const url = new URL('ws', document.baseURI);
+  const url = new URL('/ws', window.location.href);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
   return url.href;
 }
