@@ -1,14 +1,14 @@
 // chat.test.mjs — two and three people in real browsers: chatting both ways, typing, reload,
 // rooms (create, join, leave, unread), direct messages kept private, and hostile message text.
 
-import { describe, test, before, after } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  SKIP, NatterServer, launchBrowser, openPage, signUp, send, waitForMessage, messageTexts,
+  browserSuite, NatterServer, launchBrowser, openPage, signUp, send, waitForMessage, messageTexts,
   openRoom, waitOnline, cleanup, exactly,
 } from './harness.mjs';
 
-describe('chat in the browser', { skip: SKIP, timeout: 120000 }, () => {
+browserSuite('chat in the browser', { timeout: 120000 }, () => {
   let server;
   let browser;
   let ana;

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -17,6 +18,15 @@ export const BROWSER = process.env.NATTER_BROWSER || '';
 export const SKIP = BROWSER
   ? false
   : 'NATTER_BROWSER unset: set it to a Chromium executable (e.g. /usr/bin/chromium) to run the browser tests';
+
+/**
+ * `describe`, or when there is no browser one test reported as skipped with the reason, so a
+ * run without NATTER_BROWSER says "skipped" in its summary rather than passing quietly.
+ */
+export function browserSuite(name, options, fn) {
+  if (SKIP) return test(name, { skip: SKIP }, () => {});
+  return describe(name, options, fn);
+}
 
 /** Bound on every single wait in the tests. */
 export const WAIT_MS = 10000;
@@ -203,6 +213,7 @@ function escapeRe(s) {
  * Put the page's WebSocket through a controllable relay (before the page opens it):
  * - `cut()` closes the page's socket (code 1001, as a server going away), so it reconnects;
  * - while `blocked` is true, new sockets are closed at once (the server looks unreachable);
+ * - while `muted` is true, frames from the server are dropped (replies lost on the way);
  * - `onClientFrame(frame, relay)` may look at each request first; returning true swallows it
  *   (relay.reply(obj) answers the page as the server would, relay.forward() passes it on).
  * Counts every request the page sends by type in `sent`.
@@ -210,9 +221,12 @@ function escapeRe(s) {
 export async function relaySocket(page) {
   const ctl = {
     blocked: false,
+    muted: false,
     live: null,
     onClientFrame: null,
     sent: {},
+    /** every request the page sent, in order */
+    frames: [],
     cut() {
       const live = ctl.live;
       ctl.live = null;
@@ -232,6 +246,7 @@ export async function relaySocket(page) {
     ws.onMessage((raw) => {
       if (ctl.live !== live) return;
       const frame = JSON.parse(raw);
+      ctl.frames.push(frame);
       ctl.sent[frame.type] = (ctl.sent[frame.type] ?? 0) + 1;
       const relay = {
         forward: () => server.send(raw),
@@ -241,7 +256,7 @@ export async function relaySocket(page) {
       server.send(raw);
     });
     server.onMessage((raw) => {
-      if (ctl.live === live) ws.send(raw);
+      if (ctl.live === live && !ctl.muted) ws.send(raw);
     });
   });
   return ctl;

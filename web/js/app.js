@@ -40,7 +40,7 @@ const chatActions = {
     store.setCurrent(id);
     if (session) saved.saveLastRoom(session.user.id, id);
     sidebar.closeDrawer(false);
-    if (!window.matchMedia('(max-width: 760px)').matches) composer.focus();
+    if (!isPhone()) composer.focus();
   },
   openDm: (name) => openDm(name).catch((err) => toast(errorText(err.code, err.message))),
   createRoom: () => dialogs.openCreate(),
@@ -184,7 +184,11 @@ function request(type, data) {
 }
 
 function onReady(reply) {
+  const first = store.rooms.size === 0;
   store.applyAuth(reply);
+  // On a desktop, the first thing one does is write: put the cursor there (not on phones,
+  // where focusing opens the keyboard over the conversation).
+  if (first && !isPhone() && !document.querySelector('dialog[open]')) setTimeout(() => composer.focus(), 0);
   for (const item of restoredOutbox) {
     if (!store.room(item.room)) continue;
     store.addPending(item.room, { client_id: item.client_id, body: item.body, ts: item.ts });
@@ -343,6 +347,10 @@ function updateTitle() {
   const where = room ? (room.info.kind === 'dm' ? room.info.peer?.name : `#${room.info.name}`) : null;
   const title = where ? `${where} · Natter` : 'Natter';
   document.title = unread ? `(${unread}) ${title}` : title;
+}
+
+function isPhone() {
+  return window.matchMedia('(max-width: 760px)').matches;
 }
 
 function toast(text) {

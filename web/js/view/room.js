@@ -130,7 +130,10 @@ export class RoomView {
   renderTimeline(store, room, switched) {
     if (!room) return;
     const stick = switched || this.stick;
+    // Keep the first message in view where it is while things change above it. By key: its
+    // element may be rebuilt (e.g. it stops starting a group when older messages arrive).
     const anchor = stick ? null : this.firstVisibleItem();
+    const anchorKey = anchor?.dataset.key;
     const anchorTop = anchor?.offsetTop ?? 0;
     const lastBefore = this.list.lastElementChild?.dataset.key;
 
@@ -143,7 +146,8 @@ export class RoomView {
     if (stick || mineArrived) {
       this.scrollToBottom();
     } else {
-      if (anchor?.isConnected) this.timeline.scrollTop += anchor.offsetTop - anchorTop;
+      const moved = anchorKey && this.rendered.get(anchorKey)?.el;
+      if (moved) this.timeline.scrollTop += moved.offsetTop - anchorTop;
       if (lastAfter !== lastBefore) this.pill.hidden = false;
     }
     this.maybeMarkRead();
@@ -290,9 +294,14 @@ export class RoomView {
     this.maybeLoadOlder();
   }
 
+  /** The first message or notice in view: it must stay put when older history comes in above.
+   * (Not a day separator: older messages of the same day are inserted below it.) */
   firstVisibleItem() {
     const top = this.timeline.scrollTop;
-    for (const el of this.list.children) if (el.offsetTop + el.offsetHeight > top) return el;
+    for (const el of this.list.children) {
+      if (el.classList.contains('day-sep')) continue;
+      if (el.offsetTop + el.offsetHeight > top) return el;
+    }
     return null;
   }
 
