@@ -149,6 +149,31 @@ browserSuite('chat in the browser', { timeout: 120000 }, () => {
     await openRoom(ana, 'general');
   });
 
+  test('two tabs of one person stay in step: rooms joined and left elsewhere', async () => {
+    const tab2 = await ana.context().newPage(); // same storage: the same session
+    tab2.problems = [];
+    tab2.on('pageerror', (err) => tab2.problems.push(err.message));
+    try {
+      await tab2.goto(server.url);
+      await waitOnline(tab2);
+      await ana.click('#btn-create');
+      await ana.fill('#create-name', 'two-tabs');
+      await ana.press('#create-name', 'Enter');
+      await ana.locator('#room-name', { hasText: 'two-tabs' }).waitFor();
+      await tab2.locator('#room-list .nav-item', { hasText: 'two-tabs' }).waitFor();
+      await ana.click('#btn-leave');
+      await tab2.locator('#room-list .nav-item', { hasText: 'two-tabs' }).waitFor({ state: 'detached' });
+      // Closing one tab does not make ana look offline.
+      await tab2.close();
+      await bob.waitForTimeout(300);
+      assert.equal(await bob.locator('#people-list [data-person="ana"]').count(), 1);
+      assert.deepEqual(tab2.problems, []);
+    } finally {
+      if (!tab2.isClosed()) await tab2.close();
+    }
+    await openRoom(ana, 'general');
+  });
+
   test('a direct message is not visible to a third person', async () => {
     const carol = await openPage(browser, server);
     try {
@@ -174,9 +199,13 @@ browserSuite('chat in the browser', { timeout: 120000 }, () => {
       assert.ok(!everything.includes('got it'), 'carol cannot read the reply');
       await carol.keyboard.press('Escape');
       assert.deepEqual(carol.problems, []);
+      await ana.locator('#people-list [data-person="carol"]').waitFor();
     } finally {
       await carol.context().close();
     }
+    // carol closed her only tab: she goes offline for the others.
+    await ana.locator('#people-list [data-person="carol"]').waitFor({ state: 'detached' });
+    await bob.locator('#people-list [data-person="carol"]').waitFor({ state: 'detached' });
     await openRoom(ana, 'general');
     await openRoom(bob, 'general');
   });
