@@ -76,8 +76,26 @@ browserSuite('signing in and out', { timeout: 90000 }, () => {
     await page.locator('#auth-screen').waitFor();
   });
 
+  test('a session the server no longer knows goes back to sign-in', async () => {
+    await page.evaluate(() => localStorage.setItem('natter.session', JSON.stringify({
+      token: 'x'.repeat(43), user: { id: 999, name: 'ghost', guest: false },
+    })));
+    await page.reload();
+    await page.locator('#auth-notice', { hasText: 'Your session has ended' }).waitFor();
+    assert.equal(await page.isVisible('#chat'), false);
+    assert.equal(await page.evaluate(() => localStorage.getItem('natter.session')), null);
+  });
+
   test('a server that is down is reported as such', async () => {
+    // Signed in when it goes down: the banner says so and counts down to the next try.
+    await submit(page, 'signin', 'dora', 'correct horse battery');
+    await page.locator('#chat').waitFor();
     await server.stop();
+    await page.locator('#banner', { hasText: /(Connection lost|Cannot reach the server)\. Retrying in \d+s\./ }).waitFor();
+    assert.equal(await page.isVisible('#banner-retry'), true);
+    // Signing in while it is down.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.locator('#auth-screen').waitFor();
     await submit(page, 'signin', 'dora', 'correct horse battery');
     await errorShown(page, 'Cannot reach the server');
     assert.equal(await page.isEnabled('#auth-submit'), true, 'the form can be sent again');

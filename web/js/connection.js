@@ -88,7 +88,7 @@ export class Connection {
 
   setStatus(status) {
     this.status = status;
-    this.emit('status', { status, attempt: this.attempt, retryAt: this.retryAt });
+    this.emit('status', { status, attempt: this.attempt, retryAt: this.retryAt, everOnline: this.everOnline });
   }
 
   start() {

@@ -41,9 +41,10 @@ export class BannerView {
     } else {
       const paint = () => {
         const secs = Math.max(0, Math.ceil((store.connection.retryAt - Date.now()) / 1000));
-        const head = status === 'offline'
-          ? 'You are offline.'
-          : store.connection.attempt > 3 ? 'Cannot reach the server.' : 'Connection lost.';
+        const { attempt, everOnline } = store.connection;
+        let head = 'Connection lost.';
+        if (status === 'offline') head = 'You are offline.';
+        else if (!everOnline || attempt > 3) head = 'Cannot reach the server.';
         this.show(status === 'offline' ? 'error' : 'warn', `${head} Retrying in ${secs}s.${queued}`, true);
       };
       paint();
