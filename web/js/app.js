@@ -134,6 +134,7 @@ function enterChat({ token, user }) {
   store.reset();
   store.setMe(user);
   store.readSeq = saved.loadReadMarks(user.id);
+  store.knownDevice = Object.keys(store.readSeq).length > 0;
   store.preferredRoomId = saved.loadLastRoom(user.id);
   restoredOutbox = saved.loadOutbox(user.id);
   authView.hide();
@@ -223,7 +224,7 @@ function onEvent({ type, data }) {
       store.setPresence(data.user, data.online);
       break;
     case Ev.ROOM_ADDED:
-      store.upsertRoom(data.room);
+      store.upsertRoom(data.room, { fresh: data.room.kind === 'dm' });
       if (!store.room(data.room.id).loaded) loadLatest(data.room.id);
       break;
     case Ev.ROOM_REMOVED:

@@ -51,6 +51,8 @@ export class Store {
     this.preferredRoomId = null;
     /** room id -> the newest seq the person has seen there */
     this.readSeq = {};
+    /** this browser has read markers of this person from before (it is not a new device) */
+    this.knownDevice = false;
     /** the connection's status object ({status, attempt, retryAt}) */
     this.connection = { status: 'idle', attempt: 0, retryAt: 0 };
     this.changed('all');
@@ -132,7 +134,12 @@ export class Store {
     return this.room(this.currentRoomId);
   }
 
-  upsertRoom(info) {
+  /**
+   * Add or update a room. A room seen here for the first time starts unread when it is `fresh`
+   * (a DM someone just opened with me) or a DM on a device I used before (it was opened while I
+   * was away); otherwise (a new device, a public room) it starts as read.
+   */
+  upsertRoom(info, { fresh = false } = {}) {
     let room = this.rooms.get(info.id);
     if (room) {
       room.info = { ...room.info, ...info };
@@ -153,8 +160,8 @@ export class Store {
     }
     if (info.peer) this.remember(info.peer);
     if (this.readSeq[info.id] === undefined) {
-      // Rooms seen for the first time start read, except a fresh DM someone opened with me.
-      this.readSeq[info.id] = info.kind === 'dm' ? 0 : info.last_seq ?? 0;
+      const unseen = fresh || (this.knownDevice && info.kind === 'dm');
+      this.readSeq[info.id] = unseen ? 0 : info.last_seq ?? 0;
       this.changed('read');
     }
     this.changed('rooms', `room:${info.id}`);
