@@ -6,7 +6,7 @@ import * as api from './api.js';
 import * as saved from './session.js';
 import { Connection } from './connection.js';
 import { Store } from './store.js';
-import { Ev, Req, HISTORY_PAGE, TYPING_RESEND_MS, errorText, newClientId } from './protocol.js';
+import { Ev, Req, HISTORY_PAGE, TYPING_RESEND_MS, errorText, newClientId, sendFailureText } from './protocol.js';
 import { AuthView } from './view/auth.js';
 import { SidebarView } from './view/sidebar.js';
 import { RoomView } from './view/room.js';
@@ -299,7 +299,7 @@ function deliver(roomId, clientId, body) {
     },
     (err) => {
       if (c !== conn) return;
-      store.updatePending(clientId, { state: 'failed', error: errorText(err.code, err.message) });
+      store.updatePending(clientId, { state: 'failed', error: sendFailureText(err.code) });
     },
   );
 }

@@ -112,6 +112,20 @@ const ERROR_TEXT = {
   timeout: 'The server took too long to answer.',
 };
 
+const SEND_FAILURE_TEXT = {
+  internal: 'the server had a problem',
+  empty_message: 'the message is empty',
+  message_too_long: 'the message is too long',
+  unknown_room: 'this conversation is gone',
+  not_member: 'you are no longer in this room',
+  invalid_request: 'the server refused it',
+};
+
+/** Why a `message.send` failed, short enough to sit under the message ("Not sent: ..."). */
+export function sendFailureText(code) {
+  return SEND_FAILURE_TEXT[code] ?? `error ${code}`;
+}
+
 /** A sentence for a person, for an error code from the server (or the client's own codes). */
 export function errorText(code, fallback) {
   return ERROR_TEXT[code] ?? fallback ?? `Something went wrong (${code}).`;

@@ -239,7 +239,7 @@ export class RoomView {
     }
     return h('div', { class: 'msg-state failed', attrs: { role: 'alert' } },
       icon('alert', 12),
-      h('span', {}, `Not sent${p.error ? `: ${p.error}` : '.'}`),
+      h('span', {}, `Not sent${p.error ? `: ${p.error}.` : '.'}`),
       h('button', { type: 'button', class: 'link-btn', on: { click: () => this.actions.retry(p.client_id) } }, 'Retry'),
       h('button', { type: 'button', class: 'link-btn', on: { click: () => this.actions.discard(p.client_id) } }, 'Discard'));
   }
