@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   browserSuite, NatterServer, launchBrowser, openPage, signUp, send, waitForMessage, messageTexts,
-  cleanup, tempDir,
+  cleanup, tempDir, waitOnline,
 } from './harness.mjs';
 
 const RECONNECT_MS = 25000;
@@ -77,7 +77,9 @@ browserSuite('server restart mid-conversation', { timeout: 120000 }, () => {
     assert.deepEqual(await uniqueTexts(bob), expected);
     // What the server stored is the same: a fresh load of the history shows it once.
     await bob.reload();
+    await waitOnline(bob);
     await waitForMessage(bob, 'after the restart');
+    assert.equal(await bob.evaluate(() => sessionStorage.length), 0, 'no unsent message left behind');
     assert.deepEqual(await uniqueTexts(bob), expected);
     for (const page of [ana, bob]) assert.deepEqual(page.problems, []);
   });
@@ -117,7 +119,10 @@ browserSuite('resume and exactly-once sends', { timeout: 120000 }, () => {
 
     const authsBefore = relay.sent.auth ?? 0;
     relay.blocked = false;
-    await ana.locator('#banner-retry').click(); // "Retry now" skips the rest of the backoff
+    // "Retry now" skips the rest of the backoff. (It shows between attempts; an attempt that
+    // hangs ends after the client's 10 s connect timeout, so allow for that on a loaded machine.)
+    await ana.locator('#banner-retry').waitFor({ state: 'visible', timeout: RECONNECT_MS });
+    await ana.locator('#banner-retry').click();
     await waitConnected(ana);
     await waitForMessage(ana, 'ana wrote this offline');
     await waitForMessage(bob, 'ana wrote this offline');

@@ -220,7 +220,10 @@ export class Store {
       if (insertBySeq(room.messages, msg)) added++;
       if (msg.seq > room.lastSeq) room.lastSeq = msg.seq;
       if (this.me && msg.sender.id === this.me.id && msg.client_id) {
+        const before = room.pending.length;
         room.pending = room.pending.filter((p) => p.client_id !== msg.client_id);
+        // (its event may come before the reply: the saved outbox must forget it either way)
+        if (room.pending.length !== before) this.changed('pending');
       }
       if (room.typing.delete(msg.sender.id)) this.changed('typing');
     }
