@@ -212,7 +212,7 @@ function escapeRe(s) {
 /**
  * Put the page's WebSocket through a controllable relay (before the page opens it):
  * - `cut()` closes the page's socket (code 1001, as a server going away), so it reconnects;
- * - while `blocked` is true, new sockets are closed at once (the server looks unreachable);
+ * - while `blocked` is true, new sockets are dropped at their first frame (no server there);
  * - while `muted` is true, frames from the server are dropped (replies lost on the way);
  * - `onClientFrame(frame, relay)` may look at each request first; returning true swallows it
  *   (relay.reply(obj) answers the page as the server would, relay.forward() passes it on).
@@ -237,7 +237,9 @@ export async function relaySocket(page) {
   };
   await page.routeWebSocket(/\/ws$/, (ws) => {
     if (ctl.blocked) {
-      ws.close({ code: 1001, reason: 'test: server unreachable' });
+      // Accept, then drop at the first frame (the `auth`): closing before the page's socket is
+      // fully open sometimes leaves the attempt hanging until the client's connect timeout.
+      ws.onMessage(() => ws.close({ code: 1001, reason: 'test: server unreachable' }));
       return;
     }
     const server = ws.connectToServer();
