@@ -235,12 +235,20 @@ function onEvent({ type, data }) {
   }
 }
 
+/** rooms whose newest history page has been asked for and not yet answered */
+const loadingLatest = new Set();
+
 async function loadLatest(roomId) {
+  // `room_added` and the reply to my own join/create both ask; one request is enough.
+  if (loadingLatest.has(roomId)) return;
+  loadingLatest.add(roomId);
   try {
     const page = await request(Req.HISTORY, { room: roomId, limit: HISTORY_PAGE });
     store.setLatest(roomId, page);
   } catch (err) {
     if (err.code !== 'disconnected') console.warn(`natter: history of room ${roomId} failed`, err);
+  } finally {
+    loadingLatest.delete(roomId);
   }
 }
 
