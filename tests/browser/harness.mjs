@@ -264,12 +264,15 @@ export async function relaySocket(page) {
   return ctl;
 }
 
-/** Close contexts and the browser; stop servers. Never throws. */
+/** Close contexts and the browser; stop servers and remove their data dirs. Never throws. */
 export async function cleanup({ browser, servers = [] }) {
   try {
     await browser?.close();
   } catch {
     // already gone
   }
-  await Promise.all(servers.filter(Boolean).map((s) => s.stop().catch(() => {})));
+  await Promise.all(servers.filter(Boolean).map(async (s) => {
+    await s.stop().catch(() => {});
+    fs.rmSync(s.dataDir, { recursive: true, force: true });
+  }));
 }
