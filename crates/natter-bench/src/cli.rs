@@ -143,6 +143,10 @@ pub struct RampArgs {
     /// The latency a step must hold (p99, milliseconds).
     #[arg(long, default_value_t = 50.0)]
     pub p99_ms: f64,
+    /// Steps that miss only the latency target may be run again this many times in all
+    /// (a shared machine is noisy); loss is never retried.
+    #[arg(long, default_value_t = 2)]
+    pub retries: usize,
 }
 
 #[derive(Debug, Clone, Args)]

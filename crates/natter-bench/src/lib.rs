@@ -53,6 +53,9 @@ pub async fn run(command: Command) -> Result<bool, BenchError> {
     for problem in &rec.verdict.problems {
         println!("  PROBLEM: {problem}");
     }
+    for note in &rec.verdict.notes {
+        println!("  note: {note}");
+    }
     if let Some(path) = out {
         std::fs::write(&path, serde_json::to_string_pretty(&rec)?)?;
     }

@@ -69,6 +69,9 @@ pub struct Verdict {
     /// none is allowed (every scenario but the overload steps of a ramp).
     pub ok: bool,
     pub problems: Vec<String>,
+    /// Findings that are measurements, not faults (e.g. no ramp step met the p99 target).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl Verdict {
@@ -99,6 +102,7 @@ impl Verdict {
         Verdict {
             ok: problems.is_empty(),
             problems,
+            notes: Vec::new(),
         }
     }
 }

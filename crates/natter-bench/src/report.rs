@@ -352,8 +352,24 @@ fn markdown(records: &[RunRecord], args: &ReportArgs, plots: &[(&str, String)]) 
                     .map(move |p| format!("{} ({}): {p}", r.target, r.label))
             })
             .collect();
+        let notes: Vec<String> = present
+            .iter()
+            .flat_map(|t| records_of(records, grp, *t))
+            .flat_map(|r| {
+                r.verdict
+                    .notes
+                    .iter()
+                    .map(move |p| format!("{} ({}): {p}", r.target, r.label))
+            })
+            .collect();
+        if !notes.is_empty() {
+            md.push_str("\nNotes:\n");
+            for n in notes.iter().take(12) {
+                let _ = writeln!(md, "- {n}");
+            }
+        }
         if !problems.is_empty() {
-            md.push_str("\nCheck findings:\n");
+            md.push_str("\nCheck findings (delivery faults):\n");
             for p in problems.iter().take(12) {
                 let _ = writeln!(md, "- {p}");
             }

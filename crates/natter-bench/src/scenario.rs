@@ -225,14 +225,28 @@ pub async fn ramp(a: &RampArgs) -> Result<RunRecord, BenchError> {
     )
     .await?;
     let mut steps: Vec<StepResult> = Vec::new();
+    let mut retried: Vec<StepResult> = Vec::new();
     let mut best: Option<usize> = None;
     let mut rate = a.start_rate;
     let mut failed_at = None;
-    for i in 0..a.max_steps {
+    let mut retries_left = a.retries;
+    let mut i = 0;
+    while i < a.max_steps {
         let step = work
             .run_step(spec(&a.common, Pace::Rate(rate), a.step_secs))
             .await?;
         let pass = step.clean() && step.latency.p99_ms <= a.p99_ms;
+        // A step that misses only the latency target (nothing lost or refused) may be noise on
+        // a shared machine: run it again, up to --retries times over the whole ramp.
+        if !pass && step.clean() && retries_left > 0 {
+            retries_left -= 1;
+            eprintln!(
+                "ramp step {i}: {rate:.0} msg/s, p99 {:.1} ms over target: retrying",
+                step.latency.p99_ms
+            );
+            retried.push(step);
+            continue;
+        }
         eprintln!(
             "ramp step {i}: {rate:.0} msg/s -> {:.0} deliveries/s, p99 {:.1} ms, lost {}, {}{}",
             step.deliveries_per_sec,
@@ -248,15 +262,16 @@ pub async fn ramp(a: &RampArgs) -> Result<RunRecord, BenchError> {
         let disconnected = step.disconnects > 0;
         steps.push(step);
         if pass {
-            best = Some(i);
+            best = Some(steps.len() - 1);
         } else {
-            failed_at = Some(i);
+            failed_at = Some(steps.len() - 1);
             break;
         }
         if disconnected {
             break;
         }
         rate *= a.factor;
+        i += 1;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let mut summary = best.map_or_else(Summary::default, |b| traffic_summary(&steps[b]));
@@ -265,8 +280,20 @@ pub async fn ramp(a: &RampArgs) -> Result<RunRecord, BenchError> {
     summary.limit_is_bench = failed_at.map(|f| steps[f].bench_limited);
     let failing = failed_at;
     let mut verdict = Verdict::judge(&steps, |i| Some(i) == failing);
+    if !retried.is_empty() {
+        verdict.notes.push(format!(
+            "{} step attempt(s) missed the p99 target and were run again (kept: the rerun)",
+            retried.len()
+        ));
+        // The discarded attempts' delivery checks still count.
+        let checked = Verdict::judge(&retried, |_| true);
+        verdict
+            .problems
+            .extend(checked.problems.into_iter().map(|p| format!("retried {p}")));
+        verdict.ok = verdict.problems.is_empty();
+    }
     if best.is_none() {
-        verdict.problems.push(format!(
+        verdict.notes.push(format!(
             "no step held p99 <= {} ms without loss (first step: {} msg/s)",
             a.p99_ms, a.start_rate
         ));
@@ -351,7 +378,7 @@ pub async fn connect(a: &ConnectArgs) -> Result<RunRecord, BenchError> {
     };
     let mut verdict = Verdict {
         ok: true,
-        problems: Vec::new(),
+        ..Verdict::default()
     };
     if target.kind.is_natter() && a.logins > 0 && work.accounts.len() > 1 {
         let users = &work.accounts[1..];
