@@ -173,7 +173,8 @@ pub struct StepResult {
     /// Sends more than 10 ms behind their schedule (rate mode).
     pub late_sends: u64,
     /// The bench was its own bottleneck: its CPU saturated, or more than 1% of sends were
-    /// more than 10 ms late (it could not offer the load it was asked to).
+    /// more than 10 ms late (it could not offer the load it was asked to) while the server
+    /// was not saturated.
     pub bench_limited: bool,
 }
 
@@ -428,7 +429,9 @@ impl Workload {
                 .filter(|_| f.sent > 0)
                 .map(|s| s * 1e9 / f.sent as f64),
             late_sends: f.late_sends,
-            bench_limited: f.cpu.bench_saturated || f.late_sends * 100 > f.sent,
+            // Late sends while the server is saturated are its backpressure, not the bench's.
+            bench_limited: f.cpu.bench_saturated
+                || (f.late_sends * 100 > f.sent && f.cpu.server_util.is_none_or(|u| u < 0.85)),
             cpu: f.cpu,
             max_schedule_lag_ms,
         }

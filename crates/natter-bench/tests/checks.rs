@@ -1,6 +1,6 @@
 //! The load generator's delivery checks against deliberately faulty servers: a lossy, a
 //! duplicating, a reordering and a seq-skipping server must each be caught, and a correct
-//! one must pass clean (plain-ws peer protocol and Natter's native protocol).
+//! one must pass clean (plain-ws peer protocol, Socket.IO v4, and Natter's native protocol).
 
 mod common;
 
@@ -17,6 +17,7 @@ async fn run(dialect: Dialect, fault: Fault, pace: Pace) -> StepResult {
     let kind = match dialect {
         Dialect::PlainWs => TargetKind::WsPeer,
         Dialect::Native => TargetKind::Natter,
+        Dialect::SocketIo => TargetKind::SioPeer,
     };
     let target = Target::new(kind, &format!("http://{addr}"));
     let opts = BuildOptions {
@@ -117,4 +118,20 @@ async fn native_lossy_server_is_caught_in_window_mode() {
     let step = run(Dialect::Native, Fault::DropEvery(11), Pace::Window(4)).await;
     assert!(step.lost > 0, "{step:#?}");
     assert!(step.replies_ok > 0 && step.acked_per_sec > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_io_correct_server_passes_and_pings_are_answered() {
+    let step = run(Dialect::SocketIo, Fault::None, RATE).await;
+    assert!(step.clean(), "{step:#?}");
+    assert_eq!(step.checks.distinct, step.sent * 10);
+    assert!(common::PONGS.load(std::sync::atomic::Ordering::Relaxed) >= 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_io_lossy_and_duplicating_servers_are_caught() {
+    let lossy = run(Dialect::SocketIo, Fault::DropEvery(19), RATE).await;
+    assert!(lossy.lost > 0, "{lossy:#?}");
+    let dup = run(Dialect::SocketIo, Fault::DuplicateEvery(19), RATE).await;
+    assert!(dup.checks.duplicates > 0, "{dup:#?}");
 }

@@ -18,6 +18,8 @@ use tokio_tungstenite::tungstenite::Message;
 pub enum Dialect {
     PlainWs,
     Native,
+    /// Engine.IO v4 / Socket.IO v4 with the Socket.IO peer's `join`/`chat` events.
+    SocketIo,
 }
 
 /// The fault the test server commits.
@@ -80,6 +82,12 @@ async fn serve(mut stream: TcpStream, dialect: Dialect, fault: Fault, state: Arc
     };
     let (mut sink, mut source) = ws.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    if dialect == Dialect::SocketIo {
+        let open = r#"0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+        let _ = tx.send(open.to_string());
+        // A ping straight away: the client must answer it (checked below).
+        let _ = tx.send("2".to_string());
+    }
     tokio::spawn(async move {
         let mut held: Option<String> = None;
         let mut n = 0u64;
@@ -103,12 +111,17 @@ async fn serve(mut stream: TcpStream, dialect: Dialect, fault: Fault, state: Arc
     });
     while let Some(Ok(msg)) = source.next().await {
         let Message::Text(text) = msg else { continue };
+        if dialect == Dialect::SocketIo {
+            socket_io(text.as_str(), &tx, fault, &state);
+            continue;
+        }
         let Ok(v) = serde_json::from_str::<Value>(text.as_str()) else {
             continue;
         };
         let reply = match dialect {
             Dialect::PlainWs => plain(&v, &tx, fault, &state),
             Dialect::Native => native(&v, &tx, fault, &state),
+            Dialect::SocketIo => None,
         };
         if let Some(reply) = reply {
             let _ = tx.send(reply.to_string());
@@ -208,5 +221,44 @@ fn native(
             ok(json!({"message": message, "duplicate": false}))
         }
         _ => ok(json!({})),
+    }
+}
+
+/// Pongs answered by Socket.IO clients (a client that ignores pings would be dropped).
+pub static PONGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn socket_io(frame: &str, tx: &mpsc::UnboundedSender<String>, fault: Fault, state: &Mutex<State>) {
+    if frame == "3" {
+        PONGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return;
+    }
+    if frame.starts_with("40") {
+        let _ = tx.send(r#"40{"sid":"n"}"#.to_string());
+        return;
+    }
+    let Some(rest) = frame.strip_prefix("42") else {
+        return;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let (ack, payload) = rest.split_at(digits);
+    let Ok(Value::Array(args)) = serde_json::from_str::<Value>(payload) else {
+        return;
+    };
+    match (args.first().and_then(Value::as_str), args.get(1)) {
+        (Some("join"), Some(Value::String(room))) => {
+            join(state, room, tx);
+            if !ack.is_empty() {
+                let _ = tx.send(format!(r#"43{ack}[{{"ok":true}}]"#));
+            }
+        }
+        (Some("chat"), Some(msg)) => {
+            let room = msg["room"].as_str().unwrap_or_default().to_string();
+            let frame = format!(
+                r#"42["chat",{}]"#,
+                json!({"room": room, "body": msg["body"]})
+            );
+            broadcast(state, &room, &frame, fault);
+        }
+        _ => {}
     }
 }
