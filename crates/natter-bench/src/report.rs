@@ -171,6 +171,14 @@ fn fmt_spread(s: Option<Spread>) -> String {
     }
 }
 
+/// [`fmt_spread`], saying how many of `total` repetitions gave a value when not all did.
+fn fmt_spread_of(s: Option<Spread>, total: usize) -> String {
+    match s {
+        Some(sp) if sp.n < total => format!("{} ({} of {total} runs)", fmt_spread(s), sp.n),
+        _ => fmt_spread(s),
+    }
+}
+
 type Metric = fn(&RunRecord) -> Option<f64>;
 
 /// Columns of each scenario's table.
@@ -333,7 +341,7 @@ fn markdown(records: &[RunRecord], args: &ReportArgs, plots: &[(&str, String)]) 
                 let _ = write!(
                     md,
                     " {} |",
-                    fmt_spread(spread(recs.iter().filter_map(|r| metric(r))))
+                    fmt_spread_of(spread(recs.iter().filter_map(|r| metric(r))), recs.len())
                 );
             }
             let ok = recs.iter().filter(|r| r.verdict.ok).count();
@@ -405,21 +413,44 @@ fn scrub(command: &str) -> String {
         .join(" ")
 }
 
-/// Per-repetition ratio `num(natter) / num(peer)` for one group.
+/// A figure over repetitions, and how many repetitions there were.
+#[derive(Debug, Clone, Copy)]
+struct Figure {
+    spread: Option<Spread>,
+    reps: usize,
+}
+
+/// Per-repetition ratio `f(natter, peer)` for one group.
 fn ratios(
     records: &[RunRecord],
     grp: &str,
     peer: TargetKind,
     f: impl Fn(&RunRecord, &RunRecord) -> Option<f64>,
-) -> Option<Spread> {
+) -> Figure {
     let natter = records_of(records, grp, TargetKind::Natter);
     let peers = records_of(records, grp, peer);
-    spread(natter.iter().filter_map(|n| {
-        peers
-            .iter()
-            .find(|p| p.label == n.label)
-            .and_then(|p| f(n, p))
-    }))
+    Figure {
+        spread: spread(natter.iter().filter_map(|n| {
+            peers
+                .iter()
+                .find(|p| p.label == n.label)
+                .and_then(|p| f(n, p))
+        })),
+        reps: natter.len(),
+    }
+}
+
+/// Natter's own figure `f` over repetitions.
+fn natter_figure(
+    records: &[RunRecord],
+    grp: &str,
+    f: impl Fn(&RunRecord) -> Option<f64>,
+) -> Figure {
+    let natter = records_of(records, grp, TargetKind::Natter);
+    Figure {
+        spread: spread(natter.iter().filter_map(|r| f(r))),
+        reps: natter.len(),
+    }
 }
 
 fn div(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -437,17 +468,14 @@ fn at_peer_best(n: &RunRecord, p: &RunRecord, f: fn(&StepResult) -> Option<f64>)
 }
 
 fn targets_table(records: &[RunRecord]) -> String {
-    let mut rows: Vec<(String, String, Option<Spread>, bool)> = Vec::new();
-    let mut add = |what: String,
-                   goal: &str,
-                   s: Option<Spread>,
-                   at_least: Option<f64>,
-                   at_most: Option<f64>| {
-        let met = s.is_some_and(|s| {
-            at_least.is_none_or(|g| s.median >= g) && at_most.is_none_or(|g| s.median <= g)
-        });
-        rows.push((what, goal.to_string(), s, met));
-    };
+    let mut rows: Vec<(String, String, Figure, bool)> = Vec::new();
+    let mut add =
+        |what: String, goal: &str, fig: Figure, at_least: Option<f64>, at_most: Option<f64>| {
+            let met = fig.spread.is_some_and(|s| {
+                at_least.is_none_or(|g| s.median >= g) && at_most.is_none_or(|g| s.median <= g)
+            });
+            rows.push((what, goal.to_string(), fig, met));
+        };
     let sustained = |n: &RunRecord, p: &RunRecord| {
         div(n.summary.deliveries_per_sec, p.summary.deliveries_per_sec)
     };
@@ -492,22 +520,16 @@ fn targets_table(records: &[RunRecord]) -> String {
     add(
         "idle: connections held by Natter".into(),
         "≥ 10000",
-        spread(
-            records_of(records, "idle", TargetKind::Natter)
-                .iter()
-                .filter_map(|r| r.summary.connections_held.map(|c| c as f64)),
-        ),
+        natter_figure(records, "idle", |r| {
+            r.summary.connections_held.map(|c| c as f64)
+        }),
         Some(10_000.0),
         None,
     );
     add(
         "durable: acknowledged persisted msg/s (Natter)".into(),
         "≥ 50000",
-        spread(
-            records_of(records, "durable", TargetKind::Natter)
-                .iter()
-                .filter_map(|r| r.summary.acked_per_sec),
-        ),
+        natter_figure(records, "durable", |r| r.summary.acked_per_sec),
         Some(50_000.0),
         None,
     );
@@ -539,13 +561,20 @@ fn targets_table(records: &[RunRecord]) -> String {
     let mut md = String::from(
         "### Targets of issue 7\n\n| figure | goal | measured: median [range] | met |\n|---|---|---|---|\n",
     );
-    for (what, goal, s, met) in rows {
-        let verdict = match (s, met) {
-            (None, _) => "not measured",
-            (Some(_), true) => "yes",
+    for (what, goal, fig, met) in rows {
+        let complete = fig.spread.is_some_and(|s| s.n == fig.reps);
+        let verdict = match (fig.spread, met) {
+            (None, _) if fig.reps == 0 => "not measured",
+            (None, _) => "no value (see notes)",
+            (Some(_), true) if complete => "yes",
+            (Some(_), true) => "inconclusive",
             (Some(_), false) => "**no**",
         };
-        let _ = writeln!(md, "| {what} | {goal} | {} | {verdict} |", fmt_spread(s));
+        let _ = writeln!(
+            md,
+            "| {what} | {goal} | {} | {verdict} |",
+            fmt_spread_of(fig.spread, fig.reps)
+        );
     }
     md
 }
