@@ -5,11 +5,20 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = natter_bench::cli::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(natter_bench::procstat::usable_cpus())
-        .enable_all()
-        .build()
-    {
+    // Pinned to one CPU (bench/run), a single-threaded runtime is cheapest per delivery: no
+    // hand-offs between a worker and the main thread, no work-stealing.
+    let cpus = natter_bench::procstat::usable_cpus();
+    let built = if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cpus)
+            .enable_all()
+            .build()
+    };
+    let runtime = match built {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("natter-bench: cannot start the runtime: {e}");
