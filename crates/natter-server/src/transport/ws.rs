@@ -56,7 +56,7 @@ fn close_frame(code: u16, reason: &'static str) -> Message {
     }))
 }
 
-fn close_reason(code: u16) -> &'static str {
+pub(crate) fn close_reason(code: u16) -> &'static str {
     match code {
         close::GOING_AWAY => "server going away",
         close::UNAUTHENTICATED => "not authenticated",
