@@ -15,8 +15,8 @@
 
 use crate::AppState;
 use natter_core::protocol::ErrorBody;
-use natter_core::{ChatError, Connection, EncodedEvent, ErrorCode, Outbox, OutboxItem};
 use natter_core::{protocol::AuthArgs, Request};
+use natter_core::{ChatError, Connection, EncodedEvent, ErrorCode, Outbox, OutboxItem};
 use serde_json::value::RawValue;
 use serde_json::{json, Value as Json};
 use socketioxide::adapter::LocalAdapter;
@@ -175,7 +175,11 @@ fn start(socket: SocketRef, state: &AppState) {
         tracing::error!("socket.io connect without a session");
         return;
     };
-    let user = session.conn.user().map(|u| u.name.clone()).unwrap_or_default();
+    let user = session
+        .conn
+        .user()
+        .map(|u| u.name.clone())
+        .unwrap_or_default();
     let span = tracing::info_span!("sio", conn = next_conn_id(), %user);
     let writer = Writer {
         socket,
@@ -264,8 +268,12 @@ fn parse(payload: &Payload) -> Result<(String, Request), (String, ChatError)> {
         Payload::Str(text, attachments) => (text, attachments),
         Payload::Bytes(_) => return Err((String::new(), binary())),
     };
-    let mut args: Vec<Json> = serde_json::from_str(text.as_str())
-        .map_err(|e| (String::new(), ChatError::new(ErrorCode::BadJson, e.to_string())))?;
+    let mut args: Vec<Json> = serde_json::from_str(text.as_str()).map_err(|e| {
+        (
+            String::new(),
+            ChatError::new(ErrorCode::BadJson, e.to_string()),
+        )
+    })?;
     let name = match args.first() {
         Some(Json::String(name)) => name.clone(),
         _ => {
@@ -417,7 +425,7 @@ async fn pump(writer: &Writer, session: &mut Session) -> Option<u16> {
         tokio::select! {
             _ = gone.cancelled() => return None,
             incoming = inbox.recv() => {
-                let Some(incoming) = incoming else { return None };
+                let incoming = incoming?;
                 if !answer(conn, writer, incoming).await {
                     return None;
                 }
@@ -460,9 +468,10 @@ mod tests {
 
     #[test]
     fn reads_requests_from_events() {
-        let (name, request) =
-            parse(&payload(r#"["message.send",{"room":1,"body":"hi","client_id":"c"}]"#))
-                .expect("parses");
+        let (name, request) = parse(&payload(
+            r#"["message.send",{"room":1,"body":"hi","client_id":"c"}]"#,
+        ))
+        .expect("parses");
         assert_eq!(name, "message.send");
         assert!(matches!(request, Request::MessageSend(_)));
         let (_, request) = parse(&payload(r#"["room.list"]"#)).expect("no data");
@@ -486,8 +495,10 @@ mod tests {
     fn handshake_auth_is_the_auth_request() {
         let e = auth_args(Ok(json!({}))).expect_err("no token");
         assert_eq!(e.code, ErrorCode::Unauthenticated);
-        let args = auth_args(Ok(json!({"token": "t", "resume": {"1": 4}, "presence": false})))
-            .expect("parses");
+        let args = auth_args(Ok(
+            json!({"token": "t", "resume": {"1": 4}, "presence": false}),
+        ))
+        .expect("parses");
         assert_eq!(args.resume.get("1"), Some(&4));
         assert!(!args.presence);
         let e = auth_args(Ok(json!({"token": 5}))).expect_err("bad type");
