@@ -39,15 +39,19 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(&mut Settings)) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = Settings {
+        let mut settings = Settings {
             data_dir: Some(dir.path().to_path_buf()),
             sqlite_synchronous: Some("normal".into()),
             log: Some("warn".into()),
             ..Settings::default()
-        }
-        .resolve()
-        .expect("config");
+        };
+        tweak(&mut settings);
+        let config = settings.resolve().expect("config");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -487,4 +491,23 @@ async fn python_socketio_client_suite() {
         .current_dir(&dir)
         .args(["-m", "pytest", "-v", "-p", "no:cacheprovider"]);
     run_suite(command, "Python").await;
+}
+
+/// Like the native `auth` timeout: an Engine.IO connection that does not complete the Socket.IO
+/// handshake within `auth_timeout_secs` is closed (so it cannot hold up a shutdown either).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthenticated_connection_is_closed_after_auth_timeout() {
+    let mut server = Server::start_with(|s| s.auth_timeout_secs = Some(1)).await;
+    let client = Polling::open(&server).await;
+    let started = std::time::Instant::now();
+    let body = loop {
+        let resp = client.http.get(&client.url).send().await.expect("poll");
+        match resp.text().await.expect("body").as_str() {
+            "2" => client.post("3").await, // an Engine.IO ping: pong
+            body => break body.to_string(),
+        }
+    };
+    assert_eq!(body, "1", "an Engine.IO close packet");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    server.stop_within(Duration::from_secs(5)).await;
 }
