@@ -9,111 +9,23 @@
 //! - With real clients nobody here wrote: the official `socket.io-client` (Node, suite in
 //!   tests/socketio/) when `NATTER_SIO_NODE=1`, and `python-socketio` (suite in
 //!   tests/socketio-py/) when `NATTER_SIO_PYTHON=1`. Without the variable they print a skip
-//!   line and pass; with it, a missing install fails. `NATTER_SIO_PYTHON_BIN` picks the
-//!   interpreter (default `python3`).
+//!   line and pass (unless `NATTER_REQUIRE_SERVICES=1`: then they fail); with it, a missing
+//!   install fails. `NATTER_SIO_PYTHON_BIN` picks the interpreter (default `python3`).
+//!
+//! The server comes from `common` (so `NATTER_TEST_DATABASE`/`NATTER_TEST_BROKER` apply).
 
-use futures_util::{SinkExt, StreamExt};
-use natter_server::{run, Settings};
+mod common;
+
+use common::{TestServer, WAIT};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::Message;
 
-const WAIT: Duration = Duration::from_secs(10);
 /// The longest a client suite may run.
 const SUITE_LIMIT: Duration = Duration::from_secs(300);
-
-struct Server {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    async fn start() -> Server {
-        Self::start_with(|_| {}).await
-    }
-
-    async fn start_with(tweak: impl FnOnce(&mut Settings)) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut settings = Settings {
-            data_dir: Some(dir.path().to_path_buf()),
-            sqlite_synchronous: Some("normal".into()),
-            log: Some("warn".into()),
-            ..Settings::default()
-        };
-        tweak(&mut settings);
-        let config = settings.resolve().expect("config");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            run(config, listener, async move {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("server run");
-        });
-        Server {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops gracefully; panics unless it has within `limit`.
-    async fn stop_within(&mut self, limit: Duration) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(limit, task)
-                .await
-                .expect("server stops in time")
-                .expect("server task");
-        }
-    }
-
-    /// Registers a user with a unique name; returns (token, user).
-    async fn register(&self, prefix: &str) -> (String, Value) {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static N: AtomicU64 = AtomicU64::new(0);
-        let name = format!("{prefix}{}", N.fetch_add(1, Ordering::Relaxed));
-        let resp = reqwest::Client::new()
-            .post(format!("{}/api/register", self.url()))
-            .json(&json!({"username": name, "password": "correct horse"}))
-            .send()
-            .await
-            .expect("register");
-        assert_eq!(resp.status(), 201);
-        let body: Value = resp.json().await.expect("json");
-        (
-            body["token"].as_str().expect("token").into(),
-            body["user"].clone(),
-        )
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
 
 /// A Socket.IO client over Engine.IO v4 long-polling, by hand: just enough packets to test.
 struct Polling {
@@ -127,9 +39,9 @@ struct Polling {
 
 impl Polling {
     /// The Engine.IO handshake (`0{"sid",...}`), before any namespace connect.
-    async fn open(server: &Server) -> Polling {
+    async fn open(server: &TestServer) -> Polling {
         let http = reqwest::Client::new();
-        let base = format!("{}/socket.io/?EIO=4&transport=polling", server.url());
+        let base = server.http("/socket.io/?EIO=4&transport=polling");
         let open = http.get(&base).send().await.expect("handshake");
         assert_eq!(open.status(), 200);
         let body = open.text().await.expect("body");
@@ -216,7 +128,7 @@ impl Polling {
     }
 
     /// Connects with a token and returns the `auth` event (the native `auth` reply data).
-    async fn signed_in(server: &Server, token: &str) -> (Polling, Value) {
+    async fn signed_in(server: &TestServer, token: &str) -> (Polling, Value) {
         let mut client = Polling::open(server).await;
         client.connect(json!({ "token": token })).await;
         let connected = client.next().await;
@@ -228,11 +140,11 @@ impl Polling {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_handshake_authenticates_and_acknowledges() {
-    let server = Server::start().await;
+    let server = TestServer::start().await;
     let (token, user) = server.register("ana").await;
     let (mut client, welcome) = Polling::signed_in(&server, &token).await;
     assert_eq!(welcome["user"], user);
-    assert_eq!(welcome["limits"]["rate_burst"], 40.0);
+    assert_eq!(welcome["limits"]["max_message_chars"], 4000);
     let general = welcome["rooms"][0]["id"].clone();
 
     let reply = client
@@ -261,7 +173,7 @@ async fn polling_handshake_authenticates_and_acknowledges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_refuses_a_bad_token_with_a_connect_error() {
-    let server = Server::start().await;
+    let server = TestServer::start().await;
     for auth in [json!({"token": "not-a-token"}), json!({}), json!(null)] {
         let mut client = Polling::open(&server).await;
         if auth.is_null() {
@@ -281,68 +193,17 @@ async fn polling_refuses_a_bad_token_with_a_connect_error() {
     }
 }
 
-/// A native `/ws` client, just enough to send and read.
-async fn native(server: &Server, token: &str) -> NativeWs {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
-        .await
-        .expect("ws");
-    let auth = json!({"type": "auth", "ref": "1", "data": {"token": token}});
-    ws.send(Message::Text(auth.to_string().into()))
-        .await
-        .expect("send");
-    let mut native = NativeWs { ws };
-    let reply = native.frame_where(|f| f["ref"] == "1").await;
-    assert_eq!(reply["type"], "ok", "{reply}");
-    native
-}
-
-struct NativeWs {
-    ws: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-}
-
-impl NativeWs {
-    async fn frame_where(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
-        loop {
-            let frame = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("a frame in time")
-                .expect("open")
-                .expect("frame");
-            if let Message::Text(text) = frame {
-                let frame: Value = serde_json::from_str(text.as_str()).expect("json");
-                if pred(&frame) {
-                    return frame;
-                }
-            }
-        }
-    }
-
-    async fn send(&mut self, frame: Value) {
-        self.ws
-            .send(Message::Text(frame.to_string().into()))
-            .await
-            .expect("send");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_cross_between_native_and_socketio_clients() {
-    let server = Server::start().await;
+    let server = TestServer::start().await;
     let (ana_token, _) = server.register("ana").await;
-    let (bob_token, _) = server.register("bob").await;
     let (mut sio, welcome) = Polling::signed_in(&server, &ana_token).await;
-    let general = welcome["rooms"][0]["id"].clone();
-    let mut ws = native(&server, &bob_token).await;
+    let general = welcome["rooms"][0]["id"].as_i64().expect("general");
+    let mut native = server.user("bob").await;
 
-    let data = json!({"room": general, "body": "from native", "client_id": "n-1"});
-    ws.send(json!({"type": "message.send", "ref": "2", "data": data}))
-        .await;
-    let native_event = ws.frame_where(|f| f["type"] == "message").await;
-    let sio_event = sio.event("message").await;
-    assert_eq!(sio_event, native_event["data"], "same payload on both");
-    assert_eq!(sio_event["body"], "from native");
+    let sent = native.say(general, "from native").await;
+    assert_eq!(sio.event("message").await, sent, "the same Message on both");
+    assert_eq!(native.event("message").await, sent);
 
     let reply = sio
         .request(
@@ -351,19 +212,19 @@ async fn messages_cross_between_native_and_socketio_clients() {
         )
         .await;
     assert_eq!(reply["ok"], true);
-    let native_event = ws
-        .frame_where(|f| f["type"] == "message" && f["data"]["body"] == "from socket.io")
+    let seen = native
+        .event_where("message", |m| m["body"] == "from socket.io")
         .await;
-    assert_eq!(native_event["data"], reply["data"]["message"]);
+    assert_eq!(seen, reply["data"]["message"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_session_gets_a_close_event_then_a_disconnect() {
-    let server = Server::start().await;
+    let server = TestServer::start().await;
     let (token, _) = server.register("ana").await;
     let (mut client, _) = Polling::signed_in(&server, &token).await;
     let resp = reqwest::Client::new()
-        .post(format!("{}/api/logout", server.url()))
+        .post(server.http("/api/logout"))
         .bearer_auth(&token)
         .send()
         .await
@@ -376,12 +237,17 @@ async fn a_revoked_session_gets_a_close_event_then_a_disconnect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_closes_socketio_sessions_with_1001() {
-    let mut server = Server::start().await;
+    let mut server = TestServer::start().await;
     let (token, _) = server.register("ana").await;
     let (mut client, _) = Polling::signed_in(&server, &token).await;
     let poll = tokio::spawn(async move { client.event("close").await });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    server.stop_within(Duration::from_secs(8)).await;
+    let started = std::time::Instant::now();
+    server.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "stopped promptly"
+    );
     let close = poll.await.expect("poll task");
     assert_eq!(close["code"], 1001, "{close}");
 }
@@ -421,26 +287,34 @@ fn documented_examples_are_the_tested_files() {
 
 // ----- the official clients -------------------------------------------------------------
 
-/// Whether a client suite is enabled by `var`; prints why not.
+/// Whether a client suite is enabled by `var`; prints why not. Where
+/// `NATTER_REQUIRE_SERVICES=1` (CI), a suite that would be skipped fails instead.
 fn enabled(var: &str, suite: &str) -> bool {
-    match std::env::var(var).as_deref() {
-        Ok("1") | Ok("true") => true,
-        _ => {
-            // Straight to stderr: libtest captures `eprintln!`, and a skip should show.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: the {suite} Socket.IO client suite (set {var}=1 to run it)"
-            );
-            false
-        }
+    if matches!(std::env::var(var).as_deref(), Ok("1") | Ok("true")) {
+        return true;
     }
+    assert!(
+        std::env::var("NATTER_REQUIRE_SERVICES").as_deref() != Ok("1"),
+        "NATTER_REQUIRE_SERVICES=1 but {var} is not set: the {suite} suite would be skipped"
+    );
+    // Straight to stderr: libtest captures `eprintln!`, and a skip should show.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: the {suite} Socket.IO client suite (set {var}=1 to run it)"
+    );
+    false
 }
 
 /// Runs a client suite against a fresh server; fails the test if it fails.
 async fn run_suite(mut command: tokio::process::Command, what: &str) {
-    let server = Server::start().await;
+    // The native limits: the suites check that Socket.IO has the same ones.
+    let server = TestServer::start_with(|s| {
+        s.rate_per_sec = None;
+        s.rate_burst = None;
+    })
+    .await;
     command
-        .env("NATTER_URL", server.url())
+        .env("NATTER_URL", server.http(""))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -497,7 +371,7 @@ async fn python_socketio_client_suite() {
 /// handshake within `auth_timeout_secs` is closed (so it cannot hold up a shutdown either).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unauthenticated_connection_is_closed_after_auth_timeout() {
-    let mut server = Server::start_with(|s| s.auth_timeout_secs = Some(1)).await;
+    let mut server = TestServer::start_with(|s| s.auth_timeout_secs = Some(1)).await;
     let client = Polling::open(&server).await;
     let started = std::time::Instant::now();
     let body = loop {
@@ -509,5 +383,10 @@ async fn an_unauthenticated_connection_is_closed_after_auth_timeout() {
     };
     assert_eq!(body, "1", "an Engine.IO close packet");
     assert!(started.elapsed() < Duration::from_secs(5));
-    server.stop_within(Duration::from_secs(5)).await;
+    let started = std::time::Instant::now();
+    server.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped promptly"
+    );
 }
