@@ -36,6 +36,8 @@ use tracing::Instrument;
 const EVENT_BATCH: usize = 256;
 /// How often a write into a full socket buffer is retried (until `write_timeout`).
 const FULL_RETRY: Duration = Duration::from_millis(5);
+/// The `retry_after_ms` of a request refused because the socket's request queue is full.
+const OVERFLOW_RETRY_MS: u64 = 1000;
 
 /// The Socket.IO layer for the HTTP router: it answers `/socket.io/` and passes every other
 /// request through.
@@ -214,7 +216,7 @@ impl MessageHandler<LocalAdapter, RequestsHandler> for Requests {
 /// A request beyond the queue is answered at once with `rate_limited` (best effort).
 fn refuse_overflow(mut incoming: Incoming) {
     let mut e = ChatError::new(ErrorCode::RateLimited, "too many requests, slow down");
-    e.retry_after_ms = Some(1000);
+    e.retry_after_ms = Some(OVERFLOW_RETRY_MS);
     let sent = match incoming.ack_id {
         Some(_) => {
             let Ok(ack) = AckSender::from_message_parts(
