@@ -143,6 +143,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Runs a parameterless statement through the statement cache (no re-parse per call).
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute([])
+}
+
 fn run_writer(conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -167,12 +172,13 @@ fn run_writer(conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
             }
             Ok(()) => {
                 for job in batch {
-                    let _ = conn.execute_batch("SAVEPOINT job");
+                    // Each job in its own savepoint, so a failing one leaves no trace.
+                    let _ = run_cached(&conn, "SAVEPOINT job");
                     let done = job(Some(&conn));
                     if !done.ok {
-                        let _ = conn.execute_batch("ROLLBACK TO job");
+                        let _ = run_cached(&conn, "ROLLBACK TO job");
                     }
-                    let _ = conn.execute_batch("RELEASE job");
+                    let _ = run_cached(&conn, "RELEASE job");
                     finishes.push(done.finish);
                 }
             }

@@ -13,7 +13,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::stream::FuturesOrdered;
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use natter_core::protocol::{encode_error, encode_ok, parse_frame, Request};
 use natter_core::{close, ChatError, Connection, ErrorCode, Outbox, OutboxItem};
 use std::future::Future;
@@ -99,6 +99,32 @@ impl Writer {
     async fn close(&mut self, code: u16) {
         let frame = close_frame(code, close_reason(code));
         let _ = timeout(Duration::from_secs(1), self.sink.send(frame)).await;
+    }
+
+    /// Writes a reply, the other replies already done and the events ready, then flushes
+    /// once (one syscall for a burst of pipelined sends and their events).
+    async fn replies(
+        &mut self,
+        first: Bytes,
+        in_flight: &mut FuturesOrdered<PendingReply>,
+        outbox: &mut Outbox,
+    ) -> bool {
+        let write = async {
+            self.sink.feed(text(first)).await?;
+            while let Some(Some(reply)) = in_flight.next().now_or_never() {
+                self.sink.feed(text(reply)).await?;
+            }
+            let mut batched = 0;
+            while batched < 256 {
+                let Some(event) = outbox.try_next() else {
+                    break;
+                };
+                self.sink.feed(text(event.frame.clone())).await?;
+                batched += 1;
+            }
+            self.sink.flush().await
+        };
+        matches!(timeout(self.write_timeout, write).await, Ok(Ok(())))
     }
 
     /// Writes an event and everything else ready behind it, then flushes once.
@@ -303,7 +329,7 @@ async fn pump(
                 }
             }
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
-                if !writer.send(text(reply)).await {
+                if !writer.replies(reply, &mut in_flight, outbox).await {
                     return None;
                 }
             }
