@@ -1,7 +1,8 @@
 //! How Natter's protocol maps onto Socket.IO (the `/socket.io/` endpoint): one place to
 //! adjust if docs/socketio.md says otherwise.
 //!
-//! - auth: the handshake's `auth` object, `40{"token":"..."}` (see `conn`);
+//! - auth: the handshake's `auth` object, `40{"token":"...","presence":false}` (see `conn`);
+//!   the server then sends an `auth` event (the native auth reply), ignored here;
 //! - request `T` with data `D`: event `42<id>["T",D]`; the reply is the ack
 //!   `43<id>[{"ok":true,"data":..}]` or `43<id>[{"ok":false,"error":{"code",..}}]`;
 //! - server event `T` with data `D`: `42["T",D]`, so a delivery is `42["message",Message]`.
@@ -11,9 +12,9 @@ use serde::Deserialize;
 use super::socketio::{self, Packet, SioKind};
 use super::{json_room, json_str, ErrorInfo, Incoming, NatterData, Request};
 
-/// The Socket.IO `auth` object for a token.
+/// The Socket.IO `auth` object for a token (load connections want no presence events).
 pub fn auth_json(token: &str) -> String {
-    format!(r#"{{"token":{}}}"#, json_str(token))
+    format!(r#"{{"token":{},"presence":false}}"#, json_str(token))
 }
 
 pub fn encode(request: Request<'_>, reference: u64) -> Option<String> {
