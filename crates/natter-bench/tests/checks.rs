@@ -41,7 +41,7 @@ async fn run(dialect: Dialect, fault: Fault, pace: Pace) -> StepResult {
         .run_step(StepSpec {
             pace,
             duration: Duration::from_millis(600),
-            drain: Duration::from_millis(800),
+            drain: Duration::from_secs(3),
             max_per_publisher: None,
             server_pid: Some(std::process::id()),
         })
@@ -60,7 +60,7 @@ async fn a_correct_server_passes_clean() {
     assert!(step.clean(), "{step:#?}");
     assert_eq!(step.expected_deliveries, step.sent * 10);
     assert_eq!(step.checks.distinct, step.expected_deliveries);
-    assert!(step.latency.count > 0 && step.latency.p99_ms < 1000.0);
+    assert!(step.latency.count > 0 && step.latency.p99_ms < 5000.0);
     assert!(step.server_cpu_ns_per_delivery.is_some());
     assert!(Verdict::judge(&[step], |_| false).ok);
 }

@@ -30,7 +30,7 @@ pub enum Fault {
     DropEvery(u64),
     /// Send every n-th delivery twice.
     DuplicateEvery(u64),
-    /// Each connection holds back every n-th frame and sends it after the next one.
+    /// Each connection holds back every n-th frame and sends it five frames later.
     ReorderEvery(u64),
     /// Skip a seq number every n messages of a room (native only).
     SeqGapEvery(u64),
@@ -89,21 +89,25 @@ async fn serve(mut stream: TcpStream, dialect: Dialect, fault: Fault, state: Arc
         let _ = tx.send("2".to_string());
     }
     tokio::spawn(async move {
-        let mut held: Option<String> = None;
+        // Reordering: a held-back frame and how many later frames go out before it. Five is
+        // enough that one of them comes from the held frame's own sender.
+        let mut held: Option<(String, u32)> = None;
         let mut n = 0u64;
         while let Some(frame) = rx.recv().await {
             n += 1;
             if let Fault::ReorderEvery(every) = fault {
                 if n.is_multiple_of(every) && held.is_none() {
-                    held = Some(frame);
+                    held = Some((frame, 5));
                     continue;
                 }
             }
             if sink.send(Message::Text(frame.into())).await.is_err() {
                 return;
             }
-            if let Some(late) = held.take() {
-                if sink.send(Message::Text(late.into())).await.is_err() {
+            if let Some((late, left)) = held.take() {
+                if left > 1 {
+                    held = Some((late, left - 1));
+                } else if sink.send(Message::Text(late.into())).await.is_err() {
                     return;
                 }
             }
