@@ -102,6 +102,9 @@ pub trait Broker: Send + Sync + 'static {
     async fn presence_down(&self, user: &User) -> Result<bool, BrokerError>;
     /// Everyone online on any node.
     async fn online_users(&self) -> Result<Vec<User>, BrokerError>;
+    /// Stops background work and withdraws this node's presence (its users go offline
+    /// unless connected elsewhere). Called once, when the server stops. Default: nothing.
+    async fn shutdown(&self) {}
 }
 
 /// The in-process broker: one node, events handed straight back to it.
