@@ -15,6 +15,7 @@ pub mod transport;
 
 pub use config::{BrokerKind, Config, Database, Settings};
 
+use axum::serve::ListenerExt;
 use natter_core::{close, Broker, LocalBroker, Node, Store};
 use natter_redis::{RedisBroker, RedisSettings};
 use natter_store_sql::{PostgresStore, SqliteStore};
@@ -114,6 +115,12 @@ pub async fn run(
         stopping.store(true, Ordering::Release);
         closing_node.close_all(close::GOING_AWAY);
     };
+    // Small frames (replies, events) must not wait on Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "set_nodelay failed");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(signal)
         .await?;

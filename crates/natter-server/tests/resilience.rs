@@ -1,0 +1,251 @@
+//! Durability and delivery under stress: restarts, resume, slow consumers, graceful
+//! shutdown, and many concurrent senders.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[tokio::test]
+async fn history_accounts_and_membership_survive_a_restart() {
+    let mut server = TestServer::start().await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    let room = room_with(&mut ana, &mut [&mut bob]).await;
+    let mut sent = Vec::new();
+    for i in 0..20 {
+        sent.push(ana.say(room, &format!("before restart {i}")).await);
+    }
+    let ana_token = ana.token.clone();
+    drop((ana, bob));
+    server.restart_with(|_| {}).await;
+
+    let mut ana = Client::connect(server.addr, &ana_token, None).await;
+    let rooms = ana.welcome["rooms"].as_array().expect("rooms").clone();
+    let r = rooms
+        .iter()
+        .find(|r| r["id"] == room)
+        .expect("membership survived");
+    assert_eq!(
+        (r["last_seq"].as_i64(), r["member_count"].as_i64()),
+        (Some(20), Some(2))
+    );
+    let history = ana.ok("history", json!({"room": room, "limit": 100})).await;
+    assert_eq!(history["messages"].as_array().expect("messages"), &sent);
+    // Login (password hash) survived too, and sequence numbers continue.
+    let name = ana.name();
+    let r = reqwest::Client::new()
+        .post(server.http("/api/login"))
+        .json(&json!({"username": name, "password": "correct horse"}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 200);
+    assert_eq!(ana.say(room, "after").await["seq"], 21);
+}
+
+#[tokio::test]
+async fn resume_delivers_exactly_the_missed_messages() {
+    let server = TestServer::start().await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    let room = room_with(&mut ana, &mut [&mut bob]).await;
+    for i in 1..=5 {
+        ana.say(room, &format!("seen {i}")).await;
+    }
+    let seen = bob.messages(room, 5).await;
+    assert_eq!(seen.last().expect("last")["seq"], 5);
+    let bob_token = bob.token.clone();
+    drop(bob);
+
+    for i in 6..=300 {
+        ana.say(room, &format!("missed {i}")).await;
+    }
+    let mut bob = Client::connect(
+        server.addr,
+        &bob_token,
+        Some(json!({ room.to_string(): 5 })),
+    )
+    .await;
+    // Live messages sent while the catch-up is running must not duplicate or reorder it.
+    let sender = tokio::spawn(async move {
+        for i in 301..=320 {
+            ana.say(room, &format!("live {i}")).await;
+        }
+        ana
+    });
+    let got = bob.messages(room, 315).await;
+    let seqs: Vec<i64> = got
+        .iter()
+        .map(|m| m["seq"].as_i64().expect("seq"))
+        .collect();
+    assert_eq!(
+        seqs,
+        (6..=320).collect::<Vec<_>>(),
+        "exactly the missed ones, then live, in order"
+    );
+    bob.no_event("message", Duration::from_millis(300)).await;
+    sender.await.expect("sender");
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_cut_off_without_delaying_others_and_resumes_without_loss() {
+    const SENDS: usize = 1500;
+    let server = TestServer::start_with(|s| {
+        s.outbound_queue = Some(64);
+        s.write_timeout_ms = Some(500);
+        s.sqlite_synchronous = Some("normal".into());
+    })
+    .await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    let (slow_token, _) = server.register("slow").await;
+    let ws = Client::open_small_buffer(server.addr).await;
+    let mut slow = Client::auth(ws, &slow_token, None, false)
+        .await
+        .expect("auth");
+    let room = room_with(&mut ana, &mut [&mut bob, &mut slow]).await;
+
+    // `slow` stops reading. Ana sends large messages fast; Bob keeps up.
+    let body = "y".repeat(3000);
+    let started = std::time::Instant::now();
+    let mut longest = Duration::ZERO;
+    for i in 0..SENDS {
+        let t = std::time::Instant::now();
+        let m = ana.say(room, &format!("{i} {body}")).await;
+        let got = bob.event_where("message", |e| e["room"] == room).await;
+        assert_eq!(got["seq"], m["seq"]);
+        longest = longest.max(t.elapsed());
+    }
+    assert!(
+        longest < Duration::from_secs(3),
+        "a send+delivery took {longest:?} while a consumer was stalled"
+    );
+    let elapsed = started.elapsed();
+    // The stalled connection was dropped (it may or may not see the 4008 frame behind the
+    // data it never read).
+    let code = slow.closed().await;
+    assert!(matches!(code, Some(4008) | None), "closed with {code:?}");
+    // It resumes from what it had and gets everything, once, in order.
+    let mut slow = Client::connect(
+        server.addr,
+        &slow_token,
+        Some(json!({ room.to_string(): 0 })),
+    )
+    .await;
+    let got = slow.messages(room, SENDS).await;
+    let seqs: Vec<i64> = got
+        .iter()
+        .map(|m| m["seq"].as_i64().expect("seq"))
+        .collect();
+    assert_eq!(seqs, (1..=SENDS as i64).collect::<Vec<_>>());
+    eprintln!("{SENDS} sends with a stalled consumer took {elapsed:?}; longest {longest:?}");
+}
+
+#[tokio::test]
+async fn graceful_shutdown_says_going_away_and_keeps_acknowledged_messages() {
+    let mut server = TestServer::start().await;
+    let mut ana = server.user("ana").await;
+    let room = room_with(&mut ana, &mut []).await;
+    let last = ana.say(room, "last words").await;
+    server.stop().await;
+    assert_eq!(ana.closed().await, Some(1001));
+    server.restart_with(|_| {}).await;
+    let mut again = Client::connect(server.addr, &ana.token, None).await;
+    let h = again.ok("history", json!({"room": room})).await;
+    assert_eq!(h["messages"][0], last);
+}
+
+/// 10 clients each send 1,000 messages concurrently into one room: every member receives
+/// every message exactly once, in sequence order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_clients_times_a_thousand_messages_arrive_once_in_order() {
+    const CLIENTS: usize = 10;
+    const EACH: usize = 1000;
+    const WINDOW: usize = 32;
+    let server = TestServer::start().await;
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        clients.push(server.user(&format!("load{i}")).await);
+    }
+    let (first, rest) = clients.split_first_mut().expect("clients");
+    let mut others: Vec<&mut Client> = rest.iter_mut().collect();
+    let room = room_with(first, &mut others).await;
+
+    let mut tasks = Vec::new();
+    for (i, mut c) in clients.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            use futures_util::{SinkExt, StreamExt};
+            use tokio_tungstenite::tungstenite::Message;
+            let mut sent = 0usize;
+            let mut acked = 0usize;
+            let mut received: Vec<(i64, String)> = Vec::with_capacity(CLIENTS * EACH);
+            // Events that arrived while waiting for earlier replies.
+            for e in c.events.drain(..) {
+                if e["type"] == "message" && e["data"]["room"] == room {
+                    received.push((e["data"]["seq"].as_i64().expect("seq"), e["data"]["body"].as_str().expect("b").to_string()));
+                }
+            }
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+            while acked < EACH || received.len() < CLIENTS * EACH {
+                while sent < EACH && sent - acked < WINDOW {
+                    let frame = json!({"type": "message.send", "ref": format!("s{sent}"),
+                        "data": {"room": room, "body": format!("{i}:{sent}"), "client_id": format!("{i}-{sent}")}});
+                    c.ws.send(Message::Text(frame.to_string().into())).await.expect("send");
+                    sent += 1;
+                }
+                let frame = tokio::time::timeout_at(deadline, c.ws.next())
+                    .await
+                    .unwrap_or_else(|_| panic!("client {i}: stuck at acked {acked}, received {}", received.len()))
+                    .expect("open")
+                    .expect("frame");
+                let Message::Text(t) = frame else { continue };
+                let v: serde_json::Value = serde_json::from_str(t.as_str()).expect("json");
+                match v["type"].as_str() {
+                    Some("ok") => acked += 1,
+                    Some("error") => panic!("client {i}: {v}"),
+                    Some("message") => received.push((
+                        v["data"]["seq"].as_i64().expect("seq"),
+                        v["data"]["body"].as_str().expect("body").to_string(),
+                    )),
+                    _ => {}
+                }
+            }
+            received
+        }));
+    }
+    let mut expected_bodies: Vec<String> = (0..CLIENTS)
+        .flat_map(|i| (0..EACH).map(move |n| format!("{i}:{n}")))
+        .collect();
+    expected_bodies.sort();
+    let mut order_seen: Option<Vec<String>> = None;
+    for t in tasks {
+        let received = t.await.expect("client task");
+        let seqs: Vec<i64> = received.iter().map(|(s, _)| *s).collect();
+        assert_eq!(
+            seqs,
+            (1..=(CLIENTS * EACH) as i64).collect::<Vec<_>>(),
+            "every seq once, in order"
+        );
+        let bodies: Vec<String> = received.iter().map(|(_, b)| b.clone()).collect();
+        let mut sorted = bodies.clone();
+        sorted.sort();
+        assert_eq!(sorted, expected_bodies, "every message exactly once");
+        // Per sender, its messages arrive in the order it sent them.
+        let mut next: HashMap<&str, usize> = HashMap::new();
+        for b in &bodies {
+            let (who, n) = b.split_once(':').expect("body");
+            let n: usize = n.parse().expect("n");
+            let want = next.entry(who).or_insert(0);
+            assert_eq!(n, *want, "sender {who} out of order");
+            *want += 1;
+        }
+        // Everyone saw the same order.
+        match &order_seen {
+            None => order_seen = Some(bodies),
+            Some(o) => assert_eq!(o, &bodies),
+        }
+    }
+}
