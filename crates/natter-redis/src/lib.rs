@@ -136,7 +136,16 @@ impl Shared {
         self.key(&format!("user:{user}:nodes"))
     }
 
+    /// Publishes an event, trying twice: a connection found broken by the first attempt is
+    /// replaced for the second. (A repeat is harmless: sessions skip messages they have.)
     async fn publish(&self, event: &BusEvent) -> Result<(), BrokerError> {
+        match self.publish_once(event).await {
+            Ok(()) => Ok(()),
+            Err(_) => self.publish_once(event).await,
+        }
+    }
+
+    async fn publish_once(&self, event: &BusEvent) -> Result<(), BrokerError> {
         let payload = serde_json::to_vec(event).map_err(backend)?;
         let channel = self.channel(event.topic());
         let mut conn = self.conn.clone();
