@@ -263,7 +263,9 @@ impl Shared {
                     handler.on_event(event);
                 }
             }
-            Err(e) => tracing::warn!(channel = msg.get_channel_name(), error = %e, "unreadable event"),
+            Err(e) => {
+                tracing::warn!(channel = msg.get_channel_name(), error = %e, "unreadable event")
+            }
         }
     }
 

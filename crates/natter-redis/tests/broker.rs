@@ -116,7 +116,9 @@ impl TestNode {
 
     async fn expect_presence(&mut self, user: UserId, online: bool) {
         self.expect(&format!("presence {user} {online}"), |s| match s {
-            Seen::Event(BusEvent::Presence { user: u, online: o }) if u.id == user && *o == online => {
+            Seen::Event(BusEvent::Presence { user: u, online: o })
+                if u.id == user && *o == online =>
+            {
                 Some(())
             }
             _ => None,
@@ -187,7 +189,10 @@ async fn events_cross_between_nodes_in_publish_order() {
     b.broker.unsubscribe(Topic::Room(room));
     b.subscribe_room(RoomId(8)).await;
     a.broker.publish(message(room, 21)).await.expect("publish");
-    a.broker.publish(message(RoomId(8), 1)).await.expect("publish");
+    a.broker
+        .publish(message(RoomId(8), 1))
+        .await
+        .expect("publish");
     let first = b
         .expect("a message", |s| match s {
             Seen::Event(BusEvent::Message { message }) => Some(message.room),
@@ -208,11 +213,20 @@ async fn presence_counts_nodes_and_dead_nodes_expire() {
     a.broker.subscribe(Topic::Presence);
     let ana = user(1, "ana");
     let bob = user(2, "Bob");
-    assert!(a.broker.presence_up(&ana).await.expect("up"), "first node: online");
-    assert!(!b.broker.presence_up(&ana).await.expect("up"), "second node: already online");
+    assert!(
+        a.broker.presence_up(&ana).await.expect("up"),
+        "first node: online"
+    );
+    assert!(
+        !b.broker.presence_up(&ana).await.expect("up"),
+        "second node: already online"
+    );
     assert!(b.broker.presence_up(&bob).await.expect("up"));
     assert_eq!(online_names(&a).await, vec!["ana", "Bob"]);
-    assert!(!a.broker.presence_down(&ana).await.expect("down"), "still on b");
+    assert!(
+        !a.broker.presence_down(&ana).await.expect("down"),
+        "still on b"
+    );
     assert_eq!(online_names(&b).await, vec!["ana", "Bob"]);
     // b dies without a word: its users go offline once its heartbeat key expires.
     let died = std::time::Instant::now();
@@ -220,7 +234,10 @@ async fn presence_counts_nodes_and_dead_nodes_expire() {
     a.expect_presence(ana.id, false).await;
     a.expect_presence(bob.id, false).await;
     let took = died.elapsed();
-    assert!(took >= Duration::from_millis(300), "not before expiry: {took:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "not before expiry: {took:?}"
+    );
     assert!(took < Duration::from_secs(3), "soon after expiry: {took:?}");
     assert!(online_names(&a).await.is_empty());
 }
@@ -274,7 +291,10 @@ impl OwnRedis {
         self.child = Some(child);
         let deadline = std::time::Instant::now() + WAIT;
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "redis-server did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -336,7 +356,10 @@ async fn nodes_survive_a_redis_restart() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // And delivery goes on.
-    a.broker.publish(message(room, 2)).await.expect("publish after restart");
+    a.broker
+        .publish(message(room, 2))
+        .await
+        .expect("publish after restart");
     b.expect("message after restart", |s| match s {
         Seen::Event(BusEvent::Message { message }) if message.seq == Seq(2) => Some(()),
         _ => None,

@@ -38,7 +38,11 @@ struct Services {
 
 fn services(test: &str) -> Option<Services> {
     let get = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let names = ["NATTER_TEST_POSTGRES", "NATTER_TEST_REDIS", "NATTER_TEST_NGINX"];
+    let names = [
+        "NATTER_TEST_POSTGRES",
+        "NATTER_TEST_REDIS",
+        "NATTER_TEST_NGINX",
+    ];
     let values: Vec<Option<String>> = names.iter().map(|n| get(n)).collect();
     let missing: Vec<&str> = names
         .iter()
@@ -301,7 +305,10 @@ impl Cluster {
             .expect("register request");
         assert_eq!(resp.status(), 201, "register {name}");
         let body: Value = resp.json().await.expect("json");
-        (body["token"].as_str().expect("token").to_string(), body["user"].clone())
+        (
+            body["token"].as_str().expect("token").to_string(),
+            body["user"].clone(),
+        )
     }
 
     /// Registers and connects a user on `addr`.
@@ -322,8 +329,10 @@ impl Cluster {
 
 /// Waits for a presence event about `user`.
 async fn presence_of(c: &mut Client, user: i64, online: bool) {
-    c.event_where("presence", |d| d["user"]["id"] == user && d["online"] == online)
-        .await;
+    c.event_where("presence", |d| {
+        d["user"]["id"] == user && d["online"] == online
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,16 +355,22 @@ async fn three_nodes_share_messages_presence_typing_and_membership() {
         .iter()
         .map(|u| u["id"].as_i64().expect("id"))
         .collect();
-    assert!([ana.id(), bob.id(), cid.id()].iter().all(|id| online.contains(id)));
+    assert!([ana.id(), bob.id(), cid.id()]
+        .iter()
+        .all(|id| online.contains(id)));
 
     // Membership crosses nodes.
     let room = room_with(&mut ana, &mut [&mut bob]).await;
-    ana.event_where("member_joined", |d| d["room"] == room && d["user"]["id"] == bob.id())
-        .await;
+    ana.event_where("member_joined", |d| {
+        d["room"] == room && d["user"]["id"] == bob.id()
+    })
+    .await;
     cid.ok("room.join", json!({"room": room})).await;
     for c in [&mut ana, &mut bob] {
-        c.event_where("member_joined", |d| d["room"] == room && d["user"]["id"] == cid.id())
-            .await;
+        c.event_where("member_joined", |d| {
+            d["room"] == room && d["user"]["id"] == cid.id()
+        })
+        .await;
     }
     let members = ana.ok("room.members", json!({"room": room})).await;
     assert_eq!(members["members"].as_array().expect("members").len(), 3);
@@ -366,7 +381,8 @@ async fn three_nodes_share_messages_presence_typing_and_membership() {
         .all(|m| m["online"] == true));
 
     // Typing crosses nodes, and not back to the typist.
-    bob.ok("typing", json!({"room": room, "active": true})).await;
+    bob.ok("typing", json!({"room": room, "active": true}))
+        .await;
     for c in [&mut ana, &mut cid] {
         let t = c.event_where("typing", |d| d["room"] == room).await;
         assert_eq!(t["user"]["id"], bob.id());
@@ -393,8 +409,16 @@ async fn three_nodes_share_messages_presence_typing_and_membership() {
     let total = 3 * PER_SENDER;
     for c in &mut clients {
         let got = c.messages(room, total).await;
-        let seqs: Vec<i64> = got.iter().map(|m| m["seq"].as_i64().expect("seq")).collect();
-        assert_eq!(seqs, (1..=total as i64).collect::<Vec<_>>(), "{}: in order, once", c.name());
+        let seqs: Vec<i64> = got
+            .iter()
+            .map(|m| m["seq"].as_i64().expect("seq"))
+            .collect();
+        assert_eq!(
+            seqs,
+            (1..=total as i64).collect::<Vec<_>>(),
+            "{}: in order, once",
+            c.name()
+        );
         c.no_event_where("message", Duration::from_millis(300), |m| m["room"] == room)
             .await;
     }
@@ -403,8 +427,10 @@ async fn three_nodes_share_messages_presence_typing_and_membership() {
     // Leaving crosses nodes; so does going offline.
     cid.ok("room.leave", json!({"room": room})).await;
     for c in [&mut ana, &mut bob] {
-        c.event_where("member_left", |d| d["room"] == room && d["user"]["id"] == cid.id())
-            .await;
+        c.event_where("member_left", |d| {
+            d["room"] == room && d["user"]["id"] == cid.id()
+        })
+        .await;
     }
     let bob_id = bob.id();
     drop(bob);
@@ -449,11 +475,18 @@ impl Chatter {
         let mut next = 0usize;
         loop {
             assert!(Instant::now() < deadline, "{}: did not finish", self.name);
-            match self.session(addr, &mut next, sends, total, pace, &acked).await {
+            match self
+                .session(addr, &mut next, sends, total, pace, &acked)
+                .await
+            {
                 Ok(()) => return self,
                 Err(why) => {
                     self.reconnects += 1;
-                    assert!(self.reconnects < 50, "{}: too many reconnects ({why})", self.name);
+                    assert!(
+                        self.reconnects < 50,
+                        "{}: too many reconnects ({why})",
+                        self.name
+                    );
                     addr = proxy;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -490,7 +523,11 @@ impl Chatter {
             if authed && *next >= sends && in_flight.is_none() && self.last_seq() >= total {
                 return Ok(());
             }
-            if authed && in_flight.is_none() && *next < sends && tokio::time::Instant::now() >= next_send {
+            if authed
+                && in_flight.is_none()
+                && *next < sends
+                && tokio::time::Instant::now() >= next_send
+            {
                 let client_id = format!("{}-{}", self.name, *next);
                 let frame = json!({"type": "message.send", "ref": client_id, "data": {
                     "room": self.room, "body": format!("hello {client_id}"), "client_id": client_id,
@@ -509,7 +546,12 @@ impl Chatter {
             };
             let frame = match tokio::time::timeout(wait, ws.next()).await {
                 Err(_) if in_flight.is_none() && *next < sends => continue,
-                Err(_) => return Err(format!("nothing for {wait:?} (last seq {})", self.last_seq())),
+                Err(_) => {
+                    return Err(format!(
+                        "nothing for {wait:?} (last seq {})",
+                        self.last_seq()
+                    ))
+                }
                 Ok(None) => return Err("closed".into()),
                 Ok(Some(Err(e))) => return Err(format!("read: {e}")),
                 Ok(Some(Ok(Message::Text(t)))) => t,
@@ -524,7 +566,12 @@ impl Chatter {
                 }
                 Some("ok") => {
                     let done = in_flight.take();
-                    assert_eq!(frame["ref"].as_str(), done.as_deref(), "{}: reply", self.name);
+                    assert_eq!(
+                        frame["ref"].as_str(),
+                        done.as_deref(),
+                        "{}: reply",
+                        self.name
+                    );
                     *next += 1;
                     acked.fetch_add(1, Ordering::Relaxed);
                     next_send = tokio::time::Instant::now() + pace;
@@ -633,7 +680,12 @@ async fn a_node_killed_mid_traffic_loses_and_duplicates_nothing() {
         .collect();
     for c in &chatters {
         let seqs: Vec<i64> = c.received.iter().map(|m| m.0).collect();
-        assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "{}: every seq once", c.name);
+        assert_eq!(
+            seqs,
+            (1..=total).collect::<Vec<_>>(),
+            "{}: every seq once",
+            c.name
+        );
         let ids: HashSet<String> = c.received.iter().map(|m| m.1.clone()).collect();
         assert_eq!(ids, sent, "{}: every send arrived, each once", c.name);
     }
@@ -705,8 +757,16 @@ async fn a_redis_restart_loses_no_message() {
     for (c, start) in [(&mut bob, bob_seq), (&mut ana, 1)] {
         let missed = 4 - start;
         let got = c.messages(room, missed as usize).await;
-        let seqs: Vec<i64> = got.iter().map(|m| m["seq"].as_i64().expect("seq")).collect();
-        assert_eq!(seqs, ((start + 1)..=4).collect::<Vec<_>>(), "{}: recovered", c.name());
+        let seqs: Vec<i64> = got
+            .iter()
+            .map(|m| m["seq"].as_i64().expect("seq"))
+            .collect();
+        assert_eq!(
+            seqs,
+            ((start + 1)..=4).collect::<Vec<_>>(),
+            "{}: recovered",
+            c.name()
+        );
     }
     // And delivery goes on live.
     let after = ana.say(room, "after").await;

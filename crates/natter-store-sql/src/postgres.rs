@@ -533,10 +533,7 @@ impl Store for PostgresStore {
             .map_err(backend)?;
         let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.name_key = $1");
         let select = client.prepare_cached(&sql).await.map_err(backend)?;
-        let row = client
-            .query_one(&select, &[&key])
-            .await
-            .map_err(backend)?;
+        let row = client.query_one(&select, &[&key]).await.map_err(backend)?;
         Ok(room_from(&row))
     }
 
@@ -594,9 +591,7 @@ impl Store for PostgresStore {
         Ok(rows
             .iter()
             .map(|row| {
-                let peer = row
-                    .get::<_, Option<i64>>(5)
-                    .map(|_| user_from(row, 5));
+                let peer = row.get::<_, Option<i64>>(5).map(|_| user_from(row, 5));
                 (room_from(row), peer)
             })
             .collect())

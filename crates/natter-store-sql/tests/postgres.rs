@@ -73,31 +73,55 @@ async fn basic_rules_hold() {
     };
     let scratch = Scratch::new(&base);
     let store = scratch.store().await;
-    let ana = store.create_user("Ana", Some("hash"), false).await.expect("ana");
+    let ana = store
+        .create_user("Ana", Some("hash"), false)
+        .await
+        .expect("ana");
     assert!(matches!(
         store.create_user("ana", None, false).await,
         Err(StoreError::Conflict(_))
     ));
-    let creds = store.credentials("ANA").await.expect("creds").expect("found");
+    let creds = store
+        .credentials("ANA")
+        .await
+        .expect("creds")
+        .expect("found");
     assert_eq!(creds.user, ana);
     assert_eq!(creds.password_hash.as_deref(), Some("hash"));
     let bob = store.create_user("bob", None, true).await.expect("bob");
     assert!(bob.guest);
 
     store.create_session(b"tok", ana.id).await.expect("session");
-    assert_eq!(store.session_user(b"tok").await.expect("q"), Some(ana.clone()));
+    assert_eq!(
+        store.session_user(b"tok").await.expect("q"),
+        Some(ana.clone())
+    );
     assert_eq!(store.delete_session(b"tok").await.expect("q"), Some(ana.id));
     assert_eq!(store.session_user(b"tok").await.expect("q"), None);
 
     let general = store.ensure_public_room("general").await.expect("general");
-    assert_eq!(store.ensure_public_room("General").await.expect("again").id, general.id);
+    assert_eq!(
+        store.ensure_public_room("General").await.expect("again").id,
+        general.id
+    );
     assert!(store.join(general.id, ana.id).await.expect("join"));
     assert!(!store.join(general.id, ana.id).await.expect("join again"));
     assert!(store.join(general.id, bob.id).await.expect("join"));
-    assert_eq!(store.room(general.id).await.expect("q").expect("room").member_count, 2);
+    assert_eq!(
+        store
+            .room(general.id)
+            .await
+            .expect("q")
+            .expect("room")
+            .member_count,
+        2
+    );
     assert!(store.leave(general.id, bob.id).await.expect("leave"));
     assert!(!store.leave(general.id, bob.id).await.expect("leave again"));
-    assert_eq!(store.members(general.id).await.expect("q"), vec![ana.clone()]);
+    assert_eq!(
+        store.members(general.id).await.expect("q"),
+        vec![ana.clone()]
+    );
 
     let rust = store.create_room("rust", bob.id).await.expect("room");
     assert_eq!(rust.member_count, 1);
@@ -111,7 +135,10 @@ async fn basic_rules_hold() {
     assert!(!created);
     assert_eq!(again.id, dm.id);
     let mine = store.rooms_of(ana.id).await.expect("rooms");
-    let dm_peer = mine.iter().find(|(r, _)| r.id == dm.id).and_then(|(_, p)| p.clone());
+    let dm_peer = mine
+        .iter()
+        .find(|(r, _)| r.id == dm.id)
+        .and_then(|(_, p)| p.clone());
     assert_eq!(dm_peer, Some(bob.clone()));
     let public: Vec<String> = store
         .public_rooms()
@@ -136,14 +163,26 @@ async fn basic_rules_hold() {
         .expect("retry");
     assert!(retry.duplicate);
     assert_eq!(retry.message.seq, Seq(3));
-    let after = store.messages_after(general.id, Seq(2), 2).await.expect("after");
-    assert_eq!(after.iter().map(|m| m.seq.0).collect::<Vec<_>>(), vec![3, 4]);
+    let after = store
+        .messages_after(general.id, Seq(2), 2)
+        .await
+        .expect("after");
+    assert_eq!(
+        after.iter().map(|m| m.seq.0).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
     let before = store
         .messages_before(general.id, Some(Seq(5)), 2)
         .await
         .expect("before");
-    assert_eq!(before.iter().map(|m| m.seq.0).collect::<Vec<_>>(), vec![3, 4]);
-    let newest = store.messages_before(general.id, None, 10).await.expect("newest");
+    assert_eq!(
+        before.iter().map(|m| m.seq.0).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+    let newest = store
+        .messages_before(general.id, None, 10)
+        .await
+        .expect("newest");
     assert_eq!(newest.len(), 5);
     assert_eq!(newest[0].sender, ana);
     assert!(matches!(
@@ -186,7 +225,11 @@ async fn seqs_stay_unique_and_gapless_across_nodes() {
             let mut seqs = Vec::new();
             for n in 0..PER_SENDER {
                 let stored = store
-                    .append(new_message(room.id, &sender, &format!("{}-{n}", sender.name)))
+                    .append(new_message(
+                        room.id,
+                        &sender,
+                        &format!("{}-{n}", sender.name),
+                    ))
                     .await
                     .expect("append");
                 seqs.push(stored.message.seq.0);
@@ -197,7 +240,10 @@ async fn seqs_stay_unique_and_gapless_across_nodes() {
     let mut all = Vec::new();
     for task in tasks {
         let seqs = task.await.expect("task");
-        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "one sender's seqs increase");
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "one sender's seqs increase"
+        );
         all.extend(seqs);
     }
     let total = senders.len() * PER_SENDER;
@@ -208,7 +254,10 @@ async fn seqs_stay_unique_and_gapless_across_nodes() {
         .await
         .expect("read");
     assert_eq!(stored.len(), total);
-    assert!(stored.iter().enumerate().all(|(i, m)| m.seq.0 == i as i64 + 1));
+    assert!(stored
+        .iter()
+        .enumerate()
+        .all(|(i, m)| m.seq.0 == i as i64 + 1));
     let room_now = nodes[1].room(room.id).await.expect("q").expect("room");
     assert_eq!(room_now.last_seq, Seq(total as i64));
     for store in &nodes {
@@ -246,7 +295,11 @@ async fn concurrent_duplicates_return_the_original() {
             ids.insert((appended.message.id, appended.message.seq));
         }
         assert_eq!(originals, 1, "round {round}: stored once");
-        assert_eq!(ids.len(), 1, "round {round}: every attempt sees the original");
+        assert_eq!(
+            ids.len(),
+            1,
+            "round {round}: every attempt sees the original"
+        );
         let (_, seq) = ids.into_iter().next().expect("one");
         assert_eq!(seq, Seq(round + 1), "no seq spent on a duplicate");
     }
@@ -275,7 +328,10 @@ async fn nodes_starting_together_migrate_once() {
         task.await.expect("task").expect("connect and migrate");
     }
     let store = scratch.store().await;
-    store.ensure_public_room("general").await.expect("schema works");
+    store
+        .ensure_public_room("general")
+        .await
+        .expect("schema works");
     store.shutdown().await;
     scratch.drop().await;
 }
