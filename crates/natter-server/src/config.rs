@@ -341,6 +341,55 @@ mod tests {
         assert!(bad.resolve().is_err());
     }
 
+    /// The example configurations in deploy/ are valid and mean what they say.
+    #[test]
+    fn deploy_examples_resolve() {
+        let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
+        let load = |file: &str| {
+            let cli = Settings::try_parse_from(["natter", "--config", &format!("{deploy}/{file}")])
+                .expect("parse");
+            cli.with_file().expect(file).resolve().expect(file)
+        };
+        let single = load("natter.toml");
+        assert!(matches!(single.database, Database::Sqlite(_)));
+        assert_eq!(single.broker, BrokerKind::Local);
+        let node = load("natter-cluster.toml");
+        assert!(matches!(node.database, Database::Postgres(_)));
+        assert!(matches!(node.broker, BrokerKind::Redis(_)));
+        assert_eq!(node.presence_expiry, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn cluster_urls_and_presence_settings_are_checked() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["natter"];
+            all.extend_from_slice(args);
+            Settings::try_parse_from(all).expect("parse").resolve()
+        };
+        let c = parse(&[
+            "--database",
+            "postgresql://u@h/db",
+            "--broker",
+            "redis://h:1",
+        ])
+        .expect("valid");
+        assert_eq!(c.database, Database::Postgres("postgresql://u@h/db".into()));
+        assert_eq!(c.broker, BrokerKind::Redis("redis://h:1".into()));
+        assert_eq!(c.redis_prefix, "natter:");
+        assert!(parse(&["--broker", "nats://h"]).is_err());
+        assert!(parse(&["--database", "mysql://h"]).is_err());
+        assert!(parse(&[
+            "--presence-heartbeat-ms",
+            "500",
+            "--presence-expiry-ms",
+            "500"
+        ])
+        .is_err());
+        // URLs may hold passwords: they stay out of Debug output (and so out of logs).
+        let secret = parse(&["--database", "postgres://u:hunter2@h/db"]).expect("valid");
+        assert!(!format!("{secret:?}").contains("hunter2"));
+    }
+
     /// The README documents every setting, by flag and environment variable.
     #[test]
     fn readme_table_lists_every_setting() {
