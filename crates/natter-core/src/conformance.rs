@@ -1,1 +1,324 @@
-//! placeholder
+//! The behaviour every `Store` backend must show. Each backend's tests call
+//! [`check_store`] on a fresh, empty store (memory, SQLite, PostgreSQL): two backends, one
+//! behaviour. Panics with a description of the first rule broken.
+
+use crate::model::*;
+use crate::store::Store;
+use crate::StoreError;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+fn new_message(room: RoomId, sender: &User, body: &str, client_id: &str) -> NewMessage {
+    NewMessage {
+        room,
+        sender: sender.clone(),
+        body: body.to_string(),
+        client_id: client_id.to_string(),
+        ts: now_millis(),
+    }
+}
+
+/// Runs every check against `store`, which must be fresh (names are made unique with
+/// `tag`, so a shared database works too).
+pub async fn check_store(store: Arc<dyn Store>, tag: &str) {
+    accounts(&*store, tag).await;
+    rooms_and_membership(&*store, tag).await;
+    direct_messages(&*store, tag).await;
+    messages_and_history(&*store, tag).await;
+    concurrent_appends(store.clone(), tag).await;
+}
+
+async fn accounts(store: &dyn Store, tag: &str) {
+    let name = format!("Ana{tag}");
+    let ana = store
+        .create_user(&name, Some("hash-a"), false)
+        .await
+        .expect("create user");
+    assert_eq!(ana.name, name, "the name keeps its spelling");
+    assert!(!ana.guest);
+    let clash = store
+        .create_user(&name.to_uppercase(), Some("h"), false)
+        .await;
+    assert!(
+        matches!(clash, Err(StoreError::Conflict(_))),
+        "names are unique case-insensitively: {clash:?}"
+    );
+    let creds = store
+        .credentials(&name.to_lowercase())
+        .await
+        .expect("credentials")
+        .expect("found by another case");
+    assert_eq!(creds.user, ana);
+    assert_eq!(creds.password_hash.as_deref(), Some("hash-a"));
+    assert!(store
+        .credentials(&format!("nobody{tag}"))
+        .await
+        .expect("lookup")
+        .is_none());
+    let guest = store
+        .create_user(&format!("guest{tag}"), None, true)
+        .await
+        .expect("guest");
+    assert!(guest.guest);
+    let gc = store
+        .credentials(&guest.name)
+        .await
+        .expect("lookup")
+        .expect("guest");
+    assert!(gc.password_hash.is_none());
+
+    let token = format!("token-hash-{tag}").into_bytes();
+    store.create_session(&token, ana.id).await.expect("session");
+    assert_eq!(
+        store.session_user(&token).await.expect("lookup"),
+        Some(ana.clone())
+    );
+    assert_eq!(
+        store.delete_session(&token).await.expect("delete"),
+        Some(ana.id)
+    );
+    assert_eq!(store.session_user(&token).await.expect("lookup"), None);
+    assert_eq!(store.delete_session(&token).await.expect("again"), None);
+}
+
+async fn rooms_and_membership(store: &dyn Store, tag: &str) {
+    let ana = store
+        .create_user(&format!("rm-ana{tag}"), None, false)
+        .await
+        .expect("user");
+    let bob = store
+        .create_user(&format!("rm-bob{tag}"), None, false)
+        .await
+        .expect("user");
+    let general = store.ensure_public_room("general").await.expect("general");
+    let again = store.ensure_public_room("general").await.expect("general");
+    assert_eq!(general.id, again.id, "ensure_public_room is idempotent");
+
+    let name = format!("Club{tag}");
+    let club = store.create_room(&name, ana.id).await.expect("create");
+    assert_eq!(club.member_count, 1, "the creator is a member");
+    assert_eq!(club.last_seq, Seq::ZERO);
+    assert_eq!(club.kind, RoomKind::Public);
+    let clash = store.create_room(&name.to_lowercase(), bob.id).await;
+    assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
+    assert!(store
+        .public_rooms()
+        .await
+        .expect("list")
+        .iter()
+        .any(|r| r.id == club.id));
+
+    assert!(store.join(club.id, bob.id).await.expect("join"));
+    assert!(!store.join(club.id, bob.id).await.expect("join twice"));
+    assert!(store.is_member(club.id, bob.id).await.expect("member"));
+    let room = store.room(club.id).await.expect("room").expect("exists");
+    assert_eq!(room.member_count, 2);
+    let members: Vec<UserId> = store
+        .members(club.id)
+        .await
+        .expect("members")
+        .iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(members, vec![ana.id, bob.id], "sorted by name");
+    let bobs: Vec<RoomId> = store
+        .rooms_of(bob.id)
+        .await
+        .expect("rooms")
+        .iter()
+        .map(|(r, _)| r.id)
+        .collect();
+    assert!(bobs.contains(&club.id));
+
+    assert!(store.leave(club.id, bob.id).await.expect("leave"));
+    assert!(!store.leave(club.id, bob.id).await.expect("leave twice"));
+    assert!(!store.is_member(club.id, bob.id).await.expect("member"));
+    assert_eq!(
+        store
+            .room(club.id)
+            .await
+            .expect("room")
+            .expect("exists")
+            .member_count,
+        1
+    );
+    assert!(store
+        .room(RoomId(i64::MAX))
+        .await
+        .expect("lookup")
+        .is_none());
+}
+
+async fn direct_messages(store: &dyn Store, tag: &str) {
+    let ana = store
+        .create_user(&format!("dm-ana{tag}"), None, false)
+        .await
+        .expect("user");
+    let bob = store
+        .create_user(&format!("dm-bob{tag}"), None, false)
+        .await
+        .expect("user");
+    let (dm, created) = store.open_dm(ana.id, bob.id).await.expect("open");
+    assert!(created);
+    assert_eq!(dm.kind, RoomKind::Dm);
+    assert_eq!(dm.member_count, 2);
+    let (same, created) = store.open_dm(bob.id, ana.id).await.expect("open again");
+    assert_eq!(same.id, dm.id, "one DM per pair, either way round");
+    assert!(!created);
+    assert!(
+        !store
+            .public_rooms()
+            .await
+            .expect("list")
+            .iter()
+            .any(|r| r.id == dm.id),
+        "DMs are not public"
+    );
+    let anas = store.rooms_of(ana.id).await.expect("rooms");
+    let (_, peer) = anas.iter().find(|(r, _)| r.id == dm.id).expect("ana's DM");
+    assert_eq!(peer.as_ref().map(|p| p.id), Some(bob.id), "the peer is bob");
+}
+
+async fn messages_and_history(store: &dyn Store, tag: &str) {
+    let ana = store
+        .create_user(&format!("msg-ana{tag}"), None, false)
+        .await
+        .expect("user");
+    let room = store
+        .create_room(&format!("msgs{tag}"), ana.id)
+        .await
+        .expect("room");
+    let mut ids = HashSet::new();
+    for i in 1..=30 {
+        let a = store
+            .append(new_message(
+                room.id,
+                &ana,
+                &format!("m{i}"),
+                &format!("c{i}"),
+            ))
+            .await
+            .expect("append");
+        assert!(!a.duplicate);
+        assert_eq!(a.message.seq, Seq(i), "seqs are 1, 2, 3, ...");
+        assert_eq!(a.message.sender, ana);
+        assert!(ids.insert(a.message.id), "ids are unique");
+    }
+    let retry = store
+        .append(new_message(room.id, &ana, "different body", "c7"))
+        .await
+        .expect("retry");
+    assert!(
+        retry.duplicate,
+        "same sender, room and client id: stored once"
+    );
+    assert_eq!(retry.message.seq, Seq(7));
+    assert_eq!(retry.message.body, "m7", "the original comes back");
+    assert_eq!(
+        store
+            .room(room.id)
+            .await
+            .expect("room")
+            .expect("exists")
+            .last_seq,
+        Seq(30)
+    );
+
+    let seqs = |ms: Vec<Message>| ms.iter().map(|m| m.seq.0).collect::<Vec<_>>();
+    assert_eq!(
+        seqs(
+            store
+                .messages_after(room.id, Seq(25), 100)
+                .await
+                .expect("after")
+        ),
+        vec![26, 27, 28, 29, 30]
+    );
+    assert_eq!(
+        seqs(
+            store
+                .messages_after(room.id, Seq(0), 3)
+                .await
+                .expect("after")
+        ),
+        vec![1, 2, 3]
+    );
+    assert_eq!(
+        seqs(
+            store
+                .messages_before(room.id, Some(Seq(5)), 10)
+                .await
+                .expect("before")
+        ),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(
+        seqs(
+            store
+                .messages_before(room.id, None, 3)
+                .await
+                .expect("newest")
+        ),
+        vec![28, 29, 30]
+    );
+    let first = store
+        .messages_after(room.id, Seq(0), 1)
+        .await
+        .expect("first")
+        .remove(0);
+    assert_eq!(first.body, "m1");
+    assert_eq!(first.client_id, "c1");
+    assert!(first.ts > 0);
+    let unicode = store
+        .append(new_message(room.id, &ana, "héllo 👋 <b>&", "uni"))
+        .await
+        .expect("append");
+    let back = store
+        .messages_after(room.id, Seq(unicode.message.seq.0 - 1), 1)
+        .await
+        .expect("read");
+    assert_eq!(back[0].body, "héllo 👋 <b>&", "text round-trips exactly");
+}
+
+async fn concurrent_appends(store: Arc<dyn Store>, tag: &str) {
+    let ana = store
+        .create_user(&format!("conc{tag}"), None, false)
+        .await
+        .expect("user");
+    let room = store
+        .create_room(&format!("conc{tag}"), ana.id)
+        .await
+        .expect("room");
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let store = store.clone();
+        let ana = ana.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..25 {
+                // Every message is sent twice, as a client retry would.
+                for _ in 0..2 {
+                    let a = store
+                        .append(new_message(room.id, &ana, "x", &format!("t{t}-{i}")))
+                        .await
+                        .expect("append");
+                    seqs.push(a.message.seq.0);
+                }
+            }
+            seqs
+        }));
+    }
+    let mut all = HashSet::new();
+    for t in tasks {
+        let seqs = t.await.expect("task");
+        for pair in seqs.chunks(2) {
+            assert_eq!(pair[0], pair[1], "a retry returns the original seq");
+            all.insert(pair[0]);
+        }
+    }
+    assert_eq!(
+        all,
+        (1..=200).collect::<HashSet<i64>>(),
+        "200 distinct messages got seqs 1..=200 with no gap"
+    );
+}

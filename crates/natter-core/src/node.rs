@@ -319,7 +319,8 @@ impl Node {
         for room in &rooms {
             outbox.track(room.id, room.last_seq);
             if let Some(seen) = args.resume.get(&room.id.to_string()) {
-                outbox.resume_from(room.id, Seq(*seen));
+                // A client cannot have seen more than exists; never skip what comes next.
+                outbox.resume_from(room.id, Seq((*seen).clamp(0, room.last_seq.0)));
             }
         }
         let interest = self.hub.add_session(&handle);
@@ -330,7 +331,27 @@ impl Node {
             *n += 1;
             *n == 1
         };
-        if first_here && self.broker.presence_up(&user).await? {
+        let data = match self.welcome(&user, rooms, first_here).await {
+            Ok(data) => data,
+            Err(e) => {
+                // Undo the registration: the connection never got its session.
+                self.end_session(handle);
+                return Err(e);
+            }
+        };
+        tracing::debug!(user = %user.name, session = handle.id.0, "authenticated");
+        Ok((handle, outbox, data))
+    }
+
+    /// Announces the user online (if this is their first connection anywhere) and builds the
+    /// `auth` reply.
+    async fn welcome(
+        &self,
+        user: &User,
+        rooms: Vec<RoomView>,
+        first_here: bool,
+    ) -> Result<Value, ChatError> {
+        if first_here && self.broker.presence_up(user).await? {
             self.publish(BusEvent::Presence {
                 user: user.clone(),
                 online: true,
@@ -338,7 +359,7 @@ impl Node {
             .await;
         }
         let online = self.broker.online_users().await?;
-        let data = json!({
+        Ok(json!({
             "user": user,
             "rooms": rooms,
             "online": online,
@@ -348,9 +369,7 @@ impl Node {
                 "rate_per_sec": self.config.rate_per_sec,
                 "rate_burst": self.config.rate_burst,
             },
-        });
-        tracing::debug!(user = %user.name, session = handle.id.0, "authenticated");
-        Ok((handle, outbox, data))
+        }))
     }
 
     fn apply_interest(&self, user: UserId, interest: Interest) {

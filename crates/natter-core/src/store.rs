@@ -386,3 +386,14 @@ impl Store for MemoryStore {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn memory_store_conforms() {
+        crate::conformance::check_store(Arc::new(MemoryStore::new()), "m").await;
+    }
+}

@@ -249,3 +249,53 @@ async fn ten_clients_times_a_thousand_messages_arrive_once_in_order() {
         }
     }
 }
+
+/// The real binary: prints its address, and on SIGTERM tells clients 1001 and exits 0.
+#[tokio::test]
+async fn the_binary_stops_gracefully_on_sigterm() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_natter"))
+        .args(["--listen", "127.0.0.1:0", "--log", "warn", "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn natter");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    tokio::time::timeout(WAIT, BufReader::new(stdout).read_line(&mut line))
+        .await
+        .expect("prints its address in time")
+        .expect("read");
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("natter listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("address");
+    let resp = reqwest::Client::new()
+        .post(format!("http://{addr}/api/register"))
+        .json(&json!({"username": unique("sig"), "password": "correct horse"}))
+        .send()
+        .await
+        .expect("register");
+    let token = resp.json::<serde_json::Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let mut client = Client::connect(addr, &token, None).await;
+    let pid = child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    assert_eq!(client.closed().await, Some(1001));
+    let exit = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("exits in time")
+        .expect("wait");
+    assert!(exit.success(), "exit status {exit:?}");
+    assert!(dir.path().join("natter.db").exists());
+}

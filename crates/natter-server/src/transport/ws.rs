@@ -22,13 +22,22 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 /// A connection silent (not even a pong) this long is closed.
 const IDLE_LIMIT: Duration = Duration::from_secs(75);
 
+/// Per-connection read buffer (tungstenite's default is 128 KiB).
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes gathered before a write is forced (frames between flushes are batched anyway).
+const WRITE_BUFFER: usize = 16 * 1024;
+
 type Sink = SplitSink<WebSocket, Message>;
 type Stream = SplitStream<WebSocket>;
 
 pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     let max = state.config.max_frame_bytes;
+    // Small per-connection buffers keep idle connections cheap; writes still batch (the
+    // write buffer grows past its target size until a flush).
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| {
             let tracker = state.tasks.clone();
             let span = tracing::info_span!("ws", conn = next_conn_id());

@@ -1,0 +1,218 @@
+//! The core on its own (memory store, in-process broker, no sockets): ordering, gap filling,
+//! slow consumers, resume and typing expiry, with tokio's paused clock where time matters.
+
+use natter_core::hub::Hub;
+use natter_core::model::*;
+use natter_core::protocol::{AuthArgs, SendArgs, TypingArgs};
+use natter_core::session::session;
+use natter_core::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn msg(room: RoomId, seq: i64, sender: &User) -> Message {
+    Message {
+        id: MessageId(seq),
+        room,
+        seq: Seq(seq),
+        sender: sender.clone(),
+        body: format!("m{seq}"),
+        ts: 0,
+        client_id: format!("c{seq}"),
+    }
+}
+
+/// The seq of the next message event (other events are skipped).
+async fn next_seq(outbox: &mut Outbox) -> i64 {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), outbox.next()).await {
+            Ok(OutboxItem::Event(e)) => match e.room_seq {
+                Some((_, seq)) => return seq.0,
+                None => continue,
+            },
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+}
+
+fn user(id: i64) -> User {
+    User {
+        id: UserId(id),
+        name: format!("u{id}"),
+        guest: false,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_hub_delivers_out_of_order_arrivals_in_seq_order() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let hub = Hub::new(Duration::from_millis(100));
+    let room = RoomId(1);
+    let ana = user(1);
+    let (handle, mut outbox) = session(ana.clone(), String::new(), false, [room], 16, store);
+    hub.add_session(&handle);
+    hub.deliver_message(EncodedEvent::message(&msg(room, 1, &ana)));
+    hub.deliver_message(EncodedEvent::message(&msg(room, 3, &ana)));
+    hub.deliver_message(EncodedEvent::message(&msg(room, 2, &ana)));
+    hub.deliver_message(EncodedEvent::message(&msg(room, 2, &ana)));
+    hub.deliver_message(EncodedEvent::message(&msg(room, 4, &ana)));
+    for want in 1..=4 {
+        assert_eq!(next_seq(&mut outbox).await, want);
+    }
+    assert!(outbox.try_next().is_none(), "the duplicate 2 was dropped");
+}
+
+#[tokio::test]
+async fn a_session_fills_a_gap_from_the_store() {
+    let memory = Arc::new(MemoryStore::new());
+    let ana = memory.create_user("ana", None, false).await.expect("user");
+    let room = memory.create_room("r", ana.id).await.expect("room").id;
+    let mut stored = Vec::new();
+    for i in 1..=5 {
+        let a = memory
+            .append(NewMessage {
+                room,
+                sender: ana.clone(),
+                body: format!("m{i}"),
+                client_id: format!("c{i}"),
+                ts: 0,
+            })
+            .await
+            .expect("append");
+        stored.push(a.message);
+    }
+    let store: Arc<dyn Store> = memory;
+    let hub = Hub::new(Duration::from_millis(10));
+    let (handle, mut outbox) = session(ana.clone(), String::new(), false, [room], 16, store);
+    outbox.track(room, Seq(1));
+    hub.add_session(&handle);
+    // Only 5 arrives live (2..4 were lost on the way): the session fetches them.
+    hub.deliver_message(EncodedEvent::message(&stored[4]));
+    for want in 2..=5 {
+        assert_eq!(next_seq(&mut outbox).await, want);
+    }
+}
+
+#[tokio::test]
+async fn a_full_queue_closes_the_session_as_a_slow_consumer() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let hub = Hub::new(Duration::from_millis(10));
+    let room = RoomId(1);
+    let ana = user(1);
+    let (handle, mut outbox) = session(ana.clone(), String::new(), false, [room], 2, store);
+    hub.add_session(&handle);
+    for seq in 1..=3 {
+        hub.deliver_message(EncodedEvent::message(&msg(room, seq, &ana)));
+    }
+    match outbox.next().await {
+        OutboxItem::Close(code) => assert_eq!(code, close::SLOW_CONSUMER),
+        other => panic!("expected close, got {other:?}"),
+    }
+}
+
+async fn node_with_users() -> (Arc<Node>, Vec<(String, User)>) {
+    let config = CoreConfig {
+        typing_expiry: Duration::from_secs(6),
+        ..CoreConfig::default()
+    };
+    let node = Node::start(
+        Arc::new(MemoryStore::new()),
+        Arc::new(LocalBroker::new()),
+        config,
+    )
+    .await
+    .expect("node");
+    let mut users = Vec::new();
+    for name in ["ana", "bob"] {
+        let signed = node
+            .register(name, "correct horse")
+            .await
+            .expect("register");
+        users.push((signed.token, signed.user));
+    }
+    (node, users)
+}
+
+fn auth(token: &str) -> AuthArgs {
+    serde_json::from_value(serde_json::json!({ "token": token })).expect("args")
+}
+
+async fn next_event(outbox: &mut Outbox, name: &str) -> serde_json::Value {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), outbox.next()).await {
+            Ok(OutboxItem::Event(e)) if e.name == name => {
+                return serde_json::from_slice(&e.data).expect("json")
+            }
+            Ok(OutboxItem::Event(_)) => continue,
+            other => panic!("expected {name}, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn typing_expires_on_the_server_clock() {
+    let (node, users) = node_with_users().await;
+    let general = node
+        .store()
+        .ensure_public_room("general")
+        .await
+        .expect("general")
+        .id;
+    let mut ana = Connection::new(node.clone());
+    let mut bob = Connection::new(node.clone());
+    let (_, _ana_out) = ana.authenticate(auth(&users[0].0)).await.expect("auth");
+    let (_, mut bob_out) = bob.authenticate(auth(&users[1].0)).await.expect("auth");
+    ana.request(Request::Typing(TypingArgs {
+        room: general,
+        active: true,
+    }))
+    .await
+    .expect("typing");
+    let started = tokio::time::Instant::now();
+    assert_eq!(next_event(&mut bob_out, "typing").await["active"], true);
+    let stop = next_event(&mut bob_out, "typing").await;
+    assert_eq!(stop["active"], false);
+    let after = started.elapsed();
+    assert!(
+        after >= Duration::from_secs(6) && after < Duration::from_secs(8),
+        "expired after {after:?}"
+    );
+}
+
+#[tokio::test]
+async fn resume_replays_what_was_missed_then_goes_live() {
+    let (node, users) = node_with_users().await;
+    let general = node
+        .store()
+        .ensure_public_room("general")
+        .await
+        .expect("general")
+        .id;
+    let mut ana = Connection::new(node.clone());
+    ana.authenticate(auth(&users[0].0)).await.expect("auth");
+    for i in 0..5 {
+        ana.request(Request::MessageSend(SendArgs {
+            room: general,
+            body: format!("m{i}"),
+            client_id: format!("c{i}"),
+        }))
+        .await
+        .expect("send");
+    }
+    let mut bob = Connection::new(node.clone());
+    let args: AuthArgs = serde_json::from_value(serde_json::json!({
+        "token": users[1].0, "resume": { general.to_string(): 2 }
+    }))
+    .expect("args");
+    let (_, mut out) = bob.authenticate(args).await.expect("auth");
+    for want in 3..=5 {
+        assert_eq!(next_seq(&mut out).await, want);
+    }
+    ana.request(Request::MessageSend(SendArgs {
+        room: general,
+        body: "live".into(),
+        client_id: "live".into(),
+    }))
+    .await
+    .expect("send");
+    assert_eq!(next_seq(&mut out).await, 6);
+}

@@ -1,0 +1,54 @@
+//! The SQLite store passes the shared store conformance suite, and keeps its data across a
+//! reopen of the file.
+
+use natter_core::conformance::check_store;
+use natter_core::model::*;
+use natter_core::Store;
+use natter_store_sql::{SqliteStore, Synchronous};
+use std::sync::Arc;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_conforms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path().join("t.db"), Synchronous::Full).expect("open");
+    check_store(Arc::new(store), "s").await;
+}
+
+#[tokio::test]
+async fn data_survives_reopening_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nested/dir/t.db");
+    let (user, room) = {
+        let store = SqliteStore::open(&path, Synchronous::Normal).expect("open");
+        let user = store
+            .create_user("ana", Some("h"), false)
+            .await
+            .expect("user");
+        let room = store.create_room("club", user.id).await.expect("room");
+        store
+            .append(NewMessage {
+                room: room.id,
+                sender: user.clone(),
+                body: "kept".into(),
+                client_id: "c1".into(),
+                ts: now_millis(),
+            })
+            .await
+            .expect("append");
+        store.shutdown().await;
+        (user, room)
+    };
+    let store = SqliteStore::open(&path, Synchronous::Normal).expect("reopen");
+    let messages = store
+        .messages_after(room.id, Seq(0), 10)
+        .await
+        .expect("read");
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].body, "kept");
+    assert_eq!(messages[0].sender, user);
+    assert!(store.is_member(room.id, user.id).await.expect("member"));
+    // After shutdown, writes fail cleanly instead of hanging.
+    store.shutdown().await;
+    let late = store.create_user("bob", None, false).await;
+    assert!(late.is_err());
+}

@@ -1,0 +1,71 @@
+// api.js — the HTTP half of the protocol (docs/protocol.md section 1): register, login, logout,
+// me. Turns every failure, including "no server at all", into an ApiError with a code.
+// Paths are absolute on the page's own origin, so the client works behind any host or port.
+
+export class ApiError extends Error {
+  /**
+   * @param {string} code   the protocol's error code, or `server_down` when nothing answered
+   * @param {string} message
+   * @param {number} status the HTTP status (0 when the request never got an answer)
+   */
+  constructor(code, message, status) {
+    super(message);
+    this.code = code;
+    this.status = status;
+  }
+}
+
+function apiUrl(path) {
+  return new URL(path, window.location.origin).href;
+}
+
+async function call(method, path, { body, token } = {}) {
+  const headers = {};
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let res;
+  try {
+    res = await fetch(apiUrl(path), {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+    });
+  } catch {
+    throw new ApiError('server_down', 'the server did not answer', 0);
+  }
+  if (res.status === 204) return null;
+  let json = null;
+  try {
+    json = await res.json();
+  } catch {
+    // not JSON: a proxy's error page, or a server that is going away
+  }
+  if (!res.ok) {
+    const err = json?.error;
+    if (err?.code) throw new ApiError(err.code, err.message ?? err.code, res.status);
+    const code = res.status >= 500 ? 'server_down' : 'invalid_request';
+    throw new ApiError(code, `HTTP ${res.status}`, res.status);
+  }
+  return json;
+}
+
+/** `POST /api/register` -> `{token, user}` */
+export function register(username, password) {
+  return call('POST', '/api/register', { body: { username, password } });
+}
+
+/** `POST /api/login` -> `{token, user}` */
+export function login(username, password) {
+  return call('POST', '/api/login', { body: { username, password } });
+}
+
+/** `POST /api/logout`: revokes the token and closes its sockets (code 4003). */
+export function logout(token) {
+  return call('POST', '/api/logout', { token });
+}
+
+/** `GET /api/me` -> `{user}` */
+export function me(token) {
+  return call('GET', '/api/me', { token });
+}

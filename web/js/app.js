@@ -1,0 +1,380 @@
+// app.js — the entry point and controller. Restores the session or shows sign-in, then wires
+// the pieces: connection events and replies go into the store, the store's changes go to the
+// views, the views' intents come back here as actions. The only module that knows the others.
+
+import * as api from './api.js';
+import * as saved from './session.js';
+import { Connection } from './connection.js';
+import { Store } from './store.js';
+import { Ev, Req, HISTORY_PAGE, TYPING_RESEND_MS, errorText, newClientId, sendFailureText } from './protocol.js';
+import { AuthView } from './view/auth.js';
+import { SidebarView } from './view/sidebar.js';
+import { RoomView } from './view/room.js';
+import { ComposerView } from './view/composer.js';
+import { BannerView } from './view/banner.js';
+import { Dialogs } from './view/dialogs.js';
+
+/** Stop typing (send `active: false`) after this long without a keystroke. */
+const TYPING_IDLE_MS = 4000;
+const OLDER_RETRY_MS = 2000;
+
+const store = new Store();
+/** `{token, user}` while signed in */
+let session = null;
+/** @type {Connection | null} */
+let conn = null;
+/** unacknowledged messages from before a reload, sent after the first auth */
+let restoredOutbox = [];
+const typingState = { room: null, sentAt: 0, idleTimer: 0 };
+let olderBlockedUntil = 0;
+
+const chatEl = document.getElementById('chat');
+const toastEl = document.getElementById('toast');
+let toastTimer = 0;
+
+// ---- actions the views call ---------------------------------------------------------------
+
+const chatActions = {
+  selectRoom(id) {
+    setTyping(false);
+    store.setCurrent(id);
+    if (session) saved.saveLastRoom(session.user.id, id);
+    sidebar.closeDrawer(false);
+    if (!isPhone()) composer.focus();
+  },
+  openDm: (name) => openDm(name).catch((err) => toast(errorText(err.code, err.message))),
+  createRoom: () => dialogs.openCreate(),
+  browseRooms: () => dialogs.openBrowse(store),
+  newDm: () => dialogs.openDm(store),
+  signOut,
+  loadOlder,
+  markRead: (id) => store.markRead(id),
+  retry,
+  discard: (clientId) => store.removePending(clientId),
+  leaveRoom: (id) => leaveRoom(id).catch((err) => toast(errorText(err.code, err.message))),
+  showMembers: (id) => dialogs.openMembers(store, id),
+  send,
+  typing: setTyping,
+  retryNow: () => conn?.retryNow(),
+};
+
+const dialogActions = {
+  async createRoom(name) {
+    const { room } = await request(Req.ROOM_CREATE, { name });
+    adoptRoom(room);
+  },
+  async listRooms() {
+    const { rooms } = await request(Req.ROOM_LIST);
+    return rooms;
+  },
+  async joinRoom(id) {
+    const { room } = await request(Req.ROOM_JOIN, { room: id });
+    adoptRoom(room);
+  },
+  selectRoom: chatActions.selectRoom,
+  openDm,
+  async members(roomId) {
+    const { members } = await request(Req.ROOM_MEMBERS, { room: roomId });
+    return members;
+  },
+};
+
+const authView = new AuthView({ onSubmit: signIn });
+const sidebar = new SidebarView(chatActions);
+const roomView = new RoomView(chatActions);
+const composer = new ComposerView(chatActions);
+const banner = new BannerView(chatActions);
+const dialogs = new Dialogs(dialogActions);
+
+store.subscribe((topics) => {
+  if (!session) return;
+  sidebar.render(store, topics);
+  roomView.render(store, topics);
+  composer.render(store, topics);
+  banner.render(store, topics);
+  persist(topics);
+  updateTitle();
+});
+
+// ---- signing in and out ---------------------------------------------------------------------
+
+async function signIn(mode, username, password) {
+  authView.setBusy(true);
+  let res;
+  try {
+    res = mode === 'signup' ? await api.register(username, password) : await api.login(username, password);
+  } catch (err) {
+    authView.setBusy(false);
+    showAuthError(err, mode);
+    return;
+  }
+  saved.saveSession(res);
+  enterChat(res);
+}
+
+function showAuthError(err, mode) {
+  switch (err.code) {
+    case 'name_taken':
+      return authView.showError('That name is taken. Choose another, or sign in if it is yours.', 'username');
+    case 'invalid_credentials':
+      return authView.showError('Wrong username or password.', 'password');
+    case 'invalid_username':
+      return authView.showError(errorText('invalid_username'), 'username');
+    case 'weak_password':
+      return authView.showError(errorText('weak_password'), 'password');
+    case 'server_down':
+      return authView.showError('Cannot reach the server. Check that it is running, then try again.');
+    default:
+      return authView.showError(`${mode === 'signup' ? 'Could not create the account' : 'Could not sign in'}: ${err.message}`);
+  }
+}
+
+function enterChat({ token, user }) {
+  session = { token, user };
+  store.reset();
+  store.setMe(user);
+  store.readSeq = saved.loadReadMarks(user.id);
+  store.knownDevice = Object.keys(store.readSeq).length > 0;
+  store.preferredRoomId = saved.loadLastRoom(user.id);
+  restoredOutbox = saved.loadOutbox(user.id);
+  authView.hide();
+  chatEl.hidden = false;
+  conn = new Connection({ token, resume: () => store.resumeMap() });
+  conn.on('status', (status) => store.setConnection(status));
+  conn.on('ready', onReady);
+  conn.on('event', onEvent);
+  conn.on('unauthorized', ({ code }) => {
+    endSession(code === 4003 ? 'You were signed out.' : 'Your session has ended. Please sign in again.');
+  });
+  conn.start();
+}
+
+function signOut() {
+  const token = session?.token;
+  endSession(null);
+  if (token) api.logout(token).catch(() => {});
+}
+
+function endSession(notice) {
+  const userId = session?.user.id;
+  conn?.stop();
+  conn = null;
+  session = null;
+  saved.clearSession(userId);
+  dialogs.closeAll();
+  sidebar.closeDrawer(false);
+  banner.hide();
+  store.reset();
+  chatEl.hidden = true;
+  document.title = 'Natter';
+  authView.show(notice);
+}
+
+window.addEventListener('storage', (e) => {
+  if (session && saved.sessionChangedElsewhere(e, session.token)) {
+    if (saved.loadSession()) window.location.reload();
+    else endSession('You signed out in another tab.');
+  }
+});
+
+// ---- the connection's side ------------------------------------------------------------------
+
+function request(type, data) {
+  if (!conn) return Promise.reject(Object.assign(new Error('signed out'), { code: 'disconnected' }));
+  return conn.request(type, data);
+}
+
+function onReady(reply) {
+  const first = store.rooms.size === 0;
+  store.applyAuth(reply);
+  // On a desktop, the first thing one does is write: put the cursor there (not on phones,
+  // where focusing opens the keyboard over the conversation).
+  if (first && !isPhone() && !document.querySelector('dialog[open]')) setTimeout(() => composer.focus(), 0);
+  for (const item of restoredOutbox) {
+    if (!store.room(item.room)) continue;
+    store.addPending(item.room, { client_id: item.client_id, body: item.body, ts: item.ts });
+    deliver(item.room, item.client_id, item.body);
+  }
+  restoredOutbox = [];
+  for (const room of store.rooms.values()) if (!room.loaded) loadLatest(room.id);
+}
+
+function onEvent({ type, data }) {
+  const me = store.me;
+  switch (type) {
+    case Ev.MESSAGE:
+      store.addMessages(data.room, [data]);
+      break;
+    case Ev.MEMBER_JOINED:
+      store.setMemberCount(data.room, data.member_count);
+      if (data.user.id !== me?.id) store.addNotice(data.room, `${data.user.name} joined`);
+      break;
+    case Ev.MEMBER_LEFT:
+      if (data.user.id === me?.id) {
+        store.removeRoom(data.room);
+      } else {
+        store.setMemberCount(data.room, data.member_count);
+        store.addNotice(data.room, `${data.user.name} left`);
+      }
+      break;
+    case Ev.TYPING:
+      store.setTyping(data.room, data.user, data.active);
+      break;
+    case Ev.PRESENCE:
+      store.setPresence(data.user, data.online);
+      break;
+    case Ev.ROOM_ADDED:
+      store.upsertRoom(data.room, { fresh: data.room.kind === 'dm' });
+      if (!store.room(data.room.id).loaded) loadLatest(data.room.id);
+      break;
+    case Ev.ROOM_REMOVED:
+      store.removeRoom(data.room);
+      break;
+    default:
+      console.debug('natter: unknown event', type);
+  }
+}
+
+/** rooms whose newest history page has been asked for and not yet answered */
+const loadingLatest = new Set();
+
+async function loadLatest(roomId) {
+  // `room_added` and the reply to my own join/create both ask; one request is enough.
+  if (loadingLatest.has(roomId)) return;
+  loadingLatest.add(roomId);
+  try {
+    const page = await request(Req.HISTORY, { room: roomId, limit: HISTORY_PAGE });
+    store.setLatest(roomId, page);
+  } catch (err) {
+    if (err.code !== 'disconnected') console.warn(`natter: history of room ${roomId} failed`, err);
+  } finally {
+    loadingLatest.delete(roomId);
+  }
+}
+
+async function loadOlder(roomId) {
+  const room = store.room(roomId);
+  if (!room || room.loadingOlder || !room.hasOlder || !room.messages.length) return;
+  if (conn?.status !== 'online' || Date.now() < olderBlockedUntil) return;
+  store.setLoadingOlder(roomId, true);
+  try {
+    const page = await request(Req.HISTORY, { room: roomId, before: room.messages[0].seq, limit: HISTORY_PAGE });
+    store.addOlder(roomId, page);
+  } catch (err) {
+    olderBlockedUntil = Date.now() + OLDER_RETRY_MS;
+    store.setLoadingOlder(roomId, false);
+  }
+}
+
+/** A room the server just gave me (created, joined, DM opened): keep it, fill it, open it. */
+function adoptRoom(room) {
+  store.upsertRoom(room);
+  if (!store.room(room.id).loaded) loadLatest(room.id);
+  chatActions.selectRoom(room.id);
+}
+
+async function openDm(name) {
+  const { room } = await request(Req.DM_OPEN, { user: name });
+  adoptRoom(room);
+}
+
+async function leaveRoom(id) {
+  await request(Req.ROOM_LEAVE, { room: id });
+  store.removeRoom(id);
+}
+
+// ---- sending --------------------------------------------------------------------------------
+
+function send(body) {
+  const room = store.currentRoom;
+  if (!room || !conn) return false;
+  const clientId = newClientId();
+  store.addPending(room.id, { client_id: clientId, body });
+  deliver(room.id, clientId, body);
+  // The server ends my typing state when I send.
+  clearTimeout(typingState.idleTimer);
+  typingState.room = null;
+  typingState.sentAt = 0;
+  return true;
+}
+
+function deliver(roomId, clientId, body) {
+  const c = conn;
+  c.sendMessage({ room: roomId, body, client_id: clientId }).then(
+    ({ message }) => {
+      store.addMessages(message.room, [message]);
+      store.removePending(clientId);
+    },
+    (err) => {
+      if (c !== conn) return;
+      store.updatePending(clientId, { state: 'failed', error: sendFailureText(err.code) });
+    },
+  );
+}
+
+function retry(clientId) {
+  const room = [...store.rooms.values()].find((r) => r.pending.some((p) => p.client_id === clientId));
+  if (!room) return;
+  const p = store.updatePending(clientId, { state: 'sending', error: null });
+  deliver(room.id, clientId, p.body);
+}
+
+/** The person is (or stopped) typing in the open room. */
+function setTyping(active) {
+  const roomId = store.currentRoomId;
+  clearTimeout(typingState.idleTimer);
+  if (typingState.room !== null && (!active || typingState.room !== roomId)) {
+    request(Req.TYPING, { room: typingState.room, active: false }).catch(() => {});
+    typingState.room = null;
+    typingState.sentAt = 0;
+  }
+  if (!active || roomId === null || conn?.status !== 'online') return;
+  const now = Date.now();
+  if (now - typingState.sentAt >= TYPING_RESEND_MS) {
+    request(Req.TYPING, { room: roomId, active: true }).catch(() => {});
+    typingState.room = roomId;
+    typingState.sentAt = now;
+  }
+  typingState.idleTimer = setTimeout(() => setTyping(false), TYPING_IDLE_MS);
+}
+
+// ---- odds and ends --------------------------------------------------------------------------
+
+function persist(topics) {
+  const userId = session.user.id;
+  if (topics.has('read') || topics.has('all')) saved.saveReadMarks(userId, store.readSeq);
+  if (topics.has('pending')) {
+    const unsent = store.allPending().filter((p) => p.state !== 'failed');
+    saved.saveOutbox(userId, unsent.map(({ room, client_id, body, ts }) => ({ room, client_id, body, ts })));
+  }
+}
+
+function updateTitle() {
+  let unread = 0;
+  for (const room of store.rooms.values()) unread += store.unread(room.id);
+  const room = store.currentRoom;
+  const where = room ? (room.info.kind === 'dm' ? room.info.peer?.name : `#${room.info.name}`) : null;
+  const title = where ? `${where} · Natter` : 'Natter';
+  document.title = unread ? `(${unread}) ${title}` : title;
+}
+
+function isPhone() {
+  return window.matchMedia('(max-width: 760px)').matches;
+}
+
+function toast(text) {
+  toastEl.textContent = text;
+  toastEl.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => {
+    toastEl.hidden = true;
+  }, 5000);
+}
+
+function boot() {
+  const existing = saved.loadSession();
+  if (existing) enterChat(existing);
+  else authView.show();
+}
+
+boot();

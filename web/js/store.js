@@ -1,0 +1,407 @@
+// store.js — everything the client knows, in one place: who I am, my rooms and their messages
+// (ordered and de-duplicated by `seq`), my unsent messages, who is online, who is typing, what I
+// have read. app.js calls its methods; views subscribe and re-render the parts named in each
+// change. No DOM, no sockets.
+
+import { DEFAULT_LIMITS } from './protocol.js';
+
+/** A typing state the server never ended (a lost `active: false`) ends by itself after this. */
+const TYPING_FALLBACK_MS = 8000;
+/** Join/leave notices kept per room. */
+const MAX_NOTICES = 50;
+
+/**
+ * What the client holds about one room.
+ * @typedef {object} RoomState
+ * @property {number} id
+ * @property {object} info        the server's Room object, kept up to date by events
+ * @property {object[]} messages  confirmed messages, ascending `seq`, each `seq` once
+ * @property {number} lastSeq     the newest `seq` received (what `resume` asks after)
+ * @property {boolean} loaded     the newest page of history has arrived
+ * @property {boolean} hasOlder   the server has messages older than `messages[0]`
+ * @property {boolean} loadingOlder
+ * @property {object[]} pending   my messages the server has not acknowledged:
+ *                                {client_id, body, ts, state: 'sending'|'failed', error}
+ * @property {object[]} notices   "ana joined": {key, afterSeq, ts, text}
+ * @property {Map<number, {user, until}>} typing  user id -> who is typing here, until when
+ */
+
+export class Store {
+  constructor() {
+    this.listeners = new Set();
+    this.dirty = new Set();
+    this.flushQueued = false;
+    this.noticeCounter = 0;
+    this.typingTimer = 0;
+    this.reset();
+  }
+
+  reset() {
+    clearTimeout(this.typingTimer);
+    this.me = null;
+    this.limits = { ...DEFAULT_LIMITS };
+    /** room id -> RoomState */
+    this.rooms = new Map();
+    /** user id -> User, everyone online on the server */
+    this.online = new Map();
+    /** lowercased name -> User: everyone this client has seen (for choosing a DM peer) */
+    this.people = new Map();
+    this.currentRoomId = null;
+    /** the room to open first once the rooms are known (the last one open before a reload) */
+    this.preferredRoomId = null;
+    /** room id -> the newest seq the person has seen there */
+    this.readSeq = {};
+    /** this browser has read markers of this person from before (it is not a new device) */
+    this.knownDevice = false;
+    /** the connection's status object ({status, attempt, retryAt}) */
+    this.connection = { status: 'idle', attempt: 0, retryAt: 0 };
+    this.changed('all');
+  }
+
+  // ---- subscriptions -------------------------------------------------------------------------
+
+  /** fn(topics: Set<string>) after each batch of changes. Topics: all, session, rooms, room:ID,
+   * current, presence, typing, connection, read. */
+  subscribe(fn) {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  changed(...topics) {
+    for (const t of topics) this.dirty.add(t);
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  flush() {
+    this.flushQueued = false;
+    const topics = this.dirty;
+    this.dirty = new Set();
+    for (const fn of this.listeners) {
+      try {
+        fn(topics);
+      } catch (err) {
+        console.error('natter: view failed to render', err);
+      }
+    }
+  }
+
+  // ---- session and connection ---------------------------------------------------------------
+
+  setMe(user) {
+    this.me = user;
+    this.remember(user);
+    this.changed('session');
+  }
+
+  setConnection(status) {
+    this.connection = status;
+    this.changed('connection');
+  }
+
+  /** Take the `auth` reply: limits, who is online, my rooms (rooms I left meanwhile go). */
+  applyAuth({ user, rooms, online, limits }) {
+    this.setMe(user);
+    this.limits = { ...DEFAULT_LIMITS, ...(limits ?? {}) };
+    this.online = new Map((online ?? []).map((u) => [u.id, u]));
+    for (const u of online ?? []) this.remember(u);
+    const ids = new Set(rooms.map((r) => r.id));
+    for (const id of [...this.rooms.keys()]) if (!ids.has(id)) this.rooms.delete(id);
+    for (const room of rooms) this.upsertRoom(room);
+    // Typing states may have ended while the link was down.
+    for (const room of this.rooms.values()) room.typing.clear();
+    this.ensureCurrent();
+    this.changed('rooms', 'presence', 'typing', 'current');
+  }
+
+  /** room id -> last seq, for `auth.resume`: only rooms whose recent history this client holds. */
+  resumeMap() {
+    const resume = {};
+    for (const room of this.rooms.values()) {
+      if (room.loaded) resume[String(room.id)] = room.lastSeq;
+    }
+    return resume;
+  }
+
+  // ---- rooms -----------------------------------------------------------------------------------
+
+  room(id) {
+    return this.rooms.get(id) ?? null;
+  }
+
+  get currentRoom() {
+    return this.room(this.currentRoomId);
+  }
+
+  /**
+   * Add or update a room. A room seen here for the first time starts unread when it is `fresh`
+   * (a DM someone just opened with me) or a DM on a device I used before (it was opened while I
+   * was away); otherwise (a new device, a public room) it starts as read.
+   */
+  upsertRoom(info, { fresh = false } = {}) {
+    let room = this.rooms.get(info.id);
+    if (room) {
+      room.info = { ...room.info, ...info };
+    } else {
+      room = {
+        id: info.id,
+        info,
+        messages: [],
+        lastSeq: 0,
+        loaded: false,
+        hasOlder: false,
+        loadingOlder: false,
+        pending: [],
+        notices: [],
+        typing: new Map(),
+      };
+      this.rooms.set(info.id, room);
+    }
+    if (info.peer) this.remember(info.peer);
+    if (this.readSeq[info.id] === undefined) {
+      const unseen = fresh || (this.knownDevice && info.kind === 'dm');
+      this.readSeq[info.id] = unseen ? 0 : info.last_seq ?? 0;
+      this.changed('read');
+    }
+    this.changed('rooms', `room:${info.id}`);
+    return room;
+  }
+
+  removeRoom(id) {
+    if (!this.rooms.delete(id)) return;
+    if (this.currentRoomId === id) this.currentRoomId = null;
+    this.ensureCurrent();
+    this.changed('rooms', 'current', `room:${id}`);
+  }
+
+  setMemberCount(id, count) {
+    const room = this.rooms.get(id);
+    if (!room || typeof count !== 'number') return;
+    room.info = { ...room.info, member_count: count };
+    this.changed('rooms', `room:${id}`);
+  }
+
+  /** Rooms in sidebar order: public rooms by name, then DMs by peer name. */
+  sortedRooms(kind) {
+    return [...this.rooms.values()]
+      .filter((r) => r.info.kind === kind)
+      .sort((a, b) => roomTitle(a.info).localeCompare(roomTitle(b.info)));
+  }
+
+  setCurrent(id) {
+    if (!this.rooms.has(id) || this.currentRoomId === id) return;
+    this.currentRoomId = id;
+    this.changed('current', `room:${id}`, 'typing');
+  }
+
+  ensureCurrent(preferred) {
+    if (this.currentRoomId !== null && this.rooms.has(this.currentRoomId)) return;
+    const wanted = preferred ?? this.preferredRoomId;
+    if (wanted != null && this.rooms.has(wanted)) {
+      this.currentRoomId = wanted;
+    } else {
+      const publics = this.sortedRooms('public');
+      const general = publics.find((r) => r.info.name === 'general');
+      this.currentRoomId = (general ?? publics[0] ?? [...this.rooms.values()][0])?.id ?? null;
+    }
+    this.changed('current');
+  }
+
+  // ---- messages --------------------------------------------------------------------------------
+
+  /** Insert confirmed messages (any order, duplicates ignored). Returns how many were new. */
+  addMessages(roomId, messages) {
+    const room = this.rooms.get(roomId);
+    if (!room) return 0;
+    let added = 0;
+    for (const msg of messages) {
+      this.remember(msg.sender);
+      if (insertBySeq(room.messages, msg)) added++;
+      if (msg.seq > room.lastSeq) room.lastSeq = msg.seq;
+      if (this.me && msg.sender.id === this.me.id && msg.client_id) {
+        const before = room.pending.length;
+        room.pending = room.pending.filter((p) => p.client_id !== msg.client_id);
+        // (its event may come before the reply: the saved outbox must forget it either way)
+        if (room.pending.length !== before) this.changed('pending');
+      }
+      if (room.typing.delete(msg.sender.id)) this.changed('typing');
+    }
+    if (room.lastSeq > (room.info.last_seq ?? 0)) room.info = { ...room.info, last_seq: room.lastSeq };
+    if (added) this.changed('rooms', `room:${roomId}`);
+    return added;
+  }
+
+  /** The newest page of a room (the answer to `history` without `before`/`after`). */
+  setLatest(roomId, { messages, has_more }) {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    const oldest = messages[0]?.seq;
+    if (oldest !== undefined && room.messages.length && oldest > room.lastSeq + 1) {
+      // What this client held ends before the page starts: drop it rather than show a hole.
+      room.messages = [];
+    }
+    const hadMessages = room.messages.length > 0;
+    this.addMessages(roomId, messages);
+    if (!hadMessages) room.hasOlder = has_more;
+    room.loaded = true;
+    this.changed(`room:${roomId}`, 'rooms');
+  }
+
+  /** An older page (the answer to `history` with `before`). */
+  addOlder(roomId, { messages, has_more }) {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    this.addMessages(roomId, messages);
+    room.hasOlder = has_more;
+    room.loadingOlder = false;
+    this.changed(`room:${roomId}`);
+  }
+
+  setLoadingOlder(roomId, loading) {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    room.loadingOlder = loading;
+    this.changed(`room:${roomId}`);
+  }
+
+  addPending(roomId, { client_id, body, ts = Date.now(), state = 'sending' }) {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    room.pending.push({ client_id, body, ts, state, error: null });
+    this.changed(`room:${roomId}`, 'pending');
+  }
+
+  updatePending(client_id, patch) {
+    for (const room of this.rooms.values()) {
+      const p = room.pending.find((x) => x.client_id === client_id);
+      if (!p) continue;
+      Object.assign(p, patch);
+      this.changed(`room:${room.id}`, 'pending');
+      return p;
+    }
+    return null;
+  }
+
+  removePending(client_id) {
+    for (const room of this.rooms.values()) {
+      const before = room.pending.length;
+      room.pending = room.pending.filter((p) => p.client_id !== client_id);
+      if (room.pending.length !== before) this.changed(`room:${room.id}`, 'pending');
+    }
+  }
+
+  /** Every unacknowledged message of mine: [{room, client_id, body, ts, state}]. */
+  allPending() {
+    const all = [];
+    for (const room of this.rooms.values()) {
+      for (const p of room.pending) all.push({ room: room.id, ...p });
+    }
+    return all;
+  }
+
+  addNotice(roomId, text) {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    room.notices.push({ key: `n${++this.noticeCounter}`, afterSeq: room.lastSeq, ts: Date.now(), text });
+    if (room.notices.length > MAX_NOTICES) room.notices.shift();
+    this.changed(`room:${roomId}`);
+  }
+
+  // ---- read markers --------------------------------------------------------------------------
+
+  markRead(roomId) {
+    const room = this.rooms.get(roomId);
+    if (!room || (this.readSeq[roomId] ?? 0) >= room.lastSeq) return;
+    this.readSeq[roomId] = room.lastSeq;
+    this.changed('read', 'rooms');
+  }
+
+  /** Messages from others newer than what I have read. */
+  unread(roomId) {
+    const room = this.rooms.get(roomId);
+    if (!room) return 0;
+    const read = this.readSeq[roomId] ?? 0;
+    if (!room.loaded) return Math.max(0, (room.info.last_seq ?? 0) - read);
+    let n = 0;
+    for (let i = room.messages.length - 1; i >= 0 && room.messages[i].seq > read; i--) {
+      if (room.messages[i].sender.id !== this.me?.id) n++;
+    }
+    return n;
+  }
+
+  // ---- people ----------------------------------------------------------------------------------
+
+  remember(user) {
+    if (user?.name) this.people.set(user.name.toLowerCase(), user);
+  }
+
+  setPresence(user, online) {
+    this.remember(user);
+    if (online) this.online.set(user.id, user);
+    else this.online.delete(user.id);
+    this.changed('presence');
+  }
+
+  isOnline(userId) {
+    return this.online.has(userId);
+  }
+
+  setTyping(roomId, user, active) {
+    const room = this.rooms.get(roomId);
+    if (!room || user.id === this.me?.id) return;
+    if (active) room.typing.set(user.id, { user, until: Date.now() + TYPING_FALLBACK_MS });
+    else room.typing.delete(user.id);
+    this.changed('typing');
+    this.scheduleTypingSweep();
+  }
+
+  /** Names typing in a room now. */
+  typingIn(roomId) {
+    const room = this.rooms.get(roomId);
+    if (!room) return [];
+    const now = Date.now();
+    return [...room.typing.values()].filter((t) => t.until > now).map((t) => t.user.name);
+  }
+
+  scheduleTypingSweep() {
+    clearTimeout(this.typingTimer);
+    let next = Infinity;
+    for (const room of this.rooms.values()) {
+      for (const t of room.typing.values()) next = Math.min(next, t.until);
+    }
+    if (next === Infinity) return;
+    this.typingTimer = setTimeout(() => {
+      const now = Date.now();
+      for (const room of this.rooms.values()) {
+        for (const [id, t] of room.typing) if (t.until <= now) room.typing.delete(id);
+      }
+      this.changed('typing');
+      this.scheduleTypingSweep();
+    }, Math.max(0, next - Date.now()) + 50);
+  }
+}
+
+/** What a room is called in the UI: its name, or the peer's name for a DM. */
+export function roomTitle(info) {
+  return info.kind === 'dm' ? info.peer?.name ?? 'direct message' : info.name;
+}
+
+/** Insert `msg` into `list` (ascending seq) unless its seq is there. True when inserted. */
+function insertBySeq(list, msg) {
+  const n = list.length;
+  if (n === 0 || list[n - 1].seq < msg.seq) {
+    list.push(msg);
+    return true;
+  }
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid].seq < msg.seq) lo = mid + 1;
+    else hi = mid;
+  }
+  if (list[lo]?.seq === msg.seq) return false;
+  list.splice(lo, 0, msg);
+  return true;
+}

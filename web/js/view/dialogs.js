@@ -1,0 +1,198 @@
+// view/dialogs.js — the modal dialogs: create a room, browse and join rooms, start a direct
+// message, see a room's members. Each asks app.js (through `actions`) and shows the answer or
+// the error; native <dialog> gives focus trapping and Escape to close.
+
+import { h, avatar } from './dom.js';
+import { NAME_RE, errorText } from '../protocol.js';
+import { roomTitle } from '../store.js';
+
+export class Dialogs {
+  /**
+   * @param {object} actions createRoom(name), listRooms(), joinRoom(id), selectRoom(id),
+   *                         openDm(name), members(roomId)
+   *                         (the request ones return promises that reject with {code})
+   */
+  constructor(actions) {
+    this.actions = actions;
+    const $ = (id) => document.getElementById(id);
+    this.create = $('dlg-create');
+    this.browse = $('dlg-browse');
+    this.dm = $('dlg-dm');
+    this.members = $('dlg-members');
+    for (const dlg of [this.create, this.browse, this.dm, this.members]) {
+      dlg.addEventListener('click', (e) => {
+        if (e.target === dlg) dlg.close(); // a click on the backdrop
+        if (e.target.closest('[data-close]')) dlg.close();
+      });
+    }
+    $('create-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.submitCreate();
+    });
+    $('dm-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.submitDm();
+    });
+  }
+
+  closeAll() {
+    for (const dlg of [this.create, this.browse, this.dm, this.members]) if (dlg.open) dlg.close();
+  }
+
+  // ---- create ------------------------------------------------------------------------------
+
+  openCreate() {
+    const input = document.getElementById('create-name');
+    input.value = '';
+    document.getElementById('create-error').textContent = '';
+    this.create.showModal();
+    input.focus();
+  }
+
+  async submitCreate() {
+    const input = document.getElementById('create-name');
+    const error = document.getElementById('create-error');
+    const name = input.value.trim().replace(/^#/, '');
+    if (!NAME_RE.test(name)) {
+      error.textContent = errorText('invalid_name');
+      input.focus();
+      return;
+    }
+    try {
+      await this.actions.createRoom(name);
+      this.create.close();
+    } catch (err) {
+      error.textContent = err.code === 'name_taken' ? `A room called #${name} already exists.` : errorText(err.code, err.message);
+      input.focus();
+    }
+  }
+
+  // ---- browse ------------------------------------------------------------------------------
+
+  async openBrowse(store) {
+    const status = document.getElementById('browse-status');
+    const list = document.getElementById('browse-list');
+    list.replaceChildren();
+    status.textContent = 'Loading rooms…';
+    this.browse.showModal();
+    let rooms;
+    try {
+      rooms = await this.actions.listRooms();
+    } catch (err) {
+      status.textContent = errorText(err.code, err.message);
+      return;
+    }
+    const publics = rooms.filter((r) => r.kind === 'public').sort((a, b) => a.name.localeCompare(b.name));
+    status.textContent = publics.length ? `${publics.length} ${publics.length === 1 ? 'room' : 'rooms'}` : 'No rooms yet.';
+    list.replaceChildren(...publics.map((room) => this.browseRow(store, room)));
+    list.querySelector('button')?.focus();
+  }
+
+  browseRow(store, room) {
+    const joined = room.joined || store.rooms.has(room.id);
+    const label = joined ? 'Open' : 'Join';
+    const btn = h('button', {
+      type: 'button',
+      class: `btn btn-sm ${joined ? 'btn-ghost' : 'btn-primary'}`,
+      attrs: { 'aria-label': `${label} #${room.name}` },
+      on: {
+        click: async () => {
+          btn.disabled = true;
+          try {
+            if (joined) this.actions.selectRoom(room.id);
+            else await this.actions.joinRoom(room.id);
+            this.browse.close();
+          } catch (err) {
+            btn.disabled = false;
+            document.getElementById('browse-status').textContent = errorText(err.code, err.message);
+          }
+        },
+      },
+    }, label);
+    const count = room.member_count ?? 0;
+    return h('li', { class: 'browse-row' },
+      h('span', { class: 'browse-hash', attrs: { 'aria-hidden': 'true' } }, '#'),
+      h('span', { class: 'browse-name' }, room.name),
+      h('span', { class: 'browse-meta' }, `${count} ${count === 1 ? 'member' : 'members'}`),
+      btn);
+  }
+
+  // ---- direct message ----------------------------------------------------------------------
+
+  openDm(store) {
+    const input = document.getElementById('dm-name');
+    input.value = '';
+    document.getElementById('dm-error').textContent = '';
+    const options = [...store.people.values()]
+      .filter((u) => u.id !== store.me?.id)
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((u) => h('option', { value: u.name }));
+    document.getElementById('dm-people').replaceChildren(...options);
+    this.dm.showModal();
+    input.focus();
+  }
+
+  async submitDm() {
+    const input = document.getElementById('dm-name');
+    const error = document.getElementById('dm-error');
+    const name = input.value.trim().replace(/^@/, '');
+    if (!NAME_RE.test(name)) {
+      error.textContent = 'Enter a username.';
+      input.focus();
+      return;
+    }
+    try {
+      await this.actions.openDm(name);
+      this.dm.close();
+    } catch (err) {
+      error.textContent = err.code === 'invalid_request' ? 'That is you! Choose someone else.' : errorText(err.code, err.message);
+      input.focus();
+    }
+  }
+
+  // ---- members -----------------------------------------------------------------------------
+
+  async openMembers(store, roomId) {
+    const room = store.room(roomId);
+    if (!room) return;
+    const status = document.getElementById('members-status');
+    const list = document.getElementById('members-list');
+    const title = document.getElementById('dlg-members-title');
+    title.textContent = room.info.kind === 'dm' ? 'Conversation' : `Members of #${roomTitle(room.info)}`;
+    list.replaceChildren();
+    status.textContent = 'Loading…';
+    this.members.showModal();
+    let members;
+    try {
+      members = await this.actions.members(roomId);
+    } catch (err) {
+      status.textContent = errorText(err.code, err.message);
+      return;
+    }
+    const online = members.filter((m) => m.online || store.isOnline(m.user.id)).length;
+    status.textContent = `${members.length} ${members.length === 1 ? 'member' : 'members'}, ${online} online`;
+    list.replaceChildren(...members.map((m) => {
+      const self = m.user.id === store.me?.id;
+      const isOnline = m.online || store.isOnline(m.user.id);
+      return h('li', { class: 'browse-row' },
+        avatar(m.user, { online: isOnline, size: 'sm' }),
+        h('span', { class: 'browse-name' }, m.user.name, self ? h('span', { class: 'you-tag' }, 'you') : null),
+        h('span', { class: 'browse-meta' }, isOnline ? 'online' : 'offline'),
+        self ? null : h('button', {
+          type: 'button',
+          class: 'btn btn-sm btn-ghost',
+          attrs: { 'aria-label': `Message ${m.user.name}` },
+          on: {
+            click: async () => {
+              try {
+                await this.actions.openDm(m.user.name);
+                this.members.close();
+              } catch (err) {
+                status.textContent = errorText(err.code, err.message);
+              }
+            },
+          },
+        }, 'Message'));
+    }));
+  }
+}

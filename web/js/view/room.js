@@ -1,0 +1,326 @@
+// view/room.js — the open conversation: its header (name, member count or presence, leave),
+// the message list (day separators, grouping, own messages apart, pending and failed sends,
+// join/leave notices), scrolling (stick to the newest, a "new messages" pill when the reader
+// has scrolled up, older history on scrolling up) and the "is typing" line.
+
+import { h, avatar, icon, linkify, formatTime, formatFull, formatDay, dayKey } from './dom.js';
+import { roomTitle } from '../store.js';
+
+/** Messages from one sender closer together than this share one header. */
+const GROUP_GAP_MS = 5 * 60 * 1000;
+/** Within this many pixels of the bottom counts as "at the bottom". */
+const BOTTOM_SLACK = 48;
+/** Older history is asked for when the reader is this close to the top. */
+const TOP_SLACK = 240;
+
+export class RoomView {
+  /**
+   * @param {object} actions loadOlder(id), markRead(id), retry(client_id), discard(client_id),
+   *                         leaveRoom(id), showMembers(id)
+   */
+  constructor(actions) {
+    this.actions = actions;
+    const $ = (id) => document.getElementById(id);
+    this.name = $('room-name');
+    this.meta = $('room-meta');
+    this.leave = $('btn-leave');
+    this.timeline = $('timeline');
+    this.list = $('message-list');
+    this.historyStatus = $('history-status');
+    this.pill = $('new-pill');
+    this.empty = $('room-empty');
+    this.typing = $('typing');
+    this.roomId = null;
+    /** key -> {el, sig}: the rendered items, reused while unchanged */
+    this.rendered = new Map();
+    /** the reader is at (or near) the newest message; new ones keep it there */
+    this.stick = true;
+    this.store = null;
+
+    this.leave.addEventListener('click', () => this.roomId !== null && actions.leaveRoom(this.roomId));
+    this.meta.addEventListener('click', () => this.roomId !== null && actions.showMembers(this.roomId));
+    this.pill.addEventListener('click', () => {
+      this.scrollToBottom(true);
+      this.timeline.focus({ preventScroll: true });
+    });
+    this.timeline.addEventListener('scroll', () => this.onScroll(), { passive: true });
+    new ResizeObserver(() => {
+      if (this.stick) this.scrollToBottom();
+    }).observe(this.timeline);
+    document.addEventListener('visibilitychange', () => this.maybeMarkRead());
+  }
+
+  render(store, topics) {
+    this.store = store;
+    const room = store.currentRoom;
+    const switched = (room?.id ?? null) !== this.roomId || topics.has('all');
+    if (switched) {
+      this.roomId = room?.id ?? null;
+      this.rendered.clear();
+      this.list.replaceChildren();
+      this.stick = true;
+      this.pill.hidden = true;
+    }
+    const key = room ? `room:${room.id}` : null;
+    if (switched || topics.has('current') || topics.has(key) || topics.has('presence') || topics.has('rooms')
+      || (!room && topics.has('connection'))) {
+      this.renderHeader(store, room);
+    }
+    if (switched || topics.has(key) || (topics.has('connection') && room?.pending.length)) {
+      this.renderTimeline(store, room, switched);
+    }
+    if (switched || topics.has('typing')) this.renderTyping(store, room);
+  }
+
+  renderHeader(store, room) {
+    this.empty.hidden = !!room;
+    this.timeline.hidden = !room;
+    if (!room) {
+      const connecting = store.connection.status !== 'online';
+      this.empty.querySelector('.room-empty-title').textContent = connecting ? 'Connecting…' : 'No conversation open';
+      this.empty.querySelector('p:last-child').textContent = connecting
+        ? 'Your conversations will appear here in a moment.'
+        : 'Create a room or browse the rooms on this server to get going.';
+      this.name.replaceChildren('Natter');
+      this.meta.hidden = true;
+      this.leave.hidden = true;
+      document.title = 'Natter';
+      return;
+    }
+    const info = room.info;
+    const title = roomTitle(info);
+    this.meta.hidden = false;
+    if (info.kind === 'dm') {
+      const online = store.isOnline(info.peer?.id);
+      this.name.replaceChildren(avatar(info.peer, { online, size: 'sm' }), h('span', {}, title));
+      this.meta.textContent = online ? 'Online' : 'Offline';
+      this.meta.setAttribute('aria-label', `${title} is ${online ? 'online' : 'offline'}. Show members`);
+      this.leave.hidden = true;
+    } else {
+      const count = info.member_count ?? 0;
+      this.name.replaceChildren(h('span', { class: 'room-hash', attrs: { 'aria-hidden': 'true' } }, '#'), h('span', {}, title));
+      this.meta.textContent = `${count} ${count === 1 ? 'member' : 'members'}`;
+      this.meta.setAttribute('aria-label', `${count} ${count === 1 ? 'member' : 'members'}. Show members`);
+      this.leave.hidden = false;
+      this.leave.setAttribute('aria-label', `Leave #${title}`);
+    }
+    this.timeline.setAttribute('aria-label', `Messages in ${info.kind === 'dm' ? title : `#${title}`}`);
+  }
+
+  renderTyping(store, room) {
+    const names = room ? store.typingIn(room.id) : [];
+    if (names.length === 0) {
+      this.typing.replaceChildren();
+      this.typing.classList.remove('active');
+      return;
+    }
+    let text;
+    if (names.length === 1) text = `${names[0]} is typing…`;
+    else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+    else text = 'Several people are typing…';
+    this.typing.classList.add('active');
+    this.typing.replaceChildren(
+      h('span', { class: 'typing-dots', attrs: { 'aria-hidden': 'true' } }, h('span'), h('span'), h('span')),
+      h('span', { class: 'typing-text' }, text),
+    );
+  }
+
+  // ---- the message list --------------------------------------------------------------------
+
+  renderTimeline(store, room, switched) {
+    if (!room) return;
+    const stick = switched || this.stick;
+    // Keep the first message in view where it is while things change above it. By key: its
+    // element may be rebuilt (e.g. it stops starting a group when older messages arrive).
+    const anchor = stick ? null : this.firstVisibleItem();
+    const anchorKey = anchor?.dataset.key;
+    const anchorTop = anchor?.offsetTop ?? 0;
+    const lastBefore = this.list.lastElementChild?.dataset.key;
+
+    this.renderHistoryStatus(room);
+    const items = this.items(store, room);
+    this.reconcile(items);
+
+    const lastAfter = this.list.lastElementChild?.dataset.key;
+    const mineArrived = lastAfter !== lastBefore && this.list.lastElementChild?.classList.contains('own');
+    if (stick || mineArrived) {
+      this.scrollToBottom();
+    } else {
+      const moved = anchorKey && this.rendered.get(anchorKey)?.el;
+      if (moved) this.timeline.scrollTop += moved.offsetTop - anchorTop;
+      if (lastAfter !== lastBefore) this.pill.hidden = false;
+    }
+    this.maybeMarkRead();
+    this.maybeLoadOlder();
+  }
+
+  renderHistoryStatus(room) {
+    let text = '';
+    if (!room.loaded) text = 'Loading messages…';
+    else if (room.loadingOlder) text = 'Loading older messages…';
+    else if (!room.hasOlder) {
+      text = room.info.kind === 'dm'
+        ? `This is the start of your conversation with ${roomTitle(room.info)}.`
+        : `This is the very beginning of #${room.info.name}.`;
+    }
+    this.historyStatus.textContent = text;
+  }
+
+  /** The entries to show, in order, each {key, sig, build}. */
+  items(store, room) {
+    const me = store.me;
+    const entries = [];
+    const notices = room.notices;
+    let n = 0;
+    for (const msg of room.messages) {
+      while (n < notices.length && notices[n].afterSeq < msg.seq) entries.push({ kind: 'notice', ...notices[n++] });
+      entries.push({ kind: 'msg', key: `m${msg.seq}`, ts: msg.ts, sender: msg.sender, body: msg.body, own: msg.sender.id === me?.id });
+    }
+    while (n < notices.length) entries.push({ kind: 'notice', ...notices[n++] });
+    for (const p of room.pending) {
+      entries.push({ kind: 'pending', key: `p${p.client_id}`, ts: p.ts, sender: me, body: p.body, own: true, pending: p });
+    }
+
+    // Group consecutive messages of one sender, and put a separator before each new day.
+    const out = [];
+    let prev = null;
+    let day = null;
+    const offline = store.connection.status !== 'online';
+    for (const e of entries) {
+      const d = dayKey(e.ts);
+      if (d !== day) {
+        day = d;
+        const label = formatDay(e.ts);
+        out.push({ key: `d${d}`, sig: label, build: () => dayItem(label) });
+        prev = null;
+      }
+      if (e.kind === 'notice') {
+        out.push({ key: e.key, sig: e.text, build: () => noticeItem(e) });
+        prev = null;
+        continue;
+      }
+      e.first = !(prev && prev.sender?.id === e.sender?.id && e.ts - prev.ts < GROUP_GAP_MS);
+      if (prev && !e.first) prev.last = false;
+      e.last = true;
+      prev = e;
+      out.push(e);
+    }
+    for (const e of out) {
+      if (!e.kind) continue;
+      const state = e.pending ? `${e.pending.state}|${e.pending.error}|${offline}` : '';
+      e.sig = `${e.first}|${e.last}|${state}`;
+      e.build = () => this.messageItem(e, offline);
+    }
+    return out;
+  }
+
+  messageItem(e, offline) {
+    const classes = ['msg', e.own ? 'own' : 'other'];
+    if (e.first) classes.push('first');
+    if (e.last) classes.push('last');
+    if (e.pending) classes.push(e.pending.state === 'failed' ? 'failed' : 'pending');
+    const time = h('time', { class: 'msg-time', dateTime: new Date(e.ts).toISOString(), title: formatFull(e.ts) }, formatTime(e.ts));
+    const meta = e.first
+      ? h('div', { class: 'msg-meta' },
+        e.own ? h('span', { class: 'sr-only' }, 'You') : h('span', { class: 'msg-sender' }, e.sender.name),
+        time)
+      : null;
+    const bubble = h('div', { class: 'bubble', title: formatFull(e.ts) }, h('p', { class: 'msg-text' }, linkify(e.body)));
+    const lead = e.own ? null : e.first ? avatar(e.sender) : h('span', { class: 'avatar-spacer', attrs: { 'aria-hidden': 'true' } });
+    return h('li', { class: classes.join(' '), dataset: { sender: e.sender?.name ?? '' } },
+      lead,
+      h('div', { class: 'msg-main' }, meta, bubble, e.pending ? this.pendingState(e.pending, offline) : null));
+  }
+
+  pendingState(p, offline) {
+    if (p.state !== 'failed') {
+      return h('div', { class: 'msg-state', attrs: { role: 'status' } }, icon('clock', 12),
+        offline ? 'Waiting for connection…' : 'Sending…');
+    }
+    return h('div', { class: 'msg-state failed', attrs: { role: 'alert' } },
+      icon('alert', 12),
+      h('span', {}, `Not sent${p.error ? `: ${p.error}.` : '.'}`),
+      h('button', { type: 'button', class: 'link-btn', on: { click: () => this.actions.retry(p.client_id) } }, 'Retry'),
+      h('button', { type: 'button', class: 'link-btn', on: { click: () => this.actions.discard(p.client_id) } }, 'Discard'));
+  }
+
+  /** Make the list show `items` in order, reusing elements whose key and signature match. */
+  reconcile(items) {
+    const next = new Map();
+    let cursor = this.list.firstChild;
+    for (const item of items) {
+      const old = this.rendered.get(item.key);
+      let el;
+      if (old && old.sig === item.sig) {
+        el = old.el;
+      } else {
+        el = item.build();
+        el.dataset.key = item.key;
+        if (old) {
+          if (old.el === cursor) cursor = cursor.nextSibling;
+          old.el.remove();
+        }
+      }
+      next.set(item.key, { el, sig: item.sig });
+      if (el === cursor) cursor = cursor.nextSibling;
+      else this.list.insertBefore(el, cursor);
+    }
+    while (cursor) {
+      const gone = cursor;
+      cursor = cursor.nextSibling;
+      gone.remove();
+    }
+    this.rendered = next;
+  }
+
+  // ---- scrolling ---------------------------------------------------------------------------
+
+  distanceFromBottom() {
+    const t = this.timeline;
+    return t.scrollHeight - t.scrollTop - t.clientHeight;
+  }
+
+  scrollToBottom(smooth = false) {
+    this.timeline.scrollTo({ top: this.timeline.scrollHeight, behavior: smooth ? 'smooth' : 'instant' });
+    this.stick = true;
+    this.pill.hidden = true;
+    this.maybeMarkRead();
+  }
+
+  onScroll() {
+    this.stick = this.distanceFromBottom() < BOTTOM_SLACK;
+    if (this.stick) this.pill.hidden = true;
+    this.maybeMarkRead();
+    this.maybeLoadOlder();
+  }
+
+  /** The first message or notice in view: it must stay put when older history comes in above.
+   * (Not a day separator: older messages of the same day are inserted below it.) */
+  firstVisibleItem() {
+    const top = this.timeline.scrollTop;
+    for (const el of this.list.children) {
+      if (el.classList.contains('day-sep')) continue;
+      if (el.offsetTop + el.offsetHeight > top) return el;
+    }
+    return null;
+  }
+
+  maybeMarkRead() {
+    if (this.roomId === null || !this.stick || document.visibilityState !== 'visible') return;
+    this.actions.markRead(this.roomId);
+  }
+
+  maybeLoadOlder() {
+    const room = this.store?.room(this.roomId);
+    if (!room || !room.loaded || !room.hasOlder || room.loadingOlder) return;
+    if (this.timeline.scrollTop < TOP_SLACK) this.actions.loadOlder(room.id);
+  }
+}
+
+function dayItem(label) {
+  return h('li', { class: 'day-sep', attrs: { role: 'separator' } }, h('span', {}, label));
+}
+
+function noticeItem(notice) {
+  return h('li', { class: 'notice', title: formatFull(notice.ts) }, notice.text);
+}

@@ -1,0 +1,178 @@
+// view/sidebar.js — the sidebar: rooms and direct messages (with unread counts), the people
+// online (with presence dots; choosing one opens a DM), my own card with sign-out, and the
+// phone drawer that holds all of it. Reads the store; acts only through `actions`.
+
+import { h, avatar } from './dom.js';
+import { roomTitle } from '../store.js';
+
+export class SidebarView {
+  /**
+   * @param {object} actions selectRoom(id), openDm(name), createRoom(), browseRooms(), newDm(),
+   *                         signOut()
+   */
+  constructor(actions) {
+    this.actions = actions;
+    const $ = (id) => document.getElementById(id);
+    this.sidebar = $('sidebar');
+    this.roomList = $('room-list');
+    this.dmList = $('dm-list');
+    this.dmEmpty = $('dm-empty');
+    this.peopleList = $('people-list');
+    this.onlineCount = $('online-count');
+    this.meAvatar = $('me-avatar');
+    this.meName = $('me-name');
+    this.meStatus = $('me-status');
+    this.openBtn = $('drawer-open');
+    this.closeBtn = $('drawer-close');
+    this.backdrop = $('backdrop');
+    this.drawerBadge = $('drawer-badge');
+    this.room = $('room');
+    this.phone = window.matchMedia('(max-width: 760px)');
+
+    $('btn-create').addEventListener('click', () => actions.createRoom());
+    $('btn-browse').addEventListener('click', () => actions.browseRooms());
+    $('btn-new-dm').addEventListener('click', () => actions.newDm());
+    $('btn-signout').addEventListener('click', () => actions.signOut());
+    this.openBtn.addEventListener('click', () => this.openDrawer());
+    this.closeBtn.addEventListener('click', () => this.closeDrawer());
+    this.backdrop.addEventListener('click', () => this.closeDrawer());
+    this.sidebar.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && this.isDrawerOpen()) this.closeDrawer();
+    });
+    this.phone.addEventListener('change', () => this.closeDrawer(false));
+  }
+
+  render(store, topics) {
+    const all = topics.has('all') || topics.has('session');
+    if (all || topics.has('rooms') || topics.has('current') || topics.has('presence') || topics.has('read')) {
+      this.keepFocus(() => this.renderRooms(store));
+    }
+    if (all || topics.has('presence') || topics.has('rooms')) {
+      this.keepFocus(() => this.renderPeople(store));
+    }
+    if (all || topics.has('connection')) this.renderMe(store);
+  }
+
+  renderRooms(store) {
+    const current = store.currentRoomId;
+    const roomItems = store.sortedRooms('public').map((room) =>
+      this.navItem(store, room, current, h('span', { class: 'nav-hash', attrs: { 'aria-hidden': 'true' } }, '#')),
+    );
+    this.roomList.replaceChildren(...roomItems);
+    const dms = store.sortedRooms('dm');
+    const dmItems = dms.map((room) =>
+      this.navItem(store, room, current, avatar(room.info.peer, { online: store.isOnline(room.info.peer?.id), size: 'sm' })),
+    );
+    this.dmList.replaceChildren(...dmItems);
+    this.dmEmpty.hidden = dms.length > 0;
+    // The closed drawer still tells a phone user that something is unread elsewhere.
+    let elsewhere = 0;
+    for (const room of store.rooms.values()) if (room.id !== current) elsewhere += store.unread(room.id);
+    this.drawerBadge.hidden = elsewhere === 0;
+    this.drawerBadge.textContent = elsewhere > 99 ? '99+' : String(elsewhere);
+    this.openBtn.setAttribute('aria-label', elsewhere ? `Open menu, ${elsewhere} unread` : 'Open menu');
+  }
+
+  navItem(store, room, current, lead) {
+    const title = roomTitle(room.info);
+    const unread = store.unread(room.id);
+    const isCurrent = room.id === current;
+    const label = `${room.info.kind === 'dm' ? 'Direct message with ' : 'Room '}${title}${
+      unread ? `, ${unread} unread` : ''}`;
+    const btn = h(
+      'button',
+      {
+        type: 'button',
+        class: `nav-item${isCurrent ? ' active' : ''}${unread ? ' has-unread' : ''}`,
+        attrs: { 'aria-current': isCurrent ? 'page' : null, 'aria-label': label },
+        dataset: { key: `room-${room.id}`, roomId: String(room.id) },
+        on: { click: () => this.actions.selectRoom(room.id) },
+      },
+      lead,
+      h('span', { class: 'nav-label' }, title),
+      unread ? h('span', { class: 'badge', attrs: { 'aria-hidden': 'true' } }, unread > 99 ? '99+' : String(unread)) : null,
+    );
+    return h('li', {}, btn);
+  }
+
+  renderPeople(store) {
+    const me = store.me;
+    const people = [...store.online.values()].sort((a, b) => {
+      if (a.id === me?.id) return -1;
+      if (b.id === me?.id) return 1;
+      return a.name.localeCompare(b.name);
+    });
+    this.onlineCount.textContent = `· ${people.length}`;
+    this.peopleList.replaceChildren(
+      ...people.map((user) => {
+        const self = user.id === me?.id;
+        const content = [
+          avatar(user, { online: true, size: 'sm' }),
+          h('span', { class: 'nav-label' }, user.name),
+          self ? h('span', { class: 'you-tag' }, 'you') : null,
+          user.guest ? h('span', { class: 'guest-tag' }, 'guest') : null,
+        ];
+        if (self) return h('li', {}, h('div', { class: 'person self' }, content));
+        return h(
+          'li',
+          {},
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'person',
+              title: `Message ${user.name}`,
+              attrs: { 'aria-label': `${user.name}, online. Send a direct message` },
+              dataset: { key: `person-${user.id}`, person: user.name },
+              on: { click: () => this.actions.openDm(user.name) },
+            },
+            content,
+          ),
+        );
+      }),
+    );
+  }
+
+  renderMe(store) {
+    const me = store.me;
+    if (!me) return;
+    const status = store.connection.status;
+    const online = status === 'online';
+    this.meAvatar.replaceChildren(avatar(me, { online, size: 'md' }));
+    this.meName.textContent = me.name;
+    this.meStatus.textContent = online ? 'Online' : status === 'offline' ? 'Offline' : 'Connecting…';
+  }
+
+  /** Re-render without losing the keyboard focus on a list entry. */
+  keepFocus(render) {
+    const key = document.activeElement?.dataset?.key;
+    render();
+    if (!key) return;
+    const again = this.sidebar.querySelector(`[data-key="${CSS.escape(key)}"]`);
+    if (again && again !== document.activeElement) again.focus();
+  }
+
+  // ---- phone drawer ----------------------------------------------------------------------------
+
+  isDrawerOpen() {
+    return document.body.classList.contains('drawer-open');
+  }
+
+  openDrawer() {
+    document.body.classList.add('drawer-open');
+    this.backdrop.hidden = false;
+    this.openBtn.setAttribute('aria-expanded', 'true');
+    this.room.inert = true;
+    const target = this.sidebar.querySelector('.nav-item.active') ?? this.closeBtn;
+    target.focus();
+  }
+
+  closeDrawer(returnFocus = true) {
+    if (!this.isDrawerOpen()) return;
+    document.body.classList.remove('drawer-open');
+    this.backdrop.hidden = true;
+    this.openBtn.setAttribute('aria-expanded', 'false');
+    this.room.inert = false;
+    if (returnFocus && this.phone.matches) this.openBtn.focus();
+  }
+}
