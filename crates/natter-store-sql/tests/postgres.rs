@@ -66,6 +66,18 @@ fn new_message(room: RoomId, sender: &User, client_id: &str) -> NewMessage {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_conforms() {
+    let Some(base) = postgres_url("postgres_store_conforms") else {
+        return;
+    };
+    let scratch = Scratch::new(&base);
+    let store: Arc<dyn Store> = scratch.store().await;
+    natter_core::conformance::check_store(store.clone(), "p").await;
+    store.shutdown().await;
+    scratch.drop().await;
+}
+
 #[tokio::test]
 async fn basic_rules_hold() {
     let Some(base) = postgres_url("basic_rules_hold") else {
