@@ -77,17 +77,20 @@ fn spare_port() -> u16 {
         .port()
 }
 
-/// Waits until something accepts TCP connections on `addr`.
-async fn wait_for_listener(addr: SocketAddr, what: &str, child: &mut Child) {
+/// Waits until something accepts TCP connections on `addr`; Err if the process exits first
+/// or it takes too long.
+async fn wait_for_listener(addr: SocketAddr, what: &str, child: &mut Child) -> Result<(), String> {
     let deadline = Instant::now() + WAIT;
     loop {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return;
+            return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited before listening: {status}");
+            return Err(format!("{what} exited before listening: {status}"));
         }
-        assert!(Instant::now() < deadline, "{what} did not listen on {addr}");
+        if Instant::now() >= deadline {
+            return Err(format!("{what} did not listen on {addr}"));
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -138,7 +141,9 @@ impl OwnRedis {
             .spawn()
             .expect("redis-server (apt-get install redis-server)");
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        wait_for_listener(addr, "redis-server", &mut child).await;
+        wait_for_listener(addr, "redis-server", &mut child)
+            .await
+            .expect("redis-server");
         self.child = Some(child);
     }
 
@@ -220,7 +225,11 @@ impl Cluster {
             .stderr(log)
             .spawn()
             .expect("start natter");
-        wait_for_listener(addr, "natter", &mut child).await;
+        let what = format!("natter (log: {})", dir.join("natter.log").display());
+        if let Err(e) = wait_for_listener(addr, &what, &mut child).await {
+            let log = std::fs::read_to_string(dir.join("natter.log")).unwrap_or_default();
+            panic!("{e}\n{log}");
+        }
         Proc {
             addr,
             child: Some(child),
@@ -279,7 +288,10 @@ impl Cluster {
             .stderr(Stdio::null())
             .spawn()
             .expect("start nginx");
-        wait_for_listener(addr, "nginx", &mut child).await;
+        if let Err(e) = wait_for_listener(addr, "nginx", &mut child).await {
+            let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+            panic!("{e}\n{log}");
+        }
         Proc {
             addr,
             child: Some(child),
