@@ -530,7 +530,15 @@ impl Broker for RedisBroker {
     }
 
     async fn publish(&self, event: BusEvent) -> Result<(), BrokerError> {
-        self.shared.publish(&event).await
+        let result = self.shared.publish(&event).await;
+        if result.is_err() {
+            // Redis is unreachable: this node's own sessions still get the event (other
+            // nodes catch up from the store when they reconnect).
+            if let Some(handler) = self.shared.handler() {
+                handler.on_event(event);
+            }
+        }
+        result
     }
 
     fn subscribe(&self, topic: Topic) {
