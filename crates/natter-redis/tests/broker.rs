@@ -1,4 +1,5 @@
-//! The Redis broker on a real Redis: events cross between brokers (nodes), presence counts
+//! The broker contract, checked on the in-process broker and on Redis alike; then the Redis
+//! broker's cluster behaviour on a real Redis: events cross between brokers (nodes), presence counts
 //! nodes, a dead node's users go offline, a stopped node's users go offline at once, and a
 //! Redis restart is survived (resubscribed, rooms caught up, presence registered again).
 //!
@@ -157,6 +158,95 @@ async fn online_names(node: &TestNode) -> Vec<String> {
         .into_iter()
         .map(|u| u.name)
         .collect()
+}
+
+/// The single-node contract every broker keeps (the in-process one and Redis): what is
+/// published comes back to the node, presence counts the node's users, `online_users` is
+/// sorted by name.
+async fn single_node_contract(broker: Arc<dyn Broker>, seen: &mut mpsc::UnboundedReceiver<Seen>) {
+    broker.subscribe(Topic::Presence);
+    broker.subscribe(Topic::Room(RoomId(1)));
+    broker.subscribe(Topic::User(UserId(9)));
+    // Let the subscriptions settle (the in-process broker needs none; Redis says when).
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    while tokio::time::timeout_at(deadline, seen.recv()).await.is_ok() {}
+    let zoe = user(9, "zoe");
+    let al = user(10, "Al");
+    assert!(broker.presence_up(&zoe).await.expect("up"), "first: online");
+    assert!(broker.presence_up(&al).await.expect("up"));
+    let online: Vec<String> = broker
+        .online_users()
+        .await
+        .expect("online")
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(online, vec!["Al", "zoe"], "sorted case-insensitively");
+    broker
+        .publish(message(RoomId(1), 1))
+        .await
+        .expect("publish");
+    broker
+        .publish(BusEvent::RoomRemoved {
+            user: zoe.id,
+            room: RoomId(1),
+        })
+        .await
+        .expect("publish");
+    let mut kinds = Vec::new();
+    while kinds.len() < 2 {
+        let next = tokio::time::timeout(WAIT, seen.recv())
+            .await
+            .expect("event in time")
+            .expect("open");
+        match next {
+            Seen::Event(BusEvent::Message { message }) => {
+                assert_eq!(message.seq, Seq(1));
+                kinds.push("message");
+            }
+            Seen::Event(BusEvent::RoomRemoved { user, .. }) => {
+                assert_eq!(user, zoe.id);
+                kinds.push("room_removed");
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        broker.presence_down(&zoe).await.expect("down"),
+        "last: offline"
+    );
+    assert!(
+        !broker.presence_down(&zoe).await.expect("down"),
+        "not twice"
+    );
+    assert_eq!(
+        broker.online_users().await.expect("online"),
+        vec![al.clone()]
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_in_process_broker_keeps_the_contract() {
+    let broker: Arc<dyn Broker> = Arc::new(natter_core::LocalBroker::new());
+    let (tx, mut seen) = mpsc::unbounded_channel();
+    let handler: Arc<dyn BusHandler> = Arc::new(Recorder(tx));
+    broker.set_handler(Arc::downgrade(&handler));
+    single_node_contract(broker, &mut seen).await;
+}
+
+#[tokio::test]
+async fn the_redis_broker_keeps_the_contract() {
+    let Some(url) = redis_url("the_redis_broker_keeps_the_contract") else {
+        return;
+    };
+    let node = TestNode::start(&url, &unique_prefix(), 200, 2000).await;
+    let TestNode {
+        broker,
+        _handler,
+        mut seen,
+    } = node;
+    single_node_contract(Arc::new(broker), &mut seen).await;
 }
 
 #[tokio::test]
