@@ -102,6 +102,25 @@ struct Proc {
 }
 
 impl Proc {
+    /// SIGTERM, then waits (bounded) for a graceful exit; SIGKILL if it takes too long.
+    async fn stop(&mut self) {
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                self.child = None;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.kill();
+    }
+
     /// SIGKILL: no shutdown, no goodbye.
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -331,10 +350,12 @@ impl Cluster {
         c
     }
 
-    /// Stops everything and drops the database.
+    /// Stops everything (nodes gracefully, so they leave Redis tidy) and drops the database.
     async fn finish(mut self) {
         self.nginx.take();
-        self.nodes.clear();
+        for node in &mut self.nodes {
+            node.stop().await;
+        }
         drop_database(&self.database).await.expect("drop database");
     }
 }
