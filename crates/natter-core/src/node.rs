@@ -1009,6 +1009,21 @@ impl Connection {
 
     /// Handles a request of an authenticated connection (rate-limited).
     pub async fn request(&mut self, request: Request) -> Result<Value, ChatError> {
+        match self.start(request) {
+            Ok(work) => work.await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Admits a request (authentication and rate limit are checked now) and returns its work
+    /// as a future that borrows nothing, so a transport can keep several in flight.
+    pub fn start(
+        &mut self,
+        request: Request,
+    ) -> Result<
+        impl std::future::Future<Output = Result<Value, ChatError>> + Send + 'static,
+        ChatError,
+    > {
         let Some(session) = self.session.clone() else {
             return Err(ChatError::new(
                 ErrorCode::Unauthenticated,
@@ -1020,7 +1035,16 @@ impl Connection {
             e.retry_after_ms = Some(wait);
             return Err(e);
         }
-        self.node.dispatch(&session, request).await
+        let node = self.node.clone();
+        Ok(async move { node.dispatch(&session, request).await })
+    }
+
+    /// Whether `request` may run while earlier requests of this connection are still in
+    /// flight. Only sends qualify, and only on a store that keeps the order in which appends
+    /// were issued (so a client's pipelined messages keep their order). Everything else waits
+    /// for the requests before it, so a `room.join` is done before the send behind it starts.
+    pub fn may_pipeline(&self, request: &Request) -> bool {
+        matches!(request, Request::MessageSend(_)) && self.node.store.keeps_issue_order()
     }
 }
 

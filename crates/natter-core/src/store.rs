@@ -75,6 +75,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Finishes pending writes and flushes to disk; later calls fail. Default: nothing to do.
     async fn shutdown(&self) {}
+
+    /// True if appends take their place in line when first polled (a single writer queue),
+    /// so appends started one after another from one task are stored in that order even
+    /// while several are in flight. Transports pipeline sends only then. Default: false.
+    fn keeps_issue_order(&self) -> bool {
+        false
+    }
 }
 
 /// The case-insensitive key of a user or room name.

@@ -613,3 +613,52 @@ async fn guests_can_chat_when_allowed() {
     let m = guest.say(general_id, "hi from a guest").await;
     assert_eq!(m["sender"]["guest"], true);
 }
+
+/// Requests sent back to back without waiting: sends run concurrently yet keep their order,
+/// a join completes before the send behind it, and replies come back in request order.
+#[tokio::test]
+async fn pipelined_requests_keep_their_order() {
+    let server = TestServer::start().await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    let room = room_with(&mut ana, &mut []).await;
+    let join = bob.send_request("room.join", json!({"room": room})).await;
+    let mut refs = vec![join];
+    for i in 0..50 {
+        let data = json!({"room": room, "body": format!("p{i}"), "client_id": format!("p{i}")});
+        refs.push(bob.send_request("message.send", data).await);
+    }
+    refs.push(
+        bob.send_request("history", json!({"room": room, "limit": 100}))
+            .await,
+    );
+    let mut replies = Vec::new();
+    for _ in 0..refs.len() {
+        replies.push(bob.next_reply().await);
+    }
+    let got: Vec<&str> = replies
+        .iter()
+        .map(|r| r["ref"].as_str().expect("ref"))
+        .collect();
+    assert_eq!(
+        got,
+        refs.iter().map(String::as_str).collect::<Vec<_>>(),
+        "replies in request order"
+    );
+    assert!(replies.iter().all(|r| r["type"] == "ok"), "{replies:?}");
+    let seqs: Vec<i64> = replies[1..51]
+        .iter()
+        .map(|r| r["data"]["message"]["seq"].as_i64().expect("seq"))
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=50).collect::<Vec<_>>(),
+        "stored in the order sent"
+    );
+    let history = &replies[51]["data"]["messages"];
+    assert_eq!(
+        history.as_array().expect("messages").len(),
+        50,
+        "history ran after the sends"
+    );
+}

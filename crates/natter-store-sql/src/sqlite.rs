@@ -12,6 +12,8 @@ use tokio::sync::oneshot;
 
 /// Writes committed together at most.
 const MAX_BATCH: usize = 512;
+/// How often the checkpointer folds the WAL into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 /// Reader connections.
 const READERS: usize = 4;
 
@@ -105,6 +107,8 @@ pub struct SqliteStore {
     /// The writer thread's queue; None after `shutdown`.
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Tells the checkpointer thread to stop.
+    stop_checkpoints: Arc<std::sync::atomic::AtomicBool>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
 }
@@ -139,6 +143,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Runs a parameterless statement through the statement cache (no re-parse per call).
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute([])
+}
+
 fn run_writer(conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -163,12 +172,13 @@ fn run_writer(conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
             }
             Ok(()) => {
                 for job in batch {
-                    let _ = conn.execute_batch("SAVEPOINT job");
+                    // Each job in its own savepoint, so a failing one leaves no trace.
+                    let _ = run_cached(&conn, "SAVEPOINT job");
                     let done = job(Some(&conn));
                     if !done.ok {
-                        let _ = conn.execute_batch("ROLLBACK TO job");
+                        let _ = run_cached(&conn, "ROLLBACK TO job");
                     }
-                    let _ = conn.execute_batch("RELEASE job");
+                    let _ = run_cached(&conn, "RELEASE job");
                     finishes.push(done.finish);
                 }
             }
@@ -186,6 +196,24 @@ fn run_writer(conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
+fn run_checkpointer(conn: Connection, stop: Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::Ordering;
+    while !stop.load(Ordering::Acquire) {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        // PASSIVE: copies what it can without waiting for (or blocking) the writer.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "sqlite checkpoint failed");
+        }
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.stop_checkpoints
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the database file at `path`.
     pub fn open(path: impl AsRef<Path>, sync: Synchronous) -> Result<SqliteStore, StoreError> {
@@ -198,6 +226,16 @@ impl SqliteStore {
         }
         let mut conn = open_connection(&path, sync)?;
         migrate(&mut conn)?;
+        // Checkpoints (and their fsyncs) run on their own thread, never stalling commits.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0")
+            .map_err(backend)?;
+        let checkpointer = open_connection(&path, sync)?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop_checkpoints = stop.clone();
+        std::thread::Builder::new()
+            .name("natter-sqlite-ckpt".into())
+            .spawn(move || run_checkpointer(checkpointer, stop_checkpoints))
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             readers.push(open_connection(&path, sync)?);
@@ -210,6 +248,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
+            stop_checkpoints: stop,
             readers: Arc::new(Mutex::new(readers)),
             path,
         })
@@ -735,7 +774,14 @@ impl Store for SqliteStore {
         .await
     }
 
+    fn keeps_issue_order(&self) -> bool {
+        // `write` queues its job on the single writer thread before its first await.
+        true
+    }
+
     async fn shutdown(&self) {
+        self.stop_checkpoints
+            .store(true, std::sync::atomic::Ordering::Release);
         if let Ok(mut writer) = self.writer.lock() {
             writer.take();
         }

@@ -1,5 +1,6 @@
 //! The HTTP surface: the accounts API, health, the embedded web client, and the routes that
-//! hand WebSocket upgrades to the transports. Security headers are set on every response.
+//! hand connections to the transports (`/ws`; the Socket.IO layer answers `/socket.io/`).
+//! Security headers are set on every response.
 
 pub mod api;
 pub mod web;
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/me", get(api::me))
         .route("/ws", get(transport::ws::upgrade))
         .fallback(get(web::serve))
+        .layer(transport::socketio::layer(&state))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),

@@ -1,3 +1,6 @@
 //! Transports: adapters that move the core's frames over a wire. They hold no chat logic.
+//! [`ws`] is the native `/ws` WebSocket protocol; [`socketio`] maps the same requests and
+//! events onto Socket.IO v4 at `/socket.io/`.
 
+pub mod socketio;
 pub mod ws;

@@ -3,16 +3,21 @@
 //! One task per connection: it reads frames and answers them through the core's
 //! `Connection`, and writes what the session's `Outbox` yields, draining whatever is ready
 //! into one flush. A write that stalls longer than `write_timeout` drops the connection.
+//! Pipelined `message.send`s run concurrently (up to `MAX_IN_FLIGHT`, so they share group
+//! commits); any other request waits for those before it. Replies leave in request order.
 
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use bytes::Bytes;
+use futures_util::stream::FuturesOrdered;
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use natter_core::protocol::{encode_error, encode_ok, parse_frame, Request};
 use natter_core::{close, ChatError, Connection, ErrorCode, Outbox, OutboxItem};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 use tokio::time::{timeout, Instant};
 use tracing::Instrument;
@@ -65,7 +70,7 @@ fn close_frame(code: u16, reason: &'static str) -> Message {
     }))
 }
 
-fn close_reason(code: u16) -> &'static str {
+pub(crate) fn close_reason(code: u16) -> &'static str {
     match code {
         close::GOING_AWAY => "server going away",
         close::UNAUTHENTICATED => "not authenticated",
@@ -94,6 +99,32 @@ impl Writer {
     async fn close(&mut self, code: u16) {
         let frame = close_frame(code, close_reason(code));
         let _ = timeout(Duration::from_secs(1), self.sink.send(frame)).await;
+    }
+
+    /// Writes a reply, the other replies already done and the events ready, then flushes
+    /// once (one syscall for a burst of pipelined sends and their events).
+    async fn replies(
+        &mut self,
+        first: Bytes,
+        in_flight: &mut FuturesOrdered<PendingReply>,
+        outbox: &mut Outbox,
+    ) -> bool {
+        let write = async {
+            self.sink.feed(text(first)).await?;
+            while let Some(Some(reply)) = in_flight.next().now_or_never() {
+                self.sink.feed(text(reply)).await?;
+            }
+            let mut batched = 0;
+            while batched < 256 {
+                let Some(event) = outbox.try_next() else {
+                    break;
+                };
+                self.sink.feed(text(event.frame.clone())).await?;
+                batched += 1;
+            }
+            self.sink.flush().await
+        };
+        matches!(timeout(self.write_timeout, write).await, Ok(Ok(())))
     }
 
     /// Writes an event and everything else ready behind it, then flushes once.
@@ -212,6 +243,54 @@ fn is_too_big(e: &axum::Error) -> bool {
     text.contains("too long") || text.contains("too big") || text.contains("Space limit")
 }
 
+/// Requests of one connection in flight at once (pipelined sends); beyond this the socket
+/// is not read until replies go out, so TCP pushes back on the client.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// A reply being worked out; replies leave in request order.
+type PendingReply = Pin<Box<dyn Future<Output = Bytes> + Send>>;
+
+fn reply_bytes(reference: &str, result: Result<serde_json::Value, ChatError>) -> Bytes {
+    match result {
+        Ok(data) => encode_ok(reference, &data),
+        Err(e) => encode_error(Some(reference), &e),
+    }
+}
+
+/// What one incoming frame asks of the loop.
+enum Incoming {
+    /// Send this reply (after those in flight).
+    Reply(Bytes),
+    /// Start this request alongside those in flight.
+    Pipelined(PendingReply),
+    /// Finish everything in flight, then run this request alone.
+    Barrier(String, natter_core::Request),
+    /// The connection is over (with a close code to send, if any).
+    End(Option<u16>),
+    Ignore,
+}
+
+fn classify(conn: &mut Connection, frame: Option<Result<Message, axum::Error>>) -> Incoming {
+    let text = match frame {
+        None => return Incoming::End(None),
+        Some(Err(e)) => return Incoming::End(is_too_big(&e).then_some(close::TOO_BIG)),
+        Some(Ok(Message::Text(t))) => t,
+        Some(Ok(Message::Binary(_))) => return Incoming::Reply(binary_error()),
+        Some(Ok(Message::Close(_))) => return Incoming::End(None),
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Incoming::Ignore,
+    };
+    match parse_frame(text.as_str()) {
+        Err(e) => Incoming::Reply(encode_error(e.reference.as_deref(), &e.error)),
+        Ok((reference, request)) if conn.may_pipeline(&request) => match conn.start(request) {
+            Ok(work) => {
+                Incoming::Pipelined(Box::pin(async move { reply_bytes(&reference, work.await) }))
+            }
+            Err(e) => Incoming::Reply(encode_error(Some(&reference), &e)),
+        },
+        Ok((reference, request)) => Incoming::Barrier(reference, request),
+    }
+}
+
 /// The authenticated loop. Returns the close code to send, if any.
 async fn pump(
     conn: &mut Connection,
@@ -221,21 +300,36 @@ async fn pump(
 ) -> Option<u16> {
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let mut heard = Instant::now();
+    let mut in_flight: FuturesOrdered<PendingReply> = FuturesOrdered::new();
     loop {
         tokio::select! {
-            frame = stream.next() => {
+            frame = stream.next(), if in_flight.len() < MAX_IN_FLIGHT => {
                 heard = Instant::now();
-                let reply = match frame {
-                    None => return None,
-                    Some(Err(e)) => {
-                        return if is_too_big(&e) { Some(close::TOO_BIG) } else { None };
+                match classify(conn, frame) {
+                    Incoming::Ignore => {}
+                    Incoming::End(code) => return code,
+                    Incoming::Reply(bytes) if in_flight.is_empty() => {
+                        if !writer.send(text(bytes)).await {
+                            return None;
+                        }
                     }
-                    Some(Ok(Message::Text(t))) => answer(conn, t.as_str()).await,
-                    Some(Ok(Message::Binary(_))) => binary_error(),
-                    Some(Ok(Message::Close(_))) => return None,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                };
-                if !writer.send(text(reply)).await {
+                    Incoming::Reply(bytes) => in_flight.push_back(Box::pin(async move { bytes })),
+                    Incoming::Pipelined(work) => in_flight.push_back(work),
+                    Incoming::Barrier(reference, request) => {
+                        while let Some(bytes) = in_flight.next().await {
+                            if !writer.send(text(bytes)).await {
+                                return None;
+                            }
+                        }
+                        let reply = reply_bytes(&reference, conn.request(request).await);
+                        if !writer.send(text(reply)).await {
+                            return None;
+                        }
+                    }
+                }
+            }
+            Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
+                if !writer.replies(reply, &mut in_flight, outbox).await {
                     return None;
                 }
             }
@@ -256,16 +350,5 @@ async fn pump(
                 }
             }
         }
-    }
-}
-
-/// Answers one text frame of an authenticated connection.
-async fn answer(conn: &mut Connection, frame: &str) -> Bytes {
-    match parse_frame(frame) {
-        Err(e) => encode_error(e.reference.as_deref(), &e.error),
-        Ok((reference, request)) => match conn.request(request).await {
-            Ok(data) => encode_ok(&reference, &data),
-            Err(e) => encode_error(Some(&reference), &e),
-        },
     }
 }

@@ -1,0 +1,392 @@
+//! Socket.IO compatibility (`/socket.io/`, docs/socketio.md), end to end against a server
+//! started in-process on port 0.
+//!
+//! Two layers:
+//! - Always run: Engine.IO v4 long-polling spoken by hand over HTTP (the packets of the
+//!   Socket.IO spec, nothing more) for the handshake, acknowledgements, cross-transport
+//!   delivery, server-side closes and shutdown; and a check that the examples in
+//!   docs/socketio.md are the files the client suites run.
+//! - With real clients nobody here wrote: the official `socket.io-client` (Node, suite in
+//!   tests/socketio/) when `NATTER_SIO_NODE=1`, and `python-socketio` (suite in
+//!   tests/socketio-py/) when `NATTER_SIO_PYTHON=1`. Without the variable they print a skip
+//!   line and pass (unless `NATTER_REQUIRE_SERVICES=1`: then they fail); with it, a missing
+//!   install fails. `NATTER_SIO_PYTHON_BIN` picks the interpreter (default `python3`).
+//!
+//! The server comes from `common` (so `NATTER_TEST_DATABASE`/`NATTER_TEST_BROKER` apply).
+
+mod common;
+
+use common::{TestServer, WAIT};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+/// The longest a client suite may run.
+const SUITE_LIMIT: Duration = Duration::from_secs(300);
+
+/// A Socket.IO client over Engine.IO v4 long-polling, by hand: just enough packets to test.
+struct Polling {
+    http: reqwest::Client,
+    url: String,
+    /// Packets read but not yet taken.
+    packets: VecDeque<String>,
+    /// Acknowledgement ids.
+    next_ack: u64,
+}
+
+impl Polling {
+    /// The Engine.IO handshake (`0{"sid",...}`), before any namespace connect.
+    async fn open(server: &TestServer) -> Polling {
+        let http = reqwest::Client::new();
+        let base = server.http("/socket.io/?EIO=4&transport=polling");
+        let open = http.get(&base).send().await.expect("handshake");
+        assert_eq!(open.status(), 200);
+        let body = open.text().await.expect("body");
+        let handshake: Value =
+            serde_json::from_str(body.strip_prefix('0').expect("open packet")).expect("json");
+        let sid = handshake["sid"].as_str().expect("sid");
+        Polling {
+            http,
+            url: format!("{base}&sid={sid}"),
+            packets: VecDeque::new(),
+            next_ack: 0,
+        }
+    }
+
+    async fn post(&self, packet: &str) {
+        let resp = self
+            .http
+            .post(&self.url)
+            .body(packet.to_string())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(resp.status(), 200, "post {packet}");
+    }
+
+    /// Connects to the main namespace with this `auth` payload.
+    async fn connect(&mut self, auth: Value) {
+        self.post(&format!("40{auth}")).await;
+    }
+
+    /// The next Socket.IO packet (Engine.IO pings are answered and skipped).
+    async fn next(&mut self) -> String {
+        loop {
+            if let Some(packet) = self.packets.pop_front() {
+                match packet.as_str() {
+                    "2" => self.post("3").await,
+                    _ => {
+                        return packet
+                            .strip_prefix('4')
+                            .unwrap_or_else(|| panic!("not a message: {packet}"))
+                            .to_string()
+                    }
+                }
+                continue;
+            }
+            let get = self.http.get(&self.url).send();
+            let resp = tokio::time::timeout(WAIT, get)
+                .await
+                .expect("a packet in time")
+                .expect("poll");
+            assert_eq!(resp.status(), 200);
+            let body = resp.text().await.expect("body");
+            self.packets
+                .extend(body.split('\u{1e}').map(str::to_string));
+        }
+    }
+
+    /// Skips packets until the event `name`; returns its data.
+    async fn event(&mut self, name: &str) -> Value {
+        loop {
+            let packet = self.next().await;
+            if let Some(args) = packet.strip_prefix('2') {
+                let args: Value = serde_json::from_str(args).expect("event json");
+                if args[0] == name {
+                    return args[1].clone();
+                }
+            }
+        }
+    }
+
+    /// Emits `[name, data]` with an acknowledgement and waits for it.
+    async fn request(&mut self, name: &str, data: Value) -> Value {
+        self.next_ack += 1;
+        let id = self.next_ack;
+        self.post(&format!("42{id}{}", json!([name, data]))).await;
+        let prefix = format!("3{id}");
+        loop {
+            let packet = self.next().await;
+            if let Some(args) = packet.strip_prefix(&prefix) {
+                let args: Value = serde_json::from_str(args).expect("ack json");
+                return args[0].clone();
+            }
+        }
+    }
+
+    /// Connects with a token and returns the `auth` event (the native `auth` reply data).
+    async fn signed_in(server: &TestServer, token: &str) -> (Polling, Value) {
+        let mut client = Polling::open(server).await;
+        client.connect(json!({ "token": token })).await;
+        let connected = client.next().await;
+        assert!(connected.starts_with("0{"), "connect packet: {connected}");
+        let welcome = client.event("auth").await;
+        (client, welcome)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_handshake_authenticates_and_acknowledges() {
+    let server = TestServer::start().await;
+    let (token, user) = server.register("ana").await;
+    let (mut client, welcome) = Polling::signed_in(&server, &token).await;
+    assert_eq!(welcome["user"], user);
+    assert_eq!(welcome["limits"]["max_message_chars"], 4000);
+    let general = welcome["rooms"][0]["id"].clone();
+
+    let reply = client
+        .request(
+            "message.send",
+            json!({"room": general, "body": "hi", "client_id": "c-1"}),
+        )
+        .await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(reply["data"]["message"]["body"], "hi");
+    assert_eq!(reply["data"]["duplicate"], false);
+    let event = client.event("message").await;
+    assert_eq!(
+        event, reply["data"]["message"],
+        "event = the stored message"
+    );
+
+    let reply = client.request("message.send", json!("hi")).await;
+    assert_eq!(reply["ok"], false);
+    assert_eq!(reply["error"]["code"], "invalid_request");
+    let reply = client.request("fly", json!({})).await;
+    assert_eq!(reply["error"]["code"], "unknown_type");
+    let reply = client.request("ping", json!({})).await;
+    assert_eq!(reply, json!({"ok": true, "data": {}}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_refuses_a_bad_token_with_a_connect_error() {
+    let server = TestServer::start().await;
+    for auth in [json!({"token": "not-a-token"}), json!({}), json!(null)] {
+        let mut client = Polling::open(&server).await;
+        if auth.is_null() {
+            client.post("40").await;
+        } else {
+            client.connect(auth.clone()).await;
+        }
+        let packet = client.next().await;
+        let error: Value = serde_json::from_str(
+            packet
+                .strip_prefix('4')
+                .unwrap_or_else(|| panic!("connect_error for {auth}: {packet}")),
+        )
+        .expect("json");
+        let message = error["message"].as_str().expect("message");
+        assert!(message.starts_with("unauthenticated: "), "{message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_cross_between_native_and_socketio_clients() {
+    let server = TestServer::start().await;
+    let (ana_token, _) = server.register("ana").await;
+    let (mut sio, welcome) = Polling::signed_in(&server, &ana_token).await;
+    let general = welcome["rooms"][0]["id"].as_i64().expect("general");
+    let mut native = server.user("bob").await;
+
+    let sent = native.say(general, "from native").await;
+    assert_eq!(sio.event("message").await, sent, "the same Message on both");
+    assert_eq!(native.event("message").await, sent);
+
+    let reply = sio
+        .request(
+            "message.send",
+            json!({"room": general, "body": "from socket.io", "client_id": "s-1"}),
+        )
+        .await;
+    assert_eq!(reply["ok"], true);
+    let seen = native
+        .event_where("message", |m| m["body"] == "from socket.io")
+        .await;
+    assert_eq!(seen, reply["data"]["message"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_session_gets_a_close_event_then_a_disconnect() {
+    let server = TestServer::start().await;
+    let (token, _) = server.register("ana").await;
+    let (mut client, _) = Polling::signed_in(&server, &token).await;
+    let resp = reqwest::Client::new()
+        .post(server.http("/api/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(resp.status(), 204);
+    let close = client.event("close").await;
+    assert_eq!(close["code"], 4003, "{close}");
+    assert_eq!(client.next().await, "1", "then a namespace disconnect");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_socketio_sessions_with_1001() {
+    let mut server = TestServer::start().await;
+    let (token, _) = server.register("ana").await;
+    let (mut client, _) = Polling::signed_in(&server, &token).await;
+    let poll = tokio::spawn(async move { client.event("close").await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    server.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "stopped promptly"
+    );
+    let close = poll.await.expect("poll task");
+    assert_eq!(close["code"], 1001, "{close}");
+}
+
+// ----- the documented examples are the ones the suites run ------------------------------
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The code block of `docs/socketio.md` that follows the line `<!-- example: FILE -->`.
+fn documented_block(doc: &str, file: &str) -> String {
+    let marker = format!("<!-- example: {file} -->");
+    let after = doc
+        .split_once(&marker)
+        .unwrap_or_else(|| panic!("docs/socketio.md has no `{marker}`"))
+        .1;
+    let fence_start = after.find("```").expect("a code block");
+    let body = &after[fence_start..];
+    let body = &body[body.find('\n').expect("fence line") + 1..];
+    body[..body.find("```").expect("closing fence")].to_string()
+}
+
+#[test]
+fn documented_examples_are_the_tested_files() {
+    let root = repo_root();
+    let doc = std::fs::read_to_string(root.join("docs/socketio.md")).expect("docs/socketio.md");
+    for file in ["tests/socketio/example.mjs", "tests/socketio-py/example.py"] {
+        let code = std::fs::read_to_string(root.join(file)).expect(file);
+        assert_eq!(
+            documented_block(&doc, file),
+            code,
+            "docs/socketio.md's example differs from {file}"
+        );
+    }
+}
+
+// ----- the official clients -------------------------------------------------------------
+
+/// Whether a client suite is enabled by `var`; prints why not. Where
+/// `NATTER_REQUIRE_SERVICES=1` (CI), a suite that would be skipped fails instead.
+fn enabled(var: &str, suite: &str) -> bool {
+    if matches!(std::env::var(var).as_deref(), Ok("1") | Ok("true")) {
+        return true;
+    }
+    assert!(
+        std::env::var("NATTER_REQUIRE_SERVICES").as_deref() != Ok("1"),
+        "NATTER_REQUIRE_SERVICES=1 but {var} is not set: the {suite} suite would be skipped"
+    );
+    // Straight to stderr: libtest captures `eprintln!`, and a skip should show.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: the {suite} Socket.IO client suite (set {var}=1 to run it)"
+    );
+    false
+}
+
+/// Runs a client suite against a fresh server; fails the test if it fails.
+async fn run_suite(mut command: tokio::process::Command, what: &str) {
+    // The native limits: the suites check that Socket.IO has the same ones.
+    let server = TestServer::start_with(|s| {
+        s.rate_per_sec = None;
+        s.rate_burst = None;
+    })
+    .await;
+    command
+        .env("NATTER_URL", server.http(""))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the {what} suite: {e}"));
+    let output = tokio::time::timeout(SUITE_LIMIT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("the {what} suite ran over {SUITE_LIMIT:?}"))
+        .expect("suite output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("----- {what} suite stdout -----\n{stdout}\n----- stderr -----\n{stderr}");
+    assert!(
+        output.status.success(),
+        "the {what} suite failed: {}",
+        output.status
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_socketio_client_suite() {
+    if !enabled("NATTER_SIO_NODE", "Node (socket.io-client)") {
+        return;
+    }
+    let dir = repo_root().join("tests/socketio");
+    assert!(
+        dir.join("node_modules/socket.io-client").is_dir(),
+        "run `npm ci --prefix tests/socketio` first"
+    );
+    let mut command = tokio::process::Command::new("node");
+    command
+        .current_dir(&dir)
+        .args(["--test", "--test-reporter=spec", "--test-concurrency=1"]);
+    run_suite(command, "Node").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_socketio_client_suite() {
+    if !enabled("NATTER_SIO_PYTHON", "Python (python-socketio)") {
+        return;
+    }
+    let python = std::env::var("NATTER_SIO_PYTHON_BIN").unwrap_or_else(|_| "python3".into());
+    let dir = repo_root().join("tests/socketio-py");
+    let mut command = tokio::process::Command::new(python);
+    command
+        .current_dir(&dir)
+        .args(["-m", "pytest", "-v", "-p", "no:cacheprovider"]);
+    run_suite(command, "Python").await;
+}
+
+/// Like the native `auth` timeout: an Engine.IO connection that does not complete the Socket.IO
+/// handshake within `auth_timeout_secs` is closed (so it cannot hold up a shutdown either).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthenticated_connection_is_closed_after_auth_timeout() {
+    let mut server = TestServer::start_with(|s| s.auth_timeout_secs = Some(1)).await;
+    let client = Polling::open(&server).await;
+    let started = std::time::Instant::now();
+    let body = loop {
+        let resp = client.http.get(&client.url).send().await.expect("poll");
+        match resp.text().await.expect("body").as_str() {
+            "2" => client.post("3").await, // an Engine.IO ping: pong
+            body => break body.to_string(),
+        }
+    };
+    assert_eq!(body, "1", "an Engine.IO close packet");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let started = std::time::Instant::now();
+    server.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped promptly"
+    );
+}
