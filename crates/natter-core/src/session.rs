@@ -145,15 +145,18 @@ pub struct Outbox {
     catching_up: VecDeque<RoomId>,
     /// An event taken by `try_next` that needs a gap filled first.
     stashed: Option<Arc<EncodedEvent>>,
-    /// The store read in flight (room, after, limit). It runs as its own task, so a transport
-    /// that drops `next` (a `select!` that picked an incoming request) does not restart it:
-    /// the next call picks it up, and a client that keeps sending cannot starve catch-up.
-    reading: Option<(
-        RoomId,
-        Seq,
-        u32,
-        JoinHandle<Result<Vec<Message>, StoreError>>,
-    )>,
+    /// The store read in flight. It runs as its own task, so a transport that drops `next`
+    /// (a `select!` that picked an incoming request) does not restart it: the next call picks
+    /// it up, and a client that keeps sending cannot starve catch-up.
+    reading: Option<StoreRead>,
+}
+
+/// A `messages_after(room, after, limit)` running as a task.
+struct StoreRead {
+    room: RoomId,
+    after: Seq,
+    limit: u32,
+    task: JoinHandle<Result<Vec<Message>, StoreError>>,
 }
 
 enum Order {
@@ -364,18 +367,24 @@ impl Outbox {
 
     /// Fetches messages above `after`, queues them as ready and advances the watermark.
     async fn fetch(&mut self, room: RoomId, after: Seq, limit: u32) -> Result<Vec<Seq>, ()> {
-        let same = |r: &(RoomId, Seq, u32, _)| r.0 == room && r.1 == after && r.2 == limit;
+        let same = |r: &StoreRead| r.room == room && r.after == after && r.limit == limit;
         if !self.reading.as_ref().is_some_and(same) {
             let store = self.store.clone();
-            let read = tokio::spawn(async move { store.messages_after(room, after, limit).await });
-            if let Some((.., stale)) = self.reading.replace((room, after, limit, read)) {
-                stale.abort();
+            let task = tokio::spawn(async move { store.messages_after(room, after, limit).await });
+            let read = StoreRead {
+                room,
+                after,
+                limit,
+                task,
+            };
+            if let Some(stale) = self.reading.replace(read) {
+                stale.task.abort();
             }
         }
-        let Some((.., read)) = self.reading.as_mut() else {
+        let Some(read) = self.reading.as_mut() else {
             return Err(());
         };
-        let result = read.await;
+        let result = (&mut read.task).await;
         self.reading = None;
         let messages = result
             .map_err(|e| tracing::error!(error = %e, "catch-up task failed"))?
@@ -402,8 +411,8 @@ impl Outbox {
 
 impl Drop for Outbox {
     fn drop(&mut self) {
-        if let Some((.., read)) = self.reading.take() {
-            read.abort();
+        if let Some(read) = self.reading.take() {
+            read.task.abort();
         }
     }
 }
