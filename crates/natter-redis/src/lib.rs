@@ -5,7 +5,8 @@
 //! - [`RedisBroker`] (this file): publishing (one multiplexed connection that reconnects by
 //!   itself), the subscriber task (one pub/sub connection; it reconnects, subscribes again and
 //!   asks the node to catch its rooms up from the store, since events published meanwhile are
-//!   lost), and the heartbeat task (keeps this node alive, reaps dead nodes).
+//!   lost), and the heartbeat task (keeps this node alive, reaps dead nodes, and when a node
+//!   has gone has the rooms caught up too, in case it died between storing and publishing).
 //! - [`presence`]: the key layout and the Lua scripts that change presence atomically.
 //!
 //! Channels and keys all start with a prefix (`natter:` by default), so several clusters or
@@ -101,6 +102,10 @@ struct Shared {
     /// A presence update failed: Redis may disagree with `local_users` until the next sync.
     presence_dirty: AtomicBool,
     scripts: Scripts,
+    /// The rooms this node is subscribed to (as asked; the subscriber applies it).
+    rooms: Mutex<HashSet<RoomId>>,
+    /// The nodes registered at the last heartbeat: one gone since died or left.
+    peers: Mutex<HashSet<String>>,
 }
 
 /// The Redis broker. Build it with [`RedisBroker::connect`].
@@ -224,6 +229,33 @@ impl Shared {
             tracing::info!(users = gone.len(), "reaped a dead node's users");
         }
         self.announce(gone, false).await;
+        self.notice_departed_peers().await
+    }
+
+    /// When a node has gone (died or left), re-reads this node's rooms from the store: a
+    /// node that died between storing a message and publishing it leaves a gap that nothing
+    /// else would fill if no later message came.
+    async fn notice_departed_peers(&self) -> Result<(), BrokerError> {
+        let mut conn = self.conn.clone();
+        let now: HashSet<String> = redis::cmd("SMEMBERS")
+            .arg(self.key("nodes"))
+            .query_async(&mut conn)
+            .await
+            .map_err(backend)?;
+        let departed = {
+            let mut peers = lock(&self.peers);
+            let departed = peers.iter().any(|p| !now.contains(p) && *p != self.node_id);
+            *peers = now;
+            departed
+        };
+        if departed {
+            let rooms: Vec<RoomId> = lock(&self.rooms).iter().copied().collect();
+            tracing::info!(
+                rooms = rooms.len(),
+                "a node left the cluster; re-reading rooms from the store"
+            );
+            self.missed(rooms);
+        }
         Ok(())
     }
 
@@ -481,6 +513,8 @@ impl RedisBroker {
             conn,
             local_users: Mutex::default(),
             presence_dirty: AtomicBool::new(false),
+            rooms: Mutex::default(),
+            peers: Mutex::default(),
             scripts: Scripts {
                 heartbeat: presence::heartbeat(),
                 up: presence::up(),
@@ -542,10 +576,16 @@ impl Broker for RedisBroker {
     }
 
     fn subscribe(&self, topic: Topic) {
+        if let Topic::Room(room) = topic {
+            lock(&self.shared.rooms).insert(room);
+        }
         let _ = self.subscriptions.send(SubCommand::Subscribe(topic));
     }
 
     fn unsubscribe(&self, topic: Topic) {
+        if let Topic::Room(room) = topic {
+            lock(&self.shared.rooms).remove(&room);
+        }
         let _ = self.subscriptions.send(SubCommand::Unsubscribe(topic));
     }
 
