@@ -192,11 +192,6 @@ impl Hub {
         self.state().users.values().map(HashMap::len).sum()
     }
 
-    /// The rooms that have a local session.
-    pub fn rooms(&self) -> Vec<RoomId> {
-        self.state().rooms.keys().copied().collect()
-    }
-
     /// The last seq fanned out in a room (None if none yet, or no local session is in it),
     /// and the room's local sessions.
     pub fn room_state(&self, room: RoomId) -> (Option<Seq>, Vec<Arc<SessionHandle>>) {
