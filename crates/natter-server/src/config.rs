@@ -225,9 +225,13 @@ impl Settings {
             Some(url) if url.starts_with("redis://") => BrokerKind::Redis(url.to_string()),
             Some(_) => return Err("unsupported --broker (use local or redis://...)".to_string()),
         };
-        let presence_heartbeat =
-            Duration::from_millis(self.presence_heartbeat_ms.unwrap_or(1000).max(10));
-        let presence_expiry = Duration::from_millis(self.presence_expiry_ms.unwrap_or(5000));
+        let presence_heartbeat = match self.presence_heartbeat_ms {
+            Some(ms) => Duration::from_millis(ms.max(10)),
+            None => natter_redis::DEFAULT_HEARTBEAT,
+        };
+        let presence_expiry = self
+            .presence_expiry_ms
+            .map_or(natter_redis::DEFAULT_EXPIRY, Duration::from_millis);
         if presence_expiry <= presence_heartbeat {
             return Err("--presence-expiry-ms must be longer than --presence-heartbeat-ms".into());
         }
@@ -254,9 +258,14 @@ impl Settings {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             data_dir,
             database,
-            database_pool: self.database_pool.unwrap_or(16).max(1),
+            database_pool: self
+                .database_pool
+                .unwrap_or(natter_store_sql::postgres::DEFAULT_POOL_SIZE)
+                .max(1),
             broker,
-            redis_prefix: self.redis_prefix.unwrap_or_else(|| "natter:".into()),
+            redis_prefix: self
+                .redis_prefix
+                .unwrap_or_else(|| natter_redis::DEFAULT_PREFIX.into()),
             presence_heartbeat,
             presence_expiry,
             sqlite_synchronous,
