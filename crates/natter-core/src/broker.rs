@@ -79,7 +79,8 @@ impl BusEvent {
 pub trait BusHandler: Send + Sync {
     fn on_event(&self, event: BusEvent);
     /// The broker may have missed message events of these rooms (it just subscribed to them,
-    /// or it reconnected after an outage): the node catches its sessions up from the store.
+    /// it reconnected after an outage, or another node left, perhaps between storing and
+    /// publishing a message): the node catches its sessions up from the store.
     /// Must not block. Default: nothing (a broker that never misses events never calls it).
     fn on_missed(&self, rooms: Vec<RoomId>) {
         let _ = rooms;
