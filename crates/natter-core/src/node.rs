@@ -870,6 +870,7 @@ impl BusHandler for Node {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let mut redeliver = Vec::new();
         for room in rooms {
             match self.hub.room_state(room) {
                 // Nothing fanned out here yet: each session catches up from its own watermark.
@@ -878,12 +879,20 @@ impl BusHandler for Node {
                         session.push(Outbound::CatchUp(room));
                     }
                 }
-                (Some(delivered), _) => {
-                    let (hub, store) = (self.hub.clone(), self.store.clone());
-                    runtime.spawn(Self::redeliver_from_store(hub, store, room, delivered));
-                }
+                (Some(delivered), _) => redeliver.push((room, delivered)),
             }
         }
+        if redeliver.is_empty() {
+            return;
+        }
+        // One room after another: after a Redis outage every room asks at once, and the
+        // store's pool should not be flooded.
+        let (hub, store) = (self.hub.clone(), self.store.clone());
+        runtime.spawn(async move {
+            for (room, delivered) in redeliver {
+                Self::redeliver_from_store(hub.clone(), store.clone(), room, delivered).await;
+            }
+        });
     }
 
     fn on_event(&self, event: BusEvent) {
