@@ -1,0 +1,111 @@
+//! natter-bench: the load generator that measures Natter against its Node.js peers
+//! (issue 7). It drives the same scenarios over Natter's native protocol, Socket.IO v4 and a
+//! plain-`ws` JSON protocol, checks every delivery, and reads the server's CPU and memory.
+//!
+//! Map of the modules, in the order data flows:
+//! - `cli`: arguments; `scenario`: fanout, rooms, ramp, idle, connect, durable.
+//! - `workload`: connections laid out over rooms, and one measured step of traffic.
+//! - `conn`: one connection (setup requests, then a writer task and a checking reader task).
+//! - `proto`: wire protocols (native, Socket.IO codec, Natter-over-Socket.IO, the peers).
+//! - `accounts`, `http`: Natter accounts over the HTTP API.
+//! - `payload`: the stamp in every body; `check`: loss/dup/order/seq checks;
+//!   `stats`: latency histograms; `procstat`: CPU and RSS from /proc; `clock`: the time base.
+//! - `record`: the JSON result of a run; `report`: docs/performance.md tables and SVG plots.
+#![deny(clippy::unwrap_used)]
+
+pub mod accounts;
+pub mod check;
+pub mod cli;
+pub mod clock;
+pub mod conn;
+pub mod error;
+pub mod http;
+pub mod payload;
+pub mod procstat;
+pub mod proto;
+pub mod record;
+pub mod report;
+pub mod scenario;
+pub mod stats;
+pub mod target;
+pub mod workload;
+
+use cli::Command;
+use error::BenchError;
+use record::RunRecord;
+
+/// Runs one command; `Ok(false)` when a scenario ran but its delivery checks failed.
+pub async fn run(command: Command) -> Result<bool, BenchError> {
+    clock::init();
+    let (rec, out) = match command {
+        Command::Report(args) => {
+            report::generate(&args)?;
+            return Ok(true);
+        }
+        Command::Fanout(a) => (scenario::fanout(&a).await?, a.common.out),
+        Command::Rooms(a) => (scenario::rooms(&a).await?, a.common.out),
+        Command::Ramp(a) => (scenario::ramp(&a).await?, a.common.out),
+        Command::Idle(a) => (scenario::idle(&a).await?, a.common.out),
+        Command::Connect(a) => (scenario::connect(&a).await?, a.common.out),
+        Command::Durable(a) => (scenario::durable(&a).await?, a.common.out),
+    };
+    println!("{}", headline(&rec));
+    for problem in &rec.verdict.problems {
+        println!("  PROBLEM: {problem}");
+    }
+    for note in &rec.verdict.notes {
+        println!("  note: {note}");
+    }
+    if let Some(path) = out {
+        std::fs::write(&path, serde_json::to_string_pretty(&rec)?)?;
+    }
+    Ok(rec.verdict.ok)
+}
+
+/// One line saying what a run measured.
+pub fn headline(rec: &RunRecord) -> String {
+    let s = &rec.summary;
+    let mut parts = vec![format!("{} {}", rec.scenario, rec.target)];
+    if let Some(d) = s.deliveries_per_sec {
+        parts.push(format!("{d:.0} deliveries/s"));
+    }
+    if let Some(m) = s.msgs_per_sec {
+        parts.push(format!("{m:.0} msg/s"));
+    }
+    if let Some(l) = s.latency {
+        parts.push(format!(
+            "p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.2} ms",
+            l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms
+        ));
+    }
+    if let Some(c) = s.server_cpu_ns_per_delivery {
+        parts.push(format!("server {c:.0} ns CPU/delivery"));
+    }
+    if let Some(a) = s.acked_per_sec {
+        parts.push(format!("{a:.0} acked/s"));
+    }
+    if let Some(m) = s.mem_per_conn_bytes {
+        parts.push(format!("{:.1} KiB/conn", m / 1024.0));
+    }
+    if let Some(h) = s.connections_held {
+        parts.push(format!("{h} conns held"));
+    }
+    if let Some(c) = s.connections_per_sec {
+        parts.push(format!("{c:.0} conns/s"));
+    }
+    if let Some(l) = s.logins_per_sec {
+        parts.push(format!("{l:.1} logins/s"));
+    }
+    if s.bench_limited {
+        parts.push("BENCH-LIMITED".into());
+    }
+    parts.push(
+        if rec.verdict.ok {
+            "checks ok"
+        } else {
+            "CHECKS FAILED"
+        }
+        .into(),
+    );
+    parts.join(", ")
+}

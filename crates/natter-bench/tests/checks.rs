@@ -1,0 +1,137 @@
+//! The load generator's delivery checks against deliberately faulty servers: a lossy, a
+//! duplicating, a reordering and a seq-skipping server must each be caught, and a correct
+//! one must pass clean (plain-ws peer protocol, Socket.IO v4, and Natter's native protocol).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Dialect, Fault};
+use natter_bench::record::Verdict;
+use natter_bench::target::{Target, TargetKind};
+use natter_bench::workload::{BuildOptions, Layout, Pace, StepResult, StepSpec, Workload};
+
+async fn run(dialect: Dialect, fault: Fault, pace: Pace) -> StepResult {
+    natter_bench::clock::init();
+    let addr = common::start(dialect, fault).await;
+    let kind = match dialect {
+        Dialect::PlainWs => TargetKind::WsPeer,
+        Dialect::Native => TargetKind::Natter,
+        Dialect::SocketIo => TargetKind::SioPeer,
+    };
+    let target = Target::new(kind, &format!("http://{addr}"));
+    let opts = BuildOptions {
+        conns_per_user: 5,
+        concurrency: 16,
+        users_file: None,
+        run_id: "t".into(),
+        timeout: Duration::from_secs(5),
+        window: match pace {
+            Pace::Window(w) => Some(w),
+            Pace::Rate(_) => None,
+        },
+    };
+    // Two rooms of 10 connections, 2 publishers each.
+    let layout = Layout::grid(2, 10, 2);
+    let mut work = Workload::build(&target, &layout, &opts, 80)
+        .await
+        .expect("workload");
+    assert_eq!(work.connections(), 20);
+    let step = work
+        .run_step(StepSpec {
+            pace,
+            duration: Duration::from_millis(600),
+            drain: Duration::from_millis(800),
+            max_per_publisher: None,
+            server_pid: Some(std::process::id()),
+        })
+        .await
+        .expect("step");
+    work.close().await;
+    assert!(step.sent > 0, "nothing sent: {step:?}");
+    step
+}
+
+const RATE: Pace = Pace::Rate(400.0);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correct_server_passes_clean() {
+    let step = run(Dialect::PlainWs, Fault::None, RATE).await;
+    assert!(step.clean(), "{step:#?}");
+    assert_eq!(step.expected_deliveries, step.sent * 10);
+    assert_eq!(step.checks.distinct, step.expected_deliveries);
+    assert!(step.latency.count > 0 && step.latency.p99_ms < 1000.0);
+    assert!(step.server_cpu_ns_per_delivery.is_some());
+    assert!(Verdict::judge(&[step], |_| false).ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lossy_server_is_caught() {
+    let step = run(Dialect::PlainWs, Fault::DropEvery(17), RATE).await;
+    assert!(step.lost > 0, "{step:#?}");
+    assert_eq!(step.checks.duplicates, 0);
+    let verdict = Verdict::judge(&[step], |_| false);
+    assert!(!verdict.ok);
+    assert!(
+        verdict.problems.iter().any(|p| p.contains("lost")),
+        "{verdict:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicating_server_is_caught() {
+    let step = run(Dialect::PlainWs, Fault::DuplicateEvery(13), RATE).await;
+    assert!(step.checks.duplicates > 0, "{step:#?}");
+    assert_eq!(step.lost, 0, "{step:#?}");
+    let verdict = Verdict::judge(&[step], |_| true);
+    assert!(
+        !verdict.ok,
+        "duplicates fail a run even where loss is allowed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reordering_server_is_caught() {
+    let step = run(Dialect::PlainWs, Fault::ReorderEvery(7), RATE).await;
+    assert!(step.checks.out_of_order > 0, "{step:#?}");
+    assert!(!Verdict::judge(&[step], |_| true).ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_protocol_correct_server_with_acks() {
+    let step = run(Dialect::Native, Fault::None, RATE).await;
+    assert!(step.clean(), "{step:#?}");
+    assert_eq!(step.replies_ok, step.sent);
+    assert!(step.ack_latency.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_seq_gaps_are_caught() {
+    let step = run(Dialect::Native, Fault::SeqGapEvery(5), RATE).await;
+    assert!(step.checks.seq_gaps > 0, "{step:#?}");
+    assert_eq!(step.lost, 0);
+    assert!(!Verdict::judge(&[step], |_| true).ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_lossy_server_is_caught_in_window_mode() {
+    let step = run(Dialect::Native, Fault::DropEvery(11), Pace::Window(4)).await;
+    assert!(step.lost > 0, "{step:#?}");
+    assert!(step.replies_ok > 0 && step.acked_per_sec > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_io_correct_server_passes_and_pings_are_answered() {
+    let step = run(Dialect::SocketIo, Fault::None, RATE).await;
+    assert!(step.clean(), "{step:#?}");
+    assert_eq!(step.checks.distinct, step.sent * 10);
+    assert!(common::PONGS.load(std::sync::atomic::Ordering::Relaxed) >= 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_io_lossy_and_duplicating_servers_are_caught() {
+    let lossy = run(Dialect::SocketIo, Fault::DropEvery(19), RATE).await;
+    assert!(lossy.lost > 0, "{lossy:#?}");
+    let dup = run(Dialect::SocketIo, Fault::DuplicateEvery(19), RATE).await;
+    assert!(dup.checks.duplicates > 0, "{dup:#?}");
+}
