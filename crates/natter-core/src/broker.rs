@@ -78,6 +78,13 @@ impl BusEvent {
 /// The receiving side of a broker: the node. Must not block.
 pub trait BusHandler: Send + Sync {
     fn on_event(&self, event: BusEvent);
+    /// The broker may have missed message events of these rooms (it just subscribed to them,
+    /// it reconnected after an outage, or another node left, perhaps between storing and
+    /// publishing a message): the node catches its sessions up from the store.
+    /// Must not block. Default: nothing (a broker that never misses events never calls it).
+    fn on_missed(&self, rooms: Vec<RoomId>) {
+        let _ = rooms;
+    }
 }
 
 #[async_trait]
@@ -96,6 +103,9 @@ pub trait Broker: Send + Sync + 'static {
     async fn presence_down(&self, user: &User) -> Result<bool, BrokerError>;
     /// Everyone online on any node.
     async fn online_users(&self) -> Result<Vec<User>, BrokerError>;
+    /// Stops background work and withdraws this node's presence (its users go offline
+    /// unless connected elsewhere). Called once, when the server stops. Default: nothing.
+    async fn shutdown(&self) {}
 }
 
 /// The in-process broker: one node, events handed straight back to it.

@@ -192,6 +192,17 @@ impl Hub {
         self.state().users.values().map(HashMap::len).sum()
     }
 
+    /// The last seq fanned out in a room (None if none yet, or no local session is in it),
+    /// and the room's local sessions.
+    pub fn room_state(&self, room: RoomId) -> (Option<Seq>, Vec<Arc<SessionHandle>>) {
+        self.state()
+            .rooms
+            .get(&room)
+            .map_or((None, Vec::new()), |entry| {
+                (entry.delivered, entry.sessions.values().cloned().collect())
+            })
+    }
+
     /// Delivers a non-message event to a room's sessions, except those of `except`.
     pub fn to_room(&self, room: RoomId, event: &Arc<EncodedEvent>, except: Option<UserId>) {
         let st = self.state();

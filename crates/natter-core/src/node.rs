@@ -679,11 +679,13 @@ impl Node {
                 ts: now_millis(),
             })
             .await?;
+        // A duplicate is published again: the first attempt may have been stored by a node
+        // that died before publishing it. Sessions that have it already skip it by seq.
+        self.publish(BusEvent::Message {
+            message: appended.message.clone(),
+        })
+        .await;
         if !appended.duplicate {
-            self.publish(BusEvent::Message {
-                message: appended.message.clone(),
-            })
-            .await;
             self.end_typing(args.room, &session.user).await;
         }
         Ok(json!({ "message": appended.message, "duplicate": appended.duplicate }))
@@ -836,7 +838,63 @@ impl Node {
     }
 }
 
+/// Messages re-read from the store per page when the broker may have missed some.
+const RESYNC_PAGE: u32 = 200;
+
+impl Node {
+    /// Re-delivers a room's stored messages after `after` through the hub (in seq order;
+    /// sessions skip what they have).
+    async fn redeliver_from_store(hub: Arc<Hub>, store: Arc<dyn Store>, room: RoomId, after: Seq) {
+        let mut after = after;
+        loop {
+            let page = match store.messages_after(room, after, RESYNC_PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::error!(room = room.0, error = %e, "resync read failed");
+                    return;
+                }
+            };
+            for message in &page {
+                hub.deliver_message(EncodedEvent::message(message));
+                after = message.seq;
+            }
+            if page.len() < RESYNC_PAGE as usize {
+                return;
+            }
+        }
+    }
+}
+
 impl BusHandler for Node {
+    fn on_missed(&self, rooms: Vec<RoomId>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut redeliver = Vec::new();
+        for room in rooms {
+            match self.hub.room_state(room) {
+                // Nothing fanned out here yet: each session catches up from its own watermark.
+                (None, sessions) => {
+                    for session in sessions {
+                        session.push(Outbound::CatchUp(room));
+                    }
+                }
+                (Some(delivered), _) => redeliver.push((room, delivered)),
+            }
+        }
+        if redeliver.is_empty() {
+            return;
+        }
+        // One room after another: after a Redis outage every room asks at once, and the
+        // store's pool should not be flooded.
+        let (hub, store) = (self.hub.clone(), self.store.clone());
+        runtime.spawn(async move {
+            for (room, delivered) in redeliver {
+                Self::redeliver_from_store(hub.clone(), store.clone(), room, delivered).await;
+            }
+        });
+    }
+
     fn on_event(&self, event: BusEvent) {
         match event {
             BusEvent::Message { message } => {

@@ -10,13 +10,15 @@
 //! watermark). A message at or below it is a duplicate and is skipped; one above the next
 //! expected seq means a gap, filled from the store before the message goes out.
 
-use crate::model::{RoomId, Seq, User};
+use crate::error::StoreError;
+use crate::model::{Message, RoomId, Seq, User};
 use crate::protocol::{close, EncodedEvent};
 use crate::store::Store;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
 
 /// Messages fetched from the store per page while catching up.
 const CATCH_UP_PAGE: u32 = 200;
@@ -143,6 +145,18 @@ pub struct Outbox {
     catching_up: VecDeque<RoomId>,
     /// An event taken by `try_next` that needs a gap filled first.
     stashed: Option<Arc<EncodedEvent>>,
+    /// The store read in flight. It runs as its own task, so a transport that drops `next`
+    /// (a `select!` that picked an incoming request) does not restart it: the next call picks
+    /// it up, and a client that keeps sending cannot starve catch-up.
+    reading: Option<StoreRead>,
+}
+
+/// A `messages_after(room, after, limit)` running as a task.
+struct StoreRead {
+    room: RoomId,
+    after: Seq,
+    limit: u32,
+    task: JoinHandle<Result<Vec<Message>, StoreError>>,
 }
 
 enum Order {
@@ -179,6 +193,7 @@ pub fn session(
         ready: VecDeque::new(),
         catching_up: VecDeque::new(),
         stashed: None,
+        reading: None,
     };
     (handle, outbox)
 }
@@ -199,7 +214,8 @@ impl Outbox {
         self.catching_up.push_back(room);
     }
 
-    /// The next thing to do. Cancel-safe only between items (do not drop it mid-catch-up).
+    /// The next thing to do. Cancel-safe: an event taken from the queue stays stashed until
+    /// it is placed, and store reads change nothing until they complete.
     pub async fn next(&mut self) -> OutboxItem {
         loop {
             if let Some(code) = self.close_code() {
@@ -218,10 +234,13 @@ impl Outbox {
                 }
                 continue;
             }
-            if let Some(event) = self.stashed.take() {
-                if self.accept(Outbound::Event(event)).await.is_err() {
+            if let Some(event) = self.stashed.clone() {
+                // It stays stashed until placed: a transport that drops `next` while the gap
+                // is being fetched (a `select!` that picked a request) loses nothing.
+                if self.place(&event).await.is_err() {
                     return OutboxItem::Close(close::INTERNAL);
                 }
+                self.stashed = None;
                 continue;
             }
             let item = tokio::select! {
@@ -231,10 +250,10 @@ impl Outbox {
             };
             match item {
                 None => return OutboxItem::Close(close::INTERNAL),
-                Some(item) => {
-                    if self.accept(item).await.is_err() {
-                        return OutboxItem::Close(close::INTERNAL);
-                    }
+                Some(Outbound::Event(event)) => self.stashed = Some(event),
+                Some(Outbound::CatchUp(room)) => self.catching_up.push_back(room),
+                Some(Outbound::Track(room, seq)) => {
+                    self.watermarks.insert(room, seq);
                 }
             }
         }
@@ -274,26 +293,22 @@ impl Outbox {
         }
     }
 
-    async fn accept(&mut self, item: Outbound) -> Result<(), ()> {
-        match item {
-            Outbound::CatchUp(room) => self.catching_up.push_back(room),
-            Outbound::Track(room, seq) => {
-                self.watermarks.insert(room, seq);
-            }
-            Outbound::Event(event) => match self.in_order(&event) {
-                Order::Next => self.ready.push_back(event),
-                Order::Duplicate => {}
-                Order::Gap => {
-                    self.fill_gap(&event).await?;
-                    if let Some((room, seq)) = event.room_seq {
-                        let mark = self.watermarks.entry(room).or_insert(Seq::ZERO);
-                        if seq > *mark {
-                            *mark = seq;
-                            self.ready.push_back(event);
-                        }
+    /// Queues an event as ready, after the stored messages it is ahead of (if any). Safe to
+    /// cancel and call again with the same event.
+    async fn place(&mut self, event: &Arc<EncodedEvent>) -> Result<(), ()> {
+        match self.in_order(event) {
+            Order::Next => self.ready.push_back(event.clone()),
+            Order::Duplicate => {}
+            Order::Gap => {
+                self.fill_gap(event).await?;
+                if let Some((room, seq)) = event.room_seq {
+                    let mark = self.watermarks.entry(room).or_insert(Seq::ZERO);
+                    if seq > *mark {
+                        *mark = seq;
+                        self.ready.push_back(event.clone());
                     }
                 }
-            },
+            }
         }
         Ok(())
     }
@@ -352,10 +367,27 @@ impl Outbox {
 
     /// Fetches messages above `after`, queues them as ready and advances the watermark.
     async fn fetch(&mut self, room: RoomId, after: Seq, limit: u32) -> Result<Vec<Seq>, ()> {
-        let messages = self
-            .store
-            .messages_after(room, after, limit)
-            .await
+        let same = |r: &StoreRead| r.room == room && r.after == after && r.limit == limit;
+        if !self.reading.as_ref().is_some_and(same) {
+            let store = self.store.clone();
+            let task = tokio::spawn(async move { store.messages_after(room, after, limit).await });
+            let read = StoreRead {
+                room,
+                after,
+                limit,
+                task,
+            };
+            if let Some(stale) = self.reading.replace(read) {
+                stale.task.abort();
+            }
+        }
+        let Some(read) = self.reading.as_mut() else {
+            return Err(());
+        };
+        let result = (&mut read.task).await;
+        self.reading = None;
+        let messages = result
+            .map_err(|e| tracing::error!(error = %e, "catch-up task failed"))?
             .map_err(|e| tracing::error!(error = %e, "catch-up read failed"))?;
         let mut seqs = Vec::with_capacity(messages.len());
         for message in &messages {
@@ -373,6 +405,14 @@ impl Outbox {
         match self.handle.close_code.load(Ordering::Acquire) {
             0 => None,
             code => Some(code),
+        }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        if let Some(read) = self.reading.take() {
+            read.task.abort();
         }
     }
 }

@@ -23,12 +23,26 @@ pub struct Settings {
     /// Directory for the SQLite database [default: ./natter-data].
     #[arg(long, env = "NATTER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Storage: `sqlite:PATH` [default: sqlite:<data-dir>/natter.db].
+    /// Storage: `sqlite:PATH` or `postgres://user[:password]@host[:port]/db` (several nodes
+    /// share one PostgreSQL database; it is created if missing) [default: sqlite:<data-dir>/natter.db].
     #[arg(long, env = "NATTER_DATABASE")]
     pub database: Option<String>,
-    /// Event broker between nodes: `local` (in-process) [default: local].
+    /// PostgreSQL connections per node [default: 16].
+    #[arg(long, env = "NATTER_DATABASE_POOL")]
+    pub database_pool: Option<usize>,
+    /// Event broker between nodes: `local` (in-process, one node) or `redis://host[:port][/db]`
+    /// [default: local].
     #[arg(long, env = "NATTER_BROKER")]
     pub broker: Option<String>,
+    /// Prefix of every Redis channel and key, so clusters can share a Redis [default: natter:].
+    #[arg(long, env = "NATTER_REDIS_PREFIX")]
+    pub redis_prefix: Option<String>,
+    /// How often a node refreshes its presence heartbeat in Redis, in ms [default: 1000].
+    #[arg(long, env = "NATTER_PRESENCE_HEARTBEAT_MS")]
+    pub presence_heartbeat_ms: Option<u64>,
+    /// A node silent this long is dead and its users go offline, in ms [default: 5000].
+    #[arg(long, env = "NATTER_PRESENCE_EXPIRY_MS")]
+    pub presence_expiry_ms: Option<u64>,
     /// SQLite durability: `full` (fsync every commit) or `normal` [default: full].
     #[arg(long, env = "NATTER_SQLITE_SYNCHRONOUS")]
     pub sqlite_synchronous: Option<String>,
@@ -78,9 +92,39 @@ macro_rules! layer {
 }
 
 /// Where messages are stored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum Database {
     Sqlite(PathBuf),
+    /// A `postgres://` URL.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            // The URL may hold a password.
+            Database::Postgres(_) => f.write_str("Postgres(..)"),
+        }
+    }
+}
+
+/// How events travel between nodes.
+#[derive(Clone, PartialEq)]
+pub enum BrokerKind {
+    /// In-process: one node.
+    Local,
+    /// A `redis://` URL.
+    Redis(String),
+}
+
+impl std::fmt::Debug for BrokerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BrokerKind::Local => f.write_str("Local"),
+            BrokerKind::Redis(_) => f.write_str("Redis(..)"),
+        }
+    }
 }
 
 /// The resolved configuration.
@@ -89,7 +133,15 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub database: Database,
-    pub broker: String,
+    /// PostgreSQL connections per node.
+    pub database_pool: usize,
+    pub broker: BrokerKind,
+    /// Prefix of Redis channels and keys.
+    pub redis_prefix: String,
+    /// How often a node refreshes its presence heartbeat (Redis broker).
+    pub presence_heartbeat: Duration,
+    /// A node silent this long is dead; its users go offline (Redis broker).
+    pub presence_expiry: Duration,
     pub sqlite_synchronous: natter_store_sql::Synchronous,
     pub web_dir: Option<PathBuf>,
     pub allow_guests: bool,
@@ -127,7 +179,11 @@ impl Settings {
             listen,
             data_dir,
             database,
+            database_pool,
             broker,
+            redis_prefix,
+            presence_heartbeat_ms,
+            presence_expiry_ms,
             sqlite_synchronous,
             web_dir,
             allow_guests,
@@ -152,14 +208,32 @@ impl Settings {
             .unwrap_or_else(|| PathBuf::from("natter-data"));
         let database = match self.database.as_deref() {
             None => Database::Sqlite(data_dir.join("natter.db")),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Database::Postgres(url.to_string())
+            }
             Some(url) => match url.strip_prefix("sqlite:") {
                 Some(path) if !path.is_empty() => Database::Sqlite(PathBuf::from(path)),
-                _ => return Err(format!("unsupported --database `{url}` (use sqlite:PATH)")),
+                _ => {
+                    return Err(
+                        "unsupported --database (use sqlite:PATH or postgres://...)".to_string()
+                    )
+                }
             },
         };
-        let broker = self.broker.unwrap_or_else(|| "local".into());
-        if broker != "local" {
-            return Err(format!("unsupported --broker `{broker}` (use local)"));
+        let broker = match self.broker.as_deref() {
+            None | Some("local") => BrokerKind::Local,
+            Some(url) if url.starts_with("redis://") => BrokerKind::Redis(url.to_string()),
+            Some(_) => return Err("unsupported --broker (use local or redis://...)".to_string()),
+        };
+        let presence_heartbeat = match self.presence_heartbeat_ms {
+            Some(ms) => Duration::from_millis(ms.max(10)),
+            None => natter_redis::DEFAULT_HEARTBEAT,
+        };
+        let presence_expiry = self
+            .presence_expiry_ms
+            .map_or(natter_redis::DEFAULT_EXPIRY, Duration::from_millis);
+        if presence_expiry <= presence_heartbeat {
+            return Err("--presence-expiry-ms must be longer than --presence-heartbeat-ms".into());
         }
         let sqlite_synchronous = self
             .sqlite_synchronous
@@ -184,7 +258,16 @@ impl Settings {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             data_dir,
             database,
+            database_pool: self
+                .database_pool
+                .unwrap_or(natter_store_sql::postgres::DEFAULT_POOL_SIZE)
+                .max(1),
             broker,
+            redis_prefix: self
+                .redis_prefix
+                .unwrap_or_else(|| natter_redis::DEFAULT_PREFIX.into()),
+            presence_heartbeat,
+            presence_expiry,
             sqlite_synchronous,
             web_dir: self.web_dir,
             allow_guests: self.allow_guests.unwrap_or(false),
@@ -265,6 +348,55 @@ mod tests {
         assert!(cli.with_file().is_err());
         let bad = Settings::try_parse_from(["natter", "--rate-per-sec", "0"]).expect("parse");
         assert!(bad.resolve().is_err());
+    }
+
+    /// The example configurations in deploy/ are valid and mean what they say.
+    #[test]
+    fn deploy_examples_resolve() {
+        let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
+        let load = |file: &str| {
+            let cli = Settings::try_parse_from(["natter", "--config", &format!("{deploy}/{file}")])
+                .expect("parse");
+            cli.with_file().expect(file).resolve().expect(file)
+        };
+        let single = load("natter.toml");
+        assert!(matches!(single.database, Database::Sqlite(_)));
+        assert_eq!(single.broker, BrokerKind::Local);
+        let node = load("natter-cluster.toml");
+        assert!(matches!(node.database, Database::Postgres(_)));
+        assert!(matches!(node.broker, BrokerKind::Redis(_)));
+        assert_eq!(node.presence_expiry, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn cluster_urls_and_presence_settings_are_checked() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["natter"];
+            all.extend_from_slice(args);
+            Settings::try_parse_from(all).expect("parse").resolve()
+        };
+        let c = parse(&[
+            "--database",
+            "postgresql://u@h/db",
+            "--broker",
+            "redis://h:1",
+        ])
+        .expect("valid");
+        assert_eq!(c.database, Database::Postgres("postgresql://u@h/db".into()));
+        assert_eq!(c.broker, BrokerKind::Redis("redis://h:1".into()));
+        assert_eq!(c.redis_prefix, "natter:");
+        assert!(parse(&["--broker", "nats://h"]).is_err());
+        assert!(parse(&["--database", "mysql://h"]).is_err());
+        assert!(parse(&[
+            "--presence-heartbeat-ms",
+            "500",
+            "--presence-expiry-ms",
+            "500"
+        ])
+        .is_err());
+        // URLs may hold passwords: they stay out of Debug output (and so out of logs).
+        let secret = parse(&["--database", "postgres://u:hunter2@h/db"]).expect("valid");
+        assert!(!format!("{secret:?}").contains("hunter2"));
     }
 
     /// The README documents every setting, by flag and environment variable.

@@ -13,11 +13,12 @@ pub mod config;
 pub mod http;
 pub mod transport;
 
-pub use config::{Config, Database, Settings};
+pub use config::{BrokerKind, Config, Database, Settings};
 
 use axum::serve::ListenerExt;
 use natter_core::{close, Broker, LocalBroker, Node, Store};
-use natter_store_sql::SqliteStore;
+use natter_redis::{RedisBroker, RedisSettings};
+use natter_store_sql::{PostgresStore, SqliteStore};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct AppState {
 pub enum RunError {
     #[error("storage: {0}")]
     Store(#[from] natter_core::StoreError),
+    #[error("broker: {0}")]
+    Broker(#[from] natter_core::BrokerError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -59,6 +62,30 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, RunError> {
             tracing::info!(path = %store.path().display(), "sqlite store open");
             Ok(Arc::new(store))
         }
+        Database::Postgres(url) => {
+            let store = PostgresStore::connect(url, config.database_pool).await?;
+            tracing::info!("postgres store open");
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+async fn open_broker(config: &Config) -> Result<Arc<dyn Broker>, RunError> {
+    match &config.broker {
+        BrokerKind::Local => Ok(Arc::new(LocalBroker::new())),
+        BrokerKind::Redis(url) => {
+            if matches!(config.database, Database::Sqlite(_)) {
+                tracing::warn!("redis broker with a sqlite store: nodes do not share messages; use postgres for several nodes");
+            }
+            let broker = RedisBroker::connect(RedisSettings {
+                url: url.clone(),
+                prefix: config.redis_prefix.clone(),
+                heartbeat: config.presence_heartbeat,
+                expiry: config.presence_expiry,
+            })
+            .await?;
+            Ok(Arc::new(broker))
+        }
     }
 }
 
@@ -71,8 +98,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let store = open_store(&config).await?;
-    let broker: Arc<dyn Broker> = Arc::new(LocalBroker::new());
-    let node = Node::start(store.clone(), broker, config.core()).await?;
+    let broker = open_broker(&config).await?;
+    let node = Node::start(store.clone(), broker.clone(), config.core()).await?;
     let state = AppState {
         node: node.clone(),
         config: Arc::new(config),
@@ -106,6 +133,7 @@ pub async fn run(
     }
     drop(state);
     drop(node);
+    broker.shutdown().await;
     store.shutdown().await;
     tracing::info!("stopped");
     Ok(())

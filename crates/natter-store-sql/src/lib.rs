@@ -1,9 +1,13 @@
 //! SQL backends of Natter's `Store`. [`SqliteStore`] is the default: one writer thread that
 //! commits the writes arriving together in one transaction (group commit, acknowledged after
 //! COMMIT), and a small pool of reader connections (WAL lets them read while it writes).
+//! [`PostgresStore`] is for several nodes sharing one database: a connection pool, with the
+//! database allocating ids and per-room sequence numbers.
 
 #![deny(clippy::unwrap_used)]
 
+pub mod postgres;
 mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::{SqliteStore, Synchronous};

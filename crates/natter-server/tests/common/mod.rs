@@ -38,11 +38,32 @@ pub fn unique(prefix: &str) -> String {
 
 /// Settings for a test server: port 0, a data dir, backends from the environment, and
 /// rate limits high enough for tests that are not about them.
+///
+/// On shared services each server (each data dir) gets a database and a Redis prefix of its
+/// own, named after the data dir, so tests do not see each other's users, rooms or events,
+/// and a restarted server finds its data again.
 pub fn settings(data_dir: &Path) -> Settings {
+    let own_name = format!(
+        "natter_t_{}",
+        data_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+    );
+    let database = std::env::var("NATTER_TEST_DATABASE").ok().map(|url| {
+        if url.starts_with("postgres") {
+            natter_store_sql::postgres::with_database(&url, &own_name)
+        } else {
+            url
+        }
+    });
+    let broker = std::env::var("NATTER_TEST_BROKER").ok();
     Settings {
         data_dir: Some(data_dir.to_path_buf()),
-        database: std::env::var("NATTER_TEST_DATABASE").ok(),
-        broker: std::env::var("NATTER_TEST_BROKER").ok(),
+        redis_prefix: broker.as_ref().map(|_| format!("{own_name}:")),
+        database,
+        broker,
         rate_per_sec: Some(100_000.0),
         rate_burst: Some(100_000.0),
         log: Some("warn".into()),

@@ -1,0 +1,134 @@
+//! `Outbox::next` under a transport that keeps dropping it: a WebSocket pump `select!`s
+//! between the outbox and incoming requests, so while a client keeps sending, every call of
+//! `next` that waits on the store is cancelled. The store read must still complete (it runs
+//! on its own) and no event may be lost, or catch-up starves until the queue overflows.
+
+use async_trait::async_trait;
+use natter_core::model::*;
+use natter_core::session::{session, OutboxItem};
+use natter_core::store::{Credentials, MemoryStore, Store};
+use natter_core::StoreError;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A memory store whose message reads take `delay`.
+struct SlowReads {
+    inner: MemoryStore,
+    delay: Duration,
+}
+
+#[async_trait]
+impl Store for SlowReads {
+    async fn create_user(&self, n: &str, h: Option<&str>, g: bool) -> Result<User, StoreError> {
+        self.inner.create_user(n, h, g).await
+    }
+    async fn credentials(&self, n: &str) -> Result<Option<Credentials>, StoreError> {
+        self.inner.credentials(n).await
+    }
+    async fn user_by_name(&self, n: &str) -> Result<Option<User>, StoreError> {
+        self.inner.user_by_name(n).await
+    }
+    async fn create_session(&self, t: &[u8], u: UserId) -> Result<(), StoreError> {
+        self.inner.create_session(t, u).await
+    }
+    async fn session_user(&self, t: &[u8]) -> Result<Option<User>, StoreError> {
+        self.inner.session_user(t).await
+    }
+    async fn delete_session(&self, t: &[u8]) -> Result<Option<UserId>, StoreError> {
+        self.inner.delete_session(t).await
+    }
+    async fn ensure_public_room(&self, n: &str) -> Result<Room, StoreError> {
+        self.inner.ensure_public_room(n).await
+    }
+    async fn create_room(&self, n: &str, c: UserId) -> Result<Room, StoreError> {
+        self.inner.create_room(n, c).await
+    }
+    async fn room(&self, r: RoomId) -> Result<Option<Room>, StoreError> {
+        self.inner.room(r).await
+    }
+    async fn public_rooms(&self) -> Result<Vec<Room>, StoreError> {
+        self.inner.public_rooms().await
+    }
+    async fn rooms_of(&self, u: UserId) -> Result<Vec<(Room, Option<User>)>, StoreError> {
+        self.inner.rooms_of(u).await
+    }
+    async fn join(&self, r: RoomId, u: UserId) -> Result<bool, StoreError> {
+        self.inner.join(r, u).await
+    }
+    async fn leave(&self, r: RoomId, u: UserId) -> Result<bool, StoreError> {
+        self.inner.leave(r, u).await
+    }
+    async fn is_member(&self, r: RoomId, u: UserId) -> Result<bool, StoreError> {
+        self.inner.is_member(r, u).await
+    }
+    async fn members(&self, r: RoomId) -> Result<Vec<User>, StoreError> {
+        self.inner.members(r).await
+    }
+    async fn open_dm(&self, a: UserId, b: UserId) -> Result<(Room, bool), StoreError> {
+        self.inner.open_dm(a, b).await
+    }
+    async fn append(&self, m: NewMessage) -> Result<Appended, StoreError> {
+        self.inner.append(m).await
+    }
+    async fn messages_after(&self, r: RoomId, a: Seq, l: u32) -> Result<Vec<Message>, StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.messages_after(r, a, l).await
+    }
+    async fn messages_before(
+        &self,
+        r: RoomId,
+        b: Option<Seq>,
+        l: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.inner.messages_before(r, b, l).await
+    }
+}
+
+/// Calls `next` with a deadline shorter than a store read, as a busy transport would, until
+/// it yields an event; returns its seq.
+async fn next_seq_impatiently(outbox: &mut natter_core::Outbox) -> i64 {
+    for _ in 0..200 {
+        if let Ok(item) = tokio::time::timeout(Duration::from_millis(5), outbox.next()).await {
+            match item {
+                OutboxItem::Event(e) => return e.room_seq.expect("a message").1 .0,
+                OutboxItem::Close(code) => panic!("closed with {code}"),
+            }
+        }
+    }
+    panic!("the outbox made no progress while being cancelled");
+}
+
+#[tokio::test]
+async fn catch_up_and_gap_fills_progress_when_next_is_cancelled() {
+    let slow = Arc::new(SlowReads {
+        inner: MemoryStore::new(),
+        delay: Duration::from_millis(30),
+    });
+    let ana = slow.create_user("ana", None, false).await.expect("user");
+    let room = slow.create_room("r", ana.id).await.expect("room").id;
+    let mut stored = Vec::new();
+    for i in 1..=6 {
+        let new = NewMessage {
+            room,
+            sender: ana.clone(),
+            body: format!("m{i}"),
+            client_id: format!("c{i}"),
+            ts: 0,
+        };
+        stored.push(slow.append(new).await.expect("append").message);
+    }
+    let store: Arc<dyn Store> = slow;
+    let (handle, mut outbox) = session(ana, String::new(), false, [room], 16, store);
+    // Resume from 2 (catch-up reads 3..=6) ...
+    outbox.resume_from(room, Seq(2));
+    for want in 3..=6 {
+        assert_eq!(next_seq_impatiently(&mut outbox).await, want);
+    }
+    // ... then a live message arrives ahead of a gap: it is stashed, not lost, while the gap
+    // is read.
+    outbox.track(room, Seq(1));
+    handle.deliver(natter_core::EncodedEvent::message(&stored[3]));
+    for want in 2..=4 {
+        assert_eq!(next_seq_impatiently(&mut outbox).await, want);
+    }
+}

@@ -1,0 +1,764 @@
+//! The PostgreSQL `Store`: schema and migrations (serialized across nodes by an advisory
+//! lock), a connection pool, and every query. Several nodes share one database: the database
+//! allocates ids and per-room sequence numbers, never a node.
+//!
+//! Sequence numbers: `append` bumps `rooms.last_seq` with `UPDATE ... RETURNING` inside the
+//! transaction that inserts the message. The row lock it takes is held until COMMIT, so two
+//! appends to one room commit in seq order, and a committed `last_seq` of N means 1..=N are all
+//! committed. A retry with the same (sender, room, client_id) returns the original message,
+//! also when the two attempts race (the unique index decides, the loser rolls back its seq).
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use natter_core::model::*;
+use natter_core::store::{name_key, Credentials, Store};
+use natter_core::StoreError;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+
+/// Connections per node unless configured otherwise.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+/// How long a query waits for a free connection, or for a new one to open.
+const POOL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Key of the advisory lock that serializes migrations between nodes starting together.
+const MIGRATION_LOCK: i64 = 0x6e61_7474_6572; // "natter"
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE users (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL UNIQUE,
+    password_hash TEXT,
+    guest BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash BYTEA PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE rooms (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('public', 'dm')),
+    name_key TEXT UNIQUE,
+    dm_key TEXT UNIQUE,
+    member_count INTEGER NOT NULL DEFAULT 0,
+    last_seq BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE members (
+    room_id BIGINT NOT NULL REFERENCES rooms(id),
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    joined_at BIGINT NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+);
+CREATE INDEX members_by_user ON members(user_id, room_id);
+CREATE TABLE messages (
+    id BIGSERIAL PRIMARY KEY,
+    room_id BIGINT NOT NULL REFERENCES rooms(id),
+    seq BIGINT NOT NULL,
+    sender_id BIGINT NOT NULL REFERENCES users(id),
+    body TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (room_id, seq),
+    UNIQUE (sender_id, room_id, client_id)
+);
+"#];
+
+/// A failure as the log should show it (the server's own message for database errors).
+trait Describe {
+    fn describe(&self) -> String;
+}
+
+impl Describe for tokio_postgres::Error {
+    fn describe(&self) -> String {
+        match self.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => match std::error::Error::source(self) {
+                Some(source) => format!("{self}: {source}"),
+                None => self.to_string(),
+            },
+        }
+    }
+}
+
+impl Describe for deadpool_postgres::PoolError {
+    fn describe(&self) -> String {
+        match self {
+            deadpool_postgres::PoolError::Backend(e) => e.describe(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl Describe for deadpool_postgres::BuildError {
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
+fn backend(e: impl Describe) -> StoreError {
+    StoreError::Backend(e.describe())
+}
+
+fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// The PostgreSQL store. Cheap to share: queries take a pooled connection each.
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+/// Parses a `postgres://` URL, with a connect timeout if it names none.
+fn parse_url(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    let mut config = tokio_postgres::Config::from_str(url)
+        .map_err(|e| StoreError::Backend(format!("bad postgres url: {e}")))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("natter");
+    }
+    Ok(config)
+}
+
+/// Creates the database `config` names if it does not exist (connecting to `postgres`).
+async fn create_database_if_missing(config: &tokio_postgres::Config) -> Result<(), StoreError> {
+    let Some(name) = config.get_dbname().map(str::to_string) else {
+        return Ok(());
+    };
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let (client, conn) = admin.connect(NoTls).await.map_err(backend)?;
+    let driver = tokio::spawn(conn);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .map_err(backend)?
+        .is_some();
+    if !exists {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        match client
+            .batch_execute(&format!("CREATE DATABASE {quoted}"))
+            .await
+        {
+            Ok(()) => tracing::info!(database = %name, "postgres database created"),
+            // Another node created it meanwhile.
+            Err(e)
+                if e.code() == Some(&SqlState::DUPLICATE_DATABASE) || is_unique_violation(&e) => {}
+            Err(e) => return Err(backend(e)),
+        }
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(())
+}
+
+async fn migrate(pool: &Pool) -> Result<(), StoreError> {
+    let mut client = pool.get().await.map_err(backend)?;
+    let tx = client.transaction().await.map_err(backend)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(backend)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS natter_schema (version INTEGER NOT NULL)")
+        .await
+        .map_err(backend)?;
+    let version: i32 = tx
+        .query_opt("SELECT version FROM natter_schema", &[])
+        .await
+        .map_err(backend)?
+        .map_or(0, |r| r.get(0));
+    if version == 0 {
+        tx.execute("INSERT INTO natter_schema (version) VALUES (0)", &[])
+            .await
+            .map_err(backend)?;
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        tx.batch_execute(sql).await.map_err(backend)?;
+        let next = i as i32 + 1;
+        tx.execute("UPDATE natter_schema SET version = $1", &[&next])
+            .await
+            .map_err(backend)?;
+        tracing::info!(version = next, "postgres schema migrated");
+    }
+    tx.commit().await.map_err(backend)
+}
+
+fn user_from(row: &Row, at: usize) -> User {
+    User {
+        id: UserId(row.get(at)),
+        name: row.get(at + 1),
+        guest: row.get(at + 2),
+    }
+}
+
+const ROOM_COLUMNS: &str = "r.id, r.name, r.kind, r.member_count, r.last_seq";
+
+fn room_from(row: &Row) -> Room {
+    let kind: &str = row.get(2);
+    Room {
+        id: RoomId(row.get(0)),
+        name: row.get(1),
+        kind: if kind == "dm" {
+            RoomKind::Dm
+        } else {
+            RoomKind::Public
+        },
+        member_count: row.get::<_, i32>(3).max(0) as u32,
+        last_seq: Seq(row.get(4)),
+    }
+}
+
+const MESSAGE_COLUMNS: &str =
+    "m.id, m.room_id, m.seq, m.body, m.created_at, m.client_id, u.id, u.name, u.guest";
+
+fn message_from(row: &Row) -> Message {
+    Message {
+        id: MessageId(row.get(0)),
+        room: RoomId(row.get(1)),
+        seq: Seq(row.get(2)),
+        body: row.get(3),
+        ts: row.get(4),
+        client_id: row.get(5),
+        sender: user_from(row, 6),
+    }
+}
+
+async fn room_by_id(client: &impl GenericClient, id: RoomId) -> Result<Option<Room>, StoreError> {
+    let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.id = $1");
+    let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
+    Ok(client
+        .query_opt(&stmt, &[&id.0])
+        .await
+        .map_err(backend)?
+        .map(|r| room_from(&r)))
+}
+
+async fn add_member(
+    client: &impl GenericClient,
+    room: RoomId,
+    user: UserId,
+) -> Result<bool, StoreError> {
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO members (room_id, user_id, joined_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .await
+        .map_err(backend)?;
+    let added = client
+        .execute(&stmt, &[&room.0, &user.0, &now_millis()])
+        .await
+        .map_err(backend)?
+        == 1;
+    if added {
+        let stmt = client
+            .prepare_cached("UPDATE rooms SET member_count = member_count + 1 WHERE id = $1")
+            .await
+            .map_err(backend)?;
+        client.execute(&stmt, &[&room.0]).await.map_err(backend)?;
+    }
+    Ok(added)
+}
+
+async fn find_message(
+    client: &impl GenericClient,
+    sender: UserId,
+    room: RoomId,
+    client_id: &str,
+) -> Result<Option<Message>, StoreError> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+         WHERE m.sender_id = $1 AND m.room_id = $2 AND m.client_id = $3"
+    );
+    let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
+    Ok(client
+        .query_opt(&stmt, &[&sender.0, &room.0, &client_id])
+        .await
+        .map_err(backend)?
+        .map(|r| message_from(&r)))
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (creating it if missing), migrates its schema, and
+    /// keeps up to `pool_size` connections.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<PostgresStore, StoreError> {
+        let config = parse_url(url)?;
+        create_database_if_missing(&config).await?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
+            .build()
+            .map_err(backend)?;
+        migrate(&pool).await?;
+        Ok(PostgresStore { pool })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(backend)
+    }
+
+    /// Inserts a message in a transaction that holds the room's row lock; None if the same
+    /// (sender, room, client_id) was stored meanwhile (the transaction is rolled back).
+    async fn insert_message(&self, message: &NewMessage) -> Result<Option<Message>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let bump = tx
+            .prepare_cached(
+                "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+            )
+            .await
+            .map_err(backend)?;
+        let seq: i64 = tx
+            .query_opt(&bump, &[&message.room.0])
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?
+            .get(0);
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO messages (room_id, seq, sender_id, body, client_id, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (sender_id, room_id, client_id) DO NOTHING RETURNING id",
+            )
+            .await
+            .map_err(backend)?;
+        let row = tx
+            .query_opt(
+                &insert,
+                &[
+                    &message.room.0,
+                    &seq,
+                    &message.sender.id.0,
+                    &message.body,
+                    &message.client_id,
+                    &message.ts,
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(None);
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(Message {
+            id: MessageId(row.get(0)),
+            room: message.room,
+            seq: Seq(seq),
+            sender: message.sender.clone(),
+            body: message.body.clone(),
+            ts: message.ts,
+            client_id: message.client_id.clone(),
+        }))
+    }
+}
+
+/// A database name for tests and scratch use: `prefix` plus a suffix unique to this process
+/// and call. Postgres folds unquoted names to lower case, so it is lower case.
+pub fn unique_database_name(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() % 1_000_000_000_000);
+    format!(
+        "{}_{}_{}_{}",
+        prefix.to_lowercase(),
+        std::process::id(),
+        nanos,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `url` with its database name replaced by `database` (query parameters kept).
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{host_part}/{database}?{q}"),
+        None => format!("{host_part}/{database}"),
+    }
+}
+
+/// Drops the database `url` names (for tests cleaning up after themselves).
+pub async fn drop_database(url: &str) -> Result<(), StoreError> {
+    let config = parse_url(url)?;
+    let Some(name) = config.get_dbname().map(str::to_string) else {
+        return Ok(());
+    };
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let (client, conn) = admin.connect(NoTls).await.map_err(backend)?;
+    let driver = tokio::spawn(conn);
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    let result = client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+        .await
+        .map_err(backend);
+    drop(client);
+    let _ = driver.await;
+    result
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_user(
+        &self,
+        name: &str,
+        password_hash: Option<&str>,
+        guest: bool,
+    ) -> Result<User, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO users (name, name_key, password_hash, guest, created_at)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .await
+            .map_err(backend)?;
+        let key = name_key(name);
+        match client
+            .query_one(&stmt, &[&name, &key, &password_hash, &guest, &now_millis()])
+            .await
+        {
+            Ok(row) => Ok(User {
+                id: UserId(row.get(0)),
+                name: name.to_string(),
+                guest,
+            }),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict("name taken".into())),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn credentials(&self, name: &str) -> Result<Option<Credentials>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT id, name, guest, password_hash FROM users WHERE name_key = $1")
+            .await
+            .map_err(backend)?;
+        Ok(client
+            .query_opt(&stmt, &[&name_key(name)])
+            .await
+            .map_err(backend)?
+            .map(|row| Credentials {
+                user: user_from(&row, 0),
+                password_hash: row.get(3),
+            }))
+    }
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.credentials(name).await?.map(|c| c.user))
+    }
+
+    async fn create_session(&self, token_hash: &[u8], user: UserId) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO sessions (token_hash, user_id, created_at) VALUES ($1, $2, $3)",
+            )
+            .await
+            .map_err(backend)?;
+        client
+            .execute(&stmt, &[&token_hash, &user.0, &now_millis()])
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn session_user(&self, token_hash: &[u8]) -> Result<Option<User>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT u.id, u.name, u.guest FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = $1",
+            )
+            .await
+            .map_err(backend)?;
+        Ok(client
+            .query_opt(&stmt, &[&token_hash])
+            .await
+            .map_err(backend)?
+            .map(|row| user_from(&row, 0)))
+    }
+
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<Option<UserId>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("DELETE FROM sessions WHERE token_hash = $1 RETURNING user_id")
+            .await
+            .map_err(backend)?;
+        Ok(client
+            .query_opt(&stmt, &[&token_hash])
+            .await
+            .map_err(backend)?
+            .map(|row| UserId(row.get(0))))
+    }
+
+    async fn ensure_public_room(&self, name: &str) -> Result<Room, StoreError> {
+        let client = self.client().await?;
+        let key = name_key(name);
+        let insert = client
+            .prepare_cached(
+                "INSERT INTO rooms (name, kind, name_key, created_at) VALUES ($1, 'public', $2, $3)
+                 ON CONFLICT (name_key) DO NOTHING",
+            )
+            .await
+            .map_err(backend)?;
+        client
+            .execute(&insert, &[&name, &key, &now_millis()])
+            .await
+            .map_err(backend)?;
+        let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.name_key = $1");
+        let select = client.prepare_cached(&sql).await.map_err(backend)?;
+        let row = client.query_one(&select, &[&key]).await.map_err(backend)?;
+        Ok(room_from(&row))
+    }
+
+    async fn create_room(&self, name: &str, creator: UserId) -> Result<Room, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO rooms (name, kind, name_key, created_at) VALUES ($1, 'public', $2, $3)
+                 RETURNING id",
+            )
+            .await
+            .map_err(backend)?;
+        let id = match tx
+            .query_one(&insert, &[&name, &name_key(name), &now_millis()])
+            .await
+        {
+            Ok(row) => RoomId(row.get(0)),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict("room name taken".into()))
+            }
+            Err(e) => return Err(backend(e)),
+        };
+        add_member(&tx, id, creator).await?;
+        let room = room_by_id(&tx, id).await?.ok_or(StoreError::NotFound)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(room)
+    }
+
+    async fn room(&self, room: RoomId) -> Result<Option<Room>, StoreError> {
+        room_by_id(&self.client().await?, room).await
+    }
+
+    async fn public_rooms(&self) -> Result<Vec<Room>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.kind = 'public' ORDER BY r.name_key"
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
+        let rows = client.query(&stmt, &[]).await.map_err(backend)?;
+        Ok(rows.iter().map(room_from).collect())
+    }
+
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Option<User>)>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {ROOM_COLUMNS}, p.id, p.name, p.guest
+             FROM members me JOIN rooms r ON r.id = me.room_id
+             LEFT JOIN members pm ON r.kind = 'dm' AND pm.room_id = r.id AND pm.user_id != me.user_id
+             LEFT JOIN users p ON p.id = pm.user_id
+             WHERE me.user_id = $1 ORDER BY r.id"
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
+        let rows = client.query(&stmt, &[&user.0]).await.map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let peer = row.get::<_, Option<i64>>(5).map(|_| user_from(row, 5));
+                (room_from(row), peer)
+            })
+            .collect())
+    }
+
+    async fn join(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let added = add_member(&tx, room, user).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(added)
+    }
+
+    async fn leave(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let delete = tx
+            .prepare_cached("DELETE FROM members WHERE room_id = $1 AND user_id = $2")
+            .await
+            .map_err(backend)?;
+        let removed = tx
+            .execute(&delete, &[&room.0, &user.0])
+            .await
+            .map_err(backend)?
+            == 1;
+        if removed {
+            let update = tx
+                .prepare_cached("UPDATE rooms SET member_count = member_count - 1 WHERE id = $1")
+                .await
+                .map_err(backend)?;
+            tx.execute(&update, &[&room.0]).await.map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(removed)
+    }
+
+    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT 1 FROM members WHERE room_id = $1 AND user_id = $2")
+            .await
+            .map_err(backend)?;
+        Ok(client
+            .query_opt(&stmt, &[&room.0, &user.0])
+            .await
+            .map_err(backend)?
+            .is_some())
+    }
+
+    async fn members(&self, room: RoomId) -> Result<Vec<User>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT u.id, u.name, u.guest FROM members m JOIN users u ON u.id = m.user_id
+                 WHERE m.room_id = $1 ORDER BY u.name_key",
+            )
+            .await
+            .map_err(backend)?;
+        let rows = client.query(&stmt, &[&room.0]).await.map_err(backend)?;
+        Ok(rows.iter().map(|row| user_from(row, 0)).collect())
+    }
+
+    async fn open_dm(&self, a: UserId, b: UserId) -> Result<(Room, bool), StoreError> {
+        let key = format!("{}:{}", a.min(b).0, a.max(b).0);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO rooms (name, kind, dm_key, created_at) VALUES ('dm', 'dm', $1, $2)
+                 ON CONFLICT (dm_key) DO NOTHING RETURNING id",
+            )
+            .await
+            .map_err(backend)?;
+        let created = tx
+            .query_opt(&insert, &[&key, &now_millis()])
+            .await
+            .map_err(backend)?;
+        let (id, created) = match created {
+            Some(row) => (RoomId(row.get(0)), true),
+            None => {
+                let select = tx
+                    .prepare_cached("SELECT id FROM rooms WHERE dm_key = $1")
+                    .await
+                    .map_err(backend)?;
+                let row = tx.query_one(&select, &[&key]).await.map_err(backend)?;
+                (RoomId(row.get(0)), false)
+            }
+        };
+        if created {
+            add_member(&tx, id, a).await?;
+            add_member(&tx, id, b).await?;
+        }
+        let room = room_by_id(&tx, id).await?.ok_or(StoreError::NotFound)?;
+        tx.commit().await.map_err(backend)?;
+        Ok((room, created))
+    }
+
+    async fn append(&self, message: NewMessage) -> Result<Appended, StoreError> {
+        let existing = {
+            let client = self.client().await?;
+            find_message(&client, message.sender.id, message.room, &message.client_id).await?
+        };
+        if let Some(existing) = existing {
+            return Ok(Appended {
+                message: existing,
+                duplicate: true,
+            });
+        }
+        if let Some(stored) = self.insert_message(&message).await? {
+            return Ok(Appended {
+                message: stored,
+                duplicate: false,
+            });
+        }
+        // A concurrent attempt with the same client id won; return what it stored.
+        let client = self.client().await?;
+        let original = find_message(&client, message.sender.id, message.room, &message.client_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(Appended {
+            message: original,
+            duplicate: true,
+        })
+    }
+
+    async fn messages_after(
+        &self,
+        room: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+             WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
+        let rows = client
+            .query(&stmt, &[&room.0, &after.0, &i64::from(limit)])
+            .await
+            .map_err(backend)?;
+        Ok(rows.iter().map(message_from).collect())
+    }
+
+    async fn messages_before(
+        &self,
+        room: RoomId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let before = before.map_or(i64::MAX, |s| s.0);
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+             WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
+        let rows = client
+            .query(&stmt, &[&room.0, &before, &i64::from(limit)])
+            .await
+            .map_err(backend)?;
+        let mut out: Vec<Message> = rows.iter().map(message_from).collect();
+        out.reverse();
+        Ok(out)
+    }
+
+    async fn shutdown(&self) {
+        self.pool.close();
+    }
+}
