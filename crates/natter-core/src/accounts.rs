@@ -44,8 +44,21 @@ pub fn check_password(password: &str) -> Result<(), ChatError> {
     }
 }
 
+/// Password hashes computed at once. Each argon2id run holds 19 MiB and a core's worth of
+/// work: a sign-up storm must queue here, not take all memory and every blocking thread.
+const MAX_CONCURRENT_HASHES: usize = 2;
+
+fn hashing_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES))
+}
+
 /// Hashes a password with argon2id on a blocking thread.
 pub async fn hash_password(password: String) -> Result<String, ChatError> {
+    let _permit = hashing_permits()
+        .acquire()
+        .await
+        .map_err(|_| ChatError::internal())?;
     tokio::task::spawn_blocking(move || {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
@@ -63,6 +76,9 @@ pub async fn hash_password(password: String) -> Result<String, ChatError> {
 /// user, guest) it still spends the time of one verification, so timing does not tell
 /// whether a name exists.
 pub async fn verify_password(password: String, hash: Option<String>) -> bool {
+    let Ok(_permit) = hashing_permits().acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         let fallback;
         let stored = match &hash {

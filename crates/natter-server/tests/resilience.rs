@@ -299,3 +299,55 @@ async fn the_binary_stops_gracefully_on_sigterm() {
     assert!(exit.success(), "exit status {exit:?}");
     assert!(dir.path().join("natter.db").exists());
 }
+
+/// Sign-ups hash passwords with argon2id (19 MiB each): the binary must give that memory
+/// back (it once kept ~650 MB after 100 sign-ups), and hashes run a few at a time.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn sign_up_bursts_do_not_leave_memory_behind() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_natter"))
+        .args(["--listen", "127.0.0.1:0", "--log", "warn", "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn natter");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    tokio::time::timeout(WAIT, BufReader::new(stdout).read_line(&mut line))
+        .await
+        .expect("address in time")
+        .expect("read");
+    let addr = line
+        .trim()
+        .trim_start_matches("natter listening on http://")
+        .to_string();
+    let pid = child.id().expect("pid");
+    let mut tasks = Vec::new();
+    for batch in 0..6 {
+        for i in 0..4 {
+            let addr = addr.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = reqwest::Client::new()
+                    .post(format!("http://{addr}/api/register"))
+                    .json(&json!({"username": unique(&format!("m{batch}x{i}")), "password": "correct horse"}))
+                    .send()
+                    .await
+                    .expect("register");
+                assert_eq!(r.status(), 201);
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    assert!(rss_kb < 120 * 1024, "RSS after 24 sign-ups: {rss_kb} kB");
+}
