@@ -250,14 +250,12 @@ async fn ten_clients_times_a_thousand_messages_arrive_once_in_order() {
     }
 }
 
-/// The real binary: prints its address, and on SIGTERM tells clients 1001 and exits 0.
-#[tokio::test]
-async fn the_binary_stops_gracefully_on_sigterm() {
+/// Starts the real `natter` binary on port 0 in `dir`; returns it and the address it printed.
+async fn spawn_binary(dir: &std::path::Path) -> (tokio::process::Child, std::net::SocketAddr) {
     use tokio::io::{AsyncBufReadExt, BufReader};
-    let dir = tempfile::tempdir().expect("tempdir");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_natter"))
         .args(["--listen", "127.0.0.1:0", "--log", "warn", "--data-dir"])
-        .arg(dir.path())
+        .arg(dir)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -268,12 +266,20 @@ async fn the_binary_stops_gracefully_on_sigterm() {
         .await
         .expect("prints its address in time")
         .expect("read");
-    let addr: std::net::SocketAddr = line
+    let addr = line
         .trim()
         .strip_prefix("natter listening on http://")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .parse()
         .expect("address");
+    (child, addr)
+}
+
+/// The real binary: prints its address, and on SIGTERM tells clients 1001 and exits 0.
+#[tokio::test]
+async fn the_binary_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, addr) = spawn_binary(dir.path()).await;
     let resp = reqwest::Client::new()
         .post(format!("http://{addr}/api/register"))
         .json(&json!({"username": unique("sig"), "password": "correct horse"}))
@@ -305,25 +311,8 @@ async fn the_binary_stops_gracefully_on_sigterm() {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn sign_up_bursts_do_not_leave_memory_behind() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_natter"))
-        .args(["--listen", "127.0.0.1:0", "--log", "warn", "--data-dir"])
-        .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn natter");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    tokio::time::timeout(WAIT, BufReader::new(stdout).read_line(&mut line))
-        .await
-        .expect("address in time")
-        .expect("read");
-    let addr = line
-        .trim()
-        .trim_start_matches("natter listening on http://")
-        .to_string();
+    let (child, addr) = spawn_binary(dir.path()).await;
     let pid = child.id().expect("pid");
     let mut tasks = Vec::new();
     for batch in 0..6 {
