@@ -317,7 +317,6 @@ async fn sign_up_bursts_do_not_leave_memory_behind() {
     let mut tasks = Vec::new();
     for batch in 0..6 {
         for i in 0..4 {
-            let addr = addr.clone();
             tasks.push(tokio::spawn(async move {
                 let r = reqwest::Client::new()
                     .post(format!("http://{addr}/api/register"))
