@@ -578,10 +578,8 @@ impl Node {
             room,
         })
         .await;
-        // In case the broker delivers the removal later: this connection stops now.
-        if self.hub.leave_room(session, room) {
-            self.broker.unsubscribe(Topic::Room(room));
-        }
+        // The `room_removed` event (above) takes this connection out of the room; doing it
+        // here already would make it miss its own `member_left` on a networked broker.
         Ok(json!({}))
     }
 
