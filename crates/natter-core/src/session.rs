@@ -15,9 +15,9 @@ use crate::model::{Message, RoomId, Seq, User};
 use crate::protocol::{close, EncodedEvent};
 use crate::store::Store;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// Messages fetched from the store per page while catching up.
@@ -51,11 +51,74 @@ pub struct SessionHandle {
     pub token_hash: String,
     /// Whether it receives `presence` events.
     pub wants_presence: bool,
-    tx: mpsc::Sender<Outbound>,
+    /// The bounded outbound queue (see `OutboundQueue`).
+    queue: OutboundQueue,
     rooms: Mutex<HashSet<RoomId>>,
     /// 0 while open; otherwise the close code the transport should use.
     close_code: AtomicU16,
-    closed: Notify,
+    /// Wakes the outbox: something was queued, or the session was closed.
+    wake: Notify,
+}
+
+/// A session's outbound queue: a plain `VecDeque` under a lock, bounded by `capacity`.
+/// Unlike a channel it holds no memory while empty (an idle connection costs a few words),
+/// and it gives back what a burst made it grow once it drains.
+struct OutboundQueue {
+    items: Mutex<VecDeque<Outbound>>,
+    capacity: usize,
+    /// Set when the outbox is dropped: nothing is queued any more.
+    receiver_gone: AtomicBool,
+}
+
+/// Capacity a drained queue keeps; a burst's larger allocation is given back.
+const QUEUE_KEEP: usize = 8;
+
+enum Pushed {
+    Queued,
+    Full,
+    Gone,
+}
+
+impl OutboundQueue {
+    fn new(capacity: usize) -> OutboundQueue {
+        OutboundQueue {
+            items: Mutex::new(VecDeque::new()),
+            capacity: capacity.max(1),
+            receiver_gone: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Outbound>> {
+        // A panic while holding the lock leaves a plain queue behind; keep serving.
+        self.items.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, item: Outbound) -> Pushed {
+        if self.receiver_gone.load(Ordering::Acquire) {
+            return Pushed::Gone;
+        }
+        let mut items = self.lock();
+        if items.len() >= self.capacity {
+            return Pushed::Full;
+        }
+        items.push_back(item);
+        Pushed::Queued
+    }
+
+    fn pop(&self) -> Option<Outbound> {
+        let mut items = self.lock();
+        let item = items.pop_front();
+        if items.is_empty() && items.capacity() > QUEUE_KEEP {
+            items.shrink_to(QUEUE_KEEP);
+        }
+        item
+    }
+
+    fn receiver_dropped(&self) {
+        self.receiver_gone.store(true, Ordering::Release);
+        let drained = std::mem::take(&mut *self.lock());
+        drop(drained);
+    }
 }
 
 impl SessionHandle {
@@ -68,13 +131,13 @@ impl SessionHandle {
         if self.is_closed() {
             return;
         }
-        match self.tx.try_send(item) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        match self.queue.push(item) {
+            Pushed::Queued => self.wake.notify_one(),
+            Pushed::Full => {
                 tracing::info!(session = self.id.0, user = %self.user.name, "slow consumer: outbound queue full, closing");
                 self.close(close::SLOW_CONSUMER);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Pushed::Gone => {}
         }
     }
 
@@ -85,7 +148,7 @@ impl SessionHandle {
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            self.closed.notify_one();
+            self.wake.notify_one();
         }
     }
 
@@ -135,7 +198,6 @@ pub enum OutboxItem {
 /// The transport's side of a session: yields events in order, filling gaps from the store.
 pub struct Outbox {
     handle: Arc<SessionHandle>,
-    rx: mpsc::Receiver<Outbound>,
     store: Arc<dyn Store>,
     /// Last seq handed out per room.
     watermarks: HashMap<RoomId, Seq>,
@@ -174,20 +236,18 @@ pub fn session(
     queue: usize,
     store: Arc<dyn Store>,
 ) -> (Arc<SessionHandle>, Outbox) {
-    let (tx, rx) = mpsc::channel(queue.max(1));
     let handle = Arc::new(SessionHandle {
         id: SessionId::next(),
         user,
         token_hash,
         wants_presence,
-        tx,
+        queue: OutboundQueue::new(queue),
         rooms: Mutex::new(rooms.into_iter().collect()),
         close_code: AtomicU16::new(0),
-        closed: Notify::new(),
+        wake: Notify::new(),
     });
     let outbox = Outbox {
         handle: handle.clone(),
-        rx,
         store,
         watermarks: HashMap::new(),
         ready: VecDeque::new(),
@@ -243,16 +303,17 @@ impl Outbox {
                 self.stashed = None;
                 continue;
             }
-            let item = tokio::select! {
-                biased;
-                _ = self.handle.closed.notified() => continue,
-                item = self.rx.recv() => item,
+            // Every push and close wakes `wake` after changing state, and a wake-up that
+            // finds nobody waiting is kept for the next wait: checking, then waiting, loses
+            // nothing.
+            let Some(item) = self.handle.queue.pop() else {
+                self.handle.wake.notified().await;
+                continue;
             };
             match item {
-                None => return OutboxItem::Close(close::INTERNAL),
-                Some(Outbound::Event(event)) => self.stashed = Some(event),
-                Some(Outbound::CatchUp(room)) => self.catching_up.push_back(room),
-                Some(Outbound::Track(room, seq)) => {
+                Outbound::Event(event) => self.stashed = Some(event),
+                Outbound::CatchUp(room) => self.catching_up.push_back(room),
+                Outbound::Track(room, seq) => {
                     self.watermarks.insert(room, seq);
                 }
             }
@@ -271,8 +332,8 @@ impl Outbox {
             return None;
         }
         loop {
-            match self.rx.try_recv() {
-                Ok(Outbound::Event(event)) => match self.in_order(&event) {
+            match self.handle.queue.pop() {
+                Some(Outbound::Event(event)) => match self.in_order(&event) {
                     Order::Next => return Some(event),
                     Order::Duplicate => continue,
                     Order::Gap => {
@@ -281,14 +342,14 @@ impl Outbox {
                         return None;
                     }
                 },
-                Ok(Outbound::CatchUp(room)) => {
+                Some(Outbound::CatchUp(room)) => {
                     self.catching_up.push_back(room);
                     return None;
                 }
-                Ok(Outbound::Track(room, seq)) => {
+                Some(Outbound::Track(room, seq)) => {
                     self.watermarks.insert(room, seq);
                 }
-                Err(_) => return None,
+                None => return None,
             }
         }
     }
@@ -411,8 +472,112 @@ impl Outbox {
 
 impl Drop for Outbox {
     fn drop(&mut self) {
+        self.handle.queue.receiver_dropped();
         if let Some(read) = self.reading.take() {
             read.task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::UserId;
+    use crate::store::MemoryStore;
+    use std::time::Duration;
+
+    fn open(queue: usize) -> (Arc<SessionHandle>, Outbox) {
+        let user = User {
+            id: UserId(1),
+            name: "ana".into(),
+            guest: false,
+        };
+        session(
+            user,
+            String::new(),
+            false,
+            [],
+            queue,
+            Arc::new(MemoryStore::new()),
+        )
+    }
+
+    fn event(n: u32) -> Arc<EncodedEvent> {
+        EncodedEvent::new("typing", &serde_json::json!({ "n": n }))
+    }
+
+    #[test]
+    fn a_drained_queue_gives_back_what_a_burst_took() {
+        let (handle, mut outbox) = open(1000);
+        for n in 0..500 {
+            handle.deliver(event(n));
+        }
+        assert!(handle.queue.lock().capacity() >= 500);
+        for _ in 0..500 {
+            assert!(outbox.try_next().is_some());
+        }
+        assert!(outbox.try_next().is_none());
+        assert!(handle.queue.lock().capacity() <= QUEUE_KEEP);
+        assert!(!handle.is_closed());
+    }
+
+    #[test]
+    fn a_full_queue_closes_instead_of_growing() {
+        let (handle, _outbox) = open(3);
+        for n in 0..3 {
+            handle.deliver(event(n));
+        }
+        assert!(!handle.is_closed());
+        handle.deliver(event(3));
+        assert!(handle.is_closed());
+        assert_eq!(handle.queue.lock().len(), 3);
+    }
+
+    #[test]
+    fn nothing_is_queued_for_a_dropped_outbox() {
+        let (handle, outbox) = open(10);
+        handle.deliver(event(0));
+        drop(outbox);
+        assert_eq!(handle.queue.lock().len(), 0);
+        handle.deliver(event(1));
+        assert_eq!(handle.queue.lock().len(), 0);
+        assert!(!handle.is_closed());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_outbox_wakes_for_a_push_and_for_a_close() {
+        let (handle, mut outbox) = open(10);
+        let pusher = handle.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            pusher.deliver(event(7));
+        });
+        let item = tokio::time::timeout(Duration::from_secs(5), outbox.next())
+            .await
+            .expect("woken by the push");
+        assert!(matches!(item, OutboxItem::Event(e) if &e.data[..] == br#"{"n":7}"#));
+        let closer = handle.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            closer.close(close::REVOKED);
+        });
+        let item = tokio::time::timeout(Duration::from_secs(5), outbox.next())
+            .await
+            .expect("woken by the close");
+        assert!(matches!(item, OutboxItem::Close(code) if code == close::REVOKED));
+    }
+
+    #[tokio::test]
+    async fn a_push_before_the_wait_is_not_lost() {
+        let (handle, mut outbox) = open(10);
+        // Poll `next` once so it registers, drop it (a select! picked another branch), then
+        // push: the next call must see the event.
+        let first = tokio::time::timeout(Duration::from_millis(10), outbox.next()).await;
+        assert!(first.is_err());
+        handle.deliver(event(1));
+        let item = tokio::time::timeout(Duration::from_secs(5), outbox.next())
+            .await
+            .expect("not lost");
+        assert!(matches!(item, OutboxItem::Event(_)));
     }
 }
