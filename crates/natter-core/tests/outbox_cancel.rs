@@ -132,3 +132,87 @@ async fn catch_up_and_gap_fills_progress_when_next_is_cancelled() {
         assert_eq!(next_seq_impatiently(&mut outbox).await, want);
     }
 }
+
+/// Several producers push into one session from other threads while the consumer keeps
+/// cancelling `next` (a `select!` against a timer that fires all the time). Every event must
+/// come out, none twice: a wake-up lost between "queue empty" and "wait" would strand events
+/// until the next push, and the last ones forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pushes_are_never_stranded_by_a_cancelled_wait() {
+    const PRODUCERS: usize = 4;
+    const EACH: usize = 5_000;
+    let user = User {
+        id: UserId(1),
+        name: "ana".into(),
+        guest: false,
+    };
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (handle, mut outbox) = session(user, String::new(), false, [], PRODUCERS * EACH, store);
+    let mut producers = Vec::new();
+    for p in 0..PRODUCERS {
+        let handle = handle.clone();
+        producers.push(tokio::spawn(async move {
+            for n in 0..EACH {
+                let id = (p * EACH + n) as u64;
+                handle.deliver(natter_core::EncodedEvent::new("typing", &id));
+                if n % 64 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }));
+    }
+    let mut seen = vec![false; PRODUCERS * EACH];
+    let mut received = 0;
+    let mut ticker = tokio::time::interval(Duration::from_micros(50));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while received < PRODUCERS * EACH {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stranded: {received} of {} events arrived",
+            PRODUCERS * EACH
+        );
+        tokio::select! {
+            item = outbox.next() => match item {
+                OutboxItem::Event(event) => {
+                    let id: usize = serde_json::from_slice(&event.data).expect("id");
+                    assert!(!seen[id], "event {id} delivered twice");
+                    seen[id] = true;
+                    received += 1;
+                }
+                OutboxItem::Close(code) => panic!("closed with {code}"),
+            },
+            _ = ticker.tick() => {}
+        }
+    }
+    for p in producers {
+        p.await.expect("producer");
+    }
+    assert!(outbox.try_next().is_none());
+
+    // Ping-pong with nothing else to wake the consumer: each push lands while it waits (or
+    // is about to), so every one must wake it.
+    let (got_tx, mut got_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let pusher = handle.clone();
+    let ping = tokio::spawn(async move {
+        for n in 0..2_000u64 {
+            pusher.deliver(natter_core::EncodedEvent::new("typing", &n));
+            if got_rx.recv().await.is_none() {
+                return;
+            }
+        }
+    });
+    for n in 0..2_000u64 {
+        let item = tokio::time::timeout(Duration::from_secs(5), outbox.next())
+            .await
+            .unwrap_or_else(|_| panic!("push {n} did not wake the waiting outbox"));
+        match item {
+            OutboxItem::Event(event) => {
+                let got: u64 = serde_json::from_slice(&event.data).expect("n");
+                assert_eq!(got, n);
+            }
+            OutboxItem::Close(code) => panic!("closed with {code}"),
+        }
+        got_tx.send(()).await.expect("pinger alive");
+    }
+    ping.await.expect("pinger");
+}
