@@ -167,11 +167,18 @@ impl Writer {
 
     fn begin(&mut self) -> Result<(), String> {
         run_cached(&self.conn, "BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
-        let version: i64 = self
+        let version: i64 = match self
             .conn
             .prepare_cached("PRAGMA data_version")
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
-            .map_err(|e| e.to_string())?;
+        {
+            Ok(version) => version,
+            Err(e) => {
+                // Leave no transaction open behind a failed start.
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(e.to_string());
+            }
+        };
         if self.data_version != Some(version) || self.seqs.len() > MAX_CACHED_ROOMS {
             self.forget_seqs();
             self.data_version = Some(version);
