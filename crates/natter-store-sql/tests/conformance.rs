@@ -52,3 +52,61 @@ async fn data_survives_reopening_the_file() {
     let late = store.create_user("bob", None, false).await;
     assert!(late.is_err());
 }
+
+async fn send(store: &SqliteStore, room: &Room, user: &User, client_id: &str) -> Appended {
+    store
+        .append(NewMessage {
+            room: room.id,
+            sender: user.clone(),
+            body: "b".into(),
+            client_id: client_id.into(),
+            ts: now_millis(),
+        })
+        .await
+        .expect("append")
+}
+
+#[tokio::test]
+async fn seqs_continue_across_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.db");
+    let (user, room) = {
+        let store = SqliteStore::open(&path, Synchronous::Full).expect("open");
+        let user = store
+            .create_user("ana", Some("h"), false)
+            .await
+            .expect("user");
+        let room = store.create_room("club", user.id).await.expect("room");
+        for i in 1..=3 {
+            let sent = send(&store, &room, &user, &format!("c{i}")).await;
+            assert_eq!(sent.message.seq, Seq(i));
+        }
+        store.shutdown().await;
+        (user, room)
+    };
+    let store = SqliteStore::open(&path, Synchronous::Full).expect("reopen");
+    assert_eq!(
+        store
+            .room(room.id)
+            .await
+            .expect("room")
+            .expect("room")
+            .last_seq,
+        Seq(3)
+    );
+    let retry = send(&store, &room, &user, "c2").await;
+    assert!(retry.duplicate);
+    assert_eq!(retry.message.seq, Seq(2));
+    let next = send(&store, &room, &user, "c4").await;
+    assert_eq!((next.message.seq, next.duplicate), (Seq(4), false));
+    assert_eq!(
+        store
+            .room(room.id)
+            .await
+            .expect("room")
+            .expect("room")
+            .last_seq,
+        Seq(4)
+    );
+    store.shutdown().await;
+}
