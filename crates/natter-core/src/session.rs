@@ -6,6 +6,10 @@
 //! the session is closed with 4008 (the transport closes the socket); nobody waits for it and
 //! nothing is dropped silently. The client resumes and gets what it missed from the store.
 //!
+//! The queue is a `VecDeque` under a mutex that is freed whenever it empties, so an idle
+//! session holds no queue storage (a tokio mpsc channel keeps ~1.3 KiB: its first block of
+//! 32 slots and cache-padded state).
+//!
 //! Order keeping: for every room the outbox remembers the last seq it handed out (its
 //! watermark). A message at or below it is a duplicate and is skipped; one above the next
 //! expected seq means a gap, filled from the store before the message goes out.
@@ -17,7 +21,7 @@ use crate::store::Store;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// Messages fetched from the store per page while catching up.
@@ -51,11 +55,25 @@ pub struct SessionHandle {
     pub token_hash: String,
     /// Whether it receives `presence` events.
     pub wants_presence: bool,
-    tx: mpsc::Sender<Outbound>,
+    /// Items for the transport, in order.
+    queue: Mutex<Queue>,
+    /// The most items `queue` holds; a push beyond closes the session (slow consumer).
+    capacity: usize,
     rooms: Mutex<HashSet<RoomId>>,
     /// 0 while open; otherwise the close code the transport should use.
     close_code: AtomicU16,
-    closed: Notify,
+    /// Wakes the outbox: something was queued, or the session was closed. (A wake with no
+    /// one waiting is kept as a permit, so none is lost between a check and the wait.)
+    wake: Notify,
+}
+
+/// The queue between the hub and the transport.
+#[derive(Default)]
+struct Queue {
+    /// Unallocated while empty.
+    items: VecDeque<Outbound>,
+    /// Set when the outbox is gone: pushes are dropped.
+    receiver_gone: bool,
 }
 
 impl SessionHandle {
@@ -68,14 +86,35 @@ impl SessionHandle {
         if self.is_closed() {
             return;
         }
-        match self.tx.try_send(item) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::info!(session = self.id.0, user = %self.user.name, "slow consumer: outbound queue full, closing");
-                self.close(close::SLOW_CONSUMER);
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        let mut queue = self.lock_queue();
+        if queue.receiver_gone {
+            return;
         }
+        if queue.items.len() >= self.capacity {
+            drop(queue);
+            tracing::info!(session = self.id.0, user = %self.user.name, "slow consumer: outbound queue full, closing");
+            self.close(close::SLOW_CONSUMER);
+            return;
+        }
+        queue.items.push_back(item);
+        drop(queue);
+        self.wake.notify_one();
+    }
+
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The next queued item; the queue's storage is freed when it empties.
+    fn pop(&self) -> Option<Outbound> {
+        let mut queue = self.lock_queue();
+        let item = queue.items.pop_front();
+        if queue.items.is_empty() && queue.items.capacity() > 0 {
+            queue.items = VecDeque::new();
+        }
+        item
     }
 
     /// Asks the transport to close the connection with `code` (the first code wins).
@@ -85,7 +124,7 @@ impl SessionHandle {
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            self.closed.notify_one();
+            self.wake.notify_one();
         }
     }
 
@@ -135,7 +174,6 @@ pub enum OutboxItem {
 /// The transport's side of a session: yields events in order, filling gaps from the store.
 pub struct Outbox {
     handle: Arc<SessionHandle>,
-    rx: mpsc::Receiver<Outbound>,
     store: Arc<dyn Store>,
     /// Last seq handed out per room.
     watermarks: HashMap<RoomId, Seq>,
@@ -174,20 +212,19 @@ pub fn session(
     queue: usize,
     store: Arc<dyn Store>,
 ) -> (Arc<SessionHandle>, Outbox) {
-    let (tx, rx) = mpsc::channel(queue.max(1));
     let handle = Arc::new(SessionHandle {
         id: SessionId::next(),
         user,
         token_hash,
         wants_presence,
-        tx,
+        queue: Mutex::new(Queue::default()),
+        capacity: queue.max(1),
         rooms: Mutex::new(rooms.into_iter().collect()),
         close_code: AtomicU16::new(0),
-        closed: Notify::new(),
+        wake: Notify::new(),
     });
     let outbox = Outbox {
         handle: handle.clone(),
-        rx,
         store,
         watermarks: HashMap::new(),
         ready: VecDeque::new(),
@@ -243,16 +280,14 @@ impl Outbox {
                 self.stashed = None;
                 continue;
             }
-            let item = tokio::select! {
-                biased;
-                _ = self.handle.closed.notified() => continue,
-                item = self.rx.recv() => item,
+            let Some(item) = self.handle.pop() else {
+                self.handle.wake.notified().await;
+                continue;
             };
             match item {
-                None => return OutboxItem::Close(close::INTERNAL),
-                Some(Outbound::Event(event)) => self.stashed = Some(event),
-                Some(Outbound::CatchUp(room)) => self.catching_up.push_back(room),
-                Some(Outbound::Track(room, seq)) => {
+                Outbound::Event(event) => self.stashed = Some(event),
+                Outbound::CatchUp(room) => self.catching_up.push_back(room),
+                Outbound::Track(room, seq) => {
                     self.watermarks.insert(room, seq);
                 }
             }
@@ -271,8 +306,8 @@ impl Outbox {
             return None;
         }
         loop {
-            match self.rx.try_recv() {
-                Ok(Outbound::Event(event)) => match self.in_order(&event) {
+            match self.handle.pop() {
+                Some(Outbound::Event(event)) => match self.in_order(&event) {
                     Order::Next => return Some(event),
                     Order::Duplicate => continue,
                     Order::Gap => {
@@ -281,14 +316,14 @@ impl Outbox {
                         return None;
                     }
                 },
-                Ok(Outbound::CatchUp(room)) => {
+                Some(Outbound::CatchUp(room)) => {
                     self.catching_up.push_back(room);
                     return None;
                 }
-                Ok(Outbound::Track(room, seq)) => {
+                Some(Outbound::Track(room, seq)) => {
                     self.watermarks.insert(room, seq);
                 }
-                Err(_) => return None,
+                None => return None,
             }
         }
     }
@@ -411,6 +446,11 @@ impl Outbox {
 
 impl Drop for Outbox {
     fn drop(&mut self) {
+        {
+            let mut queue = self.handle.lock_queue();
+            queue.receiver_gone = true;
+            queue.items = VecDeque::new();
+        }
         if let Some(read) = self.reading.take() {
             read.task.abort();
         }

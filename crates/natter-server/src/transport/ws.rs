@@ -196,8 +196,10 @@ fn next_conn_id() -> u64 {
 async fn start(upgraded: Upgraded, state: AppState) {
     match hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded) {
         Ok(parts) => {
-            // Copied so that hyper's read buffer is not kept alive by a slice of it.
+            // Copied, and the slice dropped now: even empty, it keeps hyper's whole read
+            // buffer (8 KiB and more) alive.
             let early = parts.read_buf.to_vec();
+            drop(parts.read_buf);
             serve(parts.io.into_inner(), early, state).await;
         }
         Err(upgraded) => {
@@ -437,7 +439,9 @@ impl<S: Io> Socket<S> {
 async fn serve<S: Io>(io: S, early: Vec<u8>, state: AppState) {
     let mut socket = Socket::new(io, early, &state);
     let mut conn = Connection::new(state.node.clone());
-    let end = match authenticate(&mut conn, &mut socket, &state).await {
+    // Boxed, as are the other rare and large steps (a barrier request, the close): the
+    // task of an idle connection holds only the loop's waiting state.
+    let end = match Box::pin(authenticate(&mut conn, &mut socket, &state)).await {
         Err(end) => end,
         Ok(mut outbox) => {
             let user = conn.user().map(|u| u.name.clone()).unwrap_or_default();
@@ -449,7 +453,7 @@ async fn serve<S: Io>(io: S, early: Vec<u8>, state: AppState) {
     };
     // The session is over for the core (presence, rooms) before the close handshake.
     drop(conn);
-    socket.finish(end).await;
+    Box::pin(socket.finish(end)).await;
 }
 
 /// Waits for a successful `auth`. Returns the outbox, or how the connection ends.
@@ -623,7 +627,8 @@ async fn pump<S: Io>(conn: &mut Connection, outbox: &mut Outbox, socket: &mut So
                                 return End::Drop;
                             }
                         }
-                        let reply = reply_bytes(&reference, conn.request(request).await);
+                        let result = Box::pin(conn.request(request)).await;
+                        let reply = reply_bytes(&reference, result);
                         if !socket.send_text(reply).await {
                             return End::Drop;
                         }
@@ -660,5 +665,23 @@ async fn pump<S: Io>(conn: &mut Connection, outbox: &mut Outbox, socket: &mut So
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future a function returns, without calling it.
+    fn future_size<A, B, C, F: Future>(_: impl Fn(A, B, C) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every idle connection is one task holding this future: keep it small.
+    #[test]
+    fn a_session_task_is_small() {
+        let session = future_size(serve::<TcpStream>);
+        println!("session future: {session} bytes");
+        assert!(session < 2048, "session future is {session} bytes");
     }
 }
