@@ -334,25 +334,45 @@ impl<S: Io> Socket<S> {
     /// Writes frames (one `writev` for as many as fit); false if the socket failed or
     /// stalled past `write_timeout`.
     async fn send(&mut self, frames: &[Out]) -> bool {
-        let write_timeout = self.write_timeout;
-        matches!(
-            timeout(write_timeout, self.write_all(frames)).await,
-            Ok(Ok(()))
-        )
+        self.write_within(frames, self.write_timeout).await
+    }
+
+    /// Writes frames; false if the socket failed or the write took longer than `limit`.
+    /// The usual case, a socket with room, is done in one poll without a timer; only a full
+    /// socket sets up the (boxed, so idle tasks stay small) wait.
+    async fn write_within(&mut self, frames: &[Out], limit: Duration) -> bool {
+        let mut at = (0, 0);
+        let first = {
+            let mut now = Context::from_waker(std::task::Waker::noop());
+            self.poll_write(&mut now, frames, &mut at)
+        };
+        match first {
+            Poll::Ready(done) => done.is_ok(),
+            Poll::Pending => {
+                let rest = poll_fn(|cx| self.poll_write(cx, frames, &mut at));
+                matches!(Box::pin(timeout(limit, rest)).await, Ok(Ok(())))
+            }
+        }
     }
 
     async fn send_text(&mut self, payload: Bytes) -> bool {
         self.send(&[Out::text(payload)]).await
     }
 
-    async fn write_all(&mut self, frames: &[Out]) -> std::io::Result<()> {
-        // Position: the frame being written and the bytes of it already out.
-        let (mut frame, mut offset) = (0, 0);
-        poll_fn(|cx| loop {
+    /// Writes `frames` from `at` (the frame being written, and the bytes of it already out)
+    /// with vectored writes until done or the socket is full.
+    fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        frames: &[Out],
+        at: &mut (usize, usize),
+    ) -> Poll<std::io::Result<()>> {
+        let (frame, offset) = at;
+        loop {
             let mut slices = [IoSlice::new(&[]); MAX_IO_SLICES];
             let mut count = 0;
-            let mut skip = offset;
-            for out in &frames[frame..] {
+            let mut skip = *offset;
+            for out in &frames[*frame..] {
                 for part in [out.header.as_slice(), &out.payload[..]] {
                     if skip >= part.len() {
                         skip -= part.len();
@@ -381,18 +401,17 @@ impl<S: Io> Socket<S> {
                 Poll::Ready(Ok(n)) => n,
             };
             while written > 0 {
-                let left = frames[frame].len() - offset;
+                let left = frames[*frame].len() - *offset;
                 if written >= left {
                     written -= left;
-                    frame += 1;
-                    offset = 0;
+                    *frame += 1;
+                    *offset = 0;
                 } else {
-                    offset += written;
+                    *offset += written;
                     written = 0;
                 }
             }
-        })
-        .await
+        }
     }
 
     /// Ends the connection: sends the close frame, half-closes, and reads what the client
@@ -406,10 +425,7 @@ impl<S: Io> Socket<S> {
             End::Echo(None) => Vec::new(),
         };
         let frame = Out::new(opcode::CLOSE, Bytes::from(payload));
-        if !matches!(
-            timeout(CLOSE_TIMEOUT, self.write_all(&[frame])).await,
-            Ok(Ok(()))
-        ) {
+        if !self.write_within(&[frame], CLOSE_TIMEOUT).await {
             return;
         }
         let drain = async {
@@ -439,30 +455,46 @@ impl<S: Io> Socket<S> {
 async fn serve<S: Io>(io: S, early: Vec<u8>, state: AppState) {
     let mut socket = Socket::new(io, early, &state);
     let mut conn = Connection::new(state.node.clone());
-    // Boxed, as are the other rare and large steps (a barrier request, the close): the
-    // task of an idle connection holds only the loop's waiting state.
-    let end = match Box::pin(authenticate(&mut conn, &mut socket, &state)).await {
-        Err(end) => end,
-        Ok(mut outbox) => {
-            let user = conn.user().map(|u| u.name.clone()).unwrap_or_default();
-            tracing::debug!(%user, "session started");
-            let end = pump(&mut conn, &mut outbox, &mut socket).await;
-            tracing::debug!(%user, ?end, "session ended");
-            end
-        }
-    };
+    let auth_timeout = state.config.auth_timeout;
+    drop(state);
+    let end = session(&mut conn, &mut socket, auth_timeout).await;
     // The session is over for the core (presence, rooms) before the close handshake.
     drop(conn);
     Box::pin(socket.finish(end)).await;
+}
+
+/// Authentication, then the loop. Authentication is boxed, as are the other rare and large
+/// steps (a barrier request, the close): the task of an idle connection holds only the
+/// loop's waiting state.
+async fn session<S: Io>(
+    conn: &mut Connection,
+    socket: &mut Socket<S>,
+    auth_timeout: Duration,
+) -> End {
+    let mut outbox = match Box::pin(authenticate(conn, socket, auth_timeout)).await {
+        Ok(outbox) => outbox,
+        Err(end) => return end,
+    };
+    tracing::debug!(
+        user = conn.user().map(|u| u.name.as_str()),
+        "session started"
+    );
+    let end = pump(conn, &mut outbox, socket).await;
+    tracing::debug!(
+        user = conn.user().map(|u| u.name.as_str()),
+        ?end,
+        "session ended"
+    );
+    end
 }
 
 /// Waits for a successful `auth`. Returns the outbox, or how the connection ends.
 async fn authenticate<S: Io>(
     conn: &mut Connection,
     socket: &mut Socket<S>,
-    state: &AppState,
+    auth_timeout: Duration,
 ) -> Result<Outbox, End> {
-    let deadline = Instant::now() + state.config.auth_timeout;
+    let deadline = Instant::now() + auth_timeout;
     loop {
         let frame = match tokio::time::timeout_at(deadline, socket.next()).await {
             Err(_) => return Err(End::Close(close::UNAUTHENTICATED)),
@@ -594,78 +626,96 @@ fn take_ready_events(outbox: &mut Outbox, batch: &mut Vec<Out>) {
 }
 
 /// The authenticated loop. Returns how the connection ends.
+///
+/// Each round waits for one thing (a frame, a finished reply, an event, the ping timer),
+/// gathers what it makes ready to send, and writes that in one go. One write point and a
+/// boxed barrier keep the state an idle connection's task holds small.
 async fn pump<S: Io>(conn: &mut Connection, outbox: &mut Outbox, socket: &mut Socket<S>) -> End {
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let mut heard = Instant::now();
     let mut in_flight: FuturesOrdered<PendingReply> = FuturesOrdered::new();
     loop {
-        tokio::select! {
+        let mut batch: Vec<Out> = Vec::new();
+        let ended = tokio::select! {
             frame = socket.next(), if in_flight.len() < MAX_IN_FLIGHT => {
                 heard = Instant::now();
-                let frame = match frame {
-                    Ok(frame) => frame,
-                    Err(end) => return end,
-                };
-                match classify(conn, frame) {
-                    Incoming::Ignore => {}
-                    Incoming::End(end) => return end,
-                    Incoming::Pong(payload) => {
-                        if let Err(end) = pong(socket, payload).await {
-                            return end;
-                        }
-                    }
-                    Incoming::Reply(bytes) if in_flight.is_empty() => {
-                        if !socket.send_text(bytes).await {
-                            return End::Drop;
-                        }
-                    }
-                    Incoming::Reply(bytes) => in_flight.push_back(Box::pin(async move { bytes })),
-                    Incoming::Pipelined(work) => in_flight.push_back(work),
-                    Incoming::Barrier(reference, request) => {
-                        while let Some(bytes) = in_flight.next().await {
-                            if !socket.send_text(bytes).await {
-                                return End::Drop;
-                            }
-                        }
-                        let result = Box::pin(conn.request(request)).await;
-                        let reply = reply_bytes(&reference, result);
-                        if !socket.send_text(reply).await {
-                            return End::Drop;
-                        }
-                    }
+                match frame {
+                    Ok(frame) => incoming(conn, socket, &mut in_flight, frame, &mut batch).await,
+                    Err(end) => Some(end),
                 }
             }
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
                 // This reply, the others already done and the events ready: one write.
-                let mut batch = vec![Out::text(reply)];
+                batch.push(Out::text(reply));
                 while let Some(Some(reply)) = in_flight.next().now_or_never() {
                     batch.push(Out::text(reply));
                 }
                 take_ready_events(outbox, &mut batch);
-                if !socket.send(&batch).await {
-                    return End::Drop;
-                }
+                None
             }
             item = outbox.next() => match item {
                 OutboxItem::Event(event) => {
-                    let mut batch = vec![Out::text(event.frame.clone())];
+                    batch.push(Out::text(event.frame.clone()));
                     take_ready_events(outbox, &mut batch);
-                    if !socket.send(&batch).await {
-                        return End::Drop;
-                    }
+                    None
                 }
-                OutboxItem::Close(code) => return End::Close(code),
+                OutboxItem::Close(code) => Some(End::Close(code)),
             },
             _ = ping.tick() => {
                 if heard.elapsed() > IDLE_LIMIT {
-                    return End::Close(close::GOING_AWAY);
-                }
-                if !socket.send(&[Out::new(opcode::PING, Bytes::new())]).await {
-                    return End::Drop;
+                    Some(End::Close(close::GOING_AWAY))
+                } else {
+                    batch.push(Out::new(opcode::PING, Bytes::new()));
+                    None
                 }
             }
+        };
+        if let Some(end) = ended {
+            return end;
+        }
+        if !batch.is_empty() && !socket.send(&batch).await {
+            return End::Drop;
         }
     }
+}
+
+/// Handles one frame: queues what it answers in `batch` (or starts it in `in_flight`).
+/// Returns how the connection ends, if it does.
+async fn incoming<S: Io>(
+    conn: &mut Connection,
+    socket: &mut Socket<S>,
+    in_flight: &mut FuturesOrdered<PendingReply>,
+    frame: Frame,
+    batch: &mut Vec<Out>,
+) -> Option<End> {
+    match classify(conn, frame) {
+        Incoming::Ignore => {}
+        Incoming::End(end) => return Some(end),
+        Incoming::Pong(payload) => batch.push(Out::new(opcode::PONG, Bytes::from(payload))),
+        Incoming::Reply(bytes) if in_flight.is_empty() => batch.push(Out::text(bytes)),
+        Incoming::Reply(bytes) => in_flight.push_back(Box::pin(async move { bytes })),
+        Incoming::Pipelined(work) => in_flight.push_back(work),
+        Incoming::Barrier(reference, request) => {
+            let barrier = barrier(conn, socket, in_flight, reference, request);
+            return Box::pin(barrier).await.err();
+        }
+    }
+    None
+}
+
+/// Sends every reply in flight, then runs `request` alone and sends its reply.
+async fn barrier<S: Io>(
+    conn: &mut Connection,
+    socket: &mut Socket<S>,
+    in_flight: &mut FuturesOrdered<PendingReply>,
+    reference: String,
+    request: ChatRequest,
+) -> Result<(), End> {
+    while let Some(bytes) = in_flight.next().await {
+        send_or_drop(socket, bytes).await?;
+    }
+    let reply = reply_bytes(&reference, conn.request(request).await);
+    send_or_drop(socket, reply).await
 }
 
 #[cfg(test)]
@@ -682,6 +732,29 @@ mod tests {
     fn a_session_task_is_small() {
         let session = future_size(serve::<TcpStream>);
         println!("session future: {session} bytes");
-        assert!(session < 2048, "session future is {session} bytes");
+        fn pump_s(
+            c: &'static mut Connection,
+            o: &'static mut Outbox,
+            s: &'static mut Socket<TcpStream>,
+        ) -> impl Future {
+            pump(c, o, s)
+        }
+        fn next_s(s: &'static mut Socket<TcpStream>, _: (), _: ()) -> impl Future {
+            s.next()
+        }
+        fn send_s(s: &'static mut Socket<TcpStream>, f: &'static [Out], _: ()) -> impl Future {
+            s.send(f)
+        }
+        fn outbox_s(o: &'static mut Outbox, _: (), _: ()) -> impl Future {
+            o.next()
+        }
+        println!(
+            "pump {} next {} send {} outbox {}",
+            future_size(pump_s),
+            future_size(next_s),
+            future_size(send_s),
+            future_size(outbox_s)
+        );
+        assert!(session < 1200, "session future is {session} bytes");
     }
 }
