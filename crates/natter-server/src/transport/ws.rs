@@ -47,8 +47,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 const SCRATCH_BYTES: usize = 64 * 1024;
 /// Frames gathered into one write at most (events beyond wait for the next round).
 const MAX_BATCH: usize = 256;
-/// Buffers handed to one `writev` (two per frame).
-const MAX_IO_SLICES: usize = 128;
+/// Buffers handed to one `writev` (two per frame, so a whole batch; under IOV_MAX).
+const MAX_IO_SLICES: usize = 2 * MAX_BATCH;
 
 thread_local! {
     /// Where connections on this thread read into; what is read is decoded before the read
