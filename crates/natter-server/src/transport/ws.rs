@@ -1,24 +1,39 @@
 //! The native WebSocket transport at `/ws`: JSON text frames as in docs/protocol.md.
 //!
-//! One task per connection: it reads frames and answers them through the core's
-//! `Connection`, and writes what the session's `Outbox` yields, draining whatever is ready
-//! into one flush. A write that stalls longer than `write_timeout` drops the connection.
-//! Pipelined `message.send`s run concurrently (up to `MAX_IN_FLIGHT`, so they share group
-//! commits); any other request waits for those before it. Replies leave in request order.
+//! It owns the HTTP upgrade (RFC 6455 handshake) and the session loop; the frame codec is
+//! [`super::wsframe`]. One task per connection on one unsplit socket: it reads frames and
+//! answers them through the core's `Connection`, and writes what the session's `Outbox`
+//! yields, every ready frame in one vectored write. A write that stalls longer than
+//! `write_timeout` drops the connection. Pipelined `message.send`s run concurrently (up to
+//! `MAX_IN_FLIGHT`, so they share group commits); any other request waits for those before
+//! it. Replies leave in request order.
+//!
+//! Memory: an idle connection holds no read or write buffer. Reads go into a per-thread
+//! scratch buffer and are decoded at once; only an incomplete frame is kept. Writes send
+//! each frame's 2-10 byte header and its payload `Bytes` (for an event, the same bytes
+//! every recipient gets) straight to `writev`, and keep nothing once written.
 
+use super::wsframe::{self, opcode, DecodeError, Decoder, Frame, ServerHeader};
 use crate::AppState;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::response::Response;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream::FuturesOrdered;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{FutureExt, SinkExt, StreamExt};
-use natter_core::protocol::{encode_error, encode_ok, parse_frame, Request};
+use futures_util::{FutureExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use natter_core::protocol::{encode_error, encode_ok, parse_frame, Request as ChatRequest};
 use natter_core::{close, ChatError, Connection, ErrorCode, Outbox, OutboxItem};
-use std::future::Future;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
+use std::io::IoSlice;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 use tracing::Instrument;
 
@@ -26,28 +41,148 @@ use tracing::Instrument;
 const PING_EVERY: Duration = Duration::from_secs(30);
 /// A connection silent (not even a pong) this long is closed.
 const IDLE_LIMIT: Duration = Duration::from_secs(75);
+/// How long the close handshake may take (sending our close, then hearing the client's).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The per-thread buffer every connection reads into.
+const SCRATCH_BYTES: usize = 64 * 1024;
+/// Frames gathered into one write at most (events beyond wait for the next round).
+const MAX_BATCH: usize = 256;
+/// Buffers handed to one `writev` (two per frame, so a whole batch; under IOV_MAX).
+const MAX_IO_SLICES: usize = 2 * MAX_BATCH;
 
-/// Per-connection read buffer (tungstenite's default is 128 KiB).
-const READ_BUFFER: usize = 4 * 1024;
-/// Bytes gathered before a write is forced (frames between flushes are batched anyway).
-const WRITE_BUFFER: usize = 16 * 1024;
+thread_local! {
+    /// Where connections on this thread read into; what is read is decoded before the read
+    /// returns, so nothing here outlives one poll.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice());
+}
 
-type Sink = SplitSink<WebSocket, Message>;
-type Stream = SplitStream<WebSocket>;
+/// Runs `f` on this thread's scratch buffer (a small stack buffer if it is in use).
+fn with_scratch<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => f(&mut buf),
+        Err(_) => f(&mut [0u8; 2048]),
+    })
+}
 
-pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    let max = state.config.max_frame_bytes;
-    // Small per-connection buffers keep idle connections cheap; writes still batch (the
-    // write buffer grows past its target size until a flush).
-    ws.max_message_size(max)
-        .max_frame_size(max)
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .on_upgrade(move |socket| {
-            let tracker = state.tasks.clone();
-            let span = tracing::info_span!("ws", conn = next_conn_id());
-            tracker.track_future(serve(socket, state).instrument(span))
-        })
+/// The byte streams a session can run on: the raw `TcpStream` (the normal case) or, should
+/// hyper hand over another transport, its upgraded I/O.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// `GET /ws`: checks the handshake, answers 101 and starts the session once hyper hands over
+/// the connection. A bad handshake gets a JSON error: 400, or 426 for a missing upgrade or
+/// an unsupported `Sec-WebSocket-Version` (with `Sec-WebSocket-Version: 13`).
+pub async fn upgrade(State(state): State<AppState>, mut req: Request) -> Response {
+    let accept = match check_handshake(req.version(), req.headers()) {
+        Ok(accept) => accept,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if req
+        .extensions()
+        .get::<hyper::upgrade::OnUpgrade>()
+        .is_none()
+    {
+        return Refusal::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "this connection cannot be upgraded",
+        )
+        .into_response();
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let span = tracing::info_span!("ws", conn = next_conn_id());
+    let tasks = state.tasks.clone();
+    let session = async move {
+        match on_upgrade.await {
+            Ok(upgraded) => start(upgraded, state).await,
+            Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+        }
+    };
+    tokio::spawn(tasks.track_future(session.instrument(span)));
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    if let Ok(value) = HeaderValue::from_str(&accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+    }
+    response
+}
+
+/// A refused handshake.
+struct Refusal {
+    status: StatusCode,
+    message: &'static str,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, message: &'static str) -> Refusal {
+        Refusal { status, message }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body =
+            serde_json::json!({"error": {"code": "invalid_request", "message": self.message}});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UPGRADE_REQUIRED {
+            let headers = response.headers_mut();
+            headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            headers.insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+        }
+        response
+    }
+}
+
+/// Checks an upgrade request (RFC 6455 section 4.2.1); returns `Sec-WebSocket-Accept`.
+fn check_handshake(version: Version, headers: &HeaderMap) -> Result<String, Refusal> {
+    if !has_token(headers, header::UPGRADE, "websocket") {
+        return Err(Refusal::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "this is a WebSocket endpoint: send `Upgrade: websocket`",
+        ));
+    }
+    if version != Version::HTTP_11 {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "WebSocket upgrades need HTTP/1.1",
+        ));
+    }
+    if !has_token(headers, header::CONNECTION, "upgrade") {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "`Connection` header must include `upgrade`",
+        ));
+    }
+    let version_ok = headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v.as_bytes() == b"13");
+    if !version_ok {
+        return Err(Refusal::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "unsupported `Sec-WebSocket-Version`: only 13 is spoken",
+        ));
+    }
+    match headers.get(header::SEC_WEBSOCKET_KEY) {
+        Some(key) if wsframe::valid_key(key.as_bytes()) => Ok(wsframe::accept_key(key.as_bytes())),
+        _ => Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "`Sec-WebSocket-Key` missing or not base64 of 16 bytes",
+        )),
+    }
+}
+
+/// Whether a comma-separated header has `token` (case-insensitive) in any of its values.
+fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
 }
 
 fn next_conn_id() -> u64 {
@@ -56,18 +191,22 @@ fn next_conn_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-fn text(bytes: Bytes) -> Message {
-    match Utf8Bytes::try_from(bytes) {
-        Ok(t) => Message::Text(t),
-        Err(_) => Message::Text(Utf8Bytes::from_static("{}")),
+/// Takes the raw `TcpStream` back from hyper (with any bytes it read past the request) and
+/// runs the session on it; another I/O type runs on hyper's upgraded stream instead.
+async fn start(upgraded: Upgraded, state: AppState) {
+    match hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded) {
+        Ok(parts) => {
+            // Copied, and the slice dropped now: even empty, it keeps hyper's whole read
+            // buffer (8 KiB and more) alive.
+            let early = parts.read_buf.to_vec();
+            drop(parts.read_buf);
+            serve(parts.io.into_inner(), early, state).await;
+        }
+        Err(upgraded) => {
+            tracing::debug!("upgraded I/O is not a TcpStream; serving through hyper");
+            Box::pin(serve(TokioIo::new(upgraded), Vec::new(), state)).await;
+        }
     }
-}
-
-fn close_frame(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }))
 }
 
 pub(crate) fn close_reason(code: u16) -> &'static str {
@@ -78,153 +217,342 @@ pub(crate) fn close_reason(code: u16) -> &'static str {
         close::SLOW_CONSUMER => "slow consumer: outbound queue full",
         close::TOO_BIG => "frame too large",
         close::INTERNAL => "internal error",
+        wsframe::PROTOCOL_ERROR => "protocol error",
+        wsframe::BAD_DATA => "text frame is not UTF-8",
         _ => "",
     }
 }
 
-struct Writer {
-    sink: Sink,
+/// How a connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Send a close frame with this code, then close.
+    Close(u16),
+    /// The client sent a close frame (with this code, if any): echo it, then close.
+    Echo(Option<u16>),
+    /// The socket failed, ended or stalled: just drop it.
+    Drop,
+}
+
+/// One outgoing frame: its header and its payload, shared, never copied.
+struct Out {
+    header: ServerHeader,
+    payload: Bytes,
+}
+
+impl Out {
+    fn new(op: u8, payload: Bytes) -> Out {
+        Out {
+            header: ServerHeader::new(op, payload.len()),
+            payload,
+        }
+    }
+
+    fn text(payload: Bytes) -> Out {
+        Out::new(opcode::TEXT, payload)
+    }
+
+    fn len(&self) -> usize {
+        self.header.as_slice().len() + self.payload.len()
+    }
+}
+
+/// One connection's socket: the stream, the decoder's state and frames decoded but not yet
+/// handled. Reading is cancel-safe (a read is decoded within the poll that made it).
+struct Socket<S> {
+    io: S,
+    decoder: Decoder,
+    /// Frames decoded and not yet handled (unallocated when empty).
+    pending: VecDeque<Frame>,
+    /// Set when reading is over: handle `pending`, then end like this.
+    broken: Option<End>,
     write_timeout: Duration,
 }
 
-impl Writer {
-    /// Sends one frame; false if the socket is gone or stalled.
-    async fn send(&mut self, message: Message) -> bool {
-        matches!(
-            timeout(self.write_timeout, self.sink.send(message)).await,
-            Ok(Ok(()))
-        )
+impl<S: Io> Socket<S> {
+    fn new(io: S, early: Vec<u8>, state: &AppState) -> Socket<S> {
+        let mut socket = Socket {
+            io,
+            decoder: Decoder::new(state.config.max_frame_bytes),
+            pending: VecDeque::new(),
+            broken: None,
+            write_timeout: state.config.write_timeout,
+        };
+        socket.decode(&early);
+        socket
     }
 
-    async fn close(&mut self, code: u16) {
-        let frame = close_frame(code, close_reason(code));
-        let _ = timeout(Duration::from_secs(1), self.sink.send(frame)).await;
+    fn decode(&mut self, bytes: &[u8]) {
+        if let Err(e) = self.decoder.feed(bytes, &mut self.pending) {
+            if let DecodeError::Protocol(why) = e {
+                tracing::debug!(why, "protocol error");
+            }
+            self.broken = Some(End::Close(e.close_code()));
+        }
     }
 
-    /// Writes a reply, the other replies already done and the events ready, then flushes
-    /// once (one syscall for a burst of pipelined sends and their events).
-    async fn replies(
+    /// The next whole frame from the client, or how the connection ends.
+    async fn next(&mut self) -> Result<Frame, End> {
+        loop {
+            if let Some(frame) = self.pending.pop_front() {
+                if self.pending.is_empty() {
+                    self.pending = VecDeque::new();
+                }
+                return Ok(frame);
+            }
+            if let Some(end) = self.broken {
+                return Err(end);
+            }
+            poll_fn(|cx| self.poll_fill(cx)).await;
+        }
+    }
+
+    /// Reads until a frame is decoded or reading is over.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        while self.pending.is_empty() && self.broken.is_none() {
+            let read = with_scratch(|buf| {
+                let mut buf = ReadBuf::new(buf);
+                match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Err(_)) => Poll::Ready(false),
+                    Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(false),
+                    Poll::Ready(Ok(())) => {
+                        self.decode(buf.filled());
+                        Poll::Ready(true)
+                    }
+                }
+            });
+            match read {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(false) => self.broken = Some(End::Drop),
+                Poll::Ready(true) => {}
+            }
+        }
+        Poll::Ready(())
+    }
+
+    /// Writes frames (one `writev` for as many as fit); false if the socket failed or
+    /// stalled past `write_timeout`.
+    async fn send(&mut self, frames: &[Out]) -> bool {
+        self.write_within(frames, self.write_timeout).await
+    }
+
+    /// Writes frames; false if the socket failed or the write took longer than `limit`.
+    /// The usual case, a socket with room, is done in one poll without a timer; only a full
+    /// socket sets up the (boxed, so idle tasks stay small) wait.
+    async fn write_within(&mut self, frames: &[Out], limit: Duration) -> bool {
+        let mut at = (0, 0);
+        let first = {
+            let mut now = Context::from_waker(std::task::Waker::noop());
+            self.poll_write(&mut now, frames, &mut at)
+        };
+        match first {
+            Poll::Ready(done) => done.is_ok(),
+            Poll::Pending => {
+                let rest = poll_fn(|cx| self.poll_write(cx, frames, &mut at));
+                matches!(Box::pin(timeout(limit, rest)).await, Ok(Ok(())))
+            }
+        }
+    }
+
+    async fn send_text(&mut self, payload: Bytes) -> bool {
+        self.send(&[Out::text(payload)]).await
+    }
+
+    /// Writes `frames` from `at` (the frame being written, and the bytes of it already out)
+    /// with vectored writes until done or the socket is full.
+    fn poll_write(
         &mut self,
-        first: Bytes,
-        in_flight: &mut FuturesOrdered<PendingReply>,
-        outbox: &mut Outbox,
-    ) -> bool {
-        let write = async {
-            self.sink.feed(text(first)).await?;
-            while let Some(Some(reply)) = in_flight.next().now_or_never() {
-                self.sink.feed(text(reply)).await?;
-            }
-            let mut batched = 0;
-            while batched < 256 {
-                let Some(event) = outbox.try_next() else {
+        cx: &mut Context<'_>,
+        frames: &[Out],
+        at: &mut (usize, usize),
+    ) -> Poll<std::io::Result<()>> {
+        let (frame, offset) = at;
+        loop {
+            let mut slices = [IoSlice::new(&[]); MAX_IO_SLICES];
+            let mut count = 0;
+            let mut skip = *offset;
+            for out in &frames[*frame..] {
+                for part in [out.header.as_slice(), &out.payload[..]] {
+                    if skip >= part.len() {
+                        skip -= part.len();
+                        continue;
+                    }
+                    if count < MAX_IO_SLICES {
+                        slices[count] = IoSlice::new(&part[skip..]);
+                        count += 1;
+                    }
+                    skip = 0;
+                }
+                if count >= MAX_IO_SLICES {
                     break;
-                };
-                self.sink.feed(text(event.frame.clone())).await?;
-                batched += 1;
+                }
             }
-            self.sink.flush().await
-        };
-        matches!(timeout(self.write_timeout, write).await, Ok(Ok(())))
+            if count == 0 {
+                return Pin::new(&mut self.io).poll_flush(cx);
+            }
+            let mut written = match Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])
+            {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => n,
+            };
+            while written > 0 {
+                let left = frames[*frame].len() - *offset;
+                if written >= left {
+                    written -= left;
+                    *frame += 1;
+                    *offset = 0;
+                } else {
+                    *offset += written;
+                    written = 0;
+                }
+            }
+        }
     }
 
-    /// Writes an event and everything else ready behind it, then flushes once.
-    async fn events(&mut self, first: Bytes, outbox: &mut Outbox) -> bool {
-        let write = async {
-            self.sink.feed(text(first)).await?;
-            let mut batched = 0;
-            while batched < 256 {
-                let Some(event) = outbox.try_next() else {
-                    break;
-                };
-                self.sink.feed(text(event.frame.clone())).await?;
-                batched += 1;
-            }
-            self.sink.flush().await
+    /// Ends the connection: sends the close frame, half-closes, and reads what the client
+    /// still sends until it closes too (so that closing does not reset the connection and
+    /// destroy the close frame in flight).
+    async fn finish(mut self, end: End) {
+        let payload = match end {
+            End::Drop => return,
+            End::Close(code) => wsframe::close_payload(code, close_reason(code)),
+            End::Echo(Some(code)) => code.to_be_bytes().to_vec(),
+            End::Echo(None) => Vec::new(),
         };
-        matches!(timeout(self.write_timeout, write).await, Ok(Ok(())))
+        let frame = Out::new(opcode::CLOSE, Bytes::from(payload));
+        if !self.write_within(&[frame], CLOSE_TIMEOUT).await {
+            return;
+        }
+        let drain = async {
+            poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx)).await?;
+            poll_fn(|cx| self.poll_discard(cx)).await
+        };
+        let _ = timeout(CLOSE_TIMEOUT, drain).await;
+    }
+
+    /// Reads and drops everything until the stream ends.
+    fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        loop {
+            let read = with_scratch(|buf| {
+                let mut buf = ReadBuf::new(buf);
+                match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(())) if !buf.filled().is_empty() => None,
+                    other => Some(other),
+                }
+            });
+            if let Some(done) = read {
+                return done;
+            }
+        }
     }
 }
 
-async fn serve(socket: WebSocket, state: AppState) {
-    let (sink, mut stream) = socket.split();
-    let mut writer = Writer {
-        sink,
-        write_timeout: state.config.write_timeout,
-    };
+async fn serve<S: Io>(io: S, early: Vec<u8>, state: AppState) {
+    let mut socket = Socket::new(io, early, &state);
     let mut conn = Connection::new(state.node.clone());
-    let Some(mut outbox) = authenticate(&mut conn, &mut stream, &mut writer, &state).await else {
-        return;
-    };
-    let user = conn.user().map(|u| u.name.clone()).unwrap_or_default();
-    tracing::debug!(%user, "session started");
-    let code = pump(&mut conn, &mut outbox, &mut stream, &mut writer).await;
-    if let Some(code) = code {
-        writer.close(code).await;
-    }
-    tracing::debug!(%user, ?code, "session ended");
+    let auth_timeout = state.config.auth_timeout;
+    drop(state);
+    let end = session(&mut conn, &mut socket, auth_timeout).await;
+    // The session is over for the core (presence, rooms) before the close handshake.
+    drop(conn);
+    Box::pin(socket.finish(end)).await;
 }
 
-/// Waits for a successful `auth`. Returns the outbox, or None when the connection ended.
-async fn authenticate(
+/// Authentication, then the loop. Authentication is boxed, as are the other rare and large
+/// steps (a barrier request, the close): the task of an idle connection holds only the
+/// loop's waiting state.
+async fn session<S: Io>(
     conn: &mut Connection,
-    stream: &mut Stream,
-    writer: &mut Writer,
-    state: &AppState,
-) -> Option<Outbox> {
-    let deadline = Instant::now() + state.config.auth_timeout;
+    socket: &mut Socket<S>,
+    auth_timeout: Duration,
+) -> End {
+    let mut outbox = match Box::pin(authenticate(conn, socket, auth_timeout)).await {
+        Ok(outbox) => outbox,
+        Err(end) => return end,
+    };
+    tracing::debug!(
+        user = conn.user().map(|u| u.name.as_str()),
+        "session started"
+    );
+    let end = pump(conn, &mut outbox, socket).await;
+    tracing::debug!(
+        user = conn.user().map(|u| u.name.as_str()),
+        ?end,
+        "session ended"
+    );
+    end
+}
+
+/// Waits for a successful `auth`. Returns the outbox, or how the connection ends.
+async fn authenticate<S: Io>(
+    conn: &mut Connection,
+    socket: &mut Socket<S>,
+    auth_timeout: Duration,
+) -> Result<Outbox, End> {
+    let deadline = Instant::now() + auth_timeout;
     loop {
-        let frame = match tokio::time::timeout_at(deadline, stream.next()).await {
-            Err(_) => {
-                writer.close(close::UNAUTHENTICATED).await;
-                return None;
-            }
-            Ok(None) | Ok(Some(Err(_))) => return None,
-            Ok(Some(Ok(frame))) => frame,
+        let frame = match tokio::time::timeout_at(deadline, socket.next()).await {
+            Err(_) => return Err(End::Close(close::UNAUTHENTICATED)),
+            Ok(frame) => frame?,
         };
         let text = match frame {
-            Message::Text(t) => t,
-            Message::Binary(_) => {
-                writer.send(text(binary_error())).await;
+            Frame::Text(t) => t,
+            Frame::Binary => {
+                send_or_drop(socket, binary_error()).await?;
                 continue;
             }
-            Message::Close(_) => return None,
-            Message::Ping(_) | Message::Pong(_) => continue,
-        };
-        match parse_frame(text.as_str()) {
-            Err(e) => {
-                if !writer
-                    .send(self::text(encode_error(e.reference.as_deref(), &e.error)))
-                    .await
-                {
-                    return None;
-                }
+            Frame::Close(code) => return Err(End::Echo(code)),
+            Frame::Ping(payload) => {
+                pong(socket, payload).await?;
+                continue;
             }
-            Ok((reference, Request::Auth(args))) => match conn.authenticate(args).await {
+            Frame::Pong => continue,
+        };
+        match parse_frame(&text) {
+            Err(e) => send_or_drop(socket, encode_error(e.reference.as_deref(), &e.error)).await?,
+            Ok((reference, ChatRequest::Auth(args))) => match conn.authenticate(args).await {
                 Ok((data, outbox)) => {
-                    if !writer.send(self::text(encode_ok(&reference, &data))).await {
-                        return None;
-                    }
-                    return Some(outbox);
+                    send_or_drop(socket, encode_ok(&reference, &data)).await?;
+                    return Ok(outbox);
                 }
                 Err(e) => {
-                    writer
-                        .send(self::text(encode_error(Some(&reference), &e)))
-                        .await;
+                    send_or_drop(socket, encode_error(Some(&reference), &e)).await?;
                     if e.code == ErrorCode::Unauthenticated {
-                        writer.close(close::UNAUTHENTICATED).await;
-                        return None;
+                        return Err(End::Close(close::UNAUTHENTICATED));
                     }
                 }
             },
             Ok((reference, _)) => {
                 let e = ChatError::new(ErrorCode::Unauthenticated, "send `auth` first");
-                writer
-                    .send(self::text(encode_error(Some(&reference), &e)))
-                    .await;
-                writer.close(close::UNAUTHENTICATED).await;
-                return None;
+                send_or_drop(socket, encode_error(Some(&reference), &e)).await?;
+                return Err(End::Close(close::UNAUTHENTICATED));
             }
         }
+    }
+}
+
+/// Sends a text frame; a failed write ends the connection.
+async fn send_or_drop<S: Io>(socket: &mut Socket<S>, payload: Bytes) -> Result<(), End> {
+    if socket.send_text(payload).await {
+        Ok(())
+    } else {
+        Err(End::Drop)
+    }
+}
+
+async fn pong<S: Io>(socket: &mut Socket<S>, payload: Vec<u8>) -> Result<(), End> {
+    if socket
+        .send(&[Out::new(opcode::PONG, Bytes::from(payload))])
+        .await
+    {
+        Ok(())
+    } else {
+        Err(End::Drop)
     }
 }
 
@@ -236,11 +564,6 @@ fn binary_error() -> Bytes {
             "binary frames are not supported; send JSON text frames",
         ),
     )
-}
-
-fn is_too_big(e: &axum::Error) -> bool {
-    let text = e.to_string();
-    text.contains("too long") || text.contains("too big") || text.contains("Space limit")
 }
 
 /// Requests of one connection in flight at once (pipelined sends); beyond this the socket
@@ -264,22 +587,23 @@ enum Incoming {
     /// Start this request alongside those in flight.
     Pipelined(PendingReply),
     /// Finish everything in flight, then run this request alone.
-    Barrier(String, natter_core::Request),
-    /// The connection is over (with a close code to send, if any).
-    End(Option<u16>),
+    Barrier(String, ChatRequest),
+    /// Answer a ping.
+    Pong(Vec<u8>),
+    /// The connection is over.
+    End(End),
     Ignore,
 }
 
-fn classify(conn: &mut Connection, frame: Option<Result<Message, axum::Error>>) -> Incoming {
+fn classify(conn: &mut Connection, frame: Frame) -> Incoming {
     let text = match frame {
-        None => return Incoming::End(None),
-        Some(Err(e)) => return Incoming::End(is_too_big(&e).then_some(close::TOO_BIG)),
-        Some(Ok(Message::Text(t))) => t,
-        Some(Ok(Message::Binary(_))) => return Incoming::Reply(binary_error()),
-        Some(Ok(Message::Close(_))) => return Incoming::End(None),
-        Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Incoming::Ignore,
+        Frame::Text(t) => t,
+        Frame::Binary => return Incoming::Reply(binary_error()),
+        Frame::Close(code) => return Incoming::End(End::Echo(code)),
+        Frame::Ping(payload) => return Incoming::Pong(payload),
+        Frame::Pong => return Incoming::Ignore,
     };
-    match parse_frame(text.as_str()) {
+    match parse_frame(&text) {
         Err(e) => Incoming::Reply(encode_error(e.reference.as_deref(), &e.error)),
         Ok((reference, request)) if conn.may_pipeline(&request) => match conn.start(request) {
             Ok(work) => {
@@ -291,64 +615,146 @@ fn classify(conn: &mut Connection, frame: Option<Result<Message, axum::Error>>) 
     }
 }
 
-/// The authenticated loop. Returns the close code to send, if any.
-async fn pump(
-    conn: &mut Connection,
-    outbox: &mut Outbox,
-    stream: &mut Stream,
-    writer: &mut Writer,
-) -> Option<u16> {
+/// Appends the events ready in the outbox (up to the batch bound) to `batch`.
+fn take_ready_events(outbox: &mut Outbox, batch: &mut Vec<Out>) {
+    while batch.len() < MAX_BATCH {
+        let Some(event) = outbox.try_next() else {
+            break;
+        };
+        batch.push(Out::text(event.frame.clone()));
+    }
+}
+
+/// The authenticated loop. Returns how the connection ends.
+///
+/// Each round waits for one thing (a frame, a finished reply, an event, the ping timer),
+/// gathers what it makes ready to send, and writes that in one go. One write point and a
+/// boxed barrier keep the state an idle connection's task holds small.
+async fn pump<S: Io>(conn: &mut Connection, outbox: &mut Outbox, socket: &mut Socket<S>) -> End {
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let mut heard = Instant::now();
     let mut in_flight: FuturesOrdered<PendingReply> = FuturesOrdered::new();
     loop {
-        tokio::select! {
-            frame = stream.next(), if in_flight.len() < MAX_IN_FLIGHT => {
+        let mut batch: Vec<Out> = Vec::new();
+        let ended = tokio::select! {
+            frame = socket.next(), if in_flight.len() < MAX_IN_FLIGHT => {
                 heard = Instant::now();
-                match classify(conn, frame) {
-                    Incoming::Ignore => {}
-                    Incoming::End(code) => return code,
-                    Incoming::Reply(bytes) if in_flight.is_empty() => {
-                        if !writer.send(text(bytes)).await {
-                            return None;
-                        }
-                    }
-                    Incoming::Reply(bytes) => in_flight.push_back(Box::pin(async move { bytes })),
-                    Incoming::Pipelined(work) => in_flight.push_back(work),
-                    Incoming::Barrier(reference, request) => {
-                        while let Some(bytes) = in_flight.next().await {
-                            if !writer.send(text(bytes)).await {
-                                return None;
-                            }
-                        }
-                        let reply = reply_bytes(&reference, conn.request(request).await);
-                        if !writer.send(text(reply)).await {
-                            return None;
-                        }
-                    }
+                match frame {
+                    Ok(frame) => incoming(conn, socket, &mut in_flight, frame, &mut batch).await,
+                    Err(end) => Some(end),
                 }
             }
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
-                if !writer.replies(reply, &mut in_flight, outbox).await {
-                    return None;
+                // This reply, the others already done and the events ready: one write.
+                batch.push(Out::text(reply));
+                while let Some(Some(reply)) = in_flight.next().now_or_never() {
+                    batch.push(Out::text(reply));
                 }
+                take_ready_events(outbox, &mut batch);
+                None
             }
             item = outbox.next() => match item {
                 OutboxItem::Event(event) => {
-                    if !writer.events(event.frame.clone(), outbox).await {
-                        return None;
-                    }
+                    batch.push(Out::text(event.frame.clone()));
+                    take_ready_events(outbox, &mut batch);
+                    None
                 }
-                OutboxItem::Close(code) => return Some(code),
+                OutboxItem::Close(code) => Some(End::Close(code)),
             },
             _ = ping.tick() => {
                 if heard.elapsed() > IDLE_LIMIT {
-                    return Some(close::GOING_AWAY);
-                }
-                if !writer.send(Message::Ping(Bytes::new())).await {
-                    return None;
+                    Some(End::Close(close::GOING_AWAY))
+                } else {
+                    batch.push(Out::new(opcode::PING, Bytes::new()));
+                    None
                 }
             }
+        };
+        if let Some(end) = ended {
+            return end;
         }
+        if !batch.is_empty() && !socket.send(&batch).await {
+            return End::Drop;
+        }
+    }
+}
+
+/// Handles one frame: queues what it answers in `batch` (or starts it in `in_flight`).
+/// Returns how the connection ends, if it does.
+async fn incoming<S: Io>(
+    conn: &mut Connection,
+    socket: &mut Socket<S>,
+    in_flight: &mut FuturesOrdered<PendingReply>,
+    frame: Frame,
+    batch: &mut Vec<Out>,
+) -> Option<End> {
+    match classify(conn, frame) {
+        Incoming::Ignore => {}
+        Incoming::End(end) => return Some(end),
+        Incoming::Pong(payload) => batch.push(Out::new(opcode::PONG, Bytes::from(payload))),
+        Incoming::Reply(bytes) if in_flight.is_empty() => batch.push(Out::text(bytes)),
+        Incoming::Reply(bytes) => in_flight.push_back(Box::pin(async move { bytes })),
+        Incoming::Pipelined(work) => in_flight.push_back(work),
+        Incoming::Barrier(reference, request) => {
+            let barrier = barrier(conn, socket, in_flight, reference, request);
+            return Box::pin(barrier).await.err();
+        }
+    }
+    None
+}
+
+/// Sends every reply in flight, then runs `request` alone and sends its reply.
+async fn barrier<S: Io>(
+    conn: &mut Connection,
+    socket: &mut Socket<S>,
+    in_flight: &mut FuturesOrdered<PendingReply>,
+    reference: String,
+    request: ChatRequest,
+) -> Result<(), End> {
+    while let Some(bytes) = in_flight.next().await {
+        send_or_drop(socket, bytes).await?;
+    }
+    let reply = reply_bytes(&reference, conn.request(request).await);
+    send_or_drop(socket, reply).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future a function returns, without calling it.
+    fn future_size<A, B, C, F: Future>(_: impl Fn(A, B, C) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every idle connection is one task holding this future: keep it small.
+    #[test]
+    fn a_session_task_is_small() {
+        let session = future_size(serve::<TcpStream>);
+        println!("session future: {session} bytes");
+        fn pump_s(
+            c: &'static mut Connection,
+            o: &'static mut Outbox,
+            s: &'static mut Socket<TcpStream>,
+        ) -> impl Future {
+            pump(c, o, s)
+        }
+        fn next_s(s: &'static mut Socket<TcpStream>, _: (), _: ()) -> impl Future {
+            s.next()
+        }
+        fn send_s(s: &'static mut Socket<TcpStream>, f: &'static [Out], _: ()) -> impl Future {
+            s.send(f)
+        }
+        fn outbox_s(o: &'static mut Outbox, _: (), _: ()) -> impl Future {
+            o.next()
+        }
+        println!(
+            "pump {} next {} send {} outbox {}",
+            future_size(pump_s),
+            future_size(next_s),
+            future_size(send_s),
+            future_size(outbox_s)
+        );
+        assert!(session < 1200, "session future is {session} bytes");
     }
 }
