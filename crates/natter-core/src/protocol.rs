@@ -6,7 +6,9 @@ use crate::model::{Message, RoomId, RoomView, Seq, User};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -149,8 +151,51 @@ pub struct FrameError {
     pub error: ChatError,
 }
 
+/// A frame's envelope, borrowed from the text: the fast path for `message.send`.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(rename = "ref", borrow)]
+    reference: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+}
+
+/// Parses a well-formed `message.send` straight into its arguments, without building a
+/// `Value` tree first (the hot path: every chat message). Anything else, and anything this
+/// path does not accept, returns None and goes through [`parse_frame`]'s general path, which
+/// gives the same result for what this accepts and the documented errors for the rest.
+fn parse_send_fast(text: &str) -> Option<(String, Request)> {
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    let envelope: Envelope<'_> = serde_json::from_str(text).ok()?;
+    if envelope.kind.as_deref()? != "message.send" {
+        return None;
+    }
+    let reference = envelope.reference?;
+    if reference.is_empty() || reference.chars().count() > MAX_REF_CHARS {
+        return None;
+    }
+    let data = envelope.data?.get();
+    if !data.trim_start().starts_with('{') {
+        return None;
+    }
+    let args: SendArgs = serde_json::from_str(data).ok()?;
+    Some((reference.into_owned(), Request::MessageSend(args)))
+}
+
 /// Parses one native text frame: `{"type", "ref", "data"}`.
 pub fn parse_frame(text: &str) -> Result<(String, Request), FrameError> {
+    if let Some(parsed) = parse_send_fast(text) {
+        return Ok(parsed);
+    }
+    parse_frame_general(text)
+}
+
+/// Parses any frame through a `Value`, with the documented error for each way it can fail.
+fn parse_frame_general(text: &str) -> Result<(String, Request), FrameError> {
     let value: Value = serde_json::from_str(text).map_err(|e| FrameError {
         reference: None,
         error: ChatError::new(ErrorCode::BadJson, format!("not JSON: {e}")),
@@ -348,6 +393,56 @@ mod tests {
         let e = parse_frame(r#"{"type":"message.send","ref":"1","data":{"room":1}}"#)
             .expect_err("missing");
         assert!(e.error.message.contains("missing field"));
+    }
+
+    /// The fast path for sends must agree with the general path on everything it accepts,
+    /// and leave everything else (with its documented error) to the general path.
+    #[test]
+    fn the_send_fast_path_agrees_with_the_general_path() {
+        let frames = [
+            r#"{"type":"message.send","ref":"7","data":{"room":1,"body":"hi","client_id":"c"}}"#,
+            r#"  { "data" : { "client_id" : "c", "body" : "h\u00e9 \"q\"", "room" : 12 } , "ref" : "r\n", "type" : "message.send", "extra": [1, {"x": null}] } "#,
+            r#"{"type":"message.send","ref":"7","ref":"8","data":{"room":1,"body":"hi","client_id":"c"}}"#,
+            r#"{"type":"message.send","ref":"7","data":{"room":1,"room":2,"body":"hi","client_id":"c"}}"#,
+            r#"{"type":"message.send","ref":7,"data":{"room":1,"body":"hi","client_id":"c"}}"#,
+            r#"{"type":"message.send","ref":"","data":{"room":1,"body":"hi","client_id":"c"}}"#,
+            r#"{"type":"message.send","ref":null,"data":{"room":1,"body":"hi","client_id":"c"}}"#,
+            r#"{"type":"message.send","ref":"7","data":{"room":"1","body":"hi","client_id":"c"}}"#,
+            r#"{"type":"message.send","ref":"7","data":{"room":1.5,"body":"hi","client_id":"c"}}"#,
+            r#"{"type":"message.send","ref":"7","data":{"room":1,"body":"hi"}}"#,
+            r#"{"type":"message.send","ref":"7","data":[1,2]}"#,
+            r#"{"type":"message.send","ref":"7","data":null}"#,
+            r#"{"type":"message.send","ref":"7"}"#,
+            r#"{"type":"message.send","ref":"7","data":{"room":1,"body":"hi","client_id":"c"}} x"#,
+            r#"{"type":"message.send","ref":"7","data":{"room":1,"body":"hi","client_id":"c"}"#,
+            r#"{"type":"message.sent","ref":"7","data":{"room":1,"body":"hi","client_id":"c"}}"#,
+            r#"[{"type":"message.send","ref":"7","data":{"room":1,"body":"hi","client_id":"c"}}]"#,
+            r#"{"type":"typing","ref":"7","data":{"room":1,"active":true}}"#,
+        ];
+        let long_ref = format!(
+            r#"{{"type":"message.send","ref":"{}","data":{{"room":1,"body":"hi","client_id":"c"}}}}"#,
+            "x".repeat(MAX_REF_CHARS + 1)
+        );
+        let show = |r: &Result<(String, Request), FrameError>| match r {
+            Ok((reference, request)) => format!("ok {reference} {request:?}"),
+            Err(e) => format!(
+                "err {:?} {:?} {}",
+                e.reference, e.error.code, e.error.message
+            ),
+        };
+        let mut fast_taken = 0;
+        for frame in frames.iter().copied().chain([long_ref.as_str()]) {
+            let general = parse_frame_general(frame);
+            if let Some(fast) = parse_send_fast(frame) {
+                fast_taken += 1;
+                assert_eq!(show(&Ok(fast)), show(&general), "frame {frame}");
+            }
+            assert_eq!(show(&parse_frame(frame)), show(&general), "frame {frame}");
+        }
+        assert_eq!(
+            fast_taken, 2,
+            "the two well-formed sends take the fast path"
+        );
     }
 
     #[test]
