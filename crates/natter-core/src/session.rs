@@ -285,7 +285,9 @@ impl Outbox {
                 return OutboxItem::Event(event);
             }
             if let Some(room) = self.catching_up.front().copied() {
-                match self.catch_up_page(room).await {
+                // Boxed, as is filling a gap: rare steps that would otherwise make every idle
+                // connection's task carry their state.
+                match Box::pin(self.catch_up_page(room)).await {
                     Ok(true) => {
                         self.catching_up.pop_front();
                     }
@@ -361,7 +363,7 @@ impl Outbox {
             Order::Next => self.ready.push_back(event.clone()),
             Order::Duplicate => {}
             Order::Gap => {
-                self.fill_gap(event).await?;
+                Box::pin(self.fill_gap(event)).await?;
                 if let Some((room, seq)) = event.room_seq {
                     let mark = self.watermarks.entry(room).or_insert(Seq::ZERO);
                     if seq > *mark {
