@@ -400,8 +400,13 @@ impl Writer {
 /// The socket's task: the `auth` reply, then requests and events until the socket goes.
 async fn serve(writer: Writer, mut session: Session) {
     tracing::debug!("session started");
-    let welcome = std::mem::take(&mut session.welcome);
-    let code = if writer.emit("auth", &welcome).await {
+    // The welcome (with the list of who is online) is sent and freed here: held for the
+    // socket's life it cost every connection the size of that list.
+    let welcomed = {
+        let welcome = std::mem::take(&mut session.welcome);
+        writer.emit("auth", &welcome).await
+    };
+    let code = if welcomed {
         pump(&writer, &mut session).await
     } else {
         None
