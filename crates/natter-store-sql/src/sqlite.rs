@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::oneshot;
-use writer::{JobDone, WriteJob, Writer};
+use writer::{WriteJob, Writer};
 
 /// Writes committed together at most. Larger batches are cheaper per write under FULL
 /// (one fsync, and each touched index page written once): 500 -> 1500 inserts per commit
@@ -211,29 +211,7 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: writer::ClosureJob = Box::new(move |conn| match conn {
-            None => JobDone {
-                ok: false,
-                finish: Box::new(move |r| {
-                    let e = r.err().unwrap_or_else(|| "no transaction".into());
-                    let _ = tx.send(Err(StoreError::Backend(e)));
-                }),
-            },
-            Some(conn) => {
-                let result = f(conn);
-                JobDone {
-                    ok: result.is_ok(),
-                    finish: Box::new(move |committed| {
-                        let outcome = match committed {
-                            Ok(()) => result,
-                            Err(e) => Err(StoreError::Backend(e)),
-                        };
-                        let _ = tx.send(outcome);
-                    }),
-                }
-            }
-        });
-        self.submit(WriteJob::Closure(job))?;
+        self.submit(WriteJob::closure(f, tx))?;
         rx.await
             .map_err(|_| StoreError::Backend("sqlite writer dropped a job".into()))?
     }

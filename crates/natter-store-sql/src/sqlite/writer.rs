@@ -46,6 +46,37 @@ pub(super) enum WriteJob {
 }
 
 impl WriteJob {
+    /// A closure write: `f` runs in the writer's transaction, in its own savepoint; `reply`
+    /// gets its result once the batch has committed, or why it was not run or not committed.
+    pub(super) fn closure<T, F>(f: F, reply: oneshot::Sender<Result<T, StoreError>>) -> WriteJob
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        WriteJob::Closure(Box::new(move |conn| match conn {
+            None => JobDone {
+                ok: false,
+                finish: Box::new(move |r| {
+                    let e = r.err().unwrap_or_else(|| "no transaction".into());
+                    let _ = reply.send(Err(StoreError::Backend(e)));
+                }),
+            },
+            Some(conn) => {
+                let result = f(conn);
+                JobDone {
+                    ok: result.is_ok(),
+                    finish: Box::new(move |committed| {
+                        let outcome = match committed {
+                            Ok(()) => result,
+                            Err(e) => Err(StoreError::Backend(e)),
+                        };
+                        let _ = reply.send(outcome);
+                    }),
+                }
+            }
+        }))
+    }
+
     /// Reports failure without running the job.
     fn fail(self, error: &str) {
         match self {
@@ -350,26 +381,9 @@ mod tests {
     /// A closure job running `f`; its outcome arrives on the receiver.
     fn closure<T: Send + 'static>(
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> (WriteJob, std::sync::mpsc::Receiver<Result<T, String>>) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let job: ClosureJob = Box::new(move |conn| match conn {
-            None => JobDone {
-                ok: false,
-                finish: Box::new(move |_| {
-                    let _ = tx.send(Err("not run".into()));
-                }),
-            },
-            Some(conn) => {
-                let result = f(conn);
-                JobDone {
-                    ok: result.is_ok(),
-                    finish: Box::new(move |committed| {
-                        let _ = tx.send(committed.and(result.map_err(|e| e.to_string())));
-                    }),
-                }
-            }
-        });
-        (WriteJob::Closure(job), rx)
+    ) -> (WriteJob, oneshot::Receiver<Result<T, StoreError>>) {
+        let (tx, rx) = oneshot::channel();
+        (WriteJob::closure(f, tx), rx)
     }
 
     fn seq_of(rx: &mut Reply) -> (i64, bool) {
@@ -400,7 +414,7 @@ mod tests {
         let (a, mut ra) = append(1, 1, "a");
         let (unknown_sender, mut rb) = append(1, 99, "b");
         let (unknown_room, mut rc) = append(42, 1, "c");
-        let (bad_closure, rd) = closure(|conn| {
+        let (bad_closure, mut rd) = closure(|conn| {
             conn.execute(
                 "INSERT INTO users (id, name, name_key, created_at) VALUES (3, 'x', 'ana', 0)",
                 [],
@@ -456,7 +470,7 @@ mod tests {
         let (mut writer, _other) = setup(&dir);
         let (a, _ra) = append(2, 1, "a");
         let (b, _rb) = append(2, 1, "b");
-        let (read, rread) = closure(|conn| {
+        let (read, mut rread) = closure(|conn| {
             conn.query_row("SELECT last_seq FROM rooms WHERE id = 2", [], |r| {
                 r.get::<_, i64>(0)
             })
