@@ -20,21 +20,8 @@ async fn data_survives_reopening_the_file() {
     let path = dir.path().join("nested/dir/t.db");
     let (user, room) = {
         let store = SqliteStore::open(&path, Synchronous::Normal).expect("open");
-        let user = store
-            .create_user("ana", Some("h"), false)
-            .await
-            .expect("user");
-        let room = store.create_room("club", user.id).await.expect("room");
-        store
-            .append(NewMessage {
-                room: room.id,
-                sender: user.clone(),
-                body: "kept".into(),
-                client_id: "c1".into(),
-                ts: now_millis(),
-            })
-            .await
-            .expect("append");
+        let (user, room) = ana_in_club(&store).await;
+        send(&store, &room, &user, "c1", "kept").await;
         store.shutdown().await;
         (user, room)
     };
@@ -53,12 +40,28 @@ async fn data_survives_reopening_the_file() {
     assert!(late.is_err());
 }
 
-async fn send(store: &SqliteStore, room: &Room, user: &User, client_id: &str) -> Appended {
+/// A user `ana` and a room `club` she created.
+async fn ana_in_club(store: &SqliteStore) -> (User, Room) {
+    let user = store
+        .create_user("ana", Some("h"), false)
+        .await
+        .expect("user");
+    let room = store.create_room("club", user.id).await.expect("room");
+    (user, room)
+}
+
+async fn send(
+    store: &SqliteStore,
+    room: &Room,
+    user: &User,
+    client_id: &str,
+    body: &str,
+) -> Appended {
     store
         .append(NewMessage {
             room: room.id,
             sender: user.clone(),
-            body: "b".into(),
+            body: body.into(),
             client_id: client_id.into(),
             ts: now_millis(),
         })
@@ -72,13 +75,9 @@ async fn seqs_continue_across_a_restart() {
     let path = dir.path().join("t.db");
     let (user, room) = {
         let store = SqliteStore::open(&path, Synchronous::Full).expect("open");
-        let user = store
-            .create_user("ana", Some("h"), false)
-            .await
-            .expect("user");
-        let room = store.create_room("club", user.id).await.expect("room");
+        let (user, room) = ana_in_club(&store).await;
         for i in 1..=3 {
-            let sent = send(&store, &room, &user, &format!("c{i}")).await;
+            let sent = send(&store, &room, &user, &format!("c{i}"), "b").await;
             assert_eq!(sent.message.seq, Seq(i));
         }
         store.shutdown().await;
@@ -94,10 +93,10 @@ async fn seqs_continue_across_a_restart() {
             .last_seq,
         Seq(3)
     );
-    let retry = send(&store, &room, &user, "c2").await;
+    let retry = send(&store, &room, &user, "c2", "b").await;
     assert!(retry.duplicate);
     assert_eq!(retry.message.seq, Seq(2));
-    let next = send(&store, &room, &user, "c4").await;
+    let next = send(&store, &room, &user, "c4", "b").await;
     assert_eq!((next.message.seq, next.duplicate), (Seq(4), false));
     assert_eq!(
         store
