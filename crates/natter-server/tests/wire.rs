@@ -286,13 +286,7 @@ async fn binary_frames_get_the_documented_error_and_the_connection_stays() {
 async fn bytes_written_one_at_a_time_still_parse() {
     let server = TestServer::start().await;
     let (token, _) = server.register("slow").await;
-    let mut tcp = TcpStream::connect(server.addr).await.expect("connect");
-    tcp.set_nodelay(true).expect("nodelay");
-    tcp.write_all(handshake_request(server.addr, "").as_bytes())
-        .await
-        .expect("write");
-    let head = read_head(&mut tcp).await;
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut tcp = open(&server).await;
     // A frame of about 200 bytes (16-bit length form), byte by byte.
     let wire = frame(
         true,
