@@ -60,7 +60,7 @@ fn room_of(n: usize) -> (Arc<Hub>, Vec<Outbox>) {
             name: format!("u{i}"),
             guest: false,
         };
-        let (handle, outbox) = session(user, String::new(), false, [], 1024, store.clone());
+        let (handle, outbox) = session(user, [0; 32], false, [], 1024, store.clone());
         hub.join_room(&handle, RoomId(1));
         outboxes.push(outbox);
     }

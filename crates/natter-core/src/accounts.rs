@@ -125,8 +125,8 @@ pub fn new_token() -> String {
 }
 
 /// The SHA-256 of a token: what is stored.
-pub fn token_hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 pub fn to_hex(bytes: &[u8]) -> String {

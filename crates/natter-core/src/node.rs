@@ -42,6 +42,9 @@ pub struct CoreConfig {
     pub gap_wait: Duration,
     /// Whether nickname-only guests may join.
     pub allow_guests: bool,
+    /// How often every session's outbox yields `OutboxItem::Keepalive` (one sweep over the
+    /// node's sessions, not a timer per connection); transports ping and check for silence.
+    pub keepalive: Duration,
 }
 
 impl Default for CoreConfig {
@@ -56,6 +59,7 @@ impl Default for CoreConfig {
             typing_throttle: Duration::from_secs(2),
             gap_wait: Duration::from_millis(100),
             allow_guests: false,
+            keepalive: Duration::from_secs(30),
         }
     }
 }
@@ -114,6 +118,7 @@ impl Node {
         node.broker.set_handler(Arc::downgrade(&handler));
         node.broker.subscribe(Topic::Presence);
         node.spawn_typing_sweeper();
+        node.spawn_keepalive();
         Ok(node)
     }
 
@@ -310,7 +315,7 @@ impl Node {
         let rooms = self.my_rooms(user.id).await?;
         let (handle, mut outbox) = session::session(
             user.clone(),
-            accounts::to_hex(&accounts::token_hash(&args.token)),
+            accounts::token_hash(&args.token),
             args.presence,
             rooms.iter().map(|r| r.id),
             self.config.outbound_queue,
@@ -799,6 +804,29 @@ impl Node {
         }
     }
 
+    /// Every `keepalive`, asks each local session's transport to check on its connection.
+    /// One task for the node, where a timer per connection would cost every idle connection a
+    /// timer entry.
+    fn spawn_keepalive(self: &Arc<Self>) {
+        let node = Arc::downgrade(self);
+        let stop = self.shutdown.clone();
+        let period = self.config.keepalive.max(Duration::from_millis(10));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(Instant::now() + period, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let Some(node) = node.upgrade() else { return };
+                for session in node.hub.all_sessions() {
+                    session.keepalive();
+                }
+            }
+        });
+    }
+
     fn spawn_typing_sweeper(self: &Arc<Self>) {
         let node = Arc::downgrade(self);
         let stop = self.shutdown.clone();
@@ -965,7 +993,7 @@ impl BusHandler for Node {
             }
             BusEvent::SessionRevoked { user, token_hash } => {
                 for session in self.hub.sessions_of(user) {
-                    if session.token_hash == token_hash {
+                    if accounts::to_hex(&session.token_hash) == token_hash {
                         session.close(close::REVOKED);
                     }
                 }
@@ -1055,11 +1083,19 @@ impl Connection {
     }
 }
 
-impl Drop for Connection {
-    fn drop(&mut self) {
+impl Connection {
+    /// Ends the session (as dropping the connection does): its rooms and presence are
+    /// released now, though the transport may still be closing the socket.
+    pub fn end(&mut self) {
         if let Some(session) = self.session.take() {
             session.close(close::NORMAL);
             self.node.end_session(session);
         }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.end();
     }
 }

@@ -14,7 +14,7 @@ use crate::error::StoreError;
 use crate::model::{Message, RoomId, Seq, User};
 use crate::protocol::{close, EncodedEvent};
 use crate::store::Store;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -47,15 +47,19 @@ pub enum Outbound {
 pub struct SessionHandle {
     pub id: SessionId,
     pub user: User,
-    /// SHA-256 (hex) of the token it authenticated with, for revocation.
-    pub token_hash: String,
+    /// SHA-256 of the token it authenticated with, for revocation.
+    pub token_hash: [u8; 32],
     /// Whether it receives `presence` events.
     pub wants_presence: bool,
     /// The bounded outbound queue (see `OutboundQueue`).
     queue: OutboundQueue,
-    rooms: Mutex<HashSet<RoomId>>,
+    /// The rooms it is in, sorted (a user is in few rooms: a short vector is smaller than a
+    /// set, and every connection keeps one).
+    rooms: Mutex<Vec<RoomId>>,
     /// 0 while open; otherwise the close code the transport should use.
     close_code: AtomicU16,
+    /// Set by the node's keepalive sweep; the outbox yields `Keepalive` and clears it.
+    keepalive_due: AtomicBool,
     /// Wakes the outbox: something was queued, or the session was closed.
     wake: Notify,
 }
@@ -152,6 +156,13 @@ impl SessionHandle {
         }
     }
 
+    /// Asks the transport to check on the connection (the outbox yields `Keepalive`).
+    pub fn keepalive(&self) {
+        if !self.is_closed() && !self.keepalive_due.swap(true, Ordering::AcqRel) {
+            self.wake.notify_one();
+        }
+    }
+
     pub fn is_closed(&self) -> bool {
         self.close_code.load(Ordering::Acquire) != 0
     }
@@ -159,7 +170,7 @@ impl SessionHandle {
     pub fn is_member(&self, room: RoomId) -> bool {
         self.rooms
             .lock()
-            .map(|r| r.contains(&room))
+            .map(|r| r.binary_search(&room).is_ok())
             .unwrap_or(false)
     }
 
@@ -172,17 +183,29 @@ impl SessionHandle {
 
     /// Records membership; true if it is new.
     pub(crate) fn add_room(&self, room: RoomId) -> bool {
-        self.rooms
-            .lock()
-            .map(|mut r| r.insert(room))
-            .unwrap_or(false)
+        let Ok(mut rooms) = self.rooms.lock() else {
+            return false;
+        };
+        match rooms.binary_search(&room) {
+            Ok(_) => false,
+            Err(at) => {
+                rooms.insert(at, room);
+                true
+            }
+        }
     }
 
     pub(crate) fn remove_room(&self, room: RoomId) -> bool {
-        self.rooms
-            .lock()
-            .map(|mut r| r.remove(&room))
-            .unwrap_or(false)
+        let Ok(mut rooms) = self.rooms.lock() else {
+            return false;
+        };
+        match rooms.binary_search(&room) {
+            Ok(at) => {
+                rooms.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 
@@ -193,6 +216,9 @@ pub enum OutboxItem {
     Event(Arc<EncodedEvent>),
     /// Close the connection with this code.
     Close(u16),
+    /// Time to check on the connection: a transport pings it, and closes it if the client
+    /// has been silent too long. Comes every `CoreConfig::keepalive`.
+    Keepalive,
 }
 
 /// The transport's side of a session: yields events in order, filling gaps from the store.
@@ -200,17 +226,57 @@ pub struct Outbox {
     handle: Arc<SessionHandle>,
     store: Arc<dyn Store>,
     /// Last seq handed out per room.
-    watermarks: HashMap<RoomId, Seq>,
-    /// Events ready to go out before anything else.
+    watermarks: Watermarks,
+    /// Events ready to go out before anything else (stored messages fetched to fill a gap or
+    /// catch up; a live event in order goes out without passing through here).
     ready: VecDeque<Arc<EncodedEvent>>,
-    /// Rooms still catching up (their stored messages above the watermark are not all out).
-    catching_up: VecDeque<RoomId>,
+    /// Rooms still catching up (their stored messages above the watermark are not all out),
+    /// in order.
+    catching_up: Vec<RoomId>,
     /// An event taken by `try_next` that needs a gap filled first.
     stashed: Option<Arc<EncodedEvent>>,
     /// The store read in flight. It runs as its own task, so a transport that drops `next`
     /// (a `select!` that picked an incoming request) does not restart it: the next call picks
     /// it up, and a client that keeps sending cannot starve catch-up.
-    reading: Option<StoreRead>,
+    reading: Option<Box<StoreRead>>,
+}
+
+/// The last seq handed out per room: a vector sorted by room. A connection is in few rooms,
+/// and every connection keeps one of these: smaller than a map, and as quick at this size.
+#[derive(Default)]
+struct Watermarks(Vec<(RoomId, Seq)>);
+
+impl Watermarks {
+    fn find(&self, room: RoomId) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&room, |(r, _)| *r)
+    }
+
+    fn get(&self, room: RoomId) -> Option<Seq> {
+        self.find(room).ok().map(|at| self.0[at].1)
+    }
+
+    fn get_mut(&mut self, room: RoomId) -> Option<&mut Seq> {
+        self.find(room).ok().map(|at| &mut self.0[at].1)
+    }
+
+    fn insert(&mut self, room: RoomId, seq: Seq) {
+        match self.find(room) {
+            Ok(at) => self.0[at].1 = seq,
+            Err(at) => self.0.insert(at, (room, seq)),
+        }
+    }
+
+    /// The room's watermark, zero if it has none yet.
+    fn entry(&mut self, room: RoomId) -> &mut Seq {
+        let at = match self.find(room) {
+            Ok(at) => at,
+            Err(at) => {
+                self.0.insert(at, (room, Seq::ZERO));
+                at
+            }
+        };
+        &mut self.0[at].1
+    }
 }
 
 /// A `messages_after(room, after, limit)` running as a task.
@@ -230,7 +296,7 @@ enum Order {
 /// Creates a session's two halves.
 pub fn session(
     user: User,
-    token_hash: String,
+    token_hash: [u8; 32],
     wants_presence: bool,
     rooms: impl IntoIterator<Item = RoomId>,
     queue: usize,
@@ -242,16 +308,22 @@ pub fn session(
         token_hash,
         wants_presence,
         queue: OutboundQueue::new(queue),
-        rooms: Mutex::new(rooms.into_iter().collect()),
+        rooms: Mutex::new({
+            let mut rooms: Vec<RoomId> = rooms.into_iter().collect();
+            rooms.sort_unstable();
+            rooms.dedup();
+            rooms
+        }),
         close_code: AtomicU16::new(0),
+        keepalive_due: AtomicBool::new(false),
         wake: Notify::new(),
     });
     let outbox = Outbox {
         handle: handle.clone(),
         store,
-        watermarks: HashMap::new(),
+        watermarks: Watermarks::default(),
         ready: VecDeque::new(),
-        catching_up: VecDeque::new(),
+        catching_up: Vec::new(),
         stashed: None,
         reading: None,
     };
@@ -271,7 +343,7 @@ impl Outbox {
     /// Resume: the client has seen `room` up to `seq`; send it everything after.
     pub fn resume_from(&mut self, room: RoomId, seq: Seq) {
         self.watermarks.insert(room, seq);
-        self.catching_up.push_back(room);
+        self.catching_up.push(room);
     }
 
     /// The next thing to do. Cancel-safe: an event taken from the queue stays stashed until
@@ -281,15 +353,18 @@ impl Outbox {
             if let Some(code) = self.close_code() {
                 return OutboxItem::Close(code);
             }
+            if self.handle.keepalive_due.swap(false, Ordering::AcqRel) {
+                return OutboxItem::Keepalive;
+            }
             if let Some(event) = self.ready.pop_front() {
                 return OutboxItem::Event(event);
             }
-            if let Some(room) = self.catching_up.front().copied() {
+            if let Some(room) = self.catching_up.first().copied() {
                 // Boxed, as is filling a gap: rare steps that would otherwise make every idle
                 // connection's task carry their state.
                 match Box::pin(self.catch_up_page(room)).await {
                     Ok(true) => {
-                        self.catching_up.pop_front();
+                        self.catching_up.remove(0);
                     }
                     Ok(false) => {}
                     Err(()) => return OutboxItem::Close(close::INTERNAL),
@@ -313,8 +388,13 @@ impl Outbox {
                 continue;
             };
             match item {
-                Outbound::Event(event) => self.stashed = Some(event),
-                Outbound::CatchUp(room) => self.catching_up.push_back(room),
+                // In order (the usual case) it goes out now; a gap is filled first.
+                Outbound::Event(event) => match self.in_order(&event) {
+                    Order::Next => return OutboxItem::Event(event),
+                    Order::Duplicate => {}
+                    Order::Gap => self.stashed = Some(event),
+                },
+                Outbound::CatchUp(room) => self.catching_up.push(room),
                 Outbound::Track(room, seq) => {
                     self.watermarks.insert(room, seq);
                 }
@@ -345,7 +425,7 @@ impl Outbox {
                     }
                 },
                 Some(Outbound::CatchUp(room)) => {
-                    self.catching_up.push_back(room);
+                    self.catching_up.push(room);
                     return None;
                 }
                 Some(Outbound::Track(room, seq)) => {
@@ -365,7 +445,7 @@ impl Outbox {
             Order::Gap => {
                 Box::pin(self.fill_gap(event)).await?;
                 if let Some((room, seq)) = event.room_seq {
-                    let mark = self.watermarks.entry(room).or_insert(Seq::ZERO);
+                    let mark = self.watermarks.entry(room);
                     if seq > *mark {
                         *mark = seq;
                         self.ready.push_back(event.clone());
@@ -381,7 +461,7 @@ impl Outbox {
         let Some((room, seq)) = event.room_seq else {
             return Order::Next;
         };
-        match self.watermarks.get_mut(&room) {
+        match self.watermarks.get_mut(room) {
             None => {
                 self.watermarks.insert(room, seq);
                 Order::Next
@@ -401,7 +481,7 @@ impl Outbox {
             return Ok(());
         };
         loop {
-            let mark = self.watermarks.get(&room).copied().unwrap_or(Seq::ZERO);
+            let mark = self.watermarks.get(room).unwrap_or(Seq::ZERO);
             let missing = seq.0 - mark.0 - 1;
             if missing <= 0 {
                 break;
@@ -423,7 +503,7 @@ impl Outbox {
 
     /// One page of catch-up; true when the room has nothing more to send.
     async fn catch_up_page(&mut self, room: RoomId) -> Result<bool, ()> {
-        let mark = self.watermarks.get(&room).copied().unwrap_or(Seq::ZERO);
+        let mark = self.watermarks.get(room).unwrap_or(Seq::ZERO);
         let page = self.fetch(room, mark, CATCH_UP_PAGE).await?;
         Ok(page.len() < CATCH_UP_PAGE as usize)
     }
@@ -431,15 +511,15 @@ impl Outbox {
     /// Fetches messages above `after`, queues them as ready and advances the watermark.
     async fn fetch(&mut self, room: RoomId, after: Seq, limit: u32) -> Result<Vec<Seq>, ()> {
         let same = |r: &StoreRead| r.room == room && r.after == after && r.limit == limit;
-        if !self.reading.as_ref().is_some_and(same) {
+        if !self.reading.as_deref().is_some_and(same) {
             let store = self.store.clone();
             let task = tokio::spawn(async move { store.messages_after(room, after, limit).await });
-            let read = StoreRead {
+            let read = Box::new(StoreRead {
                 room,
                 after,
                 limit,
                 task,
-            };
+            });
             if let Some(stale) = self.reading.replace(read) {
                 stale.task.abort();
             }
@@ -454,7 +534,7 @@ impl Outbox {
             .map_err(|e| tracing::error!(error = %e, "catch-up read failed"))?;
         let mut seqs = Vec::with_capacity(messages.len());
         for message in &messages {
-            let mark = self.watermarks.entry(room).or_insert(Seq::ZERO);
+            let mark = self.watermarks.entry(room);
             if message.seq > *mark {
                 *mark = message.seq;
                 self.ready.push_back(EncodedEvent::message(message));
@@ -496,7 +576,7 @@ mod tests {
         };
         session(
             user,
-            String::new(),
+            [0; 32],
             false,
             [],
             queue,
@@ -567,6 +647,31 @@ mod tests {
             .await
             .expect("woken by the close");
         assert!(matches!(item, OutboxItem::Close(code) if code == close::REVOKED));
+    }
+
+    #[tokio::test]
+    async fn a_keepalive_wakes_the_outbox_once_and_never_after_close() {
+        let (handle, mut outbox) = open(10);
+        let sweeper = handle.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            // Two sweeps before the transport looks: one keepalive.
+            sweeper.keepalive();
+            sweeper.keepalive();
+        });
+        let item = tokio::time::timeout(Duration::from_secs(5), outbox.next())
+            .await
+            .expect("woken by the keepalive");
+        assert!(matches!(item, OutboxItem::Keepalive), "got {item:?}");
+        handle.deliver(event(3));
+        let item = outbox.next().await;
+        assert!(matches!(item, OutboxItem::Event(e) if &e.data[..] == br#"{"n":3}"#));
+        let idle = tokio::time::timeout(Duration::from_millis(30), outbox.next()).await;
+        assert!(idle.is_err(), "a second keepalive: {idle:?}");
+        handle.close(close::GOING_AWAY);
+        handle.keepalive();
+        let item = outbox.next().await;
+        assert!(matches!(item, OutboxItem::Close(code) if code == close::GOING_AWAY));
     }
 
     #[tokio::test]

@@ -92,6 +92,7 @@ async fn next_seq_impatiently(outbox: &mut natter_core::Outbox) -> i64 {
             match item {
                 OutboxItem::Event(e) => return e.room_seq.expect("a message").1 .0,
                 OutboxItem::Close(code) => panic!("closed with {code}"),
+                OutboxItem::Keepalive => panic!("no keepalive sweep runs here"),
             }
         }
     }
@@ -118,7 +119,7 @@ async fn catch_up_and_gap_fills_progress_when_next_is_cancelled() {
         stored.push(slow.append(new).await.expect("append").message);
     }
     let store: Arc<dyn Store> = slow;
-    let (handle, mut outbox) = session(ana, String::new(), false, [room], 16, store);
+    let (handle, mut outbox) = session(ana, [0; 32], false, [room], 16, store);
     // Resume from 2 (catch-up reads 3..=6) ...
     outbox.resume_from(room, Seq(2));
     for want in 3..=6 {
@@ -147,7 +148,7 @@ async fn concurrent_pushes_are_never_stranded_by_a_cancelled_wait() {
         guest: false,
     };
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let (handle, mut outbox) = session(user, String::new(), false, [], PRODUCERS * EACH, store);
+    let (handle, mut outbox) = session(user, [0; 32], false, [], PRODUCERS * EACH, store);
     let mut producers = Vec::new();
     for p in 0..PRODUCERS {
         let handle = handle.clone();
@@ -180,6 +181,7 @@ async fn concurrent_pushes_are_never_stranded_by_a_cancelled_wait() {
                     received += 1;
                 }
                 OutboxItem::Close(code) => panic!("closed with {code}"),
+                OutboxItem::Keepalive => panic!("no keepalive sweep runs here"),
             },
             _ = ticker.tick() => {}
         }
@@ -211,6 +213,7 @@ async fn concurrent_pushes_are_never_stranded_by_a_cancelled_wait() {
                 assert_eq!(got, n);
             }
             OutboxItem::Close(code) => panic!("closed with {code}"),
+            OutboxItem::Keepalive => panic!("no keepalive sweep runs here"),
         }
         got_tx.send(()).await.expect("pinger alive");
     }

@@ -73,6 +73,10 @@ pub struct Settings {
     /// Typing state ends by itself after this many ms [default: 6000].
     #[arg(long, env = "NATTER_TYPING_EXPIRY_MS")]
     pub typing_expiry_ms: Option<u64>,
+    /// The server pings every WebSocket connection this often, in ms, and closes one silent
+    /// for 2.5 times as long [default: 30000].
+    #[arg(long, env = "NATTER_KEEPALIVE_MS")]
+    pub keepalive_ms: Option<u64>,
     /// Seconds a new connection has to authenticate [default: 10].
     #[arg(long, env = "NATTER_AUTH_TIMEOUT_SECS")]
     pub auth_timeout_secs: Option<u64>,
@@ -152,6 +156,7 @@ pub struct Config {
     pub outbound_queue: usize,
     pub write_timeout: Duration,
     pub typing_expiry: Duration,
+    pub keepalive: Duration,
     pub auth_timeout: Duration,
     pub log: String,
     pub log_json: bool,
@@ -194,6 +199,7 @@ impl Settings {
             outbound_queue,
             write_timeout_ms,
             typing_expiry_ms,
+            keepalive_ms,
             auth_timeout_secs,
             log,
             log_format
@@ -278,6 +284,7 @@ impl Settings {
             outbound_queue: self.outbound_queue.unwrap_or(1024).max(1),
             write_timeout: Duration::from_millis(self.write_timeout_ms.unwrap_or(10_000).max(1)),
             typing_expiry: Duration::from_millis(self.typing_expiry_ms.unwrap_or(6000).max(1)),
+            keepalive: Duration::from_millis(self.keepalive_ms.unwrap_or(30_000).max(10)),
             auth_timeout: Duration::from_secs(self.auth_timeout_secs.unwrap_or(10).max(1)),
             log: self.log.unwrap_or_else(|| "info".into()),
             log_json,
@@ -303,6 +310,7 @@ impl Config {
             rate_burst: self.rate_burst,
             outbound_queue: self.outbound_queue,
             typing_expiry: self.typing_expiry,
+            keepalive: self.keepalive,
             allow_guests: self.allow_guests,
             ..natter_core::CoreConfig::default()
         }

@@ -210,6 +210,36 @@ async fn ping_gets_a_pong_with_its_payload_before_and_after_auth() {
 }
 
 #[tokio::test]
+async fn the_server_pings_and_closes_a_silent_connection_with_1001() {
+    let server = TestServer::start_with(|s| s.keepalive_ms = Some(100)).await;
+    let (mut tcp, _) = signed_in(&server).await;
+    // A client that answers its pings stays, well past the silence limit (250 ms).
+    let answering = std::time::Instant::now();
+    let mut pings = 0;
+    while answering.elapsed() < Duration::from_millis(900) {
+        let (fin, op, payload) = read_frame(&mut tcp).await;
+        assert!(fin);
+        assert_ne!(op, CLOSE, "closed while answering pings");
+        if op == PING {
+            pings += 1;
+            tcp.write_all(&frame(true, PONG, &payload))
+                .await
+                .expect("write");
+        }
+    }
+    assert!(pings >= 4, "{pings} pings in 900 ms at a 100 ms keepalive");
+    // Silent from now on: closed with 1001 at the first sweep after 250 ms.
+    let silent = std::time::Instant::now();
+    assert_eq!(read_close(&mut tcp).await, Some(1001));
+    let after = silent.elapsed();
+    assert!(
+        after >= Duration::from_millis(150) && after < Duration::from_secs(3),
+        "closed {after:?} after going silent"
+    );
+    ends(&mut tcp).await;
+}
+
+#[tokio::test]
 async fn the_close_handshake_is_echoed() {
     let server = TestServer::start().await;
     let (mut tcp, _) = signed_in(&server).await;

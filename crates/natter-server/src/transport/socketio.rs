@@ -444,6 +444,8 @@ async fn pump(writer: &Writer, session: &mut Session) -> Option<u16> {
                     }
                 }
                 OutboxItem::Close(code) => return Some(code),
+                // Engine.IO pings the client itself (pingInterval / pingTimeout).
+                OutboxItem::Keepalive => {}
             },
         }
     }
