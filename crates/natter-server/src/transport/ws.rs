@@ -6,7 +6,9 @@
 //! yields, every ready frame in one vectored write. A write that stalls longer than
 //! `write_timeout` drops the connection. Pipelined `message.send`s run concurrently (up to
 //! `MAX_IN_FLIGHT`, so they share group commits); any other request waits for those before
-//! it. Replies leave in request order.
+//! it. Replies leave in request order. There is no timer per connection: the node's
+//! keepalive sweep makes the outbox yield `Keepalive`, and the loop pings or, if the client
+//! has been silent for 2.5 keepalive periods, closes with 1001.
 //!
 //! Memory: an idle connection holds no read or write buffer. Reads go into a per-thread
 //! scratch buffer and are decoded at once; only an incomplete frame is kept. Writes send
@@ -14,6 +16,7 @@
 //! every recipient gets) straight to `writev`, and keep nothing once written.
 
 use super::wsframe::{self, opcode, DecodeError, Decoder, Frame, ServerHeader};
+use crate::config::Config;
 use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
@@ -30,6 +33,7 @@ use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io::IoSlice;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -85,9 +89,8 @@ pub async fn upgrade(State(state): State<AppState>, mut req: Request) -> Respons
         .into_response();
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let limits = Limits::new(&state.config);
     let conn = Connection::new(state.node.clone());
-    let task = connection(on_upgrade, conn, limits, state.tasks.clone());
+    let task = connection(on_upgrade, conn, state.config.clone(), state.tasks.clone());
     tokio::spawn(state.tasks.track_future(task));
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let headers = response.headers_mut();
@@ -175,24 +178,9 @@ fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
     })
 }
-/// A connection's settings, from the server's configuration.
-struct Limits {
-    max_frame_bytes: usize,
-    auth_timeout: Duration,
-    write_timeout: Duration,
-    /// A client silent (not even a pong) this long is closed at the next keepalive.
-    silence_limit: Duration,
-}
-
-impl Limits {
-    fn new(config: &crate::config::Config) -> Limits {
-        Limits {
-            max_frame_bytes: config.max_frame_bytes,
-            auth_timeout: config.auth_timeout,
-            write_timeout: config.write_timeout,
-            silence_limit: config.keepalive * 5 / 2,
-        }
-    }
+/// A client silent (not even a pong) this long is closed at the next keepalive.
+fn silence_limit(config: &Config) -> Duration {
+    config.keepalive * 5 / 2
 }
 
 /// One connection's task: waits for hyper to hand the connection over, then serves it on the
@@ -205,7 +193,7 @@ impl Limits {
 fn connection(
     on_upgrade: OnUpgrade,
     conn: Connection,
-    limits: Limits,
+    config: Arc<Config>,
     tasks: TaskTracker,
 ) -> impl Future<Output = ()> + Send {
     let mut conn = conn;
@@ -217,17 +205,17 @@ fn connection(
                 return;
             }
         };
-        let mut socket = match Socket::from_upgraded(upgraded, &limits) {
+        let mut socket = match Socket::from_upgraded(upgraded, &config) {
             Ok(socket) => socket,
             Err(other) => {
                 // Its own task: awaiting it in this match would keep the match's value (as
                 // big as a socket) in this future for every connection.
                 tracing::debug!("upgraded I/O is not a TcpStream; serving through hyper");
-                tasks.spawn(serve_owned(conn, *other, limits));
+                tasks.spawn(serve_owned(conn, *other, config));
                 return;
             }
         };
-        serve(&mut conn, &mut socket, &limits).await;
+        serve(&mut conn, &mut socket, &config).await;
     }
 }
 
@@ -288,7 +276,8 @@ struct Socket<S> {
     pending: VecDeque<Frame>,
     /// Set when reading is over: handle `pending`, then end like this.
     broken: Option<End>,
-    write_timeout: Duration,
+    /// (Milliseconds in a `u32`: every connection keeps one.)
+    write_timeout_ms: u32,
 }
 
 /// The socket on hyper's upgraded stream, for I/O that is not a `TcpStream`.
@@ -298,26 +287,26 @@ impl Socket<TcpStream> {
     /// The raw `TcpStream` back from hyper, with any bytes it read past the request decoded;
     /// other I/O stays on hyper's stream. Not async on purpose: nothing of hyper's (its
     /// upgrade parts, its read buffer) may stay in the connection's future.
-    fn from_upgraded(upgraded: Upgraded, limits: &Limits) -> Result<Self, Box<HyperSocket>> {
+    fn from_upgraded(upgraded: Upgraded, config: &Config) -> Result<Self, Box<HyperSocket>> {
         match hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded) {
             Ok(parts) => {
-                let mut socket = Socket::new(parts.io.into_inner(), limits);
+                let mut socket = Socket::new(parts.io.into_inner(), config);
                 socket.decode(&parts.read_buf);
                 Ok(socket)
             }
-            Err(upgraded) => Err(Box::new(Socket::new(TokioIo::new(upgraded), limits))),
+            Err(upgraded) => Err(Box::new(Socket::new(TokioIo::new(upgraded), config))),
         }
     }
 }
 
 impl<S: Io> Socket<S> {
-    fn new(io: S, limits: &Limits) -> Socket<S> {
+    fn new(io: S, config: &Config) -> Socket<S> {
         Socket {
             io,
-            decoder: Decoder::new(limits.max_frame_bytes),
+            decoder: Decoder::new(config.max_frame_bytes),
             pending: VecDeque::new(),
             broken: None,
-            write_timeout: limits.write_timeout,
+            write_timeout_ms: u32::try_from(config.write_timeout.as_millis()).unwrap_or(u32::MAX),
         }
     }
 
@@ -373,7 +362,8 @@ impl<S: Io> Socket<S> {
     /// Writes frames (one `writev` for as many as fit); false if the socket failed or
     /// stalled past `write_timeout`.
     async fn send(&mut self, frames: &[Out]) -> bool {
-        self.write_within(frames, self.write_timeout).await
+        let limit = Duration::from_millis(u64::from(self.write_timeout_ms));
+        self.write_within(frames, limit).await
     }
 
     /// Writes frames; false if the socket failed or the write took longer than `limit`.
@@ -492,12 +482,12 @@ impl<S: Io> Socket<S> {
 }
 
 /// `serve` for what it owns (the rare case of I/O that is not a `TcpStream`).
-async fn serve_owned<S: Io>(mut conn: Connection, mut socket: Socket<S>, limits: Limits) {
-    serve(&mut conn, &mut socket, &limits).await
+async fn serve_owned<S: Io>(mut conn: Connection, mut socket: Socket<S>, config: Arc<Config>) {
+    serve(&mut conn, &mut socket, &config).await
 }
 
-async fn serve<S: Io>(conn: &mut Connection, socket: &mut Socket<S>, limits: &Limits) {
-    let end = session(conn, socket, limits).await;
+async fn serve<S: Io>(conn: &mut Connection, socket: &mut Socket<S>, config: &Config) {
+    let end = session(conn, socket, config).await;
     // The session is over for the core (presence, rooms) before the close handshake.
     conn.end();
     Box::pin(socket.finish(end)).await;
@@ -506,8 +496,8 @@ async fn serve<S: Io>(conn: &mut Connection, socket: &mut Socket<S>, limits: &Li
 /// Authentication, then the loop. Authentication is boxed, as are the other rare and large
 /// steps (a barrier request, the close): the task of an idle connection holds only the
 /// loop's waiting state.
-async fn session<S: Io>(conn: &mut Connection, socket: &mut Socket<S>, limits: &Limits) -> End {
-    let mut outbox = match Box::pin(authenticate(conn, socket, limits.auth_timeout)).await {
+async fn session<S: Io>(conn: &mut Connection, socket: &mut Socket<S>, config: &Config) -> End {
+    let mut outbox = match Box::pin(authenticate(conn, socket, config.auth_timeout)).await {
         Ok(outbox) => outbox,
         Err(end) => return end,
     };
@@ -515,7 +505,7 @@ async fn session<S: Io>(conn: &mut Connection, socket: &mut Socket<S>, limits: &
         user = conn.user().map(|u| u.name.as_str()),
         "session started"
     );
-    let end = pump(conn, &mut outbox, socket, limits.silence_limit).await;
+    let end = pump(conn, &mut outbox, socket, config).await;
     tracing::debug!(
         user = conn.user().map(|u| u.name.as_str()),
         ?end,
@@ -670,7 +660,7 @@ async fn pump<S: Io>(
     conn: &mut Connection,
     outbox: &mut Outbox,
     socket: &mut Socket<S>,
-    silence_limit: Duration,
+    config: &Config,
 ) -> End {
     let mut heard = Instant::now();
     let mut in_flight = InFlight::default();
@@ -705,7 +695,7 @@ async fn pump<S: Io>(
                     Step::Write
                 }
                 Woke::Outbox(OutboxItem::Close(code)) => Step::End(End::Close(code)),
-                Woke::Outbox(OutboxItem::Keepalive) if heard.elapsed() > silence_limit => {
+                Woke::Outbox(OutboxItem::Keepalive) if heard.elapsed() > silence_limit(config) => {
                     Step::End(End::Close(close::GOING_AWAY))
                 }
                 Woke::Outbox(OutboxItem::Keepalive) => {
@@ -829,8 +819,8 @@ mod tests {
     }
 
     /// Every idle connection is one task holding this future: keep it small. (Tokio puts
-    /// it in a cell aligned to 128 bytes, with ~130 bytes of its own: under 900 keeps the
-    /// cell at 1 KiB; it was 1.5 KiB before the state was built once and lent.)
+    /// it in a cell aligned to 128 bytes, with ~130 bytes of its own: under 800 keeps the
+    /// cell at 896 bytes; it was 1.5 KiB before the state was built once and lent.)
     #[test]
     fn a_connection_task_is_small() {
         let task = future_size4(connection);
@@ -839,7 +829,7 @@ mod tests {
             o: &'static mut Outbox,
             s: &'static mut Socket<TcpStream>,
         ) -> impl Future {
-            pump(c, o, s, Duration::ZERO)
+            pump(c, o, s, Box::leak(Box::new(Config::defaults())))
         }
         fn outbox_s(o: &'static mut Outbox, _: (), _: ()) -> impl Future {
             o.next()
@@ -852,6 +842,6 @@ mod tests {
             std::mem::size_of::<Outbox>(),
             future_size(outbox_s),
         );
-        assert!(task < 900, "the connection task's future is {task} bytes");
+        assert!(task < 800, "the connection task's future is {task} bytes");
     }
 }

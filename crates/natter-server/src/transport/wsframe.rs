@@ -110,8 +110,8 @@ pub struct Decoder {
     max_message: usize,
     /// Bytes of an incomplete frame (empty and unallocated between frames).
     partial: Vec<u8>,
-    /// A fragmented message in progress.
-    assembly: Option<Assembly>,
+    /// A fragmented message in progress (boxed: rare, and every connection has a decoder).
+    assembly: Option<Box<Assembly>>,
 }
 
 impl Decoder {
@@ -253,7 +253,7 @@ impl Decoder {
                 if h.fin {
                     out.push_back(finish(assembly)?);
                 } else {
-                    self.assembly = Some(assembly);
+                    self.assembly = Some(Box::new(assembly));
                 }
             }
             _ => {
@@ -271,7 +271,7 @@ impl Decoder {
                 }
                 if h.fin {
                     if let Some(assembly) = self.assembly.take() {
-                        out.push_back(finish(assembly)?);
+                        out.push_back(finish(*assembly)?);
                     }
                 }
             }
