@@ -65,17 +65,14 @@ pub struct SessionHandle {
 }
 
 /// A session's outbound queue: a plain `VecDeque` under a lock, bounded by `capacity`.
-/// Unlike a channel it holds no memory while empty (an idle connection costs a few words),
-/// and it gives back what a burst made it grow once it drains.
+/// Unlike a channel it holds no memory while empty (an idle connection costs a few words):
+/// it gives back its allocation whenever it drains.
 struct OutboundQueue {
     items: Mutex<VecDeque<Outbound>>,
     capacity: usize,
     /// Set when the outbox is dropped: nothing is queued any more.
     receiver_gone: AtomicBool,
 }
-
-/// Capacity a drained queue keeps; a burst's larger allocation is given back.
-const QUEUE_KEEP: usize = 8;
 
 enum Pushed {
     Queued,
@@ -112,8 +109,10 @@ impl OutboundQueue {
     fn pop(&self) -> Option<Outbound> {
         let mut items = self.lock();
         let item = items.pop_front();
-        if items.is_empty() && items.capacity() > QUEUE_KEEP {
-            items.shrink_to(QUEUE_KEEP);
+        if items.is_empty() {
+            // Drained: give the memory back (an idle connection then holds none; the next
+            // event allocates again, which costs little next to writing it).
+            *items = VecDeque::new();
         }
         item
     }
@@ -189,6 +188,7 @@ impl SessionHandle {
         match rooms.binary_search(&room) {
             Ok(_) => false,
             Err(at) => {
+                rooms.reserve_exact(1);
                 rooms.insert(at, room);
                 true
             }
@@ -262,7 +262,11 @@ impl Watermarks {
     fn insert(&mut self, room: RoomId, seq: Seq) {
         match self.find(room) {
             Ok(at) => self.0[at].1 = seq,
-            Err(at) => self.0.insert(at, (room, seq)),
+            Err(at) => {
+                // Exactly as long as needed (a first push would reserve room for four).
+                self.0.reserve_exact(1);
+                self.0.insert(at, (room, seq));
+            }
         }
     }
 
@@ -271,6 +275,7 @@ impl Watermarks {
         let at = match self.find(room) {
             Ok(at) => at,
             Err(at) => {
+                self.0.reserve_exact(1);
                 self.0.insert(at, (room, Seq::ZERO));
                 at
             }
@@ -589,7 +594,7 @@ mod tests {
     }
 
     #[test]
-    fn a_drained_queue_gives_back_what_a_burst_took() {
+    fn a_drained_queue_gives_back_its_memory() {
         let (handle, mut outbox) = open(1000);
         for n in 0..500 {
             handle.deliver(event(n));
@@ -599,7 +604,14 @@ mod tests {
             assert!(outbox.try_next().is_some());
         }
         assert!(outbox.try_next().is_none());
-        assert!(handle.queue.lock().capacity() <= QUEUE_KEEP);
+        assert_eq!(
+            handle.queue.lock().capacity(),
+            0,
+            "a drained queue holds nothing"
+        );
+        handle.deliver(event(1));
+        assert!(outbox.try_next().is_some());
+        assert_eq!(handle.queue.lock().capacity(), 0);
         assert!(!handle.is_closed());
     }
 
