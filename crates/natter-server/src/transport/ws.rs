@@ -49,6 +49,30 @@ const SCRATCH_BYTES: usize = 64 * 1024;
 const MAX_BATCH: usize = 256;
 /// Buffers handed to one `writev` (two per frame, so a whole batch; under IOV_MAX).
 const MAX_IO_SLICES: usize = 2 * MAX_BATCH;
+/// Buffers a write gathers on the stack; more go in a vector.
+const FEW_IO_SLICES: usize = 16;
+
+/// Points `slices` at the frames' unwritten bytes (headers and payloads, skipping `offset`
+/// bytes already written of the first frame); returns how many it filled.
+fn gather_slices<'a>(frames: &'a [Out], offset: usize, slices: &mut [IoSlice<'a>]) -> usize {
+    let mut count = 0;
+    let mut skip = offset;
+    for out in frames {
+        for part in [out.header.as_slice(), &out.payload[..]] {
+            if skip >= part.len() {
+                skip -= part.len();
+                continue;
+            }
+            if count == slices.len() {
+                return count;
+            }
+            slices[count] = IoSlice::new(&part[skip..]);
+            count += 1;
+            skip = 0;
+        }
+    }
+    count
+}
 
 thread_local! {
     /// Where connections on this thread read into; what is read is decoded before the read
@@ -416,30 +440,22 @@ impl<S: Io> Socket<S> {
     ) -> Poll<std::io::Result<()>> {
         let (frame, offset) = at;
         loop {
-            let mut slices = [IoSlice::new(&[]); MAX_IO_SLICES];
-            let mut count = 0;
-            let mut skip = *offset;
-            for out in &frames[*frame..] {
-                for part in [out.header.as_slice(), &out.payload[..]] {
-                    if skip >= part.len() {
-                        skip -= part.len();
-                        continue;
-                    }
-                    if count < MAX_IO_SLICES {
-                        slices[count] = IoSlice::new(&part[skip..]);
-                        count += 1;
-                    }
-                    skip = 0;
-                }
-                if count >= MAX_IO_SLICES {
-                    break;
-                }
-            }
-            if count == 0 {
+            let wanted = (2 * (frames.len() - *frame)).min(MAX_IO_SLICES);
+            if wanted == 0 {
                 return Pin::new(&mut self.io).poll_flush(cx);
             }
-            let mut written = match Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])
-            {
+            // The usual write is a frame or two: its slices on the stack. (Filling an array
+            // for a whole batch on every write cost 7% of the server's CPU in fanout.)
+            let written = if wanted <= FEW_IO_SLICES {
+                let mut slices = [IoSlice::new(&[]); FEW_IO_SLICES];
+                let count = gather_slices(&frames[*frame..], *offset, &mut slices);
+                Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])
+            } else {
+                let mut slices = vec![IoSlice::new(&[]); wanted];
+                let count = gather_slices(&frames[*frame..], *offset, &mut slices);
+                Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])
+            };
+            let mut written = match written {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Ready(Ok(0)) => {
@@ -848,6 +864,30 @@ mod tests {
 
     fn future_size4<A, B, C, D, F: Future>(_: impl Fn(A, B, C, D) -> F) -> usize {
         std::mem::size_of::<F>()
+    }
+
+    #[test]
+    fn gathered_slices_are_the_unwritten_bytes_in_order() {
+        let frames: Vec<Out> = (0..20)
+            .map(|n| Out::text(Bytes::from(format!("frame {n}"))))
+            .collect();
+        let all: Vec<u8> = frames
+            .iter()
+            .flat_map(|f| [f.header.as_slice(), &f.payload[..]].concat())
+            .collect();
+        for offset in [0, 1, 2, 5, 8] {
+            let mut slices = vec![IoSlice::new(&[]); 2 * frames.len()];
+            let count = gather_slices(&frames, offset, &mut slices);
+            let got: Vec<u8> = slices[..count].iter().flat_map(|s| s.to_vec()).collect();
+            assert_eq!(got, all[offset..], "offset {offset}");
+        }
+        // A short array takes what fits, from the start.
+        let mut few = [IoSlice::new(&[]); FEW_IO_SLICES];
+        assert_eq!(gather_slices(&frames, 0, &mut few), FEW_IO_SLICES);
+        let got: Vec<u8> = few.iter().flat_map(|s| s.to_vec()).collect();
+        assert_eq!(got, all[..got.len()]);
+        let whole: usize = frames[..FEW_IO_SLICES / 2].iter().map(Out::len).sum();
+        assert_eq!(got.len(), whole);
     }
 
     /// Every idle connection is one task holding this future: keep it small. (Tokio puts
