@@ -206,6 +206,7 @@ fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
     })
 }
+
 /// A client silent (not even a pong) this long is closed at the next keepalive.
 fn silence_limit(config: &Config) -> Duration {
     config.keepalive * 5 / 2
