@@ -1012,7 +1012,7 @@ pub struct Connection {
 
 impl Connection {
     pub fn new(node: Arc<Node>) -> Connection {
-        let bucket = TokenBucket::new(node.config.rate_per_sec, node.config.rate_burst);
+        let bucket = TokenBucket::new(node.config.rate_burst);
         Connection {
             node,
             session: None,
@@ -1065,7 +1065,10 @@ impl Connection {
                 "send `auth` first",
             ));
         };
-        if let Err(wait) = self.bucket.take() {
+        if let Err(wait) = self
+            .bucket
+            .take(self.node.config.rate_per_sec, self.node.config.rate_burst)
+        {
             let mut e = ChatError::new(ErrorCode::RateLimited, "too many requests, slow down");
             e.retry_after_ms = Some(wait);
             return Err(e);

@@ -14,10 +14,10 @@ use crate::error::StoreError;
 use crate::model::{Message, RoomId, Seq, User};
 use crate::protocol::{close, EncodedEvent};
 use crate::store::Store;
+use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// Messages fetched from the store per page while catching up.
@@ -61,7 +61,9 @@ pub struct SessionHandle {
     /// Set by the node's keepalive sweep; the outbox yields `Keepalive` and clears it.
     keepalive_due: AtomicBool,
     /// Wakes the outbox: something was queued, or the session was closed.
-    wake: Notify,
+    /// (A single waker slot, not a `Notify`: the outbox's wait then holds one pointer where
+    /// a `Notified` is 70-odd bytes in every idle connection's task.)
+    wake: AtomicWaker,
 }
 
 /// A session's outbound queue: a plain `VecDeque` under a lock, bounded by `capacity`.
@@ -135,7 +137,7 @@ impl SessionHandle {
             return;
         }
         match self.queue.push(item) {
-            Pushed::Queued => self.wake.notify_one(),
+            Pushed::Queued => self.wake.wake(),
             Pushed::Full => {
                 tracing::info!(session = self.id.0, user = %self.user.name, "slow consumer: outbound queue full, closing");
                 self.close(close::SLOW_CONSUMER);
@@ -151,14 +153,31 @@ impl SessionHandle {
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            self.wake.notify_one();
+            self.wake.wake();
         }
+    }
+
+    /// Resolves once something is queued, the session is closed or a keepalive is due. Every
+    /// push, close and keepalive changes its state first and wakes `wake` after; the wait
+    /// registers first and checks after, so nothing in between is missed.
+    fn news(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            self.wake.register(cx.waker());
+            let news = self.is_closed()
+                || self.keepalive_due.load(Ordering::Acquire)
+                || !self.queue.lock().is_empty();
+            if news {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
     }
 
     /// Asks the transport to check on the connection (the outbox yields `Keepalive`).
     pub fn keepalive(&self) {
         if !self.is_closed() && !self.keepalive_due.swap(true, Ordering::AcqRel) {
-            self.wake.notify_one();
+            self.wake.wake();
         }
     }
 
@@ -227,18 +246,32 @@ pub struct Outbox {
     store: Arc<dyn Store>,
     /// Last seq handed out per room.
     watermarks: Watermarks,
+    /// An event taken by `try_next` that needs a gap filled first.
+    stashed: Option<Arc<EncodedEvent>>,
+    /// Catching up and filling gaps (boxed, and only while there is some: every idle
+    /// connection has an outbox).
+    recovery: Option<Box<Recovery>>,
+}
+
+/// What the outbox keeps while it catches up or fills a gap from the store.
+#[derive(Default)]
+struct Recovery {
     /// Events ready to go out before anything else (stored messages fetched to fill a gap or
     /// catch up; a live event in order goes out without passing through here).
     ready: VecDeque<Arc<EncodedEvent>>,
     /// Rooms still catching up (their stored messages above the watermark are not all out),
     /// in order.
     catching_up: Vec<RoomId>,
-    /// An event taken by `try_next` that needs a gap filled first.
-    stashed: Option<Arc<EncodedEvent>>,
     /// The store read in flight. It runs as its own task, so a transport that drops `next`
     /// (a `select!` that picked an incoming request) does not restart it: the next call picks
     /// it up, and a client that keeps sending cannot starve catch-up.
-    reading: Option<Box<StoreRead>>,
+    reading: Option<StoreRead>,
+}
+
+impl Recovery {
+    fn is_idle(&self) -> bool {
+        self.ready.is_empty() && self.catching_up.is_empty() && self.reading.is_none()
+    }
 }
 
 /// The last seq handed out per room: a vector sorted by room. A connection is in few rooms,
@@ -321,16 +354,14 @@ pub fn session(
         }),
         close_code: AtomicU16::new(0),
         keepalive_due: AtomicBool::new(false),
-        wake: Notify::new(),
+        wake: AtomicWaker::new(),
     });
     let outbox = Outbox {
         handle: handle.clone(),
         store,
         watermarks: Watermarks::default(),
-        ready: VecDeque::new(),
-        catching_up: Vec::new(),
         stashed: None,
-        reading: None,
+        recovery: None,
     };
     (handle, outbox)
 }
@@ -348,7 +379,7 @@ impl Outbox {
     /// Resume: the client has seen `room` up to `seq`; send it everything after.
     pub fn resume_from(&mut self, room: RoomId, seq: Seq) {
         self.watermarks.insert(room, seq);
-        self.catching_up.push(room);
+        self.recovery().catching_up.push(room);
     }
 
     /// The next thing to do. Cancel-safe: an event taken from the queue stays stashed until
@@ -361,15 +392,17 @@ impl Outbox {
             if self.handle.keepalive_due.swap(false, Ordering::AcqRel) {
                 return OutboxItem::Keepalive;
             }
-            if let Some(event) = self.ready.pop_front() {
+            if let Some(event) = self.pop_ready() {
                 return OutboxItem::Event(event);
             }
-            if let Some(room) = self.catching_up.first().copied() {
+            let catching_up = self.recovery.as_ref().and_then(|r| r.catching_up.first());
+            if let Some(room) = catching_up.copied() {
                 // Boxed, as is filling a gap: rare steps that would otherwise make every idle
                 // connection's task carry their state.
                 match Box::pin(self.catch_up_page(room)).await {
                     Ok(true) => {
-                        self.catching_up.remove(0);
+                        self.recovery().catching_up.remove(0);
+                        self.tidy();
                     }
                     Ok(false) => {}
                     Err(()) => return OutboxItem::Close(close::INTERNAL),
@@ -379,17 +412,14 @@ impl Outbox {
             if let Some(event) = self.stashed.clone() {
                 // It stays stashed until placed: a transport that drops `next` while the gap
                 // is being fetched (a `select!` that picked a request) loses nothing.
-                if self.place(&event).await.is_err() {
+                if Box::pin(self.place(&event)).await.is_err() {
                     return OutboxItem::Close(close::INTERNAL);
                 }
                 self.stashed = None;
                 continue;
             }
-            // Every push and close wakes `wake` after changing state, and a wake-up that
-            // finds nobody waiting is kept for the next wait: checking, then waiting, loses
-            // nothing.
             let Some(item) = self.handle.queue.pop() else {
-                self.handle.wake.notified().await;
+                self.handle.news().await;
                 continue;
             };
             match item {
@@ -399,7 +429,7 @@ impl Outbox {
                     Order::Duplicate => {}
                     Order::Gap => self.stashed = Some(event),
                 },
-                Outbound::CatchUp(room) => self.catching_up.push(room),
+                Outbound::CatchUp(room) => self.recovery().catching_up.push(room),
                 Outbound::Track(room, seq) => {
                     self.watermarks.insert(room, seq);
                 }
@@ -412,10 +442,14 @@ impl Outbox {
         if self.close_code().is_some() || self.stashed.is_some() {
             return None;
         }
-        if let Some(event) = self.ready.pop_front() {
+        if let Some(event) = self.pop_ready() {
             return Some(event);
         }
-        if !self.catching_up.is_empty() {
+        if self
+            .recovery
+            .as_ref()
+            .is_some_and(|r| !r.catching_up.is_empty())
+        {
             return None;
         }
         loop {
@@ -430,7 +464,7 @@ impl Outbox {
                     }
                 },
                 Some(Outbound::CatchUp(room)) => {
-                    self.catching_up.push(room);
+                    self.recovery().catching_up.push(room);
                     return None;
                 }
                 Some(Outbound::Track(room, seq)) => {
@@ -445,7 +479,7 @@ impl Outbox {
     /// cancel and call again with the same event.
     async fn place(&mut self, event: &Arc<EncodedEvent>) -> Result<(), ()> {
         match self.in_order(event) {
-            Order::Next => self.ready.push_back(event.clone()),
+            Order::Next => self.recovery().ready.push_back(event.clone()),
             Order::Duplicate => {}
             Order::Gap => {
                 Box::pin(self.fill_gap(event)).await?;
@@ -453,7 +487,7 @@ impl Outbox {
                     let mark = self.watermarks.entry(room);
                     if seq > *mark {
                         *mark = seq;
-                        self.ready.push_back(event.clone());
+                        self.recovery().ready.push_back(event.clone());
                     }
                 }
             }
@@ -516,24 +550,24 @@ impl Outbox {
     /// Fetches messages above `after`, queues them as ready and advances the watermark.
     async fn fetch(&mut self, room: RoomId, after: Seq, limit: u32) -> Result<Vec<Seq>, ()> {
         let same = |r: &StoreRead| r.room == room && r.after == after && r.limit == limit;
-        if !self.reading.as_deref().is_some_and(same) {
+        if !self.recovery().reading.as_ref().is_some_and(same) {
             let store = self.store.clone();
             let task = tokio::spawn(async move { store.messages_after(room, after, limit).await });
-            let read = Box::new(StoreRead {
+            let read = StoreRead {
                 room,
                 after,
                 limit,
                 task,
-            });
-            if let Some(stale) = self.reading.replace(read) {
+            };
+            if let Some(stale) = self.recovery().reading.replace(read) {
                 stale.task.abort();
             }
         }
-        let Some(read) = self.reading.as_mut() else {
+        let Some(read) = self.recovery().reading.as_mut() else {
             return Err(());
         };
         let result = (&mut read.task).await;
-        self.reading = None;
+        self.recovery().reading = None;
         let messages = result
             .map_err(|e| tracing::error!(error = %e, "catch-up task failed"))?
             .map_err(|e| tracing::error!(error = %e, "catch-up read failed"))?;
@@ -542,11 +576,35 @@ impl Outbox {
             let mark = self.watermarks.entry(room);
             if message.seq > *mark {
                 *mark = message.seq;
-                self.ready.push_back(EncodedEvent::message(message));
+                self.recovery()
+                    .ready
+                    .push_back(EncodedEvent::message(message));
             }
             seqs.push(message.seq);
         }
         Ok(seqs)
+    }
+
+    /// The recovery state, created when first needed.
+    fn recovery(&mut self) -> &mut Recovery {
+        self.recovery.get_or_insert_with(Box::default)
+    }
+
+    /// Drops the recovery state once it holds nothing.
+    fn tidy(&mut self) {
+        if self.recovery.as_ref().is_some_and(|r| r.is_idle()) {
+            self.recovery = None;
+        }
+    }
+
+    /// The next stored event ready to go out, if any.
+    fn pop_ready(&mut self) -> Option<Arc<EncodedEvent>> {
+        let recovery = self.recovery.as_mut()?;
+        let event = recovery.ready.pop_front();
+        if recovery.is_idle() {
+            self.recovery = None;
+        }
+        event
     }
 
     fn close_code(&self) -> Option<u16> {
@@ -560,7 +618,7 @@ impl Outbox {
 impl Drop for Outbox {
     fn drop(&mut self) {
         self.handle.queue.receiver_dropped();
-        if let Some(read) = self.reading.take() {
+        if let Some(read) = self.recovery.as_mut().and_then(|r| r.reading.take()) {
             read.task.abort();
         }
     }

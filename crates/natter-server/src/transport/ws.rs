@@ -22,6 +22,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures_util::future::Either;
 use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
 use hyper::upgrade::{OnUpgrade, Upgraded};
@@ -404,26 +405,31 @@ impl<S: Io> Socket<S> {
 
     /// Writes frames (one `writev` for as many as fit); false if the socket failed or
     /// stalled past `write_timeout`.
-    async fn send(&mut self, frames: &[Out]) -> bool {
+    fn send<'a>(&'a mut self, frames: &'a [Out]) -> impl Future<Output = bool> + Send + 'a {
         let limit = Duration::from_millis(u64::from(self.write_timeout_ms));
-        self.write_within(frames, limit).await
+        self.write_within(frames, limit)
     }
 
     /// Writes frames; false if the socket failed or the write took longer than `limit`.
-    /// The usual case, a socket with room, is done in one poll without a timer; only a full
-    /// socket sets up the (boxed, so idle tasks stay small) wait.
-    async fn write_within(&mut self, frames: &[Out], limit: Duration) -> bool {
+    /// The usual case, a socket with room, is written at once, when this is called, without
+    /// a timer; only a full socket sets up the (boxed) timed wait. So the future every
+    /// connection's task holds while writing is a flag or a pointer.
+    fn write_within<'a>(
+        &'a mut self,
+        frames: &'a [Out],
+        limit: Duration,
+    ) -> impl Future<Output = bool> + Send + 'a {
         let mut at = (0, 0);
         let first = {
             let mut now = Context::from_waker(std::task::Waker::noop());
             self.poll_write(&mut now, frames, &mut at)
         };
         match first {
-            Poll::Ready(done) => done.is_ok(),
-            Poll::Pending => {
+            Poll::Ready(done) => Either::Left(std::future::ready(done.is_ok())),
+            Poll::Pending => Either::Right(Box::pin(async move {
                 let rest = poll_fn(|cx| self.poll_write(cx, frames, &mut at));
-                matches!(Box::pin(timeout(limit, rest)).await, Ok(Ok(())))
-            }
+                matches!(timeout(limit, rest).await, Ok(Ok(())))
+            })),
         }
     }
 
@@ -892,8 +898,8 @@ mod tests {
     }
 
     /// Every idle connection is one task holding this future: keep it small. (Tokio puts
-    /// it in a cell aligned to 128 bytes, with ~120 bytes of its own: up to 656 keeps the
-    /// cell at 768 bytes; it was 1.5 KiB before the state was built once and lent.)
+    /// it in a cell aligned to 128 bytes, with ~120 bytes of its own: up to 528 keeps the
+    /// cell at 640 bytes; it was 1.5 KiB before the state was built once and lent.)
     #[test]
     fn a_connection_task_is_small() {
         let task = future_size4(connection);
@@ -915,6 +921,8 @@ mod tests {
             std::mem::size_of::<Outbox>(),
             future_size(outbox_s),
         );
-        assert!(task <= 656, "the connection task's future is {task} bytes");
+        // Debug builds lay out tokio's `TcpStream` 8 bytes larger; the bound is for release.
+        let bound = if cfg!(debug_assertions) { 536 } else { 528 };
+        assert!(task <= bound, "the connection task's future is {task} bytes");
     }
 }
