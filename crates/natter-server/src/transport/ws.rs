@@ -923,6 +923,9 @@ mod tests {
         );
         // Debug builds lay out tokio's `TcpStream` 8 bytes larger; the bound is for release.
         let bound = if cfg!(debug_assertions) { 536 } else { 528 };
-        assert!(task <= bound, "the connection task's future is {task} bytes");
+        assert!(
+            task <= bound,
+            "the connection task's future is {task} bytes"
+        );
     }
 }
