@@ -293,14 +293,7 @@ impl Watermarks {
     }
 
     fn insert(&mut self, room: RoomId, seq: Seq) {
-        match self.find(room) {
-            Ok(at) => self.0[at].1 = seq,
-            Err(at) => {
-                // Exactly as long as needed (a first push would reserve room for four).
-                self.0.reserve_exact(1);
-                self.0.insert(at, (room, seq));
-            }
-        }
+        *self.entry(room) = seq;
     }
 
     /// The room's watermark, zero if it has none yet.
@@ -308,6 +301,7 @@ impl Watermarks {
         let at = match self.find(room) {
             Ok(at) => at,
             Err(at) => {
+                // Exactly as long as needed (a first push would reserve room for four).
                 self.0.reserve_exact(1);
                 self.0.insert(at, (room, Seq::ZERO));
                 at
@@ -389,7 +383,9 @@ impl Outbox {
             if let Some(code) = self.close_code() {
                 return OutboxItem::Close(code);
             }
-            if self.handle.keepalive_due.swap(false, Ordering::AcqRel) {
+            // A plain load first: this runs for every event, and a swap is a locked write.
+            let due = &self.handle.keepalive_due;
+            if due.load(Ordering::Acquire) && due.swap(false, Ordering::AcqRel) {
                 return OutboxItem::Keepalive;
             }
             if let Some(event) = self.pop_ready() {
@@ -599,11 +595,8 @@ impl Outbox {
 
     /// The next stored event ready to go out, if any.
     fn pop_ready(&mut self) -> Option<Arc<EncodedEvent>> {
-        let recovery = self.recovery.as_mut()?;
-        let event = recovery.ready.pop_front();
-        if recovery.is_idle() {
-            self.recovery = None;
-        }
+        let event = self.recovery.as_mut()?.ready.pop_front();
+        self.tidy();
         event
     }
 
