@@ -689,42 +689,41 @@ mod tests {
         assert!(!handle.is_closed());
     }
 
+    /// Does `f` to the session 20 ms from now, while the outbox waits.
+    fn later(handle: &Arc<SessionHandle>, f: impl FnOnce(&SessionHandle) + Send + 'static) {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            f(&handle);
+        });
+    }
+
+    async fn next_in_time(outbox: &mut Outbox, why: &str) -> OutboxItem {
+        tokio::time::timeout(Duration::from_secs(5), outbox.next())
+            .await
+            .expect(why)
+    }
+
     #[tokio::test]
     async fn a_waiting_outbox_wakes_for_a_push_and_for_a_close() {
         let (handle, mut outbox) = open(10);
-        let pusher = handle.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            pusher.deliver(event(7));
-        });
-        let item = tokio::time::timeout(Duration::from_secs(5), outbox.next())
-            .await
-            .expect("woken by the push");
+        later(&handle, |h| h.deliver(event(7)));
+        let item = next_in_time(&mut outbox, "woken by the push").await;
         assert!(matches!(item, OutboxItem::Event(e) if &e.data[..] == br#"{"n":7}"#));
-        let closer = handle.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            closer.close(close::REVOKED);
-        });
-        let item = tokio::time::timeout(Duration::from_secs(5), outbox.next())
-            .await
-            .expect("woken by the close");
+        later(&handle, |h| h.close(close::REVOKED));
+        let item = next_in_time(&mut outbox, "woken by the close").await;
         assert!(matches!(item, OutboxItem::Close(code) if code == close::REVOKED));
     }
 
     #[tokio::test]
     async fn a_keepalive_wakes_the_outbox_once_and_never_after_close() {
         let (handle, mut outbox) = open(10);
-        let sweeper = handle.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            // Two sweeps before the transport looks: one keepalive.
-            sweeper.keepalive();
-            sweeper.keepalive();
+        // Two sweeps before the transport looks: one keepalive.
+        later(&handle, |h| {
+            h.keepalive();
+            h.keepalive();
         });
-        let item = tokio::time::timeout(Duration::from_secs(5), outbox.next())
-            .await
-            .expect("woken by the keepalive");
+        let item = next_in_time(&mut outbox, "woken by the keepalive").await;
         assert!(matches!(item, OutboxItem::Keepalive), "got {item:?}");
         handle.deliver(event(3));
         let item = outbox.next().await;
