@@ -1,19 +1,18 @@
 //! One WebSocket connection to the server under test: open it, sign in (native `auth` or the
 //! Socket.IO handshake), make setup requests one at a time, then `start` it: a writer task fed
-//! by a channel and a reader task that checks and times every delivery.
+//! by a channel and a reader task that checks and times every delivery. The WebSocket client
+//! is the bench's own (`crate::ws`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 use crate::check::{ReceiverCheck, SenderRooms};
 use crate::clock;
@@ -22,24 +21,22 @@ use crate::payload;
 use crate::proto::{self, natter_sio, socketio, Incoming, Request};
 use crate::stats::Latency;
 use crate::target::{RoomRef, Target, TargetKind};
-
-type WsStream = WebSocketStream<TcpStream>;
+use crate::ws::{self, Frame, FrameReader, Masks, Outgoing};
 
 /// Frames a connection's writer may hold before a publisher waits (backpressure).
 const WRITE_QUEUE: usize = 4096;
 
-/// tungstenite zero-fills its read buffer on every read: its 128 KiB default made memset
-/// the load generator's top cost per delivery. Frames here are small.
-fn ws_config() -> WebSocketConfig {
-    WebSocketConfig::default().read_buffer_size(READ_BUFFER)
-}
+/// Frames the writer takes from its queue for one write.
+const WRITE_BATCH: usize = 64;
 
-/// Bytes read from the socket at a time.
-const READ_BUFFER: usize = 4 * 1024;
+/// Seeds the mask keys of each connection differently.
+static CONNECTIONS_OPENED: AtomicU64 = AtomicU64::new(0);
 
 /// A connection in its setup phase: requests are made one at a time and awaited.
 pub struct Conn {
-    ws: WsStream,
+    io: TcpStream,
+    frames: FrameReader,
+    masks: Masks,
     kind: TargetKind,
     /// The next request reference to use.
     next_ref: u64,
@@ -59,21 +56,23 @@ impl Conn {
         token: Option<&str>,
         timeout: Duration,
     ) -> Result<Conn, BenchError> {
-        let ws = tokio::time::timeout(timeout, async {
-            let tcp = TcpStream::connect(&target.host_port).await?;
+        let seed = CONNECTIONS_OPENED
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ clock::now_ns();
+        let (io, leftover) = tokio::time::timeout(timeout, async {
+            let mut tcp = TcpStream::connect(&target.host_port).await?;
             tcp.set_nodelay(true)?;
-            let (ws, _response) = tokio_tungstenite::client_async_with_config(
-                target.ws_url(),
-                tcp,
-                Some(ws_config()),
-            )
-            .await?;
-            Ok::<_, BenchError>(ws)
+            let leftover =
+                ws::handshake(&mut tcp, &target.host_port, target.kind.ws_path(), seed).await?;
+            Ok::<_, BenchError>((tcp, leftover))
         })
         .await
         .map_err(|_| BenchError::Timeout(format!("connecting to {}", target.ws_url())))??;
         let mut conn = Conn {
-            ws,
+            io,
+            frames: FrameReader::new(&leftover),
+            masks: Masks::new(seed.rotate_left(17)),
             kind: target.kind,
             next_ref: 1,
             timeout,
@@ -95,7 +94,7 @@ impl Conn {
                 self.wait_for(|i| matches!(i, Incoming::EngineOpen)).await?;
                 let auth = token.map(natter_sio::auth_json);
                 let connect = socketio::encode_connect(auth.as_deref());
-                self.ws.send(Message::Text(connect.into())).await?;
+                self.send(Outgoing::Text(connect)).await?;
                 self.wait_for(|i| matches!(i, Incoming::SioConnected))
                     .await
                     .map(|_| ())
@@ -110,16 +109,19 @@ impl Conn {
         mut want: impl FnMut(&Incoming<'_>) -> bool,
     ) -> Result<SetupReply, BenchError> {
         loop {
-            let frame = match self.ws.next().await {
-                Some(Ok(Message::Text(text))) => text,
-                Some(Ok(Message::Close(close))) => {
+            let frame = match self.frames.next(&mut self.io).await? {
+                Frame::Text(text) => text,
+                Frame::Close(close) => {
                     return Err(BenchError::Protocol(format!("closed by server: {close:?}")))
                 }
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err(BenchError::Protocol("connection ended".into())),
+                Frame::Ping(data) => {
+                    let pong = Outgoing::Pong(data.to_vec());
+                    self.send(pong).await?;
+                    continue;
+                }
+                Frame::Binary(_) | Frame::Pong => continue,
             };
-            let incoming = proto::parse(self.kind, frame.as_str());
+            let incoming = proto::parse(self.kind, frame);
             if want(&incoming) {
                 return match incoming {
                     Incoming::Reply {
@@ -139,7 +141,8 @@ impl Conn {
             }
             match incoming {
                 Incoming::EnginePing => {
-                    self.ws.send(Message::Text(socketio::PONG.into())).await?;
+                    let pong = Outgoing::Text(socketio::PONG.into());
+                    send_frame(&mut self.io, &mut self.masks, pong).await?;
                 }
                 Incoming::SioConnectError(e) => {
                     return Err(BenchError::Refused {
@@ -160,7 +163,7 @@ impl Conn {
         let frame = proto::encode(self.kind, request, reference).ok_or_else(|| {
             BenchError::Config(format!("{} has no request {request:?}", self.kind))
         })?;
-        self.ws.send(Message::Text(frame.into())).await?;
+        self.send(Outgoing::Text(frame)).await?;
         let timeout = self.timeout;
         tokio::time::timeout(
             timeout,
@@ -178,17 +181,22 @@ impl Conn {
         })
     }
 
+    async fn send(&mut self, frame: Outgoing) -> Result<(), BenchError> {
+        send_frame(&mut self.io, &mut self.masks, frame).await
+    }
+
     /// Hands the connection to a writer task and a reader task.
     pub fn start(self, ctx: ReceiverCtx) -> LiveConn {
-        let (sink, stream) = self.ws.split();
+        let (read_half, write_half) = self.io.into_split();
         let (writer, rx) = mpsc::channel(WRITE_QUEUE);
         let state = Arc::new(Mutex::new(RecvState::new(
             ctx.rooms.iter().map(|r| r.key).collect(),
             ctx.sender_rooms.clone(),
         )));
-        let writer_task = tokio::spawn(write_loop(sink, rx));
+        let writer_task = tokio::spawn(write_loop(write_half, self.masks, rx));
         let reader = tokio::spawn(read_loop(
-            stream,
+            read_half,
+            self.frames,
             self.kind,
             ctx,
             Arc::clone(&state),
@@ -262,7 +270,7 @@ impl RecvState {
 /// A started connection.
 pub struct LiveConn {
     /// Frames to send.
-    pub writer: mpsc::Sender<Message>,
+    pub writer: mpsc::Sender<Outgoing>,
     pub state: Arc<Mutex<RecvState>>,
     /// The next request reference for this connection's sends.
     pub next_ref: u64,
@@ -278,7 +286,7 @@ impl LiveConn {
 
     /// Closes the connection and waits (bounded) for both tasks.
     pub async fn close(self, wait: Duration) {
-        let _ = self.writer.try_send(Message::Close(None));
+        let _ = self.writer.try_send(Outgoing::Close);
         drop(self.writer);
         let _ = tokio::time::timeout(wait, self.writer_task).await;
         if tokio::time::timeout(wait, self.reader).await.is_err() {
@@ -287,50 +295,69 @@ impl LiveConn {
     }
 }
 
-async fn write_loop(
-    mut sink: futures_util::stream::SplitSink<WsStream, Message>,
-    mut rx: mpsc::Receiver<Message>,
-) {
-    let mut batch = Vec::with_capacity(64);
-    while rx.recv_many(&mut batch, 64).await > 0 {
+async fn send_frame(
+    io: &mut TcpStream,
+    masks: &mut Masks,
+    frame: Outgoing,
+) -> Result<(), BenchError> {
+    let mut bytes = Vec::new();
+    ws::encode_frame(&frame, masks.next_mask(), &mut bytes);
+    io.write_all(&bytes).await?;
+    Ok(())
+}
+
+/// Writes what the queue holds, up to [`WRITE_BATCH`] frames in one write, until the queue
+/// closes (then a close frame) or a close frame was sent.
+async fn write_loop(mut io: OwnedWriteHalf, mut masks: Masks, mut rx: mpsc::Receiver<Outgoing>) {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    let mut bytes = Vec::with_capacity(4096);
+    loop {
+        if rx.recv_many(&mut batch, WRITE_BATCH).await == 0 {
+            batch.push(Outgoing::Close);
+        }
+        bytes.clear();
         let mut closing = false;
         for frame in batch.drain(..) {
-            closing |= matches!(frame, Message::Close(_));
-            if sink.feed(frame).await.is_err() {
-                return;
+            closing |= frame == Outgoing::Close;
+            ws::encode_frame(&frame, masks.next_mask(), &mut bytes);
+            if closing {
+                break;
             }
         }
-        if sink.flush().await.is_err() || closing {
+        if io.write_all(&bytes).await.is_err() || closing {
             return;
         }
     }
-    let _ = sink.close().await;
 }
 
 async fn read_loop(
-    mut stream: futures_util::stream::SplitStream<WsStream>,
+    mut io: OwnedReadHalf,
+    mut frames: FrameReader,
     kind: TargetKind,
     ctx: ReceiverCtx,
     state: Arc<Mutex<RecvState>>,
-    writer: mpsc::Sender<Message>,
+    writer: mpsc::Sender<Outgoing>,
 ) {
     let end = loop {
-        let frame = match stream.next().await {
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Close(close))) => {
+        let frame = match frames.next(&mut io).await {
+            Ok(Frame::Text(text)) => text,
+            Ok(Frame::Close(close)) => {
                 break match close {
-                    Some(c) => format!("closed by server: {} {}", u16::from(c.code), c.reason),
+                    Some((code, reason)) => format!("closed by server: {code} {reason}"),
                     None => "closed by server".to_string(),
                 }
             }
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => break format!("error: {e}"),
-            None => break "connection ended".to_string(),
+            Ok(Frame::Ping(data)) => {
+                let _ = writer.try_send(Outgoing::Pong(data.to_vec()));
+                continue;
+            }
+            Ok(Frame::Binary(_) | Frame::Pong) => continue,
+            Err(end) => break end.to_string(),
         };
         let now = clock::now_ns();
-        let incoming = proto::parse(kind, frame.as_str());
+        let incoming = proto::parse(kind, frame);
         if matches!(incoming, Incoming::EnginePing) {
-            let _ = writer.try_send(Message::Text(socketio::PONG.into()));
+            let _ = writer.try_send(Outgoing::Text(socketio::PONG.into()));
             continue;
         }
         let mut st = state.lock().unwrap_or_else(|p| p.into_inner());

@@ -6,8 +6,6 @@ use thiserror::Error;
 pub enum BenchError {
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
-    #[error("WebSocket: {0}")]
-    Ws(#[from] tokio_tungstenite::tungstenite::Error),
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
     /// The server said or did something the protocol does not allow here.

@@ -29,6 +29,7 @@ pub mod scenario;
 pub mod stats;
 pub mod target;
 pub mod workload;
+pub mod ws;
 
 use cli::Command;
 use error::BenchError;

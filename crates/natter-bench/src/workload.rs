@@ -12,10 +12,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::ws::Outgoing;
 use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::accounts;
 use crate::check::CheckCounts;
@@ -685,7 +685,7 @@ const LATE_NS: u64 = 10_000_000;
 /// One publisher's part of a step.
 struct PublishJob {
     kind: crate::target::TargetKind,
-    writer: mpsc::Sender<Message>,
+    writer: mpsc::Sender<Outgoing>,
     room: RoomRef,
     sender: u32,
     first_counter: u64,
@@ -765,7 +765,7 @@ impl PublishJob {
             client_id: &client_id,
         };
         match proto::encode(self.kind, request, self.first_ref + i) {
-            Some(frame) => self.writer.send(Message::Text(frame.into())).await.is_ok(),
+            Some(frame) => self.writer.send(Outgoing::Text(frame)).await.is_ok(),
             None => false,
         }
     }
