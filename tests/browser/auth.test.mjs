@@ -1,9 +1,12 @@
 // auth.test.mjs — the sign-in screen in a real browser: clear errors for a taken name, a wrong
-// password, a short password and a server that is down; signing out ends the session for good.
+// password, a short password and a server that is down; signing out ends the session for good;
+// guest access offered only by a server that allows it.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { browserSuite, NatterServer, launchBrowser, openPage, signUp, cleanup, WAIT_MS } from './harness.mjs';
+import {
+  browserSuite, NatterServer, launchBrowser, openPage, signUp, cleanup, send, waitForMessage, WAIT_MS,
+} from './harness.mjs';
 
 async function submit(page, mode, name, password) {
   await page.click(mode === 'signup' ? '#mode-signup' : '#mode-signin');
@@ -31,6 +34,14 @@ browserSuite('signing in and out', { timeout: 90000 }, () => {
   after(async () => {
     if (page) assert.deepEqual(page.problems, []);
     await cleanup({ browser, servers: [server] });
+  });
+
+  test('a server without guest access offers none', async () => {
+    await page.locator('#auth-screen').waitFor();
+    // The answer to GET /api/config has come when the page has asked for it.
+    await page.waitForFunction(() => performance.getEntriesByType('resource')
+      .some((e) => e.name.endsWith('/api/config') && e.responseEnd > 0), null, { timeout: WAIT_MS });
+    assert.equal(await page.isVisible('#mode-guest'), false);
   });
 
   test('sign up, sign out: the session ends and stays ended after a reload', async () => {
@@ -99,5 +110,53 @@ browserSuite('signing in and out', { timeout: 90000 }, () => {
     await submit(page, 'signin', 'dora', 'correct horse battery');
     await errorShown(page, 'Cannot reach the server');
     assert.equal(await page.isEnabled('#auth-submit'), true, 'the form can be sent again');
+  });
+});
+
+browserSuite('joining as a guest', { timeout: 90000 }, () => {
+  let server;
+  let browser;
+  let pages = [];
+
+  before(async () => {
+    server = await NatterServer.start({ extraArgs: ['--allow-guests'] });
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    for (const page of pages) assert.deepEqual(page.problems, []);
+    await cleanup({ browser, servers: [server] });
+  });
+
+  test('a guest joins with a nickname, chats, and is marked as a guest', async () => {
+    const member = await openPage(browser, server);
+    const guest = await openPage(browser, server);
+    pages = [member, guest];
+    await signUp(member, 'host');
+
+    await guest.locator('#mode-guest').waitFor({ state: 'visible' });
+    await guest.click('#mode-guest');
+    assert.equal(await guest.textContent('#auth-title'), 'Join as a guest');
+    assert.equal(await guest.textContent('#auth-username-label'), 'Nickname');
+    assert.equal(await guest.isVisible('#auth-password'), false, 'no password for a guest');
+    // A nickname that is taken says so.
+    await guest.fill('#auth-username', 'HOST');
+    await guest.click('#auth-submit');
+    await guest.locator('#auth-error', { hasText: 'Choose another nickname' }).waitFor();
+    await guest.fill('#auth-username', 'visitor');
+    await guest.click('#auth-submit');
+    await guest.locator('#chat').waitFor();
+    await guest.locator('#me-status', { hasText: 'Online' }).waitFor();
+    assert.equal(await guest.textContent('#me-name'), 'visitor');
+
+    await send(guest, 'hello from a guest');
+    await waitForMessage(member, 'hello from a guest');
+    // The member sees the guest online, tagged as a guest.
+    await member.locator('#people-list li', { hasText: 'visitor' }).locator('.guest-tag').waitFor();
+
+    // Signing out ends the guest session; the sign-in screen still offers guest access.
+    await guest.getByRole('button', { name: 'Sign out' }).click();
+    await guest.locator('#auth-screen').waitFor();
+    await guest.locator('#mode-guest').waitFor({ state: 'visible' });
   });
 });

@@ -1,5 +1,5 @@
-// api.js — the HTTP half of the protocol (docs/protocol.md section 1): register, login, logout,
-// me. Turns every failure, including "no server at all", into an ApiError with a code.
+// api.js — the HTTP half of the protocol (docs/protocol.md section 1): register, login, guest,
+// logout, me, config. Turns every failure, including "no server at all", into an ApiError with a code.
 // Paths are absolute on the page's own origin, so the client works behind any host or port.
 
 export class ApiError extends Error {
@@ -68,4 +68,14 @@ export function logout(token) {
 /** `GET /api/me` -> `{user}` */
 export function me(token) {
   return call('GET', '/api/me', { token });
+}
+
+/** `POST /api/guest` -> `{token, user}` (403 `guests_disabled` unless the server allows it) */
+export function guest(nickname) {
+  return call('POST', '/api/guest', { body: { nickname } });
+}
+
+/** `GET /api/config` -> `{allow_guests, max_message_chars}`: what the sign-in screen may offer. */
+export function config() {
+  return call('GET', '/api/config');
 }

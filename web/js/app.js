@@ -102,7 +102,9 @@ async function signIn(mode, username, password) {
   authView.setBusy(true);
   let res;
   try {
-    res = mode === 'signup' ? await api.register(username, password) : await api.login(username, password);
+    res = mode === 'signup' ? await api.register(username, password)
+      : mode === 'guest' ? await api.guest(username)
+      : await api.login(username, password);
   } catch (err) {
     authView.setBusy(false);
     showAuthError(err, mode);
@@ -115,7 +117,12 @@ async function signIn(mode, username, password) {
 function showAuthError(err, mode) {
   switch (err.code) {
     case 'name_taken':
-      return authView.showError('That name is taken. Choose another, or sign in if it is yours.', 'username');
+      return authView.showError(mode === 'guest'
+        ? 'That name is taken. Choose another nickname.'
+        : 'That name is taken. Choose another, or sign in if it is yours.', 'username');
+    case 'guests_disabled':
+      authView.offerGuests(false);
+      return authView.showError(errorText('guests_disabled'));
     case 'invalid_credentials':
       return authView.showError('Wrong username or password.', 'password');
     case 'invalid_username':
@@ -125,7 +132,7 @@ function showAuthError(err, mode) {
     case 'server_down':
       return authView.showError('Cannot reach the server. Check that it is running, then try again.');
     default:
-      return authView.showError(`${mode === 'signup' ? 'Could not create the account' : 'Could not sign in'}: ${err.message}`);
+      return authView.showError(`${mode === 'signup' ? 'Could not create the account' : mode === 'guest' ? 'Could not join' : 'Could not sign in'}: ${err.message}`);
   }
 }
 
@@ -168,6 +175,7 @@ function endSession(notice) {
   chatEl.hidden = true;
   document.title = 'Natter';
   authView.show(notice);
+  offerWhatServerAllows();
 }
 
 window.addEventListener('storage', (e) => {
@@ -371,8 +379,17 @@ function toast(text) {
   }, 5000);
 }
 
+/** Asks the server what the sign-in screen may offer (guest access); quietly keeps the
+ *  default (no guests) when it cannot tell. */
+function offerWhatServerAllows() {
+  api.config()
+    .then((config) => authView.offerGuests(config?.allow_guests === true))
+    .catch(() => {});
+}
+
 function boot() {
   const existing = saved.loadSession();
+  offerWhatServerAllows();
   if (existing) enterChat(existing);
   else authView.show();
 }

@@ -28,6 +28,8 @@ pub enum ErrorCode {
     WeakPassword,
     InvalidCredentials,
     GuestsDisabled,
+    /// No such API endpoint.
+    NotFound,
 }
 
 impl ErrorCode {
@@ -53,6 +55,7 @@ impl ErrorCode {
             ErrorCode::WeakPassword => "weak_password",
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::GuestsDisabled => "guests_disabled",
+            ErrorCode::NotFound => "not_found",
         }
     }
 }

@@ -575,6 +575,24 @@ async fn http_accounts_api() {
     // The first token still works.
     Client::connect(server.addr, &token, None).await;
 
+    let config: serde_json::Value = http
+        .get(server.http("/api/config"))
+        .send()
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        config,
+        json!({"allow_guests": false, "max_message_chars": 4000})
+    );
+    for path in ["/api/nope", "/api/me/extra"] {
+        let r = http.get(server.http(path)).send().await.expect("req");
+        assert_eq!(r.status(), 404, "{path}");
+        let body: serde_json::Value = r.json().await.expect("a JSON error, not the web page");
+        assert_eq!(body["error"]["code"], "not_found", "{path}");
+    }
     let r = post("/api/guest", json!({"nickname": unique("g")}))
         .await
         .expect("req");
@@ -596,7 +614,21 @@ async fn http_accounts_api() {
 
 #[tokio::test]
 async fn guests_can_chat_when_allowed() {
-    let server = TestServer::start_with(|s| s.allow_guests = Some(true)).await;
+    let server = TestServer::start_with(|s| {
+        s.allow_guests = Some(true);
+        s.max_message_chars = Some(500);
+    })
+    .await;
+    let config: serde_json::Value = reqwest::get(server.http("/api/config"))
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        config,
+        json!({"allow_guests": true, "max_message_chars": 500})
+    );
     let nick = unique("guest");
     let r = reqwest::Client::new()
         .post(server.http("/api/guest"))

@@ -1,6 +1,6 @@
-// view/auth.js — the sign-in / create-account screen: one form, two modes, errors next to it.
-// It checks names and passwords by the protocol's rules before asking the server, and hands
-// the rest to app.js through `onSubmit`.
+// view/auth.js — the sign-in / create-account / guest screen: one form, three modes (guest only
+// when the server allows it), errors next to it. It checks names and passwords by the
+// protocol's rules before asking the server, and hands the rest to app.js through `onSubmit`.
 
 import { NAME_RE, PASSWORD_MIN } from '../protocol.js';
 
@@ -19,10 +19,17 @@ const MODES = {
     busy: 'Creating account…',
     autocomplete: 'new-password',
   },
+  guest: {
+    title: 'Join as a guest',
+    subtitle: 'Just a nickname, no password. Signing out ends a guest session for good.',
+    submit: 'Join',
+    busy: 'Joining…',
+    autocomplete: 'off',
+  },
 };
 
 export class AuthView {
-  /** @param {{onSubmit: (mode: string, username: string, password: string) => void}} actions */
+  /** @param {{onSubmit: (mode: 'signin'|'signup'|'guest', username: string, password: string) => void}} actions */
   constructor(actions) {
     this.actions = actions;
     this.mode = 'signin';
@@ -33,14 +40,17 @@ export class AuthView {
     this.title = $('auth-title');
     this.subtitle = $('auth-subtitle');
     this.username = $('auth-username');
+    this.usernameLabel = $('auth-username-label');
     this.password = $('auth-password');
+    this.passwordLabel = $('auth-password-label');
     this.hint = $('auth-hint');
     this.error = $('auth-error');
     this.notice = $('auth-notice');
     this.submit = $('auth-submit');
-    this.modeButtons = { signin: $('mode-signin'), signup: $('mode-signup') };
-    this.modeButtons.signin.addEventListener('click', () => this.setMode('signin'));
-    this.modeButtons.signup.addEventListener('click', () => this.setMode('signup'));
+    this.modeButtons = { signin: $('mode-signin'), signup: $('mode-signup'), guest: $('mode-guest') };
+    for (const [mode, button] of Object.entries(this.modeButtons)) {
+      button.addEventListener('click', () => this.setMode(mode));
+    }
     this.form.addEventListener('submit', (e) => {
       e.preventDefault();
       this.submitForm();
@@ -63,6 +73,12 @@ export class AuthView {
     this.screen.hidden = true;
   }
 
+  /** Offer guest access (the server's `GET /api/config` said `allow_guests`). */
+  offerGuests(allowed) {
+    this.modeButtons.guest.hidden = !allowed;
+    if (!allowed && this.mode === 'guest') this.setMode('signin');
+  }
+
   setMode(mode) {
     this.mode = mode;
     const m = MODES[mode];
@@ -71,6 +87,10 @@ export class AuthView {
     this.submit.textContent = m.submit;
     this.password.autocomplete = m.autocomplete;
     this.hint.hidden = mode !== 'signup';
+    const guest = mode === 'guest';
+    this.usernameLabel.textContent = guest ? 'Nickname' : 'Username';
+    this.password.hidden = guest;
+    this.passwordLabel.hidden = guest;
     for (const [name, btn] of Object.entries(this.modeButtons)) {
       btn.setAttribute('aria-pressed', String(name === mode));
     }
@@ -105,9 +125,16 @@ export class AuthView {
     if (this.busy) return;
     const username = this.username.value.trim();
     const password = this.password.value;
-    if (!username) return this.showError('Enter your username.', 'username');
+    if (!username) {
+      return this.showError(this.mode === 'guest' ? 'Enter a nickname.' : 'Enter your username.', 'username');
+    }
     if (!NAME_RE.test(username)) {
       return this.showError('Names are 1 to 32 letters, digits, "_", "-" or ".".', 'username');
+    }
+    if (this.mode === 'guest') {
+      this.clearError();
+      this.actions.onSubmit('guest', username, '');
+      return;
     }
     if (!password) return this.showError('Enter your password.', 'password');
     if (this.mode === 'signup' && password.length < PASSWORD_MIN) {

@@ -1,5 +1,5 @@
-//! The JSON accounts API (register, login, guest, logout, me) and `/healthz`, as in
-//! docs/protocol.md section 1. Errors are `{"error": {"code", "message"}}`.
+//! The JSON accounts API (register, login, guest, logout, me), the public `/api/config` and
+//! `/healthz`, as in docs/protocol.md section 1. Errors are `{"error": {"code", "message"}}`.
 
 use crate::AppState;
 use axum::body::Bytes;
@@ -29,6 +29,7 @@ impl IntoResponse for ApiError {
             ErrorCode::NameTaken => StatusCode::CONFLICT,
             ErrorCode::InvalidCredentials | ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::GuestsDisabled | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -80,6 +81,25 @@ pub async fn health(State(state): State<AppState>) -> Response {
     } else {
         Json(json!({"status": "ok"})).into_response()
     }
+}
+
+/// Any other path under `/api/`: a JSON 404, not the web client's page.
+pub async fn not_found() -> ApiError {
+    ApiError(ChatError::new(
+        ErrorCode::NotFound,
+        "no such API endpoint (docs/protocol.md section 1)",
+    ))
+}
+
+/// What a client may want to know before signing in: whether it may offer guest access, and
+/// the longest message it may send.
+pub async fn config(State(state): State<AppState>) -> Response {
+    let core = state.node.config();
+    Json(json!({
+        "allow_guests": core.allow_guests,
+        "max_message_chars": core.max_message_chars,
+    }))
+    .into_response()
 }
 
 pub async fn register(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {

@@ -8,7 +8,7 @@ pub mod web;
 use crate::transport;
 use crate::AppState;
 use axum::http::{header, HeaderValue};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -25,6 +25,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/guest", post(api::guest))
         .route("/api/logout", post(api::logout))
         .route("/api/me", get(api::me))
+        .route("/api/config", get(api::config))
+        .route("/api/{*rest}", any(api::not_found))
         .route("/ws", get(transport::ws::upgrade))
         .fallback(get(web::serve))
         .layer(transport::socketio::layer(&state))
