@@ -3,7 +3,7 @@
 //! it hands events to the node's `BusHandler`, which gives them to its local hub.
 
 use crate::error::BrokerError;
-use crate::model::{Message, RoomId, RoomView, User, UserId};
+use crate::model::{Message, RoomId, RoomView, Seq, User, UserId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -48,6 +48,12 @@ pub enum BusEvent {
         user: UserId,
         room: RoomView,
     },
+    /// `user` has read `room` up to `read_seq` (on one of their devices).
+    RoomRead {
+        user: UserId,
+        room: RoomId,
+        read_seq: Seq,
+    },
     /// `user` stopped being a member of `room`.
     RoomRemoved {
         user: UserId,
@@ -69,6 +75,7 @@ impl BusEvent {
             | BusEvent::Typing { room, .. } => Topic::Room(*room),
             BusEvent::Presence { .. } => Topic::Presence,
             BusEvent::RoomAdded { user, .. }
+            | BusEvent::RoomRead { user, .. }
             | BusEvent::RoomRemoved { user, .. }
             | BusEvent::SessionRevoked { user, .. } => Topic::User(*user),
         }

@@ -25,6 +25,7 @@ pub async fn check_store(store: Arc<dyn Store>, tag: &str) {
     rooms_and_membership(&*store, tag).await;
     direct_messages(&*store, tag).await;
     messages_and_history(&*store, tag).await;
+    read_markers(&*store, tag).await;
     concurrent_appends(store.clone(), tag).await;
 }
 
@@ -147,6 +148,59 @@ async fn rooms_and_membership(store: &dyn Store, tag: &str) {
         .await
         .expect("lookup")
         .is_none());
+}
+
+async fn read_markers(store: &dyn Store, tag: &str) {
+    let ana = store
+        .create_user(&format!("rd-ana{tag}"), None, false)
+        .await
+        .expect("user");
+    let bob = store
+        .create_user(&format!("rd-bob{tag}"), None, false)
+        .await
+        .expect("user");
+    let room = store
+        .create_room(&format!("Reading{tag}"), ana.id)
+        .await
+        .expect("room");
+    for i in 0..3 {
+        store
+            .append(new_message(room.id, &ana, "m", &format!("rd{i}")))
+            .await
+            .expect("append");
+    }
+    let markers = |user| async move { store.read_markers(user).await.expect("markers") };
+    assert_eq!(markers(ana.id).await, vec![], "nothing read yet");
+    let mark = |user, seq| async move {
+        store
+            .mark_read(room.id, user, Seq(seq))
+            .await
+            .expect("mark")
+    };
+    assert_eq!(mark(ana.id, 2).await, Some(Seq(2)));
+    assert_eq!(
+        mark(ana.id, 1).await,
+        Some(Seq(2)),
+        "a marker never moves back"
+    );
+    assert_eq!(
+        mark(ana.id, 99).await,
+        Some(Seq(3)),
+        "nor past the last message"
+    );
+    assert_eq!(markers(ana.id).await, vec![(room.id, Seq(3))]);
+    assert_eq!(mark(bob.id, 1).await, None, "not a member");
+    assert_eq!(markers(bob.id).await, vec![]);
+    assert!(store.join(room.id, bob.id).await.expect("join"));
+    assert_eq!(mark(bob.id, 1).await, Some(Seq(1)));
+    assert_eq!(
+        markers(ana.id).await,
+        vec![(room.id, Seq(3))],
+        "markers are per user"
+    );
+    assert!(store.leave(room.id, bob.id).await.expect("leave"));
+    assert!(store.join(room.id, bob.id).await.expect("join again"));
+    assert_eq!(markers(bob.id).await, vec![], "leaving forgets the marker");
 }
 
 async fn direct_messages(store: &dyn Store, tag: &str) {

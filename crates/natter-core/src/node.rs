@@ -364,9 +364,17 @@ impl Node {
             .await;
         }
         let online = self.broker.online_users().await?;
+        let read: serde_json::Map<String, Value> = self
+            .store
+            .read_markers(user.id)
+            .await?
+            .into_iter()
+            .map(|(room, seq)| (room.0.to_string(), json!(seq)))
+            .collect();
         Ok(json!({
             "user": user,
             "rooms": rooms,
+            "read": read,
             "online": online,
             "limits": {
                 "max_message_chars": self.config.max_message_chars,
@@ -468,6 +476,7 @@ impl Node {
             Request::RoomJoin(a) => self.room_join(session, a.room).await,
             Request::RoomLeave(a) => self.room_leave(session, a.room).await,
             Request::RoomMembers(a) => self.room_members(session, a.room).await,
+            Request::RoomRead(a) => self.room_read(session, a.room, a.seq).await,
             Request::DmOpen(a) => self.dm_open(session, &a.user).await,
             Request::MessageSend(a) => self.send(session, a).await,
             Request::History(a) => self.history(session, a).await,
@@ -586,6 +595,26 @@ impl Node {
         // The `room_removed` event (above) takes this connection out of the room; doing it
         // here already would make it miss its own `member_left` on a networked broker.
         Ok(json!({}))
+    }
+
+    /// Moves the user's read marker in `room` forward and tells all their connections.
+    async fn room_read(
+        &self,
+        session: &SessionHandle,
+        room: RoomId,
+        seq: Seq,
+    ) -> Result<Value, ChatError> {
+        self.check_member(session, room).await?;
+        let Some(read_seq) = self.store.mark_read(room, session.user.id, seq).await? else {
+            return Err(ChatError::not_member(room));
+        };
+        self.publish(BusEvent::RoomRead {
+            user: session.user.id,
+            room,
+            read_seq,
+        })
+        .await;
+        Ok(json!(RoomReadEvent { room, read_seq }))
     }
 
     async fn room_members(
@@ -979,6 +1008,20 @@ impl BusHandler for Node {
                             self.broker.subscribe(Topic::Room(room.id));
                         }
                     }
+                    session.deliver(event.clone());
+                }
+            }
+            BusEvent::RoomRead {
+                user,
+                room,
+                read_seq,
+            } => {
+                let sessions = self.hub.sessions_of(user);
+                if sessions.is_empty() {
+                    return;
+                }
+                let event = EncodedEvent::new("room_read", &RoomReadEvent { room, read_seq });
+                for session in sessions {
                     session.deliver(event.clone());
                 }
             }

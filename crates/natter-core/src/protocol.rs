@@ -78,6 +78,12 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+pub struct ReadArgs {
+    pub room: RoomId,
+    pub seq: Seq,
+}
+
+#[derive(Debug, Clone, Deserialize)]
 pub struct TypingArgs {
     pub room: RoomId,
     pub active: bool,
@@ -92,6 +98,7 @@ pub enum Request {
     RoomJoin(RoomArg),
     RoomLeave(RoomArg),
     RoomMembers(RoomArg),
+    RoomRead(ReadArgs),
     DmOpen(UserNameArg),
     MessageSend(SendArgs),
     History(HistoryArgs),
@@ -122,6 +129,7 @@ impl Request {
             "room.join" => Request::RoomJoin(args(data)?),
             "room.leave" => Request::RoomLeave(args(data)?),
             "room.members" => Request::RoomMembers(args(data)?),
+            "room.read" => Request::RoomRead(args(data)?),
             "dm.open" => Request::DmOpen(args(data)?),
             "message.send" => Request::MessageSend(args(data)?),
             "history" => Request::History(args(data)?),
@@ -309,6 +317,13 @@ pub struct PresenceEvent {
 #[derive(Debug, Clone, Serialize)]
 pub struct RoomAddedEvent {
     pub room: RoomView,
+}
+
+/// A user's read marker in a room (the `room.read` reply and the `room_read` event).
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomReadEvent {
+    pub room: RoomId,
+    pub read_seq: Seq,
 }
 
 #[derive(Debug, Clone, Serialize)]

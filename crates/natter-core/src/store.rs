@@ -73,6 +73,18 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
 
+    /// Moves `user`'s read marker in `room` forward to `seq`: never back, never past the
+    /// room's last seq. Returns the marker now stored, or None if the user is not a member.
+    /// Leaving a room forgets its marker.
+    async fn mark_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<Option<Seq>, StoreError>;
+    /// The user's read markers above zero, by room id.
+    async fn read_markers(&self, user: UserId) -> Result<Vec<(RoomId, Seq)>, StoreError>;
+
     /// Finishes pending writes and flushes to disk; later calls fail. Default: nothing to do.
     async fn shutdown(&self) {}
 
@@ -96,6 +108,7 @@ struct MemoryData {
     rooms: Vec<Room>,
     dms: HashMap<(UserId, UserId), RoomId>,
     members: HashMap<RoomId, HashSet<UserId>>,
+    read: HashMap<(RoomId, UserId), Seq>,
     messages: HashMap<RoomId, BTreeMap<Seq, Message>>,
     dedupe: HashMap<(UserId, RoomId, String), (RoomId, Seq)>,
     next_message_id: i64,
@@ -268,11 +281,37 @@ impl Store for MemoryStore {
     }
 
     async fn leave(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
-        Ok(self
-            .lock()?
-            .members
-            .get_mut(&room)
-            .is_some_and(|m| m.remove(&user)))
+        let mut d = self.lock()?;
+        d.read.remove(&(room, user));
+        Ok(d.members.get_mut(&room).is_some_and(|m| m.remove(&user)))
+    }
+
+    async fn mark_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<Option<Seq>, StoreError> {
+        let mut d = self.lock()?;
+        if !d.members.get(&room).is_some_and(|m| m.contains(&user)) {
+            return Ok(None);
+        }
+        let last = d.room(room).map_or(Seq::ZERO, |r| r.last_seq);
+        let marker = d.read.entry((room, user)).or_insert(Seq::ZERO);
+        *marker = (*marker).max(seq.min(last));
+        Ok(Some(*marker))
+    }
+
+    async fn read_markers(&self, user: UserId) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+        let d = self.lock()?;
+        let mut out: Vec<(RoomId, Seq)> = d
+            .read
+            .iter()
+            .filter(|((_, u), seq)| *u == user && **seq > Seq::ZERO)
+            .map(|((room, _), seq)| (*room, *seq))
+            .collect();
+        out.sort();
+        Ok(out)
     }
 
     async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {

@@ -61,6 +61,12 @@ impl Store for SlowReads {
     async fn is_member(&self, r: RoomId, u: UserId) -> Result<bool, StoreError> {
         self.inner.is_member(r, u).await
     }
+    async fn mark_read(&self, r: RoomId, u: UserId, s: Seq) -> Result<Option<Seq>, StoreError> {
+        self.inner.mark_read(r, u, s).await
+    }
+    async fn read_markers(&self, u: UserId) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+        self.inner.read_markers(u).await
+    }
     async fn members(&self, r: RoomId) -> Result<Vec<User>, StoreError> {
         self.inner.members(r).await
     }

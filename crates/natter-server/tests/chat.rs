@@ -694,3 +694,61 @@ async fn pipelined_requests_keep_their_order() {
         "history ran after the sends"
     );
 }
+
+/// Read markers are the user's, on every device: `room.read` moves the marker forward only and
+/// never past the newest message, every connection of the user hears of it (no one else
+/// does), and a new connection finds it in its `auth` reply.
+#[tokio::test]
+async fn read_markers_are_shared_by_a_users_devices() {
+    let server = TestServer::start().await;
+    let (token, _) = server.register("reader").await;
+    let mut phone = Client::connect(server.addr, &token, None).await;
+    let mut laptop = Client::connect(server.addr, &token, None).await;
+    let mut bob = server.user("bob").await;
+    let room = room_with(&mut bob, &mut [&mut phone]).await;
+    for i in 0..3 {
+        bob.say(room, &format!("m{i}")).await;
+    }
+    assert_eq!(phone.welcome["read"], json!({}), "nothing read yet");
+
+    let reply = phone.ok("room.read", json!({"room": room, "seq": 2})).await;
+    assert_eq!(reply, json!({"room": room, "read_seq": 2}));
+    for device in [&mut phone, &mut laptop] {
+        let event = device.event_where("room_read", |d| d["room"] == room).await;
+        assert_eq!(event, json!({"room": room, "read_seq": 2}));
+    }
+    bob.no_event("room_read", Duration::from_millis(200)).await;
+
+    let back = laptop
+        .ok("room.read", json!({"room": room, "seq": 1}))
+        .await;
+    assert_eq!(back["read_seq"], 2, "a marker never moves back");
+    let past = laptop
+        .ok("room.read", json!({"room": room, "seq": 99}))
+        .await;
+    assert_eq!(past["read_seq"], 3, "nor past the newest message");
+    phone.event_where("room_read", |d| d["read_seq"] == 3).await;
+
+    let tablet = Client::connect(server.addr, &token, None).await;
+    assert_eq!(tablet.welcome["read"], json!({ room.to_string(): 3 }));
+
+    let general = general(&bob);
+    let mut outsider = server.user("out").await;
+    outsider.ok("room.leave", json!({"room": general})).await;
+    assert_eq!(
+        outsider
+            .fails("room.read", json!({"room": general, "seq": 1}))
+            .await,
+        "not_member"
+    );
+    assert_eq!(
+        outsider
+            .fails("room.read", json!({"room": 999_999, "seq": 1}))
+            .await,
+        "unknown_room"
+    );
+    assert_eq!(
+        outsider.fails("room.read", json!({"room": room})).await,
+        "invalid_request"
+    );
+}

@@ -26,7 +26,8 @@ const POOL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Key of the advisory lock that serializes migrations between nodes starting together.
 const MIGRATION_LOCK: i64 = 0x6e61_7474_6572; // "natter"
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id BIGSERIAL PRIMARY KEY,
     name TEXT NOT NULL,
@@ -68,7 +69,11 @@ CREATE TABLE messages (
     UNIQUE (room_id, seq),
     UNIQUE (sender_id, room_id, client_id)
 );
-"#];
+"#,
+    r#"
+ALTER TABLE members ADD COLUMN read_seq BIGINT NOT NULL DEFAULT 0;
+"#,
+];
 
 /// A failure as the log should show it (the server's own message for database errors).
 trait Describe {
@@ -626,6 +631,46 @@ impl Store for PostgresStore {
         }
         tx.commit().await.map_err(backend)?;
         Ok(removed)
+    }
+
+    async fn mark_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<Option<Seq>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE members m SET read_seq = GREATEST(m.read_seq, LEAST($3, r.last_seq))
+                 FROM rooms r WHERE r.id = m.room_id AND m.room_id = $1 AND m.user_id = $2
+                 RETURNING m.read_seq",
+            )
+            .await
+            .map_err(backend)?;
+        Ok(client
+            .query_opt(&stmt, &[&room.0, &user.0, &seq.0])
+            .await
+            .map_err(backend)?
+            .map(|row| Seq(row.get(0))))
+    }
+
+    async fn read_markers(&self, user: UserId) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT room_id, read_seq FROM members
+                 WHERE user_id = $1 AND read_seq > 0 ORDER BY room_id",
+            )
+            .await
+            .map_err(backend)?;
+        Ok(client
+            .query(&stmt, &[&user.0])
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| (RoomId(row.get(0)), Seq(row.get(1))))
+            .collect())
     }
 
     async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {

@@ -44,7 +44,8 @@ impl std::str::FromStr for Synchronous {
     }
 }
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
@@ -86,7 +87,11 @@ CREATE TABLE messages (
     UNIQUE (room_id, seq),
     UNIQUE (sender_id, room_id, client_id)
 );
-"#];
+"#,
+    r#"
+ALTER TABLE members ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
+"#,
+];
 
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -553,6 +558,43 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             }
             Ok(removed)
+        })
+        .await
+    }
+
+    async fn mark_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<Option<Seq>, StoreError> {
+        // The room's last seq from `messages`: `rooms.last_seq` may lag within a group commit.
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE members SET read_seq = MAX(read_seq, MIN(?3,
+                     COALESCE((SELECT MAX(seq) FROM messages WHERE room_id = ?1), 0)))
+                 WHERE room_id = ?1 AND user_id = ?2 RETURNING read_seq",
+            )
+            .map_err(backend)?
+            .query_row(params![room.0, user.0, seq.0], |r| r.get(0).map(Seq))
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn read_markers(&self, user: UserId) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT room_id, read_seq FROM members
+                     WHERE user_id = ?1 AND read_seq > 0 ORDER BY room_id",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([user.0], |r| Ok((RoomId(r.get(0)?), Seq(r.get(1)?))))
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
         .await
     }

@@ -109,3 +109,46 @@ async fn seqs_continue_across_a_restart() {
     );
     store.shutdown().await;
 }
+
+/// A file made by the first schema (no read markers) is migrated when opened, keeps its data,
+/// and read markers then work and survive a reopen.
+#[tokio::test]
+async fn a_first_schema_file_is_migrated_to_read_markers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old.db");
+    let (user, room) = {
+        let store = SqliteStore::open(&path, Synchronous::Normal).expect("open");
+        let (user, room) = ana_in_club(&store).await;
+        send(&store, &room, &user, "c1", "one").await;
+        send(&store, &room, &user, "c2", "two").await;
+        store.shutdown().await;
+        (user, room)
+    };
+    {
+        // Back to the first schema, as a server of the previous version left it.
+        let conn = rusqlite::Connection::open(&path).expect("raw open");
+        conn.execute_batch("ALTER TABLE members DROP COLUMN read_seq; PRAGMA user_version = 1;")
+            .expect("downgrade");
+    }
+    {
+        let store = SqliteStore::open(&path, Synchronous::Normal).expect("migrate");
+        assert_eq!(store.read_markers(user.id).await.expect("markers"), vec![]);
+        let marked = store
+            .mark_read(room.id, user.id, Seq(1))
+            .await
+            .expect("mark");
+        assert_eq!(marked, Some(Seq(1)));
+        store.shutdown().await;
+    }
+    let store = SqliteStore::open(&path, Synchronous::Normal).expect("reopen");
+    assert_eq!(
+        store.read_markers(user.id).await.expect("markers"),
+        vec![(room.id, Seq(1))]
+    );
+    let messages = store
+        .messages_after(room.id, Seq(0), 10)
+        .await
+        .expect("read");
+    assert_eq!(messages.len(), 2, "the data of the old file is kept");
+    store.shutdown().await;
+}
