@@ -6,7 +6,9 @@ import * as api from './api.js';
 import * as saved from './session.js';
 import { Connection } from './connection.js';
 import { Store } from './store.js';
-import { Ev, Req, HISTORY_PAGE, TYPING_RESEND_MS, errorText, newClientId, sendFailureText } from './protocol.js';
+import {
+  Ev, Req, HISTORY_PAGE, READ_SYNC_MS, TYPING_RESEND_MS, errorText, newClientId, sendFailureText,
+} from './protocol.js';
 import { AuthView } from './view/auth.js';
 import { SidebarView } from './view/sidebar.js';
 import { RoomView } from './view/room.js';
@@ -48,7 +50,9 @@ const chatActions = {
   newDm: () => dialogs.openDm(store),
   signOut,
   loadOlder,
-  markRead: (id) => store.markRead(id),
+  markRead: (id) => {
+    if (store.markRead(id) !== null) syncRead(id);
+  },
   retry,
   discard: (clientId) => store.removePending(clientId),
   leaveRoom: (id) => leaveRoom(id).catch((err) => toast(errorText(err.code, err.message))),
@@ -164,6 +168,8 @@ function signOut() {
 
 function endSession(notice) {
   const userId = session?.user.id;
+  unsyncedReads.clear();
+  clearTimeout(readSyncTimer);
   conn?.stop();
   conn = null;
   session = null;
@@ -205,6 +211,7 @@ function onReady(reply) {
   }
   restoredOutbox = [];
   for (const room of store.rooms.values()) if (!room.loaded) loadLatest(room.id);
+  flushReads();
 }
 
 function onEvent({ type, data }) {
@@ -238,8 +245,42 @@ function onEvent({ type, data }) {
     case Ev.ROOM_REMOVED:
       store.removeRoom(data.room);
       break;
+    case Ev.ROOM_READ:
+      store.applyRead(data.room, data.read_seq);
+      break;
     default:
       console.debug('natter: unknown event', type);
+  }
+}
+
+// ---- read markers: what this person has read goes to the server, for their other devices --
+
+/** rooms read here whose marker the server has not confirmed yet */
+const unsyncedReads = new Set();
+let readSyncTimer = null;
+
+function syncRead(roomId) {
+  unsyncedReads.add(roomId);
+  clearTimeout(readSyncTimer);
+  readSyncTimer = setTimeout(flushReads, READ_SYNC_MS);
+}
+
+/** Sends each unconfirmed marker once; one that fails (link down) waits for the next `ready`. */
+function flushReads() {
+  clearTimeout(readSyncTimer);
+  if (!conn || conn.status !== 'online') return;
+  for (const roomId of [...unsyncedReads]) {
+    const seq = store.readSeq[roomId];
+    if (!store.room(roomId) || !seq) {
+      unsyncedReads.delete(roomId);
+      continue;
+    }
+    request(Req.ROOM_READ, { room: roomId, seq })
+      .then((reply) => {
+        if (store.readSeq[roomId] <= reply.read_seq) unsyncedReads.delete(roomId);
+        store.applyRead(reply.room, reply.read_seq);
+      })
+      .catch(() => {});
   }
 }
 

@@ -10,6 +10,7 @@ export const Req = Object.freeze({
   ROOM_JOIN: 'room.join',
   ROOM_LEAVE: 'room.leave',
   ROOM_MEMBERS: 'room.members',
+  ROOM_READ: 'room.read',
   DM_OPEN: 'dm.open',
   SEND: 'message.send',
   HISTORY: 'history',
@@ -27,7 +28,12 @@ export const Ev = Object.freeze({
   PRESENCE: 'presence',
   ROOM_ADDED: 'room_added',
   ROOM_REMOVED: 'room_removed',
+  ROOM_READ: 'room_read',
 });
+
+/** How long reading settles before the read marker goes to the server (one `room.read` per
+ *  room per pause, not one per message). */
+export const READ_SYNC_MS = 700;
 
 /** WebSocket close codes (section 7) and what the client does about each. */
 export const Close = Object.freeze({

@@ -101,8 +101,11 @@ export class Store {
   }
 
   /** Take the `auth` reply: limits, who is online, my rooms (rooms I left meanwhile go). */
-  applyAuth({ user, rooms, online, limits }) {
+  applyAuth({ user, rooms, read, online, limits }) {
     this.setMe(user);
+    // The server's read markers (shared by all the person's devices) come first: a room it
+    // has no marker for falls back to this browser's own guess in upsertRoom.
+    for (const [id, seq] of Object.entries(read ?? {})) this.applyRead(Number(id), seq);
     this.limits = { ...DEFAULT_LIMITS, ...(limits ?? {}) };
     this.online = new Map((online ?? []).map((u) => [u.id, u]));
     for (const u of online ?? []) this.remember(u);
@@ -310,10 +313,19 @@ export class Store {
 
   // ---- read markers --------------------------------------------------------------------------
 
+  /** The person has seen the room's newest message; returns the new marker if it moved. */
   markRead(roomId) {
     const room = this.rooms.get(roomId);
-    if (!room || (this.readSeq[roomId] ?? 0) >= room.lastSeq) return;
+    if (!room || (this.readSeq[roomId] ?? 0) >= room.lastSeq) return null;
     this.readSeq[roomId] = room.lastSeq;
+    this.changed('read', 'rooms');
+    return room.lastSeq;
+  }
+
+  /** A read marker from the server (this person read the room elsewhere): only forward. */
+  applyRead(roomId, seq) {
+    if (!Number.isInteger(seq) || (this.readSeq[roomId] ?? -1) >= seq) return;
+    this.readSeq[roomId] = seq;
     this.changed('read', 'rooms');
   }
 
