@@ -92,6 +92,11 @@ pub trait BusHandler: Send + Sync {
     fn on_missed(&self, rooms: Vec<RoomId>) {
         let _ = rooms;
     }
+    /// The broker was cut off and is connected again: every event published meanwhile is
+    /// lost, per-user ones too (rooms added or removed on another node, read markers, revoked
+    /// tokens). The node re-reads its users' state from the store. Must not block. Default:
+    /// nothing (a broker that is never cut off never calls it).
+    fn on_reconnected(&self) {}
 }
 
 #[async_trait]

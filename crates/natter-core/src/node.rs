@@ -15,8 +15,8 @@ use crate::ratelimit::TokenBucket;
 use crate::session::{self, Outbound, Outbox, SessionHandle};
 use crate::store::Store;
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -90,6 +90,8 @@ pub struct Node {
     local_presence: Mutex<HashMap<UserId, usize>>,
     typing: Mutex<HashMap<(RoomId, UserId), TypingLease>>,
     shutdown: CancellationToken,
+    /// This node, for work it hands to tasks of its own (resync after a broker outage).
+    me: Weak<Node>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -104,7 +106,7 @@ impl Node {
         config: CoreConfig,
     ) -> Result<Arc<Node>, StoreError> {
         let general = store.ensure_public_room("general").await?.id;
-        let node = Arc::new(Node {
+        let node = Arc::new_cyclic(|me| Node {
             hub: Hub::new(config.gap_wait),
             store,
             broker,
@@ -113,6 +115,7 @@ impl Node {
             local_presence: Mutex::default(),
             typing: Mutex::default(),
             shutdown: CancellationToken::new(),
+            me: me.clone(),
         });
         let handler: Arc<dyn BusHandler> = node.clone();
         node.broker.set_handler(Arc::downgrade(&handler));
@@ -920,7 +923,70 @@ impl Node {
     }
 }
 
+impl Node {
+    /// After a broker outage: per-user events of that time are lost, so each local user's
+    /// rooms, read markers and tokens are read back from the store, and what changed is
+    /// applied to their connections here as the lost events would have been.
+    async fn resync_users(self: Arc<Self>) {
+        let mut by_user: HashMap<UserId, Vec<Arc<SessionHandle>>> = HashMap::new();
+        for session in self.hub.all_sessions() {
+            by_user.entry(session.user.id).or_default().push(session);
+        }
+        for (user, sessions) in by_user {
+            if let Err(e) = self.resync_user(user, &sessions).await {
+                tracing::warn!(user = user.0, error = %e, "resync after broker outage failed");
+            }
+        }
+    }
+
+    async fn resync_user(
+        &self,
+        user: UserId,
+        sessions: &[Arc<SessionHandle>],
+    ) -> Result<(), ChatError> {
+        for session in sessions {
+            if self
+                .store
+                .session_user(&session.token_hash)
+                .await?
+                .is_none()
+            {
+                session.close(close::REVOKED);
+            }
+        }
+        let rooms = self.my_rooms(user).await?;
+        let now: HashSet<RoomId> = rooms.iter().map(|r| r.id).collect();
+        let mut before: Vec<RoomId> = sessions.iter().flat_map(|s| s.rooms()).collect();
+        before.sort_unstable();
+        before.dedup();
+        for room in before.into_iter().filter(|r| !now.contains(r)) {
+            self.on_event(BusEvent::RoomRemoved { user, room });
+        }
+        for room in rooms {
+            if sessions.iter().any(|s| !s.is_member(room.id)) {
+                self.on_event(BusEvent::RoomAdded { user, room });
+            }
+        }
+        for (room, read_seq) in self.store.read_markers(user).await? {
+            self.on_event(BusEvent::RoomRead {
+                user,
+                room,
+                read_seq,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl BusHandler for Node {
+    fn on_reconnected(&self) {
+        let (Ok(runtime), Some(node)) = (tokio::runtime::Handle::try_current(), self.me.upgrade())
+        else {
+            return;
+        };
+        runtime.spawn(node.resync_users());
+    }
+
     fn on_missed(&self, rooms: Vec<RoomId>) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;

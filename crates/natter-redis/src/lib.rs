@@ -301,6 +301,12 @@ impl Shared {
         }
     }
 
+    fn reconnected(&self) {
+        if let Some(handler) = self.handler() {
+            handler.on_reconnected();
+        }
+    }
+
     fn missed(&self, rooms: Vec<RoomId>) {
         if rooms.is_empty() {
             return;
@@ -390,6 +396,7 @@ async fn run_subscriber(
                 topics = wanted.len(),
                 "redis subscriber reconnected; catching rooms up from the store"
             );
+            shared.reconnected();
         }
         connected_once = true;
         backoff = BACKOFF_MIN;

@@ -810,3 +810,75 @@ async fn a_redis_restart_loses_no_message() {
     drop((ana, bob));
     cluster.finish().await;
 }
+
+/// What is decided on one node while Redis is down reaches the user's connections on the
+/// other node once it is back: a room joined (its messages then arrive there too), a read
+/// marker moved, a token revoked (its connection is closed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_loses_no_membership_marker_or_revocation() {
+    let Some(services) = services("a_redis_restart_loses_no_membership_marker_or_revocation")
+    else {
+        return;
+    };
+    let mut redis = OwnRedis::start().await;
+    let cluster = Cluster::start(&services, &redis.url(), 2).await;
+    let (token, user) = cluster.register(cluster.node(0), "ana").await;
+    let mut here = Client::connect(cluster.node(0), &token, None).await;
+    here.user = user.clone();
+    let mut there = Client::connect(cluster.node(1), &token, None).await;
+    there.user = user;
+    let second_token = {
+        let resp = reqwest::Client::new()
+            .post(format!("http://{}/api/login", cluster.node(1)))
+            .json(&json!({"username": here.name(), "password": "correct horse"}))
+            .send()
+            .await
+            .expect("login");
+        let body: Value = resp.json().await.expect("json");
+        body["token"].as_str().expect("token").to_string()
+    };
+    let mut doomed = Client::connect(cluster.node(1), &second_token, None).await;
+    let mut bob = cluster.user(cluster.node(0), "bob").await;
+    let room = unique("r");
+    let room = bob.ok("room.create", json!({"name": room})).await["room"]["id"]
+        .as_i64()
+        .expect("room id");
+    bob.say(room, "first").await;
+
+    redis.kill();
+    here.ok("room.join", json!({"room": room})).await;
+    let read = here.ok("room.read", json!({"room": room, "seq": 1})).await;
+    assert_eq!(read["read_seq"], 1);
+    let logout = reqwest::Client::new()
+        .post(format!("http://{}/api/logout", cluster.node(0)))
+        .bearer_auth(&second_token)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(logout.status(), 204);
+    redis.spawn().await;
+
+    // The other node learns all three from the store once the broker is back.
+    let added = there
+        .event_where("room_added", |d| d["room"]["id"] == room)
+        .await;
+    assert_eq!(added["room"]["last_seq"], 1);
+    there
+        .event_where("room_read", |d| d["room"] == room && d["read_seq"] == 1)
+        .await;
+    assert_eq!(
+        doomed.closed().await,
+        Some(4003),
+        "the revoked token's connection"
+    );
+    // And the room's messages now reach both of ana's connections.
+    bob.say(room, "after the outage").await;
+    for c in [&mut here, &mut there] {
+        let m = c
+            .event_where("message", |m| m["room"] == room && m["seq"] == 2)
+            .await;
+        assert_eq!(m["body"], "after the outage", "{}", c.name());
+    }
+    drop((here, there, bob));
+    cluster.finish().await;
+}
