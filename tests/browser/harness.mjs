@@ -215,7 +215,8 @@ function escapeRe(s) {
  * - while `blocked` is true, new sockets are dropped at their first frame (no server there);
  * - while `muted` is true, frames from the server are dropped (replies lost on the way);
  * - `onClientFrame(frame, relay)` may look at each request first; returning true swallows it
- *   (relay.reply(obj) answers the page as the server would, relay.forward() passes it on).
+ *   (relay.reply(obj) answers the page as the server would, relay.forward() passes it on);
+ * - `onServerFrame(raw)` sees each frame from the server that reaches the page.
  * Counts every request the page sends by type in `sent`.
  */
 export async function relaySocket(page) {
@@ -224,6 +225,7 @@ export async function relaySocket(page) {
     muted: false,
     live: null,
     onClientFrame: null,
+    onServerFrame: null,
     sent: {},
     /** every request the page sent, in order */
     frames: [],
@@ -258,7 +260,9 @@ export async function relaySocket(page) {
       server.send(raw);
     });
     server.onMessage((raw) => {
-      if (ctl.live === live && !ctl.muted) ws.send(raw);
+      if (ctl.live !== live || ctl.muted) return;
+      ctl.onServerFrame?.(raw);
+      ws.send(raw);
     });
   });
   return ctl;

@@ -1,6 +1,7 @@
 // reconnect.test.mjs — the connection under stress, in real browsers: the server stopped and
-// started again mid-conversation, a link cut while others talk (resume), a reply lost after the
-// server stored the message (resend with the same client_id), a failed send retried by hand.
+// started again mid-conversation, a link cut while others talk (resume), cut off for longer than
+// the server replays (the room is reset and reloaded), a reply lost after the server stored the
+// message (resend with the same client_id), a failed send retried by hand.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -190,5 +191,58 @@ browserSuite('resume and exactly-once sends', { timeout: 120000 }, () => {
     assert.equal(sends.length, 2);
     assert.equal(sends[0].data.client_id, sends[1].data.client_id, 'a retry keeps the client_id');
     await uniqueTexts(bob);
+  });
+});
+
+browserSuite('too far behind to resume', { timeout: 120000 }, () => {
+  let server;
+  let browser;
+  let ana;
+  let bob;
+
+  before(async () => {
+    server = await NatterServer.start({ extraArgs: ['--resume-limit', '2'] });
+    browser = await launchBrowser();
+    ana = await openPage(browser, server, { relay: true });
+    await signUp(ana, 'ana');
+    bob = await openPage(browser, server);
+    await signUp(bob, 'bob');
+    await send(bob, 'hello');
+    await waitForMessage(ana, 'hello');
+  });
+
+  after(async () => {
+    for (const page of [ana, bob]) if (page) assert.deepEqual(page.problems, []);
+    await cleanup({ browser, servers: [server] });
+  });
+
+  test('a room reset by the server is reloaded whole: nothing missing, nothing twice', async () => {
+    const relay = ana.relay;
+    const resets = [];
+    const replayed = [];
+    relay.onServerFrame = (raw) => {
+      const frame = JSON.parse(raw);
+      if (frame.type === 'ok' && Array.isArray(frame.data?.reset)) resets.push(...frame.data.reset);
+      if (frame.type === 'message') replayed.push(frame.data.body);
+    };
+    relay.blocked = true;
+    relay.cut();
+    await ana.locator('#banner:not([hidden])').waitFor();
+    const missed = ['gone 1', 'gone 2', 'gone 3', 'gone 4'];
+    for (const text of missed) await send(bob, text);
+    await waitForMessage(bob, 'gone 4');
+    relay.blocked = false;
+    await ana.locator('#banner-retry').waitFor({ state: 'visible', timeout: RECONNECT_MS });
+    await ana.locator('#banner-retry').click({ timeout: 3000 }).catch(() => {});
+    await waitConnected(ana);
+    await waitForMessage(ana, 'gone 4');
+
+    assert.equal(resets.length, 1, 'the server reset the room instead of replaying it');
+    assert.deepEqual(replayed, [], 'and replayed none of it');
+    assert.deepEqual(await uniqueTexts(ana), ['hello', ...missed], 'reloaded from history, whole');
+    // Live messages go on.
+    await send(bob, 'and now live');
+    await waitForMessage(ana, 'and now live');
+    assert.deepEqual(await uniqueTexts(ana), ['hello', ...missed, 'and now live']);
   });
 });

@@ -18,6 +18,8 @@ const MAX_NOTICES = 50;
  * @property {object[]} messages  confirmed messages, ascending `seq`, each `seq` once
  * @property {number} lastSeq     the newest `seq` received (what `resume` asks after)
  * @property {boolean} loaded     the newest page of history has arrived
+ * @property {boolean} [reloading] the server reset the room (too far behind to resume): its
+ *                                newest page is on its way and replaces what was held
  * @property {boolean} hasOlder   the server has messages older than `messages[0]`
  * @property {boolean} loadingOlder
  * @property {object[]} pending   my messages the server has not acknowledged:
@@ -101,7 +103,7 @@ export class Store {
   }
 
   /** Take the `auth` reply: limits, who is online, my rooms (rooms I left meanwhile go). */
-  applyAuth({ user, rooms, read, online, limits }) {
+  applyAuth({ user, rooms, read, reset, online, limits }) {
     this.setMe(user);
     // The server's read markers (shared by all the person's devices) come first: a room it
     // has no marker for falls back to this browser's own guess in upsertRoom.
@@ -112,6 +114,8 @@ export class Store {
     const ids = new Set(rooms.map((r) => r.id));
     for (const id of [...this.rooms.keys()]) if (!ids.has(id)) this.rooms.delete(id);
     for (const room of rooms) this.upsertRoom(room);
+    // Rooms too far behind to resume: what is held of them is dropped, and loaded afresh.
+    for (const id of reset ?? []) this.resetRoom(id);
     // Typing states may have ended while the link was down.
     for (const room of this.rooms.values()) room.typing.clear();
     this.ensureCurrent();
@@ -244,10 +248,23 @@ export class Store {
       // What this client held ends before the page starts: drop it rather than show a hole.
       room.messages = [];
     }
-    const hadMessages = room.messages.length > 0;
+    const hadMessages = room.messages.length > 0 && !room.reloading;
     this.addMessages(roomId, messages);
     if (!hadMessages) room.hasOlder = has_more;
     room.loaded = true;
+    room.reloading = false;
+    this.changed(`room:${roomId}`, 'rooms');
+  }
+
+  /** Forgets a room's messages (kept: its pending sends); its newest page is loaded next. */
+  resetRoom(roomId) {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    room.messages = [];
+    room.lastSeq = 0;
+    room.loaded = false;
+    room.hasOlder = false;
+    room.reloading = true;
     this.changed(`room:${roomId}`, 'rooms');
   }
 

@@ -45,6 +45,9 @@ pub struct CoreConfig {
     /// How often every session's outbox yields `OutboxItem::Keepalive` (one sweep over the
     /// node's sessions, not a timer per connection); transports ping and check for silence.
     pub keepalive: Duration,
+    /// The most messages `auth.resume` replays in one room; a client further behind gets the
+    /// room in the reply's `reset` instead (and loads `history`).
+    pub resume_limit: u64,
 }
 
 impl Default for CoreConfig {
@@ -60,6 +63,7 @@ impl Default for CoreConfig {
             gap_wait: Duration::from_millis(100),
             allow_guests: false,
             keepalive: Duration::from_secs(30),
+            resume_limit: 1000,
         }
     }
 }
@@ -324,11 +328,19 @@ impl Node {
             self.config.outbound_queue,
             self.store.clone(),
         );
+        let mut reset = Vec::new();
         for room in &rooms {
             outbox.track(room.id, room.last_seq);
             if let Some(seen) = args.resume.get(&room.id.to_string()) {
                 // A client cannot have seen more than exists; never skip what comes next.
-                outbox.resume_from(room.id, Seq((*seen).clamp(0, room.last_seq.0)));
+                let seen = (*seen).clamp(0, room.last_seq.0);
+                if room.last_seq.0 - seen
+                    > i64::try_from(self.config.resume_limit).unwrap_or(i64::MAX)
+                {
+                    reset.push(room.id);
+                } else {
+                    outbox.resume_from(room.id, Seq(seen));
+                }
             }
         }
         let interest = self.hub.add_session(&handle);
@@ -340,7 +352,10 @@ impl Node {
             *n == 1
         };
         let data = match self.welcome(&user, rooms, first_here).await {
-            Ok(data) => data,
+            Ok(mut data) => {
+                data["reset"] = json!(reset);
+                data
+            }
             Err(e) => {
                 // Undo the registration: the connection never got its session.
                 self.end_session(handle);

@@ -67,6 +67,10 @@ pub struct Settings {
     /// Outbound frames queued per connection before it is closed with 4008 [default: 1024].
     #[arg(long, env = "NATTER_OUTBOUND_QUEUE")]
     pub outbound_queue: Option<usize>,
+    /// The most messages a reconnecting client's `resume` replays per room; further behind, the
+    /// room is reset and the client loads its history instead [default: 1000].
+    #[arg(long, env = "NATTER_RESUME_LIMIT")]
+    pub resume_limit: Option<u64>,
     /// A socket write that takes longer than this drops the connection, in ms [default: 10000].
     #[arg(long, env = "NATTER_WRITE_TIMEOUT_MS")]
     pub write_timeout_ms: Option<u64>,
@@ -154,6 +158,7 @@ pub struct Config {
     pub rate_per_sec: f64,
     pub rate_burst: f64,
     pub outbound_queue: usize,
+    pub resume_limit: u64,
     pub write_timeout: Duration,
     pub typing_expiry: Duration,
     pub keepalive: Duration,
@@ -197,6 +202,7 @@ impl Settings {
             rate_per_sec,
             rate_burst,
             outbound_queue,
+            resume_limit,
             write_timeout_ms,
             typing_expiry_ms,
             keepalive_ms,
@@ -282,6 +288,7 @@ impl Settings {
             rate_per_sec: positive("rate-per-sec", self.rate_per_sec.unwrap_or(20.0))?,
             rate_burst: positive("rate-burst", self.rate_burst.unwrap_or(40.0))?,
             outbound_queue: self.outbound_queue.unwrap_or(1024).max(1),
+            resume_limit: self.resume_limit.unwrap_or(1000),
             write_timeout: Duration::from_millis(self.write_timeout_ms.unwrap_or(10_000).max(1)),
             typing_expiry: Duration::from_millis(self.typing_expiry_ms.unwrap_or(6000).max(1)),
             keepalive: Duration::from_millis(self.keepalive_ms.unwrap_or(30_000).max(10)),
@@ -309,6 +316,7 @@ impl Config {
             rate_per_sec: self.rate_per_sec,
             rate_burst: self.rate_burst,
             outbound_queue: self.outbound_queue,
+            resume_limit: self.resume_limit,
             typing_expiry: self.typing_expiry,
             keepalive: self.keepalive,
             allow_guests: self.allow_guests,

@@ -88,6 +88,45 @@ async fn resume_delivers_exactly_the_missed_messages() {
     );
     bob.no_event("message", Duration::from_millis(300)).await;
     sender.await.expect("sender");
+    assert_eq!(bob.welcome["reset"], json!([]), "within the resume limit");
+}
+
+/// A client further behind than `resume_limit` in a room gets that room in `reset` and no
+/// replay of it (other rooms resume as usual); live messages follow.
+#[tokio::test]
+async fn a_client_too_far_behind_gets_the_room_reset_not_replayed() {
+    let server = TestServer::start_with(|s| s.resume_limit = Some(10)).await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    let busy = room_with(&mut ana, &mut [&mut bob]).await;
+    let quiet = room_with(&mut ana, &mut [&mut bob]).await;
+    ana.say(busy, "seen").await;
+    ana.say(quiet, "seen").await;
+    bob.messages(busy, 1).await;
+    bob.messages(quiet, 1).await;
+    let bob_token = bob.token.clone();
+    drop(bob);
+
+    for i in 0..11 {
+        ana.say(busy, &format!("missed {i}")).await;
+    }
+    ana.say(quiet, "missed").await;
+    let resume = json!({ busy.to_string(): 1, quiet.to_string(): 1 });
+    let mut bob = Client::connect(server.addr, &bob_token, Some(resume)).await;
+    assert_eq!(bob.welcome["reset"], json!([busy]));
+    let replayed = bob.messages(quiet, 1).await;
+    assert_eq!(
+        replayed[0]["seq"], 2,
+        "the room within the limit is replayed"
+    );
+    bob.no_event_where("message", Duration::from_millis(300), |m| m["room"] == busy)
+        .await;
+    // Its past is there for `history`; its present arrives live.
+    let history = bob.ok("history", json!({"room": busy, "limit": 5})).await;
+    assert_eq!(history["messages"][4]["seq"], 12);
+    ana.say(busy, "live").await;
+    let live = bob.event_where("message", |m| m["room"] == busy).await;
+    assert_eq!(live["seq"], 13);
 }
 
 #[tokio::test]
@@ -97,6 +136,8 @@ async fn a_slow_consumer_is_cut_off_without_delaying_others_and_resumes_without_
         s.outbound_queue = Some(64);
         s.write_timeout_ms = Some(500);
         s.sqlite_synchronous = Some("normal".into());
+        // It resumes from far behind: replayed, not reset.
+        s.resume_limit = Some(10 * SENDS as u64);
     })
     .await;
     let mut ana = server.user("ana").await;
