@@ -50,6 +50,7 @@ const chatActions = {
   newDm: () => dialogs.openDm(store),
   signOut,
   loadOlder,
+  readingOlder: (yes) => store.setReadingOlder(yes),
   markRead: (id) => {
     if (store.markRead(id) !== null) syncRead(id);
   },

@@ -9,6 +9,11 @@ import { DEFAULT_LIMITS } from './protocol.js';
 const TYPING_FALLBACK_MS = 8000;
 /** Join/leave notices kept per room. */
 const MAX_NOTICES = 50;
+/** Messages kept in memory (and in the page) per room: past this, the oldest are let go,
+ *  down to KEEP_AFTER_TRIM, unless the reader is scrolled up in that room. Scrolling up
+ *  brings them back from `history`. A tab left open for days stays small. */
+export const MAX_KEPT_MESSAGES = 1000;
+export const KEEP_AFTER_TRIM = 800;
 
 /**
  * What the client holds about one room.
@@ -55,6 +60,8 @@ export class Store {
     this.readSeq = {};
     /** this browser has read markers of this person from before (it is not a new device) */
     this.knownDevice = false;
+    /** the reader is scrolled up in the open room: keep all of its messages */
+    this.readingOlder = false;
     /** the connection's status object ({status, attempt, retryAt}) */
     this.connection = { status: 'idle', attempt: 0, retryAt: 0 };
     this.changed('all');
@@ -235,8 +242,26 @@ export class Store {
       if (room.typing.delete(msg.sender.id)) this.changed('typing');
     }
     if (room.lastSeq > (room.info.last_seq ?? 0)) room.info = { ...room.info, last_seq: room.lastSeq };
-    if (added) this.changed('rooms', `room:${roomId}`);
+    if (added) {
+      this.trim(room);
+      this.changed('rooms', `room:${roomId}`);
+    }
     return added;
+  }
+
+  /** Lets the oldest messages of a long room go (see MAX_KEPT_MESSAGES). */
+  trim(room) {
+    if (room.messages.length <= MAX_KEPT_MESSAGES) return;
+    if (room.id === this.currentRoomId && this.readingOlder) return;
+    room.messages.splice(0, room.messages.length - KEEP_AFTER_TRIM);
+    room.hasOlder = true;
+    const oldest = room.messages[0].seq;
+    room.notices = room.notices.filter((n) => n.afterSeq >= oldest);
+  }
+
+  /** The reader scrolled up in the open room (true) or is back at the newest (false). */
+  setReadingOlder(yes) {
+    this.readingOlder = yes;
   }
 
   /** The newest page of a room (the answer to `history` without `before`/`after`). */

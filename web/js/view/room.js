@@ -15,8 +15,8 @@ const TOP_SLACK = 240;
 
 export class RoomView {
   /**
-   * @param {object} actions loadOlder(id), markRead(id), retry(client_id), discard(client_id),
-   *                         leaveRoom(id), showMembers(id)
+   * @param {object} actions loadOlder(id), markRead(id), readingOlder(yes), retry(client_id),
+   *                         discard(client_id), leaveRoom(id), showMembers(id)
    */
   constructor(actions) {
     this.actions = actions;
@@ -58,7 +58,7 @@ export class RoomView {
       this.roomId = room?.id ?? null;
       this.rendered.clear();
       this.list.replaceChildren();
-      this.stick = true;
+      this.setStick(true);
       this.pill.hidden = true;
     }
     const key = room ? `room:${room.id}` : null;
@@ -247,6 +247,12 @@ export class RoomView {
   /** Make the list show `items` in order, reusing elements whose key and signature match. */
   reconcile(items) {
     const next = new Map();
+    // Items gone first (the oldest, when a long room is trimmed): the rest then stay in place
+    // instead of each being moved in front of them.
+    const keys = new Set(items.map((item) => item.key));
+    for (const [key, old] of this.rendered) {
+      if (!keys.has(key)) old.el.remove();
+    }
     let cursor = this.list.firstChild;
     for (const item of items) {
       const old = this.rendered.get(item.key);
@@ -282,13 +288,19 @@ export class RoomView {
 
   scrollToBottom(smooth = false) {
     this.timeline.scrollTo({ top: this.timeline.scrollHeight, behavior: smooth ? 'smooth' : 'instant' });
-    this.stick = true;
+    this.setStick(true);
     this.pill.hidden = true;
     this.maybeMarkRead();
   }
 
+  /** At the newest message (true) or scrolled up; the store keeps a long room whole while up. */
+  setStick(stick) {
+    if (stick !== this.stick) this.actions.readingOlder(!stick);
+    this.stick = stick;
+  }
+
   onScroll() {
-    this.stick = this.distanceFromBottom() < BOTTOM_SLACK;
+    this.setStick(this.distanceFromBottom() < BOTTOM_SLACK);
     if (this.stick) this.pill.hidden = true;
     this.maybeMarkRead();
     this.maybeLoadOlder();
