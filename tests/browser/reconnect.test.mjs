@@ -27,6 +27,17 @@ async function waitConnected(page) {
   await page.waitForFunction(() => document.getElementById('me-status')?.textContent === 'Online', null, { timeout: RECONNECT_MS });
 }
 
+/** ana (her socket through the test relay) and bob, signed up, with bob's "hello" seen by ana. */
+async function anaRelayedAndBob(browser, server) {
+  const ana = await openPage(browser, server, { relay: true });
+  await signUp(ana, 'ana');
+  const bob = await openPage(browser, server);
+  await signUp(bob, 'bob');
+  await send(bob, 'hello');
+  await waitForMessage(ana, 'hello');
+  return { ana, bob };
+}
+
 browserSuite('server restart mid-conversation', { timeout: 120000 }, () => {
   let server;
   let browser;
@@ -95,12 +106,7 @@ browserSuite('resume and exactly-once sends', { timeout: 120000 }, () => {
   before(async () => {
     server = await NatterServer.start();
     browser = await launchBrowser();
-    ana = await openPage(browser, server, { relay: true });
-    await signUp(ana, 'ana');
-    bob = await openPage(browser, server);
-    await signUp(bob, 'bob');
-    await send(bob, 'hello');
-    await waitForMessage(ana, 'hello');
+    ({ ana, bob } = await anaRelayedAndBob(browser, server));
   });
 
   after(async () => {
@@ -203,12 +209,7 @@ browserSuite('too far behind to resume', { timeout: 120000 }, () => {
   before(async () => {
     server = await NatterServer.start({ extraArgs: ['--resume-limit', '2'] });
     browser = await launchBrowser();
-    ana = await openPage(browser, server, { relay: true });
-    await signUp(ana, 'ana');
-    bob = await openPage(browser, server);
-    await signUp(bob, 'bob');
-    await send(bob, 'hello');
-    await waitForMessage(ana, 'hello');
+    ({ ana, bob } = await anaRelayedAndBob(browser, server));
   });
 
   after(async () => {

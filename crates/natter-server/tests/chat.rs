@@ -575,16 +575,8 @@ async fn http_accounts_api() {
     // The first token still works.
     Client::connect(server.addr, &token, None).await;
 
-    let config: serde_json::Value = http
-        .get(server.http("/api/config"))
-        .send()
-        .await
-        .expect("req")
-        .json()
-        .await
-        .expect("json");
     assert_eq!(
-        config,
+        config_of(&server).await,
         json!({"allow_guests": false, "max_message_chars": 4000})
     );
     for path in ["/api/nope", "/api/me/extra"] {
@@ -612,6 +604,16 @@ async fn http_accounts_api() {
     assert!(policy.contains("script-src 'self'"), "{policy}");
 }
 
+/// `GET /api/config` of a server.
+async fn config_of(server: &TestServer) -> serde_json::Value {
+    reqwest::get(server.http("/api/config"))
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json")
+}
+
 #[tokio::test]
 async fn guests_can_chat_when_allowed() {
     let server = TestServer::start_with(|s| {
@@ -619,14 +621,8 @@ async fn guests_can_chat_when_allowed() {
         s.max_message_chars = Some(500);
     })
     .await;
-    let config: serde_json::Value = reqwest::get(server.http("/api/config"))
-        .await
-        .expect("req")
-        .json()
-        .await
-        .expect("json");
     assert_eq!(
-        config,
+        config_of(&server).await,
         json!({"allow_guests": true, "max_message_chars": 500})
     );
     let nick = unique("guest");
