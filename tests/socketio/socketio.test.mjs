@@ -91,6 +91,32 @@ test("joins and leaves a room: replies and member events on both sides", async (
   }
 });
 
+test("read markers: room.read is answered, room_read reaches every connection of the user", async () => {
+  const { token } = await register("reader");
+  const s = await sio(token);
+  const n = await native(token);
+  let later;
+  try {
+    const room = await newRoom(s);
+    await send(s, room.id, "one");
+    await send(s, room.id, "two");
+    assert.deepEqual(await s.ok("room.read", { room: room.id, seq: 2 }), { room: room.id, read_seq: 2 });
+    for (const c of [s, n]) {
+      const event = await c.inbox.take("room_read", (e) => e.room === room.id);
+      assert.deepEqual(event, { room: room.id, read_seq: 2 });
+    }
+    assert.deepEqual(await s.ok("room.read", { room: room.id, seq: 1 }), { room: room.id, read_seq: 2 });
+    later = await sio(token);
+    assert.equal(later.welcome.read[String(room.id)], 2, "a new socket finds the marker in its auth event");
+    const unknown = await s.request("room.read", { room: 999999, seq: 1 });
+    assert.equal(unknown.error.code, "unknown_room");
+  } finally {
+    s.socket.close();
+    later?.socket.close();
+    await n.close();
+  }
+});
+
 test("receives what a native /ws client sends, and the other way round", async () => {
   const s = await sio((await register("sio")).token);
   const n = await native((await register("nat")).token);
