@@ -52,7 +52,7 @@ const chatActions = {
   loadOlder,
   readingOlder: (yes) => store.setReadingOlder(yes),
   markRead: (id) => {
-    if (store.markRead(id) !== null) syncRead(id);
+    if (store.markRead(id)) syncRead(id);
   },
   retry,
   discard: (clientId) => store.removePending(clientId),

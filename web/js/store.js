@@ -355,13 +355,13 @@ export class Store {
 
   // ---- read markers --------------------------------------------------------------------------
 
-  /** The person has seen the room's newest message; returns the new marker if it moved. */
+  /** The person has seen the room's newest message; true if that moved the marker. */
   markRead(roomId) {
     const room = this.rooms.get(roomId);
-    if (!room || (this.readSeq[roomId] ?? 0) >= room.lastSeq) return null;
+    if (!room || (this.readSeq[roomId] ?? 0) >= room.lastSeq) return false;
     this.readSeq[roomId] = room.lastSeq;
     this.changed('read', 'rooms');
-    return room.lastSeq;
+    return true;
   }
 
   /** A read marker from the server (this person read the room elsewhere): only forward. */

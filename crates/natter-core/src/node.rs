@@ -351,11 +351,8 @@ impl Node {
             *n += 1;
             *n == 1
         };
-        let data = match self.welcome(&user, rooms, first_here).await {
-            Ok(mut data) => {
-                data["reset"] = json!(reset);
-                data
-            }
+        let data = match self.welcome(&user, rooms, reset, first_here).await {
+            Ok(data) => data,
             Err(e) => {
                 // Undo the registration: the connection never got its session.
                 self.end_session(handle);
@@ -372,6 +369,7 @@ impl Node {
         &self,
         user: &User,
         rooms: Vec<RoomView>,
+        reset: Vec<RoomId>,
         first_here: bool,
     ) -> Result<Value, ChatError> {
         if first_here && self.broker.presence_up(user).await? {
@@ -393,6 +391,7 @@ impl Node {
             "user": user,
             "rooms": rooms,
             "read": read,
+            "reset": reset,
             "online": online,
             "limits": {
                 "max_message_chars": self.config.max_message_chars,
@@ -1097,13 +1096,9 @@ impl BusHandler for Node {
                 room,
                 read_seq,
             } => {
-                let sessions = self.hub.sessions_of(user);
-                if sessions.is_empty() {
-                    return;
-                }
-                let event = EncodedEvent::new("room_read", &RoomReadEvent { room, read_seq });
-                for session in sessions {
-                    session.deliver(event.clone());
+                if self.hub.has_user(user) {
+                    let event = EncodedEvent::new("room_read", &RoomReadEvent { room, read_seq });
+                    self.hub.to_user(user, &event);
                 }
             }
             BusEvent::RoomRemoved { user, room } => {
