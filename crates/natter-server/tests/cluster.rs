@@ -192,6 +192,22 @@ fn natter_binary(dir: &Path) -> PathBuf {
     copy
 }
 
+/// Starts a binary that this process copied. Another test's `fork` can still hold the
+/// copy's write descriptor for the moment until its child `exec`s, and `exec` then fails with
+/// "Text file busy" (ETXTBSY): that passes, so it is retried (bounded).
+fn spawn_copied_binary(command: &mut Command) -> Child {
+    let mut attempts = 0;
+    loop {
+        match command.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            spawned => return spawned.expect("start natter"),
+        }
+    }
+}
+
 /// Nodes sharing a fresh database and a Redis prefix, and nginx in front of them.
 struct Cluster {
     tmp: tempfile::TempDir,
@@ -228,7 +244,8 @@ impl Cluster {
         let dir = self.tmp.path().join(format!("node{i}"));
         std::fs::create_dir_all(&dir).expect("node dir");
         let log = std::fs::File::create(dir.join("natter.log")).expect("log file");
-        let mut child = Command::new(&self.bin)
+        let mut command = Command::new(&self.bin);
+        command
             .arg("--listen")
             .arg(addr.to_string())
             .arg("--data-dir")
@@ -241,9 +258,8 @@ impl Cluster {
             .args(["--rate-per-sec", "100000", "--rate-burst", "100000"])
             .args(["--log", "warn,natter_redis=info"])
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start natter");
+            .stderr(log);
+        let mut child = spawn_copied_binary(&mut command);
         let what = format!("natter (log: {})", dir.join("natter.log").display());
         if let Err(e) = wait_for_listener(addr, &what, &mut child).await {
             let log = std::fs::read_to_string(dir.join("natter.log")).unwrap_or_default();
