@@ -1,12 +1,14 @@
 //! The SQLite `Store`: schema and migrations, the group-committing writer thread, the
 //! reader pool, and every query.
 
+mod readers;
 mod writer;
 
 use async_trait::async_trait;
 use natter_core::model::*;
 use natter_core::store::{name_key, Credentials, Store};
 use natter_core::StoreError;
+use readers::Readers;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
@@ -19,7 +21,7 @@ use writer::{WriteJob, Writer};
 const MAX_BATCH: usize = 2048;
 /// How often the checkpointer folds the WAL into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-/// Reader connections.
+/// Reader threads, each with its connection.
 const READERS: usize = 4;
 
 /// How hard SQLite works to make a commit survive a crash.
@@ -108,7 +110,7 @@ pub struct SqliteStore {
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Tells the checkpointer thread to stop.
     stop_checkpoints: Arc<std::sync::atomic::AtomicBool>,
-    readers: Arc<Mutex<Vec<Connection>>>,
+    readers: Readers,
     path: PathBuf,
 }
 
@@ -200,7 +202,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
             stop_checkpoints: stop,
-            readers: Arc::new(Mutex::new(readers)),
+            readers: Readers::start(readers)?,
             path,
         })
     }
@@ -232,37 +234,13 @@ impl SqliteStore {
             .map_err(|_| StoreError::Backend("sqlite writer stopped".into()))
     }
 
-    /// Runs `f` on a reader connection on a blocking thread.
+    /// Runs `f` on one of the reader threads' connections.
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let readers = self.readers.clone();
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = readers
-                .lock()
-                .map_err(|_| StoreError::Backend("reader pool poisoned".into()))?
-                .pop();
-            let conn = match conn {
-                Some(c) => c,
-                // The pool ran dry: an extra reader, kept if the pool has room later.
-                None => {
-                    Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                        .map_err(backend)?
-                }
-            };
-            let result = f(&conn);
-            if let Ok(mut pool) = readers.lock() {
-                if pool.len() < READERS {
-                    pool.push(conn);
-                }
-            }
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("reader task: {e}")))?
+        self.readers.run(f).await
     }
 }
 
@@ -711,6 +689,7 @@ impl Store for SqliteStore {
     async fn shutdown(&self) {
         self.stop_checkpoints
             .store(true, std::sync::atomic::Ordering::Release);
+        self.readers.shutdown();
         if let Ok(mut writer) = self.writer.lock() {
             writer.take();
         }
