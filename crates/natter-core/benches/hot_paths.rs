@@ -8,8 +8,8 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use natter_core::hub::Hub;
 use natter_core::model::{Message, MessageId, RoomId, Seq, User, UserId};
 use natter_core::protocol::{encode_ok, parse_frame};
-use natter_core::session::session;
-use natter_core::{EncodedEvent, MemoryStore, Outbox, Store};
+use natter_core::session::{session, SessionShared};
+use natter_core::{EncodedEvent, MemoryStore, Outbox};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,7 +52,7 @@ fn frames(c: &mut Criterion) {
 /// A room of `n` sessions on one hub, with their outboxes (the transport's side).
 fn room_of(n: usize) -> (Arc<Hub>, Vec<Outbox>) {
     let hub = Hub::new(Duration::from_millis(100));
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let shared = SessionShared::new(Arc::new(MemoryStore::new()), 16);
     let mut outboxes = Vec::with_capacity(n);
     for i in 0..n {
         let user = User {
@@ -60,7 +60,7 @@ fn room_of(n: usize) -> (Arc<Hub>, Vec<Outbox>) {
             name: format!("u{i}"),
             guest: false,
         };
-        let (handle, outbox) = session(user, [0; 32], false, [], 1024, store.clone());
+        let (handle, outbox) = session(user, [0; 32], false, [], 1024, shared.clone());
         hub.join_room(&handle, RoomId(1));
         outboxes.push(outbox);
     }

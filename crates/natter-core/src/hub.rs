@@ -215,10 +215,10 @@ impl Hub {
         }
     }
 
-    /// Delivers an event to every session that wants presence.
-    pub fn to_presence_watchers(&self, event: &Arc<EncodedEvent>) {
+    /// Tells every session that wants presence that the feed has a new change.
+    pub fn presence_changed(&self) {
         for session in self.state().presence.values() {
-            session.deliver(event.clone());
+            session.presence_news();
         }
     }
 

@@ -10,6 +10,7 @@
 //! - [`node`]: the chat service (`Node`) and one client connection (`Connection`).
 //! - [`hub`]: which local sessions are in which room; ordered fan-out.
 //! - [`session`]: one connection's bounded outbound queue and per-room order keeping.
+//! - [`presence`]: the node's feed of presence changes, read by each watching session.
 //! - [`store`]: the `Store` trait and an in-memory implementation.
 //! - [`broker`]: the `Broker` trait and the in-process implementation.
 //! - [`ratelimit`]: the per-connection token bucket.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod hub;
 pub mod model;
 pub mod node;
+pub mod presence;
 pub mod protocol;
 pub mod ratelimit;
 pub mod session;

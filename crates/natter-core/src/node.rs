@@ -10,9 +10,10 @@ use crate::broker::{Broker, BusEvent, BusHandler, Topic};
 use crate::error::{ChatError, ErrorCode, StoreError};
 use crate::hub::{Hub, Interest};
 use crate::model::*;
+use crate::presence::PRESENCE_BACKLOG;
 use crate::protocol::*;
 use crate::ratelimit::TokenBucket;
-use crate::session::{self, Outbound, Outbox, SessionHandle};
+use crate::session::{self, Outbound, Outbox, SessionHandle, SessionShared};
 use crate::store::Store;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -86,6 +87,8 @@ struct TypingLease {
 
 pub struct Node {
     store: Arc<dyn Store>,
+    /// What its sessions share: the store and the presence feed.
+    sessions: Arc<SessionShared>,
     broker: Arc<dyn Broker>,
     hub: Arc<Hub>,
     config: CoreConfig,
@@ -112,6 +115,7 @@ impl Node {
         let general = store.ensure_public_room("general").await?.id;
         let node = Arc::new_cyclic(|me| Node {
             hub: Hub::new(config.gap_wait),
+            sessions: SessionShared::new(store.clone(), PRESENCE_BACKLOG),
             store,
             broker,
             config,
@@ -326,7 +330,7 @@ impl Node {
             args.presence,
             rooms.iter().map(|r| r.id),
             self.config.outbound_queue,
-            self.store.clone(),
+            self.sessions.clone(),
         );
         let mut reset = Vec::new();
         for room in &rooms {
@@ -1072,7 +1076,8 @@ impl BusHandler for Node {
             }
             BusEvent::Presence { user, online } => {
                 let event = EncodedEvent::new("presence", &PresenceEvent { user, online });
-                self.hub.to_presence_watchers(&event);
+                self.sessions.presence.push(event);
+                self.hub.presence_changed();
             }
             BusEvent::RoomAdded { user, room } => {
                 let sessions = self.hub.sessions_of(user);

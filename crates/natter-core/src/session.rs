@@ -12,6 +12,7 @@
 
 use crate::error::StoreError;
 use crate::model::{Message, RoomId, Seq, User};
+use crate::presence::{FeedRead, PresenceFeed};
 use crate::protocol::{close, EncodedEvent};
 use crate::store::Store;
 use futures_util::task::AtomicWaker;
@@ -60,6 +61,11 @@ pub struct SessionHandle {
     close_code: AtomicU16,
     /// Set by the node's keepalive sweep; the outbox yields `Keepalive` and clears it.
     keepalive_due: AtomicBool,
+    /// Set when the node's presence feed has a change this session has not read (it reads
+    /// the feed, not its queue: see `presence.rs`).
+    presence_due: AtomicBool,
+    /// The feed position of the next change it reads (only its outbox moves it).
+    presence_cursor: AtomicU64,
     /// Wakes the outbox: something was queued, or the session was closed.
     /// (A single waker slot, not a `Notify`: the outbox's wait then holds one pointer where
     /// a `Notified` is 70-odd bytes in every idle connection's task.)
@@ -71,7 +77,8 @@ pub struct SessionHandle {
 /// it gives back its allocation whenever it drains.
 struct OutboundQueue {
     items: Mutex<VecDeque<Outbound>>,
-    capacity: usize,
+    /// (A u32 beside the flag below: every connection has one of these.)
+    capacity: u32,
     /// Set when the outbox is dropped: nothing is queued any more.
     receiver_gone: AtomicBool,
 }
@@ -86,7 +93,7 @@ impl OutboundQueue {
     fn new(capacity: usize) -> OutboundQueue {
         OutboundQueue {
             items: Mutex::new(VecDeque::new()),
-            capacity: capacity.max(1),
+            capacity: u32::try_from(capacity).unwrap_or(u32::MAX).max(1),
             receiver_gone: AtomicBool::new(false),
         }
     }
@@ -101,7 +108,7 @@ impl OutboundQueue {
             return Pushed::Gone;
         }
         let mut items = self.lock();
-        if items.len() >= self.capacity {
+        if items.len() >= self.capacity as usize {
             return Pushed::Full;
         }
         items.push_back(item);
@@ -165,6 +172,7 @@ impl SessionHandle {
             self.wake.register(cx.waker());
             let news = self.is_closed()
                 || self.keepalive_due.load(Ordering::Acquire)
+                || self.presence_due.load(Ordering::Acquire)
                 || !self.queue.lock().is_empty();
             if news {
                 std::task::Poll::Ready(())
@@ -172,6 +180,14 @@ impl SessionHandle {
                 std::task::Poll::Pending
             }
         })
+    }
+
+    /// The node's presence feed has a new change: the outbox will read it from there.
+    pub(crate) fn presence_news(&self) {
+        let due = &self.presence_due;
+        if !self.is_closed() && !due.load(Ordering::Acquire) && !due.swap(true, Ordering::AcqRel) {
+            self.wake.wake();
+        }
     }
 
     /// Asks the transport to check on the connection (the outbox yields `Keepalive`).
@@ -240,10 +256,25 @@ pub enum OutboxItem {
     Keepalive,
 }
 
+/// What all sessions of a node share: the store (to catch up from) and the presence feed.
+pub struct SessionShared {
+    pub store: Arc<dyn Store>,
+    pub presence: PresenceFeed,
+}
+
+impl SessionShared {
+    pub fn new(store: Arc<dyn Store>, presence_backlog: usize) -> Arc<SessionShared> {
+        Arc::new(SessionShared {
+            store,
+            presence: PresenceFeed::new(presence_backlog),
+        })
+    }
+}
+
 /// The transport's side of a session: yields events in order, filling gaps from the store.
 pub struct Outbox {
     handle: Arc<SessionHandle>,
-    store: Arc<dyn Store>,
+    shared: Arc<SessionShared>,
     /// Last seq handed out per room.
     watermarks: Watermarks,
     /// An event taken by `try_next` that needs a gap filled first.
@@ -332,7 +363,7 @@ pub fn session(
     wants_presence: bool,
     rooms: impl IntoIterator<Item = RoomId>,
     queue: usize,
-    store: Arc<dyn Store>,
+    shared: Arc<SessionShared>,
 ) -> (Arc<SessionHandle>, Outbox) {
     let handle = Arc::new(SessionHandle {
         id: SessionId::next(),
@@ -348,11 +379,13 @@ pub fn session(
         }),
         close_code: AtomicU16::new(0),
         keepalive_due: AtomicBool::new(false),
+        presence_due: AtomicBool::new(false),
+        presence_cursor: AtomicU64::new(shared.presence.head()),
         wake: AtomicWaker::new(),
     });
     let outbox = Outbox {
         handle: handle.clone(),
-        store,
+        shared,
         watermarks: Watermarks::default(),
         stashed: None,
         recovery: None,
@@ -390,6 +423,9 @@ impl Outbox {
             }
             if let Some(event) = self.pop_ready() {
                 return OutboxItem::Event(event);
+            }
+            if let Some(item) = self.next_presence() {
+                return item;
             }
             let catching_up = self.recovery.as_ref().and_then(|r| r.catching_up.first());
             if let Some(room) = catching_up.copied() {
@@ -440,6 +476,12 @@ impl Outbox {
         }
         if let Some(event) = self.pop_ready() {
             return Some(event);
+        }
+        match self.next_presence() {
+            Some(OutboxItem::Event(event)) => return Some(event),
+            // Closed: `next` says so.
+            Some(_) => return None,
+            None => {}
         }
         if self
             .recovery
@@ -547,7 +589,7 @@ impl Outbox {
     async fn fetch(&mut self, room: RoomId, after: Seq, limit: u32) -> Result<Vec<Seq>, ()> {
         let same = |r: &StoreRead| r.room == room && r.after == after && r.limit == limit;
         if !self.recovery().reading.as_ref().is_some_and(same) {
-            let store = self.store.clone();
+            let store = self.shared.store.clone();
             let task = tokio::spawn(async move { store.messages_after(room, after, limit).await });
             let read = StoreRead {
                 room,
@@ -600,6 +642,30 @@ impl Outbox {
         event
     }
 
+    /// The next presence change from the node's feed, if this session has one due. Falling
+    /// further behind than the feed keeps closes the session (slow consumer).
+    fn next_presence(&self) -> Option<OutboxItem> {
+        let handle = &self.handle;
+        if !handle.presence_due.load(Ordering::Acquire) {
+            return None;
+        }
+        let position = handle.presence_cursor.load(Ordering::Relaxed);
+        match self.shared.presence.read(position, &handle.presence_due) {
+            FeedRead::Next(event) => {
+                handle
+                    .presence_cursor
+                    .store(position + 1, Ordering::Relaxed);
+                Some(OutboxItem::Event(event))
+            }
+            FeedRead::CaughtUp => None,
+            FeedRead::Missed => {
+                tracing::info!(session = handle.id.0, user = %handle.user.name, "slow consumer: fell behind the presence feed, closing");
+                handle.close(close::SLOW_CONSUMER);
+                self.close_code().map(OutboxItem::Close)
+            }
+        }
+    }
+
     fn close_code(&self) -> Option<u16> {
         match self.handle.close_code.load(Ordering::Acquire) {
             0 => None,
@@ -625,19 +691,16 @@ mod tests {
     use std::time::Duration;
 
     fn open(queue: usize) -> (Arc<SessionHandle>, Outbox) {
+        open_with(queue, SessionShared::new(Arc::new(MemoryStore::new()), 8))
+    }
+
+    fn open_with(queue: usize, shared: Arc<SessionShared>) -> (Arc<SessionHandle>, Outbox) {
         let user = User {
             id: UserId(1),
             name: "ana".into(),
             guest: false,
         };
-        session(
-            user,
-            [0; 32],
-            false,
-            [],
-            queue,
-            Arc::new(MemoryStore::new()),
-        )
+        session(user, [0; 32], false, [], queue, shared)
     }
 
     fn event(n: u32) -> Arc<EncodedEvent> {
@@ -748,5 +811,105 @@ mod tests {
             .await
             .expect("not lost");
         assert!(matches!(item, OutboxItem::Event(_)));
+    }
+
+    /// Publishes a presence change as the node does: into the feed, then a flag per watcher.
+    fn publish_presence(shared: &SessionShared, watchers: &[&Arc<SessionHandle>], n: u32) {
+        shared.presence.push(EncodedEvent::new(
+            "presence",
+            &serde_json::json!({ "n": n }),
+        ));
+        for watcher in watchers {
+            watcher.presence_news();
+        }
+    }
+
+    fn data_of(event: &EncodedEvent) -> String {
+        String::from_utf8_lossy(&event.data).into_owned()
+    }
+
+    #[test]
+    fn presence_changes_take_no_queue_slots_and_arrive_in_order() {
+        let shared = SessionShared::new(Arc::new(MemoryStore::new()), 1000);
+        let (a, mut outbox_a) = open_with(4, shared.clone());
+        let (b, mut outbox_b) = open_with(4, shared.clone());
+        // A storm: 500 changes before either reads one; a queue of 4 would have closed both.
+        for n in 0..500 {
+            publish_presence(&shared, &[&a, &b], n);
+        }
+        a.deliver(event(9));
+        assert!(!a.is_closed() && !b.is_closed());
+        assert_eq!(a.queue.lock().len(), 1, "presence is not queued");
+        for outbox in [&mut outbox_a, &mut outbox_b] {
+            let mut presence = Vec::new();
+            while let Some(event) = outbox.try_next() {
+                if event.name == "presence" {
+                    presence.push(data_of(&event));
+                }
+            }
+            let expected: Vec<String> = (0..500).map(|n| format!("{{\"n\":{n}}}")).collect();
+            assert_eq!(&presence[..], &expected[..]);
+        }
+        // Caught up: nothing more until the next change.
+        assert!(outbox_a.try_next().is_none());
+        publish_presence(&shared, &[&a, &b], 500);
+        assert_eq!(
+            data_of(&outbox_a.try_next().expect("the new change")),
+            r#"{"n":500}"#
+        );
+    }
+
+    #[test]
+    fn a_session_starts_at_the_feed_head_and_sees_only_later_changes() {
+        let shared = SessionShared::new(Arc::new(MemoryStore::new()), 100);
+        publish_presence(&shared, &[], 1);
+        let (a, mut outbox) = open_with(4, shared.clone());
+        publish_presence(&shared, &[&a], 2);
+        assert_eq!(data_of(&outbox.try_next().expect("change 2")), r#"{"n":2}"#);
+        assert!(outbox.try_next().is_none());
+    }
+
+    #[tokio::test]
+    async fn falling_behind_the_presence_feed_closes_as_a_slow_consumer() {
+        let shared = SessionShared::new(Arc::new(MemoryStore::new()), 8);
+        let (a, mut outbox) = open_with(4, shared.clone());
+        for n in 0..9 {
+            publish_presence(&shared, &[&a], n);
+        }
+        let item = next_in_time(&mut outbox, "closed").await;
+        assert!(
+            matches!(item, OutboxItem::Close(code) if code == close::SLOW_CONSUMER),
+            "got {item:?}"
+        );
+        assert!(a.is_closed());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_outbox_wakes_for_a_presence_change() {
+        let shared = SessionShared::new(Arc::new(MemoryStore::new()), 8);
+        let (a, mut outbox) = open_with(4, shared.clone());
+        let first = tokio::time::timeout(Duration::from_millis(10), outbox.next()).await;
+        assert!(first.is_err());
+        {
+            let shared = shared.clone();
+            later(&a, move |h| {
+                shared.presence.push(EncodedEvent::new(
+                    "presence",
+                    &serde_json::json!({ "n": 1 }),
+                ));
+                h.presence_news();
+            });
+        }
+        let item = next_in_time(&mut outbox, "woken by the change").await;
+        assert!(matches!(item, OutboxItem::Event(e) if &e.data[..] == br#"{"n":1}"#));
+    }
+
+    /// Every connection has one, in an `Arc` (16 bytes of counts): keep it within the
+    /// allocator's 224-byte class (the next is 256).
+    #[test]
+    fn a_session_handle_is_small() {
+        let size = std::mem::size_of::<SessionHandle>();
+        println!("SessionHandle {size} bytes");
+        assert!(size + 16 <= 224, "SessionHandle is {size} bytes");
     }
 }

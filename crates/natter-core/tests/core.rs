@@ -4,7 +4,7 @@
 use natter_core::hub::Hub;
 use natter_core::model::*;
 use natter_core::protocol::{AuthArgs, SendArgs, TypingArgs};
-use natter_core::session::session;
+use natter_core::session::{session, SessionShared};
 use natter_core::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,7 +48,14 @@ async fn the_hub_delivers_out_of_order_arrivals_in_seq_order() {
     let hub = Hub::new(Duration::from_millis(100));
     let room = RoomId(1);
     let ana = user(1);
-    let (handle, mut outbox) = session(ana.clone(), [0; 32], false, [room], 16, store);
+    let (handle, mut outbox) = session(
+        ana.clone(),
+        [0; 32],
+        false,
+        [room],
+        16,
+        SessionShared::new(store, 16),
+    );
     hub.add_session(&handle);
     hub.deliver_message(EncodedEvent::message(&msg(room, 1, &ana)));
     hub.deliver_message(EncodedEvent::message(&msg(room, 3, &ana)));
@@ -82,7 +89,14 @@ async fn a_session_fills_a_gap_from_the_store() {
     }
     let store: Arc<dyn Store> = memory;
     let hub = Hub::new(Duration::from_millis(10));
-    let (handle, mut outbox) = session(ana.clone(), [0; 32], false, [room], 16, store);
+    let (handle, mut outbox) = session(
+        ana.clone(),
+        [0; 32],
+        false,
+        [room],
+        16,
+        SessionShared::new(store, 16),
+    );
     outbox.track(room, Seq(1));
     hub.add_session(&handle);
     // Only 5 arrives live (2..4 were lost on the way): the session fetches them.
@@ -98,7 +112,14 @@ async fn a_full_queue_closes_the_session_as_a_slow_consumer() {
     let hub = Hub::new(Duration::from_millis(10));
     let room = RoomId(1);
     let ana = user(1);
-    let (handle, mut outbox) = session(ana.clone(), [0; 32], false, [room], 2, store);
+    let (handle, mut outbox) = session(
+        ana.clone(),
+        [0; 32],
+        false,
+        [room],
+        2,
+        SessionShared::new(store, 16),
+    );
     hub.add_session(&handle);
     for seq in 1..=3 {
         hub.deliver_message(EncodedEvent::message(&msg(room, seq, &ana)));

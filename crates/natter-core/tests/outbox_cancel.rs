@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use natter_core::model::*;
-use natter_core::session::{session, OutboxItem};
+use natter_core::session::{session, OutboxItem, SessionShared};
 use natter_core::store::{Credentials, MemoryStore, Store};
 use natter_core::StoreError;
 use std::sync::Arc;
@@ -125,7 +125,14 @@ async fn catch_up_and_gap_fills_progress_when_next_is_cancelled() {
         stored.push(slow.append(new).await.expect("append").message);
     }
     let store: Arc<dyn Store> = slow;
-    let (handle, mut outbox) = session(ana, [0; 32], false, [room], 16, store);
+    let (handle, mut outbox) = session(
+        ana,
+        [0; 32],
+        false,
+        [room],
+        16,
+        SessionShared::new(store, 16),
+    );
     // Resume from 2 (catch-up reads 3..=6) ...
     outbox.resume_from(room, Seq(2));
     for want in 3..=6 {
@@ -154,7 +161,14 @@ async fn concurrent_pushes_are_never_stranded_by_a_cancelled_wait() {
         guest: false,
     };
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let (handle, mut outbox) = session(user, [0; 32], false, [], PRODUCERS * EACH, store);
+    let (handle, mut outbox) = session(
+        user,
+        [0; 32],
+        false,
+        [],
+        PRODUCERS * EACH,
+        SessionShared::new(store, 16),
+    );
     let mut producers = Vec::new();
     for p in 0..PRODUCERS {
         let handle = handle.clone();

@@ -380,3 +380,67 @@ async fn sign_up_bursts_do_not_leave_memory_behind() {
         .expect("VmRSS");
     assert!(rss_kb < 120 * 1024, "RSS after 24 sign-ups: {rss_kb} kB");
 }
+
+#[tokio::test]
+async fn a_sign_in_storm_does_not_cut_off_a_stalled_presence_watcher() {
+    // Far more presence changes than the watcher's queue holds or its socket buffers take
+    // while it reads nothing. Presence is read from the node's feed, not queued per watcher:
+    // it is not cut off, and gets every change in order once it reads again.
+    const GUESTS: usize = 400;
+    let server = TestServer::start_with(|s| {
+        s.outbound_queue = Some(16);
+        s.allow_guests = Some(true);
+    })
+    .await;
+    let (token, _) = server.register("watch").await;
+    let ws = Client::open_small_buffer(server.addr).await;
+    let mut watcher = Client::auth(ws, &token, None, true).await.expect("auth");
+
+    let http = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for _ in 0..GUESTS {
+        let body: serde_json::Value = http
+            .post(server.http("/api/guest"))
+            .json(&json!({ "nickname": unique("storm") }))
+            .send()
+            .await
+            .expect("guest request")
+            .json()
+            .await
+            .expect("guest json");
+        tokens.push(body["token"].as_str().expect("token").to_string());
+    }
+    // They all come online at once, then all go again.
+    let guests = futures_util::future::join_all(
+        tokens
+            .iter()
+            .map(|token| Client::try_connect(server.addr, token, None, false)),
+    )
+    .await;
+    let guests: Vec<Client> = guests.into_iter().map(|g| g.expect("guest auth")).collect();
+    let expected: Vec<i64> = guests.iter().map(Client::id).collect();
+    drop(guests);
+
+    // (The watcher's own `online` comes first; only the guests' changes are counted.)
+    let mut seen: HashMap<i64, Vec<bool>> = HashMap::new();
+    let mut changes = 0;
+    while changes < 2 * GUESTS {
+        let p = watcher.event("presence").await;
+        let id = p["user"]["id"].as_i64().expect("user id");
+        if expected.contains(&id) {
+            seen.entry(id)
+                .or_default()
+                .push(p["online"].as_bool().expect("online"));
+            changes += 1;
+        }
+    }
+    for id in expected {
+        assert_eq!(
+            seen.get(&id).map(Vec::as_slice),
+            Some(&[true, false][..]),
+            "guest {id}: online then offline, once each"
+        );
+    }
+    // Still connected and served.
+    watcher.ok("ping", json!({})).await;
+}
