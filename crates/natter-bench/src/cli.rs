@@ -138,6 +138,10 @@ pub struct RampArgs {
     pub factor: f64,
     #[arg(long, default_value_t = 14)]
     pub max_steps: usize,
+    /// After the first failing step, this many steps bisect (geometrically) between it and
+    /// the last passing one, so the limit is found to within factor^(1/2^refine).
+    #[arg(long, default_value_t = 3)]
+    pub refine: usize,
     #[arg(long, default_value_t = 5.0)]
     pub step_secs: f64,
     /// The latency a step must hold (p99, milliseconds).

@@ -259,11 +259,15 @@ fn step_rate(step: &StepResult) -> Option<f64> {
     }
 }
 
-/// The step of `rec` run at (about) `rate` msg/s.
+/// The step of `rec` run at `rate` msg/s, or else its step at the lowest rate above it (ramps
+/// refine their limits to different rates; comparing at a higher load is the cautious side).
 fn step_at_rate(rec: &RunRecord, rate: f64) -> Option<&StepResult> {
     rec.steps
         .iter()
-        .find(|s| step_rate(s).is_some_and(|r| (r - rate).abs() <= rate * 0.01))
+        .filter_map(|s| step_rate(s).map(|r| (r, s)))
+        .filter(|(r, _)| *r >= rate * 0.99)
+        .min_by(|(x, _), (y, _)| x.total_cmp(y))
+        .map(|(_, s)| s)
 }
 
 fn title(grp: &str) -> &'static str {

@@ -202,13 +202,73 @@ pub async fn durable(a: &DurableArgs) -> Result<RunRecord, BenchError> {
     .await
 }
 
+/// A ramp's steps so far, with the retry budget for steps that miss only the latency target.
+struct Ramp {
+    steps: Vec<StepResult>,
+    retried: Vec<StepResult>,
+    retries_left: usize,
+}
+
+impl Ramp {
+    /// Runs one step at `rate` (again, within the retry budget, if it missed only the latency
+    /// target); returns whether it passed and whether connections were lost (the ramp ends).
+    async fn step(
+        &mut self,
+        work: &mut Workload,
+        a: &RampArgs,
+        rate: f64,
+        name: &str,
+    ) -> Result<(bool, bool), BenchError> {
+        loop {
+            let step = work
+                .run_step(spec(&a.common, Pace::Rate(rate), a.step_secs))
+                .await?;
+            let pass = step.clean() && step.latency.p99_ms <= a.p99_ms;
+            // A step that misses only the latency target (nothing lost or refused) may be
+            // noise on a shared machine: run it again, up to --retries times in the ramp.
+            if !pass && step.clean() && self.retries_left > 0 {
+                self.retries_left -= 1;
+                eprintln!(
+                    "ramp {name}: {rate:.0} msg/s, p99 {:.1} ms over target: retrying",
+                    step.latency.p99_ms
+                );
+                self.retried.push(step);
+                continue;
+            }
+            eprintln!(
+                "ramp {name}: {rate:.0} msg/s -> {:.0} deliveries/s, p99 {:.1} ms, lost {}, {}{}",
+                step.deliveries_per_sec,
+                step.latency.p99_ms,
+                step.lost,
+                if pass { "pass" } else { "FAIL" },
+                if step.bench_limited {
+                    " (bench-limited)"
+                } else {
+                    ""
+                }
+            );
+            let disconnected = step.disconnects > 0;
+            self.steps.push(step);
+            return Ok((pass, disconnected));
+        }
+    }
+}
+
+/// The rate a step was offered (msg/s).
+fn offered(step: &StepResult) -> f64 {
+    match step.pace {
+        Pace::Rate(r) => r,
+        Pace::Window(_) => 0.0,
+    }
+}
+
 pub async fn ramp(a: &RampArgs) -> Result<RunRecord, BenchError> {
     let (layout, shape) = match a.shape {
         Shape::Fanout => (fanout_layout(a.subscribers, a.publishers), "fanout"),
         Shape::Rooms => (Layout::grid(a.rooms, a.clients, a.clients), "rooms"),
     };
     let mut params = json!({"shape": shape, "start_rate": a.start_rate, "factor": a.factor,
-        "max_steps": a.max_steps, "step_secs": a.step_secs, "p99_ms": a.p99_ms,
+        "max_steps": a.max_steps, "refine": a.refine, "step_secs": a.step_secs, "p99_ms": a.p99_ms,
         "body_bytes": a.common.body_bytes});
     let shape_params = match a.shape {
         Shape::Fanout => json!({"subscribers": a.subscribers, "publishers": a.publishers}),
@@ -224,62 +284,65 @@ pub async fn ramp(a: &RampArgs) -> Result<RunRecord, BenchError> {
         a.common.body_bytes,
     )
     .await?;
-    let mut steps: Vec<StepResult> = Vec::new();
-    let mut retried: Vec<StepResult> = Vec::new();
-    let mut best: Option<usize> = None;
+    let mut ramp = Ramp {
+        steps: Vec::new(),
+        retried: Vec::new(),
+        retries_left: a.retries,
+    };
     let mut rate = a.start_rate;
-    let mut failed_at = None;
-    let mut retries_left = a.retries;
-    let mut i = 0;
-    while i < a.max_steps {
-        let step = work
-            .run_step(spec(&a.common, Pace::Rate(rate), a.step_secs))
-            .await?;
-        let pass = step.clean() && step.latency.p99_ms <= a.p99_ms;
-        // A step that misses only the latency target (nothing lost or refused) may be noise on
-        // a shared machine: run it again, up to --retries times over the whole ramp.
-        if !pass && step.clean() && retries_left > 0 {
-            retries_left -= 1;
-            eprintln!(
-                "ramp step {i}: {rate:.0} msg/s, p99 {:.1} ms over target: retrying",
-                step.latency.p99_ms
-            );
-            retried.push(step);
-            continue;
-        }
-        eprintln!(
-            "ramp step {i}: {rate:.0} msg/s -> {:.0} deliveries/s, p99 {:.1} ms, lost {}, {}{}",
-            step.deliveries_per_sec,
-            step.latency.p99_ms,
-            step.lost,
-            if pass { "pass" } else { "FAIL" },
-            if step.bench_limited {
-                " (bench-limited)"
-            } else {
-                ""
-            }
-        );
-        let disconnected = step.disconnects > 0;
-        steps.push(step);
+    // The highest passing rate and the lowest failing one.
+    let mut passed: Option<f64> = None;
+    let mut failed: Option<f64> = None;
+    let mut disconnected = false;
+    for i in 0..a.max_steps {
+        let (pass, ended) = ramp.step(&mut work, a, rate, &format!("step {i}")).await?;
+        disconnected = ended;
         if pass {
-            best = Some(steps.len() - 1);
+            passed = Some(rate);
         } else {
-            failed_at = Some(steps.len() - 1);
+            failed = Some(rate);
             break;
         }
-        if disconnected {
+        if ended {
             break;
         }
         rate *= a.factor;
-        i += 1;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    // Narrow the limit down between the last passing and the first failing rate: each
+    // server's figure is then within factor^(1/2^refine) of its limit, not one whole step.
+    if let (Some(mut lo), Some(mut hi)) = (passed, failed) {
+        for k in 0..a.refine {
+            if disconnected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mid = (lo * hi).sqrt();
+            let (pass, ended) = ramp.step(&mut work, a, mid, &format!("refine {k}")).await?;
+            disconnected = ended;
+            if pass {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+    }
+    let Ramp {
+        mut steps, retried, ..
+    } = ramp;
+    // In rate order (the refinement ran its steps after the climb), so the report's plots
+    // and its "best step" (the last passing one) read them as a ladder.
+    steps.sort_by(|x, y| offered(x).total_cmp(&offered(y)));
+    let target = a.p99_ms;
+    let passes = |s: &StepResult| s.clean() && s.latency.p99_ms <= target;
+    let best = steps.iter().rposition(passes);
+    let failed_at = steps.iter().position(|s| !passes(s));
+    let failing: Vec<usize> = (0..steps.len()).filter(|&i| !passes(&steps[i])).collect();
     let mut summary = best.map_or_else(Summary::default, |b| traffic_summary(&steps[b]));
     summary.p99_target_ms = Some(a.p99_ms);
     summary.ramp_hit_limit = Some(failed_at.is_some());
     summary.limit_is_bench = failed_at.map(|f| steps[f].bench_limited);
-    let failing = failed_at;
-    let mut verdict = Verdict::judge(&steps, |i| Some(i) == failing);
+    let mut verdict = Verdict::judge(&steps, |i| failing.contains(&i));
     if !retried.is_empty() {
         verdict.notes.push(format!(
             "{} step attempt(s) missed the p99 target and were run again (kept: the rerun)",

@@ -1,6 +1,7 @@
 //! The load generator's delivery checks against deliberately faulty servers: a lossy, a
 //! duplicating, a reordering and a seq-skipping server must each be caught, and a correct
 //! one must pass clean (plain-ws peer protocol, Socket.IO v4, and Natter's native protocol).
+//! And the ramp must find a server's limit: climbing, then narrowing it down.
 
 mod common;
 
@@ -134,4 +135,72 @@ async fn socket_io_lossy_and_duplicating_servers_are_caught() {
     assert!(lossy.lost > 0, "{lossy:#?}");
     let dup = run(Dialect::SocketIo, Fault::DuplicateEvery(19), RATE).await;
     assert!(dup.checks.duplicates > 0, "{dup:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ramp_climbs_then_narrows_down_to_the_servers_limit() {
+    use clap::Parser;
+    use natter_bench::cli::{Cli, Command};
+    natter_bench::clock::init();
+    // A server that loses messages beyond 250/s. The ramp climbs 40, 80, 160 (pass), 320
+    // (fail); three bisection steps then land between 226 and 320 msg/s.
+    let addr = common::start(Dialect::PlainWs, Fault::DropAboveRate(250)).await;
+    let url = format!("http://{addr}");
+    let cli = Cli::try_parse_from([
+        "natter-bench",
+        "ramp",
+        "--shape",
+        "fanout",
+        "--subscribers",
+        "10",
+        "--publishers",
+        "2",
+        "--start-rate",
+        "40",
+        "--factor",
+        "2",
+        "--max-steps",
+        "6",
+        "--refine",
+        "3",
+        "--step-secs",
+        "0.8",
+        "--p99-ms",
+        "1000",
+        "--drain-secs",
+        "2",
+        "--target",
+        "ws-peer",
+        "--url",
+        &url,
+    ])
+    .expect("arguments");
+    let Command::Ramp(args) = cli.command else {
+        panic!("not a ramp")
+    };
+    let rec = natter_bench::scenario::ramp(&args).await.expect("ramp");
+    let rates: Vec<f64> = rec
+        .steps
+        .iter()
+        .map(|s| match s.pace {
+            Pace::Rate(r) => r,
+            Pace::Window(_) => 0.0,
+        })
+        .collect();
+    assert_eq!(rates.len(), 4 + 3, "climb and refinement steps: {rates:?}");
+    assert!(
+        rates.windows(2).all(|w| w[0] < w[1]),
+        "in rate order: {rates:?}"
+    );
+    let sustained = rec.summary.msgs_per_sec.expect("a sustained rate");
+    assert!(
+        (200.0..320.0).contains(&sustained),
+        "sustained {sustained} msg/s; steps at {rates:?}"
+    );
+    // Losses at the failing steps are expected, nowhere else.
+    assert!(rec.verdict.ok, "{:?}", rec.verdict.problems);
+    assert!(
+        rec.steps.iter().any(|s| s.lost > 0),
+        "the limit was never hit"
+    );
 }

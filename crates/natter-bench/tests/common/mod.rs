@@ -34,6 +34,9 @@ pub enum Fault {
     ReorderEvery(u64),
     /// Skip a seq number every n messages of a room (native only).
     SeqGapEvery(u64),
+    /// Drop whole messages beyond this many per second (a token bucket holding a
+    /// twentieth of a second's worth): a server with a known capacity, for the ramp.
+    DropAboveRate(u32),
 }
 
 #[derive(Default)]
@@ -44,6 +47,8 @@ struct State {
     seqs: HashMap<String, u64>,
     next_room_id: i64,
     deliveries: u64,
+    /// `DropAboveRate`'s bucket: tokens and when it was last refilled.
+    bucket: Option<(f64, std::time::Instant)>,
 }
 
 /// Starts a server on a free loopback port; returns its address.
@@ -140,6 +145,18 @@ fn broadcast(state: &Mutex<State>, room: &str, frame: &str, fault: Fault) {
 
 /// Queues `frame` to every member of `room` (with the fault applied).
 fn broadcast_locked(st: &mut State, room: &str, frame: &str, fault: Fault) {
+    if let Fault::DropAboveRate(limit) = fault {
+        let limit = f64::from(limit);
+        let now = std::time::Instant::now();
+        let burst = (limit / 20.0).max(4.0);
+        let (tokens, last) = st.bucket.get_or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * limit).min(burst);
+        *last = now;
+        if *tokens < 1.0 {
+            return;
+        }
+        *tokens -= 1.0;
+    }
     let members = st.rooms.get(room).cloned().unwrap_or_default();
     for member in members {
         st.deliveries += 1;
