@@ -11,7 +11,7 @@ use crate::cli::ReportArgs;
 use crate::error::BenchError;
 use crate::record::RunRecord;
 use crate::target::TargetKind;
-use crate::workload::{Pace, StepResult};
+use crate::workload::StepResult;
 
 pub const BEGIN: &str = "<!-- BEGIN GENERATED: natter-bench report; edit outside these markers -->";
 pub const END: &str = "<!-- END GENERATED -->";
@@ -243,19 +243,9 @@ fn columns(grp: &str) -> Vec<(&'static str, Metric)> {
 fn best_step(rec: &RunRecord) -> Option<&StepResult> {
     if rec.scenario == "ramp" {
         let target = rec.summary.p99_target_ms.unwrap_or(f64::INFINITY);
-        rec.steps
-            .iter()
-            .rev()
-            .find(|s| s.clean() && s.latency.p99_ms <= target)
+        rec.steps.iter().rev().find(|s| s.holds(target))
     } else {
         rec.steps.first()
-    }
-}
-
-fn step_rate(step: &StepResult) -> Option<f64> {
-    match step.pace {
-        Pace::Rate(r) => Some(r),
-        Pace::Window(_) => None,
     }
 }
 
@@ -264,7 +254,7 @@ fn step_rate(step: &StepResult) -> Option<f64> {
 fn step_at_rate(rec: &RunRecord, rate: f64) -> Option<&StepResult> {
     rec.steps
         .iter()
-        .filter_map(|s| step_rate(s).map(|r| (r, s)))
+        .filter_map(|s| s.pace.rate().map(|r| (r, s)))
         .filter(|(r, _)| *r >= rate * 0.99)
         .min_by(|(x, _), (y, _)| x.total_cmp(y))
         .map(|(_, s)| s)
@@ -467,7 +457,7 @@ fn div(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 /// Natter's p99 (or CPU/delivery) at the offered rate where the peer's ramp peaked.
 fn at_peer_best(n: &RunRecord, p: &RunRecord, f: fn(&StepResult) -> Option<f64>) -> Option<f64> {
     let peer_best = best_step(p)?;
-    let natter_step = step_at_rate(n, step_rate(peer_best)?)?;
+    let natter_step = step_at_rate(n, peer_best.pace.rate()?)?;
     div(f(natter_step), f(peer_best))
 }
 

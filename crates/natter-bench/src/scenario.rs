@@ -223,7 +223,7 @@ impl Ramp {
             let step = work
                 .run_step(spec(&a.common, Pace::Rate(rate), a.step_secs))
                 .await?;
-            let pass = step.clean() && step.latency.p99_ms <= a.p99_ms;
+            let pass = step.holds(a.p99_ms);
             // A step that misses only the latency target (nothing lost or refused) may be
             // noise on a shared machine: run it again, up to --retries times in the ramp.
             if !pass && step.clean() && self.retries_left > 0 {
@@ -251,14 +251,6 @@ impl Ramp {
             self.steps.push(step);
             return Ok((pass, disconnected));
         }
-    }
-}
-
-/// The rate a step was offered (msg/s).
-fn offered(step: &StepResult) -> f64 {
-    match step.pace {
-        Pace::Rate(r) => r,
-        Pace::Window(_) => 0.0,
     }
 }
 
@@ -332,12 +324,13 @@ pub async fn ramp(a: &RampArgs) -> Result<RunRecord, BenchError> {
     } = ramp;
     // In rate order (the refinement ran its steps after the climb), so the report's plots
     // and its "best step" (the last passing one) read them as a ladder.
+    let offered = |s: &StepResult| s.pace.rate().unwrap_or(0.0);
     steps.sort_by(|x, y| offered(x).total_cmp(&offered(y)));
-    let target = a.p99_ms;
-    let passes = |s: &StepResult| s.clean() && s.latency.p99_ms <= target;
-    let best = steps.iter().rposition(passes);
-    let failed_at = steps.iter().position(|s| !passes(s));
-    let failing: Vec<usize> = (0..steps.len()).filter(|&i| !passes(&steps[i])).collect();
+    let best = steps.iter().rposition(|s| s.holds(a.p99_ms));
+    let failing: Vec<usize> = (0..steps.len())
+        .filter(|&i| !steps[i].holds(a.p99_ms))
+        .collect();
+    let failed_at = failing.first().copied();
     let mut summary = best.map_or_else(Summary::default, |b| traffic_summary(&steps[b]));
     summary.p99_target_ms = Some(a.p99_ms);
     summary.ramp_hit_limit = Some(failed_at.is_some());

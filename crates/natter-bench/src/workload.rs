@@ -121,6 +121,16 @@ pub enum Pace {
     Window(usize),
 }
 
+impl Pace {
+    /// The offered rate (msg/s), for a rate-paced step.
+    pub fn rate(self) -> Option<f64> {
+        match self {
+            Pace::Rate(r) => Some(r),
+            Pace::Window(_) => None,
+        }
+    }
+}
+
 /// One step's plan.
 #[derive(Debug, Clone, Copy)]
 pub struct StepSpec {
@@ -187,6 +197,11 @@ impl StepResult {
             && self.disconnects == 0
             && self.malformed_frames == 0
             && self.drained
+    }
+
+    /// Clean, and within the latency target: a ramp step that passes.
+    pub fn holds(&self, p99_ms: f64) -> bool {
+        self.clean() && self.latency.p99_ms <= p99_ms
     }
 }
 

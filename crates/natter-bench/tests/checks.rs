@@ -182,10 +182,7 @@ async fn a_ramp_climbs_then_narrows_down_to_the_servers_limit() {
     let rates: Vec<f64> = rec
         .steps
         .iter()
-        .map(|s| match s.pace {
-            Pace::Rate(r) => r,
-            Pace::Window(_) => 0.0,
-        })
+        .map(|s| s.pace.rate().unwrap_or(0.0))
         .collect();
     assert_eq!(rates.len(), 4 + 3, "climb and refinement steps: {rates:?}");
     assert!(

@@ -4,7 +4,7 @@
 use natter_core::hub::Hub;
 use natter_core::model::*;
 use natter_core::protocol::{AuthArgs, SendArgs, TypingArgs};
-use natter_core::session::{session, SessionShared};
+use natter_core::session::{session, SessionHandle, SessionShared};
 use natter_core::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +34,23 @@ async fn next_seq(outbox: &mut Outbox) -> i64 {
     }
 }
 
+/// A session of `user` in `room` with a queue of `queue`, over `store`.
+fn open_session(
+    user: &User,
+    room: RoomId,
+    queue: usize,
+    store: Arc<dyn Store>,
+) -> (Arc<SessionHandle>, Outbox) {
+    session(
+        user.clone(),
+        [0; 32],
+        false,
+        [room],
+        queue,
+        SessionShared::new(store, 16),
+    )
+}
+
 fn user(id: i64) -> User {
     User {
         id: UserId(id),
@@ -48,14 +65,7 @@ async fn the_hub_delivers_out_of_order_arrivals_in_seq_order() {
     let hub = Hub::new(Duration::from_millis(100));
     let room = RoomId(1);
     let ana = user(1);
-    let (handle, mut outbox) = session(
-        ana.clone(),
-        [0; 32],
-        false,
-        [room],
-        16,
-        SessionShared::new(store, 16),
-    );
+    let (handle, mut outbox) = open_session(&ana, room, 16, store);
     hub.add_session(&handle);
     hub.deliver_message(EncodedEvent::message(&msg(room, 1, &ana)));
     hub.deliver_message(EncodedEvent::message(&msg(room, 3, &ana)));
@@ -89,14 +99,7 @@ async fn a_session_fills_a_gap_from_the_store() {
     }
     let store: Arc<dyn Store> = memory;
     let hub = Hub::new(Duration::from_millis(10));
-    let (handle, mut outbox) = session(
-        ana.clone(),
-        [0; 32],
-        false,
-        [room],
-        16,
-        SessionShared::new(store, 16),
-    );
+    let (handle, mut outbox) = open_session(&ana, room, 16, store);
     outbox.track(room, Seq(1));
     hub.add_session(&handle);
     // Only 5 arrives live (2..4 were lost on the way): the session fetches them.
@@ -112,14 +115,7 @@ async fn a_full_queue_closes_the_session_as_a_slow_consumer() {
     let hub = Hub::new(Duration::from_millis(10));
     let room = RoomId(1);
     let ana = user(1);
-    let (handle, mut outbox) = session(
-        ana.clone(),
-        [0; 32],
-        false,
-        [room],
-        2,
-        SessionShared::new(store, 16),
-    );
+    let (handle, mut outbox) = open_session(&ana, room, 2, store);
     hub.add_session(&handle);
     for seq in 1..=3 {
         hub.deliver_message(EncodedEvent::message(&msg(room, seq, &ana)));

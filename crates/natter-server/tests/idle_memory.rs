@@ -25,34 +25,36 @@ fn class(size: usize) -> usize {
     size.div_ceil(16).min(CLASSES - 1)
 }
 
+/// Counts an allocation of `size` bytes in (`sign` 1) or out (`sign` -1).
+fn count(size: usize, sign: i64) {
+    LIVE_BYTES.fetch_add(sign * size as i64, Ordering::Relaxed);
+    LIVE_BY_CLASS[class(size)].fetch_add(sign, Ordering::Relaxed);
+}
+
+/// Counts `p` in if the allocation succeeded.
+fn counted(p: *mut u8, size: usize) -> *mut u8 {
+    if !p.is_null() {
+        count(size, 1);
+    }
+    p
+}
+
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { INNER.alloc(layout) };
-        if !p.is_null() {
-            LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
-            LIVE_BY_CLASS[class(layout.size())].fetch_add(1, Ordering::Relaxed);
-        }
-        p
+        counted(unsafe { INNER.alloc(layout) }, layout.size())
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { INNER.alloc_zeroed(layout) };
-        if !p.is_null() {
-            LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
-            LIVE_BY_CLASS[class(layout.size())].fetch_add(1, Ordering::Relaxed);
-        }
-        p
+        counted(unsafe { INNER.alloc_zeroed(layout) }, layout.size())
     }
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
         unsafe { INNER.dealloc(p, layout) };
-        LIVE_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        LIVE_BY_CLASS[class(layout.size())].fetch_sub(1, Ordering::Relaxed);
+        count(layout.size(), -1);
     }
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let q = unsafe { INNER.realloc(p, layout, new_size) };
         if !q.is_null() {
-            LIVE_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-            LIVE_BY_CLASS[class(layout.size())].fetch_sub(1, Ordering::Relaxed);
-            LIVE_BY_CLASS[class(new_size)].fetch_add(1, Ordering::Relaxed);
+            count(layout.size(), -1);
+            count(new_size, 1);
         }
         q
     }
@@ -205,19 +207,13 @@ async fn an_idle_connection_holds_little_heap() {
         tokens.push(server.register("idle").await.0);
     }
     let addr = server.addr;
-    let mut warm = tokio::task::spawn_blocking({
+    let holder = || {
         let tokens = tokens.clone();
-        move || spawn_holder(addr, CONNECTIONS, &tokens)
-    })
-    .await
-    .expect("warm-up holder");
+        tokio::task::spawn_blocking(move || spawn_holder(addr, CONNECTIONS, &tokens))
+    };
+    let mut warm = holder().await.expect("warm-up holder");
     let before = settled().await;
-    let mut measured = tokio::task::spawn_blocking({
-        let tokens = tokens.clone();
-        move || spawn_holder(addr, CONNECTIONS, &tokens)
-    })
-    .await
-    .expect("holder");
+    let mut measured = holder().await.expect("holder");
     let after = settled().await;
 
     let n = CONNECTIONS as i64;
