@@ -9,6 +9,7 @@ use crate::session::{SessionHandle, SessionId};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Out-of-order messages held per room before the gap is given up on at once.
 const MAX_PENDING: usize = 1024;
@@ -20,6 +21,9 @@ struct RoomEntry {
     delivered: Option<Seq>,
     /// Messages that arrived ahead of a missing seq.
     pending: BTreeMap<Seq, Arc<EncodedEvent>>,
+    /// Since when the lowest missing seq has been waited for (None while nothing is pending).
+    /// The wait is per gap: a gap that closes and a new one that opens start afresh.
+    gap_since: Option<Instant>,
     /// Whether a gap timer is running for this room.
     gap_timer: bool,
 }
@@ -31,24 +35,33 @@ impl RoomEntry {
         }
     }
 
-    /// Fans out pending messages that are next in line.
+    /// Fans out pending messages that are next in line. What is still pending after that
+    /// waits behind a new gap, which starts its wait now.
     fn drain_in_order(&mut self) {
+        let mut drained = false;
         while let Some(entry) = self.pending.first_entry() {
             let next = self.delivered.map_or(*entry.key(), Seq::next);
             if *entry.key() > next {
                 break;
             }
+            drained = true;
             let (seq, event) = entry.remove_entry();
             if Some(seq) > self.delivered {
                 self.fan_out(&event);
                 self.delivered = Some(seq);
             }
         }
+        if self.pending.is_empty() {
+            self.gap_since = None;
+        } else if drained {
+            self.gap_since = Some(Instant::now());
+        }
     }
 
     /// Gives up waiting: fans out all pending messages in order, gaps and all (each session
     /// fills the gaps from the store).
     fn flush_pending(&mut self) {
+        self.gap_since = None;
         let pending = std::mem::take(&mut self.pending);
         for (seq, event) in pending {
             if Some(seq) > self.delivered {
@@ -247,7 +260,10 @@ impl Hub {
                 entry.pending.insert(seq, event);
                 if entry.pending.len() > MAX_PENDING {
                     entry.flush_pending();
-                } else if !entry.gap_timer {
+                    return;
+                }
+                entry.gap_since.get_or_insert_with(Instant::now);
+                if !entry.gap_timer {
                     entry.gap_timer = true;
                     self.arm_gap_timer(room);
                 }
@@ -260,19 +276,32 @@ impl Hub {
         }
     }
 
+    /// Watches the room's gaps until none is pending: a gap that has been waited for
+    /// `gap_wait` is given up on (flushed); a younger one is waited for the rest of its time.
     fn arm_gap_timer(self: &Arc<Self>, room: RoomId) {
         let hub = Arc::downgrade(self);
-        let wait = self.gap_wait;
+        let gap_wait = self.gap_wait;
         tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
-            let Some(hub) = hub.upgrade() else { return };
-            let mut st = hub.state();
-            if let Some(entry) = st.rooms.get_mut(&room) {
-                entry.gap_timer = false;
-                if !entry.pending.is_empty() {
+            let mut wait = gap_wait;
+            loop {
+                tokio::time::sleep(wait).await;
+                let Some(hub) = hub.upgrade() else { return };
+                let mut st = hub.state();
+                let Some(entry) = st.rooms.get_mut(&room) else {
+                    return;
+                };
+                let Some(since) = entry.gap_since else {
+                    entry.gap_timer = false;
+                    return;
+                };
+                let waited = since.elapsed();
+                if waited >= gap_wait {
                     tracing::debug!(room = room.0, "seq gap persisted; flushing");
                     entry.flush_pending();
+                    entry.gap_timer = false;
+                    return;
                 }
+                wait = gap_wait - waited;
             }
         });
     }
