@@ -5,10 +5,13 @@
 //! - `socketio`: the Engine.IO v4 / Socket.IO v4 packet codec (no library).
 //! - `natter_sio`: how Natter's requests and events map onto Socket.IO events.
 //! - `peers`: the events of the two Node.js peers (Socket.IO `join`/`chat`, plain-ws JSON).
+//! - `scan`: the fast path for Natter's `message` events (a validating scanner, serde's
+//!   answers).
 
 pub mod native;
 pub mod natter_sio;
 pub mod peers;
+mod scan;
 pub mod socketio;
 
 use std::borrow::Cow;

@@ -46,7 +46,13 @@ struct Frame<'a> {
     error: Option<ErrorInfo>,
 }
 
+/// Parses a frame: `message` events by the scanner in `scan` where it can, the rest by serde.
 pub fn parse(frame: &str) -> Incoming<'_> {
+    super::scan::message_event(frame).unwrap_or_else(|| parse_with_serde(frame))
+}
+
+/// Parses any frame with serde (the reference the scanner is tested against).
+pub(crate) fn parse_with_serde(frame: &str) -> Incoming<'_> {
     let parsed: Frame<'_> = match serde_json::from_str(frame) {
         Ok(f) => f,
         Err(e) => return Incoming::Malformed(format!("{e}: {frame:.120}")),
