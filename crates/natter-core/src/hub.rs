@@ -1,11 +1,14 @@
 //! The local registry: which sessions of this node are in which room, which belong to which
 //! user, and who wants presence. It fans an encoded event out to local sessions, and keeps
-//! room messages in seq order per room (reordering what arrives out of order, waiting briefly
-//! for a missing seq before letting the sessions fill the gap from the store).
+//! room messages in seq order per room: what arrives out of order waits (`gap_wait`) for the
+//! missing seqs; a gap that outlasts the wait is read from the store once, here, for every
+//! local session of the room, and only what the store does not have either is left to the
+//! sessions (each fills or skips it on its own).
 
 use crate::model::{RoomId, Seq, UserId};
 use crate::protocol::EncodedEvent;
 use crate::session::{SessionHandle, SessionId};
+use crate::store::Store;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -13,6 +16,9 @@ use tokio::time::Instant;
 
 /// Out-of-order messages held per room before the gap is given up on at once.
 const MAX_PENDING: usize = 1024;
+
+/// Messages read per store call when the hub fills a gap.
+const GAP_FILL_PAGE: u32 = 200;
 
 #[derive(Default)]
 struct RoomEntry {
@@ -92,15 +98,28 @@ pub struct Interest {
 #[derive(Default)]
 pub struct Hub {
     state: Mutex<HubState>,
-    /// How long a missing seq is waited for before sessions fill it from the store.
+    /// How long a missing seq is waited for before it is read from the store.
     gap_wait: Duration,
+    /// Where the hub reads a gap that outlasted the wait (without one, the sessions do).
+    store: Option<Arc<dyn Store>>,
 }
 
 impl Hub {
+    /// A hub that leaves lasting gaps to its sessions.
     pub fn new(gap_wait: Duration) -> Arc<Hub> {
         Arc::new(Hub {
             state: Mutex::default(),
             gap_wait,
+            store: None,
+        })
+    }
+
+    /// A hub that reads a lasting gap from `store` once for all its sessions.
+    pub fn with_store(gap_wait: Duration, store: Arc<dyn Store>) -> Arc<Hub> {
+        Arc::new(Hub {
+            state: Mutex::default(),
+            gap_wait,
+            store: Some(store),
         })
     }
 
@@ -276,8 +295,9 @@ impl Hub {
         }
     }
 
-    /// Watches the room's gaps until none is pending: a gap that has been waited for
-    /// `gap_wait` is given up on (flushed); a younger one is waited for the rest of its time.
+    /// Watches the room's gaps until none is pending: a gap younger than `gap_wait` is
+    /// waited for the rest of its time; an older one is read from the store (once, for every
+    /// local session), and what the store does not have either is given up on (flushed).
     fn arm_gap_timer(self: &Arc<Self>, room: RoomId) {
         let hub = Arc::downgrade(self);
         let gap_wait = self.gap_wait;
@@ -286,23 +306,65 @@ impl Hub {
             loop {
                 tokio::time::sleep(wait).await;
                 let Some(hub) = hub.upgrade() else { return };
+                let gap = {
+                    let mut st = hub.state();
+                    let Some(entry) = st.rooms.get_mut(&room) else {
+                        return;
+                    };
+                    let Some(since) = entry.gap_since else {
+                        entry.gap_timer = false;
+                        return;
+                    };
+                    let waited = since.elapsed();
+                    if waited < gap_wait {
+                        wait = gap_wait - waited;
+                        continue;
+                    }
+                    entry.delivered.zip(entry.pending.keys().next().copied())
+                };
+                if let (Some((after, until)), Some(store)) = (gap, &hub.store) {
+                    hub.fill_gap(store.as_ref(), room, after, until).await;
+                }
                 let mut st = hub.state();
                 let Some(entry) = st.rooms.get_mut(&room) else {
                     return;
                 };
-                let Some(since) = entry.gap_since else {
-                    entry.gap_timer = false;
-                    return;
-                };
-                let waited = since.elapsed();
-                if waited >= gap_wait {
+                let still_open = gap.is_some_and(|(_, until)| {
+                    entry.delivered.is_some_and(|done| done.next() < until)
+                });
+                if gap.is_none() || still_open {
                     tracing::debug!(room = room.0, "seq gap persisted; flushing");
                     entry.flush_pending();
                     entry.gap_timer = false;
                     return;
                 }
-                wait = gap_wait - waited;
+                // Filled: a gap behind it (if any) has its own wait, from now.
+                wait = Duration::ZERO;
             }
         });
+    }
+
+    /// Reads the messages between `after` and `until` (both exclusive) from the store and
+    /// delivers them, which releases what waited behind them.
+    async fn fill_gap(self: &Arc<Self>, store: &dyn Store, room: RoomId, after: Seq, until: Seq) {
+        let mut after = after;
+        while after.next() < until {
+            let missing = u32::try_from(until.0 - after.0 - 1).unwrap_or(u32::MAX);
+            let limit = missing.min(GAP_FILL_PAGE);
+            let page = match store.messages_after(room, after, limit).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(room = room.0, error = %e, "reading a seq gap failed");
+                    return;
+                }
+            };
+            for message in page.iter().take_while(|m| m.seq < until) {
+                self.deliver_message(EncodedEvent::message(message));
+                after = message.seq;
+            }
+            if page.len() < limit as usize {
+                return;
+            }
+        }
     }
 }

@@ -114,7 +114,7 @@ impl Node {
     ) -> Result<Arc<Node>, StoreError> {
         let general = store.ensure_public_room("general").await?.id;
         let node = Arc::new_cyclic(|me| Node {
-            hub: Hub::new(config.gap_wait),
+            hub: Hub::with_store(config.gap_wait, store.clone()),
             sessions: SessionShared::new(store.clone(), PRESENCE_BACKLOG),
             store,
             broker,

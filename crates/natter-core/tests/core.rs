@@ -112,6 +112,47 @@ async fn the_hub_waits_for_each_gap_from_when_it_opened() {
     assert_eq!(next_seq(&mut outbox).await, 7);
 }
 
+/// A gap that outlasts the wait is read from the store by the hub, once for every session
+/// of the room. The sessions here read an empty store of their own, so what they get can only
+/// have come from the hub.
+#[tokio::test]
+async fn the_hub_reads_a_lasting_gap_once_for_all_its_sessions() {
+    let memory = Arc::new(MemoryStore::new());
+    let ana = memory.create_user("ana", None, false).await.expect("user");
+    let room = memory.create_room("r", ana.id).await.expect("room").id;
+    let mut stored = Vec::new();
+    for i in 1..=6 {
+        let a = memory
+            .append(NewMessage {
+                room,
+                sender: ana.clone(),
+                body: format!("m{i}"),
+                client_id: format!("c{i}"),
+                ts: 0,
+            })
+            .await
+            .expect("append");
+        stored.push(a.message);
+    }
+    let hub = Hub::with_store(Duration::from_millis(20), memory);
+    let mut outboxes = Vec::new();
+    for _ in 0..3 {
+        let empty: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let (handle, outbox) = open_session(&ana, room, 16, empty);
+        hub.add_session(&handle);
+        outboxes.push(outbox);
+    }
+    // 2..=4 were lost on the way; 5 and 6 wait for them, then the hub reads them.
+    hub.deliver_message(EncodedEvent::message(&stored[0]));
+    hub.deliver_message(EncodedEvent::message(&stored[4]));
+    hub.deliver_message(EncodedEvent::message(&stored[5]));
+    for outbox in &mut outboxes {
+        for want in 1..=6 {
+            assert_eq!(next_seq(outbox).await, want);
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_session_fills_a_gap_from_the_store() {
     let memory = Arc::new(MemoryStore::new());
