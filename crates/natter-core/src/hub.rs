@@ -276,6 +276,7 @@ impl Hub {
         match entry.delivered {
             Some(done) if seq <= done => {}
             Some(done) if seq != done.next() => {
+                tracing::trace!(room = room.0, seq = seq.0, "message ahead of a gap; held");
                 entry.pending.insert(seq, event);
                 if entry.pending.len() > MAX_PENDING {
                     entry.flush_pending();
