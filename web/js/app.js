@@ -239,6 +239,9 @@ function onEvent({ type, data }) {
     case Ev.PRESENCE:
       store.setPresence(data.user, data.online);
       break;
+    case Ev.PRESENCE_RESET:
+      store.resetPresence(data.online);
+      break;
     case Ev.ROOM_ADDED:
       store.upsertRoom(data.room, { fresh: data.room.kind === 'dm' });
       if (!store.room(data.room.id).loaded) loadLatest(data.room.id);

@@ -26,6 +26,7 @@ export const Ev = Object.freeze({
   MEMBER_LEFT: 'member_left',
   TYPING: 'typing',
   PRESENCE: 'presence',
+  PRESENCE_RESET: 'presence_reset',
   ROOM_ADDED: 'room_added',
   ROOM_REMOVED: 'room_removed',
   ROOM_READ: 'room_read',

@@ -116,8 +116,7 @@ export class Store {
     // has no marker for falls back to this browser's own guess in upsertRoom.
     for (const [id, seq] of Object.entries(read ?? {})) this.applyRead(Number(id), seq);
     this.limits = { ...DEFAULT_LIMITS, ...(limits ?? {}) };
-    this.online = new Map((online ?? []).map((u) => [u.id, u]));
-    for (const u of online ?? []) this.remember(u);
+    this.setOnline(online);
     const ids = new Set(rooms.map((r) => r.id));
     for (const id of [...this.rooms.keys()]) if (!ids.has(id)) this.rooms.delete(id);
     for (const room of rooms) this.upsertRoom(room);
@@ -388,6 +387,19 @@ export class Store {
 
   remember(user) {
     if (user?.name) this.people.set(user.name.toLowerCase(), user);
+  }
+
+  /** Everyone online, replacing what was known (the `auth` reply, `presence_reset`). */
+  setOnline(users) {
+    this.online = new Map((users ?? []).map((u) => [u.id, u]));
+    for (const u of users ?? []) this.remember(u);
+  }
+
+  /** `presence_reset`: this connection fell behind the server's presence changes; here is
+   *  who is online now. */
+  resetPresence(users) {
+    this.setOnline(users);
+    this.changed('presence');
   }
 
   setPresence(user, online) {

@@ -49,6 +49,9 @@ pub struct CoreConfig {
     /// The most messages `auth.resume` replays in one room; a client further behind gets the
     /// room in the reply's `reset` instead (and loads `history`).
     pub resume_limit: u64,
+    /// Presence changes the node keeps for sessions that have not read them; a session
+    /// further behind gets a `presence_reset` (who is online now) instead.
+    pub presence_backlog: usize,
 }
 
 impl Default for CoreConfig {
@@ -65,6 +68,7 @@ impl Default for CoreConfig {
             allow_guests: false,
             keepalive: Duration::from_secs(30),
             resume_limit: 1000,
+            presence_backlog: PRESENCE_BACKLOG,
         }
     }
 }
@@ -115,7 +119,11 @@ impl Node {
         let general = store.ensure_public_room("general").await?.id;
         let node = Arc::new_cyclic(|me| Node {
             hub: Hub::with_store(config.gap_wait, store.clone()),
-            sessions: SessionShared::new(store.clone(), PRESENCE_BACKLOG),
+            sessions: SessionShared::with_broker(
+                store.clone(),
+                broker.clone(),
+                config.presence_backlog,
+            ),
             store,
             broker,
             config,

@@ -2,8 +2,8 @@
 //! that watch presence read it with a cursor of their own instead of each getting a copy in
 //! its outbound queue, so a storm of sign-ins (N people coming online, each change for N
 //! watchers) costs one entry per change here and a flag per watcher, not N² queue slots.
-//! A session that falls more than `backlog` changes behind is closed as a slow consumer
-//! (4008), as a full queue is.
+//! A session that falls more than `backlog` changes behind gets who is online now instead of
+//! the changes it missed (`presence_reset`, see `Outbox::presence_reset`).
 
 use crate::protocol::EncodedEvent;
 use std::collections::VecDeque;

@@ -314,6 +314,12 @@ pub struct PresenceEvent {
     pub online: bool,
 }
 
+/// Everyone online, for a connection that fell behind the presence feed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PresenceResetEvent {
+    pub online: Vec<User>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RoomAddedEvent {
     pub room: RoomView,

@@ -5,15 +5,18 @@
 //! Slow-consumer policy: the queue holds `outbound_queue` frames. When a push finds it full,
 //! the session is closed with 4008 (the transport closes the socket); nobody waits for it and
 //! nothing is dropped silently. The client resumes and gets what it missed from the store.
+//! Presence changes are not queued but read from the node's feed; a session that falls
+//! behind what the feed keeps gets who is online now instead (`presence_reset`).
 //!
 //! Order keeping: for every room the outbox remembers the last seq it handed out (its
 //! watermark). A message at or below it is a duplicate and is skipped; one above the next
 //! expected seq means a gap, filled from the store before the message goes out.
 
+use crate::broker::Broker;
 use crate::error::StoreError;
 use crate::model::{Message, RoomId, Seq, User};
 use crate::presence::{FeedRead, PresenceFeed};
-use crate::protocol::{close, EncodedEvent};
+use crate::protocol::{close, EncodedEvent, PresenceResetEvent};
 use crate::store::Store;
 use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
@@ -256,17 +259,36 @@ pub enum OutboxItem {
     Keepalive,
 }
 
-/// What all sessions of a node share: the store (to catch up from) and the presence feed.
+/// What all sessions of a node share: the store (to catch up from), the presence feed, and
+/// the broker (who is online now, for a session that fell behind the feed).
 pub struct SessionShared {
     pub store: Arc<dyn Store>,
     pub presence: PresenceFeed,
+    /// Without one, a session that falls behind the presence feed is closed with 4008.
+    pub broker: Option<Arc<dyn Broker>>,
 }
 
 impl SessionShared {
+    /// Shared state without a broker (sessions that fall behind the presence feed are closed).
     pub fn new(store: Arc<dyn Store>, presence_backlog: usize) -> Arc<SessionShared> {
         Arc::new(SessionShared {
             store,
             presence: PresenceFeed::new(presence_backlog),
+            broker: None,
+        })
+    }
+
+    /// Shared state whose sessions get a `presence_reset` (the broker's list of who is online)
+    /// when they fall behind the presence feed.
+    pub fn with_broker(
+        store: Arc<dyn Store>,
+        broker: Arc<dyn Broker>,
+        presence_backlog: usize,
+    ) -> Arc<SessionShared> {
+        Arc::new(SessionShared {
+            store,
+            presence: PresenceFeed::new(presence_backlog),
+            broker: Some(broker),
         })
     }
 }
@@ -356,6 +378,14 @@ enum Order {
     Gap,
 }
 
+/// What the presence feed has for a session.
+enum PresenceStep {
+    Change(Arc<EncodedEvent>),
+    /// It fell behind what the feed keeps (see `Outbox::presence_reset`).
+    Missed,
+    Nothing,
+}
+
 /// Creates a session's two halves.
 pub fn session(
     user: User,
@@ -424,8 +454,11 @@ impl Outbox {
             if let Some(event) = self.pop_ready() {
                 return OutboxItem::Event(event);
             }
-            if let Some(item) = self.next_presence() {
-                return item;
+            match self.next_presence() {
+                PresenceStep::Change(event) => return OutboxItem::Event(event),
+                // Rare, and boxed like the store reads below.
+                PresenceStep::Missed => return Box::pin(self.presence_reset()).await,
+                PresenceStep::Nothing => {}
             }
             let catching_up = self.recovery.as_ref().and_then(|r| r.catching_up.first());
             if let Some(room) = catching_up.copied() {
@@ -478,10 +511,10 @@ impl Outbox {
             return Some(event);
         }
         match self.next_presence() {
-            Some(OutboxItem::Event(event)) => return Some(event),
-            // Closed: `next` says so.
-            Some(_) => return None,
-            None => {}
+            PresenceStep::Change(event) => return Some(event),
+            // The reset needs the broker: leave it to `next`.
+            PresenceStep::Missed => return None,
+            PresenceStep::Nothing => {}
         }
         if self
             .recovery
@@ -642,12 +675,11 @@ impl Outbox {
         event
     }
 
-    /// The next presence change from the node's feed, if this session has one due. Falling
-    /// further behind than the feed keeps closes the session (slow consumer).
-    fn next_presence(&self) -> Option<OutboxItem> {
+    /// The next presence change due to this session, read from the node's feed.
+    fn next_presence(&self) -> PresenceStep {
         let handle = &self.handle;
         if !handle.presence_due.load(Ordering::Acquire) {
-            return None;
+            return PresenceStep::Nothing;
         }
         let position = handle.presence_cursor.load(Ordering::Relaxed);
         match self.shared.presence.read(position, &handle.presence_due) {
@@ -655,15 +687,39 @@ impl Outbox {
                 handle
                     .presence_cursor
                     .store(position + 1, Ordering::Relaxed);
-                Some(OutboxItem::Event(event))
+                PresenceStep::Change(event)
             }
-            FeedRead::CaughtUp => None,
-            FeedRead::Missed => {
-                tracing::info!(session = handle.id.0, user = %handle.user.name, "slow consumer: fell behind the presence feed, closing");
-                handle.close(close::SLOW_CONSUMER);
-                self.close_code().map(OutboxItem::Close)
+            FeedRead::CaughtUp => PresenceStep::Nothing,
+            FeedRead::Missed => PresenceStep::Missed,
+        }
+    }
+
+    /// The session fell further behind the presence feed than it keeps. Presence is state,
+    /// not history: instead of the changes it missed it gets who is online now
+    /// (`presence_reset`, the broker's list) and reads on from the feed's head. Changes that
+    /// come after the head was taken are read again after the list; each says where one user
+    /// stands, so the client ends at the latest state either way. Cancel-safe: the cursor
+    /// moves only once the list is in. Without a broker, or if it fails, the session is closed
+    /// as a slow consumer (it gets the list again with its next `auth`).
+    async fn presence_reset(&self) -> OutboxItem {
+        let handle = &self.handle;
+        if let Some(broker) = self.shared.broker.clone() {
+            let head = self.shared.presence.head();
+            match broker.online_users().await {
+                Ok(online) => {
+                    handle.presence_cursor.store(head, Ordering::Relaxed);
+                    tracing::info!(session = handle.id.0, user = %handle.user.name, "fell behind the presence feed; sent who is online instead");
+                    return OutboxItem::Event(EncodedEvent::new(
+                        "presence_reset",
+                        &PresenceResetEvent { online },
+                    ));
+                }
+                Err(e) => tracing::warn!(error = %e, "presence reset: who is online is unknown"),
             }
         }
+        tracing::info!(session = handle.id.0, user = %handle.user.name, "slow consumer: fell behind the presence feed, closing");
+        handle.close(close::SLOW_CONSUMER);
+        OutboxItem::Close(self.close_code().unwrap_or(close::SLOW_CONSUMER))
     }
 
     fn close_code(&self) -> Option<u16> {
@@ -870,7 +926,42 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn falling_behind_the_presence_feed_closes_as_a_slow_consumer() {
+    async fn falling_behind_the_presence_feed_brings_who_is_online_instead() {
+        let broker = Arc::new(crate::broker::LocalBroker::new());
+        let online = |id: i64| User {
+            id: crate::model::UserId(id),
+            name: format!("u{id}"),
+            guest: false,
+        };
+        broker.presence_up(&online(7)).await.expect("up");
+        let shared = SessionShared::with_broker(Arc::new(MemoryStore::new()), broker.clone(), 8);
+        let (a, mut outbox) = open_with(4, shared.clone());
+        for n in 0..9 {
+            publish_presence(&shared, &[&a], n);
+        }
+        // Nothing can be read without the broker, so the quick path leaves it to `next`.
+        assert!(outbox.try_next().is_none());
+        let item = next_in_time(&mut outbox, "the reset").await;
+        let OutboxItem::Event(reset) = item else {
+            panic!("expected presence_reset, got {item:?}");
+        };
+        assert_eq!(reset.name, "presence_reset");
+        assert_eq!(
+            &reset.data[..],
+            br#"{"online":[{"id":7,"name":"u7","guest":false}]}"#
+        );
+        // Then on from the feed's head: nothing old comes after it, new changes do.
+        assert!(outbox.try_next().is_none());
+        publish_presence(&shared, &[&a], 100);
+        assert_eq!(
+            data_of(&outbox.try_next().expect("change 100")),
+            r#"{"n":100}"#
+        );
+        assert!(!a.is_closed());
+    }
+
+    #[tokio::test]
+    async fn falling_behind_the_presence_feed_without_a_broker_closes_as_a_slow_consumer() {
         let shared = SessionShared::new(Arc::new(MemoryStore::new()), 8);
         let (a, mut outbox) = open_with(4, shared.clone());
         for n in 0..9 {

@@ -71,6 +71,10 @@ pub struct Settings {
     /// room is reset and the client loads its history instead [default: 1000].
     #[arg(long, env = "NATTER_RESUME_LIMIT")]
     pub resume_limit: Option<u64>,
+    /// Presence changes kept per server for connections that have not read them yet; a
+    /// connection further behind gets `presence_reset` (who is online now) [default: 4096].
+    #[arg(long, env = "NATTER_PRESENCE_BACKLOG")]
+    pub presence_backlog: Option<usize>,
     /// A socket write that takes longer than this drops the connection, in ms [default: 10000].
     #[arg(long, env = "NATTER_WRITE_TIMEOUT_MS")]
     pub write_timeout_ms: Option<u64>,
@@ -159,6 +163,7 @@ pub struct Config {
     pub rate_burst: f64,
     pub outbound_queue: usize,
     pub resume_limit: u64,
+    pub presence_backlog: usize,
     pub write_timeout: Duration,
     pub typing_expiry: Duration,
     pub keepalive: Duration,
@@ -203,6 +208,7 @@ impl Settings {
             rate_burst,
             outbound_queue,
             resume_limit,
+            presence_backlog,
             write_timeout_ms,
             typing_expiry_ms,
             keepalive_ms,
@@ -289,6 +295,10 @@ impl Settings {
             rate_burst: positive("rate-burst", self.rate_burst.unwrap_or(40.0))?,
             outbound_queue: self.outbound_queue.unwrap_or(1024).max(1),
             resume_limit: self.resume_limit.unwrap_or(1000),
+            presence_backlog: self
+                .presence_backlog
+                .unwrap_or(natter_core::presence::PRESENCE_BACKLOG)
+                .max(1),
             write_timeout: Duration::from_millis(self.write_timeout_ms.unwrap_or(10_000).max(1)),
             typing_expiry: Duration::from_millis(self.typing_expiry_ms.unwrap_or(6000).max(1)),
             keepalive: Duration::from_millis(self.keepalive_ms.unwrap_or(30_000).max(10)),
@@ -317,6 +327,7 @@ impl Config {
             rate_burst: self.rate_burst,
             outbound_queue: self.outbound_queue,
             resume_limit: self.resume_limit,
+            presence_backlog: self.presence_backlog,
             typing_expiry: self.typing_expiry,
             keepalive: self.keepalive,
             allow_guests: self.allow_guests,

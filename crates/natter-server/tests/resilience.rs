@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 #[tokio::test]
@@ -443,4 +443,116 @@ async fn a_sign_in_storm_does_not_cut_off_a_stalled_presence_watcher() {
     }
     // Still connected and served.
     watcher.ok("ping", json!({})).await;
+}
+
+#[tokio::test]
+async fn a_watcher_too_far_behind_the_presence_feed_gets_who_is_online_and_stays() {
+    // A server that keeps only 4 presence changes, and a watcher that reads nothing: its
+    // socket is filled first with large messages (loopback buffers take a megabyte or more),
+    // then 300 guests come online. It falls behind what the server keeps. It is not closed;
+    // it gets a `presence_reset` (everyone online) and the changes after it, and a client
+    // applying them in order ends at the truth, as it does again when the guests leave.
+    const GUESTS: usize = 300;
+    const FILLER: usize = 800;
+    let server = TestServer::start_with(|s| {
+        s.presence_backlog = Some(4);
+        s.allow_guests = Some(true);
+        s.outbound_queue = Some(4096);
+        s.rate_per_sec = Some(100_000.0);
+        s.rate_burst = Some(100_000.0);
+        s.write_timeout_ms = Some(120_000);
+    })
+    .await;
+    let mut talker = server.user("talk").await;
+    let (token, _) = server.register("watch").await;
+    let ws = Client::open_small_buffer(server.addr).await;
+    let mut watcher = Client::auth(ws, &token, None, true).await.expect("auth");
+    let me = watcher.id();
+    let room = room_with(&mut talker, &mut [&mut watcher]).await;
+    let body = "z".repeat(3900);
+    for i in 0..FILLER {
+        talker.say(room, &format!("{i} {body}")).await;
+    }
+
+    let http = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for _ in 0..GUESTS {
+        let body: serde_json::Value = http
+            .post(server.http("/api/guest"))
+            .json(&json!({ "nickname": unique("crowd") }))
+            .send()
+            .await
+            .expect("guest request")
+            .json()
+            .await
+            .expect("guest json");
+        tokens.push(body["token"].as_str().expect("token").to_string());
+    }
+    let guests = futures_util::future::join_all(
+        tokens
+            .iter()
+            .map(|token| Client::try_connect(server.addr, token, None, false)),
+    )
+    .await;
+    let guests: Vec<Client> = guests.into_iter().map(|g| g.expect("guest auth")).collect();
+    let mut everyone: Vec<i64> = guests.iter().map(Client::id).collect();
+    everyone.extend([me, talker.id()]);
+    everyone.sort_unstable();
+
+    // Apply presence as a client does until the view is the truth.
+    let mut online: BTreeSet<i64> = [me, talker.id()].into();
+    let mut resets = 0;
+    let mut filler = 0;
+    while online.iter().copied().collect::<Vec<_>>() != everyone {
+        let frame = watcher.read().await;
+        filler += usize::from(frame["type"] == "message");
+        resets += usize::from(apply_presence(&mut online, &frame));
+    }
+    assert!(
+        resets >= 1,
+        "the watcher fell hundreds of changes behind a backlog of 4"
+    );
+
+    drop(guests);
+    while online.len() != 2 {
+        let frame = watcher.read().await;
+        filler += usize::from(frame["type"] == "message");
+        apply_presence(&mut online, &frame);
+    }
+    // Nothing else was lost on the way (presence may overtake queued messages; the rest of
+    // them follow), and the connection is still served.
+    while filler < FILLER {
+        let frame = watcher.read().await;
+        filler += usize::from(frame["type"] == "message");
+        apply_presence(&mut online, &frame);
+    }
+    assert_eq!(online, BTreeSet::from([me, talker.id()]));
+    watcher.ok("ping", json!({})).await;
+}
+
+/// Applies a `presence` or `presence_reset` event to who is online, as a client does; true for
+/// a reset.
+fn apply_presence(online: &mut BTreeSet<i64>, frame: &serde_json::Value) -> bool {
+    let data = &frame["data"];
+    match frame["type"].as_str() {
+        Some("presence_reset") => {
+            *online = data["online"]
+                .as_array()
+                .expect("online list")
+                .iter()
+                .map(|u| u["id"].as_i64().expect("user id"))
+                .collect();
+            true
+        }
+        Some("presence") => {
+            let id = data["user"]["id"].as_i64().expect("user id");
+            if data["online"].as_bool().expect("online") {
+                online.insert(id);
+            } else {
+                online.remove(&id);
+            }
+            false
+        }
+        _ => false,
+    }
 }
