@@ -51,6 +51,28 @@ fn open_session(
     )
 }
 
+/// A memory store with ana, her room, and `count` messages of hers in it (seqs 1..=count).
+async fn room_with_messages(count: i64) -> (Arc<MemoryStore>, User, RoomId, Vec<Message>) {
+    let memory = Arc::new(MemoryStore::new());
+    let ana = memory.create_user("ana", None, false).await.expect("user");
+    let room = memory.create_room("r", ana.id).await.expect("room").id;
+    let mut stored = Vec::new();
+    for i in 1..=count {
+        let a = memory
+            .append(NewMessage {
+                room,
+                sender: ana.clone(),
+                body: format!("m{i}"),
+                client_id: format!("c{i}"),
+                ts: 0,
+            })
+            .await
+            .expect("append");
+        stored.push(a.message);
+    }
+    (memory, ana, room, stored)
+}
+
 fn user(id: i64) -> User {
     User {
         id: UserId(id),
@@ -117,23 +139,7 @@ async fn the_hub_waits_for_each_gap_from_when_it_opened() {
 /// have come from the hub.
 #[tokio::test]
 async fn the_hub_reads_a_lasting_gap_once_for_all_its_sessions() {
-    let memory = Arc::new(MemoryStore::new());
-    let ana = memory.create_user("ana", None, false).await.expect("user");
-    let room = memory.create_room("r", ana.id).await.expect("room").id;
-    let mut stored = Vec::new();
-    for i in 1..=6 {
-        let a = memory
-            .append(NewMessage {
-                room,
-                sender: ana.clone(),
-                body: format!("m{i}"),
-                client_id: format!("c{i}"),
-                ts: 0,
-            })
-            .await
-            .expect("append");
-        stored.push(a.message);
-    }
+    let (memory, ana, room, stored) = room_with_messages(6).await;
     let hub = Hub::with_store(Duration::from_millis(20), memory);
     let mut outboxes = Vec::new();
     for _ in 0..3 {
@@ -155,23 +161,7 @@ async fn the_hub_reads_a_lasting_gap_once_for_all_its_sessions() {
 
 #[tokio::test]
 async fn a_session_fills_a_gap_from_the_store() {
-    let memory = Arc::new(MemoryStore::new());
-    let ana = memory.create_user("ana", None, false).await.expect("user");
-    let room = memory.create_room("r", ana.id).await.expect("room").id;
-    let mut stored = Vec::new();
-    for i in 1..=5 {
-        let a = memory
-            .append(NewMessage {
-                room,
-                sender: ana.clone(),
-                body: format!("m{i}"),
-                client_id: format!("c{i}"),
-                ts: 0,
-            })
-            .await
-            .expect("append");
-        stored.push(a.message);
-    }
+    let (memory, ana, room, stored) = room_with_messages(5).await;
     let store: Arc<dyn Store> = memory;
     let hub = Hub::new(Duration::from_millis(10));
     let (handle, mut outbox) = open_session(&ana, room, 16, store);

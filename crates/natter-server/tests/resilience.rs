@@ -396,28 +396,8 @@ async fn a_sign_in_storm_does_not_cut_off_a_stalled_presence_watcher() {
     let ws = Client::open_small_buffer(server.addr).await;
     let mut watcher = Client::auth(ws, &token, None, true).await.expect("auth");
 
-    let http = reqwest::Client::new();
-    let mut tokens = Vec::new();
-    for _ in 0..GUESTS {
-        let body: serde_json::Value = http
-            .post(server.http("/api/guest"))
-            .json(&json!({ "nickname": unique("storm") }))
-            .send()
-            .await
-            .expect("guest request")
-            .json()
-            .await
-            .expect("guest json");
-        tokens.push(body["token"].as_str().expect("token").to_string());
-    }
     // They all come online at once, then all go again.
-    let guests = futures_util::future::join_all(
-        tokens
-            .iter()
-            .map(|token| Client::try_connect(server.addr, token, None, false)),
-    )
-    .await;
-    let guests: Vec<Client> = guests.into_iter().map(|g| g.expect("guest auth")).collect();
+    let guests = guests_online_at_once(&server, "storm", GUESTS).await;
     let expected: Vec<i64> = guests.iter().map(Client::id).collect();
     drop(guests);
 
@@ -474,27 +454,7 @@ async fn a_watcher_too_far_behind_the_presence_feed_gets_who_is_online_and_stays
         talker.say(room, &format!("{i} {body}")).await;
     }
 
-    let http = reqwest::Client::new();
-    let mut tokens = Vec::new();
-    for _ in 0..GUESTS {
-        let body: serde_json::Value = http
-            .post(server.http("/api/guest"))
-            .json(&json!({ "nickname": unique("crowd") }))
-            .send()
-            .await
-            .expect("guest request")
-            .json()
-            .await
-            .expect("guest json");
-        tokens.push(body["token"].as_str().expect("token").to_string());
-    }
-    let guests = futures_util::future::join_all(
-        tokens
-            .iter()
-            .map(|token| Client::try_connect(server.addr, token, None, false)),
-    )
-    .await;
-    let guests: Vec<Client> = guests.into_iter().map(|g| g.expect("guest auth")).collect();
+    let guests = guests_online_at_once(&server, "crowd", GUESTS).await;
     let mut everyone: Vec<i64> = guests.iter().map(Client::id).collect();
     everyone.extend([me, talker.id()]);
     everyone.sort_unstable();
@@ -528,6 +488,32 @@ async fn a_watcher_too_far_behind_the_presence_feed_gets_who_is_online_and_stays
     }
     assert_eq!(online, BTreeSet::from([me, talker.id()]));
     watcher.ok("ping", json!({})).await;
+}
+
+/// `count` guests (nicknames from `prefix`), signed up one by one, then connected all at once
+/// (without presence events of their own).
+async fn guests_online_at_once(server: &TestServer, prefix: &str, count: usize) -> Vec<Client> {
+    let http = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for _ in 0..count {
+        let body: serde_json::Value = http
+            .post(server.http("/api/guest"))
+            .json(&json!({ "nickname": unique(prefix) }))
+            .send()
+            .await
+            .expect("guest request")
+            .json()
+            .await
+            .expect("guest json");
+        tokens.push(body["token"].as_str().expect("token").to_string());
+    }
+    let guests = futures_util::future::join_all(
+        tokens
+            .iter()
+            .map(|token| Client::try_connect(server.addr, token, None, false)),
+    )
+    .await;
+    guests.into_iter().map(|g| g.expect("guest auth")).collect()
 }
 
 /// Applies a `presence` or `presence_reset` event to who is online, as a client does; true for
