@@ -1,9 +1,9 @@
 //! The local registry: which sessions of this node are in which room, which belong to which
 //! user, and who wants presence. It fans an encoded event out to local sessions, and keeps
 //! room messages in seq order per room: what arrives out of order waits (`gap_wait`) for the
-//! missing seqs; a gap that outlasts the wait is read from the store once, here, for every
-//! local session of the room, and only what the store does not have either is left to the
-//! sessions (each fills or skips it on its own).
+//! missing seqs; a small gap that outlasts the wait is read from the store once, here, for
+//! every local session of the room, and what is left (a wide gap, or what the store does not
+//! have either) goes to the sessions, each of which fills or skips it on its own.
 
 use crate::model::{RoomId, Seq, UserId};
 use crate::protocol::EncodedEvent;
@@ -17,8 +17,10 @@ use tokio::time::Instant;
 /// Out-of-order messages held per room before the gap is given up on at once.
 const MAX_PENDING: usize = 1024;
 
-/// Messages read per store call when the hub fills a gap.
-const GAP_FILL_PAGE: u32 = 200;
+/// The largest gap the hub reads for its sessions. What it reads goes into their bounded
+/// queues at once, so a larger gap (a broker that lost a burst) is left to each session,
+/// which reads it page by page as it writes, outside its queue.
+const HUB_GAP_FILL_MAX: i64 = 128;
 
 #[derive(Default)]
 struct RoomEntry {
@@ -346,26 +348,21 @@ impl Hub {
     }
 
     /// Reads the messages between `after` and `until` (both exclusive) from the store and
-    /// delivers them, which releases what waited behind them.
+    /// delivers them, which releases what waited behind them. Gaps wider than
+    /// `HUB_GAP_FILL_MAX` are not read here (see there).
     async fn fill_gap(self: &Arc<Self>, store: &dyn Store, room: RoomId, after: Seq, until: Seq) {
-        let mut after = after;
-        while after.next() < until {
-            let missing = u32::try_from(until.0 - after.0 - 1).unwrap_or(u32::MAX);
-            let limit = missing.min(GAP_FILL_PAGE);
-            let page = match store.messages_after(room, after, limit).await {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::warn!(room = room.0, error = %e, "reading a seq gap failed");
-                    return;
+        let missing = until.0 - after.0 - 1;
+        if !(1..=HUB_GAP_FILL_MAX).contains(&missing) {
+            return;
+        }
+        let limit = u32::try_from(missing).unwrap_or(u32::MAX);
+        match store.messages_after(room, after, limit).await {
+            Ok(page) => {
+                for message in page.iter().take_while(|m| m.seq < until) {
+                    self.deliver_message(EncodedEvent::message(message));
                 }
-            };
-            for message in page.iter().take_while(|m| m.seq < until) {
-                self.deliver_message(EncodedEvent::message(message));
-                after = message.seq;
             }
-            if page.len() < limit as usize {
-                return;
-            }
+            Err(e) => tracing::warn!(room = room.0, error = %e, "reading a seq gap failed"),
         }
     }
 }

@@ -159,6 +159,24 @@ async fn the_hub_reads_a_lasting_gap_once_for_all_its_sessions() {
     }
 }
 
+/// A wide gap is not pushed through the sessions' bounded queues by the hub: each session
+/// reads it page by page as it writes. (A queue of 16 would overflow, 4008, if the hub had
+/// delivered the 298 missing messages itself.)
+#[tokio::test]
+async fn a_wide_gap_is_left_to_the_sessions() {
+    let (memory, ana, room, stored) = room_with_messages(300).await;
+    let store: Arc<dyn Store> = memory;
+    let hub = Hub::with_store(Duration::from_millis(10), store.clone());
+    let (handle, mut outbox) = open_session(&ana, room, 16, store);
+    hub.add_session(&handle);
+    hub.deliver_message(EncodedEvent::message(&stored[0]));
+    hub.deliver_message(EncodedEvent::message(&stored[299]));
+    for want in 1..=300 {
+        assert_eq!(next_seq(&mut outbox).await, want);
+    }
+    assert!(!handle.is_closed());
+}
+
 #[tokio::test]
 async fn a_session_fills_a_gap_from_the_store() {
     let (memory, ana, room, stored) = room_with_messages(5).await;
