@@ -237,6 +237,17 @@ impl Hub {
             })
     }
 
+    /// Tells every local session of a room to send what the store has above its watermark
+    /// (after a broker outage with a long backlog). Live messages go on as usual: the hub's
+    /// next one waits behind the gap at most `gap_wait`, and each session skips what it has.
+    pub fn catch_up_room(&self, room: RoomId) {
+        if let Some(entry) = self.state().rooms.get(&room) {
+            for session in entry.sessions.values() {
+                session.push(crate::session::Outbound::CatchUp(room));
+            }
+        }
+    }
+
     /// Delivers a non-message event to a room's sessions, except those of `except`.
     pub fn to_room(&self, room: RoomId, event: &Arc<EncodedEvent>, except: Option<UserId>) {
         let st = self.state();

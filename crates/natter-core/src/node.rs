@@ -922,29 +922,34 @@ impl Node {
     }
 }
 
-/// Messages re-read from the store per page when the broker may have missed some.
-const RESYNC_PAGE: u32 = 200;
+/// The most messages re-read from the store and delivered through the hub when the broker
+/// may have missed some. More than that would go into every session's bounded queue at once
+/// (and overflow it): then each session catches up by itself instead.
+const RESYNC_THROUGH_HUB: u32 = 200;
 
 impl Node {
-    /// Re-delivers a room's stored messages after `after` through the hub (in seq order;
-    /// sessions skip what they have).
+    /// Re-delivers a room's stored messages after `after`: a few through the hub (in seq
+    /// order; sessions skip what they have); a longer backlog by each session catching up
+    /// from its own watermark, page by page as it writes, outside its queue.
     async fn redeliver_from_store(hub: Arc<Hub>, store: Arc<dyn Store>, room: RoomId, after: Seq) {
-        let mut after = after;
-        loop {
-            let page = match store.messages_after(room, after, RESYNC_PAGE).await {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::error!(room = room.0, error = %e, "resync read failed");
-                    return;
-                }
-            };
-            for message in &page {
-                hub.deliver_message(EncodedEvent::message(message));
-                after = message.seq;
-            }
-            if page.len() < RESYNC_PAGE as usize {
+        let page = match store.messages_after(room, after, RESYNC_THROUGH_HUB).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::error!(room = room.0, error = %e, "resync read failed");
                 return;
             }
+        };
+        if page.len() < RESYNC_THROUGH_HUB as usize {
+            for message in &page {
+                hub.deliver_message(EncodedEvent::message(message));
+            }
+        } else {
+            tracing::info!(
+                room = room.0,
+                after = after.0,
+                "long backlog after a broker outage; sessions catch up from the store"
+            );
+            hub.catch_up_room(room);
         }
     }
 }

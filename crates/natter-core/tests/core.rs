@@ -210,10 +210,14 @@ async fn a_full_queue_closes_the_session_as_a_slow_consumer() {
 }
 
 async fn node_with_users() -> (Arc<Node>, Vec<(String, User)>) {
-    let config = CoreConfig {
+    node_with_users_and(CoreConfig {
         typing_expiry: Duration::from_secs(6),
         ..CoreConfig::default()
-    };
+    })
+    .await
+}
+
+async fn node_with_users_and(config: CoreConfig) -> (Arc<Node>, Vec<(String, User)>) {
     let node = Node::start(
         Arc::new(MemoryStore::new()),
         Arc::new(LocalBroker::new()),
@@ -315,4 +319,54 @@ async fn resume_replays_what_was_missed_then_goes_live() {
     .await
     .expect("send");
     assert_eq!(next_seq(&mut out).await, 6);
+}
+
+/// After a broker outage, a long backlog is not pushed through the sessions' bounded queues:
+/// each session catches up from the store by itself (a queue of 16 would overflow, 4008, if
+/// the 300 missed messages were delivered through the hub), then live messages go on.
+#[tokio::test]
+async fn a_long_backlog_after_a_broker_outage_is_caught_up_by_each_session() {
+    let (node, users) = node_with_users_and(CoreConfig {
+        outbound_queue: 16,
+        ..CoreConfig::default()
+    })
+    .await;
+    let general = node
+        .store()
+        .ensure_public_room("general")
+        .await
+        .expect("general")
+        .id;
+    let mut ana = Connection::new(node.clone());
+    ana.authenticate(auth(&users[0].0)).await.expect("auth");
+    let mut bob = Connection::new(node.clone());
+    let (_, mut out) = bob.authenticate(auth(&users[1].0)).await.expect("auth");
+    let send = |body: &str| {
+        Request::MessageSend(SendArgs {
+            room: general,
+            body: body.into(),
+            client_id: body.into(),
+        })
+    };
+    ana.request(send("before")).await.expect("send");
+    assert_eq!(next_seq(&mut out).await, 1);
+    // Stored while the broker was away: nobody was told.
+    for i in 0..300 {
+        node.store()
+            .append(NewMessage {
+                room: general,
+                sender: users[0].1.clone(),
+                body: format!("missed {i}"),
+                client_id: format!("missed {i}"),
+                ts: 0,
+            })
+            .await
+            .expect("append");
+    }
+    node.on_missed(vec![general]);
+    for want in 2..=301 {
+        assert_eq!(next_seq(&mut out).await, want);
+    }
+    ana.request(send("after")).await.expect("send");
+    assert_eq!(next_seq(&mut out).await, 302);
 }
