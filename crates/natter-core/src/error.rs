@@ -107,6 +107,9 @@ pub enum StoreError {
     /// The backend failed (I/O, connection, corruption).
     #[error("storage backend: {0}")]
     Backend(String),
+    /// The store's write queue is full: the write was not queued; retry shortly.
+    #[error("the store is busy: its write queue is full")]
+    Busy,
 }
 
 /// A broker failure.
@@ -116,8 +119,22 @@ pub enum BrokerError {
     Backend(String),
 }
 
+/// How long a client is asked to wait when the store's write queue is full.
+const STORE_BUSY_RETRY_MS: u64 = 200;
+
 impl From<StoreError> for ChatError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Busy = e {
+            // Back-pressure, not a failure: the client is told to slow down, as by its own
+            // rate limit (and clients already retry `rate_limited` by themselves).
+            tracing::debug!("store busy: asking the client to retry");
+            let mut e = ChatError::new(
+                ErrorCode::RateLimited,
+                "the server is saturated, try again shortly",
+            );
+            e.retry_after_ms = Some(STORE_BUSY_RETRY_MS);
+            return e;
+        }
         tracing::error!(error = %e, "store error");
         ChatError::internal()
     }
@@ -127,5 +144,20 @@ impl From<BrokerError> for ChatError {
     fn from(e: BrokerError) -> Self {
         tracing::error!(error = %e, "broker error");
         ChatError::internal()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_store_asks_the_client_to_retry_and_other_failures_are_internal() {
+        let busy = ChatError::from(StoreError::Busy);
+        assert_eq!(busy.code.as_str(), "rate_limited");
+        assert_eq!(busy.retry_after_ms, Some(STORE_BUSY_RETRY_MS));
+        let failed = ChatError::from(StoreError::Backend("disk".into()));
+        assert_eq!(failed.code.as_str(), "internal");
+        assert_eq!(failed.retry_after_ms, None);
     }
 }

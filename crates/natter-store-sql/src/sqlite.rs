@@ -21,6 +21,12 @@ use writer::{WriteJob, Writer};
 const MAX_BATCH: usize = 2048;
 /// How often the checkpointer folds the WAL into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// Writes waiting for the writer thread at most. A write that finds the queue full is not
+/// queued: it fails at once with `StoreError::Busy` (a client is asked to retry), so a flood
+/// meets back-pressure instead of a queue, and a latency, that grow without bound. Far above
+/// what the writer takes per commit (`MAX_BATCH`) and what the durable benchmark keeps in
+/// flight (1,600).
+const WRITER_QUEUE: usize = 16_384;
 /// Reader threads, each with its connection.
 const READERS: usize = 4;
 
@@ -106,7 +112,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 pub struct SqliteStore {
     /// The writer thread's queue; None after `shutdown`.
-    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    writer: Mutex<Option<mpsc::SyncSender<WriteJob>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Tells the checkpointer thread to stop.
     stop_checkpoints: Arc<std::sync::atomic::AtomicBool>,
@@ -170,6 +176,15 @@ impl Drop for SqliteStore {
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the database file at `path`.
     pub fn open(path: impl AsRef<Path>, sync: Synchronous) -> Result<SqliteStore, StoreError> {
+        Self::open_with_queue(path, sync, WRITER_QUEUE)
+    }
+
+    /// `open` with room for `writer_queue` waiting writes.
+    fn open_with_queue(
+        path: impl AsRef<Path>,
+        sync: Synchronous,
+        writer_queue: usize,
+    ) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
@@ -193,7 +208,7 @@ impl SqliteStore {
         for _ in 0..READERS {
             readers.push(open_connection(&path, sync)?);
         }
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(writer_queue);
         let thread = std::thread::Builder::new()
             .name("natter-sqlite-writer".into())
             .spawn(move || Writer::new(conn).run(rx))
@@ -223,15 +238,23 @@ impl SqliteStore {
             .map_err(|_| StoreError::Backend("sqlite writer dropped a job".into()))?
     }
 
-    /// Queues a job on the writer thread.
+    /// Queues a job on the writer thread, without waiting: a full queue refuses it (`Busy`).
+    /// (Never waiting is also what keeps the issue order: a write is queued, or refused,
+    /// before its caller's first await.)
     fn submit(&self, job: WriteJob) -> Result<(), StoreError> {
-        self.writer
+        let writer = self
+            .writer
             .lock()
-            .map_err(|_| StoreError::Backend("writer lock poisoned".into()))?
+            .map_err(|_| StoreError::Backend("writer lock poisoned".into()))?;
+        let queue = writer
             .as_ref()
-            .ok_or_else(|| StoreError::Backend("store is shut down".into()))?
-            .send(job)
-            .map_err(|_| StoreError::Backend("sqlite writer stopped".into()))
+            .ok_or_else(|| StoreError::Backend("store is shut down".into()))?;
+        queue.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => StoreError::Busy,
+            mpsc::TrySendError::Disconnected(_) => {
+                StoreError::Backend("sqlite writer stopped".into())
+            }
+        })
     }
 
     /// Runs `f` on one of the reader threads' connections.
@@ -682,7 +705,8 @@ impl Store for SqliteStore {
     }
 
     fn keeps_issue_order(&self) -> bool {
-        // `write` queues its job on the single writer thread before its first await.
+        // `write` queues (or refuses) its job on the single writer thread before its first
+        // await.
         true
     }
 
@@ -697,5 +721,75 @@ impl Store for SqliteStore {
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use natter_core::model::{NewMessage, User};
+    use std::time::Duration;
+
+    fn message(room: RoomId, sender: &User, n: u32) -> NewMessage {
+        NewMessage {
+            room,
+            sender: sender.clone(),
+            body: format!("m{n}"),
+            client_id: format!("c{n}"),
+            ts: 0,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_writer_queue_refuses_at_once_and_what_it_holds_goes_through() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(
+            SqliteStore::open_with_queue(dir.path().join("q.db"), Synchronous::Normal, 2)
+                .expect("open"),
+        );
+        let ana = store.create_user("ana", None, false).await.expect("user");
+        let room = store.create_room("r", ana.id).await.expect("room").id;
+
+        // Hold the writer inside a job of its own.
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(move |_| {
+                        let _ = started_tx.send(());
+                        let _ = release_rx.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::task::spawn_blocking(move || started_rx.recv_timeout(Duration::from_secs(10)))
+            .await
+            .expect("join")
+            .expect("the writer took the blocking job");
+
+        // Two appends fill the queue (each is queued at its first poll)...
+        let mut first = Box::pin(store.append(message(room, &ana, 1)));
+        let mut second = Box::pin(store.append(message(room, &ana, 2)));
+        assert!(tokio::time::timeout(Duration::ZERO, &mut first)
+            .await
+            .is_err());
+        assert!(tokio::time::timeout(Duration::ZERO, &mut second)
+            .await
+            .is_err());
+        // ... and the third is refused at once, not queued.
+        let third = store.append(message(room, &ana, 3)).await;
+        assert!(matches!(third, Err(StoreError::Busy)), "{third:?}");
+
+        release_tx.send(()).expect("release");
+        blocker.await.expect("join").expect("blocking job");
+        let first = first.await.expect("first append");
+        let second = second.await.expect("second append");
+        assert_eq!((first.message.seq, second.message.seq), (Seq(1), Seq(2)));
+        // The refused one was never stored; sent again, it is the next.
+        let again = store.append(message(room, &ana, 3)).await.expect("retry");
+        assert_eq!((again.message.seq, again.duplicate), (Seq(3), false));
     }
 }
