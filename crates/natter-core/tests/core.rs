@@ -236,6 +236,15 @@ async fn node_with_users_and(config: CoreConfig) -> (Arc<Node>, Vec<(String, Use
     (node, users)
 }
 
+/// The node's `general` room, which every account joins.
+async fn general_room(node: &Node) -> RoomId {
+    node.store()
+        .ensure_public_room("general")
+        .await
+        .expect("general")
+        .id
+}
+
 fn auth(token: &str) -> AuthArgs {
     serde_json::from_value(serde_json::json!({ "token": token })).expect("args")
 }
@@ -255,12 +264,7 @@ async fn next_event(outbox: &mut Outbox, name: &str) -> serde_json::Value {
 #[tokio::test(start_paused = true)]
 async fn typing_expires_on_the_server_clock() {
     let (node, users) = node_with_users().await;
-    let general = node
-        .store()
-        .ensure_public_room("general")
-        .await
-        .expect("general")
-        .id;
+    let general = general_room(&node).await;
     let mut ana = Connection::new(node.clone());
     let mut bob = Connection::new(node.clone());
     let (_, _ana_out) = ana.authenticate(auth(&users[0].0)).await.expect("auth");
@@ -285,12 +289,7 @@ async fn typing_expires_on_the_server_clock() {
 #[tokio::test]
 async fn resume_replays_what_was_missed_then_goes_live() {
     let (node, users) = node_with_users().await;
-    let general = node
-        .store()
-        .ensure_public_room("general")
-        .await
-        .expect("general")
-        .id;
+    let general = general_room(&node).await;
     let mut ana = Connection::new(node.clone());
     ana.authenticate(auth(&users[0].0)).await.expect("auth");
     for i in 0..5 {
@@ -331,12 +330,7 @@ async fn a_long_backlog_after_a_broker_outage_is_caught_up_by_each_session() {
         ..CoreConfig::default()
     })
     .await;
-    let general = node
-        .store()
-        .ensure_public_room("general")
-        .await
-        .expect("general")
-        .id;
+    let general = general_room(&node).await;
     let mut ana = Connection::new(node.clone());
     ana.authenticate(auth(&users[0].0)).await.expect("auth");
     let mut bob = Connection::new(node.clone());
