@@ -34,6 +34,9 @@ struct RoomEntry {
     gap_since: Option<Instant>,
     /// Whether a gap timer is running for this room.
     gap_timer: bool,
+    /// The room's sessions were told to catch up from the store (`catch_up_room`): the next
+    /// message ahead of a gap goes out at once, since they fill the gap themselves.
+    sessions_catching_up: bool,
 }
 
 impl RoomEntry {
@@ -238,13 +241,14 @@ impl Hub {
     }
 
     /// Tells every local session of a room to send what the store has above its watermark
-    /// (after a broker outage with a long backlog). Live messages go on as usual: the hub's
-    /// next one waits behind the gap at most `gap_wait`, and each session skips what it has.
+    /// (after a broker outage with a long backlog). Live messages go on at once, past the gap
+    /// the sessions are filling; each session skips what it has.
     pub fn catch_up_room(&self, room: RoomId) {
-        if let Some(entry) = self.state().rooms.get(&room) {
+        if let Some(entry) = self.state().rooms.get_mut(&room) {
             for session in entry.sessions.values() {
                 session.push(crate::session::Outbound::CatchUp(room));
             }
+            entry.sessions_catching_up = true;
         }
     }
 
@@ -289,8 +293,13 @@ impl Hub {
         match entry.delivered {
             Some(done) if seq <= done => {}
             Some(done) if seq != done.next() => {
-                tracing::trace!(room = room.0, seq = seq.0, "message ahead of a gap; held");
                 entry.pending.insert(seq, event);
+                if std::mem::take(&mut entry.sessions_catching_up) {
+                    // The sessions read the gap from the store themselves: nothing to wait for.
+                    entry.flush_pending();
+                    return;
+                }
+                tracing::trace!(room = room.0, seq = seq.0, "message ahead of a gap; held");
                 if entry.pending.len() > MAX_PENDING {
                     entry.flush_pending();
                     return;
@@ -302,6 +311,7 @@ impl Hub {
                 }
             }
             _ => {
+                entry.sessions_catching_up = false;
                 entry.fan_out(&event);
                 entry.delivered = Some(seq);
                 entry.drain_in_order();
