@@ -346,8 +346,8 @@ impl Hub {
                     }
                     entry.delivered.zip(entry.pending.keys().next().copied())
                 };
-                if let (Some((after, until)), Some(store)) = (gap, &hub.store) {
-                    hub.fill_gap(store.as_ref(), room, after, until).await;
+                if let Some((after, until)) = gap {
+                    hub.fill_gap(room, after, until).await;
                 }
                 let mut st = hub.state();
                 let Some(entry) = st.rooms.get_mut(&room) else {
@@ -370,9 +370,12 @@ impl Hub {
 
     /// Reads the messages between `after` and `until` (both exclusive) from the store and
     /// delivers them, which releases what waited behind them. Gaps wider than
-    /// `HUB_GAP_FILL_MAX` are not read here (see there).
-    async fn fill_gap(self: &Arc<Self>, store: &dyn Store, room: RoomId, after: Seq, until: Seq) {
+    /// `HUB_GAP_FILL_MAX` are not read here (see there), nor any without a store.
+    async fn fill_gap(self: &Arc<Self>, room: RoomId, after: Seq, until: Seq) {
         let missing = until.0 - after.0 - 1;
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
         if !(1..=HUB_GAP_FILL_MAX).contains(&missing) {
             return;
         }

@@ -73,6 +73,20 @@ async fn room_with_messages(count: i64) -> (Arc<MemoryStore>, User, RoomId, Vec<
     (memory, ana, room, stored)
 }
 
+/// A store-less hub with one session of user 1 in room 1, its queue holding `queue`.
+fn hub_with_session(
+    gap_wait: Duration,
+    queue: usize,
+) -> (Arc<Hub>, RoomId, User, Arc<SessionHandle>, Outbox) {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let hub = Hub::new(gap_wait);
+    let room = RoomId(1);
+    let ana = user(1);
+    let (handle, outbox) = open_session(&ana, room, queue, store);
+    hub.add_session(&handle);
+    (hub, room, ana, handle, outbox)
+}
+
 fn user(id: i64) -> User {
     User {
         id: UserId(id),
@@ -83,12 +97,7 @@ fn user(id: i64) -> User {
 
 #[tokio::test(start_paused = true)]
 async fn the_hub_delivers_out_of_order_arrivals_in_seq_order() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let hub = Hub::new(Duration::from_millis(100));
-    let room = RoomId(1);
-    let ana = user(1);
-    let (handle, mut outbox) = open_session(&ana, room, 16, store);
-    hub.add_session(&handle);
+    let (hub, room, ana, _handle, mut outbox) = hub_with_session(Duration::from_millis(100), 16);
     hub.deliver_message(EncodedEvent::message(&msg(room, 1, &ana)));
     hub.deliver_message(EncodedEvent::message(&msg(room, 3, &ana)));
     hub.deliver_message(EncodedEvent::message(&msg(room, 2, &ana)));
@@ -105,12 +114,7 @@ async fn the_hub_delivers_out_of_order_arrivals_in_seq_order() {
 /// every session in the room read the store).
 #[tokio::test(start_paused = true)]
 async fn the_hub_waits_for_each_gap_from_when_it_opened() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let hub = Hub::new(Duration::from_millis(100));
-    let room = RoomId(1);
-    let ana = user(1);
-    let (handle, mut outbox) = open_session(&ana, room, 16, store);
-    hub.add_session(&handle);
+    let (hub, room, ana, _handle, mut outbox) = hub_with_session(Duration::from_millis(100), 16);
     hub.deliver_message(EncodedEvent::message(&msg(room, 1, &ana)));
     hub.deliver_message(EncodedEvent::message(&msg(room, 3, &ana)));
     tokio::time::sleep(Duration::from_millis(90)).await;
@@ -194,12 +198,7 @@ async fn a_session_fills_a_gap_from_the_store() {
 
 #[tokio::test]
 async fn a_full_queue_closes_the_session_as_a_slow_consumer() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let hub = Hub::new(Duration::from_millis(10));
-    let room = RoomId(1);
-    let ana = user(1);
-    let (handle, mut outbox) = open_session(&ana, room, 2, store);
-    hub.add_session(&handle);
+    let (hub, room, ana, _handle, mut outbox) = hub_with_session(Duration::from_millis(10), 2);
     for seq in 1..=3 {
         hub.deliver_message(EncodedEvent::message(&msg(room, seq, &ana)));
     }

@@ -71,22 +71,35 @@ impl<'a> Scanner<'a> {
 
     /// An object; `field` reads each value after its key (which has no escapes) and colon.
     fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
-        self.expect(b'{')?;
+        self.list(b'{', b'}', |s| {
+            let key = s.plain_string()?;
+            s.expect(b':')?;
+            s.whitespace();
+            field(s, key)
+        })
+    }
+
+    /// `open`, items separated by commas (each read by `item`, whitespace around them
+    /// allowed), `close`: an object's members or an array's elements.
+    fn list(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.expect(open)?;
         self.whitespace();
-        if self.peek()? == b'}' {
+        if self.peek()? == close {
             self.at += 1;
             return Some(());
         }
         loop {
             self.whitespace();
-            let key = self.plain_string()?;
-            self.expect(b':')?;
-            self.whitespace();
-            field(self, key)?;
+            item(self)?;
             self.whitespace();
             match self.peek()? {
                 b',' => self.at += 1,
-                b'}' => {
+                b if b == close => {
                     self.at += 1;
                     return Some(());
                 }
@@ -239,51 +252,13 @@ impl<'a> Scanner<'a> {
         }
         match self.peek()? {
             b'"' => self.skip_string(),
-            b'{' => {
-                self.at += 1;
-                self.whitespace();
-                if self.peek()? == b'}' {
-                    self.at += 1;
-                    return Some(());
-                }
-                loop {
-                    self.whitespace();
-                    self.skip_string()?;
-                    self.expect(b':')?;
-                    self.whitespace();
-                    self.skip_value(depth + 1)?;
-                    self.whitespace();
-                    match self.peek()? {
-                        b',' => self.at += 1,
-                        b'}' => {
-                            self.at += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
-            }
-            b'[' => {
-                self.at += 1;
-                self.whitespace();
-                if self.peek()? == b']' {
-                    self.at += 1;
-                    return Some(());
-                }
-                loop {
-                    self.whitespace();
-                    self.skip_value(depth + 1)?;
-                    self.whitespace();
-                    match self.peek()? {
-                        b',' => self.at += 1,
-                        b']' => {
-                            self.at += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
-            }
+            b'{' => self.list(b'{', b'}', |s| {
+                s.skip_string()?;
+                s.expect(b':')?;
+                s.whitespace();
+                s.skip_value(depth + 1)
+            }),
+            b'[' => self.list(b'[', b']', |s| s.skip_value(depth + 1)),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
