@@ -107,8 +107,9 @@ pub enum StoreError {
     /// The backend failed (I/O, connection, corruption).
     #[error("storage backend: {0}")]
     Backend(String),
-    /// The store's write queue is full: the write was not queued; retry shortly.
-    #[error("the store is busy: its write queue is full")]
+    /// The store is saturated (SQLite: its write queue is full; PostgreSQL: every pooled
+    /// connection is taken and too many queries wait for one): nothing was done; retry shortly.
+    #[error("the store is busy: too many writes or queries are waiting")]
     Busy,
 }
 
@@ -119,7 +120,7 @@ pub enum BrokerError {
     Backend(String),
 }
 
-/// How long a client is asked to wait when the store's write queue is full.
+/// How long a client is asked to wait when the store is saturated (`StoreError::Busy`).
 const STORE_BUSY_RETRY_MS: u64 = 200;
 
 impl From<StoreError> for ChatError {

@@ -23,6 +23,34 @@ use tokio_postgres::{NoTls, Row};
 pub const DEFAULT_POOL_SIZE: usize = 16;
 /// How long a query waits for a free connection, or for a new one to open.
 const POOL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Queries waiting for a pooled connection at most, unless configured otherwise. A query that
+/// finds this many already waiting is refused at once with `StoreError::Busy` (a client is
+/// asked to retry shortly), so a burst beyond what the database keeps up with meets
+/// back-pressure instead of a queue, and a latency, that grow until the pool's timeout. At a
+/// few milliseconds per append and 16 connections this is a wait of roughly 100-300 ms.
+pub const DEFAULT_POOL_MAX_WAITING: usize = 1024;
+
+/// How many connections a node keeps and how long a query may queue for one.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolLimits {
+    /// Connections kept open.
+    pub size: usize,
+    /// Queries waiting for a connection at most; one more is refused with `Busy`.
+    pub max_waiting: usize,
+    /// How long a query waits for a connection before it is refused with `Busy`.
+    pub wait_timeout: Duration,
+}
+
+impl PoolLimits {
+    /// `size` connections with the default queue bound and wait.
+    pub fn with_size(size: usize) -> PoolLimits {
+        PoolLimits {
+            size,
+            max_waiting: DEFAULT_POOL_MAX_WAITING,
+            wait_timeout: POOL_TIMEOUT,
+        }
+    }
+}
 /// Key of the advisory lock that serializes migrations between nodes starting together.
 const MIGRATION_LOCK: i64 = 0x6e61_7474_6572; // "natter"
 
@@ -118,6 +146,8 @@ fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
 /// The PostgreSQL store. Cheap to share: queries take a pooled connection each.
 pub struct PostgresStore {
     pool: Pool,
+    /// Queries allowed to wait for a connection (`PoolLimits::max_waiting`).
+    max_waiting: usize,
 }
 
 /// Parses a `postgres://` URL, with a connect timeout if it names none.
@@ -294,6 +324,11 @@ impl PostgresStore {
     /// Connects to the database at `url` (creating it if missing), migrates its schema, and
     /// keeps up to `pool_size` connections.
     pub async fn connect(url: &str, pool_size: usize) -> Result<PostgresStore, StoreError> {
+        Self::connect_with(url, PoolLimits::with_size(pool_size)).await
+    }
+
+    /// `connect` with every limit of the connection pool given.
+    pub async fn connect_with(url: &str, limits: PoolLimits) -> Result<PostgresStore, StoreError> {
         let config = parse_url(url)?;
         create_database_if_missing(&config).await?;
         let manager = Manager::from_config(
@@ -304,24 +339,45 @@ impl PostgresStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(pool_size.max(1))
+            .max_size(limits.size.max(1))
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(POOL_TIMEOUT))
+            .wait_timeout(Some(limits.wait_timeout))
             .create_timeout(Some(POOL_TIMEOUT))
             .build()
             .map_err(backend)?;
         migrate(&pool).await?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            max_waiting: limits.max_waiting,
+        })
     }
 
+    /// Queries waiting for a pooled connection now.
+    pub fn waiting_for_connection(&self) -> usize {
+        self.pool.status().waiting
+    }
+
+    /// A pooled connection; `Busy` when too many queries wait for one already or this one
+    /// waited too long (the database is saturated, not down: a new connection that cannot be
+    /// opened is still a backend failure).
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(backend)
+        if self.pool.status().waiting >= self.max_waiting {
+            return Err(StoreError::Busy);
+        }
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
+                StoreError::Busy
+            }
+            other => backend(other),
+        })
     }
 
     /// Inserts a message in a transaction that holds the room's row lock; None if the same
     /// (sender, room, client_id) was stored meanwhile (the transaction is rolled back).
-    async fn insert_message(&self, message: &NewMessage) -> Result<Option<Message>, StoreError> {
-        let mut client = self.client().await?;
+    async fn insert_message(
+        client: &mut deadpool_postgres::Object,
+        message: &NewMessage,
+    ) -> Result<Option<Message>, StoreError> {
         let tx = client.transaction().await.map_err(backend)?;
         let bump = tx
             .prepare_cached(
@@ -735,24 +791,24 @@ impl Store for PostgresStore {
     }
 
     async fn append(&self, message: NewMessage) -> Result<Appended, StoreError> {
-        let existing = {
-            let client = self.client().await?;
-            find_message(&client, message.sender.id, message.room, &message.client_id).await?
-        };
+        // One connection for the whole append: once it has one, an append is not refused
+        // halfway for a busy pool.
+        let mut client = self.client().await?;
+        let existing =
+            find_message(&client, message.sender.id, message.room, &message.client_id).await?;
         if let Some(existing) = existing {
             return Ok(Appended {
                 message: existing,
                 duplicate: true,
             });
         }
-        if let Some(stored) = self.insert_message(&message).await? {
+        if let Some(stored) = Self::insert_message(&mut client, &message).await? {
             return Ok(Appended {
                 message: stored,
                 duplicate: false,
             });
         }
         // A concurrent attempt with the same client id won; return what it stored.
-        let client = self.client().await?;
         let original = find_message(&client, message.sender.id, message.room, &message.client_id)
             .await?
             .ok_or(StoreError::NotFound)?;

@@ -12,6 +12,7 @@ use natter_store_sql::PostgresStore;
 use std::collections::HashSet;
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The base URL, or None (with a visible skip) when PostgreSQL is not configured.
 fn postgres_url(test: &str) -> Option<String> {
@@ -344,6 +345,169 @@ async fn nodes_starting_together_migrate_once() {
         .ensure_public_room("general")
         .await
         .expect("schema works");
+    store.shutdown().await;
+    scratch.drop().await;
+}
+
+/// How long a test waits for something it expects to happen soon.
+const SOON: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits until `ready` holds, polling; panics with `what` after `SOON`.
+async fn eventually(what: &str, mut ready: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + SOON;
+    while !ready().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A second session on the test's database that takes the `rooms` table's lock and holds it
+/// until `release`: every append behind it blocks inside its transaction, with its pooled
+/// connection taken (what a saturated database looks like to the pool).
+struct RoomsLock {
+    client: tokio_postgres::Client,
+}
+
+impl RoomsLock {
+    async fn take(url: &str) -> RoomsLock {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("lock session");
+        tokio::spawn(connection);
+        client
+            .batch_execute("BEGIN; LOCK TABLE rooms IN ACCESS EXCLUSIVE MODE")
+            .await
+            .expect("lock rooms");
+        RoomsLock { client }
+    }
+
+    /// Sessions of this database waiting for a lock (the blocked appends).
+    async fn blocked(&self) -> i64 {
+        self.client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .get(0)
+    }
+
+    async fn release(self) {
+        self.client.batch_execute("COMMIT").await.expect("unlock");
+    }
+}
+
+/// A saturated pool refuses at once instead of queueing without bound: with its one
+/// connection stuck in an append and `max_waiting` appends already waiting for it, the next
+/// append gets `Busy` while the others still wait; a wait longer than the pool's wait timeout
+/// also ends in `Busy`. The waiting appends then commit, and the refused one, resent, is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_pool_refuses_appends_at_once() {
+    let Some(base) = postgres_url("a_saturated_pool_refuses_appends_at_once") else {
+        return;
+    };
+    let scratch = Scratch::new(&base);
+    let limits = |max_waiting, wait_timeout| natter_store_sql::postgres::PoolLimits {
+        size: 1,
+        max_waiting,
+        wait_timeout,
+    };
+    let store = Arc::new(
+        PostgresStore::connect_with(&scratch.url, limits(2, SOON))
+            .await
+            .expect("connect"),
+    );
+    // A second node whose queries wait at most 300 ms for its one connection.
+    let impatient = Arc::new(
+        PostgresStore::connect_with(&scratch.url, limits(8, Duration::from_millis(300)))
+            .await
+            .expect("connect"),
+    );
+    let room = store.ensure_public_room("full").await.expect("room");
+    let ana = store.create_user("ana", None, false).await.expect("ana");
+    let lock = RoomsLock::take(&scratch.url).await;
+
+    let spawn_append = |client_id: &str| {
+        let store = store.clone();
+        let message = new_message(room.id, &ana, client_id);
+        tokio::spawn(async move { store.append(message).await })
+    };
+    let stuck = spawn_append("stuck");
+    eventually("the first append blocks on the lock", async || {
+        lock.blocked().await == 1
+    })
+    .await;
+    let waiting = [spawn_append("waiting-1"), spawn_append("waiting-2")];
+    eventually("two appends wait for the connection", async || {
+        store.waiting_for_connection() == 2
+    })
+    .await;
+
+    // At once: well before the pool's wait timeout (SOON) could end a wait.
+    let refused = tokio::time::timeout(
+        Duration::from_secs(2),
+        store.append(new_message(room.id, &ana, "refused")),
+    )
+    .await
+    .expect("refused without waiting");
+    assert!(matches!(refused, Err(StoreError::Busy)), "{refused:?}");
+    assert!(
+        !stuck.is_finished(),
+        "the refusal did not wait for the stuck append"
+    );
+
+    // A wait longer than the pool's wait timeout is refused too.
+    let first = {
+        let impatient = impatient.clone();
+        let message = new_message(room.id, &ana, "impatient-1");
+        tokio::spawn(async move { impatient.append(message).await })
+    };
+    eventually(
+        "the impatient node's append blocks on the lock",
+        async || lock.blocked().await == 2,
+    )
+    .await;
+    let second = tokio::time::timeout(
+        SOON,
+        impatient.append(new_message(room.id, &ana, "impatient-2")),
+    )
+    .await;
+    let second = second.expect("the wait ended by itself");
+    assert!(matches!(second, Err(StoreError::Busy)), "{second:?}");
+
+    lock.release().await;
+    let mut seqs = HashSet::new();
+    for task in std::iter::once(stuck).chain(waiting) {
+        let appended = task.await.expect("task").expect("a waiting append commits");
+        seqs.insert(appended.message.seq);
+    }
+    let first = first
+        .await
+        .expect("task")
+        .expect("the impatient node's first append commits");
+    seqs.insert(first.message.seq);
+    let resent = store
+        .append(new_message(room.id, &ana, "refused"))
+        .await
+        .expect("the refused append, resent");
+    assert!(
+        !resent.duplicate,
+        "the refused append was not stored before"
+    );
+    seqs.insert(resent.message.seq);
+    assert_eq!(
+        seqs,
+        (1..=5).map(Seq).collect::<HashSet<_>>(),
+        "five appends, gapless"
+    );
+    let history = store
+        .messages_before(room.id, None, 10)
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 5, "nothing refused was stored");
+    impatient.shutdown().await;
     store.shutdown().await;
     scratch.drop().await;
 }
