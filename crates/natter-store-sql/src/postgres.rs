@@ -23,12 +23,13 @@ use tokio_postgres::{NoTls, Row};
 pub const DEFAULT_POOL_SIZE: usize = 16;
 /// How long a query waits for a free connection, or for a new one to open.
 const POOL_TIMEOUT: Duration = Duration::from_secs(10);
-/// Queries waiting for a pooled connection at most, unless configured otherwise. A query that
-/// finds this many already waiting is refused at once with `StoreError::Busy` (a client is
-/// asked to retry shortly), so a burst beyond what the database keeps up with meets
-/// back-pressure instead of a queue, and a latency, that grow until the pool's timeout. At a
-/// few milliseconds per append and 16 connections this is a wait of roughly 100-300 ms.
-pub const DEFAULT_POOL_MAX_WAITING: usize = 1024;
+/// Queries waiting for a pooled connection at most, per connection in the pool, unless
+/// configured otherwise (1024 with the default 16 connections). A query that finds that many
+/// already waiting is refused at once with `StoreError::Busy` (a client is asked to retry
+/// shortly), so a burst beyond what the database keeps up with meets back-pressure instead of
+/// a queue, and a latency, that grow until the pool's timeout. At a few milliseconds per
+/// append, 64 waiting per connection is a wait of roughly 100-300 ms.
+pub const POOL_MAX_WAITING_PER_CONNECTION: usize = 64;
 
 /// How many connections a node keeps and how long a query may queue for one.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +47,7 @@ impl PoolLimits {
     pub fn with_size(size: usize) -> PoolLimits {
         PoolLimits {
             size,
-            max_waiting: DEFAULT_POOL_MAX_WAITING,
+            max_waiting: size.max(1) * POOL_MAX_WAITING_PER_CONNECTION,
             wait_timeout: POOL_TIMEOUT,
         }
     }

@@ -511,3 +511,16 @@ async fn a_saturated_pool_refuses_appends_at_once() {
     store.shutdown().await;
     scratch.drop().await;
 }
+
+/// The documented bound (protocol.md, deployment.md): 64 waiting per pooled connection.
+#[test]
+fn a_pool_lets_64_queries_per_connection_wait() {
+    use natter_store_sql::postgres::{PoolLimits, DEFAULT_POOL_SIZE};
+    assert_eq!(PoolLimits::with_size(DEFAULT_POOL_SIZE).max_waiting, 1024);
+    assert_eq!(PoolLimits::with_size(4).max_waiting, 256);
+    assert_eq!(
+        PoolLimits::with_size(0).max_waiting,
+        64,
+        "a pool has one connection at least"
+    );
+}
