@@ -30,6 +30,9 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(transport::ws::upgrade))
         .fallback(get(web::serve))
         .layer(transport::socketio::layer(&state))
+        .layer(axum::middleware::map_request(
+            transport::socketio::own_request_head,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),

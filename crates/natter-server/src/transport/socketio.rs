@@ -14,6 +14,7 @@
 //!   emits events, their `data` JSON passed through as encoded by the core.
 
 use crate::AppState;
+use axum::extract::OriginalUri;
 use natter_core::protocol::ErrorBody;
 use natter_core::{protocol::AuthArgs, Request};
 use natter_core::{ChatError, Connection, EncodedEvent, ErrorCode, Outbox, OutboxItem};
@@ -38,6 +39,42 @@ const EVENT_BATCH: usize = 256;
 const FULL_RETRY: Duration = Duration::from_millis(5);
 /// The `retry_after_ms` of a request refused because the socket's request queue is full.
 const OVERFLOW_RETRY_MS: u64 = 1000;
+
+/// Where socketioxide answers (its default path).
+const SOCKET_IO_PATH: &str = "/socket.io/";
+
+/// Gives a Socket.IO request a head of its own, for the router to run before `layer`. hyper
+/// parses a request's URI and header values as slices of the connection's read buffer (8-16
+/// KiB), and engineioxide keeps the head of the request that opened a socket for the socket's
+/// whole life, so every idle Socket.IO connection held that buffer: 16 KiB of its 44
+/// (heaptrack of `natter-bench idle --target natter-sio`). With copies of the URI and the
+/// header values (and of the router's `OriginalUri`), the buffer goes when the upgrade is done: 31 KiB
+/// per idle connection instead of 44. Other requests pass untouched.
+pub async fn own_request_head(req: axum::extract::Request) -> axum::extract::Request {
+    if !req.uri().path().starts_with(SOCKET_IO_PATH) {
+        return req;
+    }
+    let (mut head, body) = req.into_parts();
+    let mut headers = axum::http::HeaderMap::with_capacity(head.headers.len());
+    for (name, value) in &head.headers {
+        // hyper copies header names already (or uses static ones); only values are slices.
+        let mut copy =
+            axum::http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or(value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        headers.append(name.clone(), copy);
+    }
+    head.headers = headers;
+    if let Ok(uri) = axum::http::Uri::from_maybe_shared(bytes::Bytes::copy_from_slice(
+        head.uri.to_string().as_bytes(),
+    )) {
+        // The router's copy of the URI (kept in the extensions) is a slice of the buffer too.
+        if head.extensions.get::<OriginalUri>().is_some() {
+            head.extensions.insert(OriginalUri(uri.clone()));
+        }
+        head.uri = uri;
+    }
+    axum::extract::Request::from_parts(head, body)
+}
 
 /// The Socket.IO layer for the HTTP router: it answers `/socket.io/` and passes every other
 /// request through.
@@ -469,7 +506,81 @@ async fn answer(conn: &mut Connection, writer: &Writer, mut incoming: Incoming) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::{HeaderValue, Uri};
     use socketioxide::handler::Value as Payload;
+
+    /// Whether `bytes` lie inside `buffer` (share its allocation).
+    fn inside(buffer: &bytes::Bytes, bytes: &[u8]) -> bool {
+        let range = buffer.as_ptr_range();
+        range.contains(&bytes.as_ptr())
+    }
+
+    /// A request head as hyper makes it, every part a slice of one read buffer: the Socket.IO
+    /// adapter's copy holds nothing of that buffer; any other request is left as it is.
+    #[tokio::test]
+    async fn a_socket_io_request_keeps_nothing_of_the_read_buffer() {
+        let text =
+            "/socket.io/?EIO=4&transport=websocket dGhlIHNhbXBsZSBub25jZQ== websocket /api/me";
+        let mut buffer = bytes::BytesMut::with_capacity(16 * 1024);
+        buffer.extend_from_slice(text.as_bytes());
+        let buffer = buffer.freeze();
+        let slice = |word: &str| {
+            let start = text.find(word).expect("word");
+            buffer.slice(start..start + word.len())
+        };
+        let request = |path: &str| {
+            let uri = Uri::from_maybe_shared(slice(path)).expect("uri");
+            let mut request = axum::extract::Request::new(axum::body::Body::empty());
+            *request.uri_mut() = uri.clone();
+            request.extensions_mut().insert(OriginalUri(uri));
+            for (name, word) in [
+                ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+                ("upgrade", "websocket"),
+            ] {
+                let value = HeaderValue::from_maybe_shared(slice(word)).expect("value");
+                request.headers_mut().insert(name, value);
+            }
+            request
+        };
+        let sliced = |request: &axum::extract::Request| {
+            let original = request.extensions().get::<OriginalUri>().expect("original");
+            let mut parts = vec![
+                inside(&buffer, request.uri().path().as_bytes()),
+                inside(&buffer, original.0.path().as_bytes()),
+            ];
+            parts.extend(
+                request
+                    .headers()
+                    .values()
+                    .map(|v| inside(&buffer, v.as_bytes())),
+            );
+            parts
+        };
+
+        let before = request("/socket.io/?EIO=4&transport=websocket");
+        assert_eq!(
+            sliced(&before),
+            [true; 4],
+            "the test's request is built of slices"
+        );
+        let after = own_request_head(before).await;
+        assert_eq!(sliced(&after), [false; 4], "nothing of the buffer is kept");
+        assert_eq!(after.uri(), "/socket.io/?EIO=4&transport=websocket");
+        assert_eq!(
+            after.headers()["sec-websocket-key"],
+            "dGhlIHNhbXBsZSBub25jZQ=="
+        );
+        assert_eq!(after.headers()["upgrade"], "websocket");
+
+        let other = own_request_head(request("/socket.io/?EIO=4")).await;
+        assert_eq!(
+            sliced(&other),
+            [false; 4],
+            "a polling request is copied too"
+        );
+        let api = own_request_head(request("/api/me")).await;
+        assert_eq!(sliced(&api), [true; 4], "other requests pass untouched");
+    }
 
     fn payload(text: &str) -> Payload {
         Payload::Str(text.to_string().into(), None)
