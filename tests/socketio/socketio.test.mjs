@@ -22,6 +22,21 @@ test("connects with a good token and gets the auth reply as the `auth` event", a
   }
 });
 
+test("over WebSocket, the longest message (16 KB of UTF-8, many read chunks) arrives intact", async () => {
+  const { token } = await register("long");
+  const c = await sio(token, { transports: ["websocket"] });
+  try {
+    const room = await newRoom(c);
+    const body = "\u{1F600}".repeat(3999) + "!"; // 4000 characters, 15,997 bytes
+    const reply = await c.request("message.send", { room: room.id, body, client_id: unique("long") });
+    assert.equal(reply.ok, true, JSON.stringify(reply.error));
+    assert.equal(reply.data.message.body, body);
+    assert.equal((await c.inbox.take("message", (m) => m.room === room.id)).body, body);
+  } finally {
+    c.socket.close();
+  }
+});
+
 test("refuses a bad token with a connect_error the client can read", async () => {
   for (const auth of [{ token: "not-a-token" }, {}, undefined]) {
     const err = await refusal(auth);
