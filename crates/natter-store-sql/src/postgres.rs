@@ -52,6 +52,7 @@ impl PoolLimits {
         }
     }
 }
+
 /// Key of the advisory lock that serializes migrations between nodes starting together.
 const MIGRATION_LOCK: i64 = 0x6e61_7474_6572; // "natter"
 
