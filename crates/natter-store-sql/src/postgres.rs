@@ -374,30 +374,23 @@ impl PostgresStore {
         })
     }
 
-    /// Inserts a message in a transaction that holds the room's row lock; None if the same
-    /// (sender, room, client_id) was stored meanwhile (the transaction is rolled back).
+    /// Inserts a message in a transaction that holds the room's row lock: one statement bumps
+    /// the room's seq and inserts with it. None if nothing was stored: the same (sender, room,
+    /// client_id) is stored already (also by a concurrent attempt) or the room does not exist;
+    /// the transaction is then rolled back, so no seq is spent.
     async fn insert_message(
         client: &mut deadpool_postgres::Object,
         message: &NewMessage,
     ) -> Result<Option<Message>, StoreError> {
         let tx = client.transaction().await.map_err(backend)?;
-        let bump = tx
-            .prepare_cached(
-                "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
-            )
-            .await
-            .map_err(backend)?;
-        let seq: i64 = tx
-            .query_opt(&bump, &[&message.room.0])
-            .await
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound)?
-            .get(0);
         let insert = tx
             .prepare_cached(
-                "INSERT INTO messages (room_id, seq, sender_id, body, client_id, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (sender_id, room_id, client_id) DO NOTHING RETURNING id",
+                "WITH bump AS (
+                     UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq
+                 )
+                 INSERT INTO messages (room_id, seq, sender_id, body, client_id, created_at)
+                 SELECT $1, last_seq, $2, $3, $4, $5 FROM bump
+                 ON CONFLICT (sender_id, room_id, client_id) DO NOTHING RETURNING id, seq",
             )
             .await
             .map_err(backend)?;
@@ -406,7 +399,6 @@ impl PostgresStore {
                 &insert,
                 &[
                     &message.room.0,
-                    &seq,
                     &message.sender.id.0,
                     &message.body,
                     &message.client_id,
@@ -423,7 +415,7 @@ impl PostgresStore {
         Ok(Some(Message {
             id: MessageId(row.get(0)),
             room: message.room,
-            seq: Seq(seq),
+            seq: Seq(row.get(1)),
             sender: message.sender.clone(),
             body: message.body.clone(),
             ts: message.ts,
@@ -794,23 +786,16 @@ impl Store for PostgresStore {
 
     async fn append(&self, message: NewMessage) -> Result<Appended, StoreError> {
         // One connection for the whole append: once it has one, an append is not refused
-        // halfway for a busy pool.
+        // halfway for a busy pool. The insert comes first (a retry is the rare case): three
+        // round trips (BEGIN, the insert, COMMIT) where a lookup first made five.
         let mut client = self.client().await?;
-        let existing =
-            find_message(&client, message.sender.id, message.room, &message.client_id).await?;
-        if let Some(existing) = existing {
-            return Ok(Appended {
-                message: existing,
-                duplicate: true,
-            });
-        }
         if let Some(stored) = Self::insert_message(&mut client, &message).await? {
             return Ok(Appended {
                 message: stored,
                 duplicate: false,
             });
         }
-        // A concurrent attempt with the same client id won; return what it stored.
+        // Stored already (by an earlier attempt, or a concurrent one that won); or no room.
         let original = find_message(&client, message.sender.id, message.room, &message.client_id)
             .await?
             .ok_or(StoreError::NotFound)?;
