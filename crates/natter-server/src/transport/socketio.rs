@@ -44,8 +44,8 @@ const OVERFLOW_RETRY_MS: u64 = 1000;
 /// for the socket's life). Requests are small; a larger frame is read in several chunks.
 /// Idle connections, `natter-bench idle --target natter-sio`: 3.7 KiB less each with 512.
 const WS_READ_BUFFER: usize = 1024;
-/// Where socketioxide answers (its default path).
-const SOCKET_IO_PATH: &str = "/socket.io/";
+/// Where socketioxide answers (given to it in `layer`, and matched by `own_request_head`).
+const SOCKET_IO_PATH: &str = "/socket.io";
 
 /// Gives a Socket.IO request a head of its own, for the router to run before `layer`. hyper
 /// parses a request's URI and header values as slices of the connection's read buffer (8-16
@@ -55,7 +55,12 @@ const SOCKET_IO_PATH: &str = "/socket.io/";
 /// values and the router's `OriginalUri`, the buffer goes when the upgrade is done. Other
 /// requests pass untouched.
 pub async fn own_request_head(req: axum::extract::Request) -> axum::extract::Request {
-    if !req.uri().path().starts_with(SOCKET_IO_PATH) {
+    let for_socket_io = req
+        .uri()
+        .path()
+        .strip_prefix(SOCKET_IO_PATH)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    if !for_socket_io {
         return req;
     }
     let (mut head, body) = req.into_parts();
@@ -72,8 +77,8 @@ pub async fn own_request_head(req: axum::extract::Request) -> axum::extract::Req
         head.uri.to_string().as_bytes(),
     )) {
         // The router's copy of the URI (kept in the extensions) is a slice of the buffer too.
-        if head.extensions.get::<OriginalUri>().is_some() {
-            head.extensions.insert(OriginalUri(uri.clone()));
+        if let Some(original) = head.extensions.get_mut::<OriginalUri>() {
+            *original = OriginalUri(uri.clone());
         }
         head.uri = uri;
     }
@@ -89,6 +94,7 @@ pub fn layer(state: &AppState) -> SocketIoLayer {
         .max_payload(u64::try_from(frame).unwrap_or(u64::MAX))
         .ws_max_message_size(frame)
         .ws_max_frame_size(frame)
+        .req_path(SOCKET_IO_PATH)
         .max_buffer_size(config.outbound_queue)
         .ws_read_buffer_size(WS_READ_BUFFER)
         .connect_timeout(config.auth_timeout)
