@@ -3,6 +3,7 @@
 //! fan-out sit behind the [`Store`] and [`Broker`] traits.
 //!
 //! Modules:
+//! - [`config`]: the core's settings and the one source of their defaults.
 //! - [`model`]: ids and plain data (User, Room, Message, Seq).
 //! - [`protocol`]: requests, replies, events and close codes of docs/protocol.md.
 //! - [`error`]: error codes and the errors at each boundary.
@@ -20,6 +21,7 @@
 
 pub mod accounts;
 pub mod broker;
+pub mod config;
 pub mod conformance;
 pub mod error;
 pub mod hub;
@@ -34,7 +36,8 @@ pub mod store;
 pub use broker::{Broker, BusEvent, BusHandler, LocalBroker, Topic};
 pub use error::{BrokerError, ChatError, ErrorCode, StoreError};
 pub use model::*;
-pub use node::{Connection, CoreConfig, Node, SignedIn};
+pub use config::CoreConfig;
+pub use node::{Connection, Node, SignedIn};
 pub use protocol::{close, EncodedEvent, Request};
 pub use session::{Outbox, OutboxItem};
 pub use store::{MemoryStore, Store};

@@ -7,10 +7,10 @@
 
 use crate::accounts;
 use crate::broker::{Broker, BusEvent, BusHandler, Topic};
+use crate::config::CoreConfig;
 use crate::error::{ChatError, ErrorCode, StoreError};
 use crate::hub::{Hub, Interest};
 use crate::model::*;
-use crate::presence::PRESENCE_BACKLOG;
 use crate::protocol::*;
 use crate::ratelimit::TokenBucket;
 use crate::session::{self, Outbound, Outbox, SessionHandle, SessionShared};
@@ -21,57 +21,6 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// The core's settings (the server's configuration fills them).
-#[derive(Debug, Clone)]
-pub struct CoreConfig {
-    /// Longest message body, in Unicode scalar values.
-    pub max_message_chars: usize,
-    /// Largest frame a transport accepts (reported to clients in `auth`).
-    pub max_frame_bytes: usize,
-    /// Requests per second per connection (token bucket refill).
-    pub rate_per_sec: f64,
-    /// Requests a connection may make at once (token bucket size).
-    pub rate_burst: f64,
-    /// Frames queued per connection before it is closed as a slow consumer.
-    pub outbound_queue: usize,
-    /// A typing state ends by itself after this long without `active: true`.
-    pub typing_expiry: Duration,
-    /// Repeated `active: true` are forwarded at most this often.
-    pub typing_throttle: Duration,
-    /// How long a node waits for a missing seq before sessions fill it from the store.
-    pub gap_wait: Duration,
-    /// Whether nickname-only guests may join.
-    pub allow_guests: bool,
-    /// How often every session's outbox yields `OutboxItem::Keepalive` (one sweep over the
-    /// node's sessions, not a timer per connection); transports ping and check for silence.
-    pub keepalive: Duration,
-    /// The most messages `auth.resume` replays in one room; a client further behind gets the
-    /// room in the reply's `reset` instead (and loads `history`).
-    pub resume_limit: u64,
-    /// Presence changes the node keeps for sessions that have not read them; a session
-    /// further behind gets a `presence_reset` (who is online now) instead.
-    pub presence_backlog: usize,
-}
-
-impl Default for CoreConfig {
-    fn default() -> Self {
-        CoreConfig {
-            max_message_chars: 4000,
-            max_frame_bytes: 64 * 1024,
-            rate_per_sec: 20.0,
-            rate_burst: 40.0,
-            outbound_queue: 1024,
-            typing_expiry: Duration::from_secs(6),
-            typing_throttle: Duration::from_secs(2),
-            gap_wait: Duration::from_millis(100),
-            allow_guests: false,
-            keepalive: Duration::from_secs(30),
-            resume_limit: 1000,
-            presence_backlog: PRESENCE_BACKLOG,
-        }
-    }
-}
 
 /// A signed-in account: the token to give the client and who it is.
 #[derive(Debug, Clone, serde::Serialize)]

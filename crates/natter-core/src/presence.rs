@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Presence changes kept for sessions that have not read them yet.
-pub const PRESENCE_BACKLOG: usize = 4096;
+pub const PRESENCE_BACKLOG: usize = crate::config::defaults::PRESENCE_BACKLOG;
 
 pub struct PresenceFeed {
     log: Mutex<Log>,
