@@ -7,7 +7,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use natter_core::hub::Hub;
 use natter_core::model::{Message, MessageId, RoomId, Seq, User, UserId};
-use natter_core::protocol::{encode_ok, parse_frame};
+use natter_core::protocol::{encode_ok, parse_frame, Reply, SentReply};
 use natter_core::session::{session, SessionShared};
 use natter_core::{EncodedEvent, MemoryStore, Outbox};
 use std::hint::black_box;
@@ -41,8 +41,12 @@ fn frames(c: &mut Criterion) {
     group.bench_function("parse_message_send", |b| {
         b.iter(|| parse_frame(black_box(send)))
     });
-    let reply =
-        serde_json::json!({"id": 42, "seq": 42, "ts": 1_795_710_831_000_i64, "duplicate": false});
+    // The reply every send gets (the typed `message.send` reply).
+    let reply: Reply = SentReply {
+        message: message.clone(),
+        duplicate: false,
+    }
+    .into();
     group.bench_function("encode_ok_reply", |b| {
         b.iter(|| encode_ok(black_box("17"), black_box(&reply)))
     });

@@ -18,6 +18,7 @@ pub mod defaults {
     pub const KEEPALIVE_MS: u64 = 30_000;
     pub const RESUME_LIMIT: u64 = 1000;
     pub const PRESENCE_BACKLOG: usize = 4096;
+    pub const AUTH_TIMEOUT_SECS: u64 = 10;
 }
 
 /// The core's settings (the server's configuration fills them).
@@ -50,6 +51,8 @@ pub struct CoreConfig {
     /// Presence changes the node keeps for sessions that have not read them; a session
     /// further behind gets a `presence_reset` (who is online now) instead.
     pub presence_backlog: usize,
+    /// Time a new connection has to authenticate before it is closed with 4001.
+    pub auth_timeout: Duration,
 }
 
 impl Default for CoreConfig {
@@ -67,6 +70,7 @@ impl Default for CoreConfig {
             keepalive: Duration::from_millis(defaults::KEEPALIVE_MS),
             resume_limit: defaults::RESUME_LIMIT,
             presence_backlog: defaults::PRESENCE_BACKLOG,
+            auth_timeout: Duration::from_secs(defaults::AUTH_TIMEOUT_SECS),
         }
     }
 }

@@ -8,7 +8,8 @@
 //! - [`protocol`]: requests, replies, events and close codes of docs/protocol.md.
 //! - [`error`]: error codes and the errors at each boundary.
 //! - [`accounts`]: name and password rules, argon2id hashing, session tokens.
-//! - [`node`]: the chat service (`Node`) and one client connection (`Connection`).
+//! - [`node`]: the chat service (`Node`), split by job.
+//! - [`connection`]: one client connection (`Connection`), its auth phase and close policy.
 //! - [`hub`]: which local sessions are in which room; ordered fan-out.
 //! - [`session`]: one connection's bounded outbound queue and per-room order keeping.
 //! - [`presence`]: the node's feed of presence changes, read by each watching session.
@@ -23,6 +24,7 @@ pub mod accounts;
 pub mod broker;
 pub mod config;
 pub mod conformance;
+pub mod connection;
 pub mod error;
 pub mod hub;
 pub mod model;
@@ -34,10 +36,11 @@ pub mod session;
 pub mod store;
 
 pub use broker::{Broker, BusEvent, BusHandler, LocalBroker, Topic};
+pub use config::CoreConfig;
+pub use connection::{AuthStep, Connection, KeepaliveStep};
 pub use error::{BrokerError, ChatError, ErrorCode, StoreError};
 pub use model::*;
-pub use config::CoreConfig;
-pub use node::{Connection, Node, SignedIn};
+pub use node::{Node, SignedIn};
 pub use protocol::{close, EncodedEvent, Request};
 pub use session::{Outbox, OutboxItem};
 pub use store::{MemoryStore, Store};

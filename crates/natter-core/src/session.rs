@@ -16,7 +16,7 @@ use crate::broker::Broker;
 use crate::error::StoreError;
 use crate::model::{Message, RoomId, Seq, User};
 use crate::presence::{FeedRead, PresenceFeed};
-use crate::protocol::{close, EncodedEvent, PresenceResetEvent};
+use crate::protocol::{close, EncodedEvent, Event, PresenceResetEvent};
 use crate::store::Store;
 use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
@@ -709,10 +709,9 @@ impl Outbox {
                 Ok(online) => {
                     handle.presence_cursor.store(head, Ordering::Relaxed);
                     tracing::info!(session = handle.id.0, user = %handle.user.name, "fell behind the presence feed; sent who is online instead");
-                    return OutboxItem::Event(EncodedEvent::new(
-                        "presence_reset",
-                        &PresenceResetEvent { online },
-                    ));
+                    return OutboxItem::Event(
+                        Event::PresenceReset(PresenceResetEvent { online }).encode(),
+                    );
                 }
                 Err(e) => tracing::warn!(error = %e, "presence reset: who is online is unknown"),
             }

@@ -331,6 +331,7 @@ impl Config {
             typing_expiry: self.typing_expiry,
             keepalive: self.keepalive,
             allow_guests: self.allow_guests,
+            auth_timeout: self.auth_timeout,
             ..natter_core::CoreConfig::default()
         }
     }

@@ -15,11 +15,12 @@
 
 use crate::AppState;
 use axum::extract::OriginalUri;
-use natter_core::protocol::ErrorBody;
-use natter_core::{protocol::AuthArgs, Request};
-use natter_core::{ChatError, Connection, EncodedEvent, ErrorCode, Outbox, OutboxItem};
+use natter_core::protocol::{AuthReply, ErrorBody, Reply};
+use natter_core::{close, AuthStep, ChatError, Connection, EncodedEvent, ErrorCode, Request};
+use natter_core::{Outbox, OutboxItem};
+use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler, Value as Payload};
@@ -97,7 +98,7 @@ pub fn layer(state: &AppState) -> SocketIoLayer {
         .req_path(SOCKET_IO_PATH)
         .max_buffer_size(config.outbound_queue)
         .ws_read_buffer_size(WS_READ_BUFFER)
-        .connect_timeout(config.auth_timeout)
+        .connect_timeout(state.node.config().auth_timeout)
         .build_layer();
     let on_connect = {
         let state = state.clone();
@@ -137,8 +138,8 @@ impl std::fmt::Display for Refusal {
 struct Session {
     conn: Connection,
     outbox: Outbox,
-    /// The `auth` reply data, the socket's first event.
-    welcome: Json,
+    /// The `auth` reply data, the socket's first event (taken when sent).
+    welcome: Option<Box<AuthReply>>,
     /// Requests in arrival order.
     inbox: mpsc::Receiver<Incoming>,
     /// Cancelled when the socket disconnects.
@@ -158,8 +159,8 @@ struct Incoming {
     ack_id: Option<i64>,
 }
 
-/// The handshake's `auth` payload as the native `auth` request's data.
-fn auth_args(auth: Result<Json, ParserError>) -> Result<AuthArgs, ChatError> {
+/// The handshake's `auth` payload as the native `auth` request.
+fn auth_request(auth: Result<Json, ParserError>) -> Result<Request, ChatError> {
     let missing = || {
         ChatError::new(
             ErrorCode::Unauthenticated,
@@ -170,10 +171,7 @@ fn auth_args(auth: Result<Json, ParserError>) -> Result<AuthArgs, ChatError> {
     if auth.get("token").is_none() {
         return Err(missing());
     }
-    match Request::parse("auth", Some(&auth))? {
-        Request::Auth(args) => Ok(args),
-        _ => Err(ChatError::internal()),
-    }
+    Request::parse("auth", Some(&auth))
 }
 
 /// The connect middleware: authenticates, and makes the socket ready to take requests.
@@ -182,13 +180,13 @@ async fn authenticate(
     auth: Result<Json, ParserError>,
     state: AppState,
 ) -> Result<(), Refusal> {
-    let args = auth_args(auth).map_err(Refusal)?;
     let mut conn = Connection::new(state.node.clone());
-    let (welcome, outbox) = match conn.authenticate(args).await {
-        Ok(ok) => ok,
-        Err(e) => {
-            tracing::debug!(code = e.code.as_str(), "socket.io handshake refused");
-            return Err(Refusal(e));
+    // The core's auth phase decides; any refusal ends the handshake (a `connect_error`).
+    let (welcome, outbox) = match conn.before_auth(auth_request(auth)).await {
+        AuthStep::Done(welcome, outbox) => (welcome, outbox),
+        AuthStep::Refused { error, .. } => {
+            tracing::debug!(code = error.code.as_str(), "socket.io handshake refused");
+            return Err(Refusal(error));
         }
     };
     // Requests beyond the rate limit's burst are refused anyway; a deeper queue only holds
@@ -205,7 +203,7 @@ async fn authenticate(
     let session = Session {
         conn,
         outbox,
-        welcome,
+        welcome: Some(welcome),
         inbox,
         gone,
     };
@@ -284,17 +282,46 @@ fn refuse_overflow(mut incoming: Incoming) {
     }
 }
 
-fn success(data: Json) -> Json {
-    json!({ "ok": true, "data": data })
+/// An acknowledgement (docs/socketio.md): `{"ok": true, "data": ..}` or
+/// `{"ok": false, "error": {"code", "message", "retry_after_ms"?}}`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Ack<'a> {
+    Success { ok: bool, data: &'a Reply },
+    Failure { ok: bool, error: ErrorBody<'a> },
 }
 
-fn failure(e: &ChatError) -> Json {
-    json!({ "ok": false, "error": ErrorBody::from(e) })
+fn success(data: &Reply) -> Ack<'_> {
+    Ack::Success { ok: true, data }
+}
+
+fn failure(e: &ChatError) -> Ack<'_> {
+    Ack::Failure {
+        ok: false,
+        error: ErrorBody::from(e),
+    }
 }
 
 /// The `error` event for a failed request that had no acknowledgement callback.
-fn error_event(event: &str, e: &ChatError) -> Json {
-    json!({ "event": event, "error": ErrorBody::from(e) })
+#[derive(Serialize)]
+struct ErrorEvent<'a> {
+    /// The request's event name (empty when it could not be read).
+    event: &'a str,
+    error: ErrorBody<'a>,
+}
+
+fn error_event<'a>(event: &'a str, e: &'a ChatError) -> ErrorEvent<'a> {
+    ErrorEvent {
+        event,
+        error: ErrorBody::from(e),
+    }
+}
+
+/// The `close` event sent before the server disconnects a socket (native: the close frame).
+#[derive(Serialize)]
+struct CloseEvent {
+    code: u16,
+    reason: &'static str,
 }
 
 /// The event's name, for error events (empty when it cannot be read).
@@ -380,7 +407,7 @@ impl Writer {
         }
     }
 
-    async fn emit(&self, name: &str, data: &Json) -> bool {
+    async fn emit<T: Serialize + ?Sized>(&self, name: &str, data: &T) -> bool {
         self.retry(|| self.socket.emit(name, data)).await
     }
 
@@ -412,7 +439,7 @@ impl Writer {
         true
     }
 
-    async fn ack(&self, incoming: &mut Incoming, reply: &Json) -> bool {
+    async fn ack(&self, incoming: &mut Incoming, reply: &Ack<'_>) -> bool {
         let socket = incoming.socket.clone();
         self.retry(|| {
             let Ok(ack) =
@@ -424,9 +451,8 @@ impl Writer {
 
     /// Tells the client why, then disconnects it (native: a close frame with `code`).
     async fn close(&self, code: u16) {
-        let reason = super::ws::close_reason(code);
-        self.emit("close", &json!({ "code": code, "reason": reason }))
-            .await;
+        let reason = close::reason(code);
+        self.emit("close", &CloseEvent { code, reason }).await;
         self.disconnect().await;
     }
 
@@ -450,9 +476,9 @@ async fn serve(writer: Writer, mut session: Session) {
     tracing::debug!("session started");
     // The welcome (with the list of who is online) is sent and freed here: held for the
     // socket's life it cost every connection the size of that list.
-    let welcomed = {
-        let welcome = std::mem::take(&mut session.welcome);
-        writer.emit("auth", &welcome).await
+    let welcomed = match session.welcome.take() {
+        Some(welcome) => writer.emit("auth", &Reply::Auth(welcome)).await,
+        None => true,
     };
     let code = if welcomed {
         pump(&writer, &mut session).await
@@ -507,7 +533,7 @@ async fn answer(conn: &mut Connection, writer: &Writer, mut incoming: Incoming) 
         Err((name, e)) => (name, Err(e)),
     };
     match (incoming.ack_id, result) {
-        (Some(_), Ok(data)) => writer.ack(&mut incoming, &success(data)).await,
+        (Some(_), Ok(data)) => writer.ack(&mut incoming, &success(&data)).await,
         (Some(_), Err(e)) => writer.ack(&mut incoming, &failure(&e)).await,
         (None, Ok(_)) => true,
         (None, Err(e)) => writer.emit("error", &error_event(&name, &e)).await,
@@ -518,6 +544,8 @@ async fn answer(conn: &mut Connection, writer: &Writer, mut incoming: Incoming) 
 mod tests {
     use super::*;
     use axum::http::{HeaderValue, Uri};
+    use natter_core::protocol::AuthArgs;
+    use serde_json::json;
     use socketioxide::handler::Value as Payload;
 
     /// Whether `bytes` lie inside `buffer` (share its allocation).
@@ -620,6 +648,13 @@ mod tests {
         assert_eq!(e.code, ErrorCode::InvalidRequest);
         let (_, e) = parse(&payload(r#"["message.send",{"room":1}]"#)).expect_err("missing");
         assert_eq!(e.code, ErrorCode::InvalidRequest);
+    }
+
+    fn auth_args(auth: Result<Json, ParserError>) -> Result<AuthArgs, ChatError> {
+        match auth_request(auth)? {
+            Request::Auth(args) => Ok(args),
+            other => panic!("not an auth request: {other:?}"),
+        }
     }
 
     #[test]

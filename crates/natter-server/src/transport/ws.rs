@@ -27,8 +27,10 @@ use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use natter_core::protocol::{encode_error, encode_ok, parse_frame, Request as ChatRequest};
-use natter_core::{close, ChatError, Connection, ErrorCode, Node, Outbox, OutboxItem};
+use natter_core::protocol::{encode_error, encode_ok, parse_frame, Reply, Request as ChatRequest};
+use natter_core::{
+    close, AuthStep, ChatError, Connection, ErrorCode, KeepaliveStep, Node, Outbox, OutboxItem,
+};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
@@ -208,11 +210,6 @@ fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
     })
 }
 
-/// A client silent (not even a pong) this long is closed at the next keepalive.
-fn silence_limit(config: &Config) -> Duration {
-    config.keepalive * 5 / 2
-}
-
 /// One connection's task: waits for hyper to hand the connection over, then serves it on the
 /// raw `TcpStream` (with any bytes hyper read past the request); another I/O type is served
 /// through hyper's upgraded stream instead.
@@ -242,38 +239,22 @@ fn connection(
                 // Its own task: awaiting it in this match would keep the match's value (as
                 // big as a socket) in this future for every connection.
                 tracing::debug!("upgraded I/O is not a TcpStream; serving through hyper");
-                tasks.spawn(serve_owned(Connection::new(node), *other, config));
+                tasks.spawn(serve_owned(Connection::new(node), *other));
                 return;
             }
         };
         let mut live = Live {
             conn: Connection::new(node),
             socket,
-            config: &config,
         };
         serve(&mut live).await;
     }
 }
 
 /// One connection's state, from the upgrade on.
-struct Live<'a, S> {
+struct Live<S> {
     conn: Connection,
     socket: Socket<S>,
-    config: &'a Config,
-}
-
-pub(crate) fn close_reason(code: u16) -> &'static str {
-    match code {
-        close::GOING_AWAY => "server going away",
-        close::UNAUTHENTICATED => "not authenticated",
-        close::REVOKED => "session revoked",
-        close::SLOW_CONSUMER => "slow consumer: outbound queue full",
-        close::TOO_BIG => "frame too large",
-        close::INTERNAL => "internal error",
-        wsframe::PROTOCOL_ERROR => "protocol error",
-        wsframe::BAD_DATA => "text frame is not UTF-8",
-        _ => "",
-    }
 }
 
 /// How a connection ends.
@@ -490,7 +471,7 @@ impl<S: Io> Socket<S> {
     async fn finish(&mut self, end: End) {
         let payload = match end {
             End::Drop => return,
-            End::Close(code) => wsframe::close_payload(code, close_reason(code)),
+            End::Close(code) => wsframe::close_payload(code, close::reason(code)),
             End::Echo(Some(code)) => code.to_be_bytes().to_vec(),
             End::Echo(None) => Vec::new(),
         };
@@ -523,16 +504,12 @@ impl<S: Io> Socket<S> {
 }
 
 /// `serve` for what it owns (the rare case of I/O that is not a `TcpStream`).
-async fn serve_owned<S: Io>(conn: Connection, socket: Socket<S>, config: Arc<Config>) {
-    let mut live = Live {
-        conn,
-        socket,
-        config: &config,
-    };
+async fn serve_owned<S: Io>(conn: Connection, socket: Socket<S>) {
+    let mut live = Live { conn, socket };
     serve(&mut live).await
 }
 
-async fn serve<S: Io>(live: &mut Live<'_, S>) {
+async fn serve<S: Io>(live: &mut Live<S>) {
     let end = session(live).await;
     // The session is over for the core (presence, rooms) before the close handshake.
     live.conn.end();
@@ -542,9 +519,8 @@ async fn serve<S: Io>(live: &mut Live<'_, S>) {
 /// Authentication, then the loop. Authentication is boxed, as are the other rare and large
 /// steps (a barrier request, the close): the task of an idle connection holds only the
 /// loop's waiting state.
-async fn session<S: Io>(live: &mut Live<'_, S>) -> End {
-    let auth_timeout = live.config.auth_timeout;
-    let authenticating = authenticate(&mut live.conn, &mut live.socket, auth_timeout);
+async fn session<S: Io>(live: &mut Live<S>) -> End {
+    let authenticating = authenticate(&mut live.conn, &mut live.socket);
     let mut outbox = match Box::pin(authenticating).await {
         Ok(outbox) => outbox,
         Err(end) => return end,
@@ -562,13 +538,10 @@ async fn session<S: Io>(live: &mut Live<'_, S>) -> End {
     end
 }
 
-/// Waits for a successful `auth`. Returns the outbox, or how the connection ends.
-async fn authenticate<S: Io>(
-    conn: &mut Connection,
-    socket: &mut Socket<S>,
-    auth_timeout: Duration,
-) -> Result<Outbox, End> {
-    let deadline = Instant::now() + auth_timeout;
+/// The auth phase: frames go to the core's `Connection::before_auth`, which decides what each
+/// gets. Returns the outbox, or how the connection ends.
+async fn authenticate<S: Io>(conn: &mut Connection, socket: &mut Socket<S>) -> Result<Outbox, End> {
+    let deadline = Instant::now() + conn.auth_timeout();
     loop {
         let frame = match tokio::time::timeout_at(deadline, socket.next()).await {
             Err(_) => return Err(End::Close(close::UNAUTHENTICATED)),
@@ -587,24 +560,21 @@ async fn authenticate<S: Io>(
             }
             Frame::Pong => continue,
         };
-        match parse_frame(&text) {
-            Err(e) => send_or_drop(socket, encode_error(e.reference.as_deref(), &e.error)).await?,
-            Ok((reference, ChatRequest::Auth(args))) => match conn.authenticate(args).await {
-                Ok((data, outbox)) => {
-                    send_or_drop(socket, encode_ok(&reference, &data)).await?;
-                    return Ok(outbox);
+        let (reference, request) = match parse_frame(&text) {
+            Ok((reference, request)) => (Some(reference), Ok(request)),
+            Err(e) => (e.reference, Err(e.error)),
+        };
+        match conn.before_auth(request).await {
+            AuthStep::Done(reply, outbox) => {
+                let reference = reference.unwrap_or_default();
+                send_or_drop(socket, encode_ok(&reference, &Reply::Auth(reply))).await?;
+                return Ok(outbox);
+            }
+            AuthStep::Refused { error, close } => {
+                send_or_drop(socket, encode_error(reference.as_deref(), &error)).await?;
+                if let Some(code) = close {
+                    return Err(End::Close(code));
                 }
-                Err(e) => {
-                    send_or_drop(socket, encode_error(Some(&reference), &e)).await?;
-                    if e.code == ErrorCode::Unauthenticated {
-                        return Err(End::Close(close::UNAUTHENTICATED));
-                    }
-                }
-            },
-            Ok((reference, _)) => {
-                let e = ChatError::new(ErrorCode::Unauthenticated, "send `auth` first");
-                send_or_drop(socket, encode_error(Some(&reference), &e)).await?;
-                return Err(End::Close(close::UNAUTHENTICATED));
             }
         }
     }
@@ -647,7 +617,7 @@ const MAX_IN_FLIGHT: usize = 64;
 /// A reply being worked out; replies leave in request order.
 type PendingReply = Pin<Box<dyn Future<Output = Bytes> + Send>>;
 
-fn reply_bytes(reference: &str, result: Result<serde_json::Value, ChatError>) -> Bytes {
+fn reply_bytes(reference: &str, result: Result<Reply, ChatError>) -> Bytes {
     match result {
         Ok(data) => encode_ok(reference, &data),
         Err(e) => encode_error(Some(reference), &e),
@@ -704,7 +674,7 @@ fn take_ready_events(outbox: &mut Outbox, batch: &mut Vec<Out>) {
 /// Each round waits for one thing (a frame, a finished reply, an event, a keepalive),
 /// gathers what it makes ready to send, and writes that in one go. One write point and a
 /// boxed barrier keep the state an idle connection's task holds small.
-async fn pump<S: Io>(live: &mut Live<'_, S>, outbox: &mut Outbox) -> End {
+async fn pump<S: Io>(live: &mut Live<S>, outbox: &mut Outbox) -> End {
     let mut heard = Instant::now();
     let mut in_flight = InFlight::default();
     loop {
@@ -744,15 +714,13 @@ async fn pump<S: Io>(live: &mut Live<'_, S>, outbox: &mut Outbox) -> End {
                     Step::Write
                 }
                 Woke::Outbox(OutboxItem::Close(code)) => Step::End(End::Close(code)),
-                Woke::Outbox(OutboxItem::Keepalive)
-                    if heard.elapsed() > silence_limit(live.config) =>
-                {
-                    Step::End(End::Close(close::GOING_AWAY))
-                }
-                Woke::Outbox(OutboxItem::Keepalive) => {
-                    batch.push(Out::new(opcode::PING, Bytes::new()));
-                    Step::Write
-                }
+                Woke::Outbox(OutboxItem::Keepalive) => match live.conn.keepalive(heard.elapsed()) {
+                    KeepaliveStep::Close(code) => Step::End(End::Close(code)),
+                    KeepaliveStep::Ping => {
+                        batch.push(Out::new(opcode::PING, Bytes::new()));
+                        Step::Write
+                    }
+                },
             };
             match step {
                 Step::Write => {}
@@ -903,11 +871,7 @@ mod tests {
     #[test]
     fn a_connection_task_is_small() {
         let task = future_size4(connection);
-        fn pump_s(
-            l: &'static mut Live<'static, TcpStream>,
-            o: &'static mut Outbox,
-            _: (),
-        ) -> impl Future {
+        fn pump_s(l: &'static mut Live<TcpStream>, o: &'static mut Outbox, _: ()) -> impl Future {
             pump(l, o)
         }
         fn outbox_s(o: &'static mut Outbox, _: (), _: ()) -> impl Future {

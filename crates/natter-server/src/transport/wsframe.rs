@@ -15,9 +15,9 @@ use std::collections::VecDeque;
 const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// Close code for a protocol error.
-pub const PROTOCOL_ERROR: u16 = 1002;
+pub const PROTOCOL_ERROR: u16 = natter_core::close::PROTOCOL_ERROR;
 /// Close code for a text frame that is not UTF-8.
-pub const BAD_DATA: u16 = 1007;
+pub const BAD_DATA: u16 = natter_core::close::BAD_DATA;
 
 /// The longest header a client frame can have (2 + 8 length + 4 mask).
 const MAX_CLIENT_HEADER: usize = 14;

@@ -1,35 +1,15 @@
-//! The wire contract in one place: client requests, replies, server events, close codes.
-//! Mirrors docs/protocol.md; transports (native `/ws`, Socket.IO) only move these bytes.
+//! Client requests: their arguments, the `Request` enum, and the native frame parser (with a
+//! fast path for `message.send`, the hot path).
 
+use super::MAX_REF_CHARS;
 use crate::error::{ChatError, ErrorCode};
-use crate::model::{Message, RoomId, RoomView, Seq, User};
-use bytes::Bytes;
+use crate::model::{RoomId, Seq};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
-
-/// WebSocket close codes (docs/protocol.md section 7).
-pub mod close {
-    pub const NORMAL: u16 = 1000;
-    pub const GOING_AWAY: u16 = 1001;
-    pub const TOO_BIG: u16 = 1009;
-    pub const INTERNAL: u16 = 1011;
-    pub const UNAUTHENTICATED: u16 = 4001;
-    pub const REVOKED: u16 = 4003;
-    pub const SLOW_CONSUMER: u16 = 4008;
-}
-
-/// The longest `ref` a client may send.
-pub const MAX_REF_CHARS: usize = 64;
-/// The longest `client_id` of a send.
-pub const MAX_CLIENT_ID_CHARS: usize = 64;
-/// The largest history page.
-pub const MAX_HISTORY_LIMIT: u32 = 100;
-pub const DEFAULT_HISTORY_LIMIT: u32 = 50;
 
 /// `auth` arguments.
 #[derive(Debug, Clone, Deserialize)]
@@ -146,6 +126,42 @@ impl Request {
         })
     }
 
+    /// Every request name, in the order of docs/protocol.md section 4.
+    pub const NAMES: &'static [&'static str] = &[
+        "auth",
+        "room.list",
+        "room.create",
+        "room.join",
+        "room.leave",
+        "room.members",
+        "room.read",
+        "dm.open",
+        "message.send",
+        "history",
+        "typing",
+        "presence.list",
+        "ping",
+    ];
+
+    /// The request's `type` (the Socket.IO event name too).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Auth(_) => "auth",
+            Request::RoomList => "room.list",
+            Request::RoomCreate(_) => "room.create",
+            Request::RoomJoin(_) => "room.join",
+            Request::RoomLeave(_) => "room.leave",
+            Request::RoomMembers(_) => "room.members",
+            Request::RoomRead(_) => "room.read",
+            Request::DmOpen(_) => "dm.open",
+            Request::MessageSend(_) => "message.send",
+            Request::History(_) => "history",
+            Request::Typing(_) => "typing",
+            Request::PresenceList => "presence.list",
+            Request::Ping => "ping",
+        }
+    }
+
     /// Whether this request counts against the rate limit (all do but `auth`).
     pub fn is_auth(&self) -> bool {
         matches!(self, Request::Auth(_))
@@ -236,146 +252,6 @@ fn parse_frame_general(text: &str) -> Result<(String, Request), FrameError> {
     Ok((reference, request))
 }
 
-#[derive(Serialize)]
-struct OkFrame<'a, T: Serialize> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(rename = "ref")]
-    reference: &'a str,
-    data: &'a T,
-}
-
-/// The `error` object of an error reply (also the Socket.IO ack's `error`).
-#[derive(Serialize)]
-pub struct ErrorBody<'a> {
-    pub code: &'static str,
-    pub message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after_ms: Option<u64>,
-}
-
-impl<'a> From<&'a ChatError> for ErrorBody<'a> {
-    fn from(e: &'a ChatError) -> Self {
-        ErrorBody {
-            code: e.code.as_str(),
-            message: &e.message,
-            retry_after_ms: e.retry_after_ms,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct ErrorFrame<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(rename = "ref")]
-    reference: Option<&'a str>,
-    error: ErrorBody<'a>,
-}
-
-/// `{"type":"ok","ref":..,"data":..}`
-pub fn encode_ok(reference: &str, data: &Value) -> Bytes {
-    let frame = OkFrame {
-        kind: "ok",
-        reference,
-        data,
-    };
-    Bytes::from(serde_json::to_vec(&frame).unwrap_or_default())
-}
-
-/// `{"type":"error","ref":..,"error":{"code","message"}}`
-pub fn encode_error(reference: Option<&str>, error: &ChatError) -> Bytes {
-    let frame = ErrorFrame {
-        kind: "error",
-        reference,
-        error: error.into(),
-    };
-    Bytes::from(serde_json::to_vec(&frame).unwrap_or_default())
-}
-
-/// Event payloads (docs/protocol.md section 5).
-#[derive(Debug, Clone, Serialize)]
-pub struct MemberEvent {
-    pub room: RoomId,
-    pub user: User,
-    pub member_count: u32,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TypingEvent {
-    pub room: RoomId,
-    pub user: User,
-    pub active: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PresenceEvent {
-    pub user: User,
-    pub online: bool,
-}
-
-/// Everyone online, for a connection that fell behind the presence feed.
-#[derive(Debug, Clone, Serialize)]
-pub struct PresenceResetEvent {
-    pub online: Vec<User>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RoomAddedEvent {
-    pub room: RoomView,
-}
-
-/// A user's read marker in a room (the `room.read` reply and the `room_read` event).
-#[derive(Debug, Clone, Serialize)]
-pub struct RoomReadEvent {
-    pub room: RoomId,
-    pub read_seq: Seq,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RoomRemovedEvent {
-    pub room: RoomId,
-}
-
-/// An event serialized once and shared by every recipient (habit 8: encode once).
-#[derive(Debug)]
-pub struct EncodedEvent {
-    /// The event name (`message`, `presence`, ...).
-    pub name: &'static str,
-    /// For a `message`: its room and seq, so each connection can keep order.
-    pub room_seq: Option<(RoomId, Seq)>,
-    /// The JSON of `data` alone (what Socket.IO sends as the event argument).
-    pub data: Bytes,
-    /// The whole native frame `{"type":name,"data":..}`.
-    pub frame: Bytes,
-}
-
-impl EncodedEvent {
-    pub fn new<T: Serialize>(name: &'static str, data: &T) -> Arc<EncodedEvent> {
-        let data = serde_json::to_vec(data).unwrap_or_else(|_| b"null".to_vec());
-        let mut frame = Vec::with_capacity(data.len() + name.len() + 20);
-        frame.extend_from_slice(b"{\"type\":\"");
-        frame.extend_from_slice(name.as_bytes());
-        frame.extend_from_slice(b"\",\"data\":");
-        frame.extend_from_slice(&data);
-        frame.push(b'}');
-        Arc::new(EncodedEvent {
-            name,
-            room_seq: None,
-            data: Bytes::from(data),
-            frame: Bytes::from(frame),
-        })
-    }
-
-    pub fn message(message: &Message) -> Arc<EncodedEvent> {
-        let mut event = EncodedEvent::new("message", message);
-        if let Some(e) = Arc::get_mut(&mut event) {
-            e.room_seq = Some((message.room, message.seq));
-        }
-        event
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,15 +340,5 @@ mod tests {
             fast_taken, 2,
             "the two well-formed sends take the fast path"
         );
-    }
-
-    #[test]
-    fn event_frame_wraps_data_once() {
-        let e = EncodedEvent::new("presence", &serde_json::json!({"online": true}));
-        assert_eq!(
-            &e.frame[..],
-            br#"{"type":"presence","data":{"online":true}}"#
-        );
-        assert_eq!(&e.data[..], br#"{"online":true}"#);
     }
 }

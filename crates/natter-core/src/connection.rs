@@ -1,0 +1,187 @@
+//! One client connection, from before authentication to its end, whatever the transport.
+//! This is the connection's state machine; transports only translate frames to and from it:
+//!
+//! 1. **Awaiting auth** ([`Connection::before_auth`]): each request (or the error of a frame
+//!    that was not one) gets an [`AuthStep`]: authenticated, or refused, and whether the
+//!    refusal closes the connection (`close::UNAUTHENTICATED`). No `auth` within
+//!    [`Connection::auth_timeout`] closes it with `close::UNAUTHENTICATED` too.
+//! 2. **Open** ([`Connection::start`], [`Connection::request`]): rate-limited requests; the
+//!    session's `Outbox` yields events, and `Close(code)` when the core ends the session
+//!    (revoked, slow consumer, shutdown). At each keepalive sweep [`Connection::keepalive`]
+//!    says whether to ping or to close a silent client (`close::GOING_AWAY`).
+//! 3. **Ended** ([`Connection::end`], or drop): the session leaves its rooms and presence.
+
+use crate::error::{ChatError, ErrorCode};
+use crate::model::User;
+use crate::node::Node;
+use crate::protocol::*;
+use crate::ratelimit::TokenBucket;
+use crate::session::{Outbox, SessionHandle};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the auth phase makes of one request that came before authentication.
+pub enum AuthStep {
+    /// Authenticated: answer the `auth` with this reply, then pump the outbox.
+    Done(Box<AuthReply>, Outbox),
+    /// Answer with `error`; then, if `close` is set, close the connection with that code.
+    Refused {
+        error: ChatError,
+        close: Option<u16>,
+    },
+}
+
+/// What to do at a keepalive sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepaliveStep {
+    /// Ping the client (transports whose framing has pings).
+    Ping,
+    /// The client has been silent too long: close with this code.
+    Close(u16),
+}
+
+/// A client silent for this many keepalive periods is closed at the next sweep (2.5).
+const SILENT_PERIODS_X2: u32 = 5;
+
+/// One client connection, from before authentication to its end. Dropping it ends the
+/// session (presence, typing, hub membership).
+pub struct Connection {
+    node: Arc<Node>,
+    session: Option<Arc<SessionHandle>>,
+    bucket: TokenBucket,
+}
+
+impl Connection {
+    pub fn new(node: Arc<Node>) -> Connection {
+        let bucket = TokenBucket::new(node.config().rate_burst);
+        Connection {
+            node,
+            session: None,
+            bucket,
+        }
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        self.session.is_some()
+    }
+
+    pub fn user(&self) -> Option<&User> {
+        self.session.as_ref().map(|s| &s.user)
+    }
+
+    /// How long a new connection has to authenticate; then it is closed with
+    /// `close::UNAUTHENTICATED`.
+    pub fn auth_timeout(&self) -> Duration {
+        self.node.config().auth_timeout
+    }
+
+    /// The auth phase: one request before authentication, or the error of a frame that could
+    /// not be read as a request. A frame that is not a request is answered and the connection
+    /// stays open; a request other than `auth`, or an `auth` with a bad token, is answered and
+    /// closes it with `close::UNAUTHENTICATED`.
+    pub async fn before_auth(&mut self, request: Result<Request, ChatError>) -> AuthStep {
+        let args = match request {
+            Ok(Request::Auth(args)) => args,
+            Ok(_) => {
+                return AuthStep::Refused {
+                    error: ChatError::new(ErrorCode::Unauthenticated, "send `auth` first"),
+                    close: Some(close::UNAUTHENTICATED),
+                }
+            }
+            Err(error) => return AuthStep::Refused { error, close: None },
+        };
+        match self.authenticate(args).await {
+            Ok((reply, outbox)) => AuthStep::Done(Box::new(reply), outbox),
+            Err(error) => {
+                let close =
+                    (error.code == ErrorCode::Unauthenticated).then_some(close::UNAUTHENTICATED);
+                AuthStep::Refused { error, close }
+            }
+        }
+    }
+
+    /// At a keepalive sweep, given how long the client has been silent (sent nothing, not
+    /// even a pong): ping it, or close it if it has been silent for 2.5 keepalive periods.
+    pub fn keepalive(&self, silent_for: Duration) -> KeepaliveStep {
+        let limit = self.node.config().keepalive * SILENT_PERIODS_X2 / 2;
+        if silent_for > limit {
+            KeepaliveStep::Close(close::GOING_AWAY)
+        } else {
+            KeepaliveStep::Ping
+        }
+    }
+
+    /// Authenticates with `auth` arguments; on success returns the reply data and the
+    /// session's outbox, which the transport pumps from then on.
+    pub async fn authenticate(&mut self, args: AuthArgs) -> Result<(AuthReply, Outbox), ChatError> {
+        if self.session.is_some() {
+            return Err(ChatError::new(
+                ErrorCode::AlreadyAuthenticated,
+                "this connection is already authenticated",
+            ));
+        }
+        let (handle, outbox, data) = self.node.authenticate(args).await?;
+        self.session = Some(handle);
+        Ok((data, outbox))
+    }
+
+    /// Handles a request of an authenticated connection (rate-limited).
+    pub async fn request(&mut self, request: Request) -> Result<Reply, ChatError> {
+        match self.start(request) {
+            Ok(work) => work.await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Admits a request (authentication and rate limit are checked now) and returns its work
+    /// as a future that borrows nothing, so a transport can keep several in flight.
+    pub fn start(
+        &mut self,
+        request: Request,
+    ) -> Result<
+        impl std::future::Future<Output = Result<Reply, ChatError>> + Send + 'static,
+        ChatError,
+    > {
+        let Some(session) = self.session.clone() else {
+            return Err(ChatError::new(
+                ErrorCode::Unauthenticated,
+                "send `auth` first",
+            ));
+        };
+        if let Err(wait) = self.bucket.take(
+            self.node.config().rate_per_sec,
+            self.node.config().rate_burst,
+        ) {
+            let mut e = ChatError::new(ErrorCode::RateLimited, "too many requests, slow down");
+            e.retry_after_ms = Some(wait);
+            return Err(e);
+        }
+        let node = self.node.clone();
+        Ok(async move { node.dispatch(&session, request).await })
+    }
+
+    /// Whether `request` may run while earlier requests of this connection are still in
+    /// flight. Only sends qualify, and only on a store that keeps the order in which appends
+    /// were issued (so a client's pipelined messages keep their order). Everything else waits
+    /// for the requests before it, so a `room.join` is done before the send behind it starts.
+    pub fn may_pipeline(&self, request: &Request) -> bool {
+        matches!(request, Request::MessageSend(_)) && self.node.store().keeps_issue_order()
+    }
+}
+
+impl Connection {
+    /// Ends the session (as dropping the connection does): its rooms and presence are
+    /// released now, though the transport may still be closing the socket.
+    pub fn end(&mut self) {
+        if let Some(session) = self.session.take() {
+            session.close(close::NORMAL);
+            self.node.end_session(session);
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.end();
+    }
+}

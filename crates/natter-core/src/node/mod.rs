@@ -1,0 +1,257 @@
+//! `Node`: the chat service of one server process. It takes requests from connections (any
+//! transport), applies the chat's rules against the `Store`, publishes what happened on the
+//! `Broker`, and hands what the broker delivers to its local `Hub`.
+//!
+//! The node's work is split by job:
+//! - [`accounts`]: sign-up, sign-in, tokens.
+//! - [`sessions`]: authenticating a connection, its broker interest, ending it.
+//! - [`rooms`]: room requests and who may see which room.
+//! - [`messages`]: `message.send` and `history`.
+//! - [`typing`]: typing leases and their sweeper.
+//! - [`bus`]: what the broker delivers, and catching up after a broker outage.
+//!
+//! A client connection drives the node through `crate::connection::Connection`.
+
+mod accounts;
+mod bus;
+mod messages;
+mod rooms;
+mod sessions;
+mod typing;
+
+use crate::broker::{Broker, BusEvent, BusHandler, Topic};
+use crate::config::CoreConfig;
+use crate::error::{ChatError, ErrorCode, StoreError};
+use crate::hub::Hub;
+use crate::model::*;
+use crate::protocol::*;
+use crate::session::{SessionHandle, SessionShared};
+use crate::store::Store;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// A signed-in account: the token to give the client and who it is.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SignedIn {
+    pub token: String,
+    pub user: User,
+}
+
+/// One typist in one room.
+struct TypingLease {
+    /// When the last `active: true` was forwarded.
+    forwarded: Instant,
+    /// When the state ends without a new `active: true`.
+    expires: Instant,
+    user: User,
+}
+
+pub struct Node {
+    store: Arc<dyn Store>,
+    /// What its sessions share: the store and the presence feed.
+    sessions: Arc<SessionShared>,
+    broker: Arc<dyn Broker>,
+    hub: Arc<Hub>,
+    config: CoreConfig,
+    general: RoomId,
+    /// Local connection count per user (presence is published on 0 <-> 1).
+    local_presence: Mutex<HashMap<UserId, usize>>,
+    typing: Mutex<HashMap<(RoomId, UserId), TypingLease>>,
+    shutdown: CancellationToken,
+    /// This node, for work it hands to tasks of its own (resync after a broker outage).
+    me: Weak<Node>,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Node {
+    /// Builds a node over a store and a broker, and starts its background tasks.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        broker: Arc<dyn Broker>,
+        config: CoreConfig,
+    ) -> Result<Arc<Node>, StoreError> {
+        let general = store.ensure_public_room("general").await?.id;
+        let node = Arc::new_cyclic(|me| Node {
+            hub: Hub::with_store(config.gap_wait, store.clone()),
+            sessions: SessionShared::with_broker(
+                store.clone(),
+                broker.clone(),
+                config.presence_backlog,
+            ),
+            store,
+            broker,
+            config,
+            general,
+            local_presence: Mutex::default(),
+            typing: Mutex::default(),
+            shutdown: CancellationToken::new(),
+            me: me.clone(),
+        });
+        let handler: Arc<dyn BusHandler> = node.clone();
+        node.broker.set_handler(Arc::downgrade(&handler));
+        node.broker.subscribe(Topic::Presence);
+        node.spawn_typing_sweeper();
+        node.spawn_keepalive();
+        Ok(node)
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Number of open sessions on this node.
+    pub fn session_count(&self) -> usize {
+        self.hub.session_count()
+    }
+
+    /// Stops background tasks and closes every session with `code` (1001 on shutdown).
+    pub fn close_all(&self, code: u16) {
+        self.shutdown.cancel();
+        for session in self.hub.all_sessions() {
+            session.close(code);
+        }
+    }
+
+    // ----- views ----------------------------------------------------------------------
+
+    pub(crate) fn view(room: Room, joined: bool, peer: Option<User>) -> RoomView {
+        RoomView {
+            id: room.id,
+            name: room.name,
+            kind: room.kind,
+            member_count: room.member_count,
+            last_seq: room.last_seq,
+            joined,
+            peer,
+        }
+    }
+
+    pub(crate) async fn my_rooms(&self, user: UserId) -> Result<Vec<RoomView>, ChatError> {
+        Ok(self
+            .store
+            .rooms_of(user)
+            .await?
+            .into_iter()
+            .map(|(room, peer)| Self::view(room, true, peer))
+            .collect())
+    }
+
+    /// The view of a room for `viewer`, or `unknown_room` if it does not exist or is a DM
+    /// the viewer is not part of.
+    pub(crate) async fn visible_room(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+    ) -> Result<RoomView, ChatError> {
+        let Some(found) = self.store.room(room).await? else {
+            return Err(ChatError::unknown_room(room));
+        };
+        match found.kind {
+            RoomKind::Public => {
+                let joined = self.store.is_member(room, viewer).await?;
+                Ok(Self::view(found, joined, None))
+            }
+            RoomKind::Dm => self
+                .my_rooms(viewer)
+                .await?
+                .into_iter()
+                .find(|r| r.id == room)
+                .ok_or_else(|| ChatError::unknown_room(room)),
+        }
+    }
+
+    // ----- publishing -----------------------------------------------------------------
+
+    pub(crate) async fn publish(&self, event: BusEvent) {
+        if let Err(e) = self.broker.publish(event).await {
+            tracing::error!(error = %e, "publish failed");
+        }
+    }
+
+    /// Adds a member in the store and tells the room and the user's connections.
+    pub(crate) async fn add_member(
+        &self,
+        room: RoomId,
+        user: &User,
+    ) -> Result<RoomView, ChatError> {
+        let newly = self.store.join(room, user.id).await?;
+        let view = self.visible_room(room, user.id).await?;
+        if newly {
+            self.publish(BusEvent::RoomAdded {
+                user: user.id,
+                room: view.clone(),
+            })
+            .await;
+            self.publish(BusEvent::MemberJoined {
+                room,
+                user: user.clone(),
+                member_count: view.member_count,
+            })
+            .await;
+        }
+        Ok(view)
+    }
+
+    // ----- requests -------------------------------------------------------------------
+
+    pub(crate) async fn dispatch(
+        self: &Arc<Self>,
+        session: &Arc<SessionHandle>,
+        request: Request,
+    ) -> Result<Reply, ChatError> {
+        match request {
+            Request::Auth(_) => Err(ChatError::new(
+                ErrorCode::AlreadyAuthenticated,
+                "this connection is already authenticated",
+            )),
+            Request::Ping => Ok(Empty {}.into()),
+            Request::PresenceList => Ok(OnlineReply {
+                online: self.broker.online_users().await?,
+            }
+            .into()),
+            Request::RoomList => self.room_list(session).await,
+            Request::RoomCreate(a) => self.room_create(session, &a.name).await,
+            Request::RoomJoin(a) => self.room_join(session, a.room).await,
+            Request::RoomLeave(a) => self.room_leave(session, a.room).await,
+            Request::RoomMembers(a) => self.room_members(session, a.room).await,
+            Request::RoomRead(a) => Ok(self.room_read(session, a.room, a.seq).await?.into()),
+            Request::DmOpen(a) => self.dm_open(session, &a.user).await,
+            Request::MessageSend(a) => self.send(session, a).await,
+            Request::History(a) => self.history(session, a).await,
+            Request::Typing(a) => self.typing(session, a).await,
+        }
+    }
+
+    /// Every `keepalive`, asks each local session's transport to check on its connection.
+    /// One task for the node, where a timer per connection would cost every idle connection a
+    /// timer entry.
+    pub(crate) fn spawn_keepalive(self: &Arc<Self>) {
+        let node = Arc::downgrade(self);
+        let stop = self.shutdown.clone();
+        let period = self.config.keepalive.max(Duration::from_millis(10));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(Instant::now() + period, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let Some(node) = node.upgrade() else { return };
+                for session in node.hub.all_sessions() {
+                    session.keepalive();
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,187 @@
+//! Replies: the typed `data` of every success reply (one type per request, docs/protocol.md
+//! section 4), and the encoders of the native `ok` and `error` frames. A reply is built as
+//! one of these types, never as loose JSON, so a misspelt field does not compile.
+
+use crate::error::ChatError;
+use crate::model::{MemberView, Message, RoomId, RoomView, Seq, User};
+use bytes::Bytes;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The `data` of a success reply, one variant per shape; serialized as the bare object.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    /// `auth`.
+    Auth(Box<AuthReply>),
+    /// `room.list`.
+    Rooms(RoomsReply),
+    /// `room.create`, `room.join`, `dm.open`.
+    Room(RoomReply),
+    /// `room.members`.
+    Members(MembersReply),
+    /// `room.read`: the marker now stored.
+    Read(ReadMarker),
+    /// `message.send`.
+    Sent(SentReply),
+    /// `history`.
+    History(HistoryReply),
+    /// `presence.list`.
+    Online(OnlineReply),
+    /// `room.leave`, `typing`, `ping`: `{}`.
+    Empty(Empty),
+}
+
+/// `{}`.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Empty {}
+
+/// The `auth` reply.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthReply {
+    pub user: User,
+    /// The rooms the user is a member of (public rooms and DMs).
+    pub rooms: Vec<RoomView>,
+    /// The user's read marker per room (room id as a string key); rooms never marked are absent.
+    pub read: BTreeMap<RoomId, Seq>,
+    /// Rooms of `resume` too far behind to replay: the client reloads their history.
+    pub reset: Vec<RoomId>,
+    /// Everyone online anywhere on the server.
+    pub online: Vec<User>,
+    pub limits: Limits,
+}
+
+/// The limits a client should keep to (the `auth` reply's `limits`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Limits {
+    pub max_message_chars: usize,
+    pub max_frame_bytes: usize,
+    pub rate_per_sec: f64,
+    pub rate_burst: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomsReply {
+    pub rooms: Vec<RoomView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomReply {
+    pub room: RoomView,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MembersReply {
+    /// Sorted by name.
+    pub members: Vec<MemberView>,
+}
+
+/// A user's read marker in a room (the `room.read` reply and the `room_read` event).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadMarker {
+    pub room: RoomId,
+    pub read_seq: Seq,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SentReply {
+    pub message: Message,
+    /// Whether this `client_id` was stored before (the original message is returned).
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryReply {
+    /// In ascending `seq`.
+    pub messages: Vec<Message>,
+    /// Whether more messages exist in the direction asked.
+    pub has_more: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OnlineReply {
+    pub online: Vec<User>,
+}
+
+impl From<AuthReply> for Reply {
+    fn from(r: AuthReply) -> Reply {
+        Reply::Auth(Box::new(r))
+    }
+}
+
+macro_rules! into_reply {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        $(impl From<$ty> for Reply {
+            fn from(r: $ty) -> Reply {
+                Reply::$variant(r)
+            }
+        })*
+    };
+}
+into_reply!(
+    Rooms(RoomsReply),
+    Room(RoomReply),
+    Members(MembersReply),
+    Read(ReadMarker),
+    Sent(SentReply),
+    History(HistoryReply),
+    Online(OnlineReply),
+    Empty(Empty),
+);
+
+#[derive(Serialize)]
+struct OkFrame<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "ref")]
+    reference: &'a str,
+    data: &'a T,
+}
+
+/// The `error` object of an error reply (also the Socket.IO ack's `error`).
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    pub code: &'static str,
+    pub message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+impl<'a> From<&'a ChatError> for ErrorBody<'a> {
+    fn from(e: &'a ChatError) -> Self {
+        ErrorBody {
+            code: e.code.as_str(),
+            message: &e.message,
+            retry_after_ms: e.retry_after_ms,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "ref")]
+    reference: Option<&'a str>,
+    error: ErrorBody<'a>,
+}
+
+/// `{"type":"ok","ref":..,"data":..}`
+pub fn encode_ok(reference: &str, data: &Reply) -> Bytes {
+    let frame = OkFrame {
+        kind: "ok",
+        reference,
+        data,
+    };
+    Bytes::from(serde_json::to_vec(&frame).unwrap_or_default())
+}
+
+/// `{"type":"error","ref":..,"error":{"code","message"}}`
+pub fn encode_error(reference: Option<&str>, error: &ChatError) -> Bytes {
+    let frame = ErrorFrame {
+        kind: "error",
+        reference,
+        error: error.into(),
+    };
+    Bytes::from(serde_json::to_vec(&frame).unwrap_or_default())
+}

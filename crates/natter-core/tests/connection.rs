@@ -1,0 +1,135 @@
+//! The connection state machine every transport drives (`Connection`): what the auth phase
+//! makes of each kind of first frame, and the keepalive close policy. The transports' own
+//! tests (natter-server's wire, bad_input and socketio suites) check the same over sockets.
+
+use natter_core::protocol::{AuthArgs, Request};
+use natter_core::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn node_and_token() -> (Arc<Node>, String) {
+    let config = CoreConfig {
+        keepalive: Duration::from_secs(30),
+        ..CoreConfig::default()
+    };
+    let node = Node::start(
+        Arc::new(MemoryStore::new()),
+        Arc::new(LocalBroker::new()),
+        config,
+    )
+    .await
+    .expect("node");
+    let signed = node
+        .register("ana", "correct horse")
+        .await
+        .expect("register");
+    (node, signed.token)
+}
+
+fn auth(token: &str) -> Request {
+    Request::Auth(AuthArgs {
+        token: token.into(),
+        resume: Default::default(),
+        presence: true,
+    })
+}
+
+#[tokio::test]
+async fn a_good_auth_authenticates() {
+    let (node, token) = node_and_token().await;
+    let mut conn = Connection::new(node);
+    match conn.before_auth(Ok(auth(&token))).await {
+        AuthStep::Done(reply, _outbox) => assert_eq!(reply.user.name, "ana"),
+        AuthStep::Refused { error, .. } => panic!("refused: {error:?}"),
+    }
+    assert!(conn.is_authenticated());
+}
+
+#[tokio::test]
+async fn a_bad_token_is_refused_and_closes_with_4001() {
+    let (node, _) = node_and_token().await;
+    let mut conn = Connection::new(node);
+    match conn.before_auth(Ok(auth("not-a-token"))).await {
+        AuthStep::Refused { error, close } => {
+            assert_eq!(error.code, ErrorCode::Unauthenticated);
+            assert_eq!(close, Some(close::UNAUTHENTICATED));
+        }
+        AuthStep::Done(..) => panic!("a bad token authenticated"),
+    }
+    assert!(!conn.is_authenticated());
+}
+
+#[tokio::test]
+async fn a_request_before_auth_is_refused_and_closes_with_4001() {
+    let (node, _) = node_and_token().await;
+    let mut conn = Connection::new(node);
+    match conn.before_auth(Ok(Request::Ping)).await {
+        AuthStep::Refused { error, close } => {
+            assert_eq!(error.code, ErrorCode::Unauthenticated);
+            assert_eq!(close, Some(close::UNAUTHENTICATED));
+        }
+        AuthStep::Done(..) => panic!("ping authenticated"),
+    }
+}
+
+#[tokio::test]
+async fn a_frame_that_is_no_request_is_answered_and_the_connection_stays() {
+    let (node, token) = node_and_token().await;
+    let mut conn = Connection::new(node);
+    let bad = ChatError::new(ErrorCode::BadJson, "not JSON");
+    match conn.before_auth(Err(bad)).await {
+        AuthStep::Refused { error, close } => {
+            assert_eq!(error.code, ErrorCode::BadJson);
+            assert_eq!(close, None);
+        }
+        AuthStep::Done(..) => panic!("bad JSON authenticated"),
+    }
+    // The connection may still authenticate.
+    assert!(matches!(
+        conn.before_auth(Ok(auth(&token))).await,
+        AuthStep::Done(..)
+    ));
+}
+
+#[tokio::test]
+async fn a_second_auth_is_already_authenticated() {
+    let (node, token) = node_and_token().await;
+    let mut conn = Connection::new(node);
+    assert!(matches!(
+        conn.before_auth(Ok(auth(&token))).await,
+        AuthStep::Done(..)
+    ));
+    let e = conn.request(auth(&token)).await.expect_err("second auth");
+    assert_eq!(e.code, ErrorCode::AlreadyAuthenticated);
+}
+
+#[tokio::test]
+async fn requests_need_auth_first() {
+    let (node, _) = node_and_token().await;
+    let mut conn = Connection::new(node);
+    let e = conn
+        .request(Request::Ping)
+        .await
+        .expect_err("not authenticated");
+    assert_eq!(e.code, ErrorCode::Unauthenticated);
+}
+
+#[tokio::test]
+async fn the_auth_timeout_is_the_configured_one() {
+    let (node, _) = node_and_token().await;
+    assert_eq!(
+        Connection::new(node).auth_timeout(),
+        CoreConfig::default().auth_timeout
+    );
+}
+
+#[tokio::test]
+async fn a_client_silent_for_two_and_a_half_keepalives_is_closed() {
+    let (node, _) = node_and_token().await;
+    let conn = Connection::new(node);
+    assert_eq!(conn.keepalive(Duration::from_secs(75)), KeepaliveStep::Ping);
+    assert_eq!(
+        conn.keepalive(Duration::from_millis(75_001)),
+        KeepaliveStep::Close(close::GOING_AWAY)
+    );
+}

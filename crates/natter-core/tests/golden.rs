@@ -1,0 +1,470 @@
+//! The contract as written: docs/protocol.md section 10 holds one complete example of every
+//! request, reply and event. Each request example must parse into that request; each reply
+//! and event the server's own types build from the same values must serialize to exactly the
+//! example. Section 4's request headings and section 5's event table must name the same set.
+
+use natter_core::model::*;
+use natter_core::protocol::*;
+use natter_core::{ChatError, ErrorCode};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+const PROTOCOL_MD: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../docs/protocol.md"
+));
+
+/// Section 10's examples: (subsection, name) -> the JSON text.
+fn examples() -> BTreeMap<(String, String), String> {
+    let start = PROTOCOL_MD
+        .find("## 10. One example of every frame")
+        .expect("protocol.md has section 10");
+    let mut out = BTreeMap::new();
+    let mut section = String::new();
+    let mut name = String::new();
+    let mut lines = PROTOCOL_MD[start..].lines();
+    while let Some(line) = lines.next() {
+        if let Some(s) = line.strip_prefix("### ") {
+            section = s.trim().to_lowercase();
+        } else if let Some(n) = line.strip_prefix("#### ") {
+            name = n.trim().trim_matches('`').to_string();
+        } else if line.trim() == "```json" {
+            let mut json = String::new();
+            for l in lines.by_ref() {
+                if l.trim() == "```" {
+                    break;
+                }
+                json.push_str(l);
+                json.push('\n');
+            }
+            let key = (section.clone(), name.clone());
+            assert!(
+                out.insert(key.clone(), json).is_none(),
+                "two examples of {key:?}"
+            );
+        }
+    }
+    out
+}
+
+fn example(section: &str, name: &str) -> String {
+    examples()
+        .remove(&(section.to_string(), name.to_string()))
+        .unwrap_or_else(|| panic!("protocol.md section 10 has no {section} example `{name}`"))
+}
+
+/// Numbers compare by value (`20` and `20.0` are the same JSON number to a client).
+fn normalized(v: Value) -> Value {
+    match v {
+        Value::Number(n) => Value::from(n.as_f64().expect("a finite number")),
+        Value::Array(a) => Value::Array(a.into_iter().map(normalized).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, normalized(v))).collect()),
+        other => other,
+    }
+}
+
+fn json(text: &str) -> Value {
+    normalized(serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}")))
+}
+
+fn bytes_json(bytes: &[u8]) -> Value {
+    normalized(serde_json::from_slice(bytes).expect("JSON"))
+}
+
+fn user(id: i64, name: &str) -> User {
+    User {
+        id: UserId(id),
+        name: name.into(),
+        guest: false,
+    }
+}
+
+fn ana() -> User {
+    user(12, "ana")
+}
+
+fn bob() -> User {
+    user(13, "bob")
+}
+
+fn public_room(id: i64, name: &str, members: u32, last: i64, joined: bool) -> RoomView {
+    RoomView {
+        id: RoomId(id),
+        name: name.into(),
+        kind: RoomKind::Public,
+        member_count: members,
+        last_seq: Seq(last),
+        joined,
+        peer: None,
+    }
+}
+
+fn general() -> RoomView {
+    public_room(1, "general", 3, 41, true)
+}
+
+fn dm_with_bob() -> RoomView {
+    RoomView {
+        id: RoomId(7),
+        name: "dm".into(),
+        kind: RoomKind::Dm,
+        member_count: 2,
+        last_seq: Seq(3),
+        joined: true,
+        peer: Some(bob()),
+    }
+}
+
+fn hello() -> Message {
+    Message {
+        id: MessageId(907),
+        room: RoomId(1),
+        seq: Seq(42),
+        sender: ana(),
+        body: "hello".into(),
+        ts: 1795698788123,
+        client_id: "c-1f3a".into(),
+    }
+}
+
+/// The reply the server's types build for each request's example, by request name.
+fn replies() -> Vec<(&'static str, Reply)> {
+    vec![
+        (
+            "auth",
+            AuthReply {
+                user: ana(),
+                rooms: vec![general(), dm_with_bob()],
+                read: [(RoomId(1), Seq(40)), (RoomId(7), Seq(3))].into(),
+                reset: vec![],
+                online: vec![ana()],
+                limits: Limits {
+                    max_message_chars: 4000,
+                    max_frame_bytes: 65536,
+                    rate_per_sec: 20.0,
+                    rate_burst: 40.0,
+                },
+            }
+            .into(),
+        ),
+        (
+            "room.list",
+            RoomsReply {
+                rooms: vec![general(), public_room(5, "rust-fans", 1, 0, false)],
+            }
+            .into(),
+        ),
+        (
+            "room.create",
+            RoomReply {
+                room: public_room(5, "rust-fans", 1, 0, true),
+            }
+            .into(),
+        ),
+        (
+            "room.join",
+            RoomReply {
+                room: public_room(5, "rust-fans", 2, 0, true),
+            }
+            .into(),
+        ),
+        ("room.leave", Empty {}.into()),
+        (
+            "room.members",
+            MembersReply {
+                members: vec![
+                    MemberView {
+                        user: ana(),
+                        online: true,
+                    },
+                    MemberView {
+                        user: bob(),
+                        online: false,
+                    },
+                ],
+            }
+            .into(),
+        ),
+        (
+            "room.read",
+            ReadMarker {
+                room: RoomId(1),
+                read_seq: Seq(41),
+            }
+            .into(),
+        ),
+        (
+            "dm.open",
+            RoomReply {
+                room: dm_with_bob(),
+            }
+            .into(),
+        ),
+        (
+            "message.send",
+            SentReply {
+                message: hello(),
+                duplicate: false,
+            }
+            .into(),
+        ),
+        (
+            "history",
+            HistoryReply {
+                messages: vec![Message {
+                    id: MessageId(906),
+                    room: RoomId(1),
+                    seq: Seq(41),
+                    sender: bob(),
+                    body: "hi".into(),
+                    ts: 1795698781000,
+                    client_id: "c-77".into(),
+                }],
+                has_more: true,
+            }
+            .into(),
+        ),
+        ("typing", Empty {}.into()),
+        (
+            "presence.list",
+            OnlineReply {
+                online: vec![ana()],
+            }
+            .into(),
+        ),
+        ("ping", Empty {}.into()),
+    ]
+}
+
+/// Every event the server's types build, one per variant.
+fn events() -> Vec<Event> {
+    let every = vec![
+        Event::Message(hello()),
+        Event::MemberJoined(MemberEvent {
+            room: RoomId(5),
+            user: bob(),
+            member_count: 2,
+        }),
+        Event::MemberLeft(MemberEvent {
+            room: RoomId(5),
+            user: bob(),
+            member_count: 1,
+        }),
+        Event::Typing(TypingEvent {
+            room: RoomId(1),
+            user: ana(),
+            active: true,
+        }),
+        Event::Presence(PresenceEvent {
+            user: bob(),
+            online: false,
+        }),
+        Event::PresenceReset(PresenceResetEvent {
+            online: vec![ana()],
+        }),
+        Event::RoomAdded(RoomAddedEvent {
+            room: public_room(5, "rust-fans", 2, 0, true),
+        }),
+        Event::RoomRemoved(RoomRemovedEvent { room: RoomId(5) }),
+        Event::RoomRead(ReadMarker {
+            room: RoomId(1),
+            read_seq: Seq(41),
+        }),
+    ];
+    // Adding an `Event` variant fails to compile here until it has an example above.
+    for event in &every {
+        match event {
+            Event::Message(_)
+            | Event::MemberJoined(_)
+            | Event::MemberLeft(_)
+            | Event::Typing(_)
+            | Event::Presence(_)
+            | Event::PresenceReset(_)
+            | Event::RoomAdded(_)
+            | Event::RoomRemoved(_)
+            | Event::RoomRead(_) => {}
+        }
+    }
+    every
+}
+
+/// Names in the examples of one subsection.
+fn example_names(section: &str) -> BTreeSet<String> {
+    examples()
+        .into_keys()
+        .filter(|(s, _)| s == section)
+        .map(|(_, n)| n)
+        .collect()
+}
+
+#[test]
+fn every_request_example_parses_into_its_request() {
+    let documented = example_names("requests");
+    let known: BTreeSet<String> = Request::NAMES.iter().map(|n| n.to_string()).collect();
+    assert_eq!(
+        documented, known,
+        "section 10's requests are the server's requests"
+    );
+    for name in Request::NAMES {
+        let text = example("requests", name);
+        let (reference, request) = parse_frame(text.trim())
+            .unwrap_or_else(|e| panic!("`{name}` example does not parse: {:?}", e.error));
+        assert_eq!(request.name(), *name);
+        assert!(!reference.is_empty());
+    }
+}
+
+#[test]
+fn section_4_documents_every_request() {
+    let headings: BTreeSet<String> = PROTOCOL_MD
+        .lines()
+        .filter_map(|l| l.strip_prefix("### `"))
+        .filter_map(|l| l.split('`').next())
+        .map(String::from)
+        .collect();
+    for name in Request::NAMES {
+        assert!(
+            headings.contains(*name),
+            "section 4 has no heading for `{name}`"
+        );
+    }
+}
+
+#[test]
+fn every_reply_serializes_to_its_example() {
+    let replies = replies();
+    let names: BTreeSet<String> = replies.iter().map(|(n, _)| n.to_string()).collect();
+    let documented: BTreeSet<String> = example_names("replies")
+        .into_iter()
+        .filter(|n| n != "an error")
+        .collect();
+    assert_eq!(names, documented, "one reply example per request");
+    let requests: BTreeSet<String> = Request::NAMES.iter().map(|n| n.to_string()).collect();
+    assert_eq!(names, requests, "a reply for every request");
+    for (name, reply) in replies {
+        let (reference, _) = parse_frame(example("requests", name).trim()).expect("request");
+        let encoded = encode_ok(&reference, &reply);
+        assert_eq!(
+            bytes_json(&encoded),
+            json(&example("replies", name)),
+            "the `{name}` reply differs from protocol.md"
+        );
+    }
+}
+
+#[test]
+fn an_error_reply_is_its_example() {
+    let mut error = ChatError::new(ErrorCode::RateLimited, "too many requests, slow down");
+    error.retry_after_ms = Some(50);
+    assert_eq!(
+        bytes_json(&encode_error(Some("9"), &error)),
+        json(&example("replies", "an error"))
+    );
+}
+
+#[test]
+fn every_event_serializes_to_its_example() {
+    let events = events();
+    let names: BTreeSet<String> = events.iter().map(|e| e.name().to_string()).collect();
+    assert_eq!(names, example_names("events"), "one example per event");
+    for event in events {
+        let expected = json(&example("events", event.name()));
+        let encoded = event.encode();
+        assert_eq!(encoded.name, event.name());
+        assert_eq!(
+            bytes_json(&encoded.frame),
+            expected,
+            "`{}` frame",
+            event.name()
+        );
+        assert_eq!(
+            bytes_json(&encoded.data),
+            expected["data"],
+            "`{}` data (the Socket.IO argument)",
+            event.name()
+        );
+        assert_eq!(
+            normalized(serde_json::to_value(&event).expect("serializes")),
+            expected
+        );
+    }
+}
+
+#[test]
+fn section_5_lists_every_event() {
+    let start = PROTOCOL_MD.find("## 5. Events").expect("section 5");
+    let end = PROTOCOL_MD.find("## 6.").expect("section 6");
+    let listed: BTreeSet<String> = PROTOCOL_MD[start..end]
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|name| *name != "type")
+        .map(String::from)
+        .collect();
+    let known: BTreeSet<String> = events().iter().map(|e| e.name().to_string()).collect();
+    assert_eq!(listed, known);
+}
+
+#[test]
+fn section_8_lists_every_websocket_error_code() {
+    let start = PROTOCOL_MD.find("## 8. Error codes").expect("section 8");
+    let end = PROTOCOL_MD.find("## 9.").expect("section 9");
+    let listed: BTreeSet<String> = PROTOCOL_MD[start..end]
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(String::from)
+        .collect();
+    for code in [
+        ErrorCode::BadJson,
+        ErrorCode::UnknownType,
+        ErrorCode::InvalidRequest,
+        ErrorCode::BinaryUnsupported,
+        ErrorCode::Unauthenticated,
+        ErrorCode::AlreadyAuthenticated,
+        ErrorCode::RateLimited,
+        ErrorCode::EmptyMessage,
+        ErrorCode::MessageTooLong,
+        ErrorCode::UnknownRoom,
+        ErrorCode::NotMember,
+        ErrorCode::Forbidden,
+        ErrorCode::InvalidName,
+        ErrorCode::NameTaken,
+        ErrorCode::UnknownUser,
+        ErrorCode::Internal,
+    ] {
+        assert!(
+            listed.contains(code.as_str()),
+            "section 8 lacks `{}`",
+            code.as_str()
+        );
+    }
+}
+
+#[test]
+fn close_codes_have_their_documented_reasons() {
+    let start = PROTOCOL_MD.find("### Close codes").expect("close codes");
+    let table = &PROTOCOL_MD[start..];
+    for code in [
+        close::NORMAL,
+        close::GOING_AWAY,
+        close::PROTOCOL_ERROR,
+        close::BAD_DATA,
+        close::TOO_BIG,
+        close::INTERNAL,
+        close::UNAUTHENTICATED,
+        close::REVOKED,
+        close::SLOW_CONSUMER,
+    ] {
+        assert!(
+            table.contains(&format!("| `{code}` |")),
+            "close code {code} is not documented"
+        );
+        if code != close::NORMAL {
+            assert!(
+                !close::reason(code).is_empty(),
+                "close code {code} has no reason"
+            );
+        }
+    }
+}
