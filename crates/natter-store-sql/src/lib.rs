@@ -2,10 +2,12 @@
 //! commits the writes arriving together in one transaction (group commit, acknowledged after
 //! COMMIT), and a small pool of reader connections (WAL lets them read while it writes).
 //! [`PostgresStore`] is for several nodes sharing one database: a connection pool, with the
-//! database allocating ids and per-room sequence numbers.
+//! database allocating ids and per-room sequence numbers. [`migrate`] lists each backend's
+//! numbered schema migrations and the rules every open follows (baseline, refusal of newer).
 
 #![deny(clippy::unwrap_used)]
 
+pub mod migrate;
 pub mod postgres;
 mod sqlite;
 

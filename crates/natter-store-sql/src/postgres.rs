@@ -1,6 +1,7 @@
-//! The PostgreSQL `Store`: schema and migrations (serialized across nodes by an advisory
-//! lock), a connection pool, and every query. Several nodes share one database: the database
-//! allocates ids and per-room sequence numbers, never a node.
+//! The PostgreSQL `Store`: running the schema migrations (`crate::migrate` lists them;
+//! serialized across nodes by an advisory lock), a connection pool, and every query. Several
+//! nodes share one database: the database allocates ids and per-room sequence numbers, never
+//! a node.
 //!
 //! Sequence numbers: `append` bumps `rooms.last_seq` with `UPDATE ... RETURNING` inside the
 //! transaction that inserts the message. The row lock it takes is held until COMMIT, so two
@@ -8,6 +9,7 @@
 //! committed. A retry with the same (sender, room, client_id) returns the original message,
 //! also when the two attempts race (the unique index decides, the loser rolls back its seq).
 
+use crate::migrate;
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use natter_core::model::*;
@@ -56,54 +58,17 @@ impl PoolLimits {
 /// Key of the advisory lock that serializes migrations between nodes starting together.
 const MIGRATION_LOCK: i64 = 0x6e61_7474_6572; // "natter"
 
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE users (
-    id BIGSERIAL PRIMARY KEY,
+/// Keeps which schema migrations the database has (`crate::migrate`); `applied_at` is in
+/// milliseconds since the Unix epoch, like every time in this schema.
+const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version BIGINT PRIMARY KEY,
     name TEXT NOT NULL,
-    name_key TEXT NOT NULL UNIQUE,
-    password_hash TEXT,
-    guest BOOLEAN NOT NULL DEFAULT FALSE,
-    created_at BIGINT NOT NULL
-);
-CREATE TABLE sessions (
-    token_hash BYTEA PRIMARY KEY,
-    user_id BIGINT NOT NULL REFERENCES users(id),
-    created_at BIGINT NOT NULL
-);
-CREATE TABLE rooms (
-    id BIGSERIAL PRIMARY KEY,
-    name TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('public', 'dm')),
-    name_key TEXT UNIQUE,
-    dm_key TEXT UNIQUE,
-    member_count INTEGER NOT NULL DEFAULT 0,
-    last_seq BIGINT NOT NULL DEFAULT 0,
-    created_at BIGINT NOT NULL
-);
-CREATE TABLE members (
-    room_id BIGINT NOT NULL REFERENCES rooms(id),
-    user_id BIGINT NOT NULL REFERENCES users(id),
-    joined_at BIGINT NOT NULL,
-    PRIMARY KEY (room_id, user_id)
-);
-CREATE INDEX members_by_user ON members(user_id, room_id);
-CREATE TABLE messages (
-    id BIGSERIAL PRIMARY KEY,
-    room_id BIGINT NOT NULL REFERENCES rooms(id),
-    seq BIGINT NOT NULL,
-    sender_id BIGINT NOT NULL REFERENCES users(id),
-    body TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    UNIQUE (room_id, seq),
-    UNIQUE (sender_id, room_id, client_id)
-);
-"#,
-    r#"
-ALTER TABLE members ADD COLUMN read_seq BIGINT NOT NULL DEFAULT 0;
-"#,
-];
+    applied_at BIGINT NOT NULL
+)";
+
+/// What a database made before read markers (the first unversioned schema) lacks of
+/// migration 1.
+const ADD_READ_MARKERS: &str = "ALTER TABLE members ADD COLUMN read_seq BIGINT NOT NULL DEFAULT 0";
 
 /// A failure as the log should show it (the server's own message for database errors).
 trait Describe {
@@ -197,34 +162,100 @@ async fn create_database_if_missing(config: &tokio_postgres::Config) -> Result<(
     Ok(())
 }
 
+/// Brings the schema to the newest version this binary knows (`crate::migrate`), one
+/// migration per transaction. Each transaction first takes the advisory lock and then reads
+/// the version, so nodes starting together take turns and never apply a migration twice.
 async fn migrate(pool: &Pool) -> Result<(), StoreError> {
     let mut client = pool.get().await.map_err(backend)?;
-    let tx = client.transaction().await.map_err(backend)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+    loop {
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(backend)?;
+        tx.batch_execute(VERSION_TABLE).await.map_err(backend)?;
+        let applied: i64 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                &[],
+            )
+            .await
+            .map_err(backend)?
+            .get(0);
+        migrate::refuse_if_newer(applied, migrate::POSTGRES)?;
+        if applied == 0 && migrate::is_baseline(&baseline_tables_present(&tx).await?)? {
+            add_read_markers_if_missing(&tx).await?;
+            record(&tx, migrate::BASELINE, migrate::BASELINE_NAME).await?;
+            tx.commit().await.map_err(backend)?;
+            tracing::info!(
+                version = migrate::BASELINE,
+                "postgres schema from before versioned migrations recorded as its version"
+            );
+            continue;
+        }
+        if applied == migrate::BASELINE && add_read_markers_if_missing(&tx).await? {
+            tx.commit().await.map_err(backend)?;
+            tracing::info!("postgres schema at version 1 given the read markers it lacked");
+            continue;
+        }
+        let Some(next) = migrate::next_after(migrate::POSTGRES, applied) else {
+            return tx.commit().await.map_err(backend);
+        };
+        tx.batch_execute(next.sql).await.map_err(backend)?;
+        record(&tx, next.version, next.name).await?;
+        tx.commit().await.map_err(backend)?;
+        tracing::info!(
+            version = next.version,
+            name = next.name,
+            "postgres schema migrated"
+        );
+    }
+}
+
+/// Which of migration 1's tables the database has (in the schema its tables go to).
+async fn baseline_tables_present(client: &impl GenericClient) -> Result<Vec<String>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_name::text = ANY($1::text[])",
+            &[&migrate::BASELINE_TABLES],
+        )
         .await
         .map_err(backend)?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS natter_schema (version INTEGER NOT NULL)")
-        .await
-        .map_err(backend)?;
-    let version: i32 = tx
-        .query_opt("SELECT version FROM natter_schema", &[])
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Adds `members.read_seq` to a database of the first unversioned schema (see
+/// `migrate::BASELINE`); true if it was missing.
+async fn add_read_markers_if_missing(client: &impl GenericClient) -> Result<bool, StoreError> {
+    let has_read_markers = client
+        .query_opt(
+            "SELECT 1 FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = 'members'
+               AND column_name = 'read_seq'",
+            &[],
+        )
         .await
         .map_err(backend)?
-        .map_or(0, |r| r.get(0));
-    if version == 0 {
-        tx.execute("INSERT INTO natter_schema (version) VALUES (0)", &[])
+        .is_some();
+    if !has_read_markers {
+        client
+            .batch_execute(ADD_READ_MARKERS)
             .await
             .map_err(backend)?;
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-        tx.batch_execute(sql).await.map_err(backend)?;
-        let next = i as i32 + 1;
-        tx.execute("UPDATE natter_schema SET version = $1", &[&next])
-            .await
-            .map_err(backend)?;
-        tracing::info!(version = next, "postgres schema migrated");
-    }
-    tx.commit().await.map_err(backend)
+    Ok(!has_read_markers)
+}
+
+/// Adds `version`'s row to `schema_migrations`.
+async fn record(client: &impl GenericClient, version: i64, name: &str) -> Result<(), StoreError> {
+    client
+        .execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            &[&version, &name, &now_millis()],
+        )
+        .await
+        .map_err(backend)?;
+    Ok(())
 }
 
 fn user_from(row: &Row, at: usize) -> User {

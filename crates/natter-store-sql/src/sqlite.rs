@@ -1,9 +1,10 @@
-//! The SQLite `Store`: schema and migrations, the group-committing writer thread, the
-//! reader pool, and every query.
+//! The SQLite `Store`: running the schema migrations (`crate::migrate` lists them), the
+//! group-committing writer thread, the reader pool, and every query.
 
 mod readers;
 mod writer;
 
+use crate::migrate;
 use async_trait::async_trait;
 use natter_core::model::*;
 use natter_core::store::{name_key, Credentials, Store};
@@ -52,54 +53,16 @@ impl std::str::FromStr for Synchronous {
     }
 }
 
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE users (
-    id INTEGER PRIMARY KEY,
+/// Keeps which schema migrations the database has (`crate::migrate`); `applied_at` is in
+/// milliseconds since the Unix epoch, like every time in this schema.
+const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
-    name_key TEXT NOT NULL UNIQUE,
-    password_hash TEXT,
-    guest INTEGER NOT NULL DEFAULT 0,
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE sessions (
-    token_hash BLOB PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE rooms (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('public', 'dm')),
-    name_key TEXT UNIQUE,
-    dm_key TEXT UNIQUE,
-    member_count INTEGER NOT NULL DEFAULT 0,
-    last_seq INTEGER NOT NULL DEFAULT 0,
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE members (
-    room_id INTEGER NOT NULL REFERENCES rooms(id),
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    joined_at INTEGER NOT NULL,
-    PRIMARY KEY (room_id, user_id)
-) WITHOUT ROWID;
-CREATE INDEX members_by_user ON members(user_id, room_id);
-CREATE TABLE messages (
-    id INTEGER PRIMARY KEY,
-    room_id INTEGER NOT NULL REFERENCES rooms(id),
-    seq INTEGER NOT NULL,
-    sender_id INTEGER NOT NULL REFERENCES users(id),
-    body TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    UNIQUE (room_id, seq),
-    UNIQUE (sender_id, room_id, client_id)
-);
-"#,
-    r#"
-ALTER TABLE members ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
-"#,
-];
+    applied_at INTEGER NOT NULL
+)";
+
+/// What a file made before read markers (the first unversioned schema) lacks of migration 1.
+const ADD_READ_MARKERS: &str = "ALTER TABLE members ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0";
 
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -135,18 +98,89 @@ fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection, StoreEr
     Ok(conn)
 }
 
+/// Brings the schema to the newest version this binary knows (`crate::migrate`), one
+/// migration per transaction. Each transaction is IMMEDIATE (it holds the write lock from its
+/// first read), so two processes opening one file at once take turns and the second finds the
+/// work done.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(backend)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction().map_err(backend)?;
-        tx.execute_batch(sql).map_err(backend)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+    loop {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(backend)?;
+        tx.execute_batch(VERSION_TABLE).map_err(backend)?;
+        let applied: i64 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        migrate::refuse_if_newer(applied, migrate::SQLITE)?;
+        if applied == 0 && migrate::is_baseline(&baseline_tables_present(&tx)?)? {
+            add_read_markers_if_missing(&tx)?;
+            record(&tx, migrate::BASELINE, migrate::BASELINE_NAME)?;
+            tx.commit().map_err(backend)?;
+            tracing::info!(
+                version = migrate::BASELINE,
+                "sqlite schema from before versioned migrations recorded as its version"
+            );
+            continue;
+        }
+        if applied == migrate::BASELINE && add_read_markers_if_missing(&tx)? {
+            tx.commit().map_err(backend)?;
+            tracing::info!("sqlite schema at version 1 given the read markers it lacked");
+            continue;
+        }
+        let Some(next) = migrate::next_after(migrate::SQLITE, applied) else {
+            return tx.commit().map_err(backend);
+        };
+        tx.execute_batch(next.sql).map_err(backend)?;
+        record(&tx, next.version, next.name)?;
         tx.commit().map_err(backend)?;
-        tracing::info!(version = i + 1, "sqlite schema migrated");
+        tracing::info!(
+            version = next.version,
+            name = next.name,
+            "sqlite schema migrated"
+        );
     }
+}
+
+/// Which of migration 1's tables the database has.
+fn baseline_tables_present(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .map_err(backend)?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(backend)?;
+    let names = names.collect::<Result<Vec<_>, _>>().map_err(backend)?;
+    Ok(names
+        .into_iter()
+        .filter(|n| migrate::BASELINE_TABLES.contains(&n.as_str()))
+        .collect())
+}
+
+/// Adds `members.read_seq` to a database of the first unversioned schema (see
+/// `migrate::BASELINE`); true if it was missing.
+fn add_read_markers_if_missing(conn: &Connection) -> Result<bool, StoreError> {
+    let has_read_markers = conn
+        .prepare("SELECT 1 FROM pragma_table_info('members') WHERE name = 'read_seq'")
+        .map_err(backend)?
+        .exists([])
+        .map_err(backend)?;
+    if !has_read_markers {
+        conn.execute_batch(ADD_READ_MARKERS).map_err(backend)?;
+    }
+    Ok(!has_read_markers)
+}
+
+/// Adds `version`'s row to `schema_migrations`.
+fn record(conn: &Connection, version: i64, name: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+        params![version, name, now_millis()],
+    )
+    .map_err(backend)?;
     Ok(())
 }
 

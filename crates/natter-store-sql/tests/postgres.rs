@@ -1,12 +1,18 @@
 //! The PostgreSQL `Store` on a real PostgreSQL: the store rules, and what several nodes
 //! sharing one database need (seqs allocated by the database under concurrent appends from
-//! several pools, concurrent duplicates, nodes migrating at once).
+//! several pools, concurrent duplicates, nodes migrating at once), and versioned schema
+//! migrations (a database from before versions, from the committed `tests/fixtures/
+//! postgres-v0.sql`, is recorded as the baseline and keeps its data; a new one gets every
+//! migration, once even when nodes open it together; a newer one is refused).
 //!
 //! Runs when `NATTER_TEST_POSTGRES` is a `postgres://` URL (each test creates and drops its own
 //! database); prints a skip otherwise, and fails instead when `NATTER_REQUIRE_SERVICES=1`.
 
+mod fixtures;
+
 use natter_core::model::*;
 use natter_core::{Store, StoreError};
+use natter_store_sql::migrate;
 use natter_store_sql::postgres::{drop_database, unique_database_name, with_database};
 use natter_store_sql::PostgresStore;
 use std::collections::HashSet;
@@ -523,4 +529,257 @@ fn a_pool_lets_64_queries_per_connection_wait() {
         64,
         "a pool has one connection at least"
     );
+}
+
+/// A client of its own on the database `url` names (outside the store's pool).
+async fn raw_client(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("raw connect");
+    tokio::spawn(conn);
+    client
+}
+
+/// A scratch database holding what natter wrote before versioned migrations (the fixture).
+async fn scratch_from_before_versions(base: &str) -> Scratch {
+    let name = unique_database_name("natter_store_test");
+    raw_client(&with_database(base, "postgres"))
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    let scratch = Scratch {
+        url: with_database(base, &name),
+    };
+    raw_client(&scratch.url)
+        .await
+        .batch_execute(include_str!("fixtures/postgres-v0.sql"))
+        .await
+        .expect("load the fixture");
+    scratch
+}
+
+/// (version, name) of each row of `schema_migrations`.
+async fn recorded_versions(url: &str) -> Vec<(i64, String)> {
+    raw_client(url)
+        .await
+        .query(
+            "SELECT version, name FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .expect("schema_migrations")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+fn every_postgres_migration() -> Vec<(i64, String)> {
+    migrate::POSTGRES
+        .iter()
+        .map(|m| (m.version, m.name.to_string()))
+        .collect()
+}
+
+/// Columns, constraints and indexes of natter's tables, as PostgreSQL describes them.
+async fn schema_shape(url: &str) -> Vec<String> {
+    let client = raw_client(url).await;
+    let tables: &[&str] = &["users", "sessions", "rooms", "members", "messages"];
+    let columns = client
+        .query(
+            "SELECT table_name::text, column_name::text, data_type::text, is_nullable::text,
+                    COALESCE(column_default::text, '')
+             FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name::text = ANY($1::text[])
+             ORDER BY table_name, ordinal_position",
+            &[&tables],
+        )
+        .await
+        .expect("columns");
+    let constraints = client
+        .query(
+            "SELECT conrelid::regclass::text, conname::text, pg_get_constraintdef(oid)
+             FROM pg_constraint
+             WHERE conrelid::regclass::text = ANY($1::text[]) ORDER BY 1, 2",
+            &[&tables],
+        )
+        .await
+        .expect("constraints");
+    let indexes = client
+        .query(
+            "SELECT tablename::text, indexname::text, indexdef FROM pg_indexes
+             WHERE schemaname = current_schema() AND tablename::text = ANY($1::text[])
+             ORDER BY 1, 2",
+            &[&tables],
+        )
+        .await
+        .expect("indexes");
+    let mut out: Vec<String> = columns
+        .iter()
+        .map(|r| {
+            let parts: Vec<String> = (0..5).map(|i| r.get(i)).collect();
+            parts.join(" ")
+        })
+        .collect();
+    for row in constraints.iter().chain(indexes.iter()) {
+        let parts: Vec<String> = (0..3).map(|i| row.get(i)).collect();
+        out.push(parts.join(" "));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_database_from_before_versions_is_baselined_and_keeps_its_data() {
+    let Some(base) =
+        postgres_url("postgres_a_database_from_before_versions_is_baselined_and_keeps_its_data")
+    else {
+        return;
+    };
+    let scratch = scratch_from_before_versions(&base).await;
+    let store = scratch.store().await;
+    assert_eq!(
+        recorded_versions(&scratch.url).await,
+        every_postgres_migration()
+    );
+    fixtures::check_fixture_data(store.as_ref()).await;
+    store.shutdown().await;
+    scratch.drop().await;
+}
+
+/// A database from the first unversioned schema (no read markers, `natter_schema` at 1) gets
+/// them with its baseline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_database_from_before_read_markers_gets_them_at_the_baseline() {
+    let Some(base) =
+        postgres_url("postgres_a_database_from_before_read_markers_gets_them_at_the_baseline")
+    else {
+        return;
+    };
+    let scratch = scratch_from_before_versions(&base).await;
+    raw_client(&scratch.url)
+        .await
+        .batch_execute(
+            "ALTER TABLE members DROP COLUMN read_seq; UPDATE natter_schema SET version = 1",
+        )
+        .await
+        .expect("back to the first schema");
+    let store = scratch.store().await;
+    assert_eq!(
+        recorded_versions(&scratch.url).await,
+        every_postgres_migration()
+    );
+    let ana = store.user_by_name("ana").await.expect("ana").expect("ana");
+    assert_eq!(store.read_markers(ana.id).await.expect("markers"), vec![]);
+    let general = store.ensure_public_room("general").await.expect("general");
+    let marked = store.mark_read(general.id, ana.id, Seq(3)).await;
+    assert_eq!(marked.expect("mark"), Some(Seq(3)));
+    store.shutdown().await;
+    scratch.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_new_database_gets_every_migration() {
+    let Some(base) = postgres_url("postgres_a_new_database_gets_every_migration") else {
+        return;
+    };
+    let scratch = Scratch::new(&base);
+    let store = scratch.store().await;
+    let ana = store
+        .create_user("ana", None, false)
+        .await
+        .expect("schema works");
+    store
+        .create_room("club", ana.id)
+        .await
+        .expect("schema works");
+    assert_eq!(
+        recorded_versions(&scratch.url).await,
+        every_postgres_migration()
+    );
+    store.shutdown().await;
+    scratch.drop().await;
+}
+
+/// Migration 1 is the schema natter had before versions: same columns, types, defaults,
+/// constraints and indexes as the fixture's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_new_database_has_the_schema_of_a_database_from_before_versions() {
+    let Some(base) =
+        postgres_url("postgres_a_new_database_has_the_schema_of_a_database_from_before_versions")
+    else {
+        return;
+    };
+    let old = scratch_from_before_versions(&base).await;
+    let new = Scratch::new(&base);
+    new.store().await.shutdown().await;
+    let old_shape = schema_shape(&old.url).await;
+    assert!(old_shape.len() > 30, "{old_shape:?}");
+    assert_eq!(schema_shape(&new.url).await, old_shape);
+    old.drop().await;
+    new.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_database_newer_than_this_natter_is_refused() {
+    let Some(base) = postgres_url("postgres_a_database_newer_than_this_natter_is_refused") else {
+        return;
+    };
+    let scratch = Scratch::new(&base);
+    scratch.store().await.shutdown().await;
+    let known = migrate::latest(migrate::POSTGRES);
+    let future = known + 5;
+    raw_client(&scratch.url)
+        .await
+        .execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, 'future', 0)",
+            &[&future],
+        )
+        .await
+        .expect("stamp a future version");
+    let before = recorded_versions(&scratch.url).await;
+    match PostgresStore::connect(&scratch.url, 2).await {
+        Ok(_) => panic!("a database at version {future} was opened"),
+        Err(StoreError::Backend(message)) => assert_eq!(
+            message,
+            format!(
+                "the database schema is version {future}; this natter knows up to {known}: \
+                 upgrade natter"
+            )
+        ),
+        Err(other) => panic!("refused with {other:?}"),
+    }
+    assert_eq!(recorded_versions(&scratch.url).await, before);
+    scratch.drop().await;
+}
+
+/// Two nodes opening a new database at the same moment both start, and each migration is
+/// applied (and recorded) once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_nodes_opening_a_new_database_together_apply_each_migration_once() {
+    let Some(base) =
+        postgres_url("postgres_nodes_opening_a_new_database_together_apply_each_migration_once")
+    else {
+        return;
+    };
+    let scratch = Scratch::new(&base);
+    let (a, b) = tokio::join!(
+        PostgresStore::connect(&scratch.url, 2),
+        PostgresStore::connect(&scratch.url, 2)
+    );
+    let (a, b) = (a.expect("first node"), b.expect("second node"));
+    assert_eq!(
+        recorded_versions(&scratch.url).await,
+        every_postgres_migration()
+    );
+    let room = a.ensure_public_room("general").await.expect("schema works");
+    assert_eq!(
+        b.ensure_public_room("general")
+            .await
+            .expect("schema works")
+            .id,
+        room.id
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+    scratch.drop().await;
 }
