@@ -1,0 +1,310 @@
+//! The `/ws` session loop: the auth phase (driven by the core's `Connection::before_auth`),
+//! then requests (pipelined sends, barriers for the rest, replies in request order) and the
+//! outbox's events, written in batches.
+
+use super::super::wsframe::{opcode, Frame};
+use super::*;
+use bytes::Bytes;
+use futures_util::stream::FuturesOrdered;
+use futures_util::{FutureExt, StreamExt};
+use natter_core::protocol::{encode_error, encode_ok, parse_frame, Reply, Request as ChatRequest};
+use natter_core::{
+    close, AuthStep, ChatError, Connection, ErrorCode, KeepaliveStep, Outbox, OutboxItem,
+};
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
+use tokio::time::Instant;
+
+/// The auth phase: frames go to the core's `Connection::before_auth`, which decides what each
+/// gets. Returns the outbox, or how the connection ends.
+pub(super) async fn authenticate<S: Io>(
+    conn: &mut Connection,
+    socket: &mut Socket<S>,
+) -> Result<Outbox, End> {
+    let deadline = Instant::now() + conn.auth_timeout();
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, socket.next()).await {
+            Err(_) => return Err(End::Close(close::UNAUTHENTICATED)),
+            Ok(frame) => frame?,
+        };
+        let text = match frame {
+            Frame::Text(t) => t,
+            Frame::Binary => {
+                send_or_drop(socket, binary_error()).await?;
+                continue;
+            }
+            Frame::Close(code) => return Err(End::Echo(code)),
+            Frame::Ping(payload) => {
+                pong(socket, payload).await?;
+                continue;
+            }
+            Frame::Pong => continue,
+        };
+        let (reference, request) = match parse_frame(&text) {
+            Ok((reference, request)) => (Some(reference), Ok(request)),
+            Err(e) => (e.reference, Err(e.error)),
+        };
+        match conn.before_auth(request).await {
+            AuthStep::Done(reply, outbox) => {
+                let reference = reference.unwrap_or_default();
+                send_or_drop(socket, encode_ok(&reference, &Reply::Auth(reply))).await?;
+                return Ok(outbox);
+            }
+            AuthStep::Refused { error, close } => {
+                send_or_drop(socket, encode_error(reference.as_deref(), &error)).await?;
+                if let Some(code) = close {
+                    return Err(End::Close(code));
+                }
+            }
+        }
+    }
+}
+
+/// Sends a text frame; a failed write ends the connection.
+pub(super) async fn send_or_drop<S: Io>(socket: &mut Socket<S>, payload: Bytes) -> Result<(), End> {
+    if socket.send_text(payload).await {
+        Ok(())
+    } else {
+        Err(End::Drop)
+    }
+}
+
+pub(super) async fn pong<S: Io>(socket: &mut Socket<S>, payload: Vec<u8>) -> Result<(), End> {
+    if socket
+        .send(&[Out::new(opcode::PONG, Bytes::from(payload))])
+        .await
+    {
+        Ok(())
+    } else {
+        Err(End::Drop)
+    }
+}
+
+pub(super) fn binary_error() -> Bytes {
+    encode_error(
+        None,
+        &ChatError::new(
+            ErrorCode::BinaryUnsupported,
+            "binary frames are not supported; send JSON text frames",
+        ),
+    )
+}
+
+/// Requests of one connection in flight at once (pipelined sends); beyond this the socket
+/// is not read until replies go out, so TCP pushes back on the client.
+pub(super) const MAX_IN_FLIGHT: usize = 64;
+
+/// A reply being worked out; replies leave in request order.
+pub(super) type PendingReply = Pin<Box<dyn Future<Output = Bytes> + Send>>;
+
+pub(super) fn reply_bytes(reference: &str, result: Result<Reply, ChatError>) -> Bytes {
+    match result {
+        Ok(data) => encode_ok(reference, &data),
+        Err(e) => encode_error(Some(reference), &e),
+    }
+}
+
+/// What one incoming frame asks of the loop.
+pub(super) enum Incoming {
+    /// Send this reply (after those in flight).
+    Reply(Bytes),
+    /// Start this request alongside those in flight.
+    Pipelined(PendingReply),
+    /// Finish everything in flight, then run this request alone.
+    Barrier(String, ChatRequest),
+    /// Answer a ping.
+    Pong(Vec<u8>),
+    /// The connection is over.
+    End(End),
+    Ignore,
+}
+
+pub(super) fn classify(conn: &mut Connection, frame: Frame) -> Incoming {
+    let text = match frame {
+        Frame::Text(t) => t,
+        Frame::Binary => return Incoming::Reply(binary_error()),
+        Frame::Close(code) => return Incoming::End(End::Echo(code)),
+        Frame::Ping(payload) => return Incoming::Pong(payload),
+        Frame::Pong => return Incoming::Ignore,
+    };
+    match parse_frame(&text) {
+        Err(e) => Incoming::Reply(encode_error(e.reference.as_deref(), &e.error)),
+        Ok((reference, request)) if conn.may_pipeline(&request) => match conn.start(request) {
+            Ok(work) => {
+                Incoming::Pipelined(Box::pin(async move { reply_bytes(&reference, work.await) }))
+            }
+            Err(e) => Incoming::Reply(encode_error(Some(&reference), &e)),
+        },
+        Ok((reference, request)) => Incoming::Barrier(reference, request),
+    }
+}
+
+/// Appends the events ready in the outbox (up to the batch bound) to `batch`.
+pub(super) fn take_ready_events(outbox: &mut Outbox, batch: &mut Vec<Out>) {
+    while batch.len() < MAX_BATCH {
+        let Some(event) = outbox.try_next() else {
+            break;
+        };
+        batch.push(Out::text(event.frame.clone()));
+    }
+}
+
+/// The authenticated loop. Returns how the connection ends.
+///
+/// Each round waits for one thing (a frame, a finished reply, an event, a keepalive),
+/// gathers what it makes ready to send, and writes that in one go. One write point and a
+/// boxed barrier keep the state an idle connection's task holds small.
+pub(super) async fn pump<S: Io>(live: &mut Live<S>, outbox: &mut Outbox) -> End {
+    let mut heard = Instant::now();
+    let mut in_flight = InFlight::default();
+    loop {
+        // Waiting holds only these three small futures; handling what woke the loop is
+        // done after they are dropped.
+        let woke = tokio::select! {
+            frame = live.socket.next(), if in_flight.len() < MAX_IN_FLIGHT => Woke::Frame(frame),
+            Some(reply) = in_flight.next(), if !in_flight.is_empty() => Woke::Reply(reply),
+            item = outbox.next() => Woke::Outbox(item),
+        };
+        let mut batch: Vec<Out> = Vec::new();
+        {
+            let step: Step<'_> = match woke {
+                Woke::Frame(Ok(frame)) => {
+                    heard = Instant::now();
+                    incoming(
+                        &mut live.conn,
+                        &mut live.socket,
+                        &mut in_flight,
+                        frame,
+                        &mut batch,
+                    )
+                }
+                Woke::Frame(Err(end)) => Step::End(end),
+                Woke::Reply(reply) => {
+                    // This reply, the others already done and the events ready: one write.
+                    batch.push(Out::text(reply));
+                    while let Some(Some(reply)) = in_flight.next().now_or_never() {
+                        batch.push(Out::text(reply));
+                    }
+                    take_ready_events(outbox, &mut batch);
+                    Step::Write
+                }
+                Woke::Outbox(OutboxItem::Event(event)) => {
+                    batch.push(Out::text(event.frame.clone()));
+                    take_ready_events(outbox, &mut batch);
+                    Step::Write
+                }
+                Woke::Outbox(OutboxItem::Close(code)) => Step::End(End::Close(code)),
+                Woke::Outbox(OutboxItem::Keepalive) => match live.conn.keepalive(heard.elapsed()) {
+                    KeepaliveStep::Close(code) => Step::End(End::Close(code)),
+                    KeepaliveStep::Ping => {
+                        batch.push(Out::new(opcode::PING, Bytes::new()));
+                        Step::Write
+                    }
+                },
+            };
+            match step {
+                Step::Write => {}
+                Step::End(end) => return end,
+                Step::Barrier(barrier) => {
+                    if let Err(end) = barrier.await {
+                        return end;
+                    }
+                }
+            }
+        }
+        if !batch.is_empty() && !live.socket.send(&batch).await {
+            return End::Drop;
+        }
+    }
+}
+
+/// What woke the loop.
+pub(super) enum Woke {
+    Frame(Result<Frame, End>),
+    Reply(Bytes),
+    Outbox(OutboxItem),
+}
+
+/// What the loop does next, besides writing the batch.
+pub(super) enum Step<'a> {
+    Write,
+    End(End),
+    /// A request that runs alone (boxed: rare, and large).
+    Barrier(Pin<Box<dyn Future<Output = Result<(), End>> + Send + 'a>>),
+}
+
+/// Replies being worked out, in request order. The queue exists only while something is in
+/// flight: an empty `FuturesOrdered` still holds ~150 bytes of heap, for every idle
+/// connection.
+#[derive(Default)]
+pub(super) struct InFlight(Option<Box<FuturesOrdered<PendingReply>>>);
+
+impl InFlight {
+    pub(super) fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |queue| queue.len())
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(super) fn push_back(&mut self, work: PendingReply) {
+        self.0
+            .get_or_insert_with(|| Box::new(FuturesOrdered::new()))
+            .push_back(work);
+    }
+
+    /// The next reply in request order; None when nothing is in flight. Cancel-safe.
+    pub(super) fn next(&mut self) -> impl Future<Output = Option<Bytes>> + '_ {
+        poll_fn(|cx| {
+            let Some(queue) = self.0.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let reply = std::task::ready!(queue.poll_next_unpin(cx));
+            if queue.is_empty() {
+                self.0 = None;
+            }
+            Poll::Ready(reply)
+        })
+    }
+}
+
+/// Handles one frame: queues what it answers in `batch` (or starts it in `in_flight`).
+pub(super) fn incoming<'a, S: Io>(
+    conn: &'a mut Connection,
+    socket: &'a mut Socket<S>,
+    in_flight: &'a mut InFlight,
+    frame: Frame,
+    batch: &mut Vec<Out>,
+) -> Step<'a> {
+    match classify(conn, frame) {
+        Incoming::Ignore => {}
+        Incoming::End(end) => return Step::End(end),
+        Incoming::Pong(payload) => batch.push(Out::new(opcode::PONG, Bytes::from(payload))),
+        Incoming::Reply(bytes) if in_flight.is_empty() => batch.push(Out::text(bytes)),
+        Incoming::Reply(bytes) => in_flight.push_back(Box::pin(async move { bytes })),
+        Incoming::Pipelined(work) => in_flight.push_back(work),
+        Incoming::Barrier(reference, request) => {
+            return Step::Barrier(Box::pin(barrier(
+                conn, socket, in_flight, reference, request,
+            )));
+        }
+    }
+    Step::Write
+}
+
+/// Sends every reply in flight, then runs `request` alone and sends its reply.
+pub(super) async fn barrier<S: Io>(
+    conn: &mut Connection,
+    socket: &mut Socket<S>,
+    in_flight: &mut InFlight,
+    reference: String,
+    request: ChatRequest,
+) -> Result<(), End> {
+    while let Some(bytes) = in_flight.next().await {
+        send_or_drop(socket, bytes).await?;
+    }
+    let reply = reply_bytes(&reference, conn.request(request).await);
+    send_or_drop(socket, reply).await
+}
