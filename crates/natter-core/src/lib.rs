@@ -34,9 +34,9 @@ pub mod session;
 pub mod store;
 
 pub use broker::{Broker, BusEvent, BusHandler, LocalBroker, Topic};
+pub use config::CoreConfig;
 pub use error::{BrokerError, ChatError, ErrorCode, StoreError};
 pub use model::*;
-pub use config::CoreConfig;
 pub use node::{Connection, Node, SignedIn};
 pub use protocol::{close, EncodedEvent, Request};
 pub use session::{Outbox, OutboxItem};
