@@ -4,7 +4,7 @@
 //! [`PostgresStore`] is for several nodes sharing one database: a connection pool, with the
 //! database allocating ids and per-room sequence numbers.
 
-#![deny(clippy::unwrap_used)]
+#![forbid(unsafe_code)]
 
 pub mod postgres;
 mod sqlite;
