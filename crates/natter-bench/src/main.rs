@@ -1,6 +1,8 @@
 //! The natter-bench binary: parse arguments, run the scenario, exit 0 (checks passed),
 //! 2 (a delivery check failed) or 1 (the run could not be made).
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {

@@ -1,6 +1,9 @@
 //! CPU time and resident memory of a process, read from /proc (the server under test) or
 //! getrusage (the load generator itself, to tell when it was the bottleneck).
 
+// libc calls (sysconf, getrusage), each with its SAFETY comment.
+#![allow(unsafe_code)]
+
 use std::time::Instant;
 
 use serde::Serialize;

@@ -1,7 +1,9 @@
-//! The core's settings, and the one place their defaults live: [`defaults`] holds every
-//! default value, `CoreConfig::default` and the server's configuration (flags, environment,
-//! file, README table) all read them from there.
+//! The core's settings, and the one place their defaults and allowed values live:
+//! [`defaults`] holds every default value and [`ranges`] the values each setting accepts;
+//! `CoreConfig::default` and the server's configuration (flags, environment, file, `--help`,
+//! README table) all read them from there.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 /// Every default of the core's settings, in the units the server's flags use.
@@ -19,6 +21,31 @@ pub mod defaults {
     pub const RESUME_LIMIT: u64 = 1000;
     pub const PRESENCE_BACKLOG: usize = 4096;
     pub const AUTH_TIMEOUT_SECS: u64 = 10;
+}
+
+/// The values each setting the server exposes accepts, in the units of [`defaults`]. The
+/// server refuses to start with a value outside them; it does not clamp.
+pub mod ranges {
+    use super::RangeInclusive;
+
+    /// Up to 100k characters (a message must still fit in a frame: see `MAX_FRAME_BYTES`).
+    pub const MAX_MESSAGE_CHARS: RangeInclusive<usize> = 1..=100_000;
+    /// 1 KiB (room for any request but a message) to 16 MiB.
+    pub const MAX_FRAME_BYTES: RangeInclusive<usize> = 1024..=16 * 1024 * 1024;
+    /// One request per 1000 s to a million per second; NaN and infinity are outside.
+    pub const RATE_PER_SEC: RangeInclusive<f64> = 0.001..=1_000_000.0;
+    /// At least one request, or a connection could never send anything.
+    pub const RATE_BURST: RangeInclusive<f64> = 1.0..=1_000_000.0;
+    /// Fewer than 16 frames closes connections on an ordinary burst of replies and events.
+    pub const OUTBOUND_QUEUE: RangeInclusive<usize> = 16..=1_000_000;
+    /// Below 100 ms the typing sweep (an eighth of this, at least 20 ms) cannot keep up.
+    pub const TYPING_EXPIRY_MS: RangeInclusive<u64> = 100..=600_000;
+    /// 100 ms to an hour; a connection silent 2.5 times this long is closed.
+    pub const KEEPALIVE_MS: RangeInclusive<u64> = 100..=3_600_000;
+    /// At least one message, or every resume would be a reset.
+    pub const RESUME_LIMIT: RangeInclusive<u64> = 1..=1_000_000;
+    /// One change kept at least (tests use a handful to force `presence_reset`).
+    pub const PRESENCE_BACKLOG: RangeInclusive<usize> = 1..=1_000_000;
 }
 
 /// The core's settings (the server's configuration fills them).
@@ -72,5 +99,23 @@ impl Default for CoreConfig {
             presence_backlog: defaults::PRESENCE_BACKLOG,
             auth_timeout: Duration::from_secs(defaults::AUTH_TIMEOUT_SECS),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{defaults, ranges};
+
+    #[test]
+    fn every_default_is_in_its_range() {
+        assert!(ranges::MAX_MESSAGE_CHARS.contains(&defaults::MAX_MESSAGE_CHARS));
+        assert!(ranges::MAX_FRAME_BYTES.contains(&defaults::MAX_FRAME_BYTES));
+        assert!(ranges::RATE_PER_SEC.contains(&defaults::RATE_PER_SEC));
+        assert!(ranges::RATE_BURST.contains(&defaults::RATE_BURST));
+        assert!(ranges::OUTBOUND_QUEUE.contains(&defaults::OUTBOUND_QUEUE));
+        assert!(ranges::TYPING_EXPIRY_MS.contains(&defaults::TYPING_EXPIRY_MS));
+        assert!(ranges::KEEPALIVE_MS.contains(&defaults::KEEPALIVE_MS));
+        assert!(ranges::RESUME_LIMIT.contains(&defaults::RESUME_LIMIT));
+        assert!(ranges::PRESENCE_BACKLOG.contains(&defaults::PRESENCE_BACKLOG));
     }
 }

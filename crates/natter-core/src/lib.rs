@@ -18,7 +18,7 @@
 //! - [`ratelimit`]: the per-connection token bucket.
 //! - [`conformance`]: the behaviour every `Store` backend must show, as a reusable test suite.
 
-#![deny(clippy::unwrap_used)]
+#![forbid(unsafe_code)]
 
 pub mod accounts;
 pub mod broker;

@@ -40,6 +40,8 @@ impl PresenceFeed {
     pub fn new(backlog: usize) -> PresenceFeed {
         PresenceFeed {
             log: Mutex::default(),
+            // The server refuses a backlog of 0 at start (`config::ranges`); this guard is for
+            // a `CoreConfig` built in code.
             backlog: backlog.max(1),
         }
     }

@@ -20,6 +20,8 @@ impl TokenBucket {
 
     /// Takes a token, or says in how many milliseconds one will be there.
     pub fn take(&mut self, per_sec: f64, burst: f64) -> Result<(), u64> {
+        // The server refuses rates outside `config::ranges` at start; this guard only keeps a
+        // `CoreConfig` built in code from dividing by zero.
         let (per_sec, burst) = (per_sec.max(0.001), burst.max(1.0));
         let now = Instant::now();
         let elapsed = now.duration_since(self.last).as_secs_f64();

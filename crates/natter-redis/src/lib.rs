@@ -12,7 +12,7 @@
 //! Channels and keys all start with a prefix (`natter:` by default), so several clusters or
 //! test runs can share one Redis. Standalone Redis only (the scripts touch keys they compute).
 
-#![deny(clippy::unwrap_used)]
+#![forbid(unsafe_code)]
 
 mod presence;
 

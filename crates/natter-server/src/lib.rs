@@ -7,7 +7,7 @@
 //! Modules: [`config`] (settings and their layers), [`http`] (API, health, web files),
 //! [`transport`] (the native `/ws` adapter).
 
-#![deny(clippy::unwrap_used)]
+#![forbid(unsafe_code)]
 
 pub mod config;
 pub mod http;

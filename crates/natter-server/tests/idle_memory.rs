@@ -3,6 +3,10 @@
 //! so that none of the client's allocations are counted. Prints the live allocations an idle
 //! connection adds, by size, and keeps the total under a bound.
 
+// A counting global allocator (it forwards every call to the system allocator) and the
+// rlimit syscalls (with their SAFETY comment).
+#![allow(unsafe_code)]
+
 mod common;
 
 use common::{Client, TestServer};

@@ -5,7 +5,7 @@
 //! database allocating ids and per-room sequence numbers. [`migrate`] lists each backend's
 //! numbered schema migrations and the rules every open follows (baseline, refusal of newer).
 
-#![deny(clippy::unwrap_used)]
+#![forbid(unsafe_code)]
 
 pub mod migrate;
 pub mod postgres;

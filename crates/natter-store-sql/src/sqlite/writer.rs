@@ -337,7 +337,6 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::sqlite::{migrate, open_connection, Synchronous};
 
