@@ -15,7 +15,8 @@
 //! - [`store`]: the `Store` trait and an in-memory implementation.
 //! - [`broker`]: the `Broker` trait and the in-process implementation.
 //! - [`ratelimit`]: the per-connection token bucket.
-//! - [`conformance`]: the behaviour every `Store` backend must show, as a reusable test suite.
+//! - [`conformance`]: the `Store` and `Broker` contracts as test suites, one test per rule per
+//!   backend (`store_conformance!`, `broker_conformance!`).
 
 #![deny(clippy::unwrap_used)]
 
@@ -34,9 +35,9 @@ pub mod session;
 pub mod store;
 
 pub use broker::{Broker, BusEvent, BusHandler, LocalBroker, Topic};
+pub use config::CoreConfig;
 pub use error::{BrokerError, ChatError, ErrorCode, StoreError};
 pub use model::*;
-pub use config::CoreConfig;
 pub use node::{Connection, Node, SignedIn};
 pub use protocol::{close, EncodedEvent, Request};
 pub use session::{Outbox, OutboxItem};

@@ -1,10 +1,11 @@
-//! The PostgreSQL `Store` on a real PostgreSQL: the store rules, and what several nodes
-//! sharing one database need (seqs allocated by the database under concurrent appends from
-//! several pools, concurrent duplicates, nodes migrating at once).
+//! The PostgreSQL `Store` on a real PostgreSQL: the store rules (one test per rule), and what
+//! several nodes sharing one database need (seqs allocated by the database under concurrent
+//! appends from several pools, concurrent duplicates, nodes migrating at once).
 //!
 //! Runs when `NATTER_TEST_POSTGRES` is a `postgres://` URL (each test creates and drops its own
 //! database); prints a skip otherwise, and fails instead when `NATTER_REQUIRE_SERVICES=1`.
 
+use natter_core::conformance::store::StoreUnderTest;
 use natter_core::model::*;
 use natter_core::{Store, StoreError};
 use natter_store_sql::postgres::{drop_database, unique_database_name, with_database};
@@ -67,17 +68,14 @@ fn new_message(room: RoomId, sender: &User, client_id: &str) -> NewMessage {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_store_conforms() {
-    let Some(base) = postgres_url("postgres_store_conforms") else {
-        return;
-    };
-    let scratch = Scratch::new(&base);
+/// A store on a database of its own, dropped once the rule has passed.
+async fn fresh_postgres_store(test: &'static str) -> Option<StoreUnderTest> {
+    let scratch = Scratch::new(&postgres_url(test)?);
     let store: Arc<dyn Store> = scratch.store().await;
-    natter_core::conformance::check_store(store.clone(), "p").await;
-    store.shutdown().await;
-    scratch.drop().await;
+    Some(StoreUnderTest::new(store).with_cleanup(scratch.drop()))
 }
+
+natter_core::store_conformance!(postgres_store, fresh_postgres_store);
 
 #[tokio::test]
 async fn basic_rules_hold() {
