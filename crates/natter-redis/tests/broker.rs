@@ -12,38 +12,9 @@ use natter_core::broker::{Broker, BusEvent, Topic};
 use natter_core::conformance::broker::{message, user, BrokerBus, BrokerNode, Seen, WAIT};
 use natter_core::model::*;
 use natter_redis::{RedisBroker, RedisSettings};
-use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use natter_testkit::{redis_url, unique_redis_prefix, OwnRedis};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn redis_url(test: &str) -> Option<String> {
-    match std::env::var("NATTER_TEST_REDIS") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("NATTER_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                panic!("{test}: NATTER_REQUIRE_SERVICES=1 but NATTER_TEST_REDIS is not set");
-            }
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: set NATTER_TEST_REDIS=redis://... to run it"
-            );
-            None
-        }
-    }
-}
-
-fn unique_prefix() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros());
-    format!(
-        "natter-test:{}:{t}:{}:",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// A Redis broker on `url` under `prefix`, its handler not yet set.
 async fn connect(url: &str, prefix: &str, heartbeat_ms: u64, expiry_ms: u64) -> Arc<dyn Broker> {
@@ -90,7 +61,7 @@ impl BrokerBus for RedisBus {
 async fn redis_bus(test: &'static str) -> Option<RedisBus> {
     Some(RedisBus {
         url: redis_url(test)?,
-        prefix: unique_prefix(),
+        prefix: unique_redis_prefix(),
     })
 }
 
@@ -101,7 +72,7 @@ async fn a_room_subscription_asks_for_a_catch_up() {
     let Some(url) = redis_url("a_room_subscription_asks_for_a_catch_up") else {
         return;
     };
-    let mut node = start_node(&url, &unique_prefix(), 200, 2000).await;
+    let mut node = start_node(&url, &unique_redis_prefix(), 200, 2000).await;
     subscribe_room(&mut node, RoomId(5)).await;
 }
 
@@ -110,7 +81,7 @@ async fn dead_nodes_expire() {
     let Some(url) = redis_url("dead_nodes_expire") else {
         return;
     };
-    let prefix = unique_prefix();
+    let prefix = unique_redis_prefix();
     let mut a = start_node(&url, &prefix, 100, 600).await;
     let b = start_node(&url, &prefix, 100, 600).await;
     a.subscribe_and_wait(Topic::Presence).await;
@@ -141,67 +112,14 @@ async fn dead_nodes_expire() {
     assert!(a.online_names().await.is_empty());
 }
 
-/// A Redis of our own on a spare loopback port, restartable.
-struct OwnRedis {
-    port: u16,
-    child: Option<std::process::Child>,
-}
-
-impl OwnRedis {
-    fn start() -> OwnRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("spare port")
-            .port();
-        let mut redis = OwnRedis { port, child: None };
-        redis.spawn();
-        redis
-    }
-
-    fn spawn(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server (install redis-server)");
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 #[tokio::test]
 async fn nodes_survive_a_redis_restart() {
     if redis_url("nodes_survive_a_redis_restart").is_none() {
         return;
     }
-    let mut redis = OwnRedis::start();
+    let mut redis = OwnRedis::start().await;
     let url = redis.url();
-    let prefix = unique_prefix();
+    let prefix = unique_redis_prefix();
     let mut a = start_node(&url, &prefix, 100, 1000).await;
     let mut b = start_node(&url, &prefix, 100, 1000).await;
     let room = RoomId(3);
@@ -215,7 +133,7 @@ async fn nodes_survive_a_redis_restart() {
     // While Redis is down: publishing fails, presence degrades to this node's users.
     assert!(a.broker.publish(message(room, 1)).await.is_err());
     assert_eq!(a.online_names().await, vec!["ana"]);
-    redis.spawn();
+    redis.spawn().await;
 
     // Both subscribers come back and ask for the room to be caught up from the store.
     for node in [&mut a, &mut b] {

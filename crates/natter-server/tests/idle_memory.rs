@@ -3,9 +3,7 @@
 //! so that none of the client's allocations are counted. Prints the live allocations an idle
 //! connection adds, by size, and keeps the total under a bound.
 
-mod common;
-
-use common::{Client, TestServer};
+use natter_testkit::{Client, TestServer};
 use std::alloc::{GlobalAlloc, Layout};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};

@@ -8,55 +8,11 @@
 use natter_core::conformance::store::StoreUnderTest;
 use natter_core::model::*;
 use natter_core::{Store, StoreError};
-use natter_store_sql::postgres::{drop_database, unique_database_name, with_database};
 use natter_store_sql::PostgresStore;
+use natter_testkit::{eventually, ScratchDatabase, WAIT};
 use std::collections::HashSet;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The base URL, or None (with a visible skip) when PostgreSQL is not configured.
-fn postgres_url(test: &str) -> Option<String> {
-    match std::env::var("NATTER_TEST_POSTGRES") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("NATTER_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                panic!("{test}: NATTER_REQUIRE_SERVICES=1 but NATTER_TEST_POSTGRES is not set");
-            }
-            // Straight to stderr: the test harness does not capture it, so the skip shows.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: set NATTER_TEST_POSTGRES=postgres://... to run it"
-            );
-            None
-        }
-    }
-}
-
-/// A fresh database for one test, dropped when the test ends (unless it panicked).
-struct Scratch {
-    url: String,
-}
-
-impl Scratch {
-    fn new(base: &str) -> Scratch {
-        Scratch {
-            url: with_database(base, &unique_database_name("natter_store_test")),
-        }
-    }
-
-    async fn store(&self) -> Arc<PostgresStore> {
-        Arc::new(
-            PostgresStore::connect(&self.url, 8)
-                .await
-                .expect("connect to postgres"),
-        )
-    }
-
-    async fn drop(self) {
-        drop_database(&self.url).await.expect("drop database");
-    }
-}
 
 fn new_message(room: RoomId, sender: &User, client_id: &str) -> NewMessage {
     NewMessage {
@@ -68,10 +24,15 @@ fn new_message(room: RoomId, sender: &User, client_id: &str) -> NewMessage {
     }
 }
 
+/// A database of the test's own, or None (a visible skip) when PostgreSQL is not configured.
+fn scratch(test: &str) -> Option<ScratchDatabase> {
+    ScratchDatabase::for_test(test, "natter_store_test")
+}
+
 /// A store on a database of its own, dropped once the rule has passed.
 async fn fresh_postgres_store(test: &'static str) -> Option<StoreUnderTest> {
-    let scratch = Scratch::new(&postgres_url(test)?);
-    let store: Arc<dyn Store> = scratch.store().await;
+    let scratch = scratch(test)?;
+    let store: Arc<dyn Store> = scratch.store(8).await;
     Some(StoreUnderTest::new(store).with_cleanup(scratch.drop()))
 }
 
@@ -79,11 +40,10 @@ natter_core::store_conformance!(postgres_store, fresh_postgres_store);
 
 #[tokio::test]
 async fn basic_rules_hold() {
-    let Some(base) = postgres_url("basic_rules_hold") else {
+    let Some(scratch) = scratch("basic_rules_hold") else {
         return;
     };
-    let scratch = Scratch::new(&base);
-    let store = scratch.store().await;
+    let store = scratch.store(8).await;
     let ana = store
         .create_user("Ana", Some("hash"), false)
         .await
@@ -208,14 +168,13 @@ async fn basic_rules_hold() {
 /// once, 1..=N, and a reader sees them in order with no gap.
 #[tokio::test]
 async fn seqs_stay_unique_and_gapless_across_nodes() {
-    let Some(base) = postgres_url("seqs_stay_unique_and_gapless_across_nodes") else {
+    let Some(scratch) = scratch("seqs_stay_unique_and_gapless_across_nodes") else {
         return;
     };
-    let scratch = Scratch::new(&base);
     let nodes = [
-        scratch.store().await,
-        scratch.store().await,
-        scratch.store().await,
+        scratch.store(8).await,
+        scratch.store(8).await,
+        scratch.store(8).await,
     ];
     let room = nodes[0].ensure_public_room("busy").await.expect("room");
     let mut senders = Vec::new();
@@ -281,11 +240,10 @@ async fn seqs_stay_unique_and_gapless_across_nodes() {
 /// original back, and the room's seq is not spent twice.
 #[tokio::test]
 async fn concurrent_duplicates_return_the_original() {
-    let Some(base) = postgres_url("concurrent_duplicates_return_the_original") else {
+    let Some(scratch) = scratch("concurrent_duplicates_return_the_original") else {
         return;
     };
-    let scratch = Scratch::new(&base);
-    let nodes = [scratch.store().await, scratch.store().await];
+    let nodes = [scratch.store(8).await, scratch.store(8).await];
     let room = nodes[0].ensure_public_room("dupes").await.expect("room");
     let ana = nodes[0].create_user("ana", None, false).await.expect("ana");
     for round in 0..10 {
@@ -323,10 +281,9 @@ async fn concurrent_duplicates_return_the_original() {
 /// Nodes starting together against a new database migrate it once, without errors.
 #[tokio::test]
 async fn nodes_starting_together_migrate_once() {
-    let Some(base) = postgres_url("nodes_starting_together_migrate_once") else {
+    let Some(scratch) = scratch("nodes_starting_together_migrate_once") else {
         return;
     };
-    let scratch = Scratch::new(&base);
     let url = scratch.url.clone();
     let mut tasks = Vec::new();
     for _ in 0..4 {
@@ -338,25 +295,13 @@ async fn nodes_starting_together_migrate_once() {
     for task in tasks {
         task.await.expect("task").expect("connect and migrate");
     }
-    let store = scratch.store().await;
+    let store = scratch.store(8).await;
     store
         .ensure_public_room("general")
         .await
         .expect("schema works");
     store.shutdown().await;
     scratch.drop().await;
-}
-
-/// How long a test waits for something it expects to happen soon.
-const SOON: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Waits until `ready` holds, polling; panics with `what` after `SOON`.
-async fn eventually(what: &str, mut ready: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + SOON;
-    while !ready().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
 }
 
 /// A second session on the test's database that takes the `rooms` table's lock and holds it
@@ -403,17 +348,16 @@ impl RoomsLock {
 /// also ends in `Busy`. The waiting appends then commit, and the refused one, resent, is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saturated_pool_refuses_appends_at_once() {
-    let Some(base) = postgres_url("a_saturated_pool_refuses_appends_at_once") else {
+    let Some(scratch) = scratch("a_saturated_pool_refuses_appends_at_once") else {
         return;
     };
-    let scratch = Scratch::new(&base);
     let limits = |max_waiting, wait_timeout| natter_store_sql::postgres::PoolLimits {
         size: 1,
         max_waiting,
         wait_timeout,
     };
     let store = Arc::new(
-        PostgresStore::connect_with(&scratch.url, limits(2, SOON))
+        PostgresStore::connect_with(&scratch.url, limits(2, WAIT))
             .await
             .expect("connect"),
     );
@@ -443,7 +387,7 @@ async fn a_saturated_pool_refuses_appends_at_once() {
     })
     .await;
 
-    // At once: well before the pool's wait timeout (SOON) could end a wait.
+    // At once: well before the pool's wait timeout (WAIT) could end a wait.
     let refused = tokio::time::timeout(
         Duration::from_secs(2),
         store.append(new_message(room.id, &ana, "refused")),
@@ -468,7 +412,7 @@ async fn a_saturated_pool_refuses_appends_at_once() {
     )
     .await;
     let second = tokio::time::timeout(
-        SOON,
+        WAIT,
         impatient.append(new_message(room.id, &ana, "impatient-2")),
     )
     .await;
