@@ -1,6 +1,7 @@
 //! The `Broker` contract: carries chat events between nodes and keeps global presence, and
 //! `LocalBroker`, the in-process default for a single node. The broker never sees a socket:
-//! it hands events to the node's `BusHandler`, which gives them to its local hub.
+//! it hands events to the node's `BusHandler`, which gives them to its local hub. The rules
+//! every backend keeps are `crate::conformance::broker`, one test per rule per backend.
 
 use crate::error::BrokerError;
 use crate::model::{Message, RoomId, RoomView, Seq, User, UserId};

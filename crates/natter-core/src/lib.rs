@@ -16,7 +16,8 @@
 //! - [`store`]: the `Store` trait and an in-memory implementation.
 //! - [`broker`]: the `Broker` trait and the in-process implementation.
 //! - [`ratelimit`]: the per-connection token bucket.
-//! - [`conformance`]: the behaviour every `Store` backend must show, as a reusable test suite.
+//! - [`conformance`]: the `Store` and `Broker` contracts as test suites, one test per rule per
+//!   backend (`store_conformance!`, `broker_conformance!`).
 
 #![forbid(unsafe_code)]
 

@@ -1,7 +1,7 @@
 //! The `Store` contract (accounts, sessions, rooms, membership, messages) and `MemoryStore`,
 //! an in-memory implementation for unit tests. Real backends live in natter-store-sql.
 //!
-//! Rules every backend keeps (checked by `crate::conformance`):
+//! Rules every backend keeps (checked by `crate::conformance::store`, one test per rule):
 //! - names (users, public rooms) are unique case-insensitively;
 //! - `append` assigns the room's next seq (1, 2, 3, ...) and a server-wide id, and stores a
 //!   retry with the same (sender, room, client_id) once, returning the original;
@@ -430,16 +430,5 @@ impl Store for MemoryStore {
             .unwrap_or_default();
         out.reverse();
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    #[tokio::test]
-    async fn memory_store_conforms() {
-        crate::conformance::check_store(Arc::new(MemoryStore::new()), "m").await;
     }
 }

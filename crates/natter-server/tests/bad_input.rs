@@ -1,9 +1,7 @@
 //! Bad input and abuse, each answered with its documented error or close code while the
 //! connection (or at least everyone else's) keeps working.
 
-mod common;
-
-use common::*;
+use natter_testkit::*;
 use serde_json::json;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
@@ -124,12 +122,7 @@ async fn bad_requests_get_documented_errors_and_the_connection_survives() {
     still_works(&mut ana, room).await;
     // Bob saw only the good messages.
     let got = bob.messages(room, 3).await;
-    assert_eq!(
-        got.iter()
-            .map(|m| m["seq"].as_i64().expect("seq"))
-            .collect::<Vec<_>>(),
-        vec![1, 2, 3]
-    );
+    assert_eq!(seqs(&got), vec![1, 2, 3]);
 }
 
 #[tokio::test]

@@ -1,9 +1,7 @@
 //! End-to-end chat behaviour over real sockets: messages, rooms, DMs, history, presence,
 //! typing, join/leave, duplicates and the HTTP accounts API.
 
-mod common;
-
-use common::*;
+use natter_testkit::*;
 use serde_json::json;
 use std::time::Duration;
 
@@ -166,14 +164,7 @@ async fn history_pages_by_sequence() {
     for i in 1..=25 {
         ana.say(room, &format!("m{i}")).await;
     }
-    let seqs = |v: &serde_json::Value| -> Vec<i64> {
-        v["messages"]
-            .as_array()
-            .expect("messages")
-            .iter()
-            .map(|m| m["seq"].as_i64().expect("seq"))
-            .collect()
-    };
+    let seqs = |v: &serde_json::Value| seqs(v["messages"].as_array().expect("messages"));
     let newest = ana.ok("history", json!({"room": room, "limit": 10})).await;
     assert_eq!(seqs(&newest), (16..=25).collect::<Vec<_>>());
     assert_eq!(newest["has_more"], true);

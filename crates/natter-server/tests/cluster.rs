@@ -10,14 +10,13 @@
 //! The `natter` binary is this crate's (or `NATTER_BIN`), copied first so that a concurrent
 //! build cannot replace it mid-test.
 
-mod common;
-
-use common::{room_with, unique, Client, WAIT};
 use futures_util::{SinkExt, StreamExt};
-use natter_store_sql::postgres::{drop_database, unique_database_name, with_database};
+use natter_testkit::{
+    register, room_with, seqs, spare_port, unique, wait_for_listener, Client, OwnRedis,
+    ScratchDatabase, NGINX, POSTGRES, REDIS, WAIT,
+};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -37,62 +36,12 @@ struct Services {
 }
 
 fn services(test: &str) -> Option<Services> {
-    let get = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let names = [
-        "NATTER_TEST_POSTGRES",
-        "NATTER_TEST_REDIS",
-        "NATTER_TEST_NGINX",
-    ];
-    let values: Vec<Option<String>> = names.iter().map(|n| get(n)).collect();
-    let missing: Vec<&str> = names
-        .iter()
-        .zip(&values)
-        .filter(|(_, v)| v.is_none())
-        .map(|(n, _)| *n)
-        .collect();
-    if !missing.is_empty() {
-        if std::env::var("NATTER_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("{test}: NATTER_REQUIRE_SERVICES=1 but {missing:?} not set");
-        }
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {test}: set {} to run it",
-            missing.join(", ")
-        );
-        return None;
-    }
-    let mut values = values.into_iter().flatten();
+    let mut values = natter_testkit::services(test, &[POSTGRES, REDIS, NGINX])?.into_iter();
     Some(Services {
         postgres: values.next()?,
         redis: values.next()?,
         nginx: values.next()?,
     })
-}
-
-/// A loopback port nobody listens on right now.
-fn spare_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("spare port")
-        .port()
-}
-
-/// Waits until something accepts TCP connections on `addr`; Err if the process exits first
-/// or it takes too long.
-async fn wait_for_listener(addr: SocketAddr, what: &str, child: &mut Child) -> Result<(), String> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return Ok(());
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("{what} exited before listening: {status}"));
-        }
-        if Instant::now() >= deadline {
-            return Err(format!("{what} did not listen on {addr}"));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// A running child process, SIGKILLed when dropped.
@@ -136,54 +85,6 @@ impl Drop for Proc {
     }
 }
 
-/// A Redis of the test's own on a spare loopback port, restartable.
-struct OwnRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl OwnRedis {
-    async fn start() -> OwnRedis {
-        let mut redis = OwnRedis {
-            port: spare_port(),
-            child: None,
-        };
-        redis.spawn().await;
-        redis
-    }
-
-    async fn spawn(&mut self) {
-        let mut child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server (apt-get install redis-server)");
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        wait_for_listener(addr, "redis-server", &mut child)
-            .await
-            .expect("redis-server");
-        self.child = Some(child);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// The natter binary, copied into `dir`.
 fn natter_binary(dir: &Path) -> PathBuf {
     let built = std::env::var("NATTER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_natter").into());
@@ -212,7 +113,7 @@ fn spawn_copied_binary(command: &mut Command) -> Child {
 struct Cluster {
     tmp: tempfile::TempDir,
     bin: PathBuf,
-    database: String,
+    database: ScratchDatabase,
     redis: String,
     prefix: String,
     nodes: Vec<Proc>,
@@ -225,7 +126,7 @@ impl Cluster {
         let mut cluster = Cluster {
             bin: natter_binary(tmp.path()),
             tmp,
-            database: with_database(&services.postgres, &unique_database_name("natter_cluster")),
+            database: ScratchDatabase::new(&services.postgres, "natter_cluster"),
             redis: redis.to_string(),
             prefix: format!("{}:", unique("natter-cluster")),
             nodes: Vec::new(),
@@ -250,7 +151,7 @@ impl Cluster {
             .arg(addr.to_string())
             .arg("--data-dir")
             .arg(&dir)
-            .args(["--database", &self.database])
+            .args(["--database", &self.database.url])
             .args(["--broker", &self.redis])
             .args(["--redis-prefix", &self.prefix])
             .args(["--presence-heartbeat-ms", &HEARTBEAT_MS.to_string()])
@@ -343,27 +244,12 @@ impl Cluster {
 
     /// Registers a user through `addr`; returns (token, user).
     async fn register(&self, addr: SocketAddr, prefix: &str) -> (String, Value) {
-        let name = unique(prefix);
-        let resp = reqwest::Client::new()
-            .post(format!("http://{addr}/api/register"))
-            .json(&json!({"username": name, "password": "correct horse"}))
-            .send()
-            .await
-            .expect("register request");
-        assert_eq!(resp.status(), 201, "register {name}");
-        let body: Value = resp.json().await.expect("json");
-        (
-            body["token"].as_str().expect("token").to_string(),
-            body["user"].clone(),
-        )
+        register(addr, prefix).await
     }
 
     /// Registers and connects a user on `addr`.
     async fn user(&self, addr: SocketAddr, prefix: &str) -> Client {
-        let (token, user) = self.register(addr, prefix).await;
-        let mut c = Client::connect(addr, &token, None).await;
-        c.user = user;
-        c
+        Client::new_user(addr, prefix).await
     }
 
     /// Stops everything (nodes gracefully, so they leave Redis tidy) and drops the database.
@@ -372,7 +258,7 @@ impl Cluster {
         for node in &mut self.nodes {
             node.stop().await;
         }
-        drop_database(&self.database).await.expect("drop database");
+        self.database.drop().await;
     }
 }
 
@@ -458,10 +344,7 @@ async fn three_nodes_share_messages_presence_typing_and_membership() {
     let total = 3 * PER_SENDER;
     for c in &mut clients {
         let got = c.messages(room, total).await;
-        let seqs: Vec<i64> = got
-            .iter()
-            .map(|m| m["seq"].as_i64().expect("seq"))
-            .collect();
+        let seqs = seqs(&got);
         assert_eq!(
             seqs,
             (1..=total as i64).collect::<Vec<_>>(),
@@ -806,10 +689,7 @@ async fn a_redis_restart_loses_no_message() {
     for (c, start) in [(&mut bob, bob_seq), (&mut ana, 1)] {
         let missed = 4 - start;
         let got = c.messages(room, missed as usize).await;
-        let seqs: Vec<i64> = got
-            .iter()
-            .map(|m| m["seq"].as_i64().expect("seq"))
-            .collect();
+        let seqs = seqs(&got);
         assert_eq!(
             seqs,
             ((start + 1)..=4).collect::<Vec<_>>(),

@@ -7,9 +7,7 @@
 // rlimit syscalls (with their SAFETY comment).
 #![allow(unsafe_code)]
 
-mod common;
-
-use common::{Client, TestServer};
+use natter_testkit::{Client, TestServer};
 use std::alloc::{GlobalAlloc, Layout};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};

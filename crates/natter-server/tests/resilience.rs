@@ -1,9 +1,7 @@
 //! Durability and delivery under stress: restarts, resume, slow consumers, graceful
 //! shutdown, and many concurrent senders.
 
-mod common;
-
-use common::*;
+use natter_testkit::*;
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -77,10 +75,7 @@ async fn resume_delivers_exactly_the_missed_messages() {
         ana
     });
     let got = bob.messages(room, 315).await;
-    let seqs: Vec<i64> = got
-        .iter()
-        .map(|m| m["seq"].as_i64().expect("seq"))
-        .collect();
+    let seqs = seqs(&got);
     assert_eq!(
         seqs,
         (6..=320).collect::<Vec<_>>(),
@@ -177,10 +172,7 @@ async fn a_slow_consumer_is_cut_off_without_delaying_others_and_resumes_without_
     )
     .await;
     let got = slow.messages(room, SENDS).await;
-    let seqs: Vec<i64> = got
-        .iter()
-        .map(|m| m["seq"].as_i64().expect("seq"))
-        .collect();
+    let seqs = seqs(&got);
     assert_eq!(seqs, (1..=SENDS as i64).collect::<Vec<_>>());
     eprintln!("{SENDS} sends with a stalled consumer took {elapsed:?}; longest {longest:?}");
 }

@@ -12,14 +12,11 @@
 //!   line and pass (unless `NATTER_REQUIRE_SERVICES=1`: then they fail); with it, a missing
 //!   install fails. `NATTER_SIO_PYTHON_BIN` picks the interpreter (default `python3`).
 //!
-//! The server comes from `common` (so `NATTER_TEST_DATABASE`/`NATTER_TEST_BROKER` apply).
+//! The server comes from natter-testkit (so `NATTER_TEST_DATABASE`/`NATTER_TEST_BROKER` apply).
 
-mod common;
-
-use common::{TestServer, WAIT};
+use natter_testkit::{flag_enabled, TestServer, WAIT};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -287,24 +284,6 @@ fn documented_examples_are_the_tested_files() {
 
 // ----- the official clients -------------------------------------------------------------
 
-/// Whether a client suite is enabled by `var`; prints why not. Where
-/// `NATTER_REQUIRE_SERVICES=1` (CI), a suite that would be skipped fails instead.
-fn enabled(var: &str, suite: &str) -> bool {
-    if matches!(std::env::var(var).as_deref(), Ok("1") | Ok("true")) {
-        return true;
-    }
-    assert!(
-        std::env::var("NATTER_REQUIRE_SERVICES").as_deref() != Ok("1"),
-        "NATTER_REQUIRE_SERVICES=1 but {var} is not set: the {suite} suite would be skipped"
-    );
-    // Straight to stderr: libtest captures `eprintln!`, and a skip should show.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: the {suite} Socket.IO client suite (set {var}=1 to run it)"
-    );
-    false
-}
-
 /// Runs a client suite against a fresh server; fails the test if it fails.
 async fn run_suite(mut command: tokio::process::Command, what: &str) {
     // The native limits: the suites check that Socket.IO has the same ones.
@@ -338,7 +317,7 @@ async fn run_suite(mut command: tokio::process::Command, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_socketio_client_suite() {
-    if !enabled("NATTER_SIO_NODE", "Node (socket.io-client)") {
+    if !flag_enabled("NATTER_SIO_NODE", "the socket.io-client (Node) suite") {
         return;
     }
     let dir = repo_root().join("tests/socketio");
@@ -355,7 +334,7 @@ async fn node_socketio_client_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_socketio_client_suite() {
-    if !enabled("NATTER_SIO_PYTHON", "Python (python-socketio)") {
+    if !flag_enabled("NATTER_SIO_PYTHON", "the python-socketio suite") {
         return;
     }
     let python = std::env::var("NATTER_SIO_PYTHON_BIN").unwrap_or_else(|_| "python3".into());

@@ -2,9 +2,7 @@
 //! handshake and its refusals, fragmented messages, control frames, the close handshake,
 //! and every protocol violation closing with its documented code.
 
-mod common;
-
-use common::*;
+use natter_testkit::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -5,17 +5,17 @@
 use futures_util::{SinkExt, StreamExt};
 use natter_core::{LocalBroker, MemoryStore, Node};
 use natter_server::{http, AppState, Settings};
+use natter_testkit::WAIT;
 use serde_json::{json, Value};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::{UnixListener, UnixStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::task::TaskTracker;
 
 async fn next_json(ws: &mut tokio_tungstenite::WebSocketStream<UnixStream>) -> Value {
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        let frame = tokio::time::timeout(WAIT, ws.next())
             .await
             .expect("a frame in time")
             .expect("open")
@@ -86,7 +86,7 @@ async fn a_session_runs_on_a_unix_socket() {
         .expect("ping");
     // tungstenite answers our frames' pongs itself; the server's pong arrives as a frame.
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        let frame = tokio::time::timeout(WAIT, ws.next())
             .await
             .expect("in time")
             .expect("open")

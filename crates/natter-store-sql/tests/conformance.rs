@@ -1,18 +1,20 @@
-//! The SQLite store passes the shared store conformance suite, and keeps its data across a
-//! reopen of the file.
+//! The SQLite store keeps every rule of the shared store conformance suite (one test per
+//! rule, each on a fresh file), and keeps its data across a reopen of the file.
 
-use natter_core::conformance::check_store;
+use natter_core::conformance::store::StoreUnderTest;
 use natter_core::model::*;
 use natter_core::Store;
 use natter_store_sql::{SqliteStore, Synchronous};
 use std::sync::Arc;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_store_conforms() {
+/// A store on a new file in a directory of its own, removed once the rule has passed.
+async fn fresh_sqlite_store(_test: &'static str) -> Option<StoreUnderTest> {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(dir.path().join("t.db"), Synchronous::Full).expect("open");
-    check_store(Arc::new(store), "s").await;
+    Some(StoreUnderTest::new(Arc::new(store)).with_cleanup(async move { drop(dir) }))
 }
+
+natter_core::store_conformance!(sqlite_store, fresh_sqlite_store);
 
 #[tokio::test]
 async fn data_survives_reopening_the_file() {

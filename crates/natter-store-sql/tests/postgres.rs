@@ -1,4 +1,4 @@
-//! The PostgreSQL `Store` on a real PostgreSQL: the store rules, and what several nodes
+//! The PostgreSQL `Store` on a real PostgreSQL: the store rules (one test per rule), and what several nodes
 //! sharing one database need (seqs allocated by the database under concurrent appends from
 //! several pools, concurrent duplicates, nodes migrating at once), and versioned schema
 //! migrations (a database from before versions, from the committed `tests/fixtures/
@@ -10,58 +10,16 @@
 
 mod fixtures;
 
+use natter_core::conformance::store::StoreUnderTest;
 use natter_core::model::*;
 use natter_core::{Store, StoreError};
 use natter_store_sql::migrate;
-use natter_store_sql::postgres::{drop_database, unique_database_name, with_database};
+use natter_store_sql::postgres::{unique_database_name, with_database};
 use natter_store_sql::PostgresStore;
+use natter_testkit::{eventually, postgres_url, ScratchDatabase, WAIT};
 use std::collections::HashSet;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The base URL, or None (with a visible skip) when PostgreSQL is not configured.
-fn postgres_url(test: &str) -> Option<String> {
-    match std::env::var("NATTER_TEST_POSTGRES") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("NATTER_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                panic!("{test}: NATTER_REQUIRE_SERVICES=1 but NATTER_TEST_POSTGRES is not set");
-            }
-            // Straight to stderr: the test harness does not capture it, so the skip shows.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: set NATTER_TEST_POSTGRES=postgres://... to run it"
-            );
-            None
-        }
-    }
-}
-
-/// A fresh database for one test, dropped when the test ends (unless it panicked).
-struct Scratch {
-    url: String,
-}
-
-impl Scratch {
-    fn new(base: &str) -> Scratch {
-        Scratch {
-            url: with_database(base, &unique_database_name("natter_store_test")),
-        }
-    }
-
-    async fn store(&self) -> Arc<PostgresStore> {
-        Arc::new(
-            PostgresStore::connect(&self.url, 8)
-                .await
-                .expect("connect to postgres"),
-        )
-    }
-
-    async fn drop(self) {
-        drop_database(&self.url).await.expect("drop database");
-    }
-}
 
 fn new_message(room: RoomId, sender: &User, client_id: &str) -> NewMessage {
     NewMessage {
@@ -73,25 +31,26 @@ fn new_message(room: RoomId, sender: &User, client_id: &str) -> NewMessage {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_store_conforms() {
-    let Some(base) = postgres_url("postgres_store_conforms") else {
-        return;
-    };
-    let scratch = Scratch::new(&base);
-    let store: Arc<dyn Store> = scratch.store().await;
-    natter_core::conformance::check_store(store.clone(), "p").await;
-    store.shutdown().await;
-    scratch.drop().await;
+/// A database of the test's own, or None (a visible skip) when PostgreSQL is not configured.
+fn scratch(test: &str) -> Option<ScratchDatabase> {
+    ScratchDatabase::for_test(test, "natter_store_test")
 }
+
+/// A store on a database of its own, dropped once the rule has passed.
+async fn fresh_postgres_store(test: &'static str) -> Option<StoreUnderTest> {
+    let scratch = scratch(test)?;
+    let store: Arc<dyn Store> = scratch.store(8).await;
+    Some(StoreUnderTest::new(store).with_cleanup(scratch.drop()))
+}
+
+natter_core::store_conformance!(postgres_store, fresh_postgres_store);
 
 #[tokio::test]
 async fn basic_rules_hold() {
-    let Some(base) = postgres_url("basic_rules_hold") else {
+    let Some(scratch) = scratch("basic_rules_hold") else {
         return;
     };
-    let scratch = Scratch::new(&base);
-    let store = scratch.store().await;
+    let store = scratch.store(8).await;
     let ana = store
         .create_user("Ana", Some("hash"), false)
         .await
@@ -216,14 +175,13 @@ async fn basic_rules_hold() {
 /// once, 1..=N, and a reader sees them in order with no gap.
 #[tokio::test]
 async fn seqs_stay_unique_and_gapless_across_nodes() {
-    let Some(base) = postgres_url("seqs_stay_unique_and_gapless_across_nodes") else {
+    let Some(scratch) = scratch("seqs_stay_unique_and_gapless_across_nodes") else {
         return;
     };
-    let scratch = Scratch::new(&base);
     let nodes = [
-        scratch.store().await,
-        scratch.store().await,
-        scratch.store().await,
+        scratch.store(8).await,
+        scratch.store(8).await,
+        scratch.store(8).await,
     ];
     let room = nodes[0].ensure_public_room("busy").await.expect("room");
     let mut senders = Vec::new();
@@ -289,11 +247,10 @@ async fn seqs_stay_unique_and_gapless_across_nodes() {
 /// original back, and the room's seq is not spent twice.
 #[tokio::test]
 async fn concurrent_duplicates_return_the_original() {
-    let Some(base) = postgres_url("concurrent_duplicates_return_the_original") else {
+    let Some(scratch) = scratch("concurrent_duplicates_return_the_original") else {
         return;
     };
-    let scratch = Scratch::new(&base);
-    let nodes = [scratch.store().await, scratch.store().await];
+    let nodes = [scratch.store(8).await, scratch.store(8).await];
     let room = nodes[0].ensure_public_room("dupes").await.expect("room");
     let ana = nodes[0].create_user("ana", None, false).await.expect("ana");
     for round in 0..10 {
@@ -331,10 +288,9 @@ async fn concurrent_duplicates_return_the_original() {
 /// Nodes starting together against a new database migrate it once, without errors.
 #[tokio::test]
 async fn nodes_starting_together_migrate_once() {
-    let Some(base) = postgres_url("nodes_starting_together_migrate_once") else {
+    let Some(scratch) = scratch("nodes_starting_together_migrate_once") else {
         return;
     };
-    let scratch = Scratch::new(&base);
     let url = scratch.url.clone();
     let mut tasks = Vec::new();
     for _ in 0..4 {
@@ -346,25 +302,13 @@ async fn nodes_starting_together_migrate_once() {
     for task in tasks {
         task.await.expect("task").expect("connect and migrate");
     }
-    let store = scratch.store().await;
+    let store = scratch.store(8).await;
     store
         .ensure_public_room("general")
         .await
         .expect("schema works");
     store.shutdown().await;
     scratch.drop().await;
-}
-
-/// How long a test waits for something it expects to happen soon.
-const SOON: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Waits until `ready` holds, polling; panics with `what` after `SOON`.
-async fn eventually(what: &str, mut ready: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + SOON;
-    while !ready().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
 }
 
 /// A second session on the test's database that takes the `rooms` table's lock and holds it
@@ -411,17 +355,16 @@ impl RoomsLock {
 /// also ends in `Busy`. The waiting appends then commit, and the refused one, resent, is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saturated_pool_refuses_appends_at_once() {
-    let Some(base) = postgres_url("a_saturated_pool_refuses_appends_at_once") else {
+    let Some(scratch) = scratch("a_saturated_pool_refuses_appends_at_once") else {
         return;
     };
-    let scratch = Scratch::new(&base);
     let limits = |max_waiting, wait_timeout| natter_store_sql::postgres::PoolLimits {
         size: 1,
         max_waiting,
         wait_timeout,
     };
     let store = Arc::new(
-        PostgresStore::connect_with(&scratch.url, limits(2, SOON))
+        PostgresStore::connect_with(&scratch.url, limits(2, WAIT))
             .await
             .expect("connect"),
     );
@@ -451,7 +394,7 @@ async fn a_saturated_pool_refuses_appends_at_once() {
     })
     .await;
 
-    // At once: well before the pool's wait timeout (SOON) could end a wait.
+    // At once: well before the pool's wait timeout (WAIT) could end a wait.
     let refused = tokio::time::timeout(
         Duration::from_secs(2),
         store.append(new_message(room.id, &ana, "refused")),
@@ -476,7 +419,7 @@ async fn a_saturated_pool_refuses_appends_at_once() {
     )
     .await;
     let second = tokio::time::timeout(
-        SOON,
+        WAIT,
         impatient.append(new_message(room.id, &ana, "impatient-2")),
     )
     .await;
@@ -541,14 +484,14 @@ async fn raw_client(url: &str) -> tokio_postgres::Client {
 }
 
 /// A scratch database holding what natter wrote before versioned migrations (the fixture).
-async fn scratch_from_before_versions(base: &str) -> Scratch {
+async fn scratch_from_before_versions(base: &str) -> ScratchDatabase {
     let name = unique_database_name("natter_store_test");
     raw_client(&with_database(base, "postgres"))
         .await
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
         .expect("create database");
-    let scratch = Scratch {
+    let scratch = ScratchDatabase {
         url: with_database(base, &name),
     };
     raw_client(&scratch.url)
@@ -636,7 +579,7 @@ async fn postgres_a_database_from_before_versions_is_baselined_and_keeps_its_dat
         return;
     };
     let scratch = scratch_from_before_versions(&base).await;
-    let store = scratch.store().await;
+    let store = scratch.store(8).await;
     assert_eq!(
         recorded_versions(&scratch.url).await,
         every_postgres_migration()
@@ -663,7 +606,7 @@ async fn postgres_a_database_from_before_read_markers_gets_them_at_the_baseline(
         )
         .await
         .expect("back to the first schema");
-    let store = scratch.store().await;
+    let store = scratch.store(8).await;
     assert_eq!(
         recorded_versions(&scratch.url).await,
         every_postgres_migration()
@@ -682,8 +625,8 @@ async fn postgres_a_new_database_gets_every_migration() {
     let Some(base) = postgres_url("postgres_a_new_database_gets_every_migration") else {
         return;
     };
-    let scratch = Scratch::new(&base);
-    let store = scratch.store().await;
+    let scratch = ScratchDatabase::new(&base, "natter_store_test");
+    let store = scratch.store(8).await;
     let ana = store
         .create_user("ana", None, false)
         .await
@@ -710,8 +653,8 @@ async fn postgres_a_new_database_has_the_schema_of_a_database_from_before_versio
         return;
     };
     let old = scratch_from_before_versions(&base).await;
-    let new = Scratch::new(&base);
-    new.store().await.shutdown().await;
+    let new = ScratchDatabase::new(&base, "natter_store_test");
+    new.store(8).await.shutdown().await;
     let old_shape = schema_shape(&old.url).await;
     assert!(old_shape.len() > 30, "{old_shape:?}");
     assert_eq!(schema_shape(&new.url).await, old_shape);
@@ -724,8 +667,8 @@ async fn postgres_a_database_newer_than_this_natter_is_refused() {
     let Some(base) = postgres_url("postgres_a_database_newer_than_this_natter_is_refused") else {
         return;
     };
-    let scratch = Scratch::new(&base);
-    scratch.store().await.shutdown().await;
+    let scratch = ScratchDatabase::new(&base, "natter_store_test");
+    scratch.store(8).await.shutdown().await;
     let known = migrate::latest(migrate::POSTGRES);
     let future = known + 5;
     raw_client(&scratch.url)
@@ -761,7 +704,7 @@ async fn postgres_nodes_opening_a_new_database_together_apply_each_migration_onc
     else {
         return;
     };
-    let scratch = Scratch::new(&base);
+    let scratch = ScratchDatabase::new(&base, "natter_store_test");
     let (a, b) = tokio::join!(
         PostgresStore::connect(&scratch.url, 2),
         PostgresStore::connect(&scratch.url, 2)

@@ -1,189 +1,38 @@
-//! Test harness: starts real Natter servers on port 0 (in-process, via `natter_server::run`)
-//! and speaks the protocol of docs/protocol.md over real sockets.
-//!
-//! Backends follow the environment, so the same suite runs on SQLite (default) and on
-//! PostgreSQL/Redis: `NATTER_TEST_DATABASE` (a `--database` URL) and `NATTER_TEST_BROKER`
-//! (a `--broker` URL).
+//! The client side of docs/protocol.md over real sockets: registering over the HTTP accounts
+//! API, and a client that speaks the JSON frames of `/ws` (requests with refs, replies,
+//! events kept for later, close codes).
 
-#![allow(dead_code)]
-
+use crate::names::unique;
+use crate::wait::WAIT;
 use futures_util::{SinkExt, StreamExt};
-use natter_server::{run, Settings};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub const WAIT: Duration = Duration::from_secs(10);
-
-/// A unique name for this test run (shared databases must not collide).
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let pid = std::process::id() % 100_000;
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() % 1_000_000)
-        .unwrap_or(0);
-    format!("{prefix}{pid}x{t}x{n}")
+/// Registers a new user with a unique name (from `prefix`) through the server at `addr`;
+/// returns (token, user).
+pub async fn register(addr: SocketAddr, prefix: &str) -> (String, Value) {
+    let name = unique(prefix);
+    let resp = reqwest::Client::new()
+        .post(format!("http://{addr}/api/register"))
+        .json(&json!({"username": name, "password": "correct horse"}))
+        .send()
+        .await
+        .expect("register request");
+    assert_eq!(resp.status(), 201, "register {name}");
+    let body: Value = resp.json().await.expect("json");
+    (
+        body["token"].as_str().expect("token").to_string(),
+        body["user"].clone(),
+    )
 }
 
-/// Settings for a test server: port 0, a data dir, backends from the environment, and
-/// rate limits high enough for tests that are not about them.
-///
-/// On shared services each server (each data dir) gets a database and a Redis prefix of its
-/// own, named after the data dir, so tests do not see each other's users, rooms or events,
-/// and a restarted server finds its data again.
-pub fn settings(data_dir: &Path) -> Settings {
-    let own_name = format!(
-        "natter_t_{}",
-        data_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().to_lowercase())
-            .unwrap_or_default()
-            .replace(|c: char| !c.is_ascii_alphanumeric(), "")
-    );
-    let database = std::env::var("NATTER_TEST_DATABASE").ok().map(|url| {
-        if url.starts_with("postgres") {
-            natter_store_sql::postgres::with_database(&url, &own_name)
-        } else {
-            url
-        }
-    });
-    let broker = std::env::var("NATTER_TEST_BROKER").ok();
-    Settings {
-        data_dir: Some(data_dir.to_path_buf()),
-        redis_prefix: broker.as_ref().map(|_| format!("{own_name}:")),
-        database,
-        broker,
-        rate_per_sec: Some(100_000.0),
-        rate_burst: Some(100_000.0),
-        log: Some("warn".into()),
-        ..Settings::default()
-    }
-}
-
-pub struct TestServer {
-    pub addr: SocketAddr,
-    pub data_dir: PathBuf,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-    _tmp: Option<tempfile::TempDir>,
-}
-
-impl TestServer {
-    /// Starts a server with default test settings in a fresh data dir.
-    pub async fn start() -> TestServer {
-        Self::start_with(|_| {}).await
-    }
-
-    /// Starts a server after `tweak` adjusts the settings.
-    pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> TestServer {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let mut s = settings(tmp.path());
-        tweak(&mut s);
-        let mut server = Self::spawn(s, None).await;
-        server._tmp = Some(tmp);
-        server
-    }
-
-    /// Starts a server with these settings, on `addr` if given (else port 0).
-    pub async fn spawn(settings: Settings, addr: Option<SocketAddr>) -> TestServer {
-        let data_dir = settings.data_dir.clone().expect("data dir");
-        let config = settings.resolve().expect("config");
-        let listener =
-            TcpListener::bind(addr.unwrap_or_else(|| "127.0.0.1:0".parse().expect("addr")))
-                .await
-                .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            run(config, listener, async move {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("server run");
-        });
-        TestServer {
-            addr,
-            data_dir,
-            stop: Some(stop),
-            task: Some(task),
-            _tmp: None,
-        }
-    }
-
-    /// Stops gracefully and waits until it has.
-    pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(15), task)
-                .await
-                .expect("server stops in time")
-                .expect("server task");
-        }
-    }
-
-    /// Stops, then starts again on the same address and data (same settings tweak).
-    pub async fn restart_with(&mut self, tweak: impl FnOnce(&mut Settings)) {
-        self.stop().await;
-        let mut s = settings(&self.data_dir);
-        tweak(&mut s);
-        let tmp = self._tmp.take();
-        let mut next = Self::spawn(s, Some(self.addr)).await;
-        next._tmp = tmp;
-        *self = next;
-    }
-
-    pub fn http(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    /// Registers a new user with a unique name; returns (token, user).
-    pub async fn register(&self, prefix: &str) -> (String, Value) {
-        let name = unique(prefix);
-        let resp = reqwest::Client::new()
-            .post(self.http("/api/register"))
-            .json(&json!({"username": name, "password": "correct horse"}))
-            .send()
-            .await
-            .expect("register request");
-        assert_eq!(resp.status(), 201, "register {name}");
-        let body: Value = resp.json().await.expect("json");
-        (
-            body["token"].as_str().expect("token").to_string(),
-            body["user"].clone(),
-        )
-    }
-
-    /// Registers and connects a user.
-    pub async fn user(&self, prefix: &str) -> Client {
-        let (token, user) = self.register(prefix).await;
-        let mut c = Client::connect(self.addr, &token, None).await;
-        c.user = user;
-        c
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A protocol client over a real WebSocket.
 pub struct Client {
@@ -201,6 +50,14 @@ pub struct Client {
 pub type Failure = (String, Value);
 
 impl Client {
+    /// Registers a new user through the server at `addr` and connects them.
+    pub async fn new_user(addr: SocketAddr, prefix: &str) -> Client {
+        let (token, user) = register(addr, prefix).await;
+        let mut c = Client::connect(addr, &token, None).await;
+        c.user = user;
+        c
+    }
+
     /// Opens `/ws` without authenticating.
     pub async fn open(addr: SocketAddr) -> Ws {
         let (ws, _) =
@@ -456,6 +313,14 @@ pub async fn closed(ws: &mut Ws) -> Option<u16> {
 
 pub fn code(c: CloseCode) -> u16 {
     u16::from(c)
+}
+
+/// The seqs of messages (as events or history carry them), in their order.
+pub fn seqs(messages: &[Value]) -> Vec<i64> {
+    messages
+        .iter()
+        .map(|m| m["seq"].as_i64().expect("seq"))
+        .collect()
 }
 
 /// The id of the `general` room as a client sees it.

@@ -1,12 +1,111 @@
-//! The behaviour every `Store` backend must show. Each backend's tests call
-//! [`check_store`] on a fresh, empty store (memory, SQLite, PostgreSQL): two backends, one
-//! behaviour. Panics with a description of the first rule broken.
+//! The behaviour every `Store` backend must show, one `pub async fn` per rule; each takes a
+//! fresh store and a `tag` that makes its names unique (so a shared database works too), and
+//! panics with a description of what it found broken.
+//!
+//! [`store_conformance!`](crate::store_conformance) stamps one test per rule for a backend:
+//!
+//! ```ignore
+//! async fn memory(_rule: &'static str) -> Option<StoreUnderTest> {
+//!     Some(StoreUnderTest::new(Arc::new(MemoryStore::new())))
+//! }
+//! natter_core::store_conformance!(memory_store, memory);
+//! ```
+//!
+//! gives `memory_store::accounts`, `memory_store::rooms_and_membership`, ... Every rule here is
+//! listed in [`RULES`] and in the macro (a rule missing from the macro is not run).
 
 use crate::model::*;
 use crate::store::Store;
 use crate::StoreError;
+use futures_util::future::BoxFuture;
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
+
+/// The rules, in the order the macro stamps them.
+pub const RULES: &[&str] = &[
+    "accounts",
+    "rooms_and_membership",
+    "direct_messages",
+    "messages_and_history",
+    "read_markers",
+    "concurrent_appends",
+];
+
+/// A fresh store for one rule, and what to do once the rule has passed (shut the store down,
+/// drop a scratch database, remove a temporary directory it owns). A rule that panics skips
+/// the cleanup, leaving what it found for a look.
+pub struct StoreUnderTest {
+    pub store: Arc<dyn Store>,
+    cleanup: Option<BoxFuture<'static, ()>>,
+}
+
+impl StoreUnderTest {
+    /// A store with nothing to clean up but a shutdown.
+    pub fn new(store: Arc<dyn Store>) -> StoreUnderTest {
+        StoreUnderTest {
+            store,
+            cleanup: None,
+        }
+    }
+
+    /// Runs `cleanup` after the store's shutdown, once the rule has passed (it may own what
+    /// must outlive the store, such as its directory).
+    pub fn with_cleanup(
+        mut self,
+        cleanup: impl Future<Output = ()> + Send + 'static,
+    ) -> StoreUnderTest {
+        self.cleanup = Some(Box::pin(cleanup));
+        self
+    }
+
+    /// Shuts the store down, then runs the cleanup.
+    pub async fn finish(self) {
+        self.store.shutdown().await;
+        if let Some(cleanup) = self.cleanup {
+            cleanup.await;
+        }
+    }
+}
+
+/// Stamps one `#[tokio::test]` per store rule into a module `$module`, for the backend that
+/// `$make` builds: an async function (or closure) taking the test's name (`&'static str`)
+/// and returning `Option<StoreUnderTest>`, `None` when the backend is not configured here
+/// (it prints its own skip, or panics when services are required). Called once per rule.
+///
+/// ```ignore
+/// natter_core::store_conformance!(sqlite, sqlite_store);
+/// ```
+#[macro_export]
+macro_rules! store_conformance {
+    ($module:ident, $make:expr) => {
+        $crate::store_conformance!(@rules $module, $make;
+            accounts,
+            rooms_and_membership,
+            direct_messages,
+            messages_and_history,
+            read_markers,
+            concurrent_appends,
+        );
+    };
+    (@rules $module:ident, $make:expr; $($rule:ident),+ $(,)?) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $rule() {
+                    let test = concat!(stringify!($module), "::", stringify!($rule));
+                    let Some(under_test) = ($make)(test).await else {
+                        return;
+                    };
+                    $crate::conformance::store::$rule(&under_test.store, stringify!($rule)).await;
+                    under_test.finish().await;
+                }
+            )+
+        }
+    };
+}
 
 fn new_message(room: RoomId, sender: &User, body: &str, client_id: &str) -> NewMessage {
     NewMessage {
@@ -18,18 +117,9 @@ fn new_message(room: RoomId, sender: &User, body: &str, client_id: &str) -> NewM
     }
 }
 
-/// Runs every check against `store`, which must be fresh (names are made unique with
-/// `tag`, so a shared database works too).
-pub async fn check_store(store: Arc<dyn Store>, tag: &str) {
-    accounts(&*store, tag).await;
-    rooms_and_membership(&*store, tag).await;
-    direct_messages(&*store, tag).await;
-    messages_and_history(&*store, tag).await;
-    read_markers(&*store, tag).await;
-    concurrent_appends(store.clone(), tag).await;
-}
-
-async fn accounts(store: &dyn Store, tag: &str) {
+/// Names are unique case-insensitively and keep their spelling; credentials are found by any
+/// case, guests have no password hash; a session token maps to its user until deleted.
+pub async fn accounts(store: &Arc<dyn Store>, tag: &str) {
     let name = format!("Ana{tag}");
     let ana = store
         .create_user(&name, Some("hash-a"), false)
@@ -82,7 +172,10 @@ async fn accounts(store: &dyn Store, tag: &str) {
     assert_eq!(store.delete_session(&token).await.expect("again"), None);
 }
 
-async fn rooms_and_membership(store: &dyn Store, tag: &str) {
+/// `ensure_public_room` is idempotent; room names are unique case-insensitively; the creator
+/// is the first member; join and leave say whether they changed anything and keep the member
+/// count; members are sorted by name.
+pub async fn rooms_and_membership(store: &Arc<dyn Store>, tag: &str) {
     let ana = store
         .create_user(&format!("rm-ana{tag}"), None, false)
         .await
@@ -150,7 +243,9 @@ async fn rooms_and_membership(store: &dyn Store, tag: &str) {
         .is_none());
 }
 
-async fn read_markers(store: &dyn Store, tag: &str) {
+/// A read marker never moves back nor past the last message, is per user, needs membership,
+/// and is forgotten when the member leaves.
+pub async fn read_markers(store: &Arc<dyn Store>, tag: &str) {
     let ana = store
         .create_user(&format!("rd-ana{tag}"), None, false)
         .await
@@ -203,7 +298,9 @@ async fn read_markers(store: &dyn Store, tag: &str) {
     assert_eq!(markers(bob.id).await, vec![], "leaving forgets the marker");
 }
 
-async fn direct_messages(store: &dyn Store, tag: &str) {
+/// One DM per pair of users, either way round; DMs are not public; each side sees the other
+/// as the peer.
+pub async fn direct_messages(store: &Arc<dyn Store>, tag: &str) {
     let ana = store
         .create_user(&format!("dm-ana{tag}"), None, false)
         .await
@@ -233,7 +330,9 @@ async fn direct_messages(store: &dyn Store, tag: &str) {
     assert_eq!(peer.as_ref().map(|p| p.id), Some(bob.id), "the peer is bob");
 }
 
-async fn messages_and_history(store: &dyn Store, tag: &str) {
+/// Appends get seqs 1, 2, 3, ... and unique ids; a retry (same sender, room and client id) is
+/// stored once and returns the original; history pages by seq both ways; text round-trips.
+pub async fn messages_and_history(store: &Arc<dyn Store>, tag: &str) {
     let ana = store
         .create_user(&format!("msg-ana{tag}"), None, false)
         .await
@@ -334,7 +433,9 @@ async fn messages_and_history(store: &dyn Store, tag: &str) {
     assert_eq!(back[0].body, "héllo 👋 <b>&", "text round-trips exactly");
 }
 
-async fn concurrent_appends(store: Arc<dyn Store>, tag: &str) {
+/// Concurrent appends to one room, each sent twice: every retry returns its original's seq,
+/// and 200 messages get seqs 1..=200 with no gap.
+pub async fn concurrent_appends(store: &Arc<dyn Store>, tag: &str) {
     let ana = store
         .create_user(&format!("conc{tag}"), None, false)
         .await

@@ -1,0 +1,14 @@
+//! The contracts of `Store` and `Broker` as reusable test suites: one `pub async fn` per rule,
+//! and a macro per trait that stamps one `#[tokio::test]` per rule for a backend, so the first
+//! broken rule does not hide the rest. Two backends, one behaviour.
+//!
+//! - [`store`]: the `Store` rules and [`store_conformance!`](crate::store_conformance), run
+//!   for `MemoryStore` (natter-core's tests), SQLite and PostgreSQL (natter-store-sql's).
+//! - [`broker`]: the `Broker` rules and [`broker_conformance!`](crate::broker_conformance),
+//!   run for `LocalBroker` (natter-core's tests) and Redis (natter-redis's).
+//!
+//! The stamped tests name the tokio runtime as `tokio::test`: the crate that uses a macro
+//! needs `tokio` (with `macros` and `rt-multi-thread`) among its dev-dependencies.
+
+pub mod broker;
+pub mod store;
