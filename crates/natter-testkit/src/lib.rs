@@ -18,6 +18,8 @@
 //! The `Store` and `Broker` conformance suites are not here: they sit beside their traits in
 //! `natter_core::conformance`.
 
+#![forbid(unsafe_code)]
+
 #![deny(clippy::unwrap_used)]
 
 pub mod client;
