@@ -19,7 +19,6 @@
 //! `natter_core::conformance`.
 
 #![forbid(unsafe_code)]
-
 #![deny(clippy::unwrap_used)]
 
 pub mod client;

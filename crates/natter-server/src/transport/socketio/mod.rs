@@ -1,0 +1,269 @@
+//! The Socket.IO v4 transport at `/socket.io/` (Engine.IO v4 over WebSocket or HTTP
+//! long-polling, served by socketioxide): the requests and events of docs/protocol.md mapped
+//! onto Socket.IO's handshake `auth`, events and acknowledgements, as docs/socketio.md says.
+//!
+//! It holds no chat logic. Like the native adapter, each socket drives one core `Connection`
+//! and pumps its `Outbox`:
+//! - the namespace's connect middleware authenticates with the handshake's `auth` (a refusal
+//!   becomes a `connect_error`) and registers the request handler and the disconnect handler
+//!   before the client is told it is connected, so no early request is lost;
+//! - the request handler runs in socketioxide's read path and only queues each event, in
+//!   arrival order, for the socket's task;
+//! - the socket's task (started by the connect handler) owns the `Connection` and the
+//!   `Outbox`: it answers requests one at a time (acknowledgements carry the replies) and
+//!   emits events, their `data` JSON passed through as encoded by the core.
+//!
+//! Files: [`head`] (the request head copy), [`requests`] (reading and queueing requests),
+//! [`writer`] (writes, acknowledgements, typed ack/error/close frames); the handshake and the
+//! socket's task are here.
+
+mod head;
+mod requests;
+#[cfg(test)]
+mod tests;
+mod writer;
+
+pub use head::own_request_head;
+use requests::{parse, Incoming, Requests};
+use writer::{error_event, failure, success, Writer};
+
+use crate::AppState;
+use natter_core::protocol::{AuthReply, Reply};
+use natter_core::{AuthStep, ChatError, Connection, ErrorCode, Request};
+use natter_core::{Outbox, OutboxItem};
+use serde_json::Value as Json;
+use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::{ParserError, SocketIo};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// Events written in one go before the socket's task looks at requests again.
+const EVENT_BATCH: usize = 256;
+/// How often a write into a full socket buffer is retried (until `write_timeout`).
+const FULL_RETRY: Duration = Duration::from_millis(5);
+/// The `retry_after_ms` of a request refused because the socket's request queue is full.
+const OVERFLOW_RETRY_MS: u64 = 1000;
+
+/// tungstenite's read buffer per Socket.IO WebSocket (engineioxide's default is 4 KiB, kept
+/// for the socket's life). Requests are small; a larger frame is read in several chunks.
+/// Idle connections, `natter-bench idle --target natter-sio`: 3.7 KiB less each with 512.
+const WS_READ_BUFFER: usize = 1024;
+/// Where socketioxide answers (given to it in `layer`, and matched by `own_request_head`).
+const SOCKET_IO_PATH: &str = "/socket.io";
+
+/// The Socket.IO layer for the HTTP router: it answers `/socket.io/` and passes every other
+/// request through.
+pub fn layer(state: &AppState) -> SocketIoLayer {
+    let config = &state.config;
+    let frame = config.max_frame_bytes;
+    let (layer, io) = SocketIo::builder()
+        .max_payload(u64::try_from(frame).unwrap_or(u64::MAX))
+        .ws_max_message_size(frame)
+        .ws_max_frame_size(frame)
+        .req_path(SOCKET_IO_PATH)
+        .max_buffer_size(config.outbound_queue)
+        .ws_read_buffer_size(WS_READ_BUFFER)
+        .connect_timeout(state.node.config().auth_timeout)
+        .build_layer();
+    let on_connect = {
+        let state = state.clone();
+        move |socket: SocketRef| {
+            let state = state.clone();
+            async move { start(socket, &state) }
+        }
+    };
+    let authenticate = {
+        let state = state.clone();
+        move |socket: SocketRef, TryData(auth): TryData<Json>| {
+            let state = state.clone();
+            async move { authenticate(socket, auth, state).await }
+        }
+    };
+    io.ns("/", on_connect.with(authenticate));
+    layer
+}
+
+fn next_conn_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A refused handshake: its text is the `connect_error`'s `message`, `"<code>: <message>"`.
+#[derive(Debug)]
+struct Refusal(ChatError);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.0.code.as_str(), self.0.message)
+    }
+}
+
+/// One socket's session between its authentication and its task's start.
+struct Session {
+    conn: Connection,
+    outbox: Outbox,
+    /// The `auth` reply data, the socket's first event (taken when sent).
+    welcome: Option<Box<AuthReply>>,
+    /// Requests in arrival order.
+    inbox: mpsc::Receiver<Incoming>,
+    /// Cancelled when the socket disconnects.
+    gone: CancellationToken,
+}
+
+/// Hands the session from the middleware to the connect handler (socket extensions must be
+/// `Clone`).
+#[derive(Clone)]
+struct Pending(Arc<Mutex<Option<Session>>>);
+
+/// The handshake's `auth` payload as the native `auth` request.
+fn auth_request(auth: Result<Json, ParserError>) -> Result<Request, ChatError> {
+    let missing = || {
+        ChatError::new(
+            ErrorCode::Unauthenticated,
+            "give the session token in the handshake: auth: {token}",
+        )
+    };
+    let auth = auth.map_err(|_| missing())?;
+    if auth.get("token").is_none() {
+        return Err(missing());
+    }
+    Request::parse("auth", Some(&auth))
+}
+
+/// The connect middleware: authenticates, and makes the socket ready to take requests.
+async fn authenticate(
+    socket: SocketRef,
+    auth: Result<Json, ParserError>,
+    state: AppState,
+) -> Result<(), Refusal> {
+    let mut conn = Connection::new(state.node.clone());
+    // The core's auth phase decides; any refusal ends the handshake (a `connect_error`).
+    let (welcome, outbox) = match conn.before_auth(auth_request(auth)).await {
+        AuthStep::Done(welcome, outbox) => (welcome, outbox),
+        AuthStep::Refused { error, .. } => {
+            tracing::debug!(code = error.code.as_str(), "socket.io handshake refused");
+            return Err(Refusal(error));
+        }
+    };
+    // Requests beyond the rate limit's burst are refused anyway; a deeper queue only holds
+    // what the token bucket would turn away.
+    let depth = (state.config.rate_burst.ceil() as usize).saturating_add(16);
+    let (requests, inbox) = mpsc::channel(depth);
+    let gone = CancellationToken::new();
+    socket.on_fallback(Requests { queue: requests });
+    let on_gone = gone.clone();
+    socket.on_disconnect(move || {
+        let on_gone = on_gone.clone();
+        async move { on_gone.cancel() }
+    });
+    let session = Session {
+        conn,
+        outbox,
+        welcome: Some(welcome),
+        inbox,
+        gone,
+    };
+    socket
+        .extensions
+        .insert(Pending(Arc::new(Mutex::new(Some(session)))));
+    Ok(())
+}
+
+/// The connect handler: the client knows it is connected; start the socket's task.
+fn start(socket: SocketRef, state: &AppState) {
+    let session = socket
+        .extensions
+        .remove::<Pending>()
+        .and_then(|p| p.0.lock().ok().and_then(|mut s| s.take()));
+    let Some(session) = session else {
+        tracing::error!("socket.io connect without a session");
+        return;
+    };
+    let user = session
+        .conn
+        .user()
+        .map(|u| u.name.clone())
+        .unwrap_or_default();
+    let span = tracing::info_span!("sio", conn = next_conn_id(), %user);
+    let writer = Writer {
+        socket,
+        write_timeout: state.config.write_timeout,
+        gone: session.gone.clone(),
+    };
+    state.tasks.spawn(serve(writer, session).instrument(span));
+}
+
+/// The socket's task: the `auth` reply, then requests and events until the socket goes.
+async fn serve(writer: Writer, mut session: Session) {
+    tracing::debug!("session started");
+    // The welcome (with the list of who is online) is sent and freed here: held for the
+    // socket's life it cost every connection the size of that list.
+    let welcomed = match session.welcome.take() {
+        Some(welcome) => writer.emit("auth", &Reply::Auth(welcome)).await,
+        None => true,
+    };
+    let code = if welcomed {
+        pump(&writer, &mut session).await
+    } else {
+        None
+    };
+    match code {
+        Some(code) => writer.close(code).await,
+        None if !session.gone.is_cancelled() => writer.disconnect().await,
+        None => {}
+    }
+    tracing::debug!(?code, "session ended");
+}
+
+/// The authenticated loop. Returns the close code to send, if any.
+async fn pump(writer: &Writer, session: &mut Session) -> Option<u16> {
+    let Session {
+        conn,
+        outbox,
+        inbox,
+        gone,
+        ..
+    } = session;
+    loop {
+        tokio::select! {
+            _ = gone.cancelled() => return None,
+            incoming = inbox.recv() => {
+                let incoming = incoming?;
+                if !answer(conn, writer, incoming).await {
+                    return None;
+                }
+            }
+            item = outbox.next() => match item {
+                OutboxItem::Event(event) => {
+                    if !writer.events(&event, outbox).await {
+                        return None;
+                    }
+                }
+                OutboxItem::Close(code) => return Some(code),
+                // Engine.IO pings the client itself (pingInterval / pingTimeout).
+                OutboxItem::Keepalive => {}
+            },
+        }
+    }
+}
+
+/// Answers one request: through its acknowledgement, or, when it has none, with an `error`
+/// event if it failed. False if the socket is gone.
+async fn answer(conn: &mut Connection, writer: &Writer, mut incoming: Incoming) -> bool {
+    let (name, result) = match parse(&incoming.payload) {
+        Ok((name, request)) => (name, conn.request(request).await),
+        Err((name, e)) => (name, Err(e)),
+    };
+    match (incoming.ack_id, result) {
+        (Some(_), Ok(data)) => writer.ack(&mut incoming, &success(&data)).await,
+        (Some(_), Err(e)) => writer.ack(&mut incoming, &failure(&e)).await,
+        (None, Ok(_)) => true,
+        (None, Err(e)) => writer.emit("error", &error_event(&name, &e)).await,
+    }
+}
