@@ -1,0 +1,136 @@
+//! The defaults and allowed ranges of every setting, and how `--help` and the README show
+//! them ([`documented`]).
+
+use std::fmt::Display;
+use std::ops::RangeInclusive;
+
+/// Every default of the server's settings, in the units of their flags: the core's from
+/// `natter_core::config::defaults`, the Redis and PostgreSQL ones named from their crates.
+pub mod defaults {
+    pub use natter_core::config::defaults::*;
+    use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+    pub const LISTEN: SocketAddr =
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), 8080));
+    pub const DATA_DIR: &str = "./natter-data";
+    /// The SQLite file in the data directory when `--database` is not given.
+    pub const SQLITE_FILE: &str = "natter.db";
+    pub const DATABASE_POOL: usize = natter_store_sql::postgres::DEFAULT_POOL_SIZE;
+    pub const BROKER: &str = "local";
+    pub const REDIS_PREFIX: &str = natter_redis::DEFAULT_PREFIX;
+    pub const PRESENCE_HEARTBEAT_MS: u64 = natter_redis::DEFAULT_HEARTBEAT.as_millis() as u64;
+    pub const PRESENCE_EXPIRY_MS: u64 = natter_redis::DEFAULT_EXPIRY.as_millis() as u64;
+    pub const SQLITE_SYNCHRONOUS: &str = "full";
+    pub const WRITE_TIMEOUT_MS: u64 = 10_000;
+    pub const LOG: &str = "info";
+    pub const LOG_FORMAT: &str = "text";
+}
+
+/// The values each numeric setting accepts, in the units of its flag: the core's from
+/// `natter_core::config::ranges`, the server's here.
+pub mod ranges {
+    pub use natter_core::config::ranges::*;
+    use std::ops::RangeInclusive;
+
+    /// Keep nodes x pool below PostgreSQL's `max_connections`.
+    pub const DATABASE_POOL: RangeInclusive<usize> = 1..=1024;
+    pub const PRESENCE_HEARTBEAT_MS: RangeInclusive<u64> = 10..=60_000;
+    /// It must also be longer than the heartbeat.
+    pub const PRESENCE_EXPIRY_MS: RangeInclusive<u64> = 20..=600_000;
+    pub const WRITE_TIMEOUT_MS: RangeInclusive<u64> = 100..=3_600_000;
+    pub const AUTH_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
+}
+
+/// What `--help` and the README show of a setting that has a default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingDoc {
+    /// The flag, without `--`.
+    pub flag: &'static str,
+    /// The default, as shown.
+    pub default: String,
+    /// A numeric setting's allowed values, as `MIN to MAX`.
+    pub allowed: Option<String>,
+}
+
+/// Every setting with a default (all but `--config` and `--web-dir`), rendered from
+/// [`defaults`] and [`ranges`].
+pub fn documented() -> Vec<SettingDoc> {
+    fn plain(flag: &'static str, default: impl Display) -> SettingDoc {
+        SettingDoc {
+            flag,
+            default: default.to_string(),
+            allowed: None,
+        }
+    }
+    fn numeric<T: Display>(
+        flag: &'static str,
+        default: T,
+        range: &RangeInclusive<T>,
+    ) -> SettingDoc {
+        SettingDoc {
+            flag,
+            default: default.to_string(),
+            allowed: Some(allowed(range)),
+        }
+    }
+    use defaults as d;
+    use ranges as r;
+    vec![
+        plain("listen", d::LISTEN),
+        plain("data-dir", d::DATA_DIR),
+        plain("database", format!("sqlite:<data-dir>/{}", d::SQLITE_FILE)),
+        numeric("database-pool", d::DATABASE_POOL, &r::DATABASE_POOL),
+        plain("broker", d::BROKER),
+        plain("redis-prefix", d::REDIS_PREFIX),
+        numeric(
+            "presence-heartbeat-ms",
+            d::PRESENCE_HEARTBEAT_MS,
+            &r::PRESENCE_HEARTBEAT_MS,
+        ),
+        numeric(
+            "presence-expiry-ms",
+            d::PRESENCE_EXPIRY_MS,
+            &r::PRESENCE_EXPIRY_MS,
+        ),
+        plain("sqlite-synchronous", d::SQLITE_SYNCHRONOUS),
+        plain("allow-guests", d::ALLOW_GUESTS),
+        numeric(
+            "max-message-chars",
+            d::MAX_MESSAGE_CHARS,
+            &r::MAX_MESSAGE_CHARS,
+        ),
+        numeric("max-frame-bytes", d::MAX_FRAME_BYTES, &r::MAX_FRAME_BYTES),
+        numeric("rate-per-sec", d::RATE_PER_SEC, &r::RATE_PER_SEC),
+        numeric("rate-burst", d::RATE_BURST, &r::RATE_BURST),
+        numeric("outbound-queue", d::OUTBOUND_QUEUE, &r::OUTBOUND_QUEUE),
+        numeric("resume-limit", d::RESUME_LIMIT, &r::RESUME_LIMIT),
+        numeric(
+            "presence-backlog",
+            d::PRESENCE_BACKLOG,
+            &r::PRESENCE_BACKLOG,
+        ),
+        numeric(
+            "write-timeout-ms",
+            d::WRITE_TIMEOUT_MS,
+            &r::WRITE_TIMEOUT_MS,
+        ),
+        numeric(
+            "typing-expiry-ms",
+            d::TYPING_EXPIRY_MS,
+            &r::TYPING_EXPIRY_MS,
+        ),
+        numeric("keepalive-ms", d::KEEPALIVE_MS, &r::KEEPALIVE_MS),
+        numeric(
+            "auth-timeout-secs",
+            d::AUTH_TIMEOUT_SECS,
+            &r::AUTH_TIMEOUT_SECS,
+        ),
+        plain("log", d::LOG),
+        plain("log-format", d::LOG_FORMAT),
+    ]
+}
+
+/// A range as the error messages, `--help` and the README show it: `MIN to MAX`.
+pub(super) fn allowed<T: Display>(range: &RangeInclusive<T>) -> String {
+    format!("{} to {}", range.start(), range.end())
+}

@@ -1,0 +1,443 @@
+//! Natter's configuration: one struct, filled from (lowest to highest priority) built-in
+//! defaults, an optional TOML file (`--config`), `NATTER_*` environment variables and flags.
+//! Every default lives in [`defaults`] and every numeric setting's allowed values in
+//! [`ranges`] (the core's own are re-exported from `natter_core::config`): `resolve` reads
+//! them, `--help` shows them (from [`documented`]), and tests check the README's
+//! configuration table against them. A value outside its range is refused, whichever layer
+//! it came from, never clamped.
+//!
+//! Files: `defaults_doc.rs` (defaults, ranges and how they are documented), this file (the
+//! settings, their layers and `resolve`), `tests.rs`.
+
+mod defaults_doc;
+#[cfg(test)]
+mod tests;
+
+use defaults_doc::allowed;
+pub use defaults_doc::{defaults, documented, ranges, SettingDoc};
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use serde::Deserialize;
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `value`, or `default` when unset, if `range` holds it; else an error naming the flag, the
+/// value and the range (e.g. `--rate-burst 0 is out of range: allowed 1 to 1000000`), whether
+/// the value came from a flag, the environment or the file. NaN is in no range.
+fn bounded<T: PartialOrd + Display>(
+    flag: &str,
+    value: Option<T>,
+    default: T,
+    range: &RangeInclusive<T>,
+) -> Result<T, String> {
+    let value = value.unwrap_or(default);
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "--{flag} {value} is out of range: allowed {}",
+            allowed(range)
+        ))
+    }
+}
+
+/// Every setting, each optional so layers can be merged. Field docs are the `--help` text;
+/// `Settings::cli` appends each default and range to it from [`documented`].
+#[derive(Debug, Clone, Default, Parser, Deserialize)]
+#[command(name = "natter", version, about = "Natter: a real-time chat server")]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// TOML file with any of these settings (names as the flags, with `_` for `-`).
+    #[arg(long, env = "NATTER_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "NATTER_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the SQLite database.
+    #[arg(long, env = "NATTER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Storage: `sqlite:PATH` or `postgres://user[:password]@host[:port]/db` (several nodes
+    /// share one PostgreSQL database; it is created if missing).
+    #[arg(long, env = "NATTER_DATABASE")]
+    pub database: Option<String>,
+    /// PostgreSQL connections per node.
+    #[arg(long, env = "NATTER_DATABASE_POOL")]
+    pub database_pool: Option<usize>,
+    /// Event broker between nodes: `local` (in-process, one node) or `redis://host[:port][/db]`.
+    #[arg(long, env = "NATTER_BROKER")]
+    pub broker: Option<String>,
+    /// Prefix of every Redis channel and key, so clusters can share a Redis.
+    #[arg(long, env = "NATTER_REDIS_PREFIX")]
+    pub redis_prefix: Option<String>,
+    /// How often a node refreshes its presence heartbeat in Redis, in ms.
+    #[arg(long, env = "NATTER_PRESENCE_HEARTBEAT_MS")]
+    pub presence_heartbeat_ms: Option<u64>,
+    /// A node silent this long is dead and its users go offline, in ms; longer than the
+    /// heartbeat.
+    #[arg(long, env = "NATTER_PRESENCE_EXPIRY_MS")]
+    pub presence_expiry_ms: Option<u64>,
+    /// SQLite durability: `full` (fsync every commit) or `normal`.
+    #[arg(long, env = "NATTER_SQLITE_SYNCHRONOUS")]
+    pub sqlite_synchronous: Option<String>,
+    /// Serve the web client from this directory instead of the embedded copy.
+    #[arg(long, env = "NATTER_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
+    /// Allow nickname-only guests (`POST /api/guest`).
+    #[arg(long, env = "NATTER_ALLOW_GUESTS", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_guests: Option<bool>,
+    /// Longest message, in characters.
+    #[arg(long, env = "NATTER_MAX_MESSAGE_CHARS")]
+    pub max_message_chars: Option<usize>,
+    /// Largest WebSocket frame, in bytes.
+    #[arg(long, env = "NATTER_MAX_FRAME_BYTES")]
+    pub max_frame_bytes: Option<usize>,
+    /// Requests per second per connection.
+    #[arg(long, env = "NATTER_RATE_PER_SEC")]
+    pub rate_per_sec: Option<f64>,
+    /// Requests a connection may burst.
+    #[arg(long, env = "NATTER_RATE_BURST")]
+    pub rate_burst: Option<f64>,
+    /// Outbound frames queued per connection before it is closed with 4008.
+    #[arg(long, env = "NATTER_OUTBOUND_QUEUE")]
+    pub outbound_queue: Option<usize>,
+    /// The most messages a reconnecting client's `resume` replays per room; further behind, the
+    /// room is reset and the client loads its history instead.
+    #[arg(long, env = "NATTER_RESUME_LIMIT")]
+    pub resume_limit: Option<u64>,
+    /// Presence changes kept per server for connections that have not read them yet; a
+    /// connection further behind gets `presence_reset` (who is online now).
+    #[arg(long, env = "NATTER_PRESENCE_BACKLOG")]
+    pub presence_backlog: Option<usize>,
+    /// A socket write that takes longer than this drops the connection, in ms.
+    #[arg(long, env = "NATTER_WRITE_TIMEOUT_MS")]
+    pub write_timeout_ms: Option<u64>,
+    /// Typing state ends by itself after this many ms.
+    #[arg(long, env = "NATTER_TYPING_EXPIRY_MS")]
+    pub typing_expiry_ms: Option<u64>,
+    /// The server pings every WebSocket connection this often, in ms, and closes one silent
+    /// for 2.5 times as long.
+    #[arg(long, env = "NATTER_KEEPALIVE_MS")]
+    pub keepalive_ms: Option<u64>,
+    /// Seconds a new connection has to authenticate.
+    #[arg(long, env = "NATTER_AUTH_TIMEOUT_SECS")]
+    pub auth_timeout_secs: Option<u64>,
+    /// Log filter, as RUST_LOG.
+    #[arg(long, env = "NATTER_LOG")]
+    pub log: Option<String>,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "NATTER_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// Fills every unset field of `self` from `lower`.
+macro_rules! layer {
+    ($upper:expr, $lower:expr, $($field:ident),*) => {
+        $( if $upper.$field.is_none() { $upper.$field = $lower.$field.take(); } )*
+    };
+}
+
+/// Where messages are stored.
+#[derive(Clone, PartialEq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    /// A `postgres://` URL.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            // The URL may hold a password.
+            Database::Postgres(_) => f.write_str("Postgres(..)"),
+        }
+    }
+}
+
+/// How events travel between nodes.
+#[derive(Clone, PartialEq)]
+pub enum BrokerKind {
+    /// In-process: one node.
+    Local,
+    /// A `redis://` URL.
+    Redis(String),
+}
+
+impl std::fmt::Debug for BrokerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BrokerKind::Local => f.write_str("Local"),
+            BrokerKind::Redis(_) => f.write_str("Redis(..)"),
+        }
+    }
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: Database,
+    /// PostgreSQL connections per node.
+    pub database_pool: usize,
+    pub broker: BrokerKind,
+    /// Prefix of Redis channels and keys.
+    pub redis_prefix: String,
+    /// How often a node refreshes its presence heartbeat (Redis broker).
+    pub presence_heartbeat: Duration,
+    /// A node silent this long is dead; its users go offline (Redis broker).
+    pub presence_expiry: Duration,
+    pub sqlite_synchronous: natter_store_sql::Synchronous,
+    pub web_dir: Option<PathBuf>,
+    pub allow_guests: bool,
+    pub max_message_chars: usize,
+    pub max_frame_bytes: usize,
+    pub rate_per_sec: f64,
+    pub rate_burst: f64,
+    pub outbound_queue: usize,
+    pub resume_limit: u64,
+    pub presence_backlog: usize,
+    pub write_timeout: Duration,
+    pub typing_expiry: Duration,
+    pub keepalive: Duration,
+    pub auth_timeout: Duration,
+    pub log: String,
+    pub log_json: bool,
+}
+
+impl Settings {
+    /// Flags and environment, with the TOML file (if any) beneath them. Exits, as clap does,
+    /// on `--help`, `--version` or a flag that does not parse.
+    pub fn load() -> Result<Settings, String> {
+        let matches = Settings::cli().get_matches();
+        let cli = Settings::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        cli.with_file()
+    }
+
+    /// The command line: the derived one, with each setting's default and allowed values
+    /// appended to its help from [`documented`], so `--help` cannot disagree with them.
+    pub fn cli() -> clap::Command {
+        let docs = documented();
+        Settings::command().mut_args(|arg| {
+            let Some(doc) = docs.iter().find(|d| Some(d.flag) == arg.get_long()) else {
+                return arg;
+            };
+            let mut help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            help.push_str(&format!(" [default: {}]", doc.default));
+            if let Some(allowed) = &doc.allowed {
+                help.push_str(&format!(" [allowed: {allowed}]"));
+            }
+            arg.help(help)
+        })
+    }
+
+    /// Layers the `--config` file (if named) beneath these settings.
+    pub fn with_file(mut self) -> Result<Settings, String> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut file: Settings =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        layer!(
+            self,
+            file,
+            listen,
+            data_dir,
+            database,
+            database_pool,
+            broker,
+            redis_prefix,
+            presence_heartbeat_ms,
+            presence_expiry_ms,
+            sqlite_synchronous,
+            web_dir,
+            allow_guests,
+            max_message_chars,
+            max_frame_bytes,
+            rate_per_sec,
+            rate_burst,
+            outbound_queue,
+            resume_limit,
+            presence_backlog,
+            write_timeout_ms,
+            typing_expiry_ms,
+            keepalive_ms,
+            auth_timeout_secs,
+            log,
+            log_format
+        );
+        Ok(self)
+    }
+
+    /// Applies the defaults and refuses a value outside its range (see [`bounded`]).
+    pub fn resolve(self) -> Result<Config, String> {
+        use defaults as d;
+        use ranges as r;
+        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from(d::DATA_DIR));
+        let database = match self.database.as_deref() {
+            None => Database::Sqlite(data_dir.join(d::SQLITE_FILE)),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Database::Postgres(url.to_string())
+            }
+            Some(url) => match url.strip_prefix("sqlite:") {
+                Some(path) if !path.is_empty() => Database::Sqlite(PathBuf::from(path)),
+                _ => {
+                    return Err(
+                        "unsupported --database (use sqlite:PATH or postgres://...)".to_string()
+                    )
+                }
+            },
+        };
+        let broker = match self.broker.as_deref().unwrap_or(d::BROKER) {
+            "local" => BrokerKind::Local,
+            url if url.starts_with("redis://") => BrokerKind::Redis(url.to_string()),
+            _ => return Err("unsupported --broker (use local or redis://...)".to_string()),
+        };
+        let heartbeat_ms = bounded(
+            "presence-heartbeat-ms",
+            self.presence_heartbeat_ms,
+            d::PRESENCE_HEARTBEAT_MS,
+            &r::PRESENCE_HEARTBEAT_MS,
+        )?;
+        let expiry_ms = bounded(
+            "presence-expiry-ms",
+            self.presence_expiry_ms,
+            d::PRESENCE_EXPIRY_MS,
+            &r::PRESENCE_EXPIRY_MS,
+        )?;
+        if expiry_ms <= heartbeat_ms {
+            return Err(format!(
+                "--presence-expiry-ms {expiry_ms} must be longer than \
+                 --presence-heartbeat-ms {heartbeat_ms}"
+            ));
+        }
+        let sqlite_synchronous = self
+            .sqlite_synchronous
+            .as_deref()
+            .unwrap_or(d::SQLITE_SYNCHRONOUS)
+            .parse()?;
+        let log_json = match self.log_format.as_deref().unwrap_or(d::LOG_FORMAT) {
+            "text" => false,
+            "json" => true,
+            other => return Err(format!("--log-format must be text or json, not {other}")),
+        };
+        let millis = |flag, value, default, range| {
+            bounded(flag, value, default, range).map(Duration::from_millis)
+        };
+        Ok(Config {
+            listen: self.listen.unwrap_or(d::LISTEN),
+            data_dir,
+            database,
+            database_pool: bounded(
+                "database-pool",
+                self.database_pool,
+                d::DATABASE_POOL,
+                &r::DATABASE_POOL,
+            )?,
+            broker,
+            redis_prefix: self.redis_prefix.unwrap_or_else(|| d::REDIS_PREFIX.into()),
+            presence_heartbeat: Duration::from_millis(heartbeat_ms),
+            presence_expiry: Duration::from_millis(expiry_ms),
+            sqlite_synchronous,
+            web_dir: self.web_dir,
+            allow_guests: self.allow_guests.unwrap_or(d::ALLOW_GUESTS),
+            max_message_chars: bounded(
+                "max-message-chars",
+                self.max_message_chars,
+                d::MAX_MESSAGE_CHARS,
+                &r::MAX_MESSAGE_CHARS,
+            )?,
+            max_frame_bytes: bounded(
+                "max-frame-bytes",
+                self.max_frame_bytes,
+                d::MAX_FRAME_BYTES,
+                &r::MAX_FRAME_BYTES,
+            )?,
+            rate_per_sec: bounded(
+                "rate-per-sec",
+                self.rate_per_sec,
+                d::RATE_PER_SEC,
+                &r::RATE_PER_SEC,
+            )?,
+            rate_burst: bounded("rate-burst", self.rate_burst, d::RATE_BURST, &r::RATE_BURST)?,
+            outbound_queue: bounded(
+                "outbound-queue",
+                self.outbound_queue,
+                d::OUTBOUND_QUEUE,
+                &r::OUTBOUND_QUEUE,
+            )?,
+            resume_limit: bounded(
+                "resume-limit",
+                self.resume_limit,
+                d::RESUME_LIMIT,
+                &r::RESUME_LIMIT,
+            )?,
+            presence_backlog: bounded(
+                "presence-backlog",
+                self.presence_backlog,
+                d::PRESENCE_BACKLOG,
+                &r::PRESENCE_BACKLOG,
+            )?,
+            write_timeout: millis(
+                "write-timeout-ms",
+                self.write_timeout_ms,
+                d::WRITE_TIMEOUT_MS,
+                &r::WRITE_TIMEOUT_MS,
+            )?,
+            typing_expiry: millis(
+                "typing-expiry-ms",
+                self.typing_expiry_ms,
+                d::TYPING_EXPIRY_MS,
+                &r::TYPING_EXPIRY_MS,
+            )?,
+            keepalive: millis(
+                "keepalive-ms",
+                self.keepalive_ms,
+                d::KEEPALIVE_MS,
+                &r::KEEPALIVE_MS,
+            )?,
+            auth_timeout: Duration::from_secs(bounded(
+                "auth-timeout-secs",
+                self.auth_timeout_secs,
+                d::AUTH_TIMEOUT_SECS,
+                &r::AUTH_TIMEOUT_SECS,
+            )?),
+            log: self.log.unwrap_or_else(|| d::LOG.into()),
+            log_json,
+        })
+    }
+}
+
+impl Config {
+    /// The defaults, as `natter` with no flags would run.
+    pub fn defaults() -> Config {
+        match Settings::default().resolve() {
+            Ok(c) => c,
+            Err(e) => unreachable!("defaults are valid: {e}"),
+        }
+    }
+
+    /// The chat core's part of the configuration.
+    pub fn core(&self) -> natter_core::CoreConfig {
+        natter_core::CoreConfig {
+            max_message_chars: self.max_message_chars,
+            max_frame_bytes: self.max_frame_bytes,
+            rate_per_sec: self.rate_per_sec,
+            rate_burst: self.rate_burst,
+            outbound_queue: self.outbound_queue,
+            resume_limit: self.resume_limit,
+            presence_backlog: self.presence_backlog,
+            typing_expiry: self.typing_expiry,
+            keepalive: self.keepalive,
+            allow_guests: self.allow_guests,
+            auth_timeout: self.auth_timeout,
+            ..natter_core::CoreConfig::default()
+        }
+    }
+}
