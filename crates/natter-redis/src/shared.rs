@@ -1,0 +1,102 @@
+//! What the broker's tasks share: settings, this node's id, the connection and scripts, this
+//! node's users and rooms as registered in Redis; the channel and key names; and handing what
+//! arrives (events, reconnections, rooms to catch up) to the node's `BusHandler`.
+
+use crate::settings::RedisSettings;
+use natter_core::broker::{BusEvent, BusHandler, Topic};
+use natter_core::model::{RoomId, User, UserId};
+use natter_core::BrokerError;
+use redis::aio::ConnectionManager;
+use redis::{Msg, Script};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+
+pub(crate) fn backend(e: impl std::fmt::Display) -> BrokerError {
+    BrokerError::Backend(e.to_string())
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) struct Scripts {
+    pub(crate) heartbeat: Script,
+    pub(crate) up: Script,
+    pub(crate) down: Script,
+    pub(crate) sync: Script,
+    pub(crate) reap: Script,
+    pub(crate) publish_presence: Script,
+}
+
+/// What the broker's tasks share.
+pub(crate) struct Shared {
+    pub(crate) settings: RedisSettings,
+    /// This node's id in presence keys (random per process).
+    pub(crate) node_id: String,
+    pub(crate) handler: OnceLock<Weak<dyn BusHandler>>,
+    pub(crate) conn: ConnectionManager,
+    /// This node's users with a connection, as it registered them in Redis.
+    pub(crate) local_users: Mutex<HashMap<UserId, User>>,
+    /// A presence update failed: Redis may disagree with `local_users` until the next sync.
+    pub(crate) presence_dirty: AtomicBool,
+    pub(crate) scripts: Scripts,
+    /// The rooms this node is subscribed to (as asked; the subscriber applies it).
+    pub(crate) rooms: Mutex<HashSet<RoomId>>,
+    /// The nodes registered at the last heartbeat: one gone since died or left.
+    pub(crate) peers: Mutex<HashSet<String>>,
+}
+
+impl Shared {
+    pub(crate) fn key(&self, rest: &str) -> String {
+        format!("{}{rest}", self.settings.prefix)
+    }
+
+    pub(crate) fn channel(&self, topic: Topic) -> String {
+        match topic {
+            Topic::Room(room) => self.key(&format!("room:{room}")),
+            Topic::User(user) => self.key(&format!("user:{user}")),
+            Topic::Presence => self.key("presence"),
+        }
+    }
+
+    pub(crate) fn handler(&self) -> Option<Arc<dyn BusHandler>> {
+        self.handler.get().and_then(Weak::upgrade)
+    }
+
+    pub(crate) fn node_users_key(&self) -> String {
+        self.key(&format!("node:{}:users", self.node_id))
+    }
+
+    pub(crate) fn user_nodes_key(&self, user: UserId) -> String {
+        self.key(&format!("user:{user}:nodes"))
+    }
+
+    pub(crate) fn deliver(&self, msg: &Msg) {
+        match serde_json::from_slice::<BusEvent>(msg.get_payload_bytes()) {
+            Ok(event) => {
+                if let Some(handler) = self.handler() {
+                    handler.on_event(event);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(channel = msg.get_channel_name(), error = %e, "unreadable event")
+            }
+        }
+    }
+
+    pub(crate) fn reconnected(&self) {
+        if let Some(handler) = self.handler() {
+            handler.on_reconnected();
+        }
+    }
+
+    pub(crate) fn missed(&self, rooms: Vec<RoomId>) {
+        if rooms.is_empty() {
+            return;
+        }
+        if let Some(handler) = self.handler() {
+            handler.on_missed(rooms);
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The PostgreSQL `Store`: running the schema migrations (`crate::migrate` lists them;
+//! serialized across nodes by an advisory lock), a connection pool, and every query. Several
+//! nodes share one database: the database allocates ids and per-room sequence numbers, never
+//! a node.
+//!
+//! Sequence numbers: `append` bumps `rooms.last_seq` with `UPDATE ... RETURNING` inside the
+//! transaction that inserts the message. The row lock it takes is held until COMMIT, so two
+//! appends to one room commit in seq order, and a committed `last_seq` of N means 1..=N are all
+//! committed. A retry with the same (sender, room, client_id) returns the original message,
+//! also when the two attempts race (the unique index decides, the loser rolls back its seq).
+//!
+//! Modules, by job:
+//! - `pool`: the connection pool's limits and the back-pressure of a query waiting for one.
+//! - `database`: URLs, and creating and dropping whole databases (tests use the latter).
+//! - `migrations`: running `crate::migrate`'s migrations under the advisory lock.
+//! - `rows`: the columns each query selects and the rows they map to.
+//! - `accounts`: users, credentials and sessions.
+//! - `rooms`: rooms, DMs, membership and read markers.
+//! - `messages`: `append` with its seq, and history.
+//!
+//! This file holds the store itself: connecting, and the `Store` impl, which hands each call
+//! to the module that owns it.
+
+mod accounts;
+mod database;
+mod error;
+mod messages;
+mod migrations;
+mod pool;
+mod rooms;
+mod rows;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use error::backend;
+use natter_core::model::*;
+use natter_core::store::{Credentials, Store};
+use natter_core::StoreError;
+use tokio_postgres::NoTls;
+
+pub use database::{drop_database, unique_database_name, with_database};
+pub use pool::{PoolLimits, DEFAULT_POOL_SIZE, POOL_MAX_WAITING_PER_CONNECTION};
+
+/// The PostgreSQL store. Cheap to share: queries take a pooled connection each.
+pub struct PostgresStore {
+    pool: Pool,
+    /// Queries allowed to wait for a connection (`PoolLimits::max_waiting`).
+    max_waiting: usize,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (creating it if missing), migrates its schema, and
+    /// keeps up to `pool_size` connections.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<PostgresStore, StoreError> {
+        Self::connect_with(url, PoolLimits::with_size(pool_size)).await
+    }
+
+    /// `connect` with every limit of the connection pool given.
+    pub async fn connect_with(url: &str, limits: PoolLimits) -> Result<PostgresStore, StoreError> {
+        let config = database::parse_url(url)?;
+        database::create_database_if_missing(&config).await?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(limits.size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(limits.wait_timeout))
+            .create_timeout(Some(pool::POOL_TIMEOUT))
+            .build()
+            .map_err(backend)?;
+        migrations::migrate(&pool).await?;
+        Ok(PostgresStore {
+            pool,
+            max_waiting: limits.max_waiting,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_user(
+        &self,
+        name: &str,
+        password_hash: Option<&str>,
+        guest: bool,
+    ) -> Result<User, StoreError> {
+        accounts::create_user(self, name, password_hash, guest).await
+    }
+
+    async fn credentials(&self, name: &str) -> Result<Option<Credentials>, StoreError> {
+        accounts::credentials(self, name).await
+    }
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
+        accounts::user_by_name(self, name).await
+    }
+
+    async fn create_session(&self, token_hash: &[u8], user: UserId) -> Result<(), StoreError> {
+        accounts::create_session(self, token_hash, user).await
+    }
+
+    async fn session_user(&self, token_hash: &[u8]) -> Result<Option<User>, StoreError> {
+        accounts::session_user(self, token_hash).await
+    }
+
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<Option<UserId>, StoreError> {
+        accounts::delete_session(self, token_hash).await
+    }
+
+    async fn ensure_public_room(&self, name: &str) -> Result<Room, StoreError> {
+        rooms::ensure_public_room(self, name).await
+    }
+
+    async fn create_room(&self, name: &str, creator: UserId) -> Result<Room, StoreError> {
+        rooms::create_room(self, name, creator).await
+    }
+
+    async fn room(&self, room: RoomId) -> Result<Option<Room>, StoreError> {
+        rooms::room(self, room).await
+    }
+
+    async fn public_rooms(&self) -> Result<Vec<Room>, StoreError> {
+        rooms::public_rooms(self).await
+    }
+
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Option<User>)>, StoreError> {
+        rooms::rooms_of(self, user).await
+    }
+
+    async fn join(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        rooms::join(self, room, user).await
+    }
+
+    async fn leave(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        rooms::leave(self, room, user).await
+    }
+
+    async fn mark_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<Option<Seq>, StoreError> {
+        rooms::mark_read(self, room, user, seq).await
+    }
+
+    async fn read_markers(&self, user: UserId) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+        rooms::read_markers(self, user).await
+    }
+
+    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        rooms::is_member(self, room, user).await
+    }
+
+    async fn members(&self, room: RoomId) -> Result<Vec<User>, StoreError> {
+        rooms::members(self, room).await
+    }
+
+    async fn open_dm(&self, a: UserId, b: UserId) -> Result<(Room, bool), StoreError> {
+        rooms::open_dm(self, a, b).await
+    }
+
+    async fn append(&self, message: NewMessage) -> Result<Appended, StoreError> {
+        messages::append(self, message).await
+    }
+
+    async fn messages_after(
+        &self,
+        room: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        messages::messages_after(self, room, after, limit).await
+    }
+
+    async fn messages_before(
+        &self,
+        room: RoomId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        messages::messages_before(self, room, before, limit).await
+    }
+
+    async fn shutdown(&self) {
+        self.pool.close();
+    }
+}

@@ -1,0 +1,287 @@
+//! PostgreSQL rooms and membership: public rooms and DMs, joining and leaving (with the
+//! member count), members, and read markers.
+
+use super::error::{backend, is_unique_violation};
+use super::rows::{room_from, user_from, ROOM_COLUMNS};
+use super::PostgresStore;
+use deadpool_postgres::GenericClient;
+use natter_core::model::*;
+use natter_core::store::name_key;
+use natter_core::StoreError;
+
+async fn room_by_id(client: &impl GenericClient, id: RoomId) -> Result<Option<Room>, StoreError> {
+    let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.id = $1");
+    let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
+    Ok(client
+        .query_opt(&stmt, &[&id.0])
+        .await
+        .map_err(backend)?
+        .map(|r| room_from(&r)))
+}
+
+async fn add_member(
+    client: &impl GenericClient,
+    room: RoomId,
+    user: UserId,
+) -> Result<bool, StoreError> {
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO members (room_id, user_id, joined_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .await
+        .map_err(backend)?;
+    let added = client
+        .execute(&stmt, &[&room.0, &user.0, &now_millis()])
+        .await
+        .map_err(backend)?
+        == 1;
+    if added {
+        let stmt = client
+            .prepare_cached("UPDATE rooms SET member_count = member_count + 1 WHERE id = $1")
+            .await
+            .map_err(backend)?;
+        client.execute(&stmt, &[&room.0]).await.map_err(backend)?;
+    }
+    Ok(added)
+}
+
+pub(super) async fn ensure_public_room(
+    store: &PostgresStore,
+    name: &str,
+) -> Result<Room, StoreError> {
+    let client = store.client().await?;
+    let key = name_key(name);
+    let insert = client
+        .prepare_cached(
+            "INSERT INTO rooms (name, kind, name_key, created_at) VALUES ($1, 'public', $2, $3)
+                 ON CONFLICT (name_key) DO NOTHING",
+        )
+        .await
+        .map_err(backend)?;
+    client
+        .execute(&insert, &[&name, &key, &now_millis()])
+        .await
+        .map_err(backend)?;
+    let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.name_key = $1");
+    let select = client.prepare_cached(&sql).await.map_err(backend)?;
+    let row = client.query_one(&select, &[&key]).await.map_err(backend)?;
+    Ok(room_from(&row))
+}
+
+pub(super) async fn create_room(
+    store: &PostgresStore,
+    name: &str,
+    creator: UserId,
+) -> Result<Room, StoreError> {
+    let mut client = store.client().await?;
+    let tx = client.transaction().await.map_err(backend)?;
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO rooms (name, kind, name_key, created_at) VALUES ($1, 'public', $2, $3)
+                 RETURNING id",
+        )
+        .await
+        .map_err(backend)?;
+    let id = match tx
+        .query_one(&insert, &[&name, &name_key(name), &now_millis()])
+        .await
+    {
+        Ok(row) => RoomId(row.get(0)),
+        Err(e) if is_unique_violation(&e) => {
+            return Err(StoreError::Conflict("room name taken".into()))
+        }
+        Err(e) => return Err(backend(e)),
+    };
+    add_member(&tx, id, creator).await?;
+    let room = room_by_id(&tx, id).await?.ok_or(StoreError::NotFound)?;
+    tx.commit().await.map_err(backend)?;
+    Ok(room)
+}
+
+pub(super) async fn room(store: &PostgresStore, room: RoomId) -> Result<Option<Room>, StoreError> {
+    room_by_id(&store.client().await?, room).await
+}
+
+pub(super) async fn public_rooms(store: &PostgresStore) -> Result<Vec<Room>, StoreError> {
+    let client = store.client().await?;
+    let sql =
+        format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.kind = 'public' ORDER BY r.name_key");
+    let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
+    let rows = client.query(&stmt, &[]).await.map_err(backend)?;
+    Ok(rows.iter().map(room_from).collect())
+}
+
+pub(super) async fn rooms_of(
+    store: &PostgresStore,
+    user: UserId,
+) -> Result<Vec<(Room, Option<User>)>, StoreError> {
+    let client = store.client().await?;
+    let sql = format!(
+        "SELECT {ROOM_COLUMNS}, p.id, p.name, p.guest
+             FROM members me JOIN rooms r ON r.id = me.room_id
+             LEFT JOIN members pm ON r.kind = 'dm' AND pm.room_id = r.id AND pm.user_id != me.user_id
+             LEFT JOIN users p ON p.id = pm.user_id
+             WHERE me.user_id = $1 ORDER BY r.id"
+    );
+    let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
+    let rows = client.query(&stmt, &[&user.0]).await.map_err(backend)?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let peer = row.get::<_, Option<i64>>(5).map(|_| user_from(row, 5));
+            (room_from(row), peer)
+        })
+        .collect())
+}
+
+pub(super) async fn join(
+    store: &PostgresStore,
+    room: RoomId,
+    user: UserId,
+) -> Result<bool, StoreError> {
+    let mut client = store.client().await?;
+    let tx = client.transaction().await.map_err(backend)?;
+    let added = add_member(&tx, room, user).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(added)
+}
+
+pub(super) async fn leave(
+    store: &PostgresStore,
+    room: RoomId,
+    user: UserId,
+) -> Result<bool, StoreError> {
+    let mut client = store.client().await?;
+    let tx = client.transaction().await.map_err(backend)?;
+    let delete = tx
+        .prepare_cached("DELETE FROM members WHERE room_id = $1 AND user_id = $2")
+        .await
+        .map_err(backend)?;
+    let removed = tx
+        .execute(&delete, &[&room.0, &user.0])
+        .await
+        .map_err(backend)?
+        == 1;
+    if removed {
+        let update = tx
+            .prepare_cached("UPDATE rooms SET member_count = member_count - 1 WHERE id = $1")
+            .await
+            .map_err(backend)?;
+        tx.execute(&update, &[&room.0]).await.map_err(backend)?;
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(removed)
+}
+
+pub(super) async fn mark_read(
+    store: &PostgresStore,
+    room: RoomId,
+    user: UserId,
+    seq: Seq,
+) -> Result<Option<Seq>, StoreError> {
+    let client = store.client().await?;
+    let stmt = client
+        .prepare_cached(
+            "UPDATE members m SET read_seq = GREATEST(m.read_seq, LEAST($3, r.last_seq))
+                 FROM rooms r WHERE r.id = m.room_id AND m.room_id = $1 AND m.user_id = $2
+                 RETURNING m.read_seq",
+        )
+        .await
+        .map_err(backend)?;
+    Ok(client
+        .query_opt(&stmt, &[&room.0, &user.0, &seq.0])
+        .await
+        .map_err(backend)?
+        .map(|row| Seq(row.get(0))))
+}
+
+pub(super) async fn read_markers(
+    store: &PostgresStore,
+    user: UserId,
+) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+    let client = store.client().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT room_id, read_seq FROM members
+                 WHERE user_id = $1 AND read_seq > 0 ORDER BY room_id",
+        )
+        .await
+        .map_err(backend)?;
+    Ok(client
+        .query(&stmt, &[&user.0])
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|row| (RoomId(row.get(0)), Seq(row.get(1))))
+        .collect())
+}
+
+pub(super) async fn is_member(
+    store: &PostgresStore,
+    room: RoomId,
+    user: UserId,
+) -> Result<bool, StoreError> {
+    let client = store.client().await?;
+    let stmt = client
+        .prepare_cached("SELECT 1 FROM members WHERE room_id = $1 AND user_id = $2")
+        .await
+        .map_err(backend)?;
+    Ok(client
+        .query_opt(&stmt, &[&room.0, &user.0])
+        .await
+        .map_err(backend)?
+        .is_some())
+}
+
+pub(super) async fn members(store: &PostgresStore, room: RoomId) -> Result<Vec<User>, StoreError> {
+    let client = store.client().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT u.id, u.name, u.guest FROM members m JOIN users u ON u.id = m.user_id
+                 WHERE m.room_id = $1 ORDER BY u.name_key",
+        )
+        .await
+        .map_err(backend)?;
+    let rows = client.query(&stmt, &[&room.0]).await.map_err(backend)?;
+    Ok(rows.iter().map(|row| user_from(row, 0)).collect())
+}
+
+pub(super) async fn open_dm(
+    store: &PostgresStore,
+    a: UserId,
+    b: UserId,
+) -> Result<(Room, bool), StoreError> {
+    let key = format!("{}:{}", a.min(b).0, a.max(b).0);
+    let mut client = store.client().await?;
+    let tx = client.transaction().await.map_err(backend)?;
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO rooms (name, kind, dm_key, created_at) VALUES ('dm', 'dm', $1, $2)
+                 ON CONFLICT (dm_key) DO NOTHING RETURNING id",
+        )
+        .await
+        .map_err(backend)?;
+    let created = tx
+        .query_opt(&insert, &[&key, &now_millis()])
+        .await
+        .map_err(backend)?;
+    let (id, created) = match created {
+        Some(row) => (RoomId(row.get(0)), true),
+        None => {
+            let select = tx
+                .prepare_cached("SELECT id FROM rooms WHERE dm_key = $1")
+                .await
+                .map_err(backend)?;
+            let row = tx.query_one(&select, &[&key]).await.map_err(backend)?;
+            (RoomId(row.get(0)), false)
+        }
+    };
+    if created {
+        add_member(&tx, id, a).await?;
+        add_member(&tx, id, b).await?;
+    }
+    let room = room_by_id(&tx, id).await?.ok_or(StoreError::NotFound)?;
+    tx.commit().await.map_err(backend)?;
+    Ok((room, created))
+}

@@ -1,0 +1,45 @@
+//! The columns SQLite queries select for users, rooms and messages, and the model values
+//! their rows map to.
+
+use natter_core::model::*;
+use rusqlite::Row;
+
+pub(super) fn user_from(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
+    Ok(User {
+        id: UserId(row.get(at)?),
+        name: row.get(at + 1)?,
+        guest: row.get::<_, i64>(at + 2)? != 0,
+    })
+}
+
+pub(super) const ROOM_COLUMNS: &str = "r.id, r.name, r.kind, r.member_count, r.last_seq";
+
+pub(super) fn room_from(row: &Row<'_>) -> rusqlite::Result<Room> {
+    let kind: String = row.get(2)?;
+    Ok(Room {
+        id: RoomId(row.get(0)?),
+        name: row.get(1)?,
+        kind: if kind == "dm" {
+            RoomKind::Dm
+        } else {
+            RoomKind::Public
+        },
+        member_count: row.get::<_, i64>(3)? as u32,
+        last_seq: Seq(row.get(4)?),
+    })
+}
+
+pub(super) const MESSAGE_COLUMNS: &str =
+    "m.id, m.room_id, m.seq, m.body, m.created_at, m.client_id, u.id, u.name, u.guest";
+
+pub(super) fn message_from(row: &Row<'_>) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: MessageId(row.get(0)?),
+        room: RoomId(row.get(1)?),
+        seq: Seq(row.get(2)?),
+        body: row.get(3)?,
+        ts: row.get(4)?,
+        client_id: row.get(5)?,
+        sender: user_from(row, 6)?,
+    })
+}

@@ -1,0 +1,68 @@
+//! Unit tests of the store itself: its writer queue's back-pressure.
+
+use super::*;
+use natter_core::model::{NewMessage, User};
+use std::time::Duration;
+
+fn message(room: RoomId, sender: &User, n: u32) -> NewMessage {
+    NewMessage {
+        room,
+        sender: sender.clone(),
+        body: format!("m{n}"),
+        client_id: format!("c{n}"),
+        ts: 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_writer_queue_refuses_at_once_and_what_it_holds_goes_through() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        SqliteStore::open_with_queue(dir.path().join("q.db"), Synchronous::Normal, 2)
+            .expect("open"),
+    );
+    let ana = store.create_user("ana", None, false).await.expect("user");
+    let room = store.create_room("r", ana.id).await.expect("room").id;
+
+    // Hold the writer inside a job of its own.
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let blocker = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .write(move |_| {
+                    let _ = started_tx.send(());
+                    let _ = release_rx.recv();
+                    Ok(())
+                })
+                .await
+        })
+    };
+    tokio::task::spawn_blocking(move || started_rx.recv_timeout(Duration::from_secs(10)))
+        .await
+        .expect("join")
+        .expect("the writer took the blocking job");
+
+    // Two appends fill the queue (each is queued at its first poll)...
+    let mut first = Box::pin(store.append(message(room, &ana, 1)));
+    let mut second = Box::pin(store.append(message(room, &ana, 2)));
+    assert!(tokio::time::timeout(Duration::ZERO, &mut first)
+        .await
+        .is_err());
+    assert!(tokio::time::timeout(Duration::ZERO, &mut second)
+        .await
+        .is_err());
+    // ... and the third is refused at once, not queued.
+    let third = store.append(message(room, &ana, 3)).await;
+    assert!(matches!(third, Err(StoreError::Busy)), "{third:?}");
+
+    release_tx.send(()).expect("release");
+    blocker.await.expect("join").expect("blocking job");
+    let first = first.await.expect("first append");
+    let second = second.await.expect("second append");
+    assert_eq!((first.message.seq, second.message.seq), (Seq(1), Seq(2)));
+    // The refused one was never stored; sent again, it is the next.
+    let again = store.append(message(room, &ana, 3)).await.expect("retry");
+    assert_eq!((again.message.seq, again.duplicate), (Seq(3), false));
+}

@@ -1,0 +1,192 @@
+//! Unit tests of the writer thread: batches, duplicates, seqs and failed commits.
+
+use super::*;
+use crate::sqlite::{migrate, open_connection, Synchronous};
+
+/// A migrated database with users 1 (ana) and 2 (bob) and rooms 1 and 2; returns the
+/// writer and a second connection to the same file.
+fn setup(dir: &tempfile::TempDir) -> (Writer, Connection) {
+    let path = dir.path().join("w.db");
+    let mut conn = open_connection(&path, Synchronous::Normal).unwrap();
+    migrate(&mut conn).unwrap();
+    conn.execute_batch(
+        "INSERT INTO users (id, name, name_key, created_at) VALUES (1, 'ana', 'ana', 0), (2, 'bob', 'bob', 0);
+             INSERT INTO rooms (id, name, kind, name_key, created_at) VALUES (1, 'one', 'public', 'one', 0), (2, 'two', 'public', 'two', 0);",
+    )
+    .unwrap();
+    let other = open_connection(&path, Synchronous::Normal).unwrap();
+    (Writer::new(conn), other)
+}
+
+fn user(id: i64) -> User {
+    User {
+        id: UserId(id),
+        name: format!("u{id}"),
+        guest: false,
+    }
+}
+
+type Reply = oneshot::Receiver<Result<Appended, StoreError>>;
+
+fn append(room: i64, sender: i64, client_id: &str) -> (WriteJob, Reply) {
+    let (reply, rx) = oneshot::channel();
+    let message = NewMessage {
+        room: RoomId(room),
+        sender: user(sender),
+        body: format!("body {client_id}"),
+        client_id: client_id.into(),
+        ts: 1,
+    };
+    (WriteJob::Append { message, reply }, rx)
+}
+
+/// A closure job running `f`; its outcome arrives on the receiver.
+fn closure<T: Send + 'static>(
+    f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+) -> (WriteJob, oneshot::Receiver<Result<T, StoreError>>) {
+    let (tx, rx) = oneshot::channel();
+    (WriteJob::closure(f, tx), rx)
+}
+
+fn seq_of(rx: &mut Reply) -> (i64, bool) {
+    let appended = rx.try_recv().unwrap().unwrap();
+    (appended.message.seq.0, appended.duplicate)
+}
+
+fn stored(conn: &Connection, room: i64) -> (i64, i64) {
+    let count: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM messages WHERE room_id = ?1",
+            [room],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let last: i64 = conn
+        .query_row("SELECT last_seq FROM rooms WHERE id = ?1", [room], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    (count, last)
+}
+
+#[test]
+fn a_failing_job_leaves_its_neighbours_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, other) = setup(&dir);
+    let (a, mut ra) = append(1, 1, "a");
+    let (unknown_sender, mut rb) = append(1, 99, "b");
+    let (unknown_room, mut rc) = append(42, 1, "c");
+    let (bad_closure, mut rd) = closure(|conn| {
+        conn.execute(
+            "INSERT INTO users (id, name, name_key, created_at) VALUES (3, 'x', 'ana', 0)",
+            [],
+        )
+        .map_err(crate::sqlite::backend)
+    });
+    let (e, mut re) = append(1, 2, "e");
+    writer.run_batch(vec![a, unknown_sender, unknown_room, bad_closure, e]);
+    assert_eq!(seq_of(&mut ra), (1, false));
+    assert!(
+        rb.try_recv().unwrap().is_err(),
+        "a sender that does not exist"
+    );
+    assert!(matches!(rc.try_recv().unwrap(), Err(StoreError::NotFound)));
+    assert!(rd.try_recv().unwrap().is_err(), "a taken name");
+    assert_eq!(
+        seq_of(&mut re),
+        (2, false),
+        "no seq is lost to the failures"
+    );
+    assert_eq!(stored(&other, 1), (2, 2));
+}
+
+#[test]
+fn duplicates_within_and_across_batches_return_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, other) = setup(&dir);
+    let (a, mut ra) = append(1, 1, "same");
+    let (again, mut ragain) = append(1, 1, "same");
+    let (bob, mut rbob) = append(1, 2, "same");
+    writer.run_batch(vec![a, again, bob]);
+    assert_eq!(seq_of(&mut ra), (1, false));
+    assert_eq!(seq_of(&mut ragain), (1, true));
+    assert_eq!(
+        seq_of(&mut rbob),
+        (2, false),
+        "another sender's id is its own"
+    );
+    let (later, mut rlater) = append(1, 1, "same");
+    let (next, mut rnext) = append(1, 1, "next");
+    writer.run_batch(vec![later, next]);
+    let original = rlater.try_recv().unwrap().unwrap();
+    assert!(original.duplicate);
+    assert_eq!(original.message.seq, Seq(1));
+    assert_eq!(original.message.body, "body same");
+    assert_eq!(seq_of(&mut rnext), (3, false));
+    assert_eq!(stored(&other, 1), (3, 3));
+}
+
+#[test]
+fn a_closure_sees_the_seqs_appended_before_it_in_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, _other) = setup(&dir);
+    let (a, _ra) = append(2, 1, "a");
+    let (b, _rb) = append(2, 1, "b");
+    let (read, mut rread) = closure(|conn| {
+        conn.query_row("SELECT last_seq FROM rooms WHERE id = 2", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(crate::sqlite::backend)
+    });
+    let (c, mut rc) = append(2, 1, "c");
+    writer.run_batch(vec![a, b, read, c]);
+    assert_eq!(rread.try_recv().unwrap().unwrap(), 2);
+    assert_eq!(seq_of(&mut rc), (3, false));
+}
+
+#[test]
+fn seqs_written_by_another_connection_are_picked_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, other) = setup(&dir);
+    let (a, mut ra) = append(1, 1, "a");
+    writer.run_batch(vec![a]);
+    assert_eq!(seq_of(&mut ra), (1, false));
+    other
+        .execute_batch(
+            "INSERT INTO messages (room_id, seq, sender_id, body, client_id, created_at)
+                 VALUES (1, 2, 2, 'elsewhere', 'x', 0);
+                 UPDATE rooms SET last_seq = 2 WHERE id = 1;",
+        )
+        .unwrap();
+    let (b, mut rb) = append(1, 1, "b");
+    writer.run_batch(vec![b]);
+    assert_eq!(seq_of(&mut rb), (3, false));
+}
+
+#[test]
+fn a_batch_that_cannot_commit_fails_whole_and_uses_no_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, other) = setup(&dir);
+    let (a, mut ra) = append(1, 1, "a");
+    writer.run_batch(vec![a]);
+    assert_eq!(seq_of(&mut ra), (1, false));
+    // Writing rooms.last_seq = 3 fails, after both appends ran: the batch rolls back.
+    // (Made on the writer's own connection, so only the rollback can make it forget.)
+    writer
+        .conn
+        .execute_batch(
+            "CREATE TRIGGER no_three BEFORE UPDATE OF last_seq ON rooms WHEN NEW.last_seq = 3
+                 BEGIN SELECT RAISE(ABORT, 'no'); END;",
+        )
+        .unwrap();
+    let (b, mut rb) = append(1, 1, "b");
+    let (c, mut rc) = append(1, 2, "c");
+    writer.run_batch(vec![b, c]);
+    assert!(rb.try_recv().unwrap().is_err());
+    assert!(rc.try_recv().unwrap().is_err());
+    writer.conn.execute_batch("DROP TRIGGER no_three").unwrap();
+    let (d, mut rd) = append(1, 1, "d");
+    writer.run_batch(vec![d]);
+    assert_eq!(seq_of(&mut rd), (2, false), "the failed batch used no seq");
+    assert_eq!(stored(&other, 1), (2, 2));
+}
