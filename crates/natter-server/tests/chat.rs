@@ -1,5 +1,8 @@
 //! End-to-end chat behaviour over real sockets: messages, rooms, DMs, history, presence,
 //! typing, join/leave, duplicates and the HTTP accounts API.
+//!
+//! Over 500 lines on purpose: each file under tests/ is its own binary that links the whole
+//! server, so suites are grouped by subject, not split by size (CI time, issue 16).
 
 use natter_testkit::*;
 use serde_json::json;

@@ -9,6 +9,9 @@
 //! binary). Prints a skip without them, and fails instead when `NATTER_REQUIRE_SERVICES=1`.
 //! The `natter` binary is this crate's (or `NATTER_BIN`), copied first so that a concurrent
 //! build cannot replace it mid-test.
+//!
+//! Over 500 lines on purpose: each file under tests/ is its own binary that links the whole
+//! server, so suites are grouped by subject, not split by size (CI time, issue 16).
 
 use futures_util::{SinkExt, StreamExt};
 use natter_testkit::{

@@ -1,5 +1,8 @@
 //! Durability and delivery under stress: restarts, resume, slow consumers, graceful
 //! shutdown, and many concurrent senders.
+//!
+//! Over 500 lines on purpose: each file under tests/ is its own binary that links the whole
+//! server, so suites are grouped by subject, not split by size (CI time, issue 16).
 
 use natter_testkit::*;
 use serde_json::json;

@@ -1,5 +1,5 @@
-//! The PostgreSQL `Store` on a real PostgreSQL: the store rules (one test per rule), and what several nodes
-//! sharing one database need (seqs allocated by the database under concurrent appends from
+//! The PostgreSQL `Store` on a real PostgreSQL: the store rules (one test per rule), and what
+//! several nodes sharing one database need (seqs allocated by the database under concurrent appends from
 //! several pools, concurrent duplicates, nodes migrating at once), and versioned schema
 //! migrations (a database from before versions, from the committed `tests/fixtures/
 //! postgres-v0.sql`, is recorded as the baseline and keeps its data; a new one gets every
@@ -7,6 +7,9 @@
 //!
 //! Runs when `NATTER_TEST_POSTGRES` is a `postgres://` URL (each test creates and drops its own
 //! database); prints a skip otherwise, and fails instead when `NATTER_REQUIRE_SERVICES=1`.
+//!
+//! Over 500 lines on purpose: every test here needs the same PostgreSQL, scratch databases and
+//! skip rule, so they stay one binary (one link, one place for the service's rules).
 
 mod fixtures;
 
