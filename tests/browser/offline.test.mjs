@@ -11,7 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   browserSuite, NatterServer, launchBrowser, openPage, signUp, send, waitForMessage, messageTexts,
-  cleanup, WAIT_MS,
+  openRoom, exactly, cleanup, WAIT_MS,
 } from './harness.mjs';
 
 /** Runs in the page before its scripts: records every socket opened and every frame sent. */
@@ -72,6 +72,11 @@ browserSuite('the browser goes offline and comes back', { timeout: 90000 }, () =
     // Both online, both green in ana's list.
     await ana.locator('#people-list', { hasText: 'bob' }).waitFor();
     await ana.waitForFunction(() => document.querySelectorAll('#people-list .presence-dot.on').length === 2, null, { timeout: WAIT_MS });
+    // A DM with bob, whose header says he is online; then back to general.
+    await ana.locator('#people-list button[data-person="bob"]').click();
+    await ana.locator('#room-meta', { hasText: exactly('Online') }).waitFor();
+    await ana.locator('#dm-list .presence-dot.on').waitFor();
+    await openRoom(ana, 'general');
 
     // The network goes: the banner says so within a second, and nothing looks online.
     const wentAt = Date.now();
@@ -83,6 +88,11 @@ browserSuite('the browser goes offline and comes back', { timeout: 90000 }, () =
     assert.equal(await dots(ana, 'unknown', '#people-list'), 2, 'ana and bob shown as unknown');
     assert.ok(await ana.locator('#people-list.stale').isVisible());
     assert.equal(await ana.isVisible('#banner-retry'), true);
+    assert.equal(await dots(ana, 'unknown', '#dm-list'), 1, 'the DM with bob too');
+    await openRoom(ana, 'bob');
+    await ana.locator('#room-meta', { hasText: exactly('Status unknown') }).waitFor();
+    assert.equal(await dots(ana, 'unknown', '#room-name'), 1);
+    await openRoom(ana, 'general');
 
     // Written while offline: pending, waiting for the connection, counted in the banner.
     await send(ana, 'written while offline');
@@ -108,6 +118,7 @@ browserSuite('the browser goes offline and comes back', { timeout: 90000 }, () =
     await pending.waitFor({ state: 'detached' });
     await ana.waitForFunction(() => document.querySelectorAll('#people-list .presence-dot.on').length === 2, null, { timeout: WAIT_MS });
     assert.equal(await dots(ana, 'unknown'), 0);
+    assert.equal(await dots(ana, 'on', '#dm-list'), 1, 'bob is known online again');
     await ana.locator('#banner').waitFor({ state: 'hidden' });
 
     const sends = await ana.evaluate(() => window.natterTestSockets.sent
