@@ -1,16 +1,32 @@
 // connection.js — the one WebSocket to /ws. Owns: the `auth` handshake with `resume`, matching
-// replies to requests by `ref`, reconnecting with backoff, a heartbeat that notices a dead link,
-// and the outbox: every `message.send` stays queued (same `client_id`) until the server answers,
-// across any number of reconnects, so a message reaches the server once.
+// replies to requests by `ref`, reconnecting with capped backoff, noticing a dead link (the
+// browser's `offline`/`online` events, an idle `ping` with a short deadline, a check when the tab
+// comes back), and the outbox: every `message.send` stays queued (same `client_id`) until the
+// server answers, across any number of reconnects, so a message reaches the server once.
 // Knows the protocol's frames; knows nothing of the DOM or of the store's shape.
 
 import { Req, closeNeedsSignIn } from './protocol.js';
 
-/** Waits between reconnect attempts; the last one repeats. A random 0-30% is added. */
-const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
-const CONNECT_TIMEOUT_MS = 10000;
-const REQUEST_TIMEOUT_MS = 15000;
-const HEARTBEAT_MS = 25000;
+/** The connection's timings (ms). The app uses these; tests may pass shorter ones. */
+export const TIMING = Object.freeze({
+  /** the wait before the first reconnect attempt; it doubles with each failed attempt... */
+  backoffFirstMs: 500,
+  /** ...up to this. Each wait is drawn at random from [wait/2, wait] (jitter: a server that
+   *  comes back is not hit by every client at once). So a server that is back is found within
+   *  5 s at worst. Without a network (`navigator.onLine` false) attempts wait this long. */
+  backoffMaxMs: 5000,
+  /** an opened socket must be authenticated within this */
+  connectTimeoutMs: 10000,
+  /** a request unanswered this long means the link is dead */
+  requestTimeoutMs: 15000,
+  /** after this long without any frame from the server, a `ping` asks whether the link lives */
+  idlePingMs: 15000,
+  /** a liveness `ping` unanswered this long: the link is dead, reconnect */
+  pingDeadlineMs: 7000,
+  /** the tab shown or focused again after this long without a frame: check the link at once
+   *  (a laptop waking from sleep holds a socket that has long been dead) */
+  wakeCheckMs: 5000,
+});
 /** How many `message.send` requests may wait for their reply at once. */
 const MAX_SENDS_IN_FLIGHT = 8;
 
@@ -44,10 +60,12 @@ export class Connection {
    * @param {object} opts
    * @param {string} opts.token session token from the HTTP API
    * @param {() => Record<string, number>} opts.resume room id -> last seq seen, asked at each auth
+   * @param {Partial<typeof TIMING>} [opts.timing] overrides of TIMING (tests)
    */
-  constructor({ token, resume }) {
+  constructor({ token, resume, timing = {} }) {
     this.token = token;
     this.resume = resume;
+    this.timing = { ...TIMING, ...timing };
     this.status = 'idle';
     /** failed attempts since the last successful auth */
     this.attempt = 0;
@@ -63,11 +81,17 @@ export class Connection {
     /** no sends before this time (after `rate_limited`) */
     this.pausedUntil = 0;
     this.listeners = new Map();
-    this.timers = { retry: 0, connect: 0, heartbeat: 0, pump: 0 };
-    this.onBrowserOnline = () => this.retryNow();
-    this.onBrowserOffline = () => {
-      if (this.status === 'waiting') this.setStatus('offline');
+    this.timers = { retry: 0, connect: 0, idle: 0, pump: 0 };
+    /** when the current socket last brought a frame (ms since the epoch) */
+    this.lastFrameAt = 0;
+    /** a liveness `ping` is waiting for its reply on the current socket */
+    this.pinging = false;
+    this.onBrowserOnline = () => this.networkBack();
+    this.onBrowserOffline = () => this.networkLost();
+    this.onVisible = () => {
+      if (document.visibilityState === 'visible') this.wake();
     };
+    this.onFocus = () => this.wake();
   }
 
   on(type, fn) {
@@ -94,6 +118,8 @@ export class Connection {
   start() {
     window.addEventListener('online', this.onBrowserOnline);
     window.addEventListener('offline', this.onBrowserOffline);
+    document.addEventListener('visibilitychange', this.onVisible);
+    window.addEventListener('focus', this.onFocus);
     this.connect();
   }
 
@@ -101,6 +127,8 @@ export class Connection {
   stop() {
     window.removeEventListener('online', this.onBrowserOnline);
     window.removeEventListener('offline', this.onBrowserOffline);
+    document.removeEventListener('visibilitychange', this.onVisible);
+    window.removeEventListener('focus', this.onFocus);
     const ws = this.socket;
     this.setStatus('stopped');
     this.teardown();
@@ -110,15 +138,58 @@ export class Connection {
     }
   }
 
-  /** Try now instead of waiting for the backoff (the banner's "Retry now", the browser's `online`). */
+  /** Try now instead of waiting for the backoff (the banner's "Retry now", the tab shown again). */
   retryNow() {
     if (this.status === 'waiting' || this.status === 'offline') this.connect();
+  }
+
+  /**
+   * The browser's `offline` event: there is no network, so the socket is dead even if it has not
+   * noticed. Let it go at once (its unanswered sends stay in the outbox, same `client_id`) and
+   * say so; attempts go on every few seconds in case the browser is wrong (a server on this very
+   * machine is reachable without a network).
+   */
+  networkLost() {
+    if (this.status === 'stopped' || this.status === 'idle') return;
+    if (this.socket) {
+      this.drop(this.socket, 'the browser is offline');
+    } else {
+      clearTimeout(this.timers.retry);
+      this.scheduleReconnect();
+    }
+  }
+
+  /**
+   * The browser's `online` event: the network is back. Reconnect now with the backoff reset; an
+   * attempt begun while the network was down may hang until its timeout, so it is replaced.
+   * Already online (the `offline` was missed): check the link instead.
+   */
+  networkBack() {
+    if (this.status === 'stopped' || this.status === 'idle') return;
+    this.attempt = 0;
+    if (this.status === 'online') {
+      this.checkLink(0);
+      return;
+    }
+    this.connect();
+  }
+
+  /** The tab is shown or focused again: retry at once while disconnected, else check the link. */
+  wake() {
+    if (this.status === 'waiting' || this.status === 'offline') this.connect();
+    else if (this.status === 'online') this.checkLink(this.timing.wakeCheckMs);
   }
 
   connect() {
     clearTimeout(this.timers.retry);
     if (this.status === 'stopped') return;
-    this.setStatus(this.everOnline || this.attempt > 0 ? 'reconnecting' : 'connecting');
+    if (this.socket) {
+      // an attempt still under way (e.g. begun while the network was down) is replaced
+      this.release(this.socket);
+      this.teardown();
+    }
+    if (navigator.onLine === false) this.setStatus('offline');
+    else this.setStatus(this.everOnline || this.attempt > 0 ? 'reconnecting' : 'connecting');
     let ws;
     try {
       ws = new WebSocket(wsUrl());
@@ -128,7 +199,7 @@ export class Connection {
       return;
     }
     this.socket = ws;
-    this.timers.connect = setTimeout(() => this.drop(ws, 'connect timeout'), CONNECT_TIMEOUT_MS);
+    this.timers.connect = setTimeout(() => this.drop(ws, 'connect timeout'), this.timing.connectTimeoutMs);
     ws.onopen = () => this.authenticate(ws);
     ws.onmessage = (e) => this.receive(ws, e.data);
     ws.onclose = (e) => this.lost(ws, e.code);
@@ -139,7 +210,7 @@ export class Connection {
     const data = { token: this.token, resume: this.resume(), presence: true };
     let reply;
     try {
-      reply = await this.requestOn(ws, Req.AUTH, data, CONNECT_TIMEOUT_MS);
+      reply = await this.requestOn(ws, Req.AUTH, data, this.timing.connectTimeoutMs);
     } catch (err) {
       if (err.code === 'unauthenticated') this.signedOut(4001);
       else this.drop(ws, `auth failed: ${err.code}`);
@@ -153,12 +224,13 @@ export class Connection {
     // `ready` first: the store takes the auth reply before resumed messages are read.
     this.emit('ready', reply);
     this.setStatus('online');
-    this.timers.heartbeat = setInterval(() => this.heartbeat(ws), HEARTBEAT_MS);
+    this.armIdleCheck(ws);
     this.pump();
   }
 
   receive(ws, raw) {
     if (ws !== this.socket) return;
+    this.armIdleCheck(ws);
     let frame;
     try {
       frame = JSON.parse(raw);
@@ -191,7 +263,7 @@ export class Connection {
   }
 
   /** One request on the authenticated link; rejects with `disconnected` when there is none. */
-  request(type, data, timeout = REQUEST_TIMEOUT_MS) {
+  request(type, data, timeout = this.timing.requestTimeoutMs) {
     if (this.status !== 'online' || !this.socket) {
       return Promise.reject(new RequestError('disconnected', 'not connected'));
     }
@@ -252,7 +324,7 @@ export class Connection {
       item.sentOn = ws;
       flying++;
       const { room, body, client_id } = item;
-      this.requestOn(ws, Req.SEND, { room, body, client_id }, REQUEST_TIMEOUT_MS).then(
+      this.requestOn(ws, Req.SEND, { room, body, client_id }, this.timing.requestTimeoutMs).then(
         (data) => this.sent(item, ws, data),
         (err) => this.sendFailed(item, ws, err),
       );
@@ -283,21 +355,44 @@ export class Connection {
     this.pump();
   }
 
-  heartbeat(ws) {
-    if (ws !== this.socket || this.status !== 'online') return;
-    this.requestOn(ws, Req.PING, undefined, 10000).catch(() => {});
+  /** A frame came (or the link just opened): the next liveness check is `idlePingMs` from now. */
+  armIdleCheck(ws) {
+    this.lastFrameAt = Date.now();
+    clearTimeout(this.timers.idle);
+    this.timers.idle = setTimeout(() => this.checkLink(0), this.timing.idlePingMs);
   }
 
-  /** Give up on a socket that is stuck (no open, no reply) and go through the lost path. */
-  drop(ws, why) {
-    if (ws !== this.socket) return;
-    console.info(`natter: dropping connection (${why})`);
+  /**
+   * Ask the server `ping` when nothing has come for `minIdleMs`; no reply within
+   * `pingDeadlineMs` drops the link (requestOn's timeout) and reconnects.
+   */
+  checkLink(minIdleMs) {
+    const ws = this.socket;
+    if (!ws || this.status !== 'online' || this.pinging) return;
+    if (Date.now() - this.lastFrameAt < minIdleMs) return;
+    this.pinging = true;
+    this.requestOn(ws, Req.PING, undefined, this.timing.pingDeadlineMs)
+      .catch(() => {})
+      .finally(() => {
+        if (ws === this.socket) this.pinging = false;
+      });
+  }
+
+  /** Stop listening to a socket and close it (best effort: with no network, nothing is sent). */
+  release(ws) {
     ws.onopen = ws.onmessage = ws.onclose = null;
     try {
       ws.close();
     } catch {
       // already closing
     }
+  }
+
+  /** Give up on a socket that is stuck (no open, no reply, no network) and go through the lost path. */
+  drop(ws, why) {
+    if (ws !== this.socket) return;
+    console.info(`natter: dropping connection (${why})`);
+    this.release(ws);
     this.lost(ws, 0);
   }
 
@@ -315,8 +410,9 @@ export class Connection {
   /** Forget the socket: fail its requests (sends stay in the outbox), stop its timers. */
   teardown() {
     this.socket = null;
+    this.pinging = false;
     clearTimeout(this.timers.connect);
-    clearInterval(this.timers.heartbeat);
+    clearTimeout(this.timers.idle);
     clearTimeout(this.timers.pump);
     clearTimeout(this.timers.retry);
     const waiting = [...this.inflight.values()];
@@ -329,8 +425,11 @@ export class Connection {
   }
 
   scheduleReconnect() {
-    const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
-    const delay = Math.round(base * (1 + Math.random() * 0.3));
+    // Without a network an attempt fails at once; waiting the longest keeps that from spinning.
+    const base = navigator.onLine === false
+      ? this.timing.backoffMaxMs
+      : Math.min(this.timing.backoffMaxMs, this.timing.backoffFirstMs * 2 ** Math.min(this.attempt, 10));
+    const delay = Math.round(base * (0.5 + Math.random() * 0.5));
     this.attempt++;
     this.retryAt = Date.now() + delay;
     this.setStatus(navigator.onLine === false ? 'offline' : 'waiting');

@@ -413,6 +413,17 @@ export class Store {
     return this.online.has(userId);
   }
 
+  /** Whether `online` is current: only while connected. While disconnected it is only the last
+   *  thing heard, so the views show presence as unknown (grey) rather than green. */
+  get presenceKnown() {
+    return this.connection.status === 'online';
+  }
+
+  /** A person's presence as the views show it: true, false, or null (unknown: disconnected). */
+  presenceOf(userId) {
+    return this.presenceKnown ? this.isOnline(userId) : null;
+  }
+
   setTyping(roomId, user, active) {
     const room = this.rooms.get(roomId);
     if (!room || user.id === this.me?.id) return;

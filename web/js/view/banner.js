@@ -1,5 +1,6 @@
 // view/banner.js — the connection banner at the top: connecting, reconnecting (with the
-// backoff countdown and "Retry now"), offline, and a short "Connected" once the link is back.
+// backoff countdown and "Retry now"), offline (the browser has no network: shown at once, no
+// countdown), and a short "Connected" once the link is back.
 // Also says how many written messages are waiting to go out.
 
 export class BannerView {
@@ -36,16 +37,17 @@ export class BannerView {
     const queued = waiting ? ` ${waiting} ${waiting === 1 ? 'message' : 'messages'} will be sent when it is back.` : '';
     if (status === 'connecting') {
       this.show('info', 'Connecting…', false);
+    } else if (status === 'offline') {
+      // No countdown: the link comes back when the network does (the browser's `online`).
+      this.show('error', `You are offline. Natter reconnects when the network is back.${queued}`, true);
     } else if (status === 'reconnecting') {
       this.show('warn', `Reconnecting…${queued}`, false);
     } else {
       const paint = () => {
         const secs = Math.max(0, Math.ceil((store.connection.retryAt - Date.now()) / 1000));
         const { attempt, everOnline } = store.connection;
-        let head = 'Connection lost.';
-        if (status === 'offline') head = 'You are offline.';
-        else if (!everOnline || attempt > 3) head = 'Cannot reach the server.';
-        this.show(status === 'offline' ? 'error' : 'warn', `${head} Retrying in ${secs}s.${queued}`, true);
+        const head = !everOnline || attempt > 3 ? 'Cannot reach the server.' : 'Connection lost.';
+        this.show('warn', `${head} Retrying in ${secs}s.${queued}`, true);
       };
       paint();
       this.tick = setInterval(paint, 1000);

@@ -114,12 +114,18 @@ export function nameHue(name) {
   return hash % 360;
 }
 
-/** A round avatar with the person's initial; `online` adds a presence dot (true/false/undefined). */
+/**
+ * A round avatar with the person's initial. `online` adds a presence dot: true (green), false
+ * (grey), null (unknown, while this client is disconnected: a hollow grey ring); undefined, none.
+ */
 export function avatar(user, { online, size = 'md' } = {}) {
   const initial = [...(user?.name ?? '?')][0].toUpperCase();
   const el = h('span', { class: `avatar avatar-${size}`, attrs: { 'aria-hidden': 'true' } }, initial);
   el.style.setProperty('--hue', nameHue(user?.name ?? '?'));
-  if (online !== undefined) el.append(h('span', { class: `presence-dot ${online ? 'on' : 'off'}` }));
+  if (online !== undefined) {
+    const state = online === null ? 'unknown' : online ? 'on' : 'off';
+    el.append(h('span', { class: `presence-dot ${state}` }));
+  }
   return el;
 }
 

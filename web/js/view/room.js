@@ -63,7 +63,7 @@ export class RoomView {
     }
     const key = room ? `room:${room.id}` : null;
     if (switched || topics.has('current') || topics.has(key) || topics.has('presence') || topics.has('rooms')
-      || (!room && topics.has('connection'))) {
+      || topics.has('connection')) {
       this.renderHeader(store, room);
     }
     if (switched || topics.has(key) || (topics.has('connection') && room?.pending.length)) {
@@ -91,10 +91,13 @@ export class RoomView {
     const title = roomTitle(info);
     this.meta.hidden = false;
     if (info.kind === 'dm') {
-      const online = store.isOnline(info.peer?.id);
+      const online = store.presenceOf(info.peer?.id);
+      const said = online === null ? 'Status unknown' : online ? 'Online' : 'Offline';
       this.name.replaceChildren(avatar(info.peer, { online, size: 'sm' }), h('span', {}, title));
-      this.meta.textContent = online ? 'Online' : 'Offline';
-      this.meta.setAttribute('aria-label', `${title} is ${online ? 'online' : 'offline'}. Show members`);
+      this.meta.textContent = said;
+      this.meta.setAttribute('aria-label', online === null
+        ? `Not connected: whether ${title} is online is not known. Show members`
+        : `${title} is ${online ? 'online' : 'offline'}. Show members`);
       this.leave.hidden = true;
     } else {
       const count = info.member_count ?? 0;

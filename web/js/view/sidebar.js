@@ -44,10 +44,12 @@ export class SidebarView {
 
   render(store, topics) {
     const all = topics.has('all') || topics.has('session');
-    if (all || topics.has('rooms') || topics.has('current') || topics.has('presence') || topics.has('read')) {
+    // The connection's status decides whether presence is known (dots green/grey or unknown).
+    const presence = topics.has('presence') || topics.has('connection');
+    if (all || topics.has('rooms') || topics.has('current') || presence || topics.has('read')) {
       this.keepFocus(() => this.renderRooms(store));
     }
-    if (all || topics.has('presence') || topics.has('rooms')) {
+    if (all || presence || topics.has('rooms')) {
       this.keepFocus(() => this.renderPeople(store));
     }
     if (all || topics.has('connection')) this.renderMe(store);
@@ -61,7 +63,7 @@ export class SidebarView {
     this.roomList.replaceChildren(...roomItems);
     const dms = store.sortedRooms('dm');
     const dmItems = dms.map((room) =>
-      this.navItem(store, room, current, avatar(room.info.peer, { online: store.isOnline(room.info.peer?.id), size: 'sm' })),
+      this.navItem(store, room, current, avatar(room.info.peer, { online: store.presenceOf(room.info.peer?.id), size: 'sm' })),
     );
     this.dmList.replaceChildren(...dmItems);
     this.dmEmpty.hidden = dms.length > 0;
@@ -102,12 +104,16 @@ export class SidebarView {
       if (b.id === me?.id) return 1;
       return a.name.localeCompare(b.name);
     });
+    // Disconnected: the list is who was online when the link was lost, shown as unknown.
+    const known = store.presenceKnown;
     this.onlineCount.textContent = `· ${people.length}`;
+    this.peopleList.classList.toggle('stale', !known);
+    this.peopleList.title = known ? '' : 'Not connected: who is online is not known right now';
     this.peopleList.replaceChildren(
       ...people.map((user) => {
         const self = user.id === me?.id;
         const content = [
-          avatar(user, { online: true, size: 'sm' }),
+          avatar(user, { online: known ? true : null, size: 'sm' }),
           h('span', { class: 'nav-label' }, user.name),
           self ? h('span', { class: 'you-tag' }, 'you') : null,
           user.guest ? h('span', { class: 'guest-tag' }, 'guest') : null,
@@ -122,7 +128,7 @@ export class SidebarView {
               type: 'button',
               class: 'person',
               title: `Message ${user.name}`,
-              attrs: { 'aria-label': `${user.name}, online. Send a direct message` },
+              attrs: { 'aria-label': `${user.name}, ${known ? 'online' : 'presence unknown while disconnected'}. Send a direct message` },
               dataset: { key: `person-${user.id}`, person: user.name },
               on: { click: () => this.actions.openDm(user.name) },
             },
