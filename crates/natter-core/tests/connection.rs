@@ -84,7 +84,10 @@ async fn a_frame_that_is_no_request_is_refused_and_closes_with_4001() {
         ErrorCode::BinaryUnsupported,
     ] {
         let mut conn = Connection::new(node.clone());
-        match conn.before_auth(Err(ChatError::new(code, "not a request"))).await {
+        match conn
+            .before_auth(Err(ChatError::new(code, "not a request")))
+            .await
+        {
             AuthStep::Refused { error, close } => {
                 assert_eq!(error.code, code);
                 assert_eq!(close, close::UNAUTHENTICATED, "{code:?}");

@@ -170,13 +170,22 @@ async fn frames_that_are_no_request_before_auth_close_with_4001() {
         (Message::Text("[1,2,3]".into()), "bad_json"),
         (Message::Text(deep.into()), "bad_json"),
         (Message::Text(deep_object.into()), "bad_json"),
-        (Message::Text(r#"{"type":"ping"}"#.into()), "invalid_request"),
-        (Message::Text(r#"{"type":"fly","ref":"f"}"#.into()), "unknown_type"),
+        (
+            Message::Text(r#"{"type":"ping"}"#.into()),
+            "invalid_request",
+        ),
+        (
+            Message::Text(r#"{"type":"fly","ref":"f"}"#.into()),
+            "unknown_type",
+        ),
         (
             Message::Text(r#"{"type":"auth","ref":"a","data":{}}"#.into()),
             "invalid_request",
         ),
-        (Message::Binary(vec![1u8, 2, 3].into()), "binary_unsupported"),
+        (
+            Message::Binary(vec![1u8, 2, 3].into()),
+            "binary_unsupported",
+        ),
     ];
     for (frame, expected) in cases {
         let shown = format!("{frame:?}");

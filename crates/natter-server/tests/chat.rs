@@ -754,16 +754,28 @@ async fn api_bodies_must_be_json() {
     let credentials = json!({"username": name, "password": "correct horse"}).to_string();
     for (path, content_type, body) in [
         ("/api/register", Some("text/plain"), credentials.clone()),
-        ("/api/register", Some("text/plain;charset=UTF-8"), credentials.clone()),
+        (
+            "/api/register",
+            Some("text/plain;charset=UTF-8"),
+            credentials.clone(),
+        ),
         (
             "/api/register",
             Some("application/x-www-form-urlencoded"),
             credentials.clone(),
         ),
-        ("/api/register", Some("multipart/form-data; boundary=x"), credentials.clone()),
+        (
+            "/api/register",
+            Some("multipart/form-data; boundary=x"),
+            credentials.clone(),
+        ),
         ("/api/register", None, credentials.clone()),
         ("/api/login", Some("text/plain"), credentials.clone()),
-        ("/api/guest", Some("text/plain"), json!({"nickname": unique("g")}).to_string()),
+        (
+            "/api/guest",
+            Some("text/plain"),
+            json!({"nickname": unique("g")}).to_string(),
+        ),
     ] {
         let mut request = http.post(server.http(path)).body(body);
         if let Some(content_type) = content_type {
@@ -783,7 +795,11 @@ async fn api_bodies_must_be_json() {
         .send()
         .await
         .expect("req");
-    assert_eq!(r.status(), 201, "JSON (with a charset) is accepted; the name was free");
+    assert_eq!(
+        r.status(),
+        201,
+        "JSON (with a charset) is accepted; the name was free"
+    );
 }
 
 /// Every error has the JSON body `{"error": {"code", "message"}}`: a wrong method on a known
@@ -793,12 +809,27 @@ async fn every_http_error_has_the_json_body() {
     let server = TestServer::start().await;
     let http = reqwest::Client::new();
     let cases = [
-        (reqwest::Method::GET, "/api/register", 405, "method_not_allowed"),
-        (reqwest::Method::DELETE, "/api/login", 405, "method_not_allowed"),
+        (
+            reqwest::Method::GET,
+            "/api/register",
+            405,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/login",
+            405,
+            "method_not_allowed",
+        ),
         (reqwest::Method::POST, "/api/me", 405, "method_not_allowed"),
         (reqwest::Method::POST, "/healthz", 405, "method_not_allowed"),
         (reqwest::Method::POST, "/ws", 405, "method_not_allowed"),
-        (reqwest::Method::POST, "/index.html", 405, "method_not_allowed"),
+        (
+            reqwest::Method::POST,
+            "/index.html",
+            405,
+            "method_not_allowed",
+        ),
         (reqwest::Method::GET, "/no-such-file.js", 404, "not_found"),
         (reqwest::Method::GET, "/api/nope", 404, "not_found"),
     ];
@@ -841,7 +872,11 @@ async fn web_dir_does_not_follow_symlinks_out_of_it() {
     std::fs::write(web.path().join("index.html"), "<p>app</p>").expect("write");
     std::fs::write(web.path().join("app.js"), "let app;").expect("write");
     symlink(web.path().join("app.js"), web.path().join("alias.js")).expect("symlink");
-    symlink(outside.path().join("secret.txt"), web.path().join("leak.txt")).expect("symlink");
+    symlink(
+        outside.path().join("secret.txt"),
+        web.path().join("leak.txt"),
+    )
+    .expect("symlink");
     symlink(outside.path().join("secret.txt"), web.path().join("leak")).expect("symlink");
     symlink(outside.path(), web.path().join("out")).expect("symlink");
     let dir = web.path().to_path_buf();

@@ -205,7 +205,11 @@ async fn shutdown_closes_every_socket_with_1001_and_health_says_503_while_draini
     let mut ana = server.user("ana").await;
     let mut waiting = Client::open(server.addr).await;
     let http = reqwest::Client::new();
-    let health = http.get(server.http("/healthz")).send().await.expect("health");
+    let health = http
+        .get(server.http("/healthz"))
+        .send()
+        .await
+        .expect("health");
     assert_eq!(health.status(), 200);
 
     let started = std::time::Instant::now();
@@ -230,7 +234,10 @@ async fn shutdown_closes_every_socket_with_1001_and_health_says_503_while_draini
     drop((ana, waiting, late));
     server.stop().await;
     let stopped = started.elapsed();
-    assert!(stopped < Duration::from_secs(4), "stopped after {stopped:?}");
+    assert!(
+        stopped < Duration::from_secs(4),
+        "stopped after {stopped:?}"
+    );
     assert!(
         http.get(server.http("/healthz")).send().await.is_err(),
         "the listener is closed once drained"
