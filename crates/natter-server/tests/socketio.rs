@@ -376,19 +376,11 @@ async fn an_unauthenticated_connection_is_closed_after_auth_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unauthenticated_connection_does_not_hold_up_shutdown() {
     let mut server = TestServer::start().await;
-    let (token, _) = server.register("ana").await;
-    let (mut signed, _) = Polling::signed_in(&server, &token).await;
     let waiting = Polling::open(&server).await;
     let poll = tokio::spawn(async move { waiting.http.get(&waiting.url).send().await });
     let started = std::time::Instant::now();
-    server.begin_stop();
-    let close = signed.event("close").await;
-    assert_eq!(close["code"], 1001, "{close}");
     server.stop().await;
     let stopped = started.elapsed();
-    assert!(
-        stopped < Duration::from_secs(3),
-        "stopped after {stopped:?}"
-    );
+    assert!(stopped < Duration::from_secs(3), "stopped after {stopped:?}");
     poll.abort();
 }
