@@ -381,6 +381,9 @@ async fn an_unauthenticated_connection_does_not_hold_up_shutdown() {
     let started = std::time::Instant::now();
     server.stop().await;
     let stopped = started.elapsed();
-    assert!(stopped < Duration::from_secs(3), "stopped after {stopped:?}");
+    assert!(
+        stopped < Duration::from_secs(3),
+        "stopped after {stopped:?}"
+    );
     poll.abort();
 }
