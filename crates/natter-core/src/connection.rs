@@ -1,10 +1,13 @@
 //! One client connection, from before authentication to its end, whatever the transport.
 //! This is the connection's state machine; transports only translate frames to and from it:
 //!
-//! 1. **Awaiting auth** ([`Connection::before_auth`]): each request (or the error of a frame
-//!    that was not one) gets an [`AuthStep`]: authenticated, or refused, and whether the
-//!    refusal closes the connection (`close::UNAUTHENTICATED`). No `auth` within
-//!    [`Connection::auth_timeout`] closes it with `close::UNAUTHENTICATED` too.
+//! 1. **Awaiting auth** ([`Connection::before_auth`]): the first request (or the error of a
+//!    frame that was not one) gets an [`AuthStep`]: authenticated, or refused with an error
+//!    reply and a close code. Anything but a valid `auth` is refused and closes the
+//!    connection (`close::UNAUTHENTICATED`; `close::INTERNAL` when the server failed); nothing
+//!    before authentication is answered and kept open. No `auth` within
+//!    [`Connection::auth_timeout`] closes it with `close::UNAUTHENTICATED` too, and a server
+//!    shutting down ([`Connection::shutdown`]) with `close::GOING_AWAY`.
 //! 2. **Open** ([`Connection::start`], [`Connection::request`]): rate-limited requests; the
 //!    session's `Outbox` yields events, and `Close(code)` when the core ends the session
 //!    (revoked, slow consumer, shutdown). At each keepalive sweep [`Connection::keepalive`]
@@ -24,11 +27,8 @@ use std::time::Duration;
 pub enum AuthStep {
     /// Authenticated: answer the `auth` with this reply, then pump the outbox.
     Done(Box<AuthReply>, Outbox),
-    /// Answer with `error`; then, if `close` is set, close the connection with that code.
-    Refused {
-        error: ChatError,
-        close: Option<u16>,
-    },
+    /// Answer with `error`, then close the connection with `close`.
+    Refused { error: ChatError, close: u16 },
 }
 
 /// What to do at a keepalive sweep.
@@ -76,28 +76,49 @@ impl Connection {
     }
 
     /// The auth phase: one request before authentication, or the error of a frame that could
-    /// not be read as a request. A frame that is not a request is answered and the connection
-    /// stays open; a request other than `auth`, or an `auth` with a bad token, is answered and
-    /// closes it with `close::UNAUTHENTICATED`.
+    /// not be read as a request. Every refusal closes the connection: a frame that is not a
+    /// request (not JSON, bad JSON, a binary frame), a request other than `auth` and an `auth`
+    /// that fails close with `close::UNAUTHENTICATED`; an `auth` the server failed to handle
+    /// (`internal`, or `rate_limited` when the store is saturated) with `close::INTERNAL`, so
+    /// the client reconnects rather than signs in again.
     pub async fn before_auth(&mut self, request: Result<Request, ChatError>) -> AuthStep {
         let args = match request {
             Ok(Request::Auth(args)) => args,
             Ok(_) => {
                 return AuthStep::Refused {
                     error: ChatError::new(ErrorCode::Unauthenticated, "send `auth` first"),
-                    close: Some(close::UNAUTHENTICATED),
+                    close: close::UNAUTHENTICATED,
                 }
             }
-            Err(error) => return AuthStep::Refused { error, close: None },
+            Err(error) => {
+                return AuthStep::Refused {
+                    error,
+                    close: close::UNAUTHENTICATED,
+                }
+            }
         };
         match self.authenticate(args).await {
             Ok((reply, outbox)) => AuthStep::Done(Box::new(reply), outbox),
             Err(error) => {
-                let close =
-                    (error.code == ErrorCode::Unauthenticated).then_some(close::UNAUTHENTICATED);
+                let close = match error.code {
+                    ErrorCode::Internal | ErrorCode::RateLimited => close::INTERNAL,
+                    _ => close::UNAUTHENTICATED,
+                };
                 AuthStep::Refused { error, close }
             }
         }
+    }
+
+    /// The largest frame an authenticated connection may send (`max_frame_bytes`).
+    pub fn max_frame_bytes(&self) -> usize {
+        self.node.config().max_frame_bytes
+    }
+
+    /// Resolves when the server begins to shut down. A transport waiting for `auth` closes
+    /// the connection then with `close::GOING_AWAY` (an authenticated one's outbox yields
+    /// that close by itself).
+    pub fn shutdown(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.node.stopping()
     }
 
     /// At a keepalive sweep, given how long the client has been silent (sent nothing, not
@@ -121,6 +142,11 @@ impl Connection {
             ));
         }
         let (handle, outbox, data) = self.node.authenticate(args).await?;
+        // A session registered while the server began to stop may have missed `close_all`
+        // (which cancels first, then closes what it finds): close it here.
+        if self.node.is_stopping() {
+            handle.close(close::GOING_AWAY);
+        }
         self.session = Some(handle);
         Ok((data, outbox))
     }

@@ -30,6 +30,10 @@ pub enum ErrorCode {
     GuestsDisabled,
     /// No such API endpoint.
     NotFound,
+    /// HTTP: a known path, another method (405).
+    MethodNotAllowed,
+    /// HTTP: a request body that is not `Content-Type: application/json` (415).
+    UnsupportedMediaType,
 }
 
 impl ErrorCode {
@@ -56,6 +60,8 @@ impl ErrorCode {
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::GuestsDisabled => "guests_disabled",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
         }
     }
 }

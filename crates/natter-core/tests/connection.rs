@@ -52,7 +52,7 @@ async fn a_bad_token_is_refused_and_closes_with_4001() {
     match conn.before_auth(Ok(auth("not-a-token"))).await {
         AuthStep::Refused { error, close } => {
             assert_eq!(error.code, ErrorCode::Unauthenticated);
-            assert_eq!(close, Some(close::UNAUTHENTICATED));
+            assert_eq!(close, close::UNAUTHENTICATED);
         }
         AuthStep::Done(..) => panic!("a bad token authenticated"),
     }
@@ -66,29 +66,62 @@ async fn a_request_before_auth_is_refused_and_closes_with_4001() {
     match conn.before_auth(Ok(Request::Ping)).await {
         AuthStep::Refused { error, close } => {
             assert_eq!(error.code, ErrorCode::Unauthenticated);
-            assert_eq!(close, Some(close::UNAUTHENTICATED));
+            assert_eq!(close, close::UNAUTHENTICATED);
         }
         AuthStep::Done(..) => panic!("ping authenticated"),
     }
 }
 
+/// Before authentication nothing but a valid `auth` is answered and kept: a frame that is
+/// no request (not JSON, bad JSON, too deep, binary) is refused and closes with 4001 too.
 #[tokio::test]
-async fn a_frame_that_is_no_request_is_answered_and_the_connection_stays() {
-    let (node, token) = node_and_token().await;
-    let mut conn = Connection::new(node);
-    let bad = ChatError::new(ErrorCode::BadJson, "not JSON");
-    match conn.before_auth(Err(bad)).await {
-        AuthStep::Refused { error, close } => {
-            assert_eq!(error.code, ErrorCode::BadJson);
-            assert_eq!(close, None);
+async fn a_frame_that_is_no_request_is_refused_and_closes_with_4001() {
+    let (node, _) = node_and_token().await;
+    for code in [
+        ErrorCode::BadJson,
+        ErrorCode::InvalidRequest,
+        ErrorCode::UnknownType,
+        ErrorCode::BinaryUnsupported,
+    ] {
+        let mut conn = Connection::new(node.clone());
+        match conn
+            .before_auth(Err(ChatError::new(code, "not a request")))
+            .await
+        {
+            AuthStep::Refused { error, close } => {
+                assert_eq!(error.code, code);
+                assert_eq!(close, close::UNAUTHENTICATED, "{code:?}");
+            }
+            AuthStep::Done(..) => panic!("{code:?} authenticated"),
         }
-        AuthStep::Done(..) => panic!("bad JSON authenticated"),
+        assert!(!conn.is_authenticated());
     }
-    // The connection may still authenticate.
-    assert!(matches!(
-        conn.before_auth(Ok(auth(&token))).await,
-        AuthStep::Done(..)
-    ));
+}
+
+/// A server that begins to stop while a connection authenticates still closes it (1001).
+#[tokio::test]
+async fn an_auth_during_shutdown_is_closed_with_1001() {
+    let (node, token) = node_and_token().await;
+    let mut waiting = Connection::new(node.clone());
+    let shutdown = waiting.shutdown();
+    node.close_all(close::GOING_AWAY);
+    tokio::time::timeout(Duration::from_secs(5), shutdown)
+        .await
+        .expect("the shutdown signal reaches connections in their auth phase");
+    let mut outbox = match waiting.before_auth(Ok(auth(&token))).await {
+        AuthStep::Done(_, outbox) => outbox,
+        AuthStep::Refused { error, .. } => panic!("refused: {error:?}"),
+    };
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let OutboxItem::Close(code) = outbox.next().await {
+                return code;
+            }
+        }
+    })
+    .await
+    .expect("the late session is closed");
+    assert_eq!(closed, close::GOING_AWAY);
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// What every handler shares.
@@ -50,6 +51,27 @@ pub enum RunError {
 
 /// How long connections get to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Waits for `shutdown`, tells every connection to go (1001), waits for their tasks (at most
+/// `DRAIN_TIMEOUT`), then cancels `drained`, which stops the HTTP server.
+async fn drain(
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drained: CancellationToken,
+) {
+    shutdown.await;
+    tracing::info!("shutting down");
+    state.shutting_down.store(true, Ordering::Release);
+    state.node.close_all(close::GOING_AWAY);
+    state.tasks.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, state.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close in time");
+    }
+    drained.cancel();
+}
 
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, RunError> {
     match &config.database {
@@ -89,9 +111,14 @@ async fn open_broker(config: &Config) -> Result<Arc<dyn Broker>, RunError> {
     }
 }
 
-/// Runs a server on `listener` until `shutdown` resolves, then stops gracefully: health
-/// turns 503, new connections are refused, open sessions are closed with 1001, and storage
-/// is flushed.
+/// Runs a server on `listener` until `shutdown` resolves, then stops gracefully:
+///
+/// 1. `/healthz` turns 503 and every WebSocket session is told 1001 at once, those still
+///    waiting for `auth` included (they watch the node's shutdown signal);
+/// 2. the drain: HTTP is still served (so load balancers read the 503 rather than a refused
+///    connection; a new `/ws` connection is closed with 1001 at once) until every connection
+///    task has ended, or `DRAIN_TIMEOUT`;
+/// 3. then the listener closes, in-flight HTTP requests finish, and storage is flushed.
 pub async fn run(
     config: Config,
     listener: TcpListener,
@@ -107,29 +134,23 @@ pub async fn run(
         shutting_down: Arc::new(AtomicBool::new(false)),
     };
     let app = http::router(state.clone());
-    let stopping = state.shutting_down.clone();
-    let closing_node = node.clone();
-    let signal = async move {
-        shutdown.await;
-        tracing::info!("shutting down");
-        stopping.store(true, Ordering::Release);
-        closing_node.close_all(close::GOING_AWAY);
-    };
+    let drained = CancellationToken::new();
+    let drain = tokio::spawn(drain(state.clone(), shutdown, drained.clone()));
     // Small frames (replies, events) must not wait on Nagle's algorithm.
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "set_nodelay failed");
         }
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .await?;
-    state.tasks.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, state.tasks.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections did not close in time");
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(drained.cancelled_owned())
+        .await;
+    if let Err(e) = served {
+        drain.abort();
+        return Err(e.into());
+    }
+    if let Err(e) = drain.await {
+        tracing::warn!(error = %e, "the drain task failed");
     }
     drop(state);
     drop(node);

@@ -153,6 +153,81 @@ async fn requests_before_auth_close_with_4001() {
     assert_eq!(err.0, "unauthenticated");
 }
 
+/// Before `auth`, a frame that is no request at all is answered with its error and then
+/// closes the connection with 4001, like any other refusal: nothing is answered and kept
+/// open before authentication.
+#[tokio::test]
+async fn frames_that_are_no_request_before_auth_close_with_4001() {
+    let server = TestServer::start().await;
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let deep_object = format!(
+        r#"{{"type":"auth","ref":"d","data":{{"token":{}1{}}}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let cases: Vec<(Message, &str)> = vec![
+        (Message::Text("{this is not json".into()), "bad_json"),
+        (Message::Text("[1,2,3]".into()), "bad_json"),
+        (Message::Text(deep.into()), "bad_json"),
+        (Message::Text(deep_object.into()), "bad_json"),
+        (
+            Message::Text(r#"{"type":"ping"}"#.into()),
+            "invalid_request",
+        ),
+        (
+            Message::Text(r#"{"type":"fly","ref":"f"}"#.into()),
+            "unknown_type",
+        ),
+        (
+            Message::Text(r#"{"type":"auth","ref":"a","data":{}}"#.into()),
+            "invalid_request",
+        ),
+        (
+            Message::Binary(vec![1u8, 2, 3].into()),
+            "binary_unsupported",
+        ),
+    ];
+    for (frame, expected) in cases {
+        let shown = format!("{frame:?}");
+        let shown = &shown[..shown.len().min(60)];
+        let mut ws = Client::open(server.addr).await;
+        futures_util::SinkExt::send(&mut ws, frame)
+            .await
+            .expect("send");
+        let first = futures_util::StreamExt::next(&mut ws)
+            .await
+            .expect("frame")
+            .expect("ok");
+        let reply: serde_json::Value =
+            serde_json::from_str(first.to_text().expect("text")).expect("json");
+        assert_eq!(reply["type"], "error", "{shown}");
+        assert_eq!(reply["error"]["code"], expected, "{shown}");
+        assert_eq!(closed(&mut ws).await, Some(4001), "{shown}");
+    }
+}
+
+/// A frame over `max_preauth_frame_bytes` before `auth` closes with 1009; once
+/// authenticated, the same frame is fine (up to `max_frame_bytes`).
+#[tokio::test]
+async fn a_large_frame_before_auth_closes_with_1009() {
+    let server = TestServer::start_with(|s| s.max_preauth_frame_bytes = Some(1024)).await;
+    let (token, _) = server.register("big").await;
+    let padded = |kind: &str| {
+        json!({"type": kind, "ref": "p", "data": {"token": token, "pad": "x".repeat(2000)}})
+            .to_string()
+    };
+    let mut ws = Client::open(server.addr).await;
+    futures_util::SinkExt::send(&mut ws, Message::Text(padded("auth").into()))
+        .await
+        .expect("send");
+    assert_eq!(closed(&mut ws).await, Some(1009));
+
+    let mut ana = Client::connect(server.addr, &token, None).await;
+    let room = general(&ana);
+    let body = "y".repeat(3000);
+    assert_eq!(ana.say(room, &body).await["body"], body.as_str());
+}
+
 #[tokio::test]
 async fn silent_connections_are_closed_after_the_auth_timeout() {
     let server = TestServer::start_with(|s| s.auth_timeout_secs = Some(1)).await;

@@ -493,6 +493,7 @@ async fn http_accounts_api() {
     );
     let r = http
         .post(server.http("/api/register"))
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await
@@ -741,4 +742,163 @@ async fn read_markers_are_shared_by_a_users_devices() {
         outsider.fails("room.read", json!({"room": room})).await,
         "invalid_request"
     );
+}
+
+/// What a cross-site form could post (a body that is not `application/json`) is refused with
+/// 415 before anything is done: no account is created. JSON with a charset passes.
+#[tokio::test]
+async fn api_bodies_must_be_json() {
+    let server = TestServer::start_with(|s| s.allow_guests = Some(true)).await;
+    let http = reqwest::Client::new();
+    let name = unique("form");
+    let credentials = json!({"username": name, "password": "correct horse"}).to_string();
+    for (path, content_type, body) in [
+        ("/api/register", Some("text/plain"), credentials.clone()),
+        (
+            "/api/register",
+            Some("text/plain;charset=UTF-8"),
+            credentials.clone(),
+        ),
+        (
+            "/api/register",
+            Some("application/x-www-form-urlencoded"),
+            credentials.clone(),
+        ),
+        (
+            "/api/register",
+            Some("multipart/form-data; boundary=x"),
+            credentials.clone(),
+        ),
+        ("/api/register", None, credentials.clone()),
+        ("/api/login", Some("text/plain"), credentials.clone()),
+        (
+            "/api/guest",
+            Some("text/plain"),
+            json!({"nickname": unique("g")}).to_string(),
+        ),
+    ] {
+        let mut request = http.post(server.http(path)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let r = request.send().await.expect("req");
+        assert_eq!(r.status(), 415, "{path} {content_type:?}");
+        let body: serde_json::Value = r.json().await.expect("a JSON error");
+        assert_eq!(body["error"]["code"], "unsupported_media_type", "{path}");
+        assert!(body["error"]["message"].is_string());
+    }
+    // Nothing was created: the name is still free.
+    let r = http
+        .post(server.http("/api/register"))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(credentials)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(
+        r.status(),
+        201,
+        "JSON (with a charset) is accepted; the name was free"
+    );
+}
+
+/// Every error has the JSON body `{"error": {"code", "message"}}`: a wrong method on a known
+/// path (405, with `Allow`), a missing web file (404), a body too large for the server.
+#[tokio::test]
+async fn every_http_error_has_the_json_body() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let cases = [
+        (
+            reqwest::Method::GET,
+            "/api/register",
+            405,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/login",
+            405,
+            "method_not_allowed",
+        ),
+        (reqwest::Method::POST, "/api/me", 405, "method_not_allowed"),
+        (reqwest::Method::POST, "/healthz", 405, "method_not_allowed"),
+        (reqwest::Method::POST, "/ws", 405, "method_not_allowed"),
+        (
+            reqwest::Method::POST,
+            "/index.html",
+            405,
+            "method_not_allowed",
+        ),
+        (reqwest::Method::GET, "/no-such-file.js", 404, "not_found"),
+        (reqwest::Method::GET, "/api/nope", 404, "not_found"),
+    ];
+    for (method, path, status, code) in cases {
+        let r = http
+            .request(method.clone(), server.http(path))
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(r.status(), status, "{method} {path}");
+        if status == 405 {
+            assert!(r.headers().contains_key("allow"), "{method} {path}: Allow");
+        }
+        let body: serde_json::Value = r.json().await.expect("a JSON error body");
+        assert_eq!(body["error"]["code"], code, "{method} {path}");
+        assert!(body["error"]["message"].is_string(), "{method} {path}");
+    }
+    let huge = format!("{{\"username\": \"{}\"}}", "x".repeat(3 * 1024 * 1024));
+    let r = http
+        .post(server.http("/api/login"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 413);
+    let body: serde_json::Value = r.json().await.expect("a JSON error body");
+    assert_eq!(body["error"]["code"], "invalid_request");
+}
+
+/// `--web-dir` serves its files and symlinks that stay inside it, and answers 404 for a
+/// path that resolves outside it, whether a file, a directory or a page-like name.
+#[cfg(unix)]
+#[tokio::test]
+async fn web_dir_does_not_follow_symlinks_out_of_it() {
+    use std::os::unix::fs::symlink;
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::fs::write(outside.path().join("secret.txt"), "top secret").expect("write");
+    let web = tempfile::tempdir().expect("tempdir");
+    std::fs::write(web.path().join("index.html"), "<p>app</p>").expect("write");
+    std::fs::write(web.path().join("app.js"), "let app;").expect("write");
+    symlink(web.path().join("app.js"), web.path().join("alias.js")).expect("symlink");
+    symlink(
+        outside.path().join("secret.txt"),
+        web.path().join("leak.txt"),
+    )
+    .expect("symlink");
+    symlink(outside.path().join("secret.txt"), web.path().join("leak")).expect("symlink");
+    symlink(outside.path(), web.path().join("out")).expect("symlink");
+    let dir = web.path().to_path_buf();
+    let server = TestServer::start_with(|s| s.web_dir = Some(dir)).await;
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(server.http(path)).send();
+    for (path, body) in [
+        ("/", "<p>app</p>"),
+        ("/app.js", "let app;"),
+        ("/alias.js", "let app;"),
+        ("/some/page", "<p>app</p>"),
+    ] {
+        let r = get(path).await.expect("req");
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.text().await.expect("body"), body, "{path}");
+    }
+    for path in ["/leak.txt", "/leak", "/out/secret.txt"] {
+        let r = get(path).await.expect("req");
+        assert_eq!(r.status(), 404, "{path}");
+        let text = r.text().await.expect("body");
+        assert!(!text.contains("top secret"), "{path}: {text}");
+        let body: serde_json::Value = serde_json::from_str(&text).expect("a JSON error");
+        assert_eq!(body["error"]["code"], "not_found", "{path}");
+    }
 }

@@ -194,6 +194,56 @@ async fn graceful_shutdown_says_going_away_and_keeps_acknowledged_messages() {
     assert_eq!(h["messages"][0], last);
 }
 
+/// Shutdown tells every socket 1001 at once, authenticated or still waiting for `auth`, and
+/// keeps answering HTTP while it drains: `/healthz` says 503 (not a refused connection) while
+/// the sockets it told to go are still open (the test holds them, which holds the drain), and
+/// a socket opened during the drain is told 1001 too. Then it stops without waiting out the
+/// drain timeout (5 s).
+#[tokio::test]
+async fn shutdown_closes_every_socket_with_1001_and_health_says_503_while_draining() {
+    let mut server = TestServer::start().await;
+    let mut ana = server.user("ana").await;
+    let mut waiting = Client::open(server.addr).await;
+    let http = reqwest::Client::new();
+    let health = http
+        .get(server.http("/healthz"))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), 200);
+
+    let started = std::time::Instant::now();
+    server.begin_stop();
+    assert_eq!(closed(&mut waiting).await, Some(1001), "unauthenticated");
+    assert_eq!(ana.closed().await, Some(1001), "authenticated");
+    let told = started.elapsed();
+    assert!(told < Duration::from_secs(2), "told to go after {told:?}");
+
+    // Both sockets are still held open by this test: the server is draining.
+    let health = http
+        .get(server.http("/healthz"))
+        .send()
+        .await
+        .expect("health answers while draining");
+    assert_eq!(health.status(), 503);
+    let body: serde_json::Value = health.json().await.expect("json");
+    assert_eq!(body, json!({"status": "shutting_down"}));
+    let mut late = Client::open(server.addr).await;
+    assert_eq!(closed(&mut late).await, Some(1001), "opened while draining");
+
+    drop((ana, waiting, late));
+    server.stop().await;
+    let stopped = started.elapsed();
+    assert!(
+        stopped < Duration::from_secs(4),
+        "stopped after {stopped:?}"
+    );
+    assert!(
+        http.get(server.http("/healthz")).send().await.is_err(),
+        "the listener is closed once drained"
+    );
+}
+
 /// 10 clients each send 1,000 messages concurrently into one room: every member receives
 /// every message exactly once, in sequence order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -369,3 +369,21 @@ async fn an_unauthenticated_connection_is_closed_after_auth_timeout() {
         "stopped promptly"
     );
 }
+
+/// At shutdown the server drains its sessions (and keeps answering HTTP meanwhile); an
+/// Engine.IO connection that has not done the Socket.IO handshake is no session: it does not
+/// hold the drain, even with a long-poll waiting (docs/socketio.md section 5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthenticated_connection_does_not_hold_up_shutdown() {
+    let mut server = TestServer::start().await;
+    let waiting = Polling::open(&server).await;
+    let poll = tokio::spawn(async move { waiting.http.get(&waiting.url).send().await });
+    let started = std::time::Instant::now();
+    server.stop().await;
+    let stopped = started.elapsed();
+    assert!(
+        stopped < Duration::from_secs(3),
+        "stopped after {stopped:?}"
+    );
+    poll.abort();
+}

@@ -295,6 +295,52 @@ async fn a_fragmented_message_over_the_limit_closes_with_1009() {
     ends(&mut tcp).await;
 }
 
+/// Before `auth`, a frame's declared length over the pre-auth limit (4096 bytes by default)
+/// closes the connection with 1009 from the header alone: the payload is never sent, so
+/// the server cannot have waited for it or kept it. An `auth` of exactly 4096 bytes passes.
+#[tokio::test]
+async fn a_preauth_frame_over_4_kib_closes_with_1009_from_its_header() {
+    let server = TestServer::start().await;
+    let mut tcp = open(&server).await;
+    let mut header = vec![0x80 | TEXT, 0x80 | 126];
+    header.extend_from_slice(&4097u16.to_be_bytes());
+    header.extend_from_slice(&MASK);
+    tcp.write_all(&header).await.expect("write");
+    assert_eq!(read_close(&mut tcp).await, Some(1009));
+    ends(&mut tcp).await;
+
+    let (token, _) = server.register("edge").await;
+    let mut auth = json!({"type": "auth", "ref": "a", "data": {"token": token, "pad": ""}});
+    let pad = 4096 - auth.to_string().len();
+    auth["data"]["pad"] = json!("p".repeat(pad));
+    assert_eq!(auth.to_string().len(), 4096);
+    let mut tcp = open(&server).await;
+    tcp.write_all(&text(&auth)).await.expect("write");
+    let ok = read_json_where(&mut tcp, |v| v["ref"] == "a").await;
+    assert_eq!(ok["type"], "ok", "{ok}");
+    // Authenticated, the limit is `max_frame_bytes` (64 KiB).
+    let big = json!({"type": "ping", "ref": "b", "data": {"pad": "q".repeat(30_000)}});
+    tcp.write_all(&text(&big)).await.expect("write");
+    let pong = read_json_where(&mut tcp, |v| v["ref"] == "b").await;
+    assert_eq!(pong["type"], "ok", "{pong}");
+}
+
+/// Before `auth` a binary frame is refused like any frame that is no request: the error,
+/// then close 4001.
+#[tokio::test]
+async fn a_binary_frame_before_auth_closes_with_4001() {
+    let server = TestServer::start().await;
+    let mut tcp = open(&server).await;
+    tcp.write_all(&frame(true, BINARY, &[1, 2, 3]))
+        .await
+        .expect("write");
+    let reply = read_json_where(&mut tcp, |v| v["type"] == "error").await;
+    assert_eq!(reply["error"]["code"], "binary_unsupported");
+    assert!(reply["ref"].is_null());
+    assert_eq!(read_close(&mut tcp).await, Some(4001));
+    ends(&mut tcp).await;
+}
+
 #[tokio::test]
 async fn binary_frames_get_the_documented_error_and_the_connection_stays() {
     let server = TestServer::start().await;

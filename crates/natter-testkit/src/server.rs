@@ -113,6 +113,14 @@ impl TestServer {
         }
     }
 
+    /// Begins a graceful stop without waiting for it (then `stop` waits), for tests that
+    /// watch the server while it drains.
+    pub fn begin_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
     /// Stops, then starts again on the same address and data (same settings tweak).
     pub async fn restart_with(&mut self, tweak: impl FnOnce(&mut Settings)) {
         self.stop().await;

@@ -114,6 +114,16 @@ impl Node {
         self.hub.session_count()
     }
 
+    /// Resolves once `close_all` has been called (the server is shutting down).
+    pub fn stopping(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.shutdown.clone().cancelled_owned()
+    }
+
+    /// Whether `close_all` has been called.
+    pub fn is_stopping(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
     /// Stops background tasks and closes every session with `code` (1001 on shutdown).
     pub fn close_all(&self, code: u16) {
         self.shutdown.cancel();

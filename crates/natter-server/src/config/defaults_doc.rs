@@ -24,6 +24,8 @@ pub mod defaults {
     pub const WRITE_TIMEOUT_MS: u64 = 10_000;
     pub const LOG: &str = "info";
     pub const LOG_FORMAT: &str = "text";
+    /// An `auth` frame is a token and a resume map: 4 KiB holds one for ~250 rooms.
+    pub const MAX_PREAUTH_FRAME_BYTES: usize = 4096;
 }
 
 /// The values each numeric setting accepts, in the units of its flag: the core's from
@@ -39,6 +41,7 @@ pub mod ranges {
     pub const PRESENCE_EXPIRY_MS: RangeInclusive<u64> = 20..=600_000;
     pub const WRITE_TIMEOUT_MS: RangeInclusive<u64> = 100..=3_600_000;
     pub const AUTH_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
+    pub const MAX_PREAUTH_FRAME_BYTES: RangeInclusive<usize> = 256..=16 * 1024 * 1024;
 }
 
 /// What `--help` and the README show of a setting that has a default.
@@ -127,6 +130,11 @@ pub fn documented() -> Vec<SettingDoc> {
         ),
         plain("log", d::LOG),
         plain("log-format", d::LOG_FORMAT),
+        numeric(
+            "max-preauth-frame-bytes",
+            d::MAX_PREAUTH_FRAME_BYTES,
+            &r::MAX_PREAUTH_FRAME_BYTES,
+        ),
     ]
 }
 

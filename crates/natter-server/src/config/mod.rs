@@ -131,6 +131,10 @@ pub struct Settings {
     /// Log format: `text` or `json`.
     #[arg(long, env = "NATTER_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Largest WebSocket frame before the connection has authenticated, in bytes (at most
+    /// `--max-frame-bytes`); larger closes with 1009 before it is read.
+    #[arg(long, env = "NATTER_MAX_PREAUTH_FRAME_BYTES")]
+    pub max_preauth_frame_bytes: Option<usize>,
 }
 
 /// Fills every unset field of `self` from `lower`.
@@ -207,6 +211,9 @@ pub struct Config {
     pub auth_timeout: Duration,
     pub log: String,
     pub log_json: bool,
+    /// The frame limit of a `/ws` connection until it has authenticated (the smaller of this
+    /// and `max_frame_bytes` applies).
+    pub max_preauth_frame_bytes: usize,
 }
 
 impl Settings {
@@ -270,7 +277,8 @@ impl Settings {
             keepalive_ms,
             auth_timeout_secs,
             log,
-            log_format
+            log_format,
+            max_preauth_frame_bytes
         );
         Ok(self)
     }
@@ -410,6 +418,12 @@ impl Settings {
             )?),
             log: self.log.unwrap_or_else(|| d::LOG.into()),
             log_json,
+            max_preauth_frame_bytes: bounded(
+                "max-preauth-frame-bytes",
+                self.max_preauth_frame_bytes,
+                d::MAX_PREAUTH_FRAME_BYTES,
+                &r::MAX_PREAUTH_FRAME_BYTES,
+            )?,
         })
     }
 }

@@ -212,6 +212,10 @@ fn defaults_come_from_the_constants() {
     );
     assert_eq!(config.log, defaults::LOG);
     assert!(!config.log_json);
+    assert_eq!(
+        config.max_preauth_frame_bytes,
+        defaults::MAX_PREAUTH_FRAME_BYTES
+    );
     let (core, expected) = (config.core(), natter_core::CoreConfig::default());
     assert_eq!(format!("{core:?}"), format!("{expected:?}"));
 }
@@ -326,6 +330,13 @@ const BOUNDS: &[Bounds] = &[
         outside: ["0", "3601"],
         min: "1",
         max: "3600",
+        with: &[],
+    },
+    Bounds {
+        flag: "max-preauth-frame-bytes",
+        outside: ["255", "16777217"],
+        min: "256",
+        max: "16777216",
         with: &[],
     },
 ];

@@ -1,10 +1,14 @@
 //! The JSON accounts API (register, login, guest, logout, me), the public `/api/config` and
-//! `/healthz`, as in docs/protocol.md section 1. Errors are `{"error": {"code", "message"}}`.
+//! `/healthz`, as in docs/protocol.md section 1. Errors are `{"error": {"code", "message"}}`:
+//! [`ApiError`] for the handlers' own, [`json_errors`] for every other error response (405,
+//! 404 of a web file, a body the extractors refuse), and [`require_json`] refuses API bodies
+//! that are not JSON (415).
 
 use crate::AppState;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use natter_core::protocol::ErrorBody;
@@ -30,6 +34,8 @@ impl IntoResponse for ApiError {
             ErrorCode::InvalidCredentials | ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::GuestsDisabled | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -37,6 +43,76 @@ impl IntoResponse for ApiError {
         let body = json!({ "error": ErrorBody::from(&self.0) });
         (status, Json(body)).into_response()
     }
+}
+
+/// Whether `headers` say the body is JSON (`application/json`, parameters allowed).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Whether a request says it carries a body (or a type for one).
+fn has_body(headers: &HeaderMap) -> bool {
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    headers.contains_key(header::CONTENT_TYPE)
+        || headers.contains_key(header::TRANSFER_ENCODING)
+        || length.is_some_and(|n| n > 0)
+}
+
+/// Middleware: a request under `/api/` (other than GET and HEAD) that carries a body in
+/// anything but `Content-Type: application/json` gets 415 `unsupported_media_type` before
+/// the body is read. (A cross-site form or `no-cors` fetch can post `text/plain`,
+/// form-encoded or multipart bodies without the browser asking first; never JSON.)
+pub async fn require_json(request: Request, next: Next) -> Response {
+    let checked = request.uri().path().starts_with("/api/")
+        && !matches!(*request.method(), Method::GET | Method::HEAD);
+    if checked && has_body(request.headers()) && !is_json(request.headers()) {
+        return ApiError(ChatError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the body as JSON, with `Content-Type: application/json`",
+        ))
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Middleware: an error response (4xx, 5xx) without a JSON body (axum's 405 for a known path
+/// and another method, a body the extractors refuse, ...) gets the documented one,
+/// `{"error": {"code", "message"}}`, keeping its status and headers (`Allow` of a 405).
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "not found"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            ErrorCode::MethodNotAllowed,
+            "this path does not take that method (see the `Allow` header)",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            ErrorCode::UnsupportedMediaType,
+            "send the body as JSON, with `Content-Type: application/json`",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::InvalidRequest, "the body is too large"),
+        s if s.is_server_error() => (ErrorCode::Internal, "internal error, try again"),
+        _ => (ErrorCode::InvalidRequest, "the request could not be read"),
+    };
+    let body = json!({ "error": ErrorBody::from(&ChatError::new(code, message)) });
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body.to_string()))
 }
 
 /// Parses a JSON body, answering `invalid_request` for anything unreadable.

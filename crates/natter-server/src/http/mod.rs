@@ -1,6 +1,7 @@
 //! The HTTP surface: the accounts API, health, the embedded web client, and the routes that
 //! hand connections to the transports (`/ws`; the Socket.IO layer answers `/socket.io/`).
-//! Security headers are set on every response.
+//! Security headers are set on every response; every error has the JSON body of
+//! docs/protocol.md section 1, and API bodies must be JSON (see [`api`]).
 
 pub mod api;
 pub mod web;
@@ -29,6 +30,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*rest}", any(api::not_found))
         .route("/ws", get(transport::ws::upgrade))
         .fallback(get(web::serve))
+        // Inside the Socket.IO layer: `/socket.io/` keeps Engine.IO's own error bodies.
+        .layer(axum::middleware::from_fn(api::require_json))
+        .layer(axum::middleware::from_fn(api::json_errors))
         .layer(transport::socketio::layer(&state))
         .layer(axum::middleware::map_request(
             transport::socketio::own_request_head,

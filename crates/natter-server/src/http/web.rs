@@ -1,11 +1,15 @@
 //! The web client's files: embedded in the binary at build time, or read from `--web-dir`
 //! for live editing. Unknown paths that look like pages get index.html (the app routes).
+//! From `--web-dir`, only files that resolve (after symlinks) inside the directory are
+//! served; others are 404 like missing ones. A 404 has the JSON error body of the API.
 
+use super::api::ApiError;
 use crate::AppState;
 use axum::extract::State;
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, Uri};
 use axum::response::{IntoResponse, Response};
 use include_dir::{include_dir, Dir};
+use natter_core::{ChatError, ErrorCode};
 use std::path::{Component, Path};
 
 static WEB: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../web");
@@ -32,25 +36,58 @@ fn relative(uri: &Uri) -> Option<String> {
     safe.then(|| path.to_string())
 }
 
-async fn load(state: &AppState, path: &str) -> Option<Vec<u8>> {
+/// What a web path finds.
+enum Found {
+    File(Vec<u8>),
+    Missing,
+    /// In `--web-dir`, a path that resolves (through a symlink) outside it: refused.
+    Outside,
+}
+
+async fn load(state: &AppState, path: &str) -> Found {
     match &state.config.web_dir {
-        Some(dir) => tokio::fs::read(dir.join(path)).await.ok(),
-        None => WEB.get_file(path).map(|f| f.contents().to_vec()),
+        Some(dir) => load_within(dir, path).await,
+        None => WEB
+            .get_file(path)
+            .map_or(Found::Missing, |f| Found::File(f.contents().to_vec())),
     }
+}
+
+/// Reads `path` under `dir` if, with every symlink resolved, it is still inside `dir`.
+async fn load_within(dir: &Path, path: &str) -> Found {
+    let (Ok(root), Ok(file)) = (
+        tokio::fs::canonicalize(dir).await,
+        tokio::fs::canonicalize(dir.join(path)).await,
+    ) else {
+        return Found::Missing;
+    };
+    if !file.starts_with(&root) {
+        tracing::debug!(path, "web path resolves outside --web-dir: refused");
+        return Found::Outside;
+    }
+    tokio::fs::read(file)
+        .await
+        .map_or(Found::Missing, Found::File)
+}
+
+fn not_found() -> Response {
+    ApiError(ChatError::new(ErrorCode::NotFound, "no such file")).into_response()
 }
 
 pub async fn serve(State(state): State<AppState>, uri: Uri) -> Response {
     let Some(path) = relative(&uri) else {
-        return StatusCode::NOT_FOUND.into_response();
+        return not_found();
     };
-    if let Some(bytes) = load(&state, &path).await {
-        return respond(&path, bytes);
+    match load(&state, &path).await {
+        Found::File(bytes) => return respond(&path, bytes),
+        Found::Outside => return not_found(),
+        Found::Missing => {}
     }
     // A path without an extension is a page of the app: serve the app.
     if !path.contains('.') {
-        if let Some(bytes) = load(&state, "index.html").await {
+        if let Found::File(bytes) = load(&state, "index.html").await {
             return respond("index.html", bytes);
         }
     }
-    StatusCode::NOT_FOUND.into_response()
+    not_found()
 }

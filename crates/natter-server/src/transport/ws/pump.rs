@@ -17,23 +17,32 @@ use std::task::Poll;
 use tokio::time::Instant;
 
 /// The auth phase: frames go to the core's `Connection::before_auth`, which decides what each
-/// gets. Returns the outbox, or how the connection ends.
+/// gets (anything but a valid `auth` is refused and closes; a binary frame too). Until it
+/// succeeds the socket's frame limit is the pre-auth one; then it is raised to
+/// `max_frame_bytes`. A server that begins to stop closes the connection with 1001.
+/// Returns the outbox, or how the connection ends.
 pub(super) async fn authenticate<S: Io>(
     conn: &mut Connection,
     socket: &mut Socket<S>,
 ) -> Result<Outbox, End> {
     let deadline = Instant::now() + conn.auth_timeout();
+    let shutdown = conn.shutdown();
+    tokio::pin!(shutdown);
     loop {
-        let frame = match tokio::time::timeout_at(deadline, socket.next()).await {
-            Err(_) => return Err(End::Close(close::UNAUTHENTICATED)),
-            Ok(frame) => frame?,
+        let frame = tokio::select! {
+            biased;
+            () = &mut shutdown => return Err(End::Close(close::GOING_AWAY)),
+            frame = tokio::time::timeout_at(deadline, socket.next()) => match frame {
+                Err(_) => return Err(End::Close(close::UNAUTHENTICATED)),
+                Ok(frame) => frame?,
+            },
         };
-        let text = match frame {
-            Frame::Text(t) => t,
-            Frame::Binary => {
-                send_or_drop(socket, binary_error()).await?;
-                continue;
-            }
+        let (reference, request) = match frame {
+            Frame::Text(text) => match parse_frame(&text) {
+                Ok((reference, request)) => (Some(reference), Ok(request)),
+                Err(e) => (e.reference, Err(e.error)),
+            },
+            Frame::Binary => (None, Err(binary_refusal())),
             Frame::Close(code) => return Err(End::Echo(code)),
             Frame::Ping(payload) => {
                 pong(socket, payload).await?;
@@ -41,23 +50,18 @@ pub(super) async fn authenticate<S: Io>(
             }
             Frame::Pong => continue,
         };
-        let (reference, request) = match parse_frame(&text) {
-            Ok((reference, request)) => (Some(reference), Ok(request)),
-            Err(e) => (e.reference, Err(e.error)),
-        };
-        match conn.before_auth(request).await {
+        return match conn.before_auth(request).await {
             AuthStep::Done(reply, outbox) => {
+                socket.set_frame_limit(conn.max_frame_bytes());
                 let reference = reference.unwrap_or_default();
                 send_or_drop(socket, encode_ok(&reference, &Reply::Auth(reply))).await?;
-                return Ok(outbox);
+                Ok(outbox)
             }
             AuthStep::Refused { error, close } => {
                 send_or_drop(socket, encode_error(reference.as_deref(), &error)).await?;
-                if let Some(code) = close {
-                    return Err(End::Close(code));
-                }
+                Err(End::Close(close))
             }
-        }
+        };
     }
 }
 
@@ -81,14 +85,15 @@ pub(super) async fn pong<S: Io>(socket: &mut Socket<S>, payload: Vec<u8>) -> Res
     }
 }
 
-pub(super) fn binary_error() -> Bytes {
-    encode_error(
-        None,
-        &ChatError::new(
-            ErrorCode::BinaryUnsupported,
-            "binary frames are not supported; send JSON text frames",
-        ),
+pub(super) fn binary_refusal() -> ChatError {
+    ChatError::new(
+        ErrorCode::BinaryUnsupported,
+        "binary frames are not supported; send JSON text frames",
     )
+}
+
+pub(super) fn binary_error() -> Bytes {
+    encode_error(None, &binary_refusal())
 }
 
 /// Requests of one connection in flight at once (pipelined sends); beyond this the socket

@@ -135,14 +135,21 @@ impl Socket<TcpStream> {
 }
 
 impl<S: Io> Socket<S> {
+    /// A socket that has not authenticated: frames over `max_preauth_frame_bytes` (or
+    /// `max_frame_bytes`, if smaller) close it with 1009 until [`Socket::set_frame_limit`].
     pub(super) fn new(io: S, config: &Config) -> Socket<S> {
         Socket {
             io,
-            decoder: Decoder::new(config.max_frame_bytes),
+            decoder: Decoder::new(config.max_preauth_frame_bytes.min(config.max_frame_bytes)),
             pending: VecDeque::new(),
             broken: None,
             write_timeout_ms: u32::try_from(config.write_timeout.as_millis()).unwrap_or(u32::MAX),
         }
+    }
+
+    /// The largest frame (or fragmented message) accepted from now on.
+    pub(super) fn set_frame_limit(&mut self, bytes: usize) {
+        self.decoder.set_max_message(bytes);
     }
 
     pub(super) fn decode(&mut self, bytes: &[u8]) {

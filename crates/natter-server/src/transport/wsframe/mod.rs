@@ -123,6 +123,13 @@ impl Decoder {
         }
     }
 
+    /// Changes the size limit for frames (and reassembled messages) from the next header on:
+    /// `/ws` lowers it until the connection has authenticated. A frame over it is refused
+    /// from its header, before any of its payload is kept.
+    pub fn set_max_message(&mut self, max_message: usize) {
+        self.max_message = max_message;
+    }
+
     /// Bytes held for incomplete frames and messages (0 between messages).
     pub fn held(&self) -> usize {
         self.partial.capacity() + self.assembly.as_ref().map_or(0, |a| a.data.capacity())
