@@ -30,6 +30,8 @@ pub enum ErrorCode {
     GuestsDisabled,
     /// No such API endpoint.
     NotFound,
+    /// The request body did not arrive in time (HTTP 408).
+    RequestTimeout,
 }
 
 impl ErrorCode {
@@ -56,6 +58,7 @@ impl ErrorCode {
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::GuestsDisabled => "guests_disabled",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::RequestTimeout => "request_timeout",
         }
     }
 }

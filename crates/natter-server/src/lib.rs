@@ -15,7 +15,6 @@ pub mod transport;
 
 pub use config::{BrokerKind, Config, Database, Settings};
 
-use axum::serve::ListenerExt;
 use natter_core::{close, Broker, LocalBroker, Node, Store};
 use natter_redis::{RedisBroker, RedisSettings};
 use natter_store_sql::{PostgresStore, SqliteStore};
@@ -35,6 +34,8 @@ pub struct AppState {
     pub tasks: TaskTracker,
     /// Set when shutdown begins (health turns 503).
     pub shutting_down: Arc<AtomicBool>,
+    /// The account endpoints' abuse limits.
+    pub limits: Arc<http::limits::AccountLimits>,
 }
 
 /// A startup failure.
@@ -102,9 +103,10 @@ pub async fn run(
     let node = Node::start(store.clone(), broker.clone(), config.core()).await?;
     let state = AppState {
         node: node.clone(),
-        config: Arc::new(config),
+        config: Arc::new(config.clone()),
         tasks: TaskTracker::new(),
         shutting_down: Arc::new(AtomicBool::new(false)),
+        limits: Arc::new(http::limits::AccountLimits::new(&config)),
     };
     let app = http::router(state.clone());
     let stopping = state.shutting_down.clone();
@@ -115,15 +117,11 @@ pub async fn run(
         stopping.store(true, Ordering::Release);
         closing_node.close_all(close::GOING_AWAY);
     };
-    // Small frames (replies, events) must not wait on Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "set_nodelay failed");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .await?;
+    let timeouts = http::serve::Timeouts {
+        header: state.config.http_header_timeout,
+        idle: state.config.http_idle_timeout,
+    };
+    http::serve::serve(listener, app, timeouts, signal).await;
     state.tasks.close();
     if tokio::time::timeout(DRAIN_TIMEOUT, state.tasks.wait())
         .await

@@ -1,9 +1,13 @@
 //! The JSON accounts API (register, login, guest, logout, me), the public `/api/config` and
-//! `/healthz`, as in docs/protocol.md section 1. Errors are `{"error": {"code", "message"}}`.
+//! `/healthz`, as in docs/protocol.md section 1. Errors are `{"error": {"code", "message"}}`;
+//! a `rate_limited` one also carries `retry_after_ms` and a `Retry-After` header. Sign-in,
+//! sign-up and guests pass the account limits (`limits.rs`) before any work, and their
+//! bodies must arrive within `http_body_timeout`.
 
+use super::client::ClientAddr;
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -31,17 +35,42 @@ impl IntoResponse for ApiError {
             ErrorCode::GuestsDisabled | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
         let body = json!({ "error": ErrorBody::from(&self.0) });
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(ms) = self.0.retry_after_ms {
+            // Whole seconds, rounded up (RFC 9110 section 10.2.3).
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, ms.div_ceil(1000).max(1).into());
+        }
+        response
     }
 }
 
-/// Parses a JSON body, answering `invalid_request` for anything unreadable.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes)
+/// Reads a JSON body within `http_body_timeout` (else 408 `request_timeout`) and parses it,
+/// answering `invalid_request` for anything unreadable (or over axum's 2 MiB body limit).
+async fn body<T: DeserializeOwned>(state: &AppState, req: Request) -> Result<T, ApiError> {
+    let read = Bytes::from_request(req, &());
+    let bytes = match tokio::time::timeout(state.config.http_body_timeout, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(rejection)) => {
+            return Err(ApiError(ChatError::invalid(format!(
+                "unreadable body: {}",
+                rejection.body_text()
+            ))))
+        }
+        Err(_) => {
+            return Err(ApiError(ChatError::new(
+                ErrorCode::RequestTimeout,
+                "the request body did not arrive in time",
+            )))
+        }
+    };
+    serde_json::from_slice(&bytes)
         .map_err(|e| ApiError(ChatError::invalid(format!("bad JSON body: {e}"))))
 }
 
@@ -102,21 +131,38 @@ pub async fn config(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-pub async fn register(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
-    let c: Credentials = body(&bytes)?;
+pub async fn register(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    req: Request,
+) -> Result<Response, ApiError> {
+    state.limits.register(addr)?;
+    let c: Credentials = body(&state, req).await?;
     let signed = state.node.register(&c.username, &c.password).await?;
     tracing::info!(user = %signed.user.name, "registered");
     Ok((StatusCode::CREATED, Json(signed)).into_response())
 }
 
-pub async fn login(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
-    let c: Credentials = body(&bytes)?;
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let c: Credentials = body(&state, req).await?;
+    state.limits.login(addr, &c.username)?;
     let signed = state.node.login(&c.username, &c.password).await?;
     Ok(Json(signed).into_response())
 }
 
-pub async fn guest(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
-    let g: Guest = body(&bytes)?;
+pub async fn guest(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    req: Request,
+) -> Result<Response, ApiError> {
+    if state.node.config().allow_guests {
+        state.limits.guest(addr)?;
+    }
+    let g: Guest = body(&state, req).await?;
     let signed = state.node.register_guest(&g.nickname).await?;
     Ok((StatusCode::CREATED, Json(signed)).into_response())
 }

@@ -3,6 +3,9 @@
 //! Security headers are set on every response.
 
 pub mod api;
+pub mod client;
+pub mod limits;
+pub mod serve;
 pub mod web;
 
 use crate::transport;
