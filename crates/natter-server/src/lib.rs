@@ -4,8 +4,8 @@
 //! `run(config, listener, shutdown)` is the whole server; `main` parses configuration and
 //! calls it, and tests call it on a listener bound to port 0.
 //!
-//! Modules: [`config`] (settings and their layers), [`http`] (API, health, web files),
-//! [`transport`] (the native `/ws` adapter).
+//! Modules: [`config`] (settings and their layers), [`http`] (the accept loop and its
+//! timers, API, account limits, health, web files), [`transport`] (the native `/ws` adapter).
 
 #![forbid(unsafe_code)]
 

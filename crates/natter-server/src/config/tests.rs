@@ -55,7 +55,11 @@ fn deploy_examples_resolve() {
     assert!(matches!(node.database, Database::Postgres(_)));
     assert!(matches!(node.broker, BrokerKind::Redis(_)));
     assert_eq!(node.presence_expiry, Duration::from_secs(5));
-    assert_eq!(node.trusted_proxies.len(), 2, "nginx's X-Forwarded-For is believed");
+    assert_eq!(
+        node.trusted_proxies.len(),
+        2,
+        "nginx's X-Forwarded-For is believed"
+    );
     assert!(single.trusted_proxies.is_empty());
 }
 

@@ -1,6 +1,11 @@
 //! The HTTP surface: the accounts API, health, the embedded web client, and the routes that
 //! hand connections to the transports (`/ws`; the Socket.IO layer answers `/socket.io/`).
 //! Security headers are set on every response.
+//!
+//! Modules: [`api`] (the JSON endpoints), [`client`] (who a request comes from:
+//! `--trusted-proxies` and `X-Forwarded-For`), [`limits`] (the account endpoints' token
+//! buckets), [`serve`] (the accept loop and the header/idle timers), [`web`] (the web client's
+//! files).
 
 pub mod api;
 pub mod client;
