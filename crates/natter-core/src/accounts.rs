@@ -48,56 +48,118 @@ pub fn check_password(password: &str) -> Result<(), ChatError> {
 /// work: a sign-up storm must queue here, not take all memory and every blocking thread.
 const MAX_CONCURRENT_HASHES: usize = 2;
 
-fn hashing_permits() -> &'static tokio::sync::Semaphore {
-    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES))
+/// How long a client refused because the hashing queue is full is asked to wait.
+pub const HASH_QUEUE_RETRY_MS: u64 = 1000;
+
+/// The node's argon2id work: at most [`MAX_CONCURRENT_HASHES`] run at once, at most
+/// `max_waiting` more wait for a turn, and anything past that is refused at once with
+/// `rate_limited` (a flood of sign-ins must not delay every real user without bound).
+#[derive(Debug)]
+pub struct Hashing {
+    permits: tokio::sync::Semaphore,
+    /// Hashes waiting for a permit now.
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
 }
 
-/// Hashes a password with argon2id on a blocking thread.
-pub async fn hash_password(password: String) -> Result<String, ChatError> {
-    let _permit = hashing_permits()
-        .acquire()
-        .await
-        .map_err(|_| ChatError::internal())?;
-    tokio::task::spawn_blocking(move || {
-        let mut salt = [0u8; 16];
-        rand::rng().fill_bytes(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(|_| ChatError::internal())?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|_| ChatError::internal())
-    })
-    .await
-    .map_err(|_| ChatError::internal())?
+/// One place in the hashing queue, given back when dropped (also when the request is
+/// cancelled while it waits).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
-/// Verifies a password against a stored hash on a blocking thread. With no hash (unknown
-/// user, guest) it still spends the time of one verification, so timing does not tell
-/// whether a name exists.
-pub async fn verify_password(password: String, hash: Option<String>) -> bool {
-    let Ok(_permit) = hashing_permits().acquire().await else {
-        return false;
-    };
-    tokio::task::spawn_blocking(move || {
-        let fallback;
-        let stored = match &hash {
-            Some(h) => h.as_str(),
-            None => {
-                fallback = dummy_hash();
-                fallback.as_str()
-            }
-        };
-        let Ok(parsed) = PasswordHash::new(stored) else {
-            return false;
-        };
-        let ok = Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
+impl Hashing {
+    /// A queue that lets `max_waiting` hashes wait for one of the running slots.
+    pub fn new(max_waiting: usize) -> Self {
+        Hashing {
+            permits: tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            max_waiting,
+        }
+    }
+
+    /// Hashes waiting now (not counting the ones running).
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// A turn to hash: at once if a slot is free, after waiting if the queue has room, else
+    /// `rate_limited`.
+    async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ChatError> {
+        use std::sync::atomic::Ordering;
+        if let Ok(permit) = self.permits.try_acquire() {
+            return Ok(permit);
+        }
+        let admitted = self
+            .waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_waiting).then_some(n + 1)
+            })
             .is_ok();
-        ok && hash.is_some()
-    })
-    .await
-    .unwrap_or(false)
+        if !admitted {
+            let mut e = ChatError::new(
+                ErrorCode::RateLimited,
+                "too many sign-ins are waiting, try again shortly",
+            );
+            e.retry_after_ms = Some(HASH_QUEUE_RETRY_MS);
+            return Err(e);
+        }
+        let _place = Waiting(&self.waiting);
+        self.permits
+            .acquire()
+            .await
+            .map_err(|_| ChatError::internal())
+    }
+
+    /// Hashes a password with argon2id on a blocking thread.
+    pub async fn hash_password(&self, password: String) -> Result<String, ChatError> {
+        let _permit = self.turn().await?;
+        tokio::task::spawn_blocking(move || {
+            let mut salt = [0u8; 16];
+            rand::rng().fill_bytes(&mut salt);
+            let salt = SaltString::encode_b64(&salt).map_err(|_| ChatError::internal())?;
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|_| ChatError::internal())
+        })
+        .await
+        .map_err(|_| ChatError::internal())?
+    }
+
+    /// Verifies a password against a stored hash on a blocking thread. With no hash (unknown
+    /// user, guest) it still spends the time of one verification, so timing does not tell
+    /// whether a name exists. `Err` only when the queue is full.
+    pub async fn verify_password(
+        &self,
+        password: String,
+        hash: Option<String>,
+    ) -> Result<bool, ChatError> {
+        let _permit = self.turn().await?;
+        Ok(tokio::task::spawn_blocking(move || {
+            let fallback;
+            let stored = match &hash {
+                Some(h) => h.as_str(),
+                None => {
+                    fallback = dummy_hash();
+                    fallback.as_str()
+                }
+            };
+            let Ok(parsed) = PasswordHash::new(stored) else {
+                return false;
+            };
+            let ok = Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
+            ok && hash.is_some()
+        })
+        .await
+        .unwrap_or(false))
+    }
 }
 
 fn dummy_hash() -> String {
@@ -150,11 +212,40 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify() {
-        let h = hash_password("correct horse".into()).await.expect("hash");
+        let hashing = Hashing::new(4);
+        let h = hashing
+            .hash_password("correct horse".into())
+            .await
+            .expect("hash");
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse".into(), Some(h.clone())).await);
-        assert!(!verify_password("wrong horse".into(), Some(h)).await);
-        assert!(!verify_password("anything".into(), None).await);
+        let verify = |pw: &str, hash: Option<String>| hashing.verify_password(pw.into(), hash);
+        assert!(verify("correct horse", Some(h.clone()))
+            .await
+            .expect("turn"));
+        assert!(!verify("wrong horse", Some(h)).await.expect("turn"));
+        assert!(!verify("anything", None).await.expect("turn"));
+    }
+
+    /// Two hashes run, `max_waiting` wait, the rest are refused at once with
+    /// `rate_limited`; once the queue drains, hashing works again.
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let hashing = Hashing::new(3);
+        let attempts = (0..10).map(|_| hashing.verify_password("password".into(), None));
+        let started = std::time::Instant::now();
+        let results = futures_util::future::join_all(attempts).await;
+        let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert_eq!(refused.len(), 10 - MAX_CONCURRENT_HASHES - 3, "{results:?}");
+        for e in refused {
+            assert_eq!(e.code, ErrorCode::RateLimited);
+            assert_eq!(e.retry_after_ms, Some(HASH_QUEUE_RETRY_MS));
+        }
+        assert_eq!(hashing.waiting(), 0);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        assert!(hashing
+            .verify_password("password".into(), None)
+            .await
+            .is_ok());
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub mod defaults {
     pub const RESUME_LIMIT: u64 = 1000;
     pub const PRESENCE_BACKLOG: usize = 4096;
     pub const AUTH_TIMEOUT_SECS: u64 = 10;
+    /// Password hashes (sign-up, sign-in) that may wait for one of the two running slots;
+    /// about 1.5 s of argon2id work on two cores.
+    pub const HASH_QUEUE: usize = 64;
 }
 
 /// The values each setting the server exposes accepts, in the units of [`defaults`]. The
@@ -46,6 +49,8 @@ pub mod ranges {
     pub const RESUME_LIMIT: RangeInclusive<u64> = 1..=1_000_000;
     /// One change kept at least (tests use a handful to force `presence_reset`).
     pub const PRESENCE_BACKLOG: RangeInclusive<usize> = 1..=1_000_000;
+    /// At least one waiting; 100k waiting is minutes of argon2id work.
+    pub const HASH_QUEUE: RangeInclusive<usize> = 1..=100_000;
 }
 
 /// The core's settings (the server's configuration fills them).
@@ -80,6 +85,9 @@ pub struct CoreConfig {
     pub presence_backlog: usize,
     /// Time a new connection has to authenticate before it is closed with 4001.
     pub auth_timeout: Duration,
+    /// Password hashes that may wait for a hashing slot; past this, sign-up and sign-in are
+    /// refused at once with `rate_limited`.
+    pub hash_queue: usize,
 }
 
 impl Default for CoreConfig {
@@ -98,6 +106,7 @@ impl Default for CoreConfig {
             resume_limit: defaults::RESUME_LIMIT,
             presence_backlog: defaults::PRESENCE_BACKLOG,
             auth_timeout: Duration::from_secs(defaults::AUTH_TIMEOUT_SECS),
+            hash_queue: defaults::HASH_QUEUE,
         }
     }
 }
@@ -117,5 +126,6 @@ mod tests {
         assert!(ranges::KEEPALIVE_MS.contains(&defaults::KEEPALIVE_MS));
         assert!(ranges::RESUME_LIMIT.contains(&defaults::RESUME_LIMIT));
         assert!(ranges::PRESENCE_BACKLOG.contains(&defaults::PRESENCE_BACKLOG));
+        assert!(ranges::HASH_QUEUE.contains(&defaults::HASH_QUEUE));
     }
 }

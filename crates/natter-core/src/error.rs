@@ -34,6 +34,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// HTTP: a request body that is not `Content-Type: application/json` (415).
     UnsupportedMediaType,
+    /// The request body did not arrive in time (HTTP 408).
+    RequestTimeout,
 }
 
 impl ErrorCode {
@@ -62,6 +64,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::RequestTimeout => "request_timeout",
         }
     }
 }

@@ -4,8 +4,8 @@
 //! `run(config, listener, shutdown)` is the whole server; `main` parses configuration and
 //! calls it, and tests call it on a listener bound to port 0.
 //!
-//! Modules: [`config`] (settings and their layers), [`http`] (API, health, web files),
-//! [`transport`] (the native `/ws` adapter).
+//! Modules: [`config`] (settings and their layers), [`http`] (the accept loop and its
+//! timers, API, account limits, health, web files), [`transport`] (the native `/ws` adapter).
 
 #![forbid(unsafe_code)]
 
@@ -15,7 +15,6 @@ pub mod transport;
 
 pub use config::{BrokerKind, Config, Database, Settings};
 
-use axum::serve::ListenerExt;
 use natter_core::{close, Broker, LocalBroker, Node, Store};
 use natter_redis::{RedisBroker, RedisSettings};
 use natter_store_sql::{PostgresStore, SqliteStore};
@@ -36,6 +35,8 @@ pub struct AppState {
     pub tasks: TaskTracker,
     /// Set when shutdown begins (health turns 503).
     pub shutting_down: Arc<AtomicBool>,
+    /// The account endpoints' abuse limits.
+    pub limits: Arc<http::limits::AccountLimits>,
 }
 
 /// A startup failure.
@@ -129,26 +130,20 @@ pub async fn run(
     let node = Node::start(store.clone(), broker.clone(), config.core()).await?;
     let state = AppState {
         node: node.clone(),
-        config: Arc::new(config),
+        config: Arc::new(config.clone()),
         tasks: TaskTracker::new(),
         shutting_down: Arc::new(AtomicBool::new(false)),
+        limits: Arc::new(http::limits::AccountLimits::new(&config)),
     };
     let app = http::router(state.clone());
     let drained = CancellationToken::new();
     let drain = tokio::spawn(drain(state.clone(), shutdown, drained.clone()));
-    // Small frames (replies, events) must not wait on Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "set_nodelay failed");
-        }
-    });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(drained.cancelled_owned())
-        .await;
-    if let Err(e) = served {
-        drain.abort();
-        return Err(e.into());
-    }
+    let timeouts = http::serve::Timeouts {
+        header: state.config.http_header_timeout,
+        idle: state.config.http_idle_timeout,
+    };
+    // Serves (no-delay sockets, the HTTP timers) until the drain is over.
+    http::serve::serve(listener, app, timeouts, drained.cancelled_owned()).await;
     if let Err(e) = drain.await {
         tracing::warn!(error = %e, "the drain task failed");
     }

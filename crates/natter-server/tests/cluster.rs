@@ -160,6 +160,8 @@ impl Cluster {
             .args(["--presence-heartbeat-ms", &HEARTBEAT_MS.to_string()])
             .args(["--presence-expiry-ms", &EXPIRY_MS.to_string()])
             .args(["--rate-per-sec", "100000", "--rate-burst", "100000"])
+            .args(["--register-per-hour-per-address", "1000000"])
+            .args(["--login-per-minute-per-address", "1000000"])
             .args(["--log", "warn,natter_redis=info"])
             .stdout(Stdio::null())
             .stderr(log);

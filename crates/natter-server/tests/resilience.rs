@@ -342,6 +342,8 @@ async fn spawn_binary(dir: &std::path::Path) -> (tokio::process::Child, std::net
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_natter"))
         .args(["--listen", "127.0.0.1:0", "--log", "warn", "--data-dir"])
         .arg(dir)
+        // The memory test signs up 24 users from one address (tests/abuse.rs tests the limit).
+        .args(["--register-per-hour-per-address", "1000000"])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -49,6 +49,7 @@ async fn a_session_runs_on_a_unix_socket() {
         .expect("register");
     let state = AppState {
         node,
+        limits: Arc::new(http::limits::AccountLimits::new(&config)),
         config: Arc::new(config),
         tasks: TaskTracker::new(),
         shutting_down: Arc::new(AtomicBool::new(false)),

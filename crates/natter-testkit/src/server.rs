@@ -16,7 +16,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Settings for a test server: port 0, a data dir, backends from the environment, and
-/// rate limits high enough for tests that are not about them.
+/// rate limits (per connection, and on the account endpoints) high enough for tests that are
+/// not about them.
 ///
 /// On shared services each server (each data dir) gets a database and a Redis prefix of its
 /// own, named after the data dir, so tests do not see each other's users, rooms or events,
@@ -45,6 +46,11 @@ pub fn settings(data_dir: &Path) -> Settings {
         broker,
         rate_per_sec: Some(100_000.0),
         rate_burst: Some(100_000.0),
+        // Suites register many users from 127.0.0.1; the account limits have tests of their own.
+        login_per_minute_per_address: Some(1_000_000),
+        login_per_minute_per_user: Some(1_000_000),
+        register_per_hour_per_address: Some(1_000_000),
+        guest_per_hour_per_address: Some(1_000_000),
         log: Some("warn".into()),
         ..Settings::default()
     }

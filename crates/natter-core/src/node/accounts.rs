@@ -13,7 +13,7 @@ impl Node {
     pub async fn register(&self, username: &str, password: &str) -> Result<SignedIn, ChatError> {
         accounts::check_username(username)?;
         accounts::check_password(password)?;
-        let hash = accounts::hash_password(password.to_string()).await?;
+        let hash = self.hashing.hash_password(password.to_string()).await?;
         let user = self.create_account(username, Some(&hash), false).await?;
         self.sign_in(user).await
     }
@@ -53,7 +53,10 @@ impl Node {
             Some(c) => (Some(c.user), c.password_hash),
             None => (None, None),
         };
-        let ok = accounts::verify_password(password.to_string(), hash).await;
+        let ok = self
+            .hashing
+            .verify_password(password.to_string(), hash)
+            .await?;
         match user {
             Some(user) if ok => self.sign_in(user).await,
             _ => Err(ChatError::new(

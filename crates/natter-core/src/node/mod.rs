@@ -63,6 +63,8 @@ pub struct Node {
     shutdown: CancellationToken,
     /// This node, for work it hands to tasks of its own (resync after a broker outage).
     me: Weak<Node>,
+    /// Password hashing: two at once, a bounded queue behind them.
+    hashing: crate::accounts::Hashing,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -78,6 +80,7 @@ impl Node {
     ) -> Result<Arc<Node>, StoreError> {
         let general = store.ensure_public_room("general").await?.id;
         let node = Arc::new_cyclic(|me| Node {
+            hashing: crate::accounts::Hashing::new(config.hash_queue),
             hub: Hub::with_store(config.gap_wait, store.clone()),
             sessions: SessionShared::with_broker(
                 store.clone(),

@@ -26,6 +26,19 @@ pub mod defaults {
     pub const LOG_FORMAT: &str = "text";
     /// An `auth` frame is a token and a resume map: 4 KiB holds one for ~250 rooms.
     pub const MAX_PREAUTH_FRAME_BYTES: usize = 4096;
+    /// Ten guesses a minute at one account, from anywhere; a person mistyping is not hurt.
+    pub const LOGIN_PER_MINUTE_PER_USER: u32 = 10;
+    /// Thirty sign-ins a minute from one address (a household or office behind one NAT).
+    pub const LOGIN_PER_MINUTE_PER_ADDRESS: u32 = 30;
+    pub const REGISTER_PER_HOUR_PER_ADDRESS: u32 = 10;
+    pub const GUEST_PER_HOUR_PER_ADDRESS: u32 = 30;
+    /// About 6 MiB per limit when full (an entry is under 100 bytes).
+    pub const LIMITER_TABLE_SIZE: usize = 65_536;
+    /// None: `X-Forwarded-For` is ignored.
+    pub const TRUSTED_PROXIES: &str = "";
+    pub const HTTP_HEADER_TIMEOUT_MS: u64 = 10_000;
+    pub const HTTP_IDLE_TIMEOUT_MS: u64 = 60_000;
+    pub const HTTP_BODY_TIMEOUT_MS: u64 = 10_000;
 }
 
 /// The values each numeric setting accepts, in the units of its flag: the core's from
@@ -42,6 +55,12 @@ pub mod ranges {
     pub const WRITE_TIMEOUT_MS: RangeInclusive<u64> = 100..=3_600_000;
     pub const AUTH_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
     pub const MAX_PREAUTH_FRAME_BYTES: RangeInclusive<usize> = 256..=16 * 1024 * 1024;
+    /// Every account limit (sign-ins, sign-ups, guests per period): at least one.
+    pub const ACCOUNT_LIMIT: RangeInclusive<u32> = 1..=1_000_000;
+    /// Below 16 the table would forget attackers at once; 10M entries is about 1 GiB.
+    pub const LIMITER_TABLE_SIZE: RangeInclusive<usize> = 16..=10_000_000;
+    /// The header, idle and body timeouts: 100 ms to an hour.
+    pub const HTTP_TIMEOUT_MS: RangeInclusive<u64> = 100..=3_600_000;
 }
 
 /// What `--help` and the README show of a setting that has a default.
@@ -134,6 +153,48 @@ pub fn documented() -> Vec<SettingDoc> {
             "max-preauth-frame-bytes",
             d::MAX_PREAUTH_FRAME_BYTES,
             &r::MAX_PREAUTH_FRAME_BYTES,
+        ),
+        numeric("hash-queue", d::HASH_QUEUE, &r::HASH_QUEUE),
+        numeric(
+            "login-per-minute-per-address",
+            d::LOGIN_PER_MINUTE_PER_ADDRESS,
+            &r::ACCOUNT_LIMIT,
+        ),
+        numeric(
+            "login-per-minute-per-user",
+            d::LOGIN_PER_MINUTE_PER_USER,
+            &r::ACCOUNT_LIMIT,
+        ),
+        numeric(
+            "register-per-hour-per-address",
+            d::REGISTER_PER_HOUR_PER_ADDRESS,
+            &r::ACCOUNT_LIMIT,
+        ),
+        numeric(
+            "guest-per-hour-per-address",
+            d::GUEST_PER_HOUR_PER_ADDRESS,
+            &r::ACCOUNT_LIMIT,
+        ),
+        numeric(
+            "limiter-table-size",
+            d::LIMITER_TABLE_SIZE,
+            &r::LIMITER_TABLE_SIZE,
+        ),
+        plain("trusted-proxies", "none"),
+        numeric(
+            "http-header-timeout-ms",
+            d::HTTP_HEADER_TIMEOUT_MS,
+            &r::HTTP_TIMEOUT_MS,
+        ),
+        numeric(
+            "http-idle-timeout-ms",
+            d::HTTP_IDLE_TIMEOUT_MS,
+            &r::HTTP_TIMEOUT_MS,
+        ),
+        numeric(
+            "http-body-timeout-ms",
+            d::HTTP_BODY_TIMEOUT_MS,
+            &r::HTTP_TIMEOUT_MS,
         ),
     ]
 }

@@ -135,6 +135,40 @@ pub struct Settings {
     /// `--max-frame-bytes`); larger closes with 1009 before it is read.
     #[arg(long, env = "NATTER_MAX_PREAUTH_FRAME_BYTES")]
     pub max_preauth_frame_bytes: Option<usize>,
+    /// Password hashes (sign-up, sign-in) that may wait for a hashing slot; past this they
+    /// are refused at once with 429 `rate_limited`.
+    #[arg(long, env = "NATTER_HASH_QUEUE")]
+    pub hash_queue: Option<usize>,
+    /// Sign-ins (`POST /api/login`) per minute from one client address (IPv6: one /64).
+    #[arg(long, env = "NATTER_LOGIN_PER_MINUTE_PER_ADDRESS")]
+    pub login_per_minute_per_address: Option<u32>,
+    /// Sign-ins per minute for one username, from any address.
+    #[arg(long, env = "NATTER_LOGIN_PER_MINUTE_PER_USER")]
+    pub login_per_minute_per_user: Option<u32>,
+    /// Sign-ups (`POST /api/register`) per hour from one client address.
+    #[arg(long, env = "NATTER_REGISTER_PER_HOUR_PER_ADDRESS")]
+    pub register_per_hour_per_address: Option<u32>,
+    /// Guests created (`POST /api/guest`) per hour from one client address.
+    #[arg(long, env = "NATTER_GUEST_PER_HOUR_PER_ADDRESS")]
+    pub guest_per_hour_per_address: Option<u32>,
+    /// Addresses (or usernames) each account limit remembers; past it the idle ones are
+    /// forgotten first, then the least recently seen.
+    #[arg(long, env = "NATTER_LIMITER_TABLE_SIZE")]
+    pub limiter_table_size: Option<usize>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: comma-separated IPs or CIDRs
+    /// (`10.0.0.0/8, ::1`).
+    #[arg(long, env = "NATTER_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+    /// Time an HTTP connection has to send a request's head, from its first byte (or from
+    /// the connection's start), in ms; then it is closed.
+    #[arg(long, env = "NATTER_HTTP_HEADER_TIMEOUT_MS")]
+    pub http_header_timeout_ms: Option<u64>,
+    /// Time a keep-alive HTTP connection may wait for its next request, in ms.
+    #[arg(long, env = "NATTER_HTTP_IDLE_TIMEOUT_MS")]
+    pub http_idle_timeout_ms: Option<u64>,
+    /// Time a JSON endpoint waits for the whole request body, in ms (then 408).
+    #[arg(long, env = "NATTER_HTTP_BODY_TIMEOUT_MS")]
+    pub http_body_timeout_ms: Option<u64>,
 }
 
 /// Fills every unset field of `self` from `lower`.
@@ -214,6 +248,24 @@ pub struct Config {
     /// The frame limit of a `/ws` connection until it has authenticated (the smaller of this
     /// and `max_frame_bytes` applies).
     pub max_preauth_frame_bytes: usize,
+    /// Password hashes that may wait for a hashing slot.
+    pub hash_queue: usize,
+    /// Account endpoint limits (docs/protocol.md section 1), each a count per period.
+    pub login_per_minute_per_address: u32,
+    pub login_per_minute_per_user: u32,
+    pub register_per_hour_per_address: u32,
+    pub guest_per_hour_per_address: u32,
+    /// Keys (addresses, usernames) each account limit remembers at most.
+    pub limiter_table_size: usize,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<crate::http::client::IpNet>,
+    /// A request head must arrive in this long (from its first byte, or the connection's
+    /// start).
+    pub http_header_timeout: Duration,
+    /// A keep-alive connection waits this long for its next request.
+    pub http_idle_timeout: Duration,
+    /// A JSON endpoint waits this long for the request body.
+    pub http_body_timeout: Duration,
 }
 
 impl Settings {
@@ -278,7 +330,17 @@ impl Settings {
             auth_timeout_secs,
             log,
             log_format,
-            max_preauth_frame_bytes
+            max_preauth_frame_bytes,
+            hash_queue,
+            login_per_minute_per_address,
+            login_per_minute_per_user,
+            register_per_hour_per_address,
+            guest_per_hour_per_address,
+            limiter_table_size,
+            trusted_proxies,
+            http_header_timeout_ms,
+            http_idle_timeout_ms,
+            http_body_timeout_ms
         );
         Ok(self)
     }
@@ -338,6 +400,12 @@ impl Settings {
         let millis = |flag, value, default, range| {
             bounded(flag, value, default, range).map(Duration::from_millis)
         };
+        let trusted_proxies = crate::http::client::parse_nets(
+            self.trusted_proxies
+                .as_deref()
+                .unwrap_or(d::TRUSTED_PROXIES),
+        )
+        .map_err(|e| format!("--trusted-proxies: {e}"))?;
         Ok(Config {
             listen: self.listen.unwrap_or(d::LISTEN),
             data_dir,
@@ -424,6 +492,56 @@ impl Settings {
                 d::MAX_PREAUTH_FRAME_BYTES,
                 &r::MAX_PREAUTH_FRAME_BYTES,
             )?,
+            hash_queue: bounded("hash-queue", self.hash_queue, d::HASH_QUEUE, &r::HASH_QUEUE)?,
+            login_per_minute_per_address: bounded(
+                "login-per-minute-per-address",
+                self.login_per_minute_per_address,
+                d::LOGIN_PER_MINUTE_PER_ADDRESS,
+                &r::ACCOUNT_LIMIT,
+            )?,
+            login_per_minute_per_user: bounded(
+                "login-per-minute-per-user",
+                self.login_per_minute_per_user,
+                d::LOGIN_PER_MINUTE_PER_USER,
+                &r::ACCOUNT_LIMIT,
+            )?,
+            register_per_hour_per_address: bounded(
+                "register-per-hour-per-address",
+                self.register_per_hour_per_address,
+                d::REGISTER_PER_HOUR_PER_ADDRESS,
+                &r::ACCOUNT_LIMIT,
+            )?,
+            guest_per_hour_per_address: bounded(
+                "guest-per-hour-per-address",
+                self.guest_per_hour_per_address,
+                d::GUEST_PER_HOUR_PER_ADDRESS,
+                &r::ACCOUNT_LIMIT,
+            )?,
+            limiter_table_size: bounded(
+                "limiter-table-size",
+                self.limiter_table_size,
+                d::LIMITER_TABLE_SIZE,
+                &r::LIMITER_TABLE_SIZE,
+            )?,
+            trusted_proxies,
+            http_header_timeout: millis(
+                "http-header-timeout-ms",
+                self.http_header_timeout_ms,
+                d::HTTP_HEADER_TIMEOUT_MS,
+                &r::HTTP_TIMEOUT_MS,
+            )?,
+            http_idle_timeout: millis(
+                "http-idle-timeout-ms",
+                self.http_idle_timeout_ms,
+                d::HTTP_IDLE_TIMEOUT_MS,
+                &r::HTTP_TIMEOUT_MS,
+            )?,
+            http_body_timeout: millis(
+                "http-body-timeout-ms",
+                self.http_body_timeout_ms,
+                d::HTTP_BODY_TIMEOUT_MS,
+                &r::HTTP_TIMEOUT_MS,
+            )?,
         })
     }
 }
@@ -451,6 +569,7 @@ impl Config {
             keepalive: self.keepalive,
             allow_guests: self.allow_guests,
             auth_timeout: self.auth_timeout,
+            hash_queue: self.hash_queue,
             ..natter_core::CoreConfig::default()
         }
     }

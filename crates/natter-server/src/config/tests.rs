@@ -55,6 +55,12 @@ fn deploy_examples_resolve() {
     assert!(matches!(node.database, Database::Postgres(_)));
     assert!(matches!(node.broker, BrokerKind::Redis(_)));
     assert_eq!(node.presence_expiry, Duration::from_secs(5));
+    assert_eq!(
+        node.trusted_proxies.len(),
+        2,
+        "nginx's X-Forwarded-For is believed"
+    );
+    assert!(single.trusted_proxies.is_empty());
 }
 
 #[test]
@@ -337,6 +343,69 @@ const BOUNDS: &[Bounds] = &[
         outside: ["255", "16777217"],
         min: "256",
         max: "16777216",
+        with: &[],
+    },
+    Bounds {
+        flag: "hash-queue",
+        outside: ["0", "100001"],
+        min: "1",
+        max: "100000",
+        with: &[],
+    },
+    Bounds {
+        flag: "login-per-minute-per-address",
+        outside: ["0", "1000001"],
+        min: "1",
+        max: "1000000",
+        with: &[],
+    },
+    Bounds {
+        flag: "login-per-minute-per-user",
+        outside: ["0", "1000001"],
+        min: "1",
+        max: "1000000",
+        with: &[],
+    },
+    Bounds {
+        flag: "register-per-hour-per-address",
+        outside: ["0", "1000001"],
+        min: "1",
+        max: "1000000",
+        with: &[],
+    },
+    Bounds {
+        flag: "guest-per-hour-per-address",
+        outside: ["0", "1000001"],
+        min: "1",
+        max: "1000000",
+        with: &[],
+    },
+    Bounds {
+        flag: "limiter-table-size",
+        outside: ["15", "10000001"],
+        min: "16",
+        max: "10000000",
+        with: &[],
+    },
+    Bounds {
+        flag: "http-header-timeout-ms",
+        outside: ["99", "3600001"],
+        min: "100",
+        max: "3600000",
+        with: &[],
+    },
+    Bounds {
+        flag: "http-idle-timeout-ms",
+        outside: ["99", "3600001"],
+        min: "100",
+        max: "3600000",
+        with: &[],
+    },
+    Bounds {
+        flag: "http-body-timeout-ms",
+        outside: ["99", "3600001"],
+        min: "100",
+        max: "3600000",
         with: &[],
     },
 ];

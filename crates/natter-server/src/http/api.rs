@@ -2,11 +2,14 @@
 //! `/healthz`, as in docs/protocol.md section 1. Errors are `{"error": {"code", "message"}}`:
 //! [`ApiError`] for the handlers' own, [`json_errors`] for every other error response (405,
 //! 404 of a web file, a body the extractors refuse), and [`require_json`] refuses API bodies
-//! that are not JSON (415).
+//! that are not JSON (415). A `rate_limited` error also carries `retry_after_ms` and a
+//! `Retry-After` header. Sign-in, sign-up and guests pass the account limits (`limits.rs`)
+//! before any work, and their bodies must arrive within `http_body_timeout`.
 
+use super::client::ClientAddr;
 use crate::AppState;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -18,18 +21,25 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 
-/// A `ChatError` as an HTTP response.
-pub struct ApiError(pub ChatError);
+/// A `ChatError` as an HTTP response; its status follows from the error code unless
+/// `status` says otherwise (a body over the size limit: 413 `invalid_request`).
+pub struct ApiError {
+    pub error: ChatError,
+    pub status: Option<StatusCode>,
+}
 
 impl From<ChatError> for ApiError {
-    fn from(e: ChatError) -> Self {
-        ApiError(e)
+    fn from(error: ChatError) -> Self {
+        ApiError {
+            error,
+            status: None,
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = match self.0.code {
+        let status = self.status.unwrap_or(match self.error.code {
             ErrorCode::NameTaken => StatusCode::CONFLICT,
             ErrorCode::InvalidCredentials | ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::GuestsDisabled | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
@@ -37,11 +47,19 @@ impl IntoResponse for ApiError {
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
-        };
-        let body = json!({ "error": ErrorBody::from(&self.0) });
-        (status, Json(body)).into_response()
+        });
+        let body = json!({ "error": ErrorBody::from(&self.error) });
+        let mut response = (status, Json(body)).into_response();
+        if let Some(ms) = self.error.retry_after_ms {
+            // Whole seconds, rounded up (RFC 9110 section 10.2.3).
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, ms.div_ceil(1000).max(1).into());
+        }
+        response
     }
 }
 
@@ -73,7 +91,7 @@ pub async fn require_json(request: Request, next: Next) -> Response {
     let checked = request.uri().path().starts_with("/api/")
         && !matches!(*request.method(), Method::GET | Method::HEAD);
     if checked && has_body(request.headers()) && !is_json(request.headers()) {
-        return ApiError(ChatError::new(
+        return ApiError::from(ChatError::new(
             ErrorCode::UnsupportedMediaType,
             "send the body as JSON, with `Content-Type: application/json`",
         ))
@@ -115,10 +133,32 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(body.to_string()))
 }
 
-/// Parses a JSON body, answering `invalid_request` for anything unreadable.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError(ChatError::invalid(format!("bad JSON body: {e}"))))
+/// Reads a JSON body within `http_body_timeout` (else 408 `request_timeout`) and parses it,
+/// answering `invalid_request` for anything unreadable (or over axum's 2 MiB body limit).
+async fn body<T: DeserializeOwned>(state: &AppState, req: Request) -> Result<T, ApiError> {
+    let read = Bytes::from_request(req, &());
+    let bytes = match tokio::time::timeout(state.config.http_body_timeout, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(rejection)) => {
+            let status = rejection.status();
+            let mut error = ApiError::from(ChatError::invalid(format!(
+                "unreadable body: {}",
+                rejection.body_text()
+            )));
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                error.status = Some(status);
+            }
+            return Err(error);
+        }
+        Err(_) => {
+            return Err(ApiError::from(ChatError::new(
+                ErrorCode::RequestTimeout,
+                "the request body did not arrive in time",
+            )))
+        }
+    };
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::from(ChatError::invalid(format!("bad JSON body: {e}"))))
 }
 
 fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
@@ -129,7 +169,7 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| {
-            ApiError(ChatError::new(
+            ApiError::from(ChatError::new(
                 ErrorCode::Unauthenticated,
                 "missing `Authorization: Bearer <token>`",
             ))
@@ -161,7 +201,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
 
 /// Any other path under `/api/`: a JSON 404, not the web client's page.
 pub async fn not_found() -> ApiError {
-    ApiError(ChatError::new(
+    ApiError::from(ChatError::new(
         ErrorCode::NotFound,
         "no such API endpoint (docs/protocol.md section 1)",
     ))
@@ -178,21 +218,38 @@ pub async fn config(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-pub async fn register(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
-    let c: Credentials = body(&bytes)?;
+pub async fn register(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    req: Request,
+) -> Result<Response, ApiError> {
+    state.limits.register(addr)?;
+    let c: Credentials = body(&state, req).await?;
     let signed = state.node.register(&c.username, &c.password).await?;
     tracing::info!(user = %signed.user.name, "registered");
     Ok((StatusCode::CREATED, Json(signed)).into_response())
 }
 
-pub async fn login(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
-    let c: Credentials = body(&bytes)?;
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let c: Credentials = body(&state, req).await?;
+    state.limits.login(addr, &c.username)?;
     let signed = state.node.login(&c.username, &c.password).await?;
     Ok(Json(signed).into_response())
 }
 
-pub async fn guest(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
-    let g: Guest = body(&bytes)?;
+pub async fn guest(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    req: Request,
+) -> Result<Response, ApiError> {
+    if state.node.config().allow_guests {
+        state.limits.guest(addr)?;
+    }
+    let g: Guest = body(&state, req).await?;
     let signed = state.node.register_guest(&g.nickname).await?;
     Ok((StatusCode::CREATED, Json(signed)).into_response())
 }

@@ -2,8 +2,16 @@
 //! hand connections to the transports (`/ws`; the Socket.IO layer answers `/socket.io/`).
 //! Security headers are set on every response; every error has the JSON body of
 //! docs/protocol.md section 1, and API bodies must be JSON (see [`api`]).
+//!
+//! Modules: [`api`] (the JSON endpoints), [`client`] (who a request comes from:
+//! `--trusted-proxies` and `X-Forwarded-For`), [`limits`] (the account endpoints' token
+//! buckets), [`serve`] (the accept loop and the header/idle timers), [`web`] (the web client's
+//! files).
 
 pub mod api;
+pub mod client;
+pub mod limits;
+pub mod serve;
 pub mod web;
 
 use crate::transport;

@@ -71,7 +71,7 @@ async fn load_within(dir: &Path, path: &str) -> Found {
 }
 
 fn not_found() -> Response {
-    ApiError(ChatError::new(ErrorCode::NotFound, "no such file")).into_response()
+    ApiError::from(ChatError::new(ErrorCode::NotFound, "no such file")).into_response()
 }
 
 pub async fn serve(State(state): State<AppState>, uri: Uri) -> Response {

@@ -4,6 +4,7 @@
 use super::super::wsframe::{self, opcode, DecodeError, Decoder, Frame, ServerHeader};
 use super::*;
 use crate::config::Config;
+use crate::http::serve::Watched;
 use bytes::Bytes;
 use futures_util::future::Either;
 use hyper::upgrade::Upgraded;
@@ -123,9 +124,9 @@ impl Socket<TcpStream> {
         upgraded: Upgraded,
         config: &Config,
     ) -> Result<Self, Box<HyperSocket>> {
-        match hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded) {
+        match hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<Watched>>(upgraded) {
             Ok(parts) => {
-                let mut socket = Socket::new(parts.io.into_inner(), config);
+                let mut socket = Socket::new(parts.io.into_inner().into_tcp(), config);
                 socket.decode(&parts.read_buf);
                 Ok(socket)
             }
