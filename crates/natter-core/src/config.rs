@@ -21,6 +21,12 @@ pub mod defaults {
     pub const RESUME_LIMIT: u64 = 1000;
     pub const PRESENCE_BACKLOG: usize = 4096;
     pub const AUTH_TIMEOUT_SECS: u64 = 10;
+    /// A session unused this long is expired; each use restarts the window.
+    pub const SESSION_TTL_DAYS: u64 = 30;
+    /// A guest inactive this long is expired and their name freed.
+    pub const GUEST_TTL_HOURS: u64 = 24;
+    /// How often the node sweeps expired sessions and guests.
+    pub const SESSION_SWEEP_MS: u64 = 60_000;
 }
 
 /// The values each setting the server exposes accepts, in the units of [`defaults`]. The
@@ -46,7 +52,17 @@ pub mod ranges {
     pub const RESUME_LIMIT: RangeInclusive<u64> = 1..=1_000_000;
     /// One change kept at least (tests use a handful to force `presence_reset`).
     pub const PRESENCE_BACKLOG: RangeInclusive<usize> = 1..=1_000_000;
+    /// A day to ten years.
+    pub const SESSION_TTL_DAYS: RangeInclusive<u64> = 1..=3650;
+    /// An hour to a year.
+    pub const GUEST_TTL_HOURS: RangeInclusive<u64> = 1..=8760;
+    /// 100 ms (tests) to an hour.
+    pub const SESSION_SWEEP_MS: RangeInclusive<u64> = 100..=3_600_000;
 }
+
+/// A session's `last_used_at` (and its user's `last_active`) is written at most this often:
+/// a use within a minute of the last recorded one costs no write.
+pub const SESSION_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The core's settings (the server's configuration fills them).
 #[derive(Debug, Clone)]
@@ -80,6 +96,15 @@ pub struct CoreConfig {
     pub presence_backlog: usize,
     /// Time a new connection has to authenticate before it is closed with 4001.
     pub auth_timeout: Duration,
+    /// A session unused this long no longer works (sliding: each use restarts it).
+    pub session_ttl: Duration,
+    /// A guest inactive this long is expired: sessions deleted, name freed.
+    pub guest_ttl: Duration,
+    /// How often the node deletes expired sessions and guests, and records that its open
+    /// connections are in use.
+    pub session_sweep: Duration,
+    /// The clock expiry is measured by (tests move it forward).
+    pub clock: crate::clock::Clock,
 }
 
 impl Default for CoreConfig {
@@ -98,6 +123,10 @@ impl Default for CoreConfig {
             resume_limit: defaults::RESUME_LIMIT,
             presence_backlog: defaults::PRESENCE_BACKLOG,
             auth_timeout: Duration::from_secs(defaults::AUTH_TIMEOUT_SECS),
+            session_ttl: Duration::from_secs(defaults::SESSION_TTL_DAYS * 86_400),
+            guest_ttl: Duration::from_secs(defaults::GUEST_TTL_HOURS * 3600),
+            session_sweep: Duration::from_millis(defaults::SESSION_SWEEP_MS),
+            clock: crate::clock::Clock::system(),
         }
     }
 }
@@ -117,5 +146,8 @@ mod tests {
         assert!(ranges::KEEPALIVE_MS.contains(&defaults::KEEPALIVE_MS));
         assert!(ranges::RESUME_LIMIT.contains(&defaults::RESUME_LIMIT));
         assert!(ranges::PRESENCE_BACKLOG.contains(&defaults::PRESENCE_BACKLOG));
+        assert!(ranges::SESSION_TTL_DAYS.contains(&defaults::SESSION_TTL_DAYS));
+        assert!(ranges::GUEST_TTL_HOURS.contains(&defaults::GUEST_TTL_HOURS));
+        assert!(ranges::SESSION_SWEEP_MS.contains(&defaults::SESSION_SWEEP_MS));
     }
 }

@@ -1,9 +1,10 @@
-//! The JSON accounts API (register, login, guest, logout, me), the public `/api/config` and
-//! `/healthz`, as in docs/protocol.md section 1. Errors are `{"error": {"code", "message"}}`.
+//! The JSON accounts API (register, login, guest, logout, me, sessions, password), the public
+//! `/api/config` and `/healthz`, as in docs/protocol.md section 1. Errors are
+//! `{"error": {"code", "message"}}`.
 
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -71,6 +72,21 @@ struct Guest {
     nickname: String,
 }
 
+#[derive(Deserialize)]
+struct PasswordChange {
+    old_password: String,
+    new_password: String,
+}
+
+/// The device label of a new session, from the User-Agent (`accounts::device_label`).
+fn device_label(headers: &HeaderMap) -> String {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(natter_core::accounts::device_label)
+        .unwrap_or_default()
+}
+
 pub async fn health(State(state): State<AppState>) -> Response {
     if state.shutting_down.load(Ordering::Acquire) {
         (
@@ -102,22 +118,43 @@ pub async fn config(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-pub async fn register(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
+pub async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
     let c: Credentials = body(&bytes)?;
-    let signed = state.node.register(&c.username, &c.password).await?;
+    let signed = state
+        .node
+        .register(&c.username, &c.password, &device_label(&headers))
+        .await?;
     tracing::info!(user = %signed.user.name, "registered");
     Ok((StatusCode::CREATED, Json(signed)).into_response())
 }
 
-pub async fn login(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
     let c: Credentials = body(&bytes)?;
-    let signed = state.node.login(&c.username, &c.password).await?;
+    let signed = state
+        .node
+        .login(&c.username, &c.password, &device_label(&headers))
+        .await?;
     Ok(Json(signed).into_response())
 }
 
-pub async fn guest(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
+pub async fn guest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
     let g: Guest = body(&bytes)?;
-    let signed = state.node.register_guest(&g.nickname).await?;
+    let signed = state
+        .node
+        .register_guest(&g.nickname, &device_label(&headers))
+        .await?;
     Ok((StatusCode::CREATED, Json(signed)).into_response())
 }
 
@@ -132,4 +169,47 @@ pub async fn logout(
 pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let user = state.node.user_for_token(bearer(&headers)?).await?;
     Ok(Json(json!({ "user": user })).into_response())
+}
+
+/// `GET /api/sessions`: the caller's sessions, newest first.
+pub async fn sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let sessions = state.node.sessions(bearer(&headers)?).await?;
+    Ok(Json(json!({ "sessions": sessions })).into_response())
+}
+
+/// `DELETE /api/sessions/{id}`: revokes one of the caller's sessions.
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.node.revoke_session(bearer(&headers)?, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/logout-all` and `DELETE /api/sessions`: signs the caller out everywhere.
+pub async fn logout_all(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.node.logout_all(bearer(&headers)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/password`: changes the caller's password; their other sessions are revoked.
+pub async fn change_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
+    let token = bearer(&headers)?;
+    let p: PasswordChange = body(&bytes)?;
+    state
+        .node
+        .change_password(token, &p.old_password, &p.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
