@@ -455,3 +455,30 @@ async fn an_inactive_guest_expires_and_their_name_is_free_again() {
         .expect("the guest's message stays");
     assert_eq!(kept["sender"], said["sender"]);
 }
+
+#[tokio::test]
+async fn a_use_is_written_at_most_once_a_minute() {
+    let clock = Clock::system();
+    let server = TestServer::start_with_clock(clock.clone(), |_| {}).await;
+    let api = Api::new(&server);
+    let (token, _) = api.register("touch", None).await;
+    let last_used = async || {
+        find(&api.sessions(&token).await, true)["last_used_at"]
+            .as_i64()
+            .expect("last_used_at")
+    };
+    let created = last_used().await;
+    clock.advance(Duration::from_secs(50));
+    assert!(api.works(&token).await);
+    assert_eq!(
+        last_used().await,
+        created,
+        "a use within a minute of the recorded one is not written"
+    );
+    clock.advance(Duration::from_secs(20));
+    assert!(api.works(&token).await);
+    assert!(
+        last_used().await >= created + 70_000,
+        "a use more than a minute later is"
+    );
+}
