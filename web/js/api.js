@@ -1,5 +1,5 @@
 // api.js — the HTTP half of the protocol (docs/protocol.md section 1): register, login, guest,
-// logout, me, config. Turns every failure, including "no server at all", into an ApiError with a code.
+// logout, me, config, and the account's sessions and password. Turns every failure, including "no server at all", into an ApiError with a code.
 // Paths are absolute on the page's own origin, so the client works behind any host or port.
 
 export class ApiError extends Error {
@@ -78,4 +78,27 @@ export function guest(nickname) {
 /** `GET /api/config` -> `{allow_guests, max_message_chars}`: what the sign-in screen may offer. */
 export function config() {
   return call('GET', '/api/config');
+}
+
+/** `GET /api/sessions` -> `{sessions: [{id, label, created_at, last_used_at, current}]}` */
+export function sessions(token) {
+  return call('GET', '/api/sessions', { token });
+}
+
+/** `DELETE /api/sessions/{id}`: revokes one of my sessions (its sockets close with 4003). */
+export function revokeSession(token, id) {
+  return call('DELETE', `/api/sessions/${encodeURIComponent(id)}`, { token });
+}
+
+/** `POST /api/logout-all`: revokes every session of mine, this one included. */
+export function logoutAll(token) {
+  return call('POST', '/api/logout-all', { token });
+}
+
+/** `POST /api/password`: 401 `invalid_credentials` for a wrong old password; other sessions end. */
+export function changePassword(token, oldPassword, newPassword) {
+  return call('POST', '/api/password', {
+    token,
+    body: { old_password: oldPassword, new_password: newPassword },
+  });
 }

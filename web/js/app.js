@@ -48,6 +48,7 @@ const chatActions = {
   createRoom: () => dialogs.openCreate(),
   browseRooms: () => dialogs.openBrowse(store),
   newDm: () => dialogs.openDm(store),
+  account: () => dialogs.openAccount(store),
   signOut,
   loadOlder,
   readingOlder: (yes) => store.setReadingOlder(yes),
@@ -82,6 +83,14 @@ const dialogActions = {
     const { members } = await request(Req.ROOM_MEMBERS, { room: roomId });
     return members;
   },
+  async listSessions() {
+    const { sessions } = await api.sessions(session?.token);
+    return sessions;
+  },
+  revokeSession: (id) => api.revokeSession(session?.token, id),
+  changePassword: (oldPassword, newPassword) => api.changePassword(session?.token, oldPassword, newPassword),
+  signOut,
+  signOutEverywhere,
 };
 
 const authView = new AuthView({ onSubmit: signIn });
@@ -165,6 +174,15 @@ function signOut() {
   const token = session?.token;
   endSession(null);
   if (token) api.logout(token).catch(() => {});
+}
+
+/** Revokes every session of mine (other devices' sockets close with 4003), then this one. */
+function signOutEverywhere() {
+  const token = session?.token;
+  if (!token) return;
+  api.logoutAll(token)
+    .then(() => endSession('You signed out on every device.'))
+    .catch((err) => toast(errorText(err.code, err.message)));
 }
 
 function endSession(notice) {

@@ -195,6 +195,58 @@ pub fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A session's public id: the hex of the first 16 bytes of its token hash. It names the
+/// session to its owner (to revoke it) and cannot be used to sign in.
+pub fn session_id(token_hash: &[u8]) -> String {
+    to_hex(&token_hash[..token_hash.len().min(16)])
+}
+
+/// The longest device label kept, in characters.
+pub const MAX_LABEL_CHARS: usize = 64;
+
+/// A label as stored: control characters dropped, trimmed, at most [`MAX_LABEL_CHARS`].
+pub fn clean_label(label: &str) -> String {
+    label
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_LABEL_CHARS)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// A short device label from a User-Agent: "Firefox on Linux" for the browsers and systems
+/// it knows, else the User-Agent itself (cleaned and cut to [`MAX_LABEL_CHARS`]).
+pub fn device_label(user_agent: &str) -> String {
+    const BROWSERS: &[(&str, &str)] = &[
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chromium/", "Chromium"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+    ];
+    const SYSTEMS: &[(&str, &str)] = &[
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("CrOS", "ChromeOS"),
+        ("Windows", "Windows"),
+        ("Macintosh", "macOS"),
+        ("Linux", "Linux"),
+    ];
+    let find = |table: &[(&str, &'static str)]| {
+        table
+            .iter()
+            .find(|(needle, _)| user_agent.contains(needle))
+            .map(|(_, name)| *name)
+    };
+    match (find(BROWSERS), find(SYSTEMS)) {
+        (Some(browser), Some(system)) => format!("{browser} on {system}"),
+        _ => clean_label(user_agent),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +298,22 @@ mod tests {
             .verify_password("password".into(), None)
             .await
             .is_ok());
+    }
+
+    #[test]
+    fn device_labels() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(device_label(firefox), "Firefox on Linux");
+        let chrome = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) \
+                      Chrome/126.0 Mobile Safari/537.36";
+        assert_eq!(device_label(chrome), "Chrome on Android");
+        assert_eq!(device_label("curl/8.5.0"), "curl/8.5.0");
+        assert_eq!(device_label(""), "");
+        let long = format!("bot\n{}", "x".repeat(200));
+        let label = device_label(&long);
+        assert_eq!(label.chars().count(), MAX_LABEL_CHARS);
+        assert!(label.starts_with("botx"));
+        assert_eq!(session_id(&token_hash("t")).len(), 32);
     }
 
     #[test]

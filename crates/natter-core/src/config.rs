@@ -24,6 +24,12 @@ pub mod defaults {
     /// Password hashes (sign-up, sign-in) that may wait for one of the two running slots;
     /// about 1.5 s of argon2id work on two cores.
     pub const HASH_QUEUE: usize = 64;
+    /// A session unused this long is expired; each use restarts the window.
+    pub const SESSION_TTL_DAYS: u64 = 30;
+    /// A guest inactive this long is expired and their name freed.
+    pub const GUEST_TTL_HOURS: u64 = 24;
+    /// How often the node sweeps expired sessions and guests.
+    pub const SESSION_SWEEP_MS: u64 = 60_000;
 }
 
 /// The values each setting the server exposes accepts, in the units of [`defaults`]. The
@@ -51,7 +57,17 @@ pub mod ranges {
     pub const PRESENCE_BACKLOG: RangeInclusive<usize> = 1..=1_000_000;
     /// At least one waiting; 100k waiting is minutes of argon2id work.
     pub const HASH_QUEUE: RangeInclusive<usize> = 1..=100_000;
+    /// A day to ten years.
+    pub const SESSION_TTL_DAYS: RangeInclusive<u64> = 1..=3650;
+    /// An hour to a year.
+    pub const GUEST_TTL_HOURS: RangeInclusive<u64> = 1..=8760;
+    /// 100 ms (tests) to an hour.
+    pub const SESSION_SWEEP_MS: RangeInclusive<u64> = 100..=3_600_000;
 }
+
+/// A session's `last_used_at` (and its user's `last_active`) is written at most this often:
+/// a use within a minute of the last recorded one costs no write.
+pub const SESSION_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The core's settings (the server's configuration fills them).
 #[derive(Debug, Clone)]
@@ -88,6 +104,15 @@ pub struct CoreConfig {
     /// Password hashes that may wait for a hashing slot; past this, sign-up and sign-in are
     /// refused at once with `rate_limited`.
     pub hash_queue: usize,
+    /// A session unused this long no longer works (sliding: each use restarts it).
+    pub session_ttl: Duration,
+    /// A guest inactive this long is expired: sessions deleted, name freed.
+    pub guest_ttl: Duration,
+    /// How often the node deletes expired sessions and guests, and records that its open
+    /// connections are in use.
+    pub session_sweep: Duration,
+    /// The clock expiry is measured by (tests move it forward).
+    pub clock: crate::clock::Clock,
 }
 
 impl Default for CoreConfig {
@@ -107,6 +132,10 @@ impl Default for CoreConfig {
             presence_backlog: defaults::PRESENCE_BACKLOG,
             auth_timeout: Duration::from_secs(defaults::AUTH_TIMEOUT_SECS),
             hash_queue: defaults::HASH_QUEUE,
+            session_ttl: Duration::from_secs(defaults::SESSION_TTL_DAYS * 86_400),
+            guest_ttl: Duration::from_secs(defaults::GUEST_TTL_HOURS * 3600),
+            session_sweep: Duration::from_millis(defaults::SESSION_SWEEP_MS),
+            clock: crate::clock::Clock::system(),
         }
     }
 }
@@ -127,5 +156,8 @@ mod tests {
         assert!(ranges::RESUME_LIMIT.contains(&defaults::RESUME_LIMIT));
         assert!(ranges::PRESENCE_BACKLOG.contains(&defaults::PRESENCE_BACKLOG));
         assert!(ranges::HASH_QUEUE.contains(&defaults::HASH_QUEUE));
+        assert!(ranges::SESSION_TTL_DAYS.contains(&defaults::SESSION_TTL_DAYS));
+        assert!(ranges::GUEST_TTL_HOURS.contains(&defaults::GUEST_TTL_HOURS));
+        assert!(ranges::SESSION_SWEEP_MS.contains(&defaults::SESSION_SWEEP_MS));
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! Modules:
 //! - [`config`]: the core's settings and the one source of their defaults.
+//! - [`clock`]: the wall clock session and guest expiry read (tests move it forward).
 //! - [`model`]: ids and plain data (User, Room, Message, Seq).
 //! - [`protocol`]: requests, replies, events and close codes of docs/protocol.md.
 //! - [`error`]: error codes and the errors at each boundary.
@@ -23,6 +24,7 @@
 
 pub mod accounts;
 pub mod broker;
+pub mod clock;
 pub mod config;
 pub mod conformance;
 pub mod connection;
@@ -37,11 +39,12 @@ pub mod session;
 pub mod store;
 
 pub use broker::{Broker, BusEvent, BusHandler, LocalBroker, Topic};
+pub use clock::Clock;
 pub use config::CoreConfig;
 pub use connection::{AuthStep, Connection, KeepaliveStep};
 pub use error::{BrokerError, ChatError, ErrorCode, StoreError};
 pub use model::*;
-pub use node::{Node, SignedIn};
+pub use node::{Node, SessionView, SignedIn};
 pub use protocol::{close, EncodedEvent, Request};
 pub use session::{Outbox, OutboxItem};
 pub use store::{MemoryStore, Store};

@@ -5,7 +5,11 @@
 //! - names (users, public rooms) are unique case-insensitively;
 //! - `append` assigns the room's next seq (1, 2, 3, ...) and a server-wide id, and stores a
 //!   retry with the same (sender, room, client_id) once, returning the original;
-//! - `append` returns only after the message is durable.
+//! - `append` returns only after the message is durable;
+//! - a session keeps its label and creation time; `touch_sessions` moves `last_used_at` (and
+//!   the user's `last_active`) forward only for sessions last used before `stale_before`;
+//!   `expire` deletes sessions unused since a time, and frees the names of guests inactive
+//!   since another (the user row stays, under its name, for the history it wrote).
 
 use crate::error::StoreError;
 use crate::model::*;
@@ -20,6 +24,32 @@ pub struct Credentials {
     pub password_hash: Option<String>,
 }
 
+/// A session as stored: the token itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    pub token_hash: Vec<u8>,
+    pub user: User,
+    /// The device label given at sign-in (from the User-Agent), at most 64 characters.
+    pub label: String,
+    pub created_at: Millis,
+    /// The last recorded use (written at most once a minute, see `SESSION_TOUCH_INTERVAL`).
+    pub last_used_at: Millis,
+}
+
+/// What `Store::expire` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expired {
+    /// Deleted sessions (expired ones and those of expired guests): whose, and which.
+    pub sessions: Vec<(UserId, Vec<u8>)>,
+    /// Guests whose names were freed.
+    pub guests: Vec<User>,
+}
+
+/// The name key an expired guest is kept under: `~` is in no valid name, so it never clashes.
+pub fn freed_name_key(user: UserId) -> String {
+    format!("~expired~{}", user.0)
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates a user; `StoreError::Conflict` if the name is taken (case-insensitively).
@@ -32,10 +62,45 @@ pub trait Store: Send + Sync + 'static {
     async fn credentials(&self, name: &str) -> Result<Option<Credentials>, StoreError>;
     async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError>;
 
-    async fn create_session(&self, token_hash: &[u8], user: UserId) -> Result<(), StoreError>;
+    /// Stores a session created (and last used) at `now`; the user's `last_active` is `now`.
+    async fn create_session(
+        &self,
+        token_hash: &[u8],
+        user: UserId,
+        label: &str,
+        now: Millis,
+    ) -> Result<(), StoreError>;
     async fn session_user(&self, token_hash: &[u8]) -> Result<Option<User>, StoreError>;
+    /// A session with its label and times.
+    async fn session(&self, token_hash: &[u8]) -> Result<Option<StoredSession>, StoreError>;
+    /// Records a use at `now` of each of these sessions last used before `stale_before`, and
+    /// of their users (`last_active`). Unknown hashes are skipped.
+    async fn touch_sessions(
+        &self,
+        token_hashes: &[Vec<u8>],
+        now: Millis,
+        stale_before: Millis,
+    ) -> Result<(), StoreError>;
+    /// The user's sessions, newest first (by creation).
+    async fn sessions_of(&self, user: UserId) -> Result<Vec<StoredSession>, StoreError>;
     /// Deletes a session; returns whose it was.
     async fn delete_session(&self, token_hash: &[u8]) -> Result<Option<UserId>, StoreError>;
+    /// Deletes every session of `user` but `keep`; returns the deleted hashes.
+    async fn delete_sessions_of(
+        &self,
+        user: UserId,
+        keep: Option<&[u8]>,
+    ) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Replaces the user's password hash.
+    async fn set_password(&self, user: UserId, password_hash: &str) -> Result<(), StoreError>;
+    /// Deletes sessions last used before `used_before`; expires guests last active before
+    /// `guests_before`: deletes their sessions and frees their name (the row is kept under
+    /// [`freed_name_key`], its display name unchanged, so their messages keep their sender).
+    async fn expire(
+        &self,
+        used_before: Millis,
+        guests_before: Millis,
+    ) -> Result<Expired, StoreError>;
 
     /// The public room of that name, created if missing.
     async fn ensure_public_room(&self, name: &str) -> Result<Room, StoreError>;
@@ -104,7 +169,11 @@ pub fn name_key(name: &str) -> String {
 #[derive(Default)]
 struct MemoryData {
     users: Vec<Credentials>,
-    sessions: HashMap<Vec<u8>, UserId>,
+    /// Per user id: when they were last active.
+    last_active: HashMap<UserId, Millis>,
+    /// Expired guests: their names are free.
+    freed: HashSet<UserId>,
+    sessions: HashMap<Vec<u8>, MemorySession>,
     rooms: Vec<Room>,
     dms: HashMap<(UserId, UserId), RoomId>,
     members: HashMap<RoomId, HashSet<UserId>>,
@@ -114,7 +183,29 @@ struct MemoryData {
     next_message_id: i64,
 }
 
+struct MemorySession {
+    user: UserId,
+    label: String,
+    created_at: Millis,
+    last_used_at: Millis,
+}
+
 impl MemoryData {
+    /// Users holding their names (not expired guests).
+    fn named_users(&self) -> impl Iterator<Item = &Credentials> {
+        self.users
+            .iter()
+            .filter(|c| !self.freed.contains(&c.user.id))
+    }
+    fn stored_session(&self, hash: &[u8], s: &MemorySession) -> Option<StoredSession> {
+        Some(StoredSession {
+            token_hash: hash.to_vec(),
+            user: self.user(s.user)?.clone(),
+            label: s.label.clone(),
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+        })
+    }
     fn user(&self, id: UserId) -> Option<&User> {
         self.users.get((id.0 - 1) as usize).map(|c| &c.user)
     }
@@ -172,7 +263,7 @@ impl Store for MemoryStore {
     ) -> Result<User, StoreError> {
         let mut d = self.lock()?;
         let key = name_key(name);
-        if d.users.iter().any(|c| name_key(&c.user.name) == key) {
+        if d.named_users().any(|c| name_key(&c.user.name) == key) {
             return Err(StoreError::Conflict("name taken".into()));
         }
         let user = User {
@@ -184,6 +275,7 @@ impl Store for MemoryStore {
             user: user.clone(),
             password_hash: password_hash.map(str::to_string),
         });
+        d.last_active.insert(user.id, now_millis());
         Ok(user)
     }
 
@@ -191,8 +283,7 @@ impl Store for MemoryStore {
         let key = name_key(name);
         Ok(self
             .lock()?
-            .users
-            .iter()
+            .named_users()
             .find(|c| name_key(&c.user.name) == key)
             .cloned())
     }
@@ -201,8 +292,24 @@ impl Store for MemoryStore {
         Ok(self.credentials(name).await?.map(|c| c.user))
     }
 
-    async fn create_session(&self, token_hash: &[u8], user: UserId) -> Result<(), StoreError> {
-        self.lock()?.sessions.insert(token_hash.to_vec(), user);
+    async fn create_session(
+        &self,
+        token_hash: &[u8],
+        user: UserId,
+        label: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let mut d = self.lock()?;
+        d.sessions.insert(
+            token_hash.to_vec(),
+            MemorySession {
+                user,
+                label: label.to_string(),
+                created_at: now,
+                last_used_at: now,
+            },
+        );
+        d.last_active.insert(user, now);
         Ok(())
     }
 
@@ -210,12 +317,111 @@ impl Store for MemoryStore {
         let d = self.lock()?;
         Ok(d.sessions
             .get(token_hash)
-            .and_then(|id| d.user(*id))
+            .and_then(|s| d.user(s.user))
             .cloned())
     }
 
+    async fn session(&self, token_hash: &[u8]) -> Result<Option<StoredSession>, StoreError> {
+        let d = self.lock()?;
+        Ok(d.sessions
+            .get(token_hash)
+            .and_then(|s| d.stored_session(token_hash, s)))
+    }
+
+    async fn touch_sessions(
+        &self,
+        token_hashes: &[Vec<u8>],
+        now: Millis,
+        stale_before: Millis,
+    ) -> Result<(), StoreError> {
+        let mut d = self.lock()?;
+        let mut users = Vec::new();
+        for hash in token_hashes {
+            if let Some(s) = d.sessions.get_mut(hash) {
+                if s.last_used_at < stale_before {
+                    s.last_used_at = now;
+                    users.push(s.user);
+                }
+            }
+        }
+        for user in users {
+            d.last_active.insert(user, now);
+        }
+        Ok(())
+    }
+
+    async fn sessions_of(&self, user: UserId) -> Result<Vec<StoredSession>, StoreError> {
+        let d = self.lock()?;
+        let mut out: Vec<StoredSession> = d
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.user == user)
+            .filter_map(|(hash, s)| d.stored_session(hash, s))
+            .collect();
+        out.sort_by(|a, b| (b.created_at, &b.token_hash).cmp(&(a.created_at, &a.token_hash)));
+        Ok(out)
+    }
+
     async fn delete_session(&self, token_hash: &[u8]) -> Result<Option<UserId>, StoreError> {
-        Ok(self.lock()?.sessions.remove(token_hash))
+        Ok(self.lock()?.sessions.remove(token_hash).map(|s| s.user))
+    }
+
+    async fn delete_sessions_of(
+        &self,
+        user: UserId,
+        keep: Option<&[u8]>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut d = self.lock()?;
+        let doomed: Vec<Vec<u8>> = d
+            .sessions
+            .iter()
+            .filter(|(hash, s)| s.user == user && Some(hash.as_slice()) != keep)
+            .map(|(hash, _)| hash.clone())
+            .collect();
+        for hash in &doomed {
+            d.sessions.remove(hash);
+        }
+        Ok(doomed)
+    }
+
+    async fn set_password(&self, user: UserId, password_hash: &str) -> Result<(), StoreError> {
+        let mut d = self.lock()?;
+        let creds = d
+            .users
+            .get_mut((user.0 - 1) as usize)
+            .ok_or(StoreError::NotFound)?;
+        creds.password_hash = Some(password_hash.to_string());
+        Ok(())
+    }
+
+    async fn expire(
+        &self,
+        used_before: Millis,
+        guests_before: Millis,
+    ) -> Result<Expired, StoreError> {
+        let mut d = self.lock()?;
+        let guests: Vec<User> = d
+            .users
+            .iter()
+            .filter(|c| c.user.guest && !d.freed.contains(&c.user.id))
+            .filter(|c| d.last_active.get(&c.user.id).copied().unwrap_or(0) < guests_before)
+            .map(|c| c.user.clone())
+            .collect();
+        let gone: HashSet<UserId> = guests.iter().map(|g| g.id).collect();
+        let doomed: Vec<(UserId, Vec<u8>)> = d
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.last_used_at < used_before || gone.contains(&s.user))
+            .map(|(hash, s)| (s.user, hash.clone()))
+            .collect();
+        for (_, hash) in &doomed {
+            d.sessions.remove(hash);
+        }
+        d.freed.extend(gone);
+        Ok(Expired {
+            sessions: doomed,
+            guests,
+        })
     }
 
     async fn ensure_public_room(&self, name: &str) -> Result<Room, StoreError> {

@@ -20,7 +20,7 @@ async fn node_and_token() -> (Arc<Node>, String) {
     .await
     .expect("node");
     let signed = node
-        .register("ana", "correct horse")
+        .register("ana", "correct horse", "test")
         .await
         .expect("register");
     (node, signed.token)

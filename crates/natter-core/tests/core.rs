@@ -227,7 +227,7 @@ async fn node_with_users_and(config: CoreConfig) -> (Arc<Node>, Vec<(String, Use
     let mut users = Vec::new();
     for name in ["ana", "bob"] {
         let signed = node
-            .register(name, "correct horse")
+            .register(name, "correct horse", "test")
             .await
             .expect("register");
         users.push((signed.token, signed.user));

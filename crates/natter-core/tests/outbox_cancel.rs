@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use natter_core::model::*;
 use natter_core::session::{session, OutboxItem, SessionShared};
-use natter_core::store::{Credentials, MemoryStore, Store};
+use natter_core::store::{Credentials, Expired, MemoryStore, Store, StoredSession};
 use natter_core::StoreError;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,14 +28,47 @@ impl Store for SlowReads {
     async fn user_by_name(&self, n: &str) -> Result<Option<User>, StoreError> {
         self.inner.user_by_name(n).await
     }
-    async fn create_session(&self, t: &[u8], u: UserId) -> Result<(), StoreError> {
-        self.inner.create_session(t, u).await
+    async fn create_session(
+        &self,
+        t: &[u8],
+        u: UserId,
+        l: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.inner.create_session(t, u, l, now).await
     }
     async fn session_user(&self, t: &[u8]) -> Result<Option<User>, StoreError> {
         self.inner.session_user(t).await
     }
+    async fn session(&self, t: &[u8]) -> Result<Option<StoredSession>, StoreError> {
+        self.inner.session(t).await
+    }
+    async fn touch_sessions(
+        &self,
+        t: &[Vec<u8>],
+        now: Millis,
+        s: Millis,
+    ) -> Result<(), StoreError> {
+        self.inner.touch_sessions(t, now, s).await
+    }
+    async fn sessions_of(&self, u: UserId) -> Result<Vec<StoredSession>, StoreError> {
+        self.inner.sessions_of(u).await
+    }
     async fn delete_session(&self, t: &[u8]) -> Result<Option<UserId>, StoreError> {
         self.inner.delete_session(t).await
+    }
+    async fn delete_sessions_of(
+        &self,
+        u: UserId,
+        k: Option<&[u8]>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner.delete_sessions_of(u, k).await
+    }
+    async fn set_password(&self, u: UserId, h: &str) -> Result<(), StoreError> {
+        self.inner.set_password(u, h).await
+    }
+    async fn expire(&self, used: Millis, guests: Millis) -> Result<Expired, StoreError> {
+        self.inner.expire(used, guests).await
     }
     async fn ensure_public_room(&self, n: &str) -> Result<Room, StoreError> {
         self.inner.ensure_public_room(n).await

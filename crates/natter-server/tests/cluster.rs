@@ -783,3 +783,50 @@ async fn a_redis_restart_loses_no_membership_marker_or_revocation() {
     drop((here, there, bob));
     cluster.finish().await;
 }
+
+/// A password change on one node revokes the user's other sessions on every node: a socket
+/// on another node closes with 4003, the caller's socket stays, and the revoked token is
+/// refused by every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_revokes_sessions_on_every_node() {
+    let Some(services) = services("a_password_change_revokes_sessions_on_every_node") else {
+        return;
+    };
+    let cluster = Cluster::start(&services, &services.redis, 2).await;
+    let (mine, user) = cluster.register(cluster.node(0), "pwc").await;
+    let name = user["name"].as_str().expect("name");
+    let http = reqwest::Client::new();
+    let login = http
+        .post(format!("http://{}/api/login", cluster.node(1)))
+        .json(&json!({"username": name, "password": "correct horse"}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let body: Value = login.json().await.expect("json");
+    let other = body["token"].as_str().expect("token").to_string();
+    let mut mine_live = Client::connect(cluster.node(0), &mine, None).await;
+    let mut other_live = Client::connect(cluster.node(1), &other, None).await;
+
+    let changed = http
+        .post(format!("http://{}/api/password", cluster.node(0)))
+        .bearer_auth(&mine)
+        .json(&json!({"old_password": "correct horse", "new_password": "battery staple"}))
+        .send()
+        .await
+        .expect("password");
+    assert_eq!(changed.status(), 204);
+    assert_eq!(other_live.closed().await, Some(4003));
+    mine_live.ok("ping", json!({})).await;
+    for node in [cluster.node(0), cluster.node(1)] {
+        let me = http
+            .get(format!("http://{node}/api/me"))
+            .bearer_auth(&other)
+            .send()
+            .await
+            .expect("me");
+        assert_eq!(me.status(), 401, "node {node}");
+    }
+    drop(mine_live);
+    cluster.finish().await;
+}

@@ -44,7 +44,7 @@ async fn a_session_runs_on_a_unix_socket() {
     .await
     .expect("node");
     let signed_in = node
-        .register("unix", "correct horse")
+        .register("unix", "correct horse", "test")
         .await
         .expect("register");
     let state = AppState {

@@ -129,8 +129,17 @@ async fn a_first_schema_file_is_migrated_to_read_markers() {
     {
         // Back to the first schema, as a server of the previous version left it.
         let conn = rusqlite::Connection::open(&path).expect("raw open");
-        conn.execute_batch("ALTER TABLE members DROP COLUMN read_seq; PRAGMA user_version = 1;")
-            .expect("downgrade");
+        // (Migration 2's additions go too: the file is at version 1.)
+        conn.execute_batch(
+            "DROP INDEX sessions_by_user; DROP INDEX sessions_by_last_use;
+             DROP INDEX guests_by_last_active;
+             ALTER TABLE sessions DROP COLUMN last_used_at;
+             ALTER TABLE sessions DROP COLUMN label;
+             ALTER TABLE users DROP COLUMN last_active;
+             DELETE FROM schema_migrations WHERE version > 1;
+             ALTER TABLE members DROP COLUMN read_seq; PRAGMA user_version = 1;",
+        )
+        .expect("downgrade");
     }
     {
         let store = SqliteStore::open(&path, Synchronous::Normal).expect("migrate");

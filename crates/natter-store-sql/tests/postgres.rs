@@ -72,7 +72,10 @@ async fn basic_rules_hold() {
     let bob = store.create_user("bob", None, true).await.expect("bob");
     assert!(bob.guest);
 
-    store.create_session(b"tok", ana.id).await.expect("session");
+    store
+        .create_session(b"tok", ana.id, "", now_millis())
+        .await
+        .expect("session");
     assert_eq!(
         store.session_user(b"tok").await.expect("q"),
         Some(ana.clone())
@@ -646,8 +649,9 @@ async fn postgres_a_new_database_gets_every_migration() {
     scratch.drop().await;
 }
 
-/// Migration 1 is the schema natter had before versions: same columns, types, defaults,
-/// constraints and indexes as the fixture's.
+/// Migration 1 is the schema natter had before versions: the fixture, recorded as the
+/// baseline and upgraded by the later migrations, has the same columns, types, defaults,
+/// constraints and indexes as a new database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_new_database_has_the_schema_of_a_database_from_before_versions() {
     let Some(base) =
@@ -658,6 +662,7 @@ async fn postgres_a_new_database_has_the_schema_of_a_database_from_before_versio
     let old = scratch_from_before_versions(&base).await;
     let new = ScratchDatabase::new(&base, "natter_store_test");
     new.store(8).await.shutdown().await;
+    old.store(8).await.shutdown().await;
     let old_shape = schema_shape(&old.url).await;
     assert!(old_shape.len() > 30, "{old_shape:?}");
     assert_eq!(schema_shape(&new.url).await, old_shape);

@@ -80,10 +80,34 @@ impl TestServer {
         server
     }
 
+    /// Starts a server after `tweak`, whose session and guest expiry read `clock` (move it
+    /// forward with `Clock::advance` to cross a TTL without waiting).
+    pub async fn start_with_clock(
+        clock: natter_core::Clock,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestServer {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s = settings(tmp.path());
+        tweak(&mut s);
+        let mut server = Self::spawn_with_clock(s, None, clock).await;
+        server._tmp = Some(tmp);
+        server
+    }
+
     /// Starts a server with these settings, on `addr` if given (else port 0).
     pub async fn spawn(settings: Settings, addr: Option<SocketAddr>) -> TestServer {
+        Self::spawn_with_clock(settings, addr, natter_core::Clock::system()).await
+    }
+
+    /// As [`TestServer::spawn`], with expiry measured by `clock`.
+    pub async fn spawn_with_clock(
+        settings: Settings,
+        addr: Option<SocketAddr>,
+        clock: natter_core::Clock,
+    ) -> TestServer {
         let data_dir = settings.data_dir.clone().expect("data dir");
-        let config = settings.resolve().expect("config");
+        let mut config = settings.resolve().expect("config");
+        config.clock = clock;
         let listener =
             TcpListener::bind(addr.unwrap_or_else(|| "127.0.0.1:0".parse().expect("addr")))
                 .await

@@ -1,15 +1,17 @@
 // view/dialogs.js — the modal dialogs: create a room, browse and join rooms, start a direct
-// message, see a room's members. Each asks app.js (through `actions`) and shows the answer or
+// message, see a room's members, and the account (signed-in devices, sign out everywhere,
+// password change). Each asks app.js (through `actions`) and shows the answer or
 // the error; native <dialog> gives focus trapping and Escape to close.
 
-import { h, avatar } from './dom.js';
+import { h, avatar, formatFull } from './dom.js';
 import { NAME_RE, errorText } from '../protocol.js';
 import { roomTitle } from '../store.js';
 
 export class Dialogs {
   /**
    * @param {object} actions createRoom(name), listRooms(), joinRoom(id), selectRoom(id),
-   *                         openDm(name), members(roomId)
+   *                         openDm(name), members(roomId), listSessions(), revokeSession(id),
+   *                         signOut(), signOutEverywhere(), changePassword(old, new)
    *                         (the request ones return promises that reject with {code})
    */
   constructor(actions) {
@@ -19,7 +21,9 @@ export class Dialogs {
     this.browse = $('dlg-browse');
     this.dm = $('dlg-dm');
     this.members = $('dlg-members');
-    for (const dlg of [this.create, this.browse, this.dm, this.members]) {
+    this.account = $('dlg-account');
+    this.all = [this.create, this.browse, this.dm, this.members, this.account];
+    for (const dlg of this.all) {
       dlg.addEventListener('click', (e) => {
         if (e.target === dlg) dlg.close(); // a click on the backdrop
         if (e.target.closest('[data-close]')) dlg.close();
@@ -33,10 +37,18 @@ export class Dialogs {
       e.preventDefault();
       this.submitDm();
     });
+    $('password-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.submitPassword();
+    });
+    $('btn-signout-all').addEventListener('click', () => {
+      this.account.close();
+      this.actions.signOutEverywhere();
+    });
   }
 
   closeAll() {
-    for (const dlg of [this.create, this.browse, this.dm, this.members]) if (dlg.open) dlg.close();
+    for (const dlg of this.all) if (dlg.open) dlg.close();
   }
 
   // ---- create ------------------------------------------------------------------------------
@@ -194,5 +206,87 @@ export class Dialogs {
           },
         }, 'Message'));
     }));
+  }
+
+  // ---- account -----------------------------------------------------------------------------
+
+  async openAccount(store) {
+    const guest = Boolean(store.me?.guest);
+    const form = document.getElementById('password-form');
+    form.hidden = guest; // a guest has no password
+    form.reset();
+    document.getElementById('password-error').textContent = '';
+    document.getElementById('password-status').textContent = '';
+    this.account.showModal();
+    await this.loadSessions();
+  }
+
+  async loadSessions() {
+    const status = document.getElementById('sessions-status');
+    const list = document.getElementById('sessions-list');
+    list.replaceChildren();
+    status.textContent = 'Loading devices…';
+    let sessions;
+    try {
+      sessions = await this.actions.listSessions();
+    } catch (err) {
+      status.textContent = errorText(err.code, err.message);
+      return;
+    }
+    status.textContent = `${sessions.length} signed-in ${sessions.length === 1 ? 'device' : 'devices'}`;
+    list.replaceChildren(...sessions.map((s) => this.sessionRow(s)));
+  }
+
+  sessionRow(s) {
+    const label = s.label || 'Unknown device';
+    const btn = h('button', {
+      type: 'button',
+      class: 'btn btn-sm btn-ghost',
+      attrs: { 'aria-label': s.current ? 'Sign out on this device' : `Sign out ${label}` },
+      on: {
+        click: async () => {
+          if (s.current) {
+            this.account.close();
+            this.actions.signOut();
+            return;
+          }
+          btn.disabled = true;
+          try {
+            await this.actions.revokeSession(s.id);
+            await this.loadSessions();
+          } catch (err) {
+            btn.disabled = false;
+            document.getElementById('sessions-status').textContent = errorText(err.code, err.message);
+          }
+        },
+      },
+    }, 'Sign out');
+    return h('li', { class: 'browse-row', dataset: { sessionId: s.id } },
+      h('span', { class: 'browse-name', title: label },
+        label, s.current ? h('span', { class: 'you-tag' }, 'this device') : null),
+      h('span', { class: 'browse-meta', title: `Signed in ${formatFull(s.created_at)}` },
+        `last used ${formatFull(s.last_used_at)}`),
+      btn);
+  }
+
+  async submitPassword() {
+    const oldInput = document.getElementById('password-old');
+    const newInput = document.getElementById('password-new');
+    const error = document.getElementById('password-error');
+    const status = document.getElementById('password-status');
+    error.textContent = '';
+    status.textContent = '';
+    try {
+      await this.actions.changePassword(oldInput.value, newInput.value);
+    } catch (err) {
+      error.textContent = err.code === 'invalid_credentials'
+        ? 'Your current password is wrong.'
+        : errorText(err.code, err.message);
+      (err.code === 'weak_password' ? newInput : oldInput).focus();
+      return;
+    }
+    document.getElementById('password-form').reset();
+    status.textContent = 'Password changed. Your other devices were signed out.';
+    await this.loadSessions();
   }
 }

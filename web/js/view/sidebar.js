@@ -1,6 +1,6 @@
 // view/sidebar.js — the sidebar: rooms and direct messages (with unread counts), the people
-// online (with presence dots; choosing one opens a DM), my own card with sign-out, and the
-// phone drawer that holds all of it. Reads the store; acts only through `actions`.
+// online (with presence dots; choosing one opens a DM), my own card with the account dialog and
+// sign-out, and the phone drawer that holds all of it. Reads the store; acts only through `actions`.
 
 import { h, avatar } from './dom.js';
 import { roomTitle } from '../store.js';
@@ -8,7 +8,7 @@ import { roomTitle } from '../store.js';
 export class SidebarView {
   /**
    * @param {object} actions selectRoom(id), openDm(name), createRoom(), browseRooms(), newDm(),
-   *                         signOut()
+   *                         account(), signOut()
    */
   constructor(actions) {
     this.actions = actions;
@@ -32,6 +32,7 @@ export class SidebarView {
     $('btn-create').addEventListener('click', () => actions.createRoom());
     $('btn-browse').addEventListener('click', () => actions.browseRooms());
     $('btn-new-dm').addEventListener('click', () => actions.newDm());
+    $('btn-account').addEventListener('click', () => actions.account());
     $('btn-signout').addEventListener('click', () => actions.signOut());
     this.openBtn.addEventListener('click', () => this.openDrawer());
     this.closeBtn.addEventListener('click', () => this.closeDrawer());

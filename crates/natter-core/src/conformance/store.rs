@@ -15,7 +15,7 @@
 //! listed in [`RULES`] and in the macro (a rule missing from the macro is not run).
 
 use crate::model::*;
-use crate::store::Store;
+use crate::store::{Store, StoredSession};
 use crate::StoreError;
 use futures_util::future::BoxFuture;
 use std::collections::HashSet;
@@ -30,6 +30,7 @@ pub const RULES: &[&str] = &[
     "messages_and_history",
     "read_markers",
     "concurrent_appends",
+    "sessions",
 ];
 
 /// A fresh store for one rule, and what to do once the rule has passed (shut the store down,
@@ -86,6 +87,7 @@ macro_rules! store_conformance {
             messages_and_history,
             read_markers,
             concurrent_appends,
+            sessions,
         );
     };
     (@rules $module:ident, $make:expr; $($rule:ident),+ $(,)?) => {
@@ -159,7 +161,10 @@ pub async fn accounts(store: &Arc<dyn Store>, tag: &str) {
     assert!(gc.password_hash.is_none());
 
     let token = format!("token-hash-{tag}").into_bytes();
-    store.create_session(&token, ana.id).await.expect("session");
+    store
+        .create_session(&token, ana.id, "", now_millis())
+        .await
+        .expect("session");
     assert_eq!(
         store.session_user(&token).await.expect("lookup"),
         Some(ana.clone())
@@ -475,5 +480,145 @@ pub async fn concurrent_appends(store: &Arc<dyn Store>, tag: &str) {
         all,
         (1..=200).collect::<HashSet<i64>>(),
         "200 distinct messages got seqs 1..=200 with no gap"
+    );
+}
+
+/// Sessions keep their label and creation time and are listed newest first; a touch moves
+/// `last_used_at` only of sessions last used before `stale_before`; `delete_sessions_of`
+/// spares the one to keep; `set_password` replaces the hash; `expire` deletes sessions unused
+/// since a time and frees the names of guests inactive since another, keeping the guest's
+/// row (and the sender of their messages). Times here are in 1970, so sessions of other
+/// rules on a shared database are never old enough to be touched by this rule's `expire`.
+pub async fn sessions(store: &Arc<dyn Store>, tag: &str) {
+    let t0: Millis = 1_000_000;
+    let ana = store
+        .create_user(&format!("se-ana{tag}"), Some("h1"), false)
+        .await
+        .expect("user");
+    let hash = |n: &str| format!("se-{n}-{tag}").into_bytes();
+    let (a1, a2, a3) = (hash("a1"), hash("a2"), hash("a3"));
+    for (token, label, at) in [
+        (&a1, "Firefox on Linux", t0),
+        (&a2, "Chrome on Android", t0 + 10),
+        (&a3, "", t0 + 20),
+    ] {
+        store
+            .create_session(token, ana.id, label, at)
+            .await
+            .expect("session");
+    }
+    assert_eq!(
+        store.session(&a1).await.expect("session"),
+        Some(StoredSession {
+            token_hash: a1.clone(),
+            user: ana.clone(),
+            label: "Firefox on Linux".into(),
+            created_at: t0,
+            last_used_at: t0,
+        }),
+        "a session keeps its label and times"
+    );
+    let listed: Vec<Vec<u8>> = store
+        .sessions_of(ana.id)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.token_hash)
+        .collect();
+    assert_eq!(
+        listed,
+        vec![a3.clone(), a2.clone(), a1.clone()],
+        "newest first"
+    );
+
+    store
+        .touch_sessions(&[a1.clone(), a2.clone(), hash("unknown")], t0 + 100, t0 + 5)
+        .await
+        .expect("touch");
+    let a1_now = store.session(&a1).await.expect("q").expect("a1");
+    assert_eq!(
+        (a1_now.created_at, a1_now.last_used_at),
+        (t0, t0 + 100),
+        "a stale session is touched"
+    );
+    let a2_now = store.session(&a2).await.expect("q").expect("a2");
+    assert_eq!(a2_now.last_used_at, t0 + 10, "a recent one is not written");
+
+    let mut deleted = store
+        .delete_sessions_of(ana.id, Some(&a1))
+        .await
+        .expect("delete others");
+    deleted.sort();
+    let mut expected = vec![a2.clone(), a3.clone()];
+    expected.sort();
+    assert_eq!(deleted, expected, "every session but the kept one");
+    assert_eq!(store.sessions_of(ana.id).await.expect("list").len(), 1);
+    assert!(store.session(&a2).await.expect("q").is_none());
+
+    store.set_password(ana.id, "h2").await.expect("password");
+    let creds = store.credentials(&ana.name).await.expect("q").expect("ana");
+    assert_eq!(creds.password_hash.as_deref(), Some("h2"));
+
+    let guest = store
+        .create_user(&format!("se-guest{tag}"), None, true)
+        .await
+        .expect("guest");
+    let g1 = hash("g1");
+    store
+        .create_session(&g1, guest.id, "guest", t0 + 300)
+        .await
+        .expect("guest session");
+    let room = store
+        .ensure_public_room(&format!("se-room{tag}"))
+        .await
+        .expect("room");
+    store.join(room.id, guest.id).await.expect("join");
+    store
+        .append(new_message(room.id, &guest, "hello", "se-c1"))
+        .await
+        .expect("append");
+    let bob = store
+        .create_user(&format!("se-bob{tag}"), None, false)
+        .await
+        .expect("bob");
+    let b1 = hash("b1");
+    store
+        .create_session(&b1, bob.id, "", t0 + 1000)
+        .await
+        .expect("bob session");
+
+    let expired = store.expire(t0 + 200, t0 + 400).await.expect("expire");
+    assert!(
+        expired.sessions.contains(&(ana.id, a1.clone())),
+        "a session unused since before the cut is deleted: {expired:?}"
+    );
+    assert!(
+        expired.sessions.contains(&(guest.id, g1.clone())),
+        "an expired guest's sessions are deleted: {expired:?}"
+    );
+    assert!(!expired.sessions.iter().any(|(u, _)| *u == bob.id));
+    assert!(expired.guests.iter().any(|g| g.id == guest.id));
+    assert!(store.session(&a1).await.expect("q").is_none());
+    assert!(store.session(&g1).await.expect("q").is_none());
+    assert!(store.session(&b1).await.expect("q").is_some());
+    assert!(
+        store.credentials(&guest.name).await.expect("q").is_none(),
+        "an expired guest's name is free"
+    );
+    let history = store
+        .messages_after(room.id, Seq::ZERO, 10)
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].sender, guest, "the message keeps its sender");
+    let again = store
+        .create_user(&guest.name, None, true)
+        .await
+        .expect("the name can be taken again");
+    assert_ne!(again.id, guest.id);
+    let twice = store.expire(t0 + 200, t0 + 400).await.expect("expire");
+    assert!(
+        !twice.guests.iter().any(|g| g.id == guest.id),
+        "a guest is expired once"
     );
 }

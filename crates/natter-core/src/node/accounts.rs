@@ -1,24 +1,56 @@
-//! Accounts on the node: sign-up (people and guests), sign-in, tokens and sign-out. The rules
-//! for names, passwords and tokens themselves are in `crate::accounts`.
+//! Accounts on the node: sign-up (people and guests), sign-in, tokens and their sliding
+//! expiry, sign-out, the session list (revoke one, sign out everywhere) and password change.
+//! The rules for names, passwords and tokens themselves are in `crate::accounts`.
 
 use super::{Node, SignedIn};
 use crate::accounts;
 use crate::broker::BusEvent;
+use crate::config::SESSION_TOUCH_INTERVAL;
 use crate::error::{ChatError, ErrorCode, StoreError};
 use crate::model::*;
+use crate::store::StoredSession;
+
+/// One of a user's sessions as `GET /api/sessions` lists it (never the token).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionView {
+    /// A public id for revoking it (`accounts::session_id`).
+    pub id: String,
+    /// The device label given at sign-in.
+    pub label: String,
+    pub created_at: Millis,
+    /// The last recorded use (recorded at most once a minute).
+    pub last_used_at: Millis,
+    /// True for the session making the request.
+    pub current: bool,
+}
+
+fn duration_ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn unauthenticated(message: &str) -> ChatError {
+    ChatError::new(ErrorCode::Unauthenticated, message.to_string())
+}
 
 impl Node {
     // ----- accounts -------------------------------------------------------------------
 
-    pub async fn register(&self, username: &str, password: &str) -> Result<SignedIn, ChatError> {
+    /// Creates an account and signs it in; `label` names the device (see
+    /// `accounts::device_label`).
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &str,
+        label: &str,
+    ) -> Result<SignedIn, ChatError> {
         accounts::check_username(username)?;
         accounts::check_password(password)?;
         let hash = self.hashing.hash_password(password.to_string()).await?;
         let user = self.create_account(username, Some(&hash), false).await?;
-        self.sign_in(user).await
+        self.sign_in(user, label).await
     }
 
-    pub async fn register_guest(&self, nickname: &str) -> Result<SignedIn, ChatError> {
+    pub async fn register_guest(&self, nickname: &str, label: &str) -> Result<SignedIn, ChatError> {
         if !self.config.allow_guests {
             return Err(ChatError::new(
                 ErrorCode::GuestsDisabled,
@@ -27,7 +59,7 @@ impl Node {
         }
         accounts::check_username(nickname)?;
         let user = self.create_account(nickname, None, true).await?;
-        self.sign_in(user).await
+        self.sign_in(user, label).await
     }
 
     pub(crate) async fn create_account(
@@ -47,7 +79,12 @@ impl Node {
         Ok(user)
     }
 
-    pub async fn login(&self, username: &str, password: &str) -> Result<SignedIn, ChatError> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        label: &str,
+    ) -> Result<SignedIn, ChatError> {
         let creds = self.store.credentials(username).await?;
         let (user, hash) = match creds {
             Some(c) => (Some(c.user), c.password_hash),
@@ -58,7 +95,7 @@ impl Node {
             .verify_password(password.to_string(), hash)
             .await?;
         match user {
-            Some(user) if ok => self.sign_in(user).await,
+            Some(user) if ok => self.sign_in(user, label).await,
             _ => Err(ChatError::new(
                 ErrorCode::InvalidCredentials,
                 "wrong username or password",
@@ -66,20 +103,139 @@ impl Node {
         }
     }
 
-    pub(crate) async fn sign_in(&self, user: User) -> Result<SignedIn, ChatError> {
+    pub(crate) async fn sign_in(&self, user: User, label: &str) -> Result<SignedIn, ChatError> {
         let token = accounts::new_token();
+        let label = accounts::clean_label(label);
         self.store
-            .create_session(&accounts::token_hash(&token), user.id)
+            .create_session(
+                &accounts::token_hash(&token),
+                user.id,
+                &label,
+                self.config.clock.now_millis(),
+            )
             .await?;
         Ok(SignedIn { token, user })
     }
 
-    /// Who a token belongs to.
+    /// Who a token belongs to. A token unused for longer than its TTL (the session TTL; for
+    /// a guest, the shorter of it and the guest TTL) is expired: deleted, and refused. A use
+    /// restarts the window, but is written at most once per `SESSION_TOUCH_INTERVAL`.
     pub async fn user_for_token(&self, token: &str) -> Result<User, ChatError> {
-        self.store
-            .session_user(&accounts::token_hash(token))
+        Ok(self.session_for_token(token).await?.user)
+    }
+
+    pub(crate) async fn session_for_token(&self, token: &str) -> Result<StoredSession, ChatError> {
+        let hash = accounts::token_hash(token);
+        let session = self
+            .store
+            .session(&hash)
             .await?
-            .ok_or_else(|| ChatError::new(ErrorCode::Unauthenticated, "invalid or revoked token"))
+            .ok_or_else(|| unauthenticated("invalid or revoked token"))?;
+        let now = self.config.clock.now_millis();
+        let mut ttl = self.config.session_ttl;
+        if session.user.guest {
+            ttl = ttl.min(self.config.guest_ttl);
+        }
+        if now.saturating_sub(session.last_used_at) > duration_ms(ttl) {
+            self.revoke(session.user.id, vec![hash.to_vec()]).await?;
+            return Err(unauthenticated("the session expired; sign in again"));
+        }
+        let stale_before = now.saturating_sub(duration_ms(SESSION_TOUCH_INTERVAL));
+        if session.last_used_at < stale_before {
+            self.store
+                .touch_sessions(&[hash.to_vec()], now, stale_before)
+                .await?;
+        }
+        Ok(session)
+    }
+
+    /// Deletes these sessions of `user` (if still there) and closes their connections with
+    /// 4003, on every node.
+    pub(crate) async fn revoke(&self, user: UserId, hashes: Vec<Vec<u8>>) -> Result<(), ChatError> {
+        for hash in hashes {
+            self.store.delete_session(&hash).await?;
+            self.publish(BusEvent::SessionRevoked {
+                user,
+                token_hash: accounts::to_hex(&hash),
+            })
+            .await;
+        }
+        Ok(())
+    }
+
+    /// The caller's sessions, newest first, the caller's own marked `current`.
+    pub async fn sessions(&self, token: &str) -> Result<Vec<SessionView>, ChatError> {
+        let me = self.session_for_token(token).await?;
+        Ok(self
+            .store
+            .sessions_of(me.user.id)
+            .await?
+            .into_iter()
+            .map(|s| SessionView {
+                id: accounts::session_id(&s.token_hash),
+                current: s.token_hash == me.token_hash,
+                label: s.label,
+                created_at: s.created_at,
+                last_used_at: s.last_used_at,
+            })
+            .collect())
+    }
+
+    /// Revokes one of the caller's sessions by its public id; `not_found` if they have none
+    /// with that id.
+    pub async fn revoke_session(&self, token: &str, id: &str) -> Result<(), ChatError> {
+        let me = self.session_for_token(token).await?;
+        let found = self
+            .store
+            .sessions_of(me.user.id)
+            .await?
+            .into_iter()
+            .find(|s| accounts::session_id(&s.token_hash) == id)
+            .ok_or_else(|| ChatError::new(ErrorCode::NotFound, "no such session"))?;
+        self.revoke(me.user.id, vec![found.token_hash]).await
+    }
+
+    /// Signs the caller out everywhere: every session of theirs, this one included.
+    pub async fn logout_all(&self, token: &str) -> Result<(), ChatError> {
+        let me = self.session_for_token(token).await?;
+        let hashes = self.store.delete_sessions_of(me.user.id, None).await?;
+        self.revoke(me.user.id, hashes).await
+    }
+
+    /// Changes the caller's password: the old one must verify (`invalid_credentials`
+    /// otherwise; guests have none), the new one follows the password rules. Every other
+    /// session of theirs is revoked; the caller's stays.
+    pub async fn change_password(
+        &self,
+        token: &str,
+        old_password: &str,
+        new_password: &str,
+    ) -> Result<(), ChatError> {
+        let me = self.session_for_token(token).await?;
+        let hash = self
+            .store
+            .credentials(&me.user.name)
+            .await?
+            .filter(|c| c.user.id == me.user.id)
+            .and_then(|c| c.password_hash);
+        let verified = self
+            .hashing
+            .verify_password(old_password.to_string(), hash)
+            .await?;
+        if !verified {
+            return Err(ChatError::new(
+                ErrorCode::InvalidCredentials,
+                "the old password is wrong",
+            ));
+        }
+        accounts::check_password(new_password)?;
+        let new_hash = self.hashing.hash_password(new_password.to_string()).await?;
+        self.store.set_password(me.user.id, &new_hash).await?;
+        let others = self
+            .store
+            .delete_sessions_of(me.user.id, Some(&me.token_hash))
+            .await?;
+        self.revoke(me.user.id, others).await
     }
 
     /// Revokes a token and closes the connections that used it.

@@ -3,7 +3,8 @@
 //! `Broker`, and hands what the broker delivers to its local `Hub`.
 //!
 //! The node's work is split by job:
-//! - [`accounts`]: sign-up, sign-in, tokens.
+//! - [`accounts`]: sign-up, sign-in, tokens and their expiry, session list, password change.
+//! - [`expiry`]: the sweep that deletes expired sessions and guests.
 //! - [`sessions`]: authenticating a connection, its broker interest, ending it.
 //! - [`rooms`]: room requests and who may see which room.
 //! - [`messages`]: `message.send` and `history`.
@@ -14,6 +15,7 @@
 
 mod accounts;
 mod bus;
+mod expiry;
 mod messages;
 mod rooms;
 mod sessions;
@@ -32,6 +34,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+pub use accounts::SessionView;
 
 /// A signed-in account: the token to give the client and who it is.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -101,6 +105,7 @@ impl Node {
         node.broker.subscribe(Topic::Presence);
         node.spawn_typing_sweeper();
         node.spawn_keepalive();
+        node.spawn_session_sweeper();
         Ok(node)
     }
 

@@ -196,6 +196,17 @@ pub fn documented() -> Vec<SettingDoc> {
             d::HTTP_BODY_TIMEOUT_MS,
             &r::HTTP_TIMEOUT_MS,
         ),
+        numeric(
+            "session-ttl-days",
+            d::SESSION_TTL_DAYS,
+            &r::SESSION_TTL_DAYS,
+        ),
+        numeric("guest-ttl-hours", d::GUEST_TTL_HOURS, &r::GUEST_TTL_HOURS),
+        numeric(
+            "session-sweep-ms",
+            d::SESSION_SWEEP_MS,
+            &r::SESSION_SWEEP_MS,
+        ),
     ]
 }
 

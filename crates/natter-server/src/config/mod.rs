@@ -169,6 +169,15 @@ pub struct Settings {
     /// Time a JSON endpoint waits for the whole request body, in ms (then 408).
     #[arg(long, env = "NATTER_HTTP_BODY_TIMEOUT_MS")]
     pub http_body_timeout_ms: Option<u64>,
+    /// A session (sign-in token) unused this many days expires; each use restarts the window.
+    #[arg(long, env = "NATTER_SESSION_TTL_DAYS")]
+    pub session_ttl_days: Option<u64>,
+    /// A guest inactive this many hours expires: signed out, name freed.
+    #[arg(long, env = "NATTER_GUEST_TTL_HOURS")]
+    pub guest_ttl_hours: Option<u64>,
+    /// How often expired sessions and guests are swept, in ms.
+    #[arg(long, env = "NATTER_SESSION_SWEEP_MS")]
+    pub session_sweep_ms: Option<u64>,
 }
 
 /// Fills every unset field of `self` from `lower`.
@@ -243,6 +252,11 @@ pub struct Config {
     pub typing_expiry: Duration,
     pub keepalive: Duration,
     pub auth_timeout: Duration,
+    pub session_ttl: Duration,
+    pub guest_ttl: Duration,
+    pub session_sweep: Duration,
+    /// The clock session and guest expiry read (not a setting: tests move it forward).
+    pub clock: natter_core::Clock,
     pub log: String,
     pub log_json: bool,
     /// The frame limit of a `/ws` connection until it has authenticated (the smaller of this
@@ -340,7 +354,10 @@ impl Settings {
             trusted_proxies,
             http_header_timeout_ms,
             http_idle_timeout_ms,
-            http_body_timeout_ms
+            http_body_timeout_ms,
+            session_ttl_days,
+            guest_ttl_hours,
+            session_sweep_ms
         );
         Ok(self)
     }
@@ -484,6 +501,29 @@ impl Settings {
                 d::AUTH_TIMEOUT_SECS,
                 &r::AUTH_TIMEOUT_SECS,
             )?),
+            session_ttl: Duration::from_secs(
+                bounded(
+                    "session-ttl-days",
+                    self.session_ttl_days,
+                    d::SESSION_TTL_DAYS,
+                    &r::SESSION_TTL_DAYS,
+                )? * 86_400,
+            ),
+            guest_ttl: Duration::from_secs(
+                bounded(
+                    "guest-ttl-hours",
+                    self.guest_ttl_hours,
+                    d::GUEST_TTL_HOURS,
+                    &r::GUEST_TTL_HOURS,
+                )? * 3600,
+            ),
+            session_sweep: millis(
+                "session-sweep-ms",
+                self.session_sweep_ms,
+                d::SESSION_SWEEP_MS,
+                &r::SESSION_SWEEP_MS,
+            )?,
+            clock: natter_core::Clock::system(),
             log: self.log.unwrap_or_else(|| d::LOG.into()),
             log_json,
             max_preauth_frame_bytes: bounded(
@@ -570,6 +610,10 @@ impl Config {
             allow_guests: self.allow_guests,
             auth_timeout: self.auth_timeout,
             hash_queue: self.hash_queue,
+            session_ttl: self.session_ttl,
+            guest_ttl: self.guest_ttl,
+            session_sweep: self.session_sweep,
+            clock: self.clock.clone(),
             ..natter_core::CoreConfig::default()
         }
     }

@@ -408,6 +408,27 @@ const BOUNDS: &[Bounds] = &[
         max: "3600000",
         with: &[],
     },
+    Bounds {
+        flag: "session-ttl-days",
+        outside: ["0", "3651"],
+        min: "1",
+        max: "3650",
+        with: &[],
+    },
+    Bounds {
+        flag: "guest-ttl-hours",
+        outside: ["0", "8761"],
+        min: "1",
+        max: "8760",
+        with: &[],
+    },
+    Bounds {
+        flag: "session-sweep-ms",
+        outside: ["99", "3600001"],
+        min: "100",
+        max: "3600000",
+        with: &[],
+    },
 ];
 
 fn resolve_args(args: &[&str]) -> Result<Config, String> {

@@ -1,15 +1,16 @@
-//! The JSON accounts API (register, login, guest, logout, me), the public `/api/config` and
-//! `/healthz`, as in docs/protocol.md section 1. Errors are `{"error": {"code", "message"}}`:
-//! [`ApiError`] for the handlers' own, [`json_errors`] for every other error response (405,
-//! 404 of a web file, a body the extractors refuse), and [`require_json`] refuses API bodies
-//! that are not JSON (415). A `rate_limited` error also carries `retry_after_ms` and a
-//! `Retry-After` header. Sign-in, sign-up and guests pass the account limits (`limits.rs`)
-//! before any work, and their bodies must arrive within `http_body_timeout`.
+//! The JSON accounts API (register, login, guest, logout, me, sessions, password), the public
+//! `/api/config` and `/healthz`, as in docs/protocol.md section 1. Errors are
+//! `{"error": {"code", "message"}}`: [`ApiError`] for the handlers' own, [`json_errors`] for
+//! every other error response (405, 404 of a web file, a body the extractors refuse), and
+//! [`require_json`] refuses API bodies that are not JSON (415). A `rate_limited` error also
+//! carries `retry_after_ms` and a `Retry-After` header. Sign-in, sign-up and guests pass the
+//! account limits (`limits.rs`) before any work, and their bodies must arrive within
+//! `http_body_timeout`.
 
 use super::client::ClientAddr;
 use crate::AppState;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -187,6 +188,21 @@ struct Guest {
     nickname: String,
 }
 
+#[derive(Deserialize)]
+struct PasswordChange {
+    old_password: String,
+    new_password: String,
+}
+
+/// The device label of a new session, from the User-Agent (`accounts::device_label`).
+fn device_label(headers: &HeaderMap) -> String {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(natter_core::accounts::device_label)
+        .unwrap_or_default()
+}
+
 pub async fn health(State(state): State<AppState>) -> Response {
     if state.shutting_down.load(Ordering::Acquire) {
         (
@@ -224,8 +240,12 @@ pub async fn register(
     req: Request,
 ) -> Result<Response, ApiError> {
     state.limits.register(addr)?;
+    let label = device_label(req.headers());
     let c: Credentials = body(&state, req).await?;
-    let signed = state.node.register(&c.username, &c.password).await?;
+    let signed = state
+        .node
+        .register(&c.username, &c.password, &label)
+        .await?;
     tracing::info!(user = %signed.user.name, "registered");
     Ok((StatusCode::CREATED, Json(signed)).into_response())
 }
@@ -235,9 +255,10 @@ pub async fn login(
     ClientAddr(addr): ClientAddr,
     req: Request,
 ) -> Result<Response, ApiError> {
+    let label = device_label(req.headers());
     let c: Credentials = body(&state, req).await?;
     state.limits.login(addr, &c.username)?;
-    let signed = state.node.login(&c.username, &c.password).await?;
+    let signed = state.node.login(&c.username, &c.password, &label).await?;
     Ok(Json(signed).into_response())
 }
 
@@ -249,8 +270,9 @@ pub async fn guest(
     if state.node.config().allow_guests {
         state.limits.guest(addr)?;
     }
+    let label = device_label(req.headers());
     let g: Guest = body(&state, req).await?;
-    let signed = state.node.register_guest(&g.nickname).await?;
+    let signed = state.node.register_guest(&g.nickname, &label).await?;
     Ok((StatusCode::CREATED, Json(signed)).into_response())
 }
 
@@ -265,4 +287,50 @@ pub async fn logout(
 pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let user = state.node.user_for_token(bearer(&headers)?).await?;
     Ok(Json(json!({ "user": user })).into_response())
+}
+
+/// `GET /api/sessions`: the caller's sessions, newest first.
+pub async fn sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let sessions = state.node.sessions(bearer(&headers)?).await?;
+    Ok(Json(json!({ "sessions": sessions })).into_response())
+}
+
+/// `DELETE /api/sessions/{id}`: revokes one of the caller's sessions.
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.node.revoke_session(bearer(&headers)?, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/logout-all` and `DELETE /api/sessions`: signs the caller out everywhere.
+pub async fn logout_all(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.node.logout_all(bearer(&headers)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/password`: changes the caller's password; their other sessions are revoked.
+pub async fn change_password(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let token = bearer(req.headers())?.to_string();
+    // A guess at the old password is a sign-in attempt: the same limits apply.
+    let user = state.node.user_for_token(&token).await?;
+    state.limits.login(addr, &user.name)?;
+    let p: PasswordChange = body(&state, req).await?;
+    state
+        .node
+        .change_password(&token, &p.old_password, &p.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -17,7 +17,7 @@ pub mod web;
 use crate::transport;
 use crate::AppState;
 use axum::http::{header, HeaderValue};
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -35,6 +35,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/logout", post(api::logout))
         .route("/api/me", get(api::me))
         .route("/api/config", get(api::config))
+        .route("/api/sessions", get(api::sessions).delete(api::logout_all))
+        .route("/api/sessions/{id}", delete(api::revoke_session))
+        .route("/api/logout-all", post(api::logout_all))
+        .route("/api/password", post(api::change_password))
         .route("/api/{*rest}", any(api::not_found))
         .route("/ws", get(transport::ws::upgrade))
         .fallback(get(web::serve))

@@ -31,7 +31,7 @@ use connection::{open_connection, run_checkpointer};
 use error::backend;
 use migrations::migrate;
 use natter_core::model::*;
-use natter_core::store::{Credentials, Store};
+use natter_core::store::{Credentials, Expired, Store, StoredSession};
 use natter_core::StoreError;
 use readers::Readers;
 use rusqlite::Connection;
@@ -185,16 +185,59 @@ impl Store for SqliteStore {
         accounts::user_by_name(self, name).await
     }
 
-    async fn create_session(&self, token_hash: &[u8], user: UserId) -> Result<(), StoreError> {
-        accounts::create_session(self, token_hash, user).await
+    async fn create_session(
+        &self,
+        token_hash: &[u8],
+        user: UserId,
+        label: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        accounts::create_session(self, token_hash, user, label, now).await
     }
 
     async fn session_user(&self, token_hash: &[u8]) -> Result<Option<User>, StoreError> {
         accounts::session_user(self, token_hash).await
     }
 
+    async fn session(&self, token_hash: &[u8]) -> Result<Option<StoredSession>, StoreError> {
+        accounts::session(self, token_hash).await
+    }
+
+    async fn touch_sessions(
+        &self,
+        token_hashes: &[Vec<u8>],
+        now: Millis,
+        stale_before: Millis,
+    ) -> Result<(), StoreError> {
+        accounts::touch_sessions(self, token_hashes, now, stale_before).await
+    }
+
+    async fn sessions_of(&self, user: UserId) -> Result<Vec<StoredSession>, StoreError> {
+        accounts::sessions_of(self, user).await
+    }
+
     async fn delete_session(&self, token_hash: &[u8]) -> Result<Option<UserId>, StoreError> {
         accounts::delete_session(self, token_hash).await
+    }
+
+    async fn delete_sessions_of(
+        &self,
+        user: UserId,
+        keep: Option<&[u8]>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        accounts::delete_sessions_of(self, user, keep).await
+    }
+
+    async fn set_password(&self, user: UserId, password_hash: &str) -> Result<(), StoreError> {
+        accounts::set_password(self, user, password_hash).await
+    }
+
+    async fn expire(
+        &self,
+        used_before: Millis,
+        guests_before: Millis,
+    ) -> Result<Expired, StoreError> {
+        accounts::expire(self, used_before, guests_before).await
     }
 
     async fn ensure_public_room(&self, name: &str) -> Result<Room, StoreError> {
