@@ -21,6 +21,8 @@ pub mod defaults {
     pub const RESUME_LIMIT: u64 = 1000;
     pub const PRESENCE_BACKLOG: usize = 4096;
     pub const AUTH_TIMEOUT_SECS: u64 = 10;
+    pub const MAX_ROOMS_PER_USER: u32 = 100;
+    pub const ROOM_CREATE_PER_MINUTE: u32 = 10;
 }
 
 /// The values each setting the server exposes accepts, in the units of [`defaults`]. The
@@ -46,6 +48,10 @@ pub mod ranges {
     pub const RESUME_LIMIT: RangeInclusive<u64> = 1..=1_000_000;
     /// One change kept at least (tests use a handful to force `presence_reset`).
     pub const PRESENCE_BACKLOG: RangeInclusive<usize> = 1..=1_000_000;
+    /// At least one room, or a user could create none.
+    pub const MAX_ROOMS_PER_USER: RangeInclusive<u32> = 1..=1_000_000;
+    /// At least one creation a minute (the bucket holds this many, refilled over a minute).
+    pub const ROOM_CREATE_PER_MINUTE: RangeInclusive<u32> = 1..=1_000_000;
 }
 
 /// The core's settings (the server's configuration fills them).
@@ -80,6 +86,11 @@ pub struct CoreConfig {
     pub presence_backlog: usize,
     /// Time a new connection has to authenticate before it is closed with 4001.
     pub auth_timeout: Duration,
+    /// Public rooms one user may create, ever (`room.create` then fails `limit_reached`).
+    pub max_rooms_per_user: u32,
+    /// Rooms one user may create per minute on one node: a token bucket that holds this
+    /// many and refills at this rate over a minute (over it: `rate_limited`).
+    pub room_create_per_minute: u32,
 }
 
 impl Default for CoreConfig {
@@ -98,6 +109,8 @@ impl Default for CoreConfig {
             resume_limit: defaults::RESUME_LIMIT,
             presence_backlog: defaults::PRESENCE_BACKLOG,
             auth_timeout: Duration::from_secs(defaults::AUTH_TIMEOUT_SECS),
+            max_rooms_per_user: defaults::MAX_ROOMS_PER_USER,
+            room_create_per_minute: defaults::ROOM_CREATE_PER_MINUTE,
         }
     }
 }
@@ -117,5 +130,7 @@ mod tests {
         assert!(ranges::KEEPALIVE_MS.contains(&defaults::KEEPALIVE_MS));
         assert!(ranges::RESUME_LIMIT.contains(&defaults::RESUME_LIMIT));
         assert!(ranges::PRESENCE_BACKLOG.contains(&defaults::PRESENCE_BACKLOG));
+        assert!(ranges::MAX_ROOMS_PER_USER.contains(&defaults::MAX_ROOMS_PER_USER));
+        assert!(ranges::ROOM_CREATE_PER_MINUTE.contains(&defaults::ROOM_CREATE_PER_MINUTE));
     }
 }

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     GuestsDisabled,
     /// No such API endpoint.
     NotFound,
+    /// A per-user quota is used up (rooms created: `max_rooms_per_user`).
+    LimitReached,
 }
 
 impl ErrorCode {
@@ -56,6 +58,7 @@ impl ErrorCode {
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::GuestsDisabled => "guests_disabled",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::LimitReached => "limit_reached",
         }
     }
 }

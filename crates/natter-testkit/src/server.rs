@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Settings for a test server: port 0, a data dir, backends from the environment, and
-/// rate limits high enough for tests that are not about them.
+/// rate limits (requests, room creations) high enough for tests that are not about them.
 ///
 /// On shared services each server (each data dir) gets a database and a Redis prefix of its
 /// own, named after the data dir, so tests do not see each other's users, rooms or events,
@@ -45,6 +45,7 @@ pub fn settings(data_dir: &Path) -> Settings {
         broker,
         rate_per_sec: Some(100_000.0),
         rate_burst: Some(100_000.0),
+        room_create_per_minute: Some(100_000),
         log: Some("warn".into()),
         ..Settings::default()
     }

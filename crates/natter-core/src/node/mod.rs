@@ -60,6 +60,9 @@ pub struct Node {
     /// Local connection count per user (presence is published on 0 <-> 1).
     local_presence: Mutex<HashMap<UserId, usize>>,
     typing: Mutex<HashMap<(RoomId, UserId), TypingLease>>,
+    /// Each user's room-creation bucket on this node (`room_create_per_minute`); full
+    /// buckets are dropped when the map grows (see `rooms::take_room_creation`).
+    room_creations: Mutex<HashMap<UserId, crate::ratelimit::TokenBucket>>,
     shutdown: CancellationToken,
     /// This node, for work it hands to tasks of its own (resync after a broker outage).
     me: Weak<Node>,
@@ -90,6 +93,7 @@ impl Node {
             general,
             local_presence: Mutex::default(),
             typing: Mutex::default(),
+            room_creations: Mutex::default(),
             shutdown: CancellationToken::new(),
             me: me.clone(),
         });
@@ -219,7 +223,7 @@ impl Node {
                 online: self.broker.online_users().await?,
             }
             .into()),
-            Request::RoomList => self.room_list(session).await,
+            Request::RoomList(a) => self.room_list(session, a).await,
             Request::RoomCreate(a) => self.room_create(session, &a.name).await,
             Request::RoomJoin(a) => self.room_join(session, a.room).await,
             Request::RoomLeave(a) => self.room_leave(session, a.room).await,

@@ -127,6 +127,16 @@ pub fn documented() -> Vec<SettingDoc> {
         ),
         plain("log", d::LOG),
         plain("log-format", d::LOG_FORMAT),
+        numeric(
+            "max-rooms-per-user",
+            d::MAX_ROOMS_PER_USER,
+            &r::MAX_ROOMS_PER_USER,
+        ),
+        numeric(
+            "room-create-per-minute",
+            d::ROOM_CREATE_PER_MINUTE,
+            &r::ROOM_CREATE_PER_MINUTE,
+        ),
     ]
 }
 

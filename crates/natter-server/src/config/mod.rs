@@ -131,6 +131,14 @@ pub struct Settings {
     /// Log format: `text` or `json`.
     #[arg(long, env = "NATTER_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Public rooms one user may create, ever; past it `room.create` fails with
+    /// `limit_reached`.
+    #[arg(long, env = "NATTER_MAX_ROOMS_PER_USER")]
+    pub max_rooms_per_user: Option<u32>,
+    /// Rooms one user may create per minute on one server (a bucket of this many, refilled
+    /// over a minute); past it `room.create` fails with `rate_limited`.
+    #[arg(long, env = "NATTER_ROOM_CREATE_PER_MINUTE")]
+    pub room_create_per_minute: Option<u32>,
 }
 
 /// Fills every unset field of `self` from `lower`.
@@ -207,6 +215,8 @@ pub struct Config {
     pub auth_timeout: Duration,
     pub log: String,
     pub log_json: bool,
+    pub max_rooms_per_user: u32,
+    pub room_create_per_minute: u32,
 }
 
 impl Settings {
@@ -270,7 +280,9 @@ impl Settings {
             keepalive_ms,
             auth_timeout_secs,
             log,
-            log_format
+            log_format,
+            max_rooms_per_user,
+            room_create_per_minute
         );
         Ok(self)
     }
@@ -410,6 +422,18 @@ impl Settings {
             )?),
             log: self.log.unwrap_or_else(|| d::LOG.into()),
             log_json,
+            max_rooms_per_user: bounded(
+                "max-rooms-per-user",
+                self.max_rooms_per_user,
+                d::MAX_ROOMS_PER_USER,
+                &r::MAX_ROOMS_PER_USER,
+            )?,
+            room_create_per_minute: bounded(
+                "room-create-per-minute",
+                self.room_create_per_minute,
+                d::ROOM_CREATE_PER_MINUTE,
+                &r::ROOM_CREATE_PER_MINUTE,
+            )?,
         })
     }
 }
@@ -437,6 +461,8 @@ impl Config {
             keepalive: self.keepalive,
             allow_guests: self.allow_guests,
             auth_timeout: self.auth_timeout,
+            max_rooms_per_user: self.max_rooms_per_user,
+            room_create_per_minute: self.room_create_per_minute,
             ..natter_core::CoreConfig::default()
         }
     }

@@ -328,6 +328,20 @@ const BOUNDS: &[Bounds] = &[
         max: "3600",
         with: &[],
     },
+    Bounds {
+        flag: "max-rooms-per-user",
+        outside: ["0", "1000001"],
+        min: "1",
+        max: "1000000",
+        with: &[],
+    },
+    Bounds {
+        flag: "room-create-per-minute",
+        outside: ["0", "1000001"],
+        min: "1",
+        max: "1000000",
+        with: &[],
+    },
 ];
 
 fn resolve_args(args: &[&str]) -> Result<Config, String> {
