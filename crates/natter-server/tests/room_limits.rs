@@ -285,3 +285,34 @@ async fn room_list_without_data_is_the_first_page() {
     assert_eq!(names(&rest)[0], "old-49");
     assert!(rest["next"].is_null());
 }
+
+/// Six connections of one user asking at once, one room below the cap: exactly one room is
+/// created, the others are refused (the count and the creation are one step on a node).
+#[tokio::test]
+async fn creations_at_once_from_many_connections_do_not_pass_the_cap() {
+    let server = TestServer::start_with(|s| s.max_rooms_per_user = Some(2)).await;
+    let mut ana = server.user("ana").await;
+    ana.ok("room.create", json!({"name": "race-0"})).await;
+    let mut phones = Vec::new();
+    for _ in 0..6 {
+        phones.push(Client::connect(server.addr, &ana.token.clone(), None).await);
+    }
+    let mut refs = Vec::new();
+    for (i, phone) in phones.iter_mut().enumerate() {
+        refs.push(
+            phone
+                .send_request("room.create", json!({"name": format!("race-{}", i + 1)}))
+                .await,
+        );
+    }
+    let mut created = 0;
+    for (phone, r) in phones.iter_mut().zip(&refs) {
+        match phone.reply(r).await {
+            Ok(_) => created += 1,
+            Err((code, error)) => assert_eq!(code, "limit_reached", "{error}"),
+        }
+    }
+    assert_eq!(created, 1, "one room below the cap: one creation");
+    let listed = ana.ok("room.list", json!({"query": "race-"})).await;
+    assert_eq!(names(&listed).len(), 2);
+}

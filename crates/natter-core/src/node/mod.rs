@@ -63,6 +63,10 @@ pub struct Node {
     /// Each user's room-creation bucket on this node (`room_create_per_minute`); full
     /// buckets are dropped when the map grows (see `rooms::take_room_creation`).
     room_creations: Mutex<HashMap<UserId, crate::ratelimit::TokenBucket>>,
+    /// Held from counting a user's rooms to creating one, so connections creating rooms at
+    /// once on this node cannot all pass the count below `max_rooms_per_user` (creations are
+    /// rare and rate-limited: one line for the node costs nothing).
+    room_cap: tokio::sync::Mutex<()>,
     shutdown: CancellationToken,
     /// This node, for work it hands to tasks of its own (resync after a broker outage).
     me: Weak<Node>,
@@ -94,6 +98,7 @@ impl Node {
             local_presence: Mutex::default(),
             typing: Mutex::default(),
             room_creations: Mutex::default(),
+            room_cap: tokio::sync::Mutex::new(()),
             shutdown: CancellationToken::new(),
             me: me.clone(),
         });

@@ -106,6 +106,7 @@ impl Node {
             ));
         }
         self.take_room_creation(session.user.id)?;
+        let counted = self.room_cap.lock().await;
         let max = self.config.max_rooms_per_user;
         if self.store.rooms_created_by(session.user.id).await? >= u64::from(max) {
             return Err(ChatError::new(
@@ -123,6 +124,7 @@ impl Node {
             }
             Err(e) => return Err(e.into()),
         };
+        drop(counted);
         let view = Self::view(room, true, None);
         self.enter_room(session, &view);
         self.publish(BusEvent::RoomAdded {
