@@ -301,3 +301,42 @@ impl Node {
         Ok(RoomReply { room: mine }.into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::LocalBroker;
+    use crate::config::CoreConfig;
+    use crate::store::MemoryStore;
+    use std::time::Duration;
+
+    /// Past `ROOM_BUCKETS_BEFORE_SWEEP` users, the buckets that have refilled are forgotten;
+    /// one still empty is kept, so forgetting never gives a user back a creation.
+    #[tokio::test(start_paused = true)]
+    async fn full_room_creation_buckets_are_forgotten_and_empty_ones_kept() {
+        let config = CoreConfig {
+            room_create_per_minute: 1,
+            ..CoreConfig::default()
+        };
+        let node = Node::start(
+            Arc::new(MemoryStore::new()),
+            Arc::new(LocalBroker::new()),
+            config,
+        )
+        .await
+        .expect("node");
+        for id in 1..=ROOM_BUCKETS_BEFORE_SWEEP as i64 {
+            node.take_room_creation(UserId(id)).expect("first creation");
+        }
+        tokio::time::advance(Duration::from_secs(61)).await;
+        node.take_room_creation(UserId(1)).expect("refilled");
+        node.take_room_creation(UserId(-1)).expect("a new user");
+        assert_eq!(
+            lock(&node.room_creations).len(),
+            2,
+            "user 1 (empty again) and the new user are kept"
+        );
+        let e = node.take_room_creation(UserId(1)).expect_err("still empty");
+        assert_eq!(e.code, ErrorCode::RateLimited);
+    }
+}
