@@ -27,7 +27,7 @@ def on_refused(err):
 
 
 sio.connect(url, auth=lambda: {"token": token, "resume": last_seq}, wait_timeout=5)
-rooms = sio.call("room.list")["data"]["rooms"]
+rooms = sio.call("room.list", {"query": "general"})["data"]["rooms"]  # one page, filtered
 general = next(r for r in rooms if r["name"] == "general")
 reply = sio.call("message.send", {
     "room": general["id"],

@@ -7,7 +7,8 @@ import * as saved from './session.js';
 import { Connection } from './connection.js';
 import { Store } from './store.js';
 import {
-  Ev, Req, HISTORY_PAGE, READ_SYNC_MS, TYPING_RESEND_MS, errorText, newClientId, sendFailureText,
+  Ev, Req, HISTORY_PAGE, READ_SYNC_MS, ROOM_PAGE, TYPING_RESEND_MS, errorText, newClientId,
+  sendFailureText,
 } from './protocol.js';
 import { AuthView } from './view/auth.js';
 import { SidebarView } from './view/sidebar.js';
@@ -69,9 +70,13 @@ const dialogActions = {
     const { room } = await request(Req.ROOM_CREATE, { name });
     adoptRoom(room);
   },
-  async listRooms() {
-    const { rooms } = await request(Req.ROOM_LIST);
-    return rooms;
+  /** One page of public rooms: `{rooms, next}` (`next` null on the last page). */
+  async listRooms({ query = '', after = null } = {}) {
+    const data = { limit: ROOM_PAGE };
+    if (query) data.query = query;
+    if (after) data.after = after;
+    const { rooms, next } = await request(Req.ROOM_LIST, data);
+    return { rooms, next: next ?? null };
   },
   async joinRoom(id) {
     const { room } = await request(Req.ROOM_JOIN, { room: id });

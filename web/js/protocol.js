@@ -64,6 +64,10 @@ export const DEFAULT_LIMITS = Object.freeze({
 export const NAME_RE = /^[A-Za-z0-9_.-]{1,32}$/;
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 256;
+/** `room.list` page size the room browser asks for (the server allows 1 to 100). */
+export const ROOM_PAGE = 50;
+/** How long the room browser waits after the last keystroke before it searches. */
+export const ROOM_SEARCH_DEBOUNCE_MS = 250;
 /** `history` page size the client asks for (the server allows 1 to 100). */
 export const HISTORY_PAGE = 50;
 /** The server forwards `typing: true` at most this often; sending more often is wasted. */
@@ -114,6 +118,7 @@ const ERROR_TEXT = {
   forbidden: 'That is not allowed.',
   invalid_name: 'Room names are 1 to 32 letters, digits, "_", "-" or ".".',
   unknown_user: 'Nobody has that name.',
+  limit_reached: 'You have created as many rooms as this server allows.',
   internal: 'The server had a problem. Try again.',
   disconnected: 'Not connected to the server.',
   timeout: 'The server took too long to answer.',

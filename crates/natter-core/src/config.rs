@@ -30,6 +30,8 @@ pub mod defaults {
     pub const GUEST_TTL_HOURS: u64 = 24;
     /// How often the node sweeps expired sessions and guests.
     pub const SESSION_SWEEP_MS: u64 = 60_000;
+    pub const MAX_ROOMS_PER_USER: u32 = 100;
+    pub const ROOM_CREATE_PER_MINUTE: u32 = 10;
 }
 
 /// The values each setting the server exposes accepts, in the units of [`defaults`]. The
@@ -63,6 +65,10 @@ pub mod ranges {
     pub const GUEST_TTL_HOURS: RangeInclusive<u64> = 1..=8760;
     /// 100 ms (tests) to an hour.
     pub const SESSION_SWEEP_MS: RangeInclusive<u64> = 100..=3_600_000;
+    /// At least one room, or a user could create none.
+    pub const MAX_ROOMS_PER_USER: RangeInclusive<u32> = 1..=1_000_000;
+    /// At least one creation a minute (the bucket holds this many, refilled over a minute).
+    pub const ROOM_CREATE_PER_MINUTE: RangeInclusive<u32> = 1..=1_000_000;
 }
 
 /// A session's `last_used_at` (and its user's `last_active`) is written at most this often:
@@ -113,6 +119,11 @@ pub struct CoreConfig {
     pub session_sweep: Duration,
     /// The clock expiry is measured by (tests move it forward).
     pub clock: crate::clock::Clock,
+    /// Public rooms one user may create, ever (`room.create` then fails `limit_reached`).
+    pub max_rooms_per_user: u32,
+    /// Rooms one user may create per minute on one node: a token bucket that holds this
+    /// many and refills at this rate over a minute (over it: `rate_limited`).
+    pub room_create_per_minute: u32,
 }
 
 impl Default for CoreConfig {
@@ -136,6 +147,8 @@ impl Default for CoreConfig {
             guest_ttl: Duration::from_secs(defaults::GUEST_TTL_HOURS * 3600),
             session_sweep: Duration::from_millis(defaults::SESSION_SWEEP_MS),
             clock: crate::clock::Clock::system(),
+            max_rooms_per_user: defaults::MAX_ROOMS_PER_USER,
+            room_create_per_minute: defaults::ROOM_CREATE_PER_MINUTE,
         }
     }
 }
@@ -159,5 +172,7 @@ mod tests {
         assert!(ranges::SESSION_TTL_DAYS.contains(&defaults::SESSION_TTL_DAYS));
         assert!(ranges::GUEST_TTL_HOURS.contains(&defaults::GUEST_TTL_HOURS));
         assert!(ranges::SESSION_SWEEP_MS.contains(&defaults::SESSION_SWEEP_MS));
+        assert!(ranges::MAX_ROOMS_PER_USER.contains(&defaults::MAX_ROOMS_PER_USER));
+        assert!(ranges::ROOM_CREATE_PER_MINUTE.contains(&defaults::ROOM_CREATE_PER_MINUTE));
     }
 }

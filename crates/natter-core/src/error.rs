@@ -36,6 +36,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The request body did not arrive in time (HTTP 408).
     RequestTimeout,
+    /// A per-user quota is used up (rooms created: `max_rooms_per_user`).
+    LimitReached,
 }
 
 impl ErrorCode {
@@ -65,6 +67,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::LimitReached => "limit_reached",
         }
     }
 }

@@ -36,6 +36,15 @@ impl TokenBucket {
     }
 }
 
+impl TokenBucket {
+    /// Whether the bucket would be full now: such a bucket holds nothing worth keeping.
+    pub fn is_full(&self, per_sec: f64, burst: f64) -> bool {
+        let (per_sec, burst) = (per_sec.max(0.001), burst.max(1.0));
+        let elapsed = Instant::now().duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * per_sec >= burst
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +61,8 @@ mod tests {
         tokio::time::advance(Duration::from_millis(100)).await;
         assert!(b.take(10.0, 3.0).is_ok());
         assert!(b.take(10.0, 3.0).is_err());
+        assert!(!b.is_full(10.0, 3.0));
+        tokio::time::advance(Duration::from_millis(300)).await;
+        assert!(b.is_full(10.0, 3.0));
     }
 }

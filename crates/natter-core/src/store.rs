@@ -10,6 +10,8 @@
 //!   the user's `last_active`) forward only for sessions last used before `stale_before`;
 //!   `expire` deletes sessions unused since a time, and frees the names of guests inactive
 //!   since another (the user row stays, under its name, for the history it wrote).
+//! - `create_room` records its creator: `rooms_created_by` counts them;
+//! - `public_rooms_page` pages public rooms by name key, with a substring filter.
 
 use crate::error::StoreError;
 use crate::model::*;
@@ -104,10 +106,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// The public room of that name, created if missing.
     async fn ensure_public_room(&self, name: &str) -> Result<Room, StoreError>;
-    /// Creates a public room with `creator` as its first member; `Conflict` if the name is taken.
+    /// Creates a public room with `creator` as its first member (and recorded as its
+    /// creator); `Conflict` if the name is taken.
     async fn create_room(&self, name: &str, creator: UserId) -> Result<Room, StoreError>;
     async fn room(&self, room: RoomId) -> Result<Option<Room>, StoreError>;
     async fn public_rooms(&self) -> Result<Vec<Room>, StoreError>;
+    /// How many public rooms `user` created with `create_room` (rooms made by
+    /// `ensure_public_room`, DMs and rooms from before creators were recorded count for no one).
+    async fn rooms_created_by(&self, user: UserId) -> Result<u64, StoreError>;
+    /// One page of public rooms ordered by name key: those whose name key contains
+    /// `contains` (already a name key, so lower case; empty: every room) and is greater than
+    /// `after` (empty: from the first), at most `limit`.
+    async fn public_rooms_page(
+        &self,
+        contains: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<Room>, StoreError>;
     /// The rooms `user` is a member of, each with the DM peer for DM rooms.
     async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Option<User>)>, StoreError>;
     /// Adds a member; false if they were one already.
@@ -175,6 +190,8 @@ struct MemoryData {
     freed: HashSet<UserId>,
     sessions: HashMap<Vec<u8>, MemorySession>,
     rooms: Vec<Room>,
+    /// Who created each room made by `create_room`.
+    creators: HashMap<RoomId, UserId>,
     dms: HashMap<(UserId, UserId), RoomId>,
     members: HashMap<RoomId, HashSet<UserId>>,
     read: HashMap<(RoomId, UserId), Seq>,
@@ -440,7 +457,39 @@ impl Store for MemoryStore {
         }
         let id = d.new_room(name, RoomKind::Public);
         d.members.entry(id).or_default().insert(creator);
+        d.creators.insert(id, creator);
         d.room(id).ok_or(StoreError::NotFound)
+    }
+
+    async fn rooms_created_by(&self, user: UserId) -> Result<u64, StoreError> {
+        Ok(self
+            .lock()?
+            .creators
+            .values()
+            .filter(|c| **c == user)
+            .count() as u64)
+    }
+
+    async fn public_rooms_page(
+        &self,
+        contains: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<Room>, StoreError> {
+        let d = self.lock()?;
+        let mut page: Vec<(String, RoomId)> = d
+            .rooms
+            .iter()
+            .filter(|r| r.kind == RoomKind::Public)
+            .map(|r| (name_key(&r.name), r.id))
+            .filter(|(key, _)| key.as_str() > after && key.contains(contains))
+            .collect();
+        page.sort();
+        Ok(page
+            .into_iter()
+            .take(limit as usize)
+            .filter_map(|(_, id)| d.room(id))
+            .collect())
     }
 
     async fn room(&self, room: RoomId) -> Result<Option<Room>, StoreError> {

@@ -2,7 +2,7 @@
 //! makes of each kind of first frame, and the keepalive close policy. The transports' own
 //! tests (natter-server's wire, bad_input and socketio suites) check the same over sockets.
 
-use natter_core::protocol::{AuthArgs, Request};
+use natter_core::protocol::{AuthArgs, NameArg, Request};
 use natter_core::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -165,4 +165,45 @@ async fn a_client_silent_for_two_and_a_half_keepalives_is_closed() {
         conn.keepalive(Duration::from_millis(75_001)),
         KeepaliveStep::Close(close::GOING_AWAY)
     );
+}
+
+/// `room_create_per_minute` is a bucket of that many creations refilled over a minute: with
+/// 3, a fourth creation waits 20 s (`retry_after_ms`), and is accepted once they have passed.
+#[tokio::test(start_paused = true)]
+async fn room_creations_refill_at_the_configured_rate() {
+    let config = CoreConfig {
+        room_create_per_minute: 3,
+        ..CoreConfig::default()
+    };
+    let node = Node::start(
+        Arc::new(MemoryStore::new()),
+        Arc::new(LocalBroker::new()),
+        config,
+    )
+    .await
+    .expect("node");
+    let signed = node
+        .register("ana", "correct horse", "test")
+        .await
+        .expect("register");
+    let mut conn = Connection::new(node);
+    assert!(matches!(
+        conn.before_auth(Ok(auth(&signed.token))).await,
+        AuthStep::Done(..)
+    ));
+    let create = |name: &str| Request::RoomCreate(NameArg { name: name.into() });
+    for i in 0..3 {
+        conn.request(create(&format!("r{i}")))
+            .await
+            .expect("within the bucket");
+    }
+    let e = conn.request(create("r3")).await.expect_err("bucket empty");
+    assert_eq!(e.code, ErrorCode::RateLimited);
+    let wait = e.retry_after_ms.expect("retry_after_ms");
+    assert!((19_999..=20_001).contains(&wait), "{wait}");
+    tokio::time::advance(Duration::from_millis(19_800)).await;
+    let e = conn.request(create("r3")).await.expect_err("not yet");
+    assert_eq!(e.code, ErrorCode::RateLimited);
+    tokio::time::advance(Duration::from_millis(400)).await;
+    conn.request(create("r3")).await.expect("refilled");
 }

@@ -151,6 +151,7 @@ fn replies() -> Vec<(&'static str, Reply)> {
             "room.list",
             RoomsReply {
                 rooms: vec![general(), public_room(5, "rust-fans", 1, 0, false)],
+                next: Some("rust-fans".into()),
             }
             .into(),
         ),
@@ -432,6 +433,7 @@ fn section_8_lists_every_websocket_error_code() {
         ErrorCode::NameTaken,
         ErrorCode::UnknownUser,
         ErrorCode::Internal,
+        ErrorCode::LimitReached,
     ] {
         assert!(
             listed.contains(code.as_str()),

@@ -82,6 +82,17 @@ impl Store for SlowReads {
     async fn public_rooms(&self) -> Result<Vec<Room>, StoreError> {
         self.inner.public_rooms().await
     }
+    async fn rooms_created_by(&self, u: UserId) -> Result<u64, StoreError> {
+        self.inner.rooms_created_by(u).await
+    }
+    async fn public_rooms_page(
+        &self,
+        q: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<Room>, StoreError> {
+        self.inner.public_rooms_page(q, after, limit).await
+    }
     async fn rooms_of(&self, u: UserId) -> Result<Vec<(Room, Option<User>)>, StoreError> {
         self.inner.rooms_of(u).await
     }

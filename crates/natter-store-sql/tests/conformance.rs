@@ -127,15 +127,16 @@ async fn a_first_schema_file_is_migrated_to_read_markers() {
         (user, room)
     };
     {
-        // Back to the first schema, as a server of the previous version left it.
+        // Back to the first schema, as a server of the previous version left it: the later
+        // migrations (2: sessions, 3: room creators) undone, then the read markers dropped.
         let conn = rusqlite::Connection::open(&path).expect("raw open");
-        // (Migration 2's additions go too: the file is at version 1.)
         conn.execute_batch(
             "DROP INDEX sessions_by_user; DROP INDEX sessions_by_last_use;
              DROP INDEX guests_by_last_active;
              ALTER TABLE sessions DROP COLUMN last_used_at;
              ALTER TABLE sessions DROP COLUMN label;
              ALTER TABLE users DROP COLUMN last_active;
+             DROP INDEX rooms_by_creator; ALTER TABLE rooms DROP COLUMN created_by;
              DELETE FROM schema_migrations WHERE version > 1;
              ALTER TABLE members DROP COLUMN read_seq; PRAGMA user_version = 1;",
         )

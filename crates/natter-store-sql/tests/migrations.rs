@@ -153,9 +153,8 @@ async fn a_new_database_gets_every_migration() {
     assert_eq!(versions_and_names(&path), every_migration(migrate::SQLITE));
 }
 
-/// Migration 1 is the schema natter had before versions: the fixture, recorded as the
-/// baseline and upgraded by the later migrations, has the same columns, types, defaults, keys
-/// and indexes as a new database.
+/// Migration 1 is the schema natter had before versions, so a database from before them,
+/// upgraded, ends with the same columns, types, defaults, keys and indexes as a new one.
 #[tokio::test]
 async fn a_new_database_has_the_schema_of_a_database_from_before_versions() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -166,13 +165,18 @@ async fn a_new_database_has_the_schema_of_a_database_from_before_versions() {
         .await;
     let old_dir = tempfile::tempdir().expect("tempdir");
     let old_path = copy_of_fixture(old_dir.path());
+    let before = shape(&old_path);
+    assert!(before.len() > 30, "{before:?}");
     SqliteStore::open(&old_path, Synchronous::Normal)
         .expect("upgrade")
         .shutdown()
         .await;
-    let old = shape(&old_path);
-    assert!(old.len() > 30, "{old:?}");
-    assert_eq!(shape(&path), old);
+    let upgraded = shape(&old_path);
+    assert!(
+        before.iter().all(|line| upgraded.contains(line)),
+        "an upgrade only adds: {before:?} -> {upgraded:?}"
+    );
+    assert_eq!(shape(&path), upgraded);
 }
 
 #[tokio::test]

@@ -16,8 +16,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Settings for a test server: port 0, a data dir, backends from the environment, and
-/// rate limits (per connection, and on the account endpoints) high enough for tests that are
-/// not about them.
+/// rate limits (per connection, on the account endpoints, on room creation) high enough for
+/// tests that are not about them.
 ///
 /// On shared services each server (each data dir) gets a database and a Redis prefix of its
 /// own, named after the data dir, so tests do not see each other's users, rooms or events,
@@ -51,6 +51,7 @@ pub fn settings(data_dir: &Path) -> Settings {
         login_per_minute_per_user: Some(1_000_000),
         register_per_hour_per_address: Some(1_000_000),
         guest_per_hour_per_address: Some(1_000_000),
+        room_create_per_minute: Some(100_000),
         log: Some("warn".into()),
         ..Settings::default()
     }

@@ -4,14 +4,15 @@
 // the error; native <dialog> gives focus trapping and Escape to close.
 
 import { h, avatar, formatFull } from './dom.js';
-import { NAME_RE, errorText } from '../protocol.js';
+import { NAME_RE, ROOM_SEARCH_DEBOUNCE_MS, errorText } from '../protocol.js';
 import { roomTitle } from '../store.js';
 
 export class Dialogs {
   /**
-   * @param {object} actions createRoom(name), listRooms(), joinRoom(id), selectRoom(id),
-   *                         openDm(name), members(roomId), listSessions(), revokeSession(id),
-   *                         signOut(), signOutEverywhere(), changePassword(old, new)
+   * @param {object} actions createRoom(name), listRooms({query, after}) -> {rooms, next},
+   *                         joinRoom(id), selectRoom(id), openDm(name), members(roomId),
+   *                         listSessions(), revokeSession(id), signOut(),
+   *                         signOutEverywhere(), changePassword(old, new)
    *                         (the request ones return promises that reject with {code})
    */
   constructor(actions) {
@@ -45,6 +46,19 @@ export class Dialogs {
       this.account.close();
       this.actions.signOutEverywhere();
     });
+    // The room browser: what it shows and which answer it waits for.
+    this.browsing = { store: null, query: '', next: null, shown: 0, generation: 0, timer: 0 };
+    $('browse-query').addEventListener('input', () => {
+      clearTimeout(this.browsing.timer);
+      this.browsing.timer = setTimeout(() => this.searchRooms(), ROOM_SEARCH_DEBOUNCE_MS);
+    });
+    $('browse-query').addEventListener('keydown', (e) => {
+      if (e.key !== 'Enter') return;
+      e.preventDefault();
+      clearTimeout(this.browsing.timer);
+      this.searchRooms();
+    });
+    $('browse-more').addEventListener('click', () => this.loadRooms(false));
   }
 
   closeAll() {
@@ -81,23 +95,66 @@ export class Dialogs {
 
   // ---- browse ------------------------------------------------------------------------------
 
-  async openBrowse(store) {
+  openBrowse(store) {
+    const query = document.getElementById('browse-query');
+    query.value = '';
+    clearTimeout(this.browsing.timer);
+    this.browsing.store = store;
+    this.browse.showModal();
+    query.focus();
+    return this.searchRooms();
+  }
+
+  /** Starts over with the search box's text: the first page of matching rooms. */
+  searchRooms() {
+    this.browsing.query = document.getElementById('browse-query').value.trim().replace(/^#/, '');
+    return this.loadRooms(true);
+  }
+
+  /**
+   * Loads the first page (`fresh`) or the next one, and shows it. An answer that comes after
+   * a newer search started is dropped, so fast typing never shows an older search's rooms.
+   */
+  async loadRooms(fresh) {
+    const b = this.browsing;
     const status = document.getElementById('browse-status');
     const list = document.getElementById('browse-list');
-    list.replaceChildren();
-    status.textContent = 'Loading rooms…';
-    this.browse.showModal();
-    let rooms;
+    const more = document.getElementById('browse-more');
+    const generation = ++b.generation;
+    if (fresh) {
+      list.replaceChildren();
+      b.next = null;
+      b.shown = 0;
+    }
+    more.hidden = true;
+    status.textContent = fresh ? (b.query ? 'Searching…' : 'Loading rooms…') : 'Loading more rooms…';
+    let page;
     try {
-      rooms = await this.actions.listRooms();
+      page = await this.actions.listRooms({ query: b.query, after: fresh ? null : b.next });
     } catch (err) {
+      if (generation !== b.generation) return;
       status.textContent = errorText(err.code, err.message);
+      more.hidden = fresh || !b.next;
       return;
     }
-    const publics = rooms.filter((r) => r.kind === 'public').sort((a, b) => a.name.localeCompare(b.name));
-    status.textContent = publics.length ? `${publics.length} ${publics.length === 1 ? 'room' : 'rooms'}` : 'No rooms yet.';
-    list.replaceChildren(...publics.map((room) => this.browseRow(store, room)));
-    list.querySelector('button')?.focus();
+    if (generation !== b.generation) return;
+    // Pages come in name order from the server; DMs (first page only) are not browsed here.
+    const publics = page.rooms.filter((r) => r.kind === 'public');
+    list.append(...publics.map((room) => this.browseRow(b.store, room)));
+    b.shown += publics.length;
+    b.next = page.next;
+    more.hidden = !b.next;
+    status.textContent = this.browseSummary(b.shown, b.query, Boolean(b.next));
+    if (fresh && document.activeElement !== document.getElementById('browse-query')) {
+      list.querySelector('button')?.focus();
+    }
+  }
+
+  browseSummary(shown, query, more) {
+    if (!shown) return query ? `No rooms match “${query}”.` : 'No rooms yet.';
+    const rooms = `${shown} ${shown === 1 ? 'room' : 'rooms'}`;
+    const what = query ? `${rooms} matching “${query}”` : rooms;
+    return more ? `${what} shown, more below.` : `${what}.`;
   }
 
   browseRow(store, room) {

@@ -15,7 +15,7 @@
 //! listed in [`RULES`] and in the macro (a rule missing from the macro is not run).
 
 use crate::model::*;
-use crate::store::{Store, StoredSession};
+use crate::store::{name_key, Store, StoredSession};
 use crate::StoreError;
 use futures_util::future::BoxFuture;
 use std::collections::HashSet;
@@ -31,6 +31,8 @@ pub const RULES: &[&str] = &[
     "read_markers",
     "concurrent_appends",
     "sessions",
+    "room_creators",
+    "public_room_pages",
 ];
 
 /// A fresh store for one rule, and what to do once the rule has passed (shut the store down,
@@ -88,6 +90,8 @@ macro_rules! store_conformance {
             read_markers,
             concurrent_appends,
             sessions,
+            room_creators,
+            public_room_pages,
         );
     };
     (@rules $module:ident, $make:expr; $($rule:ident),+ $(,)?) => {
@@ -621,4 +625,128 @@ pub async fn sessions(store: &Arc<dyn Store>, tag: &str) {
         !twice.guests.iter().any(|g| g.id == guest.id),
         "a guest is expired once"
     );
+}
+
+/// `create_room` records its creator: `rooms_created_by` counts each user's rooms, and not
+/// the rooms of `ensure_public_room`, DMs, or rooms whose creation failed.
+pub async fn room_creators(store: &Arc<dyn Store>, tag: &str) {
+    let ana = store
+        .create_user(&format!("cr-ana{tag}"), None, false)
+        .await
+        .expect("user");
+    let bob = store
+        .create_user(&format!("cr-bob{tag}"), None, false)
+        .await
+        .expect("user");
+    assert_eq!(store.rooms_created_by(ana.id).await.expect("count"), 0);
+    for i in 0..3 {
+        store
+            .create_room(&format!("cr{i}{tag}"), ana.id)
+            .await
+            .expect("create");
+    }
+    store
+        .create_room(&format!("crb{tag}"), bob.id)
+        .await
+        .expect("create");
+    let clash = store.create_room(&format!("CR0{tag}"), ana.id).await;
+    assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
+    store
+        .ensure_public_room(&format!("cr-ensured{tag}"))
+        .await
+        .expect("ensure");
+    store.open_dm(ana.id, bob.id).await.expect("dm");
+    assert!(store
+        .join(
+            store
+                .ensure_public_room("general")
+                .await
+                .expect("general")
+                .id,
+            ana.id
+        )
+        .await
+        .expect("join"));
+    assert_eq!(
+        store.rooms_created_by(ana.id).await.expect("count"),
+        3,
+        "ana created three rooms; a failed create, a DM and a join are not creations"
+    );
+    assert_eq!(store.rooms_created_by(bob.id).await.expect("count"), 1);
+}
+
+/// `public_rooms_page` gives public rooms ordered by name key, after the cursor, filtered by
+/// a substring of the name key, at most `limit`; no DM ever, and walking the pages visits
+/// every match once.
+pub async fn public_room_pages(store: &Arc<dyn Store>, tag: &str) {
+    let ana = store
+        .create_user(&format!("pg-ana{tag}"), None, false)
+        .await
+        .expect("user");
+    let bob = store
+        .create_user(&format!("pg-bob{tag}"), None, false)
+        .await
+        .expect("user");
+    store.open_dm(ana.id, bob.id).await.expect("dm");
+    // Names spelt in mixed case and created out of order; `_` and `.` must match literally.
+    let mut expected = Vec::new();
+    for i in [7, 2, 9, 0, 4, 1, 8, 3, 6, 5] {
+        let name = format!("Pg{i}_X.{tag}");
+        store.create_room(&name, ana.id).await.expect("create");
+        expected.push(name_key(&name));
+    }
+    store
+        .create_room(&format!("pgzother{tag}"), ana.id)
+        .await
+        .expect("create");
+    store
+        .create_room(&format!("pg5aX{tag}"), ana.id)
+        .await
+        .expect("create");
+    expected.sort();
+    let keys = |rooms: &[Room]| rooms.iter().map(|r| name_key(&r.name)).collect::<Vec<_>>();
+    let filter = name_key(&format!("_x.{tag}"));
+    let mut walked = Vec::new();
+    let mut after = String::new();
+    let mut pages = 0;
+    loop {
+        let page = store
+            .public_rooms_page(&filter, &after, 4)
+            .await
+            .expect("page");
+        assert!(page.len() <= 4, "at most limit: {}", page.len());
+        assert!(page.iter().all(|r| r.kind == RoomKind::Public), "no DMs");
+        pages += 1;
+        let Some(last) = page.last() else { break };
+        after = name_key(&last.name);
+        walked.extend(keys(&page));
+        assert!(pages < 10, "the pages never end: {walked:?}");
+    }
+    assert_eq!(walked, expected, "every match once, in name order");
+    assert_eq!(pages, 4, "4 + 4 + 2, then an empty page");
+    let one = store
+        .public_rooms_page(&name_key(&format!("pg5_x.{tag}")), "", 100)
+        .await
+        .expect("one");
+    assert_eq!(keys(&one), vec![name_key(&format!("pg5_x.{tag}"))]);
+    let all = store.public_rooms_page("", "", 1000).await.expect("all");
+    let all_keys = keys(&all);
+    let mut sorted = all_keys.clone();
+    sorted.sort();
+    assert_eq!(all_keys, sorted, "ordered by name key");
+    assert!(all_keys.len() >= 12, "an empty filter matches every room");
+    assert!(all.iter().all(|r| r.kind == RoomKind::Public), "no DMs");
+    let rest = store
+        .public_rooms_page("", &expected[9], 1000)
+        .await
+        .expect("rest");
+    assert!(
+        keys(&rest).iter().all(|k| k > &expected[9]),
+        "after the cursor"
+    );
+    assert!(store
+        .public_rooms_page("no-room-has-this", "", 10)
+        .await
+        .expect("none")
+        .is_empty());
 }

@@ -64,6 +64,13 @@ pub struct Node {
     /// Local connection count per user (presence is published on 0 <-> 1).
     local_presence: Mutex<HashMap<UserId, usize>>,
     typing: Mutex<HashMap<(RoomId, UserId), TypingLease>>,
+    /// Each user's room-creation bucket on this node (`room_create_per_minute`); full
+    /// buckets are dropped when the map grows (see `rooms::take_room_creation`).
+    room_creations: Mutex<HashMap<UserId, crate::ratelimit::TokenBucket>>,
+    /// Held from counting a user's rooms to creating one, so connections creating rooms at
+    /// once on this node cannot all pass the count below `max_rooms_per_user` (creations are
+    /// rare and rate-limited: one line for the node costs nothing).
+    room_cap: tokio::sync::Mutex<()>,
     shutdown: CancellationToken,
     /// This node, for work it hands to tasks of its own (resync after a broker outage).
     me: Weak<Node>,
@@ -97,6 +104,8 @@ impl Node {
             general,
             local_presence: Mutex::default(),
             typing: Mutex::default(),
+            room_creations: Mutex::default(),
+            room_cap: tokio::sync::Mutex::new(()),
             shutdown: CancellationToken::new(),
             me: me.clone(),
         });
@@ -237,7 +246,7 @@ impl Node {
                 online: self.broker.online_users().await?,
             }
             .into()),
-            Request::RoomList => self.room_list(session).await,
+            Request::RoomList(a) => self.room_list(session, a).await,
             Request::RoomCreate(a) => self.room_create(session, &a.name).await,
             Request::RoomJoin(a) => self.room_join(session, a.room).await,
             Request::RoomLeave(a) => self.room_leave(session, a.room).await,

@@ -1,31 +1,97 @@
 //! Room requests: list, create, join, leave, members, read markers and direct messages;
 //! who may see which room.
 
-use super::Node;
+use super::{lock, Node};
 use crate::accounts;
 use crate::broker::{BusEvent, Topic};
 use crate::error::{ChatError, ErrorCode, StoreError};
 use crate::model::*;
 use crate::protocol::*;
+use crate::ratelimit::TokenBucket;
 use crate::session::{Outbound, SessionHandle};
+use crate::store::name_key;
+use std::collections::HashSet;
 use std::sync::Arc;
 
+/// Room-creation buckets a node keeps before it forgets the full ones.
+const ROOM_BUCKETS_BEFORE_SWEEP: usize = 4096;
+
+/// A checked `room.list` request.
+struct RoomPage {
+    /// The query as a name key (empty: every room).
+    contains: String,
+    /// The cursor: the name key of the previous page's last room (empty: the first page).
+    after: String,
+    limit: u32,
+}
+
+impl RoomPage {
+    fn from_args(args: RoomListArgs) -> Result<RoomPage, ChatError> {
+        let query = args.query.unwrap_or_default();
+        if query.chars().count() > MAX_ROOM_QUERY_CHARS {
+            return Err(ChatError::invalid(format!(
+                "`query` is at most {MAX_ROOM_QUERY_CHARS} characters"
+            )));
+        }
+        let after = args.after.unwrap_or_default();
+        if after.chars().count() > MAX_ROOM_CURSOR_CHARS {
+            return Err(ChatError::invalid(
+                "`after` must be a `next` from an earlier `room.list`",
+            ));
+        }
+        let limit = args.limit.unwrap_or(DEFAULT_ROOM_PAGE);
+        if !(1..=MAX_ROOM_PAGE).contains(&limit) {
+            return Err(ChatError::invalid(format!(
+                "`limit` must be 1 to {MAX_ROOM_PAGE}"
+            )));
+        }
+        Ok(RoomPage {
+            contains: name_key(&query),
+            after,
+            limit,
+        })
+    }
+}
+
 impl Node {
-    pub(crate) async fn room_list(&self, session: &SessionHandle) -> Result<Reply, ChatError> {
-        let me = session.user.id;
-        let mine = self.my_rooms(me).await?;
-        let mut rooms: Vec<RoomView> = self
+    /// One page of public rooms by name, filtered by `query`; the first page (no `after`)
+    /// also lists the user's DMs (those whose peer's name matches `query`), after the public
+    /// rooms and not counted in `limit`.
+    pub(crate) async fn room_list(
+        &self,
+        session: &SessionHandle,
+        args: RoomListArgs,
+    ) -> Result<Reply, ChatError> {
+        let page = RoomPage::from_args(args)?;
+        let mine = self.my_rooms(session.user.id).await?;
+        let joined: HashSet<RoomId> = mine.iter().map(|r| r.id).collect();
+        let mut found = self
             .store
-            .public_rooms()
-            .await?
+            .public_rooms_page(&page.contains, &page.after, page.limit + 1)
+            .await?;
+        // One more than asked says whether there is a next page without a count query.
+        let next = if found.len() > page.limit as usize {
+            found.truncate(page.limit as usize);
+            found.last().map(|r| name_key(&r.name))
+        } else {
+            None
+        };
+        let mut rooms: Vec<RoomView> = found
             .into_iter()
             .map(|r| {
-                let joined = mine.iter().any(|m| m.id == r.id);
-                Self::view(r, joined, None)
+                let member = joined.contains(&r.id);
+                Self::view(r, member, None)
             })
             .collect();
-        rooms.extend(mine.into_iter().filter(|r| r.kind == RoomKind::Dm));
-        Ok(RoomsReply { rooms }.into())
+        if page.after.is_empty() {
+            rooms.extend(mine.into_iter().filter(|r| {
+                r.kind == RoomKind::Dm
+                    && r.peer
+                        .as_ref()
+                        .is_some_and(|p| name_key(&p.name).contains(&page.contains))
+            }));
+        }
+        Ok(RoomsReply { rooms, next }.into())
     }
 
     pub(crate) async fn room_create(
@@ -39,6 +105,15 @@ impl Node {
                 "room names are 1-32 characters of letters, digits, _ - .",
             ));
         }
+        self.take_room_creation(session.user.id)?;
+        let counted = self.room_cap.lock().await;
+        let max = self.config.max_rooms_per_user;
+        if self.store.rooms_created_by(session.user.id).await? >= u64::from(max) {
+            return Err(ChatError::new(
+                ErrorCode::LimitReached,
+                format!("you have created {max} rooms, the most one user may"),
+            ));
+        }
         let room = match self.store.create_room(name, session.user.id).await {
             Ok(room) => room,
             Err(StoreError::Conflict(_)) => {
@@ -49,6 +124,7 @@ impl Node {
             }
             Err(e) => return Err(e.into()),
         };
+        drop(counted);
         let view = Self::view(room, true, None);
         self.enter_room(session, &view);
         self.publish(BusEvent::RoomAdded {
@@ -63,6 +139,29 @@ impl Node {
         })
         .await;
         Ok(RoomReply { room: view }.into())
+    }
+
+    /// Takes one of `user`'s room creations on this node, or says when the next one comes.
+    fn take_room_creation(&self, user: UserId) -> Result<(), ChatError> {
+        let burst = f64::from(self.config.room_create_per_minute);
+        let per_sec = burst / 60.0;
+        let mut buckets = lock(&self.room_creations);
+        if buckets.len() >= ROOM_BUCKETS_BEFORE_SWEEP && !buckets.contains_key(&user) {
+            // A full bucket is what a new one would be: forgetting it changes nothing.
+            buckets.retain(|_, b| !b.is_full(per_sec, burst));
+        }
+        buckets
+            .entry(user)
+            .or_insert_with(|| TokenBucket::new(burst))
+            .take(per_sec, burst)
+            .map_err(|wait| {
+                let mut e = ChatError::new(
+                    ErrorCode::RateLimited,
+                    "rooms are being created too fast, slow down",
+                );
+                e.retry_after_ms = Some(wait);
+                e
+            })
     }
 
     /// Makes this session a live member of a room it just joined.
@@ -200,5 +299,44 @@ impl Node {
             .await;
         }
         Ok(RoomReply { room: mine }.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::LocalBroker;
+    use crate::config::CoreConfig;
+    use crate::store::MemoryStore;
+    use std::time::Duration;
+
+    /// Past `ROOM_BUCKETS_BEFORE_SWEEP` users, the buckets that have refilled are forgotten;
+    /// one still empty is kept, so forgetting never gives a user back a creation.
+    #[tokio::test(start_paused = true)]
+    async fn full_room_creation_buckets_are_forgotten_and_empty_ones_kept() {
+        let config = CoreConfig {
+            room_create_per_minute: 1,
+            ..CoreConfig::default()
+        };
+        let node = Node::start(
+            Arc::new(MemoryStore::new()),
+            Arc::new(LocalBroker::new()),
+            config,
+        )
+        .await
+        .expect("node");
+        for id in 1..=ROOM_BUCKETS_BEFORE_SWEEP as i64 {
+            node.take_room_creation(UserId(id)).expect("first creation");
+        }
+        tokio::time::advance(Duration::from_secs(61)).await;
+        node.take_room_creation(UserId(1)).expect("refilled");
+        node.take_room_creation(UserId(-1)).expect("a new user");
+        assert_eq!(
+            lock(&node.room_creations).len(),
+            2,
+            "user 1 (empty again) and the new user are kept"
+        );
+        let e = node.take_room_creation(UserId(1)).expect_err("still empty");
+        assert_eq!(e.code, ErrorCode::RateLimited);
     }
 }

@@ -49,3 +49,10 @@ pub const MAX_CLIENT_ID_CHARS: usize = 64;
 /// The largest history page.
 pub const MAX_HISTORY_LIMIT: u32 = 100;
 pub const DEFAULT_HISTORY_LIMIT: u32 = 50;
+/// The largest `room.list` page (public rooms; DMs come on top, on the first page).
+pub const MAX_ROOM_PAGE: u32 = 100;
+pub const DEFAULT_ROOM_PAGE: u32 = 50;
+/// The longest `room.list` query: no room name is longer.
+pub const MAX_ROOM_QUERY_CHARS: usize = 32;
+/// The longest `room.list` cursor (`after`) the server hands out and accepts.
+pub const MAX_ROOM_CURSOR_CHARS: usize = 64;

@@ -60,9 +60,13 @@ pub struct Limits {
     pub rate_burst: f64,
 }
 
+/// The `room.list` reply: one page of public rooms (by name), and on the first page the
+/// user's DMs after them.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoomsReply {
     pub rooms: Vec<RoomView>,
+    /// The `after` of the next page; null on the last page.
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

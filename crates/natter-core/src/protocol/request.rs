@@ -32,6 +32,22 @@ pub struct RoomArg {
     pub room: RoomId,
 }
 
+/// `room.list` arguments: all optional, so a request without `data` asks for the first page
+/// of every public room.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RoomListArgs {
+    /// Only public rooms whose name contains this, case-insensitively (at most
+    /// `MAX_ROOM_QUERY_CHARS`; empty: every room).
+    #[serde(default)]
+    pub query: Option<String>,
+    /// The previous page's `next`: this page starts after it.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// Public rooms on the page, 1 to `MAX_ROOM_PAGE` (default `DEFAULT_ROOM_PAGE`).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct NameArg {
     pub name: String,
@@ -73,7 +89,7 @@ pub struct TypingArgs {
 #[derive(Debug, Clone)]
 pub enum Request {
     Auth(AuthArgs),
-    RoomList,
+    RoomList(RoomListArgs),
     RoomCreate(NameArg),
     RoomJoin(RoomArg),
     RoomLeave(RoomArg),
@@ -104,7 +120,7 @@ impl Request {
         let data = data.filter(|d| !d.is_null());
         Ok(match kind {
             "auth" => Request::Auth(args(data)?),
-            "room.list" => Request::RoomList,
+            "room.list" => Request::RoomList(args(data)?),
             "room.create" => Request::RoomCreate(args(data)?),
             "room.join" => Request::RoomJoin(args(data)?),
             "room.leave" => Request::RoomLeave(args(data)?),
@@ -147,7 +163,7 @@ impl Request {
     pub fn name(&self) -> &'static str {
         match self {
             Request::Auth(_) => "auth",
-            Request::RoomList => "room.list",
+            Request::RoomList(_) => "room.list",
             Request::RoomCreate(_) => "room.create",
             Request::RoomJoin(_) => "room.join",
             Request::RoomLeave(_) => "room.leave",

@@ -207,6 +207,16 @@ pub fn documented() -> Vec<SettingDoc> {
             d::SESSION_SWEEP_MS,
             &r::SESSION_SWEEP_MS,
         ),
+        numeric(
+            "max-rooms-per-user",
+            d::MAX_ROOMS_PER_USER,
+            &r::MAX_ROOMS_PER_USER,
+        ),
+        numeric(
+            "room-create-per-minute",
+            d::ROOM_CREATE_PER_MINUTE,
+            &r::ROOM_CREATE_PER_MINUTE,
+        ),
     ]
 }
 

@@ -178,6 +178,14 @@ pub struct Settings {
     /// How often expired sessions and guests are swept, in ms.
     #[arg(long, env = "NATTER_SESSION_SWEEP_MS")]
     pub session_sweep_ms: Option<u64>,
+    /// Public rooms one user may create, ever; past it `room.create` fails with
+    /// `limit_reached`.
+    #[arg(long, env = "NATTER_MAX_ROOMS_PER_USER")]
+    pub max_rooms_per_user: Option<u32>,
+    /// Rooms one user may create per minute on one server (a bucket of this many, refilled
+    /// over a minute); past it `room.create` fails with `rate_limited`.
+    #[arg(long, env = "NATTER_ROOM_CREATE_PER_MINUTE")]
+    pub room_create_per_minute: Option<u32>,
 }
 
 /// Fills every unset field of `self` from `lower`.
@@ -280,6 +288,8 @@ pub struct Config {
     pub http_idle_timeout: Duration,
     /// A JSON endpoint waits this long for the request body.
     pub http_body_timeout: Duration,
+    pub max_rooms_per_user: u32,
+    pub room_create_per_minute: u32,
 }
 
 impl Settings {
@@ -357,7 +367,9 @@ impl Settings {
             http_body_timeout_ms,
             session_ttl_days,
             guest_ttl_hours,
-            session_sweep_ms
+            session_sweep_ms,
+            max_rooms_per_user,
+            room_create_per_minute
         );
         Ok(self)
     }
@@ -582,6 +594,18 @@ impl Settings {
                 d::HTTP_BODY_TIMEOUT_MS,
                 &r::HTTP_TIMEOUT_MS,
             )?,
+            max_rooms_per_user: bounded(
+                "max-rooms-per-user",
+                self.max_rooms_per_user,
+                d::MAX_ROOMS_PER_USER,
+                &r::MAX_ROOMS_PER_USER,
+            )?,
+            room_create_per_minute: bounded(
+                "room-create-per-minute",
+                self.room_create_per_minute,
+                d::ROOM_CREATE_PER_MINUTE,
+                &r::ROOM_CREATE_PER_MINUTE,
+            )?,
         })
     }
 }
@@ -614,6 +638,8 @@ impl Config {
             guest_ttl: self.guest_ttl,
             session_sweep: self.session_sweep,
             clock: self.clock.clone(),
+            max_rooms_per_user: self.max_rooms_per_user,
+            room_create_per_minute: self.room_create_per_minute,
             ..natter_core::CoreConfig::default()
         }
     }

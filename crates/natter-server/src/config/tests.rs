@@ -360,7 +360,21 @@ const BOUNDS: &[Bounds] = &[
         with: &[],
     },
     Bounds {
+        flag: "max-rooms-per-user",
+        outside: ["0", "1000001"],
+        min: "1",
+        max: "1000000",
+        with: &[],
+    },
+    Bounds {
         flag: "login-per-minute-per-user",
+        outside: ["0", "1000001"],
+        min: "1",
+        max: "1000000",
+        with: &[],
+    },
+    Bounds {
+        flag: "room-create-per-minute",
         outside: ["0", "1000001"],
         min: "1",
         max: "1000000",

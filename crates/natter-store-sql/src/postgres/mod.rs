@@ -171,6 +171,19 @@ impl Store for PostgresStore {
         rooms::public_rooms(self).await
     }
 
+    async fn rooms_created_by(&self, user: UserId) -> Result<u64, StoreError> {
+        rooms::rooms_created_by(self, user).await
+    }
+
+    async fn public_rooms_page(
+        &self,
+        contains: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<Room>, StoreError> {
+        rooms::public_rooms_page(self, contains, after, limit).await
+    }
+
     async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Option<User>)>, StoreError> {
         rooms::rooms_of(self, user).await
     }

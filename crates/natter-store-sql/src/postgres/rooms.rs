@@ -78,13 +78,16 @@ pub(super) async fn create_room(
     let tx = client.transaction().await.map_err(backend)?;
     let insert = tx
         .prepare_cached(
-            "INSERT INTO rooms (name, kind, name_key, created_at) VALUES ($1, 'public', $2, $3)
-                 RETURNING id",
+            "INSERT INTO rooms (name, kind, name_key, created_at, created_by)
+                 VALUES ($1, 'public', $2, $3, $4) RETURNING id",
         )
         .await
         .map_err(backend)?;
     let id = match tx
-        .query_one(&insert, &[&name, &name_key(name), &now_millis()])
+        .query_one(
+            &insert,
+            &[&name, &name_key(name), &now_millis(), &creator.0],
+        )
         .await
     {
         Ok(row) => RoomId(row.get(0)),
@@ -109,6 +112,44 @@ pub(super) async fn public_rooms(store: &PostgresStore) -> Result<Vec<Room>, Sto
         format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.kind = 'public' ORDER BY r.name_key");
     let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
     let rows = client.query(&stmt, &[]).await.map_err(backend)?;
+    Ok(rows.iter().map(room_from).collect())
+}
+
+pub(super) async fn rooms_created_by(
+    store: &PostgresStore,
+    user: UserId,
+) -> Result<u64, StoreError> {
+    let client = store.client().await?;
+    let stmt = client
+        .prepare_cached("SELECT COUNT(*) FROM rooms WHERE created_by = $1")
+        .await
+        .map_err(backend)?;
+    let row = client.query_one(&stmt, &[&user.0]).await.map_err(backend)?;
+    let count: i64 = row.try_get(0).map_err(backend)?;
+    Ok(count.max(0) as u64)
+}
+
+/// Walks `rooms_by_name_key_c` from the cursor (DMs have no name key, so never match), in
+/// byte order as SQLite and the memory store do, whatever the database's locale; `strpos`
+/// rather than `LIKE`, so `_` and `%` in a query are plain characters.
+pub(super) async fn public_rooms_page(
+    store: &PostgresStore,
+    contains: &str,
+    after: &str,
+    limit: u32,
+) -> Result<Vec<Room>, StoreError> {
+    let client = store.client().await?;
+    let sql = format!(
+        "SELECT {ROOM_COLUMNS} FROM rooms r
+         WHERE r.kind = 'public' AND r.name_key COLLATE \"C\" > $1
+           AND ($2 = '' OR strpos(r.name_key, $2) > 0)
+         ORDER BY r.name_key COLLATE \"C\" LIMIT $3"
+    );
+    let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
+    let rows = client
+        .query(&stmt, &[&after, &contains, &i64::from(limit)])
+        .await
+        .map_err(backend)?;
     Ok(rows.iter().map(room_from).collect())
 }
 

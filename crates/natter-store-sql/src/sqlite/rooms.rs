@@ -67,25 +67,27 @@ pub(super) async fn create_room(
     creator: UserId,
 ) -> Result<Room, StoreError> {
     let name = name.to_string();
-    store.write(move |conn| {
-        let inserted = conn
-            .prepare_cached(
-                "INSERT INTO rooms (name, kind, name_key, created_at) VALUES (?1, 'public', ?2, ?3)",
-            )
-            .map_err(backend)?
-            .execute(params![name, name_key(&name), now_millis()]);
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict("room name taken".into()))
+    store
+        .write(move |conn| {
+            let inserted = conn
+                .prepare_cached(
+                    "INSERT INTO rooms (name, kind, name_key, created_at, created_by)
+                 VALUES (?1, 'public', ?2, ?3, ?4)",
+                )
+                .map_err(backend)?
+                .execute(params![name, name_key(&name), now_millis(), creator.0]);
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StoreError::Conflict("room name taken".into()))
+                }
+                Err(e) => return Err(backend(e)),
             }
-            Err(e) => return Err(backend(e)),
-        }
-        let id = RoomId(conn.last_insert_rowid());
-        add_member(conn, id, creator)?;
-        room_by_id(conn, id)?.ok_or(StoreError::NotFound)
-    })
-    .await
+            let id = RoomId(conn.last_insert_rowid());
+            add_member(conn, id, creator)?;
+            room_by_id(conn, id)?.ok_or(StoreError::NotFound)
+        })
+        .await
 }
 
 pub(super) async fn room(store: &SqliteStore, room: RoomId) -> Result<Option<Room>, StoreError> {
@@ -101,6 +103,45 @@ pub(super) async fn public_rooms(store: &SqliteStore) -> Result<Vec<Room>, Store
             ))
                 .map_err(backend)?;
             let rows = stmt.query_map([], room_from).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+}
+
+pub(super) async fn rooms_created_by(store: &SqliteStore, user: UserId) -> Result<u64, StoreError> {
+    store
+        .read(move |conn| {
+            conn.prepare_cached("SELECT COUNT(*) FROM rooms WHERE created_by = ?1")
+                .map_err(backend)?
+                .query_row([user.0], |r| r.get::<_, i64>(0))
+                .map(|n| n.max(0) as u64)
+                .map_err(backend)
+        })
+        .await
+}
+
+/// Walks the unique index on `name_key` from the cursor (DMs have none, so never match);
+/// `instr` rather than `LIKE`, so `_` and `%` in a query are plain characters.
+pub(super) async fn public_rooms_page(
+    store: &SqliteStore,
+    contains: &str,
+    after: &str,
+    limit: u32,
+) -> Result<Vec<Room>, StoreError> {
+    let (contains, after) = (contains.to_string(), after.to_string());
+    store
+        .read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {ROOM_COLUMNS} FROM rooms r
+                     WHERE r.kind = 'public' AND r.name_key > ?1
+                       AND (?2 = '' OR instr(r.name_key, ?2) > 0)
+                     ORDER BY r.name_key LIMIT ?3"
+                ))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![after, contains, limit], room_from)
+                .map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
         .await

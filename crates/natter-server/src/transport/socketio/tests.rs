@@ -93,7 +93,7 @@ fn reads_requests_from_events() {
     assert_eq!(name, "message.send");
     assert!(matches!(request, Request::MessageSend(_)));
     let (_, request) = parse(&payload(r#"["room.list"]"#)).expect("no data");
-    assert!(matches!(request, Request::RoomList));
+    assert!(matches!(request, Request::RoomList(_)));
 }
 
 #[test]
