@@ -74,7 +74,8 @@ export class NatterServer {
     // Every browser signs up and in from 127.0.0.1: lift the per-address account limits
     // (the Rust suite's tests/abuse.rs tests them).
     args.push('--register-per-hour-per-address', '1000000', '--login-per-minute-per-address', '1000000',
-      '--login-per-minute-per-user', '1000000', '--guest-per-hour-per-address', '1000000');
+      '--login-per-minute-per-user', '1000000', '--guest-per-hour-per-address', '1000000',
+      '--hash-waiting-per-address', '100000', '--hash-wait-ms', '600000');
     // Serve web/ from disk (the files under test) unless asked to test the embedded copy.
     if (!process.env.NATTER_WEB_EMBEDDED) args.push('--web-dir', path.join(REPO, 'web'));
     const child = spawn(natterBin(), [...args, ...extraArgs], {

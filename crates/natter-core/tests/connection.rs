@@ -20,7 +20,12 @@ async fn node_and_token() -> (Arc<Node>, String) {
     .await
     .expect("node");
     let signed = node
-        .register("ana", "correct horse", "test")
+        .register(
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            "ana",
+            "correct horse",
+            "test",
+        )
         .await
         .expect("register");
     (node, signed.token)
@@ -183,7 +188,12 @@ async fn room_creations_refill_at_the_configured_rate() {
     .await
     .expect("node");
     let signed = node
-        .register("ana", "correct horse", "test")
+        .register(
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            "ana",
+            "correct horse",
+            "test",
+        )
         .await
         .expect("register");
     let mut conn = Connection::new(node);

@@ -227,7 +227,12 @@ async fn node_with_users_and(config: CoreConfig) -> (Arc<Node>, Vec<(String, Use
     let mut users = Vec::new();
     for name in ["ana", "bob"] {
         let signed = node
-            .register(name, "correct horse", "test")
+            .register(
+                std::net::Ipv4Addr::LOCALHOST.into(),
+                name,
+                "correct horse",
+                "test",
+            )
             .await
             .expect("register");
         users.push((signed.token, signed.user));

@@ -240,22 +240,18 @@ const FLOOD_REQUESTS_EACH: usize = 300;
 /// a real user signs in from another address in under 2 s while the flood goes on; no flood
 /// request hangs or fails with a 5xx. The server's memory stays bounded.
 ///
-/// The limits are what keeps argon2 free: with one sign-in a minute per address the flood
-/// can start 100 hashes at once (the queue of 8 refuses most at once), then under 2 a second,
-/// which two hashing slots keep up with even on a loaded machine (about 300 ms a hash here).
-/// A flood whose addresses x rate exceeds the hashing capacity fills the queue, and then real
-/// sign-ins are refused at once (429) rather than delayed: see docs/protocol.md section 1.
+/// With the default limits (30 sign-ins a minute per address, 64 waiting for a hash, 2 per
+/// address, none longer than 5 s) the flood asks for far more hashes than two slots do. The
+/// queue is fair per address: by the time every flooder has been refused, each has asked
+/// recently and the real user has not, so it goes next (taking a flooder's place if the queue
+/// is full) and waits about one hash.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sign_in_flood_does_not_delay_a_real_user() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut child, addr) = spawn_binary(
         dir.path(),
         &[
-            "--login-per-minute-per-address",
-            "1",
-            "--hash-queue",
-            "8",
-            // The sign-in's session write need not wait for an fsync on a busy disk: this is
+            // Default limits. The sign-in's session write need not wait for an fsync on a busy disk: this is
             // about hashing, not durability.
             "--sqlite-synchronous",
             "normal",

@@ -44,7 +44,12 @@ async fn a_session_runs_on_a_unix_socket() {
     .await
     .expect("node");
     let signed_in = node
-        .register("unix", "correct horse", "test")
+        .register(
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            "unix",
+            "correct horse",
+            "test",
+        )
         .await
         .expect("register");
     let state = AppState {

@@ -9,6 +9,7 @@ use crate::config::SESSION_TOUCH_INTERVAL;
 use crate::error::{ChatError, ErrorCode, StoreError};
 use crate::model::*;
 use crate::store::StoredSession;
+use std::net::IpAddr;
 
 /// One of a user's sessions as `GET /api/sessions` lists it (never the token).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -36,16 +37,21 @@ impl Node {
     // ----- accounts -------------------------------------------------------------------
 
     /// Creates an account and signs it in; `label` names the device (see
-    /// `accounts::device_label`).
+    /// `accounts::device_label`). `client` is the caller's key in the hashing queue (its
+    /// address; see `accounts::Hashing`).
     pub async fn register(
         &self,
+        client: IpAddr,
         username: &str,
         password: &str,
         label: &str,
     ) -> Result<SignedIn, ChatError> {
         accounts::check_username(username)?;
         accounts::check_password(password)?;
-        let hash = self.hashing.hash_password(password.to_string()).await?;
+        let hash = self
+            .hashing
+            .hash_password(client, password.to_string())
+            .await?;
         let user = self.create_account(username, Some(&hash), false).await?;
         self.sign_in(user, label).await
     }
@@ -79,8 +85,10 @@ impl Node {
         Ok(user)
     }
 
+    /// Signs in with a name and password; `client` as for [`Node::register`].
     pub async fn login(
         &self,
+        client: IpAddr,
         username: &str,
         password: &str,
         label: &str,
@@ -92,7 +100,7 @@ impl Node {
         };
         let ok = self
             .hashing
-            .verify_password(password.to_string(), hash)
+            .verify_password(client, password.to_string(), hash)
             .await?;
         match user {
             Some(user) if ok => self.sign_in(user, label).await,
@@ -204,9 +212,10 @@ impl Node {
 
     /// Changes the caller's password: the old one must verify (`invalid_credentials`
     /// otherwise; guests have none), the new one follows the password rules. Every other
-    /// session of theirs is revoked; the caller's stays.
+    /// session of theirs is revoked; the caller's stays. `client` as for [`Node::register`].
     pub async fn change_password(
         &self,
+        client: IpAddr,
         token: &str,
         old_password: &str,
         new_password: &str,
@@ -220,7 +229,7 @@ impl Node {
             .and_then(|c| c.password_hash);
         let verified = self
             .hashing
-            .verify_password(old_password.to_string(), hash)
+            .verify_password(client, old_password.to_string(), hash)
             .await?;
         if !verified {
             return Err(ChatError::new(
@@ -229,7 +238,10 @@ impl Node {
             ));
         }
         accounts::check_password(new_password)?;
-        let new_hash = self.hashing.hash_password(new_password.to_string()).await?;
+        let new_hash = self
+            .hashing
+            .hash_password(client, new_password.to_string())
+            .await?;
         self.store.set_password(me.user.id, &new_hash).await?;
         let others = self
             .store

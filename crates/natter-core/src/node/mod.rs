@@ -74,7 +74,7 @@ pub struct Node {
     shutdown: CancellationToken,
     /// This node, for work it hands to tasks of its own (resync after a broker outage).
     me: Weak<Node>,
-    /// Password hashing: two at once, a bounded queue behind them.
+    /// Password hashing: two at once, a bounded queue behind them, fair per client key.
     hashing: crate::accounts::Hashing,
 }
 
@@ -91,7 +91,11 @@ impl Node {
     ) -> Result<Arc<Node>, StoreError> {
         let general = store.ensure_public_room("general").await?.id;
         let node = Arc::new_cyclic(|me| Node {
-            hashing: crate::accounts::Hashing::new(config.hash_queue),
+            hashing: crate::accounts::Hashing::new(
+                config.hash_queue,
+                config.hash_waiting_per_key,
+                config.hash_wait,
+            ),
             hub: Hub::with_store(config.gap_wait, store.clone()),
             sessions: SessionShared::with_broker(
                 store.clone(),

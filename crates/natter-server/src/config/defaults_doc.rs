@@ -217,6 +217,12 @@ pub fn documented() -> Vec<SettingDoc> {
             d::ROOM_CREATE_PER_MINUTE,
             &r::ROOM_CREATE_PER_MINUTE,
         ),
+        numeric(
+            "hash-waiting-per-address",
+            d::HASH_WAITING_PER_ADDRESS,
+            &r::HASH_WAITING_PER_ADDRESS,
+        ),
+        numeric("hash-wait-ms", d::HASH_WAIT_MS, &r::HASH_WAIT_MS),
     ]
 }
 

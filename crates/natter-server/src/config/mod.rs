@@ -135,8 +135,9 @@ pub struct Settings {
     /// `--max-frame-bytes`); larger closes with 1009 before it is read.
     #[arg(long, env = "NATTER_MAX_PREAUTH_FRAME_BYTES")]
     pub max_preauth_frame_bytes: Option<usize>,
-    /// Password hashes (sign-up, sign-in) that may wait for a hashing slot; past this they
-    /// are refused at once with 429 `rate_limited`.
+    /// Password hashes (sign-up, sign-in) that may wait for a hashing slot, served fewest
+    /// recent hashes per client address first; past this they are refused at once with 429
+    /// `rate_limited`.
     #[arg(long, env = "NATTER_HASH_QUEUE")]
     pub hash_queue: Option<usize>,
     /// Sign-ins (`POST /api/login`) per minute from one client address (IPv6: one /64).
@@ -186,6 +187,14 @@ pub struct Settings {
     /// over a minute); past it `room.create` fails with `rate_limited`.
     #[arg(long, env = "NATTER_ROOM_CREATE_PER_MINUTE")]
     pub room_create_per_minute: Option<u32>,
+    /// Password hashes one client address (IPv6: one /64) may have waiting for a hashing
+    /// slot; more are refused at once with 429 `rate_limited`.
+    #[arg(long, env = "NATTER_HASH_WAITING_PER_ADDRESS")]
+    pub hash_waiting_per_address: Option<usize>,
+    /// The longest a password hash waits for a hashing slot, in milliseconds; then it is
+    /// refused with 429 `rate_limited`.
+    #[arg(long, env = "NATTER_HASH_WAIT_MS")]
+    pub hash_wait_ms: Option<u64>,
 }
 
 /// Fills every unset field of `self` from `lower`.
@@ -290,6 +299,10 @@ pub struct Config {
     pub http_body_timeout: Duration,
     pub max_rooms_per_user: u32,
     pub room_create_per_minute: u32,
+    /// Password hashes one client address may have waiting.
+    pub hash_waiting_per_address: usize,
+    /// The longest a password hash waits for a slot.
+    pub hash_wait: Duration,
 }
 
 impl Settings {
@@ -369,7 +382,9 @@ impl Settings {
             guest_ttl_hours,
             session_sweep_ms,
             max_rooms_per_user,
-            room_create_per_minute
+            room_create_per_minute,
+            hash_waiting_per_address,
+            hash_wait_ms
         );
         Ok(self)
     }
@@ -606,6 +621,18 @@ impl Settings {
                 d::ROOM_CREATE_PER_MINUTE,
                 &r::ROOM_CREATE_PER_MINUTE,
             )?,
+            hash_waiting_per_address: bounded(
+                "hash-waiting-per-address",
+                self.hash_waiting_per_address,
+                d::HASH_WAITING_PER_ADDRESS,
+                &r::HASH_WAITING_PER_ADDRESS,
+            )?,
+            hash_wait: millis(
+                "hash-wait-ms",
+                self.hash_wait_ms,
+                d::HASH_WAIT_MS,
+                &r::HASH_WAIT_MS,
+            )?,
         })
     }
 }
@@ -640,6 +667,8 @@ impl Config {
             clock: self.clock.clone(),
             max_rooms_per_user: self.max_rooms_per_user,
             room_create_per_minute: self.room_create_per_minute,
+            hash_waiting_per_key: self.hash_waiting_per_address,
+            hash_wait: self.hash_wait,
             ..natter_core::CoreConfig::default()
         }
     }

@@ -443,6 +443,20 @@ const BOUNDS: &[Bounds] = &[
         max: "3600000",
         with: &[],
     },
+    Bounds {
+        flag: "hash-waiting-per-address",
+        outside: ["0", "100001"],
+        min: "1",
+        max: "100000",
+        with: &[],
+    },
+    Bounds {
+        flag: "hash-wait-ms",
+        outside: ["99", "600001"],
+        min: "100",
+        max: "600000",
+        with: &[],
+    },
 ];
 
 fn resolve_args(args: &[&str]) -> Result<Config, String> {

@@ -7,7 +7,7 @@
 //! account limits (`limits.rs`) before any work, and their bodies must arrive within
 //! `http_body_timeout`.
 
-use super::client::ClientAddr;
+use super::client::{limit_key, ClientAddr};
 use crate::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Path, Request, State};
@@ -244,7 +244,7 @@ pub async fn register(
     let c: Credentials = body(&state, req).await?;
     let signed = state
         .node
-        .register(&c.username, &c.password, &label)
+        .register(limit_key(addr), &c.username, &c.password, &label)
         .await?;
     tracing::info!(user = %signed.user.name, "registered");
     Ok((StatusCode::CREATED, Json(signed)).into_response())
@@ -258,7 +258,10 @@ pub async fn login(
     let label = device_label(req.headers());
     let c: Credentials = body(&state, req).await?;
     state.limits.login(addr, &c.username)?;
-    let signed = state.node.login(&c.username, &c.password, &label).await?;
+    let signed = state
+        .node
+        .login(limit_key(addr), &c.username, &c.password, &label)
+        .await?;
     Ok(Json(signed).into_response())
 }
 
@@ -330,7 +333,7 @@ pub async fn change_password(
     let p: PasswordChange = body(&state, req).await?;
     state
         .node
-        .change_password(&token, &p.old_password, &p.new_password)
+        .change_password(limit_key(addr), &token, &p.old_password, &p.new_password)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
