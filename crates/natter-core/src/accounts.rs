@@ -235,11 +235,7 @@ impl Shared {
 impl Hashing {
     /// A queue that lets `max_waiting` hashes wait for one of the running slots, at most
     /// `waiting_per_key` of them from one key, each for at most `max_wait`.
-    pub fn new(
-        max_waiting: usize,
-        waiting_per_key: usize,
-        max_wait: std::time::Duration,
-    ) -> Self {
+    pub fn new(max_waiting: usize, waiting_per_key: usize, max_wait: std::time::Duration) -> Self {
         Hashing {
             shared: std::sync::Arc::new(Shared {
                 queue: std::sync::Mutex::new(Queue {
@@ -275,7 +271,8 @@ impl Hashing {
                 queue.count(key, now);
                 return Ok(Slot(self.shared.clone()));
             }
-            if queue.waiting_per_key.get(&key).copied().unwrap_or(0) >= self.shared.waiting_per_key {
+            if queue.waiting_per_key.get(&key).copied().unwrap_or(0) >= self.shared.waiting_per_key
+            {
                 queue.count(key, now);
                 return Err(refusal(
                     "too many sign-ins from this address are waiting, try again shortly",
@@ -685,7 +682,7 @@ mod tests {
             // A slot frees just after key 1's wait ran out: it goes to key 2, who arrived
             // later and still has time.
             tokio::time::sleep(MAX_WAIT / 2 + std::time::Duration::from_millis(1)).await;
-            first.take();
+            drop(first.take());
             served.await
         });
         let e = late.err().expect("refused");
@@ -712,7 +709,7 @@ mod tests {
 
         let mut granted = Box::pin(hashing.turn(key(2)));
         assert!((&mut granted).now_or_never().is_none());
-        first.take();
+        drop(first.take());
         // The slot is in `granted`'s hands, but it is dropped before it looks.
         assert_eq!(hashing.waiting(), 0);
         assert!(hashing.turn(key(3)).now_or_never().is_none());

@@ -162,7 +162,12 @@ impl Cluster {
             .args(["--rate-per-sec", "100000", "--rate-burst", "100000"])
             .args(["--register-per-hour-per-address", "1000000"])
             .args(["--login-per-minute-per-address", "1000000"])
-            .args(["--hash-waiting-per-address", "100000", "--hash-wait-ms", "600000"])
+            .args([
+                "--hash-waiting-per-address",
+                "100000",
+                "--hash-wait-ms",
+                "600000",
+            ])
             .args(["--log", "warn,natter_redis=info"])
             .stdout(Stdio::null())
             .stderr(log);

@@ -344,7 +344,12 @@ async fn spawn_binary(dir: &std::path::Path) -> (tokio::process::Child, std::net
         .arg(dir)
         // The memory test signs up 24 users from one address (tests/abuse.rs tests the limit).
         .args(["--register-per-hour-per-address", "1000000"])
-        .args(["--hash-waiting-per-address", "100000", "--hash-wait-ms", "600000"])
+        .args([
+            "--hash-waiting-per-address",
+            "100000",
+            "--hash-wait-ms",
+            "600000",
+        ])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
