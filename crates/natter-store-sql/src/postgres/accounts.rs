@@ -1,7 +1,7 @@
 //! PostgreSQL accounts: users, their credentials, and sessions (by token hash).
 
 use super::error::{backend, is_unique_violation};
-use super::rows::user_from;
+use super::rows::{col, user_from};
 use super::PostgresStore;
 use natter_core::model::*;
 use natter_core::store::{name_key, Credentials};
@@ -27,7 +27,7 @@ pub(super) async fn create_user(
         .await
     {
         Ok(row) => Ok(User {
-            id: UserId(row.get(0)),
+            id: UserId(col(&row, 0)?),
             name: name.to_string(),
             guest,
         }),
@@ -49,10 +49,13 @@ pub(super) async fn credentials(
         .query_opt(&stmt, &[&name_key(name)])
         .await
         .map_err(backend)?
-        .map(|row| Credentials {
-            user: user_from(&row, 0),
-            password_hash: row.get(3),
-        }))
+        .map(|row| {
+            Ok(Credentials {
+                user: user_from(&row, 0)?,
+                password_hash: col(&row, 3)?,
+            })
+        })
+        .transpose()?)
 }
 
 pub(super) async fn user_by_name(
@@ -97,7 +100,8 @@ pub(super) async fn session_user(
         .query_opt(&stmt, &[&token_hash])
         .await
         .map_err(backend)?
-        .map(|row| user_from(&row, 0)))
+        .map(|row| user_from(&row, 0))
+        .transpose()?)
 }
 
 pub(super) async fn delete_session(
@@ -113,5 +117,6 @@ pub(super) async fn delete_session(
         .query_opt(&stmt, &[&token_hash])
         .await
         .map_err(backend)?
-        .map(|row| UserId(row.get(0))))
+        .map(|row| col(&row, 0).map(UserId))
+        .transpose()?)
 }
