@@ -45,7 +45,7 @@ pub(super) async fn credentials(
         .prepare_cached("SELECT id, name, guest, password_hash FROM users WHERE name_key = $1")
         .await
         .map_err(backend)?;
-    Ok(client
+    client
         .query_opt(&stmt, &[&name_key(name)])
         .await
         .map_err(backend)?
@@ -55,7 +55,7 @@ pub(super) async fn credentials(
                 password_hash: col(&row, 3)?,
             })
         })
-        .transpose()?)
+        .transpose()
 }
 
 pub(super) async fn user_by_name(
@@ -96,12 +96,12 @@ pub(super) async fn session_user(
         )
         .await
         .map_err(backend)?;
-    Ok(client
+    client
         .query_opt(&stmt, &[&token_hash])
         .await
         .map_err(backend)?
         .map(|row| user_from(&row, 0))
-        .transpose()?)
+        .transpose()
 }
 
 pub(super) async fn delete_session(
@@ -113,10 +113,10 @@ pub(super) async fn delete_session(
         .prepare_cached("DELETE FROM sessions WHERE token_hash = $1 RETURNING user_id")
         .await
         .map_err(backend)?;
-    Ok(client
+    client
         .query_opt(&stmt, &[&token_hash])
         .await
         .map_err(backend)?
         .map(|row| col(&row, 0).map(UserId))
-        .transpose()?)
+        .transpose()
 }

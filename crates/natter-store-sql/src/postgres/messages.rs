@@ -20,12 +20,12 @@ async fn find_message(
          WHERE m.sender_id = $1 AND m.room_id = $2 AND m.client_id = $3"
     );
     let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
-    Ok(client
+    client
         .query_opt(&stmt, &[&sender.0, &room.0, &client_id])
         .await
         .map_err(backend)?
         .map(|r| message_from(&r))
-        .transpose()?)
+        .transpose()
 }
 
 /// Inserts a message in a transaction that holds the room's row lock: one statement bumps

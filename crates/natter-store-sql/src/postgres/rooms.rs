@@ -12,12 +12,12 @@ use natter_core::StoreError;
 async fn room_by_id(client: &impl GenericClient, id: RoomId) -> Result<Option<Room>, StoreError> {
     let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.id = $1");
     let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
-    Ok(client
+    client
         .query_opt(&stmt, &[&id.0])
         .await
         .map_err(backend)?
         .map(|r| room_from(&r))
-        .transpose()?)
+        .transpose()
 }
 
 async fn add_member(
@@ -192,12 +192,12 @@ pub(super) async fn mark_read(
         )
         .await
         .map_err(backend)?;
-    Ok(client
+    client
         .query_opt(&stmt, &[&room.0, &user.0, &seq.0])
         .await
         .map_err(backend)?
         .map(|row| col(&row, 0).map(Seq))
-        .transpose()?)
+        .transpose()
 }
 
 pub(super) async fn read_markers(
