@@ -47,13 +47,29 @@ impl Rng {
 }
 
 /// A message as both decoders report it (binary payloads are not kept by Natter).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum Msg {
     Text(String),
     Binary,
     Ping(Vec<u8>),
     Pong,
     Close(Option<u16>),
+}
+
+/// Short, so that a failure shows which message differs rather than 64 KiB of text.
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Msg::Text(s) => {
+                let head: String = s.chars().take(12).collect();
+                write!(f, "Text({} bytes, {head:?}..)", s.len())
+            }
+            Msg::Binary => write!(f, "Binary"),
+            Msg::Ping(p) => write!(f, "Ping({} bytes)", p.len()),
+            Msg::Pong => write!(f, "Pong"),
+            Msg::Close(code) => write!(f, "Close({code:?})"),
+        }
+    }
 }
 
 /// What a decoder made of a stream: its messages, and whether it refused the stream.
