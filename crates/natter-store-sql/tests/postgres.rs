@@ -738,3 +738,45 @@ async fn postgres_nodes_opening_a_new_database_together_apply_each_migration_onc
     b.shutdown().await;
     scratch.drop().await;
 }
+
+/// Rows are read with `try_get`: a column whose type drifted from what the code reads (here
+/// `rooms.member_count` widened to BIGINT, read as INTEGER) fails the call with a backend
+/// error that names the mismatch, where `Row::get` would panic the node's task.
+#[tokio::test]
+async fn a_column_of_an_unexpected_type_is_a_backend_error_not_a_panic() {
+    let Some(scratch) = scratch("a_column_of_an_unexpected_type_is_a_backend_error_not_a_panic")
+    else {
+        return;
+    };
+    let store = scratch.store(2).await;
+    let ana = store.create_user("ana", None, false).await.expect("ana");
+    raw_client(&scratch.url)
+        .await
+        .batch_execute(
+            "ALTER TABLE rooms ALTER COLUMN member_count TYPE BIGINT;
+             INSERT INTO rooms (name, kind, name_key, created_at) VALUES ('old', 'public', 'old', 0)",
+        )
+        .await
+        .expect("alter");
+    let names_the_types = |result: Result<_, StoreError>| match result {
+        Err(StoreError::Backend(message)) => assert!(
+            message.contains("`i32`") && message.contains("int8"),
+            "the error names the types: {message}"
+        ),
+        Err(other) => panic!("expected a backend error, got {other:?}"),
+        Ok(_) => panic!("expected a backend error, got a value"),
+    };
+    names_the_types(store.create_room("drift", ana.id).await.map(drop));
+    names_the_types(store.public_rooms().await.map(drop));
+    // Columns of the expected types still read.
+    assert_eq!(
+        store
+            .credentials("ana")
+            .await
+            .expect("read")
+            .map(|c| c.user),
+        Some(ana)
+    );
+    drop(store);
+    scratch.drop().await;
+}

@@ -191,8 +191,12 @@ pub struct FrameError {
     pub error: ChatError,
 }
 
-/// A frame's envelope, borrowed from the text: the fast path for `message.send`.
+/// A frame's envelope, borrowed from the text: the fast path for `message.send`. No other
+/// field: serde skips an unknown field's value without checking all of it (a lone surrogate
+/// in a string, a number out of range), where the general path refuses the frame as not
+/// JSON, so frames with other fields take the general path (found by fuzzing).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Envelope<'a> {
     #[serde(rename = "type", borrow)]
     kind: Option<Cow<'a, str>>,
@@ -202,11 +206,22 @@ struct Envelope<'a> {
     data: Option<&'a RawValue>,
 }
 
+/// `message.send`'s arguments and no other field, for the fast path (see [`Envelope`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExactSendArgs {
+    room: RoomId,
+    body: String,
+    client_id: String,
+}
+
 /// Parses a well-formed `message.send` straight into its arguments, without building a
 /// `Value` tree first (the hot path: every chat message). Anything else, and anything this
 /// path does not accept, returns None and goes through [`parse_frame`]'s general path, which
 /// gives the same result for what this accepts and the documented errors for the rest.
-fn parse_send_fast(text: &str) -> Option<(String, Request)> {
+/// Public only for the fuzz target that checks that agreement (fuzz/): not an API.
+#[doc(hidden)]
+pub fn parse_send_fast(text: &str) -> Option<(String, Request)> {
     if !text.trim_start().starts_with('{') {
         return None;
     }
@@ -222,7 +237,12 @@ fn parse_send_fast(text: &str) -> Option<(String, Request)> {
     if !data.trim_start().starts_with('{') {
         return None;
     }
-    let args: SendArgs = serde_json::from_str(data).ok()?;
+    let args: ExactSendArgs = serde_json::from_str(data).ok()?;
+    let args = SendArgs {
+        room: args.room,
+        body: args.body,
+        client_id: args.client_id,
+    };
     Some((reference.into_owned(), Request::MessageSend(args)))
 }
 
@@ -235,7 +255,9 @@ pub fn parse_frame(text: &str) -> Result<(String, Request), FrameError> {
 }
 
 /// Parses any frame through a `Value`, with the documented error for each way it can fail.
-fn parse_frame_general(text: &str) -> Result<(String, Request), FrameError> {
+/// Public only for the fuzz target that checks the fast path against it (fuzz/).
+#[doc(hidden)]
+pub fn parse_frame_general(text: &str) -> Result<(String, Request), FrameError> {
     let value: Value = serde_json::from_str(text).map_err(|e| FrameError {
         reference: None,
         error: ChatError::new(ErrorCode::BadJson, format!("not JSON: {e}")),
@@ -308,13 +330,35 @@ mod tests {
         assert!(e.error.message.contains("missing field"));
     }
 
+    /// Regression (fuzz/ request_parser): a send with a lone surrogate or an out-of-range
+    /// number in a field the fast path would have skipped is refused as not JSON, as any
+    /// other frame with them is.
+    #[test]
+    fn sends_with_bad_json_in_unknown_fields_are_bad_json() {
+        for frame in [
+            r#"{"type":"message.send","ref":"7","data":{"room":1,"body":"hi","client_id":"c"},"r\udbdaef":1}"#,
+            r#"{"type":"message.send","ref":"7","data":{"room":1,"body":"hi","client_id":"c","x":1e400}}"#,
+        ] {
+            let e = parse_frame(frame).expect_err("not JSON");
+            assert_eq!(e.error.code, ErrorCode::BadJson, "{frame}");
+        }
+    }
+
     /// The fast path for sends must agree with the general path on everything it accepts,
     /// and leave everything else (with its documented error) to the general path.
     #[test]
     fn the_send_fast_path_agrees_with_the_general_path() {
         let frames = [
             r#"{"type":"message.send","ref":"7","data":{"room":1,"body":"hi","client_id":"c"}}"#,
-            r#"  { "data" : { "client_id" : "c", "body" : "h\u00e9 \"q\"", "room" : 12 } , "ref" : "r\n", "type" : "message.send", "extra": [1, {"x": null}] } "#,
+            r#"  { "data" : { "client_id" : "c", "body" : "h\u00e9 \"q\"", "room" : 12 } , "ref" : "r\n", "type" : "message.send" } "#,
+            r#"{"type":"message.send","ref":"7","data":{"room":1,"body":"hi","client_id":"c"},"extra": [1, {"x": null}]}"#,
+            r#"{"type":"message.send","ref":"7","data":{"room":1,"body":"hi","client_id":"c","extra":true}}"#,
+            // Found by fuzzing (fuzz/ request_parser): values the fast path skipped unchecked
+            // in unknown fields, which the general path refuses as not JSON.
+            r#"{"type":"message.send","ref":"7","data":{"room":1,"body":"hi","client_id":"c"},"r\udbdaef":1}"#,
+            r#"{"type":"message.send","ref":"7","data":{"room":1,"body":"hi","client_id":"c"},"x":"\ud800"}"#,
+            r#"{"type":"message.send","ref":"7","data":{"room":1,"body":"hi","client_id":"c"},"x":1e400}"#,
+            r#"{"type":"message.send","ref":"7","data":{"room":1,"body":"hi","client_id":"c","x":"\udc00"}}"#,
             r#"{"type":"message.send","ref":"7","ref":"8","data":{"room":1,"body":"hi","client_id":"c"}}"#,
             r#"{"type":"message.send","ref":"7","data":{"room":1,"room":2,"body":"hi","client_id":"c"}}"#,
             r#"{"type":"message.send","ref":7,"data":{"room":1,"body":"hi","client_id":"c"}}"#,

@@ -82,10 +82,12 @@ pub struct SessionHandle {
 
 impl SessionHandle {
     /// Queues an event without waiting. A full queue closes the session (slow consumer).
+    #[inline]
     pub fn deliver(&self, event: Arc<EncodedEvent>) {
         self.push(Outbound::Event(event));
     }
 
+    #[inline]
     pub(crate) fn push(&self, item: Outbound) {
         if self.is_closed() {
             return;

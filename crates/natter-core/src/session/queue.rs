@@ -32,11 +32,13 @@ impl OutboundQueue {
         }
     }
 
+    #[inline]
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Outbound>> {
         // A panic while holding the lock leaves a plain queue behind; keep serving.
         self.items.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    #[inline]
     pub(super) fn push(&self, item: Outbound) -> Pushed {
         if self.receiver_gone.load(Ordering::Acquire) {
             return Pushed::Gone;
@@ -49,6 +51,7 @@ impl OutboundQueue {
         Pushed::Queued
     }
 
+    #[inline]
     pub(super) fn pop(&self) -> Option<Outbound> {
         let mut items = self.lock();
         let item = items.pop_front();

@@ -2,7 +2,7 @@
 //! labels, last use and expiry.
 
 use super::error::{backend, is_unique_violation};
-use super::rows::user_from;
+use super::rows::{col, user_from};
 use super::PostgresStore;
 use natter_core::model::*;
 use natter_core::store::{name_key, Credentials, Expired, StoredSession};
@@ -29,7 +29,7 @@ pub(super) async fn create_user(
         .await
     {
         Ok(row) => Ok(User {
-            id: UserId(row.get(0)),
+            id: UserId(col(&row, 0)?),
             name: name.to_string(),
             guest,
         }),
@@ -47,14 +47,17 @@ pub(super) async fn credentials(
         .prepare_cached("SELECT id, name, guest, password_hash FROM users WHERE name_key = $1")
         .await
         .map_err(backend)?;
-    Ok(client
+    client
         .query_opt(&stmt, &[&name_key(name)])
         .await
         .map_err(backend)?
-        .map(|row| Credentials {
-            user: user_from(&row, 0),
-            password_hash: row.get(3),
-        }))
+        .map(|row| {
+            Ok(Credentials {
+                user: user_from(&row, 0)?,
+                password_hash: col(&row, 3)?,
+            })
+        })
+        .transpose()
 }
 
 pub(super) async fn user_by_name(
@@ -281,9 +284,10 @@ pub(super) async fn delete_session(
         .prepare_cached("DELETE FROM sessions WHERE token_hash = $1 RETURNING user_id")
         .await
         .map_err(backend)?;
-    Ok(client
+    client
         .query_opt(&stmt, &[&token_hash])
         .await
         .map_err(backend)?
-        .map(|row| UserId(row.get(0))))
+        .map(|row| col(&row, 0).map(UserId))
+        .transpose()
 }

@@ -3,7 +3,7 @@
 //! and history before or after a seq.
 
 use super::error::backend;
-use super::rows::{message_from, MESSAGE_COLUMNS};
+use super::rows::{col, message_from, MESSAGE_COLUMNS};
 use super::PostgresStore;
 use deadpool_postgres::GenericClient;
 use natter_core::model::*;
@@ -20,11 +20,12 @@ async fn find_message(
          WHERE m.sender_id = $1 AND m.room_id = $2 AND m.client_id = $3"
     );
     let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
-    Ok(client
+    client
         .query_opt(&stmt, &[&sender.0, &room.0, &client_id])
         .await
         .map_err(backend)?
-        .map(|r| message_from(&r)))
+        .map(|r| message_from(&r))
+        .transpose()
 }
 
 /// Inserts a message in a transaction that holds the room's row lock: one statement bumps
@@ -64,11 +65,12 @@ async fn insert_message(
         tx.rollback().await.map_err(backend)?;
         return Ok(None);
     };
+    let (id, seq) = (col(&row, 0)?, col(&row, 1)?);
     tx.commit().await.map_err(backend)?;
     Ok(Some(Message {
-        id: MessageId(row.get(0)),
+        id: MessageId(id),
         room: message.room,
-        seq: Seq(row.get(1)),
+        seq: Seq(seq),
         sender: message.sender.clone(),
         body: message.body.clone(),
         ts: message.ts,
@@ -116,7 +118,7 @@ pub(super) async fn messages_after(
         .query(&stmt, &[&room.0, &after.0, &i64::from(limit)])
         .await
         .map_err(backend)?;
-    Ok(rows.iter().map(message_from).collect())
+    rows.iter().map(message_from).collect()
 }
 
 pub(super) async fn messages_before(
@@ -136,7 +138,10 @@ pub(super) async fn messages_before(
         .query(&stmt, &[&room.0, &before, &i64::from(limit)])
         .await
         .map_err(backend)?;
-    let mut out: Vec<Message> = rows.iter().map(message_from).collect();
+    let mut out = rows
+        .iter()
+        .map(message_from)
+        .collect::<Result<Vec<_>, _>>()?;
     out.reverse();
     Ok(out)
 }

@@ -41,7 +41,8 @@ pub(super) async fn migrate(pool: &Pool) -> Result<(), StoreError> {
             )
             .await
             .map_err(backend)?
-            .get(0);
+            .try_get(0)
+            .map_err(backend)?;
         migrate::refuse_if_newer(applied, migrate::POSTGRES)?;
         if applied == 0 && migrate::is_baseline(&baseline_tables_present(&tx).await?)? {
             add_read_markers_if_missing(&tx).await?;
@@ -82,7 +83,7 @@ async fn baseline_tables_present(client: &impl GenericClient) -> Result<Vec<Stri
         )
         .await
         .map_err(backend)?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    rows.iter().map(|r| r.try_get(0).map_err(backend)).collect()
 }
 
 /// Adds `members.read_seq` to a database of the first unversioned schema (see

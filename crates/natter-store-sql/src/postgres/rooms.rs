@@ -2,7 +2,7 @@
 //! member count), members, and read markers.
 
 use super::error::{backend, is_unique_violation};
-use super::rows::{room_from, user_from, ROOM_COLUMNS};
+use super::rows::{col, room_from, user_from, ROOM_COLUMNS};
 use super::PostgresStore;
 use deadpool_postgres::GenericClient;
 use natter_core::model::*;
@@ -12,11 +12,12 @@ use natter_core::StoreError;
 async fn room_by_id(client: &impl GenericClient, id: RoomId) -> Result<Option<Room>, StoreError> {
     let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.id = $1");
     let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
-    Ok(client
+    client
         .query_opt(&stmt, &[&id.0])
         .await
         .map_err(backend)?
-        .map(|r| room_from(&r)))
+        .map(|r| room_from(&r))
+        .transpose()
 }
 
 async fn add_member(
@@ -66,7 +67,7 @@ pub(super) async fn ensure_public_room(
     let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.name_key = $1");
     let select = client.prepare_cached(&sql).await.map_err(backend)?;
     let row = client.query_one(&select, &[&key]).await.map_err(backend)?;
-    Ok(room_from(&row))
+    room_from(&row)
 }
 
 pub(super) async fn create_room(
@@ -90,7 +91,7 @@ pub(super) async fn create_room(
         )
         .await
     {
-        Ok(row) => RoomId(row.get(0)),
+        Ok(row) => RoomId(col(&row, 0)?),
         Err(e) if is_unique_violation(&e) => {
             return Err(StoreError::Conflict("room name taken".into()))
         }
@@ -112,7 +113,7 @@ pub(super) async fn public_rooms(store: &PostgresStore) -> Result<Vec<Room>, Sto
         format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.kind = 'public' ORDER BY r.name_key");
     let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
     let rows = client.query(&stmt, &[]).await.map_err(backend)?;
-    Ok(rows.iter().map(room_from).collect())
+    rows.iter().map(room_from).collect()
 }
 
 pub(super) async fn rooms_created_by(
@@ -150,7 +151,7 @@ pub(super) async fn public_rooms_page(
         .query(&stmt, &[&after, &contains, &i64::from(limit)])
         .await
         .map_err(backend)?;
-    Ok(rows.iter().map(room_from).collect())
+    rows.iter().map(room_from).collect()
 }
 
 pub(super) async fn rooms_of(
@@ -167,13 +168,15 @@ pub(super) async fn rooms_of(
     );
     let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
     let rows = client.query(&stmt, &[&user.0]).await.map_err(backend)?;
-    Ok(rows
-        .iter()
+    rows.iter()
         .map(|row| {
-            let peer = row.get::<_, Option<i64>>(5).map(|_| user_from(row, 5));
-            (room_from(row), peer)
+            let peer = match col::<Option<i64>>(row, 5)? {
+                Some(_) => Some(user_from(row, 5)?),
+                None => None,
+            };
+            Ok((room_from(row)?, peer))
         })
-        .collect())
+        .collect()
 }
 
 pub(super) async fn join(
@@ -230,11 +233,12 @@ pub(super) async fn mark_read(
         )
         .await
         .map_err(backend)?;
-    Ok(client
+    client
         .query_opt(&stmt, &[&room.0, &user.0, &seq.0])
         .await
         .map_err(backend)?
-        .map(|row| Seq(row.get(0))))
+        .map(|row| col(&row, 0).map(Seq))
+        .transpose()
 }
 
 pub(super) async fn read_markers(
@@ -249,13 +253,13 @@ pub(super) async fn read_markers(
         )
         .await
         .map_err(backend)?;
-    Ok(client
+    client
         .query(&stmt, &[&user.0])
         .await
         .map_err(backend)?
         .iter()
-        .map(|row| (RoomId(row.get(0)), Seq(row.get(1))))
-        .collect())
+        .map(|row| Ok((RoomId(col(row, 0)?), Seq(col(row, 1)?))))
+        .collect()
 }
 
 pub(super) async fn is_member(
@@ -285,7 +289,7 @@ pub(super) async fn members(store: &PostgresStore, room: RoomId) -> Result<Vec<U
         .await
         .map_err(backend)?;
     let rows = client.query(&stmt, &[&room.0]).await.map_err(backend)?;
-    Ok(rows.iter().map(|row| user_from(row, 0)).collect())
+    rows.iter().map(|row| user_from(row, 0)).collect()
 }
 
 pub(super) async fn open_dm(
@@ -308,14 +312,14 @@ pub(super) async fn open_dm(
         .await
         .map_err(backend)?;
     let (id, created) = match created {
-        Some(row) => (RoomId(row.get(0)), true),
+        Some(row) => (RoomId(col(&row, 0)?), true),
         None => {
             let select = tx
                 .prepare_cached("SELECT id FROM rooms WHERE dm_key = $1")
                 .await
                 .map_err(backend)?;
             let row = tx.query_one(&select, &[&key]).await.map_err(backend)?;
-            (RoomId(row.get(0)), false)
+            (RoomId(col(&row, 0)?), false)
         }
     };
     if created {

@@ -24,6 +24,9 @@ mod tests;
 mod writer;
 
 pub use head::own_request_head;
+/// The event parser, public only for the fuzz target of the Socket.IO packet path (fuzz/).
+#[doc(hidden)]
+pub use requests::parse as parse_event;
 use requests::{parse, Incoming, Requests};
 use writer::{error_event, failure, success, Writer};
 

@@ -75,7 +75,7 @@ pub(super) fn event_name(payload: &Payload) -> String {
 }
 
 /// Reads a request from an event `[name, data?]`. On failure, also returns the event name.
-pub(super) fn parse(payload: &Payload) -> Result<(String, Request), (String, ChatError)> {
+pub fn parse(payload: &Payload) -> Result<(String, Request), (String, ChatError)> {
     let binary = || {
         ChatError::new(
             ErrorCode::BinaryUnsupported,
