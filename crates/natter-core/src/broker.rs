@@ -54,6 +54,17 @@ pub enum BusEvent {
         user: UserId,
         room: RoomId,
         read_seq: Seq,
+        /// Unread and mention counts after the marker when it was stored.
+        #[serde(default)]
+        unread: Option<u32>,
+        #[serde(default)]
+        mentions: Option<u32>,
+    },
+    /// `user` set their notification level in `room`.
+    RoomNotify {
+        user: UserId,
+        room: RoomId,
+        notify: crate::model::NotifyLevel,
     },
     /// `user` stopped being a member of `room`.
     RoomRemoved {
@@ -77,6 +88,7 @@ impl BusEvent {
             BusEvent::Presence { .. } => Topic::Presence,
             BusEvent::RoomAdded { user, .. }
             | BusEvent::RoomRead { user, .. }
+            | BusEvent::RoomNotify { user, .. }
             | BusEvent::RoomRemoved { user, .. }
             | BusEvent::SessionRevoked { user, .. } => Topic::User(*user),
         }

@@ -37,6 +37,8 @@ pub mod defaults {
     /// The longest a password hash waits for a slot before it is refused: a flood's waiters
     /// get a 429 in bounded time rather than holding their requests open.
     pub const HASH_WAIT_MS: u64 = 5000;
+    /// Distinct emoji one message may carry (each from any number of people).
+    pub const MAX_REACTIONS_PER_MESSAGE: u32 = 20;
 }
 
 /// The values each setting the server exposes accepts, in the units of [`defaults`]. The
@@ -78,6 +80,8 @@ pub mod ranges {
     pub const HASH_WAITING_PER_ADDRESS: RangeInclusive<usize> = 1..=100_000;
     /// 100 ms to ten minutes.
     pub const HASH_WAIT_MS: RangeInclusive<u64> = 100..=600_000;
+    /// At least one, or nobody could react; a thousand is a wall of emoji.
+    pub const MAX_REACTIONS_PER_MESSAGE: RangeInclusive<u32> = 1..=1000;
 }
 
 /// A session's `last_used_at` (and its user's `last_active`) is written at most this often:
@@ -137,6 +141,8 @@ pub struct CoreConfig {
     pub hash_waiting_per_key: usize,
     /// The longest a password hash waits for a slot; then it is refused (`rate_limited`).
     pub hash_wait: Duration,
+    /// Distinct emoji one message may carry; one more is refused `too_many_reactions`.
+    pub max_reactions_per_message: u32,
 }
 
 impl Default for CoreConfig {
@@ -164,6 +170,7 @@ impl Default for CoreConfig {
             room_create_per_minute: defaults::ROOM_CREATE_PER_MINUTE,
             hash_waiting_per_key: defaults::HASH_WAITING_PER_ADDRESS,
             hash_wait: Duration::from_millis(defaults::HASH_WAIT_MS),
+            max_reactions_per_message: defaults::MAX_REACTIONS_PER_MESSAGE,
         }
     }
 }
@@ -191,5 +198,6 @@ mod tests {
         assert!(ranges::ROOM_CREATE_PER_MINUTE.contains(&defaults::ROOM_CREATE_PER_MINUTE));
         assert!(ranges::HASH_WAITING_PER_ADDRESS.contains(&defaults::HASH_WAITING_PER_ADDRESS));
         assert!(ranges::HASH_WAIT_MS.contains(&defaults::HASH_WAIT_MS));
+        assert!(ranges::MAX_REACTIONS_PER_MESSAGE.contains(&defaults::MAX_REACTIONS_PER_MESSAGE));
     }
 }

@@ -38,6 +38,16 @@ pub enum ErrorCode {
     RequestTimeout,
     /// A per-user quota is used up (rooms created: `max_rooms_per_user`).
     LimitReached,
+    /// No message with that seq in the room (or the seq is an edit, delete or reaction).
+    UnknownMessage,
+    /// The message was deleted: it cannot be edited, reacted to or replied to.
+    MessageDeleted,
+    /// A thread reply to a thread reply (threads are one level deep).
+    InvalidThread,
+    /// A reaction that is not a single emoji.
+    InvalidEmoji,
+    /// The message carries the most distinct reactions it may.
+    TooManyReactions,
 }
 
 impl ErrorCode {
@@ -68,6 +78,11 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::LimitReached => "limit_reached",
+            ErrorCode::UnknownMessage => "unknown_message",
+            ErrorCode::MessageDeleted => "message_deleted",
+            ErrorCode::InvalidThread => "invalid_thread",
+            ErrorCode::InvalidEmoji => "invalid_emoji",
+            ErrorCode::TooManyReactions => "too_many_reactions",
         }
     }
 }
@@ -123,6 +138,23 @@ pub enum StoreError {
     /// connection is taken and too many queries wait for one): nothing was done; retry shortly.
     #[error("the store is busy: too many writes or queries are waiting")]
     Busy,
+    /// A change or thread reply the stream's state does not allow; nothing was stored.
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
+}
+
+/// Why a store refused a change or a thread reply (checked in the same transaction that
+/// would have stored it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No message with that seq in the room (or that seq is a change entry).
+    UnknownMessage,
+    /// The target was deleted.
+    Deleted,
+    /// A thread reply's parent is itself a thread reply.
+    InvalidThread,
+    /// A reaction beyond `max_reactions` distinct emoji.
+    TooManyReactions,
 }
 
 /// A broker failure.
@@ -137,6 +169,24 @@ const STORE_BUSY_RETRY_MS: u64 = 200;
 
 impl From<StoreError> for ChatError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Refused(r) = e {
+            return match r {
+                Refusal::UnknownMessage => {
+                    ChatError::new(ErrorCode::UnknownMessage, "no such message in this room")
+                }
+                Refusal::Deleted => {
+                    ChatError::new(ErrorCode::MessageDeleted, "that message was deleted")
+                }
+                Refusal::InvalidThread => ChatError::new(
+                    ErrorCode::InvalidThread,
+                    "reply in the thread of the message this reply belongs to",
+                ),
+                Refusal::TooManyReactions => ChatError::new(
+                    ErrorCode::TooManyReactions,
+                    "this message has as many different reactions as it may",
+                ),
+            };
+        }
         if let StoreError::Busy = e {
             // Back-pressure, not a failure: the client is told to slow down, as by its own
             // rate limit (and clients already retry `rate_limited` by themselves).

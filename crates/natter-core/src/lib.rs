@@ -37,12 +37,13 @@ pub mod protocol;
 pub mod ratelimit;
 pub mod session;
 pub mod store;
+pub mod text;
 
 pub use broker::{Broker, BusEvent, BusHandler, LocalBroker, Topic};
 pub use clock::Clock;
 pub use config::CoreConfig;
 pub use connection::{AuthStep, Connection, KeepaliveStep};
-pub use error::{BrokerError, ChatError, ErrorCode, StoreError};
+pub use error::{BrokerError, ChatError, ErrorCode, Refusal, StoreError};
 pub use model::*;
 pub use node::{Node, SessionView, SignedIn};
 pub use protocol::{close, EncodedEvent, Request};

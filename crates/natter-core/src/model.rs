@@ -9,7 +9,7 @@ use std::fmt;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(pub i64);
 
@@ -57,7 +57,7 @@ pub fn now_millis() -> Millis {
 }
 
 /// A user as others see them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: UserId,
     /// The name as spelled at sign-up (uniqueness is case-insensitive).
@@ -105,10 +105,102 @@ pub struct RoomView {
     /// For a DM: the other person.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub peer: Option<User>,
+    /// For a member, where the room's own state is given (`auth`, `room_added`): unread
+    /// messages after their read marker (at most `MAX_UNREAD_COUNT`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unread: Option<u32>,
+    /// Of those, the ones that mention them (every one, in a DM).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mentions: Option<u32>,
+    /// Their notification level for the room.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub notify: Option<NotifyLevel>,
 }
 
-/// A stored message.
+/// Unread and mention counts stop at this (a room read long ago shows "1000+").
+pub const MAX_UNREAD_COUNT: u32 = 1000;
+
+/// How a member wants to be notified of a room's messages (stored per member, follows the
+/// user to every device). DMs count every message as a mention.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyLevel {
+    All,
+    #[default]
+    Mentions,
+    None,
+}
+
+impl NotifyLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyLevel::All => "all",
+            NotifyLevel::Mentions => "mentions",
+            NotifyLevel::None => "none",
+        }
+    }
+    pub fn parse(s: &str) -> Option<NotifyLevel> {
+        match s {
+            "all" => Some(NotifyLevel::All),
+            "mentions" => Some(NotifyLevel::Mentions),
+            "none" => Some(NotifyLevel::None),
+            _ => None,
+        }
+    }
+}
+
+/// A member's own state in a room: read marker, counts after it, notification level.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberState {
+    pub room: RoomId,
+    pub read_seq: Seq,
+    pub unread: u32,
+    pub mentions: u32,
+    pub notify: NotifyLevel,
+}
+
+/// What a stream entry does to an earlier message of its room (docs/protocol.md section 6):
+/// absent on a message itself. `target` is the changed message's seq.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Change {
+    /// The entry's `body` is the target's new text (empty once the target is deleted).
+    Edit { target: Seq },
+    /// The target's text is gone; it stays as a tombstone.
+    Delete { target: Seq },
+    /// The entry's sender added (or removed) `emoji` on the target.
+    React { target: Seq, emoji: String, add: bool },
+}
+
+impl Change {
+    pub fn target(&self) -> Seq {
+        match self {
+            Change::Edit { target } | Change::Delete { target } | Change::React { target, .. } => {
+                *target
+            }
+        }
+    }
+}
+
+/// One emoji on a message and who put it there (in the order they did).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub emoji: String,
+    pub users: Vec<User>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// An entry of a room's ordered stream: a message, or (with `change`) an edit, delete or
+/// reaction of an earlier one. The optional fields are left out of the JSON when empty, so a
+/// plain message reads as it always has.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub id: MessageId,
     pub room: RoomId,
@@ -119,16 +211,70 @@ pub struct Message {
     pub ts: Millis,
     /// The sender's id for this send, used to store retries once.
     pub client_id: String,
+    /// On a change entry: what it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+    /// On a thread reply: the seq of the message it replies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<Seq>,
+    /// On a thread reply: also shown in the room's own timeline.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub also_room: bool,
+    /// Users mentioned by `@name` (members of the room when it was sent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
+    /// `@room`: everyone in the room is mentioned.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub mentions_room: bool,
+    /// When the text was last edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<Millis>,
+    /// A tombstone: the text was deleted (`body` is empty).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    /// Reactions, by first use (current state: in `history` and `message.get`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+    /// On a thread's first message: its reply count. On a reply: its thread's reply count
+    /// once it was stored (so a client can take the largest it has seen).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub replies: u32,
+    /// On a thread's first message: when the newest reply came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reply_ts: Option<Millis>,
+}
+
+impl Message {
+    /// The event name of this entry: `message`, `message_edited`, `message_deleted` or
+    /// `reaction`.
+    pub fn event_name(&self) -> &'static str {
+        match self.change {
+            None => "message",
+            Some(Change::Edit { .. }) => "message_edited",
+            Some(Change::Delete { .. }) => "message_deleted",
+            Some(Change::React { .. }) => "reaction",
+        }
+    }
+    /// Whether this entry shows in the room's own timeline (a message not only in a thread).
+    pub fn in_timeline(&self) -> bool {
+        self.change.is_none() && (self.thread.is_none() || self.also_room)
+    }
 }
 
 /// A message about to be stored; the store assigns id and seq.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewMessage {
     pub room: RoomId,
     pub sender: User,
     pub body: String,
     pub client_id: String,
     pub ts: Millis,
+    /// A thread reply: the parent's seq. The store refuses (`Refusal::InvalidThread`) a
+    /// parent that is a reply or a change, and `UnknownMessage` one that does not exist.
+    pub thread: Option<Seq>,
+    pub also_room: bool,
+    pub mentions: Vec<UserId>,
+    pub mentions_room: bool,
 }
 
 /// The result of appending: the stored message, and whether it was stored before
@@ -137,6 +283,47 @@ pub struct NewMessage {
 pub struct Appended {
     pub message: Message,
     pub duplicate: bool,
+}
+
+/// A change to store as a new stream entry (see [`Change`]).
+#[derive(Debug, Clone)]
+pub struct NewChange {
+    pub room: RoomId,
+    pub sender: User,
+    pub client_id: String,
+    pub ts: Millis,
+    pub change: Change,
+    /// For an edit: the new text.
+    pub body: String,
+    /// For a reaction added: how many distinct emoji the target may carry at most.
+    pub max_reactions: u32,
+}
+
+/// What `Store::change` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// Stored as this new entry.
+    Applied(Message),
+    /// A retry: this (sender, room, client_id) was stored before, as this entry.
+    Duplicate(Message),
+    /// A reaction already in the state asked for: nothing stored.
+    Unchanged,
+}
+
+/// Which messages a history page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The room's timeline: messages not in a thread, and replies sent `also_room`.
+    Room,
+    /// The replies of one thread (not its first message).
+    Thread(Seq),
+}
+
+/// One version of a message's text (`message.edits`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Version {
+    pub body: String,
+    pub ts: Millis,
 }
 
 /// A room member with their presence.

@@ -12,8 +12,19 @@
 //!   since another (the user row stays, under its name, for the history it wrote).
 //! - `create_room` records its creator: `rooms_created_by` counts them;
 //! - `public_rooms_page` pages public rooms by name key, with a substring filter.
+//! - every change (edit, delete, reaction) is a stream entry with the room's next seq, stored
+//!   in the transaction that updates its target; a thread reply updates its parent's reply
+//!   count and time in its own. A delete empties the target's text, its earlier versions and
+//!   the texts of the edit entries that target it. Refusals (`StoreError::Refused`) store
+//!   nothing and spend no seq.
+//! - `messages_after` returns entries as stored (a message's text is its current one,
+//!   `reactions` empty); `message` and `message_page` return messages in their current state,
+//!   reactions included.
+//! - unread counts: messages in the timeline, from others, not deleted, after the marker;
+//!   mentions: of those and of thread replies, the ones naming the user or `@room` (in a DM,
+//!   every one); both stop at `MAX_UNREAD_COUNT`.
 
-use crate::error::StoreError;
+use crate::error::{Refusal, StoreError};
 use crate::model::*;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -145,13 +156,37 @@ pub trait Store: Send + Sync + 'static {
         after: Seq,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
-    /// The newest `limit` messages with seq < `before` (all when None), returned oldest first.
-    async fn messages_before(
+    /// A page of messages (no change entries) of `scope`, in their current state, oldest
+    /// first: with `after`, the oldest `limit` with seq > after; otherwise the newest `limit`
+    /// with seq < `before` (all when None).
+    async fn message_page(
         &self,
         room: RoomId,
+        scope: Scope,
         before: Option<Seq>,
+        after: Option<Seq>,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
+    /// One message (not a change entry) in its current state.
+    async fn message(&self, room: RoomId, seq: Seq) -> Result<Option<Message>, StoreError>;
+    /// Stores a change as a new stream entry (see the module rules).
+    async fn change(&self, change: NewChange) -> Result<ChangeOutcome, StoreError>;
+    /// The texts a message has had, oldest first: the original, then each edit's. Empty for
+    /// a deleted message or one that does not exist.
+    async fn versions(&self, room: RoomId, seq: Seq) -> Result<Vec<Version>, StoreError>;
+    /// The user's state in each room they are a member of (or only in `room`).
+    async fn member_states(
+        &self,
+        user: UserId,
+        room: Option<RoomId>,
+    ) -> Result<Vec<MemberState>, StoreError>;
+    /// Sets the user's notification level in a room; false if they are not a member.
+    async fn set_notify(
+        &self,
+        room: RoomId,
+        user: UserId,
+        level: NotifyLevel,
+    ) -> Result<bool, StoreError>;
 
     /// Moves `user`'s read marker in `room` forward to `seq`: never back, never past the
     /// room's last seq. Returns the marker now stored, or None if the user is not a member.
@@ -198,6 +233,11 @@ struct MemoryData {
     messages: HashMap<RoomId, BTreeMap<Seq, Message>>,
     dedupe: HashMap<(UserId, RoomId, String), (RoomId, Seq)>,
     next_message_id: i64,
+    /// Reactions per message, in first-use order.
+    reactions: HashMap<(RoomId, Seq), Vec<Reaction>>,
+    /// A message's original text, kept from its first edit on.
+    originals: HashMap<(RoomId, Seq), Version>,
+    notify: HashMap<(RoomId, UserId), NotifyLevel>,
 }
 
 struct MemorySession {
@@ -244,6 +284,28 @@ impl MemoryData {
             last_seq: Seq::ZERO,
         });
         id
+    }
+    /// A stored entry as `messages_after` returns it.
+    fn entry(&self, room: RoomId, seq: Seq) -> Option<Message> {
+        self.messages.get(&room)?.get(&seq).cloned()
+    }
+    /// A message with its reactions.
+    fn current(&self, m: &Message) -> Message {
+        let mut m = m.clone();
+        m.reactions = self
+            .reactions
+            .get(&(m.room, m.seq))
+            .cloned()
+            .unwrap_or_default();
+        m
+    }
+    /// The next message id and the room's next seq (taken).
+    fn next_entry(&mut self, room: RoomId) -> Result<(MessageId, Seq), StoreError> {
+        let r = self.room_mut(room).ok_or(StoreError::NotFound)?;
+        r.last_seq = r.last_seq.next();
+        let seq = r.last_seq;
+        self.next_message_id += 1;
+        Ok((MessageId(self.next_message_id), seq))
     }
     fn public_room_by_key(&self, key: &str) -> Option<RoomId> {
         self.rooms
@@ -538,6 +600,7 @@ impl Store for MemoryStore {
     async fn leave(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
         let mut d = self.lock()?;
         d.read.remove(&(room, user));
+        d.notify.remove(&(room, user));
         Ok(d.members.get_mut(&room).is_some_and(|m| m.remove(&user)))
     }
 
@@ -611,30 +674,55 @@ impl Store for MemoryStore {
         let mut d = self.lock()?;
         let key = (message.sender.id, message.room, message.client_id.clone());
         if let Some((room, seq)) = d.dedupe.get(&key).copied() {
-            let existing = d
-                .messages
-                .get(&room)
-                .and_then(|m| m.get(&seq))
-                .cloned()
-                .ok_or(StoreError::NotFound)?;
+            let existing = d.entry(room, seq).ok_or(StoreError::NotFound)?;
             return Ok(Appended {
                 message: existing,
                 duplicate: true,
             });
         }
-        let room = d.room_mut(message.room).ok_or(StoreError::NotFound)?;
-        room.last_seq = room.last_seq.next();
-        let seq = room.last_seq;
-        d.next_message_id += 1;
-        let stored = Message {
-            id: MessageId(d.next_message_id),
+        if d.room(message.room).is_none() {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(parent) = message.thread {
+            let p = d
+                .messages
+                .get(&message.room)
+                .and_then(|m| m.get(&parent))
+                .filter(|p| p.change.is_none())
+                .ok_or(StoreError::Refused(Refusal::UnknownMessage))?;
+            if p.thread.is_some() {
+                return Err(StoreError::Refused(Refusal::InvalidThread));
+            }
+            if p.deleted {
+                return Err(StoreError::Refused(Refusal::Deleted));
+            }
+        }
+        let (id, seq) = d.next_entry(message.room)?;
+        let mut stored = Message {
+            id,
             room: message.room,
             seq,
             sender: message.sender,
             body: message.body,
             ts: message.ts,
             client_id: message.client_id,
+            thread: message.thread,
+            also_room: message.thread.is_some() && message.also_room,
+            mentions: message.mentions,
+            mentions_room: message.mentions_room,
+            ..Message::default()
         };
+        if let Some(parent) = message.thread {
+            if let Some(p) = d
+                .messages
+                .get_mut(&stored.room)
+                .and_then(|m| m.get_mut(&parent))
+            {
+                p.replies += 1;
+                p.last_reply_ts = Some(stored.ts);
+                stored.replies = p.replies;
+            }
+        }
         d.messages
             .entry(stored.room)
             .or_default()
@@ -644,6 +732,243 @@ impl Store for MemoryStore {
             message: stored,
             duplicate: false,
         })
+    }
+
+    async fn change(&self, change: NewChange) -> Result<ChangeOutcome, StoreError> {
+        let mut d = self.lock()?;
+        let key = (change.sender.id, change.room, change.client_id.clone());
+        if let Some((room, seq)) = d.dedupe.get(&key).copied() {
+            let existing = d.entry(room, seq).ok_or(StoreError::NotFound)?;
+            return Ok(ChangeOutcome::Duplicate(existing));
+        }
+        if d.room(change.room).is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let target_seq = change.change.target();
+        let target = d
+            .messages
+            .get(&change.room)
+            .and_then(|m| m.get(&target_seq))
+            .filter(|t| t.change.is_none())
+            .cloned()
+            .ok_or(StoreError::Refused(Refusal::UnknownMessage))?;
+        if target.deleted {
+            return Err(StoreError::Refused(Refusal::Deleted));
+        }
+        let at = (change.room, target_seq);
+        if let Change::React { emoji, add, .. } = &change.change {
+            let list = d.reactions.get(&at);
+            let has = list
+                .and_then(|l| l.iter().find(|r| &r.emoji == emoji))
+                .is_some_and(|r| r.users.iter().any(|u| u.id == change.sender.id));
+            if has == *add {
+                return Ok(ChangeOutcome::Unchanged);
+            }
+            let distinct = list.map_or(0, |l| l.len());
+            let new_emoji = !list.is_some_and(|l| l.iter().any(|r| &r.emoji == emoji));
+            if *add && new_emoji && distinct as u32 >= change.max_reactions {
+                return Err(StoreError::Refused(Refusal::TooManyReactions));
+            }
+        }
+        let (id, seq) = d.next_entry(change.room)?;
+        let mut entry = Message {
+            id,
+            room: change.room,
+            seq,
+            sender: change.sender.clone(),
+            body: String::new(),
+            ts: change.ts,
+            client_id: change.client_id,
+            change: Some(change.change.clone()),
+            ..Message::default()
+        };
+        match &change.change {
+            Change::Edit { .. } => {
+                entry.body = change.body;
+                d.originals.entry(at).or_insert(Version {
+                    body: target.body.clone(),
+                    ts: target.ts,
+                });
+                if let Some(t) = d.messages.get_mut(&at.0).and_then(|m| m.get_mut(&at.1)) {
+                    t.body = entry.body.clone();
+                    t.edited_at = Some(entry.ts);
+                }
+            }
+            Change::Delete { .. } => {
+                d.originals.remove(&at);
+                d.reactions.remove(&at);
+                if let Some(entries) = d.messages.get_mut(&at.0) {
+                    for e in entries.values_mut() {
+                        let edits_it = matches!(e.change, Some(Change::Edit { target }) if target == at.1);
+                        if e.seq == at.1 || edits_it {
+                            e.body.clear();
+                        }
+                        if e.seq == at.1 {
+                            e.deleted = true;
+                        }
+                    }
+                }
+            }
+            Change::React { emoji, add, .. } => {
+                let list = d.reactions.entry(at).or_default();
+                if *add {
+                    match list.iter_mut().find(|r| &r.emoji == emoji) {
+                        Some(r) => r.users.push(change.sender.clone()),
+                        None => list.push(Reaction {
+                            emoji: emoji.clone(),
+                            users: vec![change.sender.clone()],
+                        }),
+                    }
+                } else {
+                    for r in list.iter_mut() {
+                        if &r.emoji == emoji {
+                            r.users.retain(|u| u.id != change.sender.id);
+                        }
+                    }
+                    list.retain(|r| !r.users.is_empty());
+                }
+            }
+        }
+        d.messages
+            .entry(change.room)
+            .or_default()
+            .insert(seq, entry.clone());
+        d.dedupe.insert(key, (change.room, seq));
+        Ok(ChangeOutcome::Applied(entry))
+    }
+
+    async fn message(&self, room: RoomId, seq: Seq) -> Result<Option<Message>, StoreError> {
+        let d = self.lock()?;
+        Ok(d.messages
+            .get(&room)
+            .and_then(|m| m.get(&seq))
+            .filter(|m| m.change.is_none())
+            .map(|m| d.current(m)))
+    }
+
+    async fn message_page(
+        &self,
+        room: RoomId,
+        scope: Scope,
+        before: Option<Seq>,
+        after: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let d = self.lock()?;
+        let Some(entries) = d.messages.get(&room) else {
+            return Ok(Vec::new());
+        };
+        let wanted = |m: &&Message| match scope {
+            Scope::Room => m.in_timeline(),
+            Scope::Thread(parent) => m.change.is_none() && m.thread == Some(parent),
+        };
+        let mut out: Vec<Message> = match after {
+            Some(after) => entries
+                .range(after.next()..)
+                .map(|(_, m)| m)
+                .filter(wanted)
+                .take(limit as usize)
+                .map(|m| d.current(m))
+                .collect(),
+            None => {
+                let upper = before.unwrap_or(Seq(i64::MAX));
+                let mut page: Vec<Message> = entries
+                    .range(..upper)
+                    .rev()
+                    .map(|(_, m)| m)
+                    .filter(wanted)
+                    .take(limit as usize)
+                    .map(|m| d.current(m))
+                    .collect();
+                page.reverse();
+                page
+            }
+        };
+        out.shrink_to_fit();
+        Ok(out)
+    }
+
+    async fn versions(&self, room: RoomId, seq: Seq) -> Result<Vec<Version>, StoreError> {
+        let d = self.lock()?;
+        let Some(entries) = d.messages.get(&room) else {
+            return Ok(Vec::new());
+        };
+        let Some(target) = entries.get(&seq).filter(|m| m.change.is_none()) else {
+            return Ok(Vec::new());
+        };
+        if target.deleted {
+            return Ok(Vec::new());
+        }
+        let mut out = vec![d.originals.get(&(room, seq)).cloned().unwrap_or(Version {
+            body: target.body.clone(),
+            ts: target.ts,
+        })];
+        out.extend(
+            entries
+                .range(seq.next()..)
+                .filter(|(_, e)| matches!(e.change, Some(Change::Edit { target }) if target == seq))
+                .map(|(_, e)| Version {
+                    body: e.body.clone(),
+                    ts: e.ts,
+                }),
+        );
+        Ok(out)
+    }
+
+    async fn member_states(
+        &self,
+        user: UserId,
+        room: Option<RoomId>,
+    ) -> Result<Vec<MemberState>, StoreError> {
+        let d = self.lock()?;
+        let mut rooms: Vec<RoomId> = d
+            .members
+            .iter()
+            .filter(|(id, m)| m.contains(&user) && room.is_none_or(|r| r == **id))
+            .map(|(id, _)| *id)
+            .collect();
+        rooms.sort();
+        let mut out = Vec::new();
+        for id in rooms {
+            let read_seq = d.read.get(&(id, user)).copied().unwrap_or(Seq::ZERO);
+            let dm = d.room(id).is_some_and(|r| r.kind == RoomKind::Dm);
+            let (mut unread, mut mentions) = (0u32, 0u32);
+            if let Some(entries) = d.messages.get(&id) {
+                for m in entries.range(read_seq.next()..).map(|(_, m)| m) {
+                    if m.change.is_some() || m.deleted || m.sender.id == user {
+                        continue;
+                    }
+                    if m.in_timeline() {
+                        unread = (unread + 1).min(MAX_UNREAD_COUNT);
+                    }
+                    if dm || m.mentions_room || m.mentions.contains(&user) {
+                        mentions = (mentions + 1).min(MAX_UNREAD_COUNT);
+                    }
+                }
+            }
+            out.push(MemberState {
+                room: id,
+                read_seq,
+                unread,
+                mentions,
+                notify: d.notify.get(&(id, user)).copied().unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn set_notify(
+        &self,
+        room: RoomId,
+        user: UserId,
+        level: NotifyLevel,
+    ) -> Result<bool, StoreError> {
+        let mut d = self.lock()?;
+        if !d.members.get(&room).is_some_and(|m| m.contains(&user)) {
+            return Ok(false);
+        }
+        d.notify.insert((room, user), level);
+        Ok(true)
     }
 
     async fn messages_after(
@@ -663,27 +988,5 @@ impl Store for MemoryStore {
             })
             .unwrap_or_default())
     }
-
-    async fn messages_before(
-        &self,
-        room: RoomId,
-        before: Option<Seq>,
-        limit: u32,
-    ) -> Result<Vec<Message>, StoreError> {
-        let d = self.lock()?;
-        let upper = before.unwrap_or(Seq(i64::MAX));
-        let mut out: Vec<Message> = d
-            .messages
-            .get(&room)
-            .map(|m| {
-                m.range(..upper)
-                    .rev()
-                    .take(limit as usize)
-                    .map(|(_, v)| v.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.reverse();
-        Ok(out)
-    }
 }
+

@@ -231,6 +231,8 @@ fn probe(topic: Topic) -> BusEvent {
             active: true,
         },
         Topic::User(user) => BusEvent::RoomRead {
+            unread: None,
+            mentions: None,
             user,
             room: RoomId(0),
             read_seq: Seq::ZERO,
@@ -272,6 +274,7 @@ pub fn message(room: RoomId, seq: i64) -> BusEvent {
             body: format!("m{seq}"),
             ts: now_millis(),
             client_id: format!("c{seq}"),
+            ..Message::default()
         },
     }
 }

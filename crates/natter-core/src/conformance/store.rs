@@ -33,7 +33,16 @@ pub const RULES: &[&str] = &[
     "sessions",
     "room_creators",
     "public_room_pages",
+    "edits_and_versions",
+    "deletes_leave_tombstones",
+    "reactions",
+    "threads",
+    "unread_and_mentions",
 ];
+
+pub use super::stream::{
+    deletes_leave_tombstones, edits_and_versions, reactions, threads, unread_and_mentions,
+};
 
 /// A fresh store for one rule, and what to do once the rule has passed (shut the store down,
 /// drop a scratch database, remove a temporary directory it owns). A rule that panics skips
@@ -92,6 +101,11 @@ macro_rules! store_conformance {
             sessions,
             room_creators,
             public_room_pages,
+            edits_and_versions,
+            deletes_leave_tombstones,
+            reactions,
+            threads,
+            unread_and_mentions,
         );
     };
     (@rules $module:ident, $make:expr; $($rule:ident),+ $(,)?) => {
@@ -120,6 +134,7 @@ fn new_message(room: RoomId, sender: &User, body: &str, client_id: &str) -> NewM
         body: body.to_string(),
         client_id: client_id.to_string(),
         ts: now_millis(),
+        ..NewMessage::default()
     }
 }
 
@@ -408,7 +423,7 @@ pub async fn messages_and_history(store: &Arc<dyn Store>, tag: &str) {
     assert_eq!(
         seqs(
             store
-                .messages_before(room.id, Some(Seq(5)), 10)
+                .message_page(room.id, Scope::Room, Some(Seq(5)), None, 10)
                 .await
                 .expect("before")
         ),
@@ -417,7 +432,7 @@ pub async fn messages_and_history(store: &Arc<dyn Store>, tag: &str) {
     assert_eq!(
         seqs(
             store
-                .messages_before(room.id, None, 3)
+                .message_page(room.id, Scope::Room, None, None, 3)
                 .await
                 .expect("newest")
         ),

@@ -99,6 +99,8 @@ impl Node {
                 user,
                 room,
                 read_seq,
+                unread: None,
+                mentions: None,
             });
         }
         Ok(())
@@ -205,9 +207,23 @@ impl BusHandler for Node {
                 user,
                 room,
                 read_seq,
+                unread,
+                mentions,
             } => {
                 if self.hub.has_user(user) {
-                    let event = Event::RoomRead(ReadMarker { room, read_seq }).encode();
+                    let event = Event::RoomRead(ReadMarker {
+                        room,
+                        read_seq,
+                        unread,
+                        mentions,
+                    })
+                    .encode();
+                    self.hub.to_user(user, &event);
+                }
+            }
+            BusEvent::RoomNotify { user, room, notify } => {
+                if self.hub.has_user(user) {
+                    let event = Event::RoomNotify(NotifyReply { room, notify }).encode();
                     self.hub.to_user(user, &event);
                 }
             }

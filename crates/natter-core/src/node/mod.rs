@@ -15,6 +15,7 @@
 
 mod accounts;
 mod bus;
+mod changes;
 mod expiry;
 mod messages;
 mod rooms;
@@ -164,16 +165,34 @@ impl Node {
             last_seq: room.last_seq,
             joined,
             peer,
+            unread: None,
+            mentions: None,
+            notify: None,
         }
     }
 
+    /// The user's rooms, each with their unread and mention counts and notification level.
     pub(crate) async fn my_rooms(&self, user: UserId) -> Result<Vec<RoomView>, ChatError> {
+        let states: HashMap<RoomId, MemberState> = self
+            .store
+            .member_states(user, None)
+            .await?
+            .into_iter()
+            .map(|s| (s.room, s))
+            .collect();
         Ok(self
             .store
             .rooms_of(user)
             .await?
             .into_iter()
-            .map(|(room, peer)| Self::view(room, true, peer))
+            .map(|(room, peer)| {
+                let state = states.get(&room.id).cloned().unwrap_or_default();
+                let mut view = Self::view(room, true, peer);
+                view.unread = Some(state.unread);
+                view.mentions = Some(state.mentions);
+                view.notify = Some(state.notify);
+                view
+            })
             .collect())
     }
 
@@ -258,7 +277,13 @@ impl Node {
             Request::RoomRead(a) => Ok(self.room_read(session, a.room, a.seq).await?.into()),
             Request::DmOpen(a) => self.dm_open(session, &a.user).await,
             Request::MessageSend(a) => self.send(session, a).await,
+            Request::MessageEdit(a) => self.edit(session, a).await,
+            Request::MessageDelete(a) => self.delete(session, a).await,
+            Request::MessageEdits(a) => self.edits(session, a).await,
+            Request::ReactionAdd(a) => self.react(session, a, true).await,
+            Request::ReactionRemove(a) => self.react(session, a, false).await,
             Request::History(a) => self.history(session, a).await,
+            Request::RoomNotify(a) => self.room_notify(session, a).await,
             Request::Typing(a) => self.typing(session, a).await,
         }
     }

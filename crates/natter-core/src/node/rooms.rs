@@ -234,13 +234,26 @@ impl Node {
         let Some(read_seq) = self.store.mark_read(room, session.user.id, seq).await? else {
             return Err(ChatError::not_member(room));
         };
+        let state = self
+            .store
+            .member_states(session.user.id, Some(room))
+            .await?
+            .pop()
+            .unwrap_or_default();
         self.publish(BusEvent::RoomRead {
             user: session.user.id,
             room,
             read_seq,
+            unread: Some(state.unread),
+            mentions: Some(state.mentions),
         })
         .await;
-        Ok(ReadMarker { room, read_seq })
+        Ok(ReadMarker {
+            room,
+            read_seq,
+            unread: Some(state.unread),
+            mentions: Some(state.mentions),
+        })
     }
 
     pub(crate) async fn room_members(

@@ -1,7 +1,7 @@
 //! Server events (docs/protocol.md section 5): their payloads, the `Event` enum that names
 //! them, and `EncodedEvent`, an event serialized once and shared by every recipient.
 
-use super::reply::ReadMarker;
+use super::reply::{NotifyReply, ReadMarker};
 use crate::model::{Message, RoomId, RoomView, Seq, User};
 use bytes::Bytes;
 use serde::Serialize;
@@ -11,6 +11,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum Event {
+    /// Every stream entry: `message`, `message_edited`, `message_deleted`, `reaction`
+    /// (named by `Message::event_name`: use `encode`, not serde's tag, for the frame).
     Message(Message),
     MemberJoined(MemberEvent),
     MemberLeft(MemberEvent),
@@ -20,6 +22,7 @@ pub enum Event {
     RoomAdded(RoomAddedEvent),
     RoomRemoved(RoomRemovedEvent),
     RoomRead(ReadMarker),
+    RoomNotify(NotifyReply),
 }
 
 impl Event {
@@ -28,7 +31,7 @@ impl Event {
     /// The event's `type` (the Socket.IO event name too).
     pub fn name(&self) -> &'static str {
         match self {
-            Event::Message(_) => Self::MESSAGE,
+            Event::Message(m) => m.event_name(),
             Event::MemberJoined(_) => "member_joined",
             Event::MemberLeft(_) => "member_left",
             Event::Typing(_) => "typing",
@@ -37,6 +40,7 @@ impl Event {
             Event::RoomAdded(_) => "room_added",
             Event::RoomRemoved(_) => "room_removed",
             Event::RoomRead(_) => "room_read",
+            Event::RoomNotify(_) => "room_notify",
         }
     }
 
@@ -52,6 +56,7 @@ impl Event {
             Event::RoomAdded(d) => EncodedEvent::new(name, d),
             Event::RoomRemoved(d) => EncodedEvent::new(name, d),
             Event::RoomRead(d) => EncodedEvent::new(name, d),
+            Event::RoomNotify(d) => EncodedEvent::new(name, d),
         }
     }
 }
@@ -125,9 +130,10 @@ impl EncodedEvent {
         })
     }
 
-    /// A `message` event (the hot path: no `Event` to build first).
+    /// A stream entry's event: `message` (the hot path: no `Event` to build first), or
+    /// `message_edited`, `message_deleted`, `reaction` for a change.
     pub fn message(message: &Message) -> Arc<EncodedEvent> {
-        let mut event = EncodedEvent::new(Event::MESSAGE, message);
+        let mut event = EncodedEvent::new(message.event_name(), message);
         if let Some(e) = Arc::get_mut(&mut event) {
             e.room_seq = Some((message.room, message.seq));
         }

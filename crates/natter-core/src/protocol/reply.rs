@@ -3,7 +3,7 @@
 //! one of these types, never as loose JSON, so a misspelt field does not compile.
 
 use crate::error::ChatError;
-use crate::model::{MemberView, Message, RoomId, RoomView, Seq, User};
+use crate::model::{MemberView, Message, NotifyLevel, RoomId, RoomView, Seq, User, Version};
 use bytes::Bytes;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -24,6 +24,12 @@ pub enum Reply {
     Read(ReadMarker),
     /// `message.send`.
     Sent(SentReply),
+    /// `message.edit`, `message.delete`, `reaction.add`, `reaction.remove`.
+    Changed(ChangeReply),
+    /// `message.edits`.
+    Versions(VersionsReply),
+    /// `room.notify`.
+    Notify(NotifyReply),
     /// `history`.
     History(HistoryReply),
     /// `presence.list`.
@@ -85,6 +91,35 @@ pub struct MembersReply {
 pub struct ReadMarker {
     pub room: RoomId,
     pub read_seq: Seq,
+    /// Unread messages after the marker when it was stored (as in `Room.unread`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<u32>,
+    /// Of those, the ones that mention the user (as in `Room.mentions`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mentions: Option<u32>,
+}
+
+/// The reply to a change (`message.edit`, `message.delete`, `reaction.add/remove`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeReply {
+    /// The stored entry (the one stored before, for a retry); null when a reaction was
+    /// already as asked and nothing was stored.
+    pub entry: Option<Message>,
+    /// Whether this `client_id` was stored before.
+    pub duplicate: bool,
+}
+
+/// `message.edits`: every text the message has had, oldest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionsReply {
+    pub versions: Vec<Version>,
+}
+
+/// `room.notify` (and the `room_notify` event): the level now stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotifyReply {
+    pub room: RoomId,
+    pub notify: NotifyLevel,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -98,8 +133,14 @@ pub struct SentReply {
 pub struct HistoryReply {
     /// In ascending `seq`.
     pub messages: Vec<Message>,
-    /// Whether more messages exist in the direction asked.
+    /// Whether more messages exist in the direction asked (with `around`: older ones).
     pub has_more: bool,
+    /// With `around`: whether newer messages exist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_newer: Option<bool>,
+    /// With `thread`: the thread's first message, in its current state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Message>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,6 +169,9 @@ into_reply!(
     Members(MembersReply),
     Read(ReadMarker),
     Sent(SentReply),
+    Changed(ChangeReply),
+    Versions(VersionsReply),
+    Notify(NotifyReply),
     History(HistoryReply),
     Online(OnlineReply),
     Empty(Empty),

@@ -3,7 +3,7 @@
 
 use super::MAX_REF_CHARS;
 use crate::error::{ChatError, ErrorCode};
-use crate::model::{RoomId, Seq};
+use crate::model::{NotifyLevel, RoomId, Seq};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -63,6 +63,12 @@ pub struct SendArgs {
     pub room: RoomId,
     pub body: String,
     pub client_id: String,
+    /// A thread reply to the message with this seq.
+    #[serde(default)]
+    pub thread: Option<Seq>,
+    /// With `thread`: also show the reply in the room's timeline.
+    #[serde(default)]
+    pub also_room: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,7 +76,53 @@ pub struct HistoryArgs {
     pub room: RoomId,
     pub before: Option<Seq>,
     pub after: Option<Seq>,
+    /// The page around this message (it included), half older and half newer.
+    #[serde(default)]
+    pub around: Option<Seq>,
+    /// The replies of this message's thread instead of the room's timeline.
+    #[serde(default)]
+    pub thread: Option<Seq>,
     pub limit: Option<u32>,
+}
+
+/// `message.edit` arguments.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EditArgs {
+    pub room: RoomId,
+    pub seq: Seq,
+    pub body: String,
+    pub client_id: String,
+}
+
+/// `message.delete` arguments.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeleteArgs {
+    pub room: RoomId,
+    pub seq: Seq,
+    pub client_id: String,
+}
+
+/// `reaction.add` and `reaction.remove` arguments.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReactArgs {
+    pub room: RoomId,
+    pub seq: Seq,
+    pub emoji: String,
+    pub client_id: String,
+}
+
+/// A message by room and seq (`message.edits`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessageArg {
+    pub room: RoomId,
+    pub seq: Seq,
+}
+
+/// `room.notify` arguments.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotifyArgs {
+    pub room: RoomId,
+    pub level: NotifyLevel,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,7 +149,13 @@ pub enum Request {
     RoomRead(ReadArgs),
     DmOpen(UserNameArg),
     MessageSend(SendArgs),
+    MessageEdit(EditArgs),
+    MessageDelete(DeleteArgs),
+    MessageEdits(MessageArg),
+    ReactionAdd(ReactArgs),
+    ReactionRemove(ReactArgs),
     History(HistoryArgs),
+    RoomNotify(NotifyArgs),
     Typing(TypingArgs),
     PresenceList,
     Ping,
@@ -128,7 +186,13 @@ impl Request {
             "room.read" => Request::RoomRead(args(data)?),
             "dm.open" => Request::DmOpen(args(data)?),
             "message.send" => Request::MessageSend(args(data)?),
+            "message.edit" => Request::MessageEdit(args(data)?),
+            "message.delete" => Request::MessageDelete(args(data)?),
+            "message.edits" => Request::MessageEdits(args(data)?),
+            "reaction.add" => Request::ReactionAdd(args(data)?),
+            "reaction.remove" => Request::ReactionRemove(args(data)?),
             "history" => Request::History(args(data)?),
+            "room.notify" => Request::RoomNotify(args(data)?),
             "typing" => Request::Typing(args(data)?),
             "presence.list" => Request::PresenceList,
             "ping" => Request::Ping,
@@ -153,7 +217,13 @@ impl Request {
         "room.read",
         "dm.open",
         "message.send",
+        "message.edit",
+        "message.delete",
+        "message.edits",
+        "reaction.add",
+        "reaction.remove",
         "history",
+        "room.notify",
         "typing",
         "presence.list",
         "ping",
@@ -171,7 +241,13 @@ impl Request {
             Request::RoomRead(_) => "room.read",
             Request::DmOpen(_) => "dm.open",
             Request::MessageSend(_) => "message.send",
+            Request::MessageEdit(_) => "message.edit",
+            Request::MessageDelete(_) => "message.delete",
+            Request::MessageEdits(_) => "message.edits",
+            Request::ReactionAdd(_) => "reaction.add",
+            Request::ReactionRemove(_) => "reaction.remove",
             Request::History(_) => "history",
+            Request::RoomNotify(_) => "room.notify",
             Request::Typing(_) => "typing",
             Request::PresenceList => "presence.list",
             Request::Ping => "ping",
@@ -242,6 +318,8 @@ pub fn parse_send_fast(text: &str) -> Option<(String, Request)> {
         room: args.room,
         body: args.body,
         client_id: args.client_id,
+        thread: None,
+        also_room: false,
     };
     Some((reference.into_owned(), Request::MessageSend(args)))
 }
