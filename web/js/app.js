@@ -1,14 +1,15 @@
 // app.js — the entry point and controller. Restores the session or shows sign-in, then wires
 // the pieces: connection events and replies go into the store, the store's changes go to the
-// views, the views' intents come back here as actions. The only module that knows the others.
+// views, the views' intents come back here as actions (send, edit, delete, react, threads,
+// mentions, rooms, read markers). The only module that knows the others.
 
 import * as api from './api.js';
 import * as saved from './session.js';
 import { Connection } from './connection.js';
 import { Store } from './store.js';
 import {
-  Ev, Req, HISTORY_PAGE, READ_SYNC_MS, ROOM_PAGE, TYPING_RESEND_MS, errorText, newClientId,
-  sendFailureText,
+  Ev, Req, HISTORY_PAGE, READ_SYNC_MS, ROOM_PAGE, THREAD_PAGE, TYPING_RESEND_MS, errorText, messageUrl,
+  newClientId, sendFailureText,
 } from './protocol.js';
 import { AuthView } from './view/auth.js';
 import { SidebarView } from './view/sidebar.js';
@@ -16,6 +17,8 @@ import { RoomView } from './view/room.js';
 import { ComposerView } from './view/composer.js';
 import { BannerView } from './view/banner.js';
 import { Dialogs } from './view/dialogs.js';
+import { ThreadView } from './view/thread.js';
+import { confirmDelete, initMessageDialogs, showEditHistory } from './view/message-actions.js';
 
 /** Stop typing (send `active: false`) after this long without a keystroke. */
 const TYPING_IDLE_MS = 4000;
@@ -63,6 +66,46 @@ const chatActions = {
   send,
   typing: setTyping,
   retryNow: () => conn?.retryNow(),
+  // messages: edit, delete, react, threads, mentions
+  members: roomMembers,
+  editLast() {
+    const msg = store.currentRoomId === null ? null : store.lastOwnMessage(store.currentRoomId);
+    if (!msg) return false;
+    chatActions.startEdit(msg.room, msg.seq);
+    return true;
+  },
+  startEdit: (roomId, seq) => store.setEditing({ roomId, seq, draft: null }),
+  cancelEdit() {
+    store.setEditing(null);
+    if (!isPhone()) composer.focus();
+  },
+  saveEdit(roomId, seq, body) {
+    store.setEditing(null);
+    if (!isPhone()) composer.focus();
+    change(Req.EDIT, { room: roomId, seq, body });
+  },
+  async deleteMessage(roomId, seq) {
+    const msg = [...store.copiesOf(store.room(roomId) ?? { messages: [] }, seq)][0];
+    if (!(await confirmDelete(msg?.body ?? ''))) return;
+    change(Req.DELETE, { room: roomId, seq });
+  },
+  react: (roomId, seq, emoji, add) => change(add ? Req.REACTION_ADD : Req.REACTION_REMOVE, { room: roomId, seq, emoji }),
+  showEdits: (roomId, seq) => showEditHistory(
+    () => request(Req.EDITS, { room: roomId, seq }).then((r) => r.versions),
+    (err) => errorText(err.code, err.message),
+  ),
+  copyLink(roomId, seq) {
+    const url = messageUrl(roomId, seq);
+    const copied = navigator.clipboard?.writeText(url) ?? Promise.reject(new Error('no clipboard'));
+    copied.then(() => toast(`Link copied: ${url}`), () => toast(`Link: ${url}`));
+  },
+  openThread,
+  closeThread() {
+    store.closeThread();
+    if (!isPhone()) composer.focus();
+  },
+  loadThreadOlder,
+  sendThread,
 };
 
 const dialogActions = {
@@ -104,12 +147,15 @@ const roomView = new RoomView(chatActions);
 const composer = new ComposerView(chatActions);
 const banner = new BannerView(chatActions);
 const dialogs = new Dialogs(dialogActions);
+const threadView = new ThreadView(chatActions);
+initMessageDialogs();
 
 store.subscribe((topics) => {
   if (!session) return;
   sidebar.render(store, topics);
   roomView.render(store, topics);
   composer.render(store, topics);
+  threadView.render(store, topics);
   banner.render(store, topics);
   persist(topics);
   updateTitle();
@@ -230,11 +276,17 @@ function onReady(reply) {
   if (first && !isPhone() && !document.querySelector('dialog[open]')) setTimeout(() => composer.focus(), 0);
   for (const item of restoredOutbox) {
     if (!store.room(item.room)) continue;
-    store.addPending(item.room, { client_id: item.client_id, body: item.body, ts: item.ts });
-    deliver(item.room, item.client_id, item.body);
+    const thread = item.thread ?? null;
+    const alsoRoom = item.also_room === true;
+    store.addPending(item.room, { client_id: item.client_id, body: item.body, ts: item.ts, thread, also_room: alsoRoom });
+    deliver(item.room, item.client_id, item.body, thread, alsoRoom);
   }
   restoredOutbox = [];
   for (const room of store.rooms.values()) if (!room.loaded) loadLatest(room.id);
+  // An open thread whose room was reset (too far behind) is loaded again; otherwise the
+  // resumed stream brings its missed replies and changes like any other entry.
+  if (store.thread && !store.thread.loaded) loadThread();
+  membersCache.clear();
   flushReads();
 }
 
@@ -242,13 +294,19 @@ function onEvent({ type, data }) {
   const me = store.me;
   switch (type) {
     case Ev.MESSAGE:
+    case Ev.MESSAGE_EDITED:
+    case Ev.MESSAGE_DELETED:
+    case Ev.REACTION:
+      // Every stream entry: applied (idempotently) and counted for `resume` alike.
       store.addMessages(data.room, [data]);
       break;
     case Ev.MEMBER_JOINED:
+      membersCache.delete(data.room);
       store.setMemberCount(data.room, data.member_count);
       if (data.user.id !== me?.id) store.addNotice(data.room, `${data.user.name} joined`);
       break;
     case Ev.MEMBER_LEFT:
+      membersCache.delete(data.room);
       if (data.user.id === me?.id) {
         store.removeRoom(data.room);
       } else {
@@ -273,7 +331,7 @@ function onEvent({ type, data }) {
       store.removeRoom(data.room);
       break;
     case Ev.ROOM_READ:
-      store.applyRead(data.room, data.read_seq);
+      store.applyRead(data.room, data.read_seq, data.mentions);
       break;
     default:
       console.debug('natter: unknown event', type);
@@ -305,7 +363,7 @@ function flushReads() {
     request(Req.ROOM_READ, { room: roomId, seq })
       .then((reply) => {
         if (store.readSeq[roomId] <= reply.read_seq) unsyncedReads.delete(roomId);
-        store.applyRead(reply.room, reply.read_seq);
+        store.applyRead(reply.room, reply.read_seq, reply.mentions);
       })
       .catch(() => {});
   }
@@ -374,9 +432,9 @@ function send(body) {
   return true;
 }
 
-function deliver(roomId, clientId, body) {
+function deliver(roomId, clientId, body, thread = null, alsoRoom = false) {
   const c = conn;
-  c.sendMessage({ room: roomId, body, client_id: clientId }).then(
+  c.sendMessage({ room: roomId, body, client_id: clientId, thread, also_room: alsoRoom }).then(
     ({ message }) => {
       store.addMessages(message.room, [message]);
       store.removePending(clientId);
@@ -388,11 +446,91 @@ function deliver(roomId, clientId, body) {
   );
 }
 
+/** A reply in the open thread (`alsoRoom`: shown in the room's timeline too). */
+function sendThread(body, alsoRoom) {
+  const thread = store.thread;
+  if (!thread || !conn || !store.room(thread.roomId)) return false;
+  const clientId = newClientId();
+  store.addPending(thread.roomId, { client_id: clientId, body, thread: thread.parentSeq, also_room: alsoRoom });
+  deliver(thread.roomId, clientId, body, thread.parentSeq, alsoRoom);
+  return true;
+}
+
+/**
+ * An edit, delete or reaction: a fresh `client_id`, kept in the connection's outbox (resent
+ * with the same id after a reconnect, stored once). The reply's entry is applied at once; the
+ * same entry comes again as an event, which moves the room's `resume` position.
+ */
+function change(type, data) {
+  const c = conn;
+  if (!c) return;
+  c.sendChange(type, { ...data, client_id: newClientId() }).then(
+    ({ entry }) => {
+      if (entry) store.applyEntry(entry);
+    },
+    (err) => {
+      if (c === conn) toast(errorText(err.code, err.message));
+    },
+  );
+}
+
 function retry(clientId) {
   const room = [...store.rooms.values()].find((r) => r.pending.some((p) => p.client_id === clientId));
   if (!room) return;
   const p = store.updatePending(clientId, { state: 'sending', error: null });
-  deliver(room.id, clientId, p.body);
+  deliver(room.id, clientId, p.body, p.thread, p.also_room);
+}
+
+// ---- threads and members --------------------------------------------------------------------
+
+function openThread(roomId, parentSeq) {
+  store.setEditing(null);
+  store.openThread(roomId, parentSeq);
+  if (!store.thread.loaded) loadThread();
+}
+
+/** The newest replies of the open thread, with its first message. */
+async function loadThread() {
+  const thread = store.thread;
+  if (!thread) return;
+  const { roomId, parentSeq } = thread;
+  try {
+    const page = await request(Req.HISTORY, { room: roomId, thread: parentSeq, limit: THREAD_PAGE });
+    store.setThreadPage(roomId, parentSeq, page);
+  } catch (err) {
+    if (store.thread?.roomId !== roomId || store.thread.parentSeq !== parentSeq) return;
+    // Not connected: the next `ready` loads it.
+    if (err.code !== 'disconnected') store.setThreadState({ error: errorText(err.code, err.message) });
+  }
+}
+
+async function loadThreadOlder() {
+  const thread = store.thread;
+  if (!thread || thread.loadingOlder || !thread.hasOlder || !thread.replies.length) return;
+  if (conn?.status !== 'online' || Date.now() < olderBlockedUntil) return;
+  const { roomId, parentSeq } = thread;
+  store.setThreadState({ loadingOlder: true });
+  try {
+    const page = await request(Req.HISTORY, { room: roomId, thread: parentSeq, before: thread.replies[0].seq, limit: THREAD_PAGE });
+    store.setThreadPage(roomId, parentSeq, page, true);
+  } catch {
+    olderBlockedUntil = Date.now() + OLDER_RETRY_MS;
+    if (store.thread === thread) store.setThreadState({ loadingOlder: false });
+  }
+}
+
+/** room id -> a promise of its members (for the @-mention autocomplete), until someone joins
+ *  or leaves or the link is re-established. */
+const membersCache = new Map();
+
+function roomMembers(roomId) {
+  let members = membersCache.get(roomId);
+  if (!members) {
+    members = request(Req.ROOM_MEMBERS, { room: roomId }).then((r) => r.members);
+    members.catch(() => membersCache.delete(roomId));
+    membersCache.set(roomId, members);
+  }
+  return members;
 }
 
 /** The person is (or stopped) typing in the open room. */
@@ -421,7 +559,8 @@ function persist(topics) {
   if (topics.has('read') || topics.has('all')) saved.saveReadMarks(userId, store.readSeq);
   if (topics.has('pending')) {
     const unsent = store.allPending().filter((p) => p.state !== 'failed');
-    saved.saveOutbox(userId, unsent.map(({ room, client_id, body, ts }) => ({ room, client_id, body, ts })));
+    saved.saveOutbox(userId, unsent.map(({ room, client_id, body, ts, thread, also_room }) => (
+      thread == null ? { room, client_id, body, ts } : { room, client_id, body, ts, thread, also_room })));
   }
 }
 

@@ -1,8 +1,9 @@
 // connection.js — the one WebSocket to /ws. Owns: the `auth` handshake with `resume`, matching
 // replies to requests by `ref`, reconnecting with capped backoff, noticing a dead link (the
 // browser's `offline`/`online` events, an idle `ping` with a short deadline, a check when the tab
-// comes back), and the outbox: every `message.send` stays queued (same `client_id`) until the
-// server answers, across any number of reconnects, so a message reaches the server once.
+// comes back), and the outbox: every `message.send` and every change (edit, delete, reaction)
+// stays queued (same `client_id`) until the server answers, across any number of reconnects,
+// so it reaches the server once.
 // Knows the protocol's frames; knows nothing of the DOM or of the store's shape.
 
 import { Req, closeNeedsSignIn } from './protocol.js';
@@ -76,7 +77,8 @@ export class Connection {
     this.nextRef = 1;
     /** ref -> {resolve, reject, timer} for requests on the current socket */
     this.inflight = new Map();
-    /** sends not yet answered, oldest first: {room, body, client_id, sentOn, resolve, reject} */
+    /** sends and changes not yet answered, oldest first:
+     *  {type, data (with its client_id), client_id, sentOn, resolve, reject} */
     this.outbox = [];
     /** no sends before this time (after `rate_limited`) */
     this.pausedUntil = 0;
@@ -292,13 +294,32 @@ export class Connection {
   }
 
   /**
-   * Queue a `message.send`. Resolves with the reply's data (`{message, duplicate}`) once the
-   * server has stored it, however many reconnects that takes; rejects only with an error that a
-   * resend cannot fix by itself (`internal` included: the person decides to retry).
+   * Queue a `message.send` (`thread`, `also_room` for a thread reply). Resolves with the reply's
+   * data (`{message, duplicate}`) once the server has stored it, however many reconnects that
+   * takes; rejects only with an error that a resend cannot fix by itself (`internal` included:
+   * the person decides to retry).
    */
-  sendMessage({ room, body, client_id }) {
+  sendMessage({ room, body, client_id, thread, also_room }) {
+    const data = { room, body, client_id };
+    if (thread != null) {
+      data.thread = thread;
+      if (also_room) data.also_room = true;
+    }
+    return this.enqueue(Req.SEND, data);
+  }
+
+  /**
+   * Queue a change (`message.edit`, `message.delete`, `reaction.add`, `reaction.remove`; `data`
+   * carries its `client_id`). Kept and resent with the same `client_id` across reconnects, like
+   * a send, so the server stores it once. Resolves with `{entry, duplicate}`.
+   */
+  sendChange(type, data) {
+    return this.enqueue(type, data);
+  }
+
+  enqueue(type, data) {
     return new Promise((resolve, reject) => {
-      this.outbox.push({ room, body, client_id, sentOn: null, resolve, reject });
+      this.outbox.push({ type, data, client_id: data.client_id, sentOn: null, resolve, reject });
       this.pump();
     });
   }
@@ -323,8 +344,7 @@ export class Connection {
       if (item.sentOn === ws) continue;
       item.sentOn = ws;
       flying++;
-      const { room, body, client_id } = item;
-      this.requestOn(ws, Req.SEND, { room, body, client_id }, this.timing.requestTimeoutMs).then(
+      this.requestOn(ws, item.type, item.data, this.timing.requestTimeoutMs).then(
         (data) => this.sent(item, ws, data),
         (err) => this.sendFailed(item, ws, err),
       );

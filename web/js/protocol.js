@@ -13,6 +13,11 @@ export const Req = Object.freeze({
   ROOM_READ: 'room.read',
   DM_OPEN: 'dm.open',
   SEND: 'message.send',
+  EDIT: 'message.edit',
+  DELETE: 'message.delete',
+  EDITS: 'message.edits',
+  REACTION_ADD: 'reaction.add',
+  REACTION_REMOVE: 'reaction.remove',
   HISTORY: 'history',
   TYPING: 'typing',
   PRESENCE_LIST: 'presence.list',
@@ -22,6 +27,9 @@ export const Req = Object.freeze({
 /** Event names (section 5). */
 export const Ev = Object.freeze({
   MESSAGE: 'message',
+  MESSAGE_EDITED: 'message_edited',
+  MESSAGE_DELETED: 'message_deleted',
+  REACTION: 'reaction',
   MEMBER_JOINED: 'member_joined',
   MEMBER_LEFT: 'member_left',
   TYPING: 'typing',
@@ -70,6 +78,17 @@ export const ROOM_PAGE = 50;
 export const ROOM_SEARCH_DEBOUNCE_MS = 250;
 /** `history` page size the client asks for (the server allows 1 to 100). */
 export const HISTORY_PAGE = 50;
+/** The reactions the picker offers first (docs/protocol.md, `reaction.add`); any other single
+ *  emoji may be typed. */
+export const REACTION_SET = Object.freeze(['👍', '❤️', '😂', '🎉', '😮', '😢', '👀', '✅', '🙏', '🔥']);
+/** `history` page size of a thread panel. */
+export const THREAD_PAGE = 50;
+
+/** The link to one message: `/r/<room>/<seq>` on this server (router.js owns reading it). */
+export function messageUrl(room, seq) {
+  return new URL(`/r/${encodeURIComponent(room)}/${encodeURIComponent(seq)}`, window.location.href).href;
+}
+
 /** The server forwards `typing: true` at most this often; sending more often is wasted. */
 export const TYPING_RESEND_MS = 2000;
 
@@ -120,6 +139,11 @@ const ERROR_TEXT = {
   unknown_user: 'Nobody has that name.',
   limit_reached: 'You have created as many rooms as this server allows.',
   internal: 'The server had a problem. Try again.',
+  unknown_message: 'That message does not exist any more.',
+  message_deleted: 'That message was deleted.',
+  invalid_thread: 'Threads are one level deep: reply in the first message\'s thread.',
+  invalid_emoji: 'That is not a single emoji.',
+  too_many_reactions: 'This message has as many different reactions as it can take.',
   disconnected: 'Not connected to the server.',
   timeout: 'The server took too long to answer.',
 };
@@ -131,6 +155,9 @@ const SEND_FAILURE_TEXT = {
   unknown_room: 'this conversation is gone',
   not_member: 'you are no longer in this room',
   invalid_request: 'the server refused it',
+  unknown_message: 'the message it replies to is gone',
+  message_deleted: 'the message it replies to was deleted',
+  invalid_thread: 'that message is itself a reply',
 };
 
 /** Why a `message.send` failed, short enough to sit under the message ("Not sent: ..."). */

@@ -1,7 +1,8 @@
 // store.js — everything the client knows, in one place: who I am, my rooms and their messages
-// (ordered and de-duplicated by `seq`), my unsent messages, who is online, who is typing, what I
-// have read. app.js calls its methods; views subscribe and re-render the parts named in each
-// change. No DOM, no sockets.
+// (ordered and de-duplicated by `seq`, with edits, deletes, reactions and reply counts applied
+// from the room's stream), the open thread, my unsent messages, who is online, who is typing,
+// what I have read and where I am mentioned. app.js calls its methods; views subscribe and
+// re-render the parts named in each change. No DOM, no sockets.
 
 import { DEFAULT_LIMITS } from './protocol.js';
 
@@ -31,6 +32,23 @@ export const KEEP_AFTER_TRIM = 800;
  *                                {client_id, body, ts, state: 'sending'|'failed', error}
  * @property {object[]} notices   "ana joined": {key, afterSeq, ts, text}
  * @property {Map<number, {user, until}>} typing  user id -> who is typing here, until when
+ * @property {Set<number>} mentionSeqs  seqs of messages and thread replies from others seen
+ *                                here that mention me (`mentions`, `@room`; in a DM, all)
+ * @property {{count, atSeq, readSeq}|null} serverMentions  the server's mention count (auth
+ *                                reply, `room_read`): `count` after marker `readSeq`, up to `atSeq`
+ */
+
+/**
+ * The open thread panel.
+ * @typedef {object} ThreadState
+ * @property {number} roomId
+ * @property {number} parentSeq
+ * @property {object|null} parent  the thread's first message (from `history`'s `parent`)
+ * @property {object[]} replies    ascending `seq`, each once
+ * @property {boolean} loaded
+ * @property {boolean} hasOlder
+ * @property {boolean} loadingOlder
+ * @property {string|null} error   why the thread could not be loaded
  */
 
 export class Store {
@@ -62,6 +80,10 @@ export class Store {
     this.knownDevice = false;
     /** the reader is scrolled up in the open room: keep all of its messages */
     this.readingOlder = false;
+    /** @type {ThreadState|null} the thread open in the side panel */
+    this.thread = null;
+    /** the message being edited in place: {roomId, seq, draft} */
+    this.editing = null;
     /** the connection's status object ({status, attempt, retryAt}) */
     this.connection = { status: 'idle', attempt: 0, retryAt: 0 };
     this.changed('all');
@@ -70,7 +92,7 @@ export class Store {
   // ---- subscriptions -------------------------------------------------------------------------
 
   /** fn(topics: Set<string>) after each batch of changes. Topics: all, session, rooms, room:ID,
-   * current, presence, typing, connection, read. */
+   * current, presence, typing, connection, read, thread, pending. */
   subscribe(fn) {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
@@ -168,6 +190,8 @@ export class Store {
         pending: [],
         notices: [],
         typing: new Map(),
+        mentionSeqs: new Set(),
+        serverMentions: null,
       };
       this.rooms.set(info.id, room);
     }
@@ -177,6 +201,10 @@ export class Store {
       this.readSeq[info.id] = unseen ? 0 : info.last_seq ?? 0;
       this.changed('read');
     }
+    // The server's own count (auth reply): it holds for this marker, up to the room's last seq.
+    if (typeof info.mentions === 'number') {
+      room.serverMentions = { count: info.mentions, atSeq: info.last_seq ?? 0, readSeq: this.readSeq[info.id] ?? 0 };
+    }
     this.changed('rooms', `room:${info.id}`);
     return room;
   }
@@ -184,6 +212,7 @@ export class Store {
   removeRoom(id) {
     if (!this.rooms.delete(id)) return;
     if (this.currentRoomId === id) this.currentRoomId = null;
+    if (this.thread?.roomId === id) this.closeThread();
     this.ensureCurrent();
     this.changed('rooms', 'current', `room:${id}`);
   }
@@ -223,29 +252,114 @@ export class Store {
 
   // ---- messages --------------------------------------------------------------------------------
 
-  /** Insert confirmed messages (any order, duplicates ignored). Returns how many were new. */
+  /**
+   * Take stream entries of a room (any order, duplicates ignored): events as they come, replays
+   * after `resume`, history pages, send replies. Every entry advances `lastSeq` (what `resume`
+   * asks after); a message of the timeline is inserted by `seq`; a thread reply sent only to
+   * its thread goes to the open thread (if it is that one) and counts on its first message; a
+   * change (`message_edited`, `message_deleted`, `reaction`) is applied to its target.
+   * Returns how many timeline messages were new.
+   */
   addMessages(roomId, messages) {
     const room = this.rooms.get(roomId);
     if (!room) return 0;
     let added = 0;
+    let touched = false;
     for (const msg of messages) {
       this.remember(msg.sender);
-      if (insertBySeq(room.messages, msg)) added++;
       if (msg.seq > room.lastSeq) room.lastSeq = msg.seq;
+      if (msg.change) {
+        touched = this.applyChange(room, msg) || touched;
+        continue;
+      }
+      if (msg.thread == null || msg.also_room) {
+        if (insertBySeq(room.messages, msg)) added++;
+      }
+      if (msg.thread != null) touched = this.addReply(room, msg) || touched;
+      if (this.mentionsMe(msg, room)) room.mentionSeqs.add(msg.seq);
       if (this.me && msg.sender.id === this.me.id && msg.client_id) {
         const before = room.pending.length;
         room.pending = room.pending.filter((p) => p.client_id !== msg.client_id);
         // (its event may come before the reply: the saved outbox must forget it either way)
-        if (room.pending.length !== before) this.changed('pending');
+        if (room.pending.length !== before) this.changed('pending', `room:${roomId}`, 'thread');
       }
       if (room.typing.delete(msg.sender.id)) this.changed('typing');
     }
     if (room.lastSeq > (room.info.last_seq ?? 0)) room.info = { ...room.info, last_seq: room.lastSeq };
-    if (added) {
-      this.trim(room);
-      this.changed('rooms', `room:${roomId}`);
-    }
+    if (added) this.trim(room);
+    if (added || touched) this.changed('rooms', `room:${roomId}`);
     return added;
+  }
+
+  /** A thread reply: into the open thread if it is its thread; its first message's count. */
+  addReply(room, msg) {
+    const thread = this.thread;
+    if (thread && thread.roomId === room.id && thread.parentSeq === msg.thread) {
+      if (insertBySeq(thread.replies, msg)) this.changed('thread');
+    }
+    let touched = false;
+    for (const parent of this.copiesOf(room, msg.thread)) {
+      const replies = Math.max(parent.replies ?? 0, msg.replies ?? 0);
+      const last = Math.max(parent.last_reply_ts ?? 0, msg.ts ?? 0);
+      if (replies === (parent.replies ?? 0) && last === (parent.last_reply_ts ?? 0)) continue;
+      parent.replies = replies;
+      parent.last_reply_ts = last;
+      parent.rev = (parent.rev ?? 0) + 1;
+      touched = true;
+    }
+    if (touched && thread?.roomId === room.id) this.changed('thread');
+    return touched;
+  }
+
+  /** Every copy held of the message `seq` of a room: in its timeline, the open thread's first
+   *  message and replies (one object may be in two places; each is listed once). */
+  copiesOf(room, seq) {
+    const found = new Set();
+    const inTimeline = findBySeq(room.messages, seq);
+    if (inTimeline) found.add(inTimeline);
+    const thread = this.thread;
+    if (thread && thread.roomId === room.id) {
+      if (thread.parent?.seq === seq) found.add(thread.parent);
+      const reply = findBySeq(thread.replies, seq);
+      if (reply) found.add(reply);
+    }
+    return found;
+  }
+
+  /**
+   * Apply a change entry to its target, idempotently: an edit sets the text (unless a newer
+   * edit is already shown, or the message is deleted), a delete leaves a tombstone, a reaction
+   * adds or removes one person under one emoji. A target not held is skipped: `history` gives
+   * it in its current state when it is loaded. True when something shown changed.
+   */
+  applyChange(room, entry) {
+    const change = entry.change;
+    let touched = false;
+    for (const msg of this.copiesOf(room, change.target)) {
+      if (applyTo(msg, entry, change)) {
+        msg.rev = (msg.rev ?? 0) + 1;
+        touched = true;
+      }
+    }
+    if (change.op === 'delete' && room.mentionSeqs.delete(change.target)) touched = true;
+    if (touched && this.thread?.roomId === room.id) this.changed('thread');
+    return touched;
+  }
+
+  /** A change entry from a request's reply: applied now (its event follows, and that moves
+   *  `lastSeq`: a reply may overtake events of lower seq still on their way). */
+  applyEntry(entry) {
+    const room = this.rooms.get(entry.room);
+    if (!room || !entry.change) return;
+    if (this.applyChange(room, entry)) this.changed('rooms', `room:${room.id}`);
+  }
+
+  /** The message mentions me: by name, with `@room`, or anything from someone else in a DM. */
+  mentionsMe(msg, room = this.rooms.get(msg.room)) {
+    const me = this.me;
+    if (!me || msg.sender?.id === me.id || msg.deleted || msg.change) return false;
+    if (room?.info.kind === 'dm') return true;
+    return msg.mentions_room === true || (msg.mentions ?? []).includes(me.id);
   }
 
   /** Lets the oldest messages of a long room go (see MAX_KEPT_MESSAGES). */
@@ -289,7 +403,8 @@ export class Store {
     room.loaded = false;
     room.hasOlder = false;
     room.reloading = true;
-    this.changed(`room:${roomId}`, 'rooms');
+    if (this.thread?.roomId === roomId) Object.assign(this.thread, { replies: [], loaded: false, hasOlder: false });
+    this.changed(`room:${roomId}`, 'rooms', 'thread');
   }
 
   /** An older page (the answer to `history` with `before`). */
@@ -309,11 +424,12 @@ export class Store {
     this.changed(`room:${roomId}`);
   }
 
-  addPending(roomId, { client_id, body, ts = Date.now(), state = 'sending' }) {
+  /** One of my messages on its way; `thread` (and `also_room`) for a thread reply. */
+  addPending(roomId, { client_id, body, ts = Date.now(), state = 'sending', thread = null, also_room = false }) {
     const room = this.rooms.get(roomId);
     if (!room) return;
-    room.pending.push({ client_id, body, ts, state, error: null });
-    this.changed(`room:${roomId}`, 'pending');
+    room.pending.push({ client_id, body, ts, state, error: null, thread, also_room });
+    this.changed(`room:${roomId}`, 'pending', 'thread');
   }
 
   updatePending(client_id, patch) {
@@ -321,7 +437,7 @@ export class Store {
       const p = room.pending.find((x) => x.client_id === client_id);
       if (!p) continue;
       Object.assign(p, patch);
-      this.changed(`room:${room.id}`, 'pending');
+      this.changed(`room:${room.id}`, 'pending', 'thread');
       return p;
     }
     return null;
@@ -331,8 +447,79 @@ export class Store {
     for (const room of this.rooms.values()) {
       const before = room.pending.length;
       room.pending = room.pending.filter((p) => p.client_id !== client_id);
-      if (room.pending.length !== before) this.changed(`room:${room.id}`, 'pending');
+      if (room.pending.length !== before) this.changed(`room:${room.id}`, 'pending', 'thread');
     }
+  }
+
+  // ---- the thread panel and the message being edited ------------------------------------------
+
+  /** Open the thread of message `parentSeq` (its replies come with `setThreadPage`). */
+  openThread(roomId, parentSeq) {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    if (this.thread?.roomId === roomId && this.thread.parentSeq === parentSeq) return;
+    this.thread = {
+      roomId,
+      parentSeq,
+      parent: findBySeq(room.messages, parentSeq) ?? null,
+      replies: [],
+      loaded: false,
+      hasOlder: false,
+      loadingOlder: false,
+      error: null,
+    };
+    this.changed('thread');
+  }
+
+  closeThread() {
+    if (!this.thread) return;
+    this.thread = null;
+    this.changed('thread');
+  }
+
+  /** A `history {thread}` page for the open thread: newest (`older` false) or an older one. */
+  setThreadPage(roomId, parentSeq, { messages, has_more, parent }, older = false) {
+    const thread = this.thread;
+    if (!thread || thread.roomId !== roomId || thread.parentSeq !== parentSeq) return;
+    const room = this.rooms.get(roomId);
+    // The copy the timeline holds is kept current by the stream; else the page's.
+    if (parent) thread.parent = (room && findBySeq(room.messages, parentSeq)) ?? parent;
+    const first = !thread.loaded;
+    // A page is a snapshot, not the stream: it does not move `lastSeq` (live replies and the
+    // changes to them come as events, applied to whatever is held by then).
+    for (const msg of messages) {
+      this.remember(msg.sender);
+      insertBySeq(thread.replies, msg);
+    }
+    if (older || first) thread.hasOlder = has_more;
+    thread.loaded = true;
+    thread.loadingOlder = false;
+    thread.error = null;
+    this.changed('thread');
+  }
+
+  setThreadState(patch) {
+    if (!this.thread) return;
+    Object.assign(this.thread, patch);
+    this.changed('thread');
+  }
+
+  /** Edit message `seq` in place (null: stop editing). */
+  setEditing(editing) {
+    const before = this.editing;
+    this.editing = editing;
+    for (const e of [before, editing]) if (e) this.changed(`room:${e.roomId}`, 'thread');
+  }
+
+  /** My newest message in the room's timeline that can still be edited. */
+  lastOwnMessage(roomId) {
+    const room = this.rooms.get(roomId);
+    if (!room || !this.me) return null;
+    for (let i = room.messages.length - 1; i >= 0; i--) {
+      const msg = room.messages[i];
+      if (msg.sender.id === this.me.id && !msg.deleted) return msg;
+    }
+    return null;
   }
 
   /** Every unacknowledged message of mine: [{room, client_id, body, ts, state}]. */
@@ -363,11 +550,33 @@ export class Store {
     return true;
   }
 
-  /** A read marker from the server (this person read the room elsewhere): only forward. */
-  applyRead(roomId, seq) {
-    if (!Number.isInteger(seq) || (this.readSeq[roomId] ?? -1) >= seq) return;
-    this.readSeq[roomId] = seq;
-    this.changed('read', 'rooms');
+  /** A read marker from the server (this person read the room elsewhere): only forward.
+   *  `mentions` (`room_read`, the `room.read` reply): the server's count after that marker. */
+  applyRead(roomId, seq, mentions) {
+    if (!Number.isInteger(seq)) return;
+    const room = this.rooms.get(roomId);
+    if ((this.readSeq[roomId] ?? -1) < seq) {
+      this.readSeq[roomId] = seq;
+      this.changed('read', 'rooms');
+    }
+    if (room && typeof mentions === 'number' && this.readSeq[roomId] === seq) {
+      room.serverMentions = { count: mentions, atSeq: room.lastSeq, readSeq: seq };
+      this.changed('read', 'rooms');
+    }
+  }
+
+  /** Messages and thread replies mentioning me after my read marker (the sidebar's "@" badge):
+   *  the server's count while it holds for my marker, plus those seen since. */
+  mentionCount(roomId) {
+    const room = this.rooms.get(roomId);
+    if (!room) return 0;
+    const read = this.readSeq[roomId] ?? 0;
+    const base = room.serverMentions;
+    const useBase = base && base.readSeq === read;
+    const from = useBase ? Math.max(read, base.atSeq) : read;
+    let n = useBase ? base.count : 0;
+    for (const seq of room.mentionSeqs) if (seq > from) n++;
+    return n;
   }
 
   /** Messages from others newer than what I have read. */
@@ -462,6 +671,58 @@ export class Store {
 /** What a room is called in the UI: its name, or the peer's name for a DM. */
 export function roomTitle(info) {
   return info.kind === 'dm' ? info.peer?.name ?? 'direct message' : info.name;
+}
+
+/** The message with this seq in `list` (ascending seq), or undefined. */
+function findBySeq(list, seq) {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid].seq < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return list[lo]?.seq === seq ? list[lo] : undefined;
+}
+
+/** Apply one change entry to one message (idempotent); true when it changed anything. */
+function applyTo(msg, entry, change) {
+  if (msg.deleted) return false;
+  switch (change.op) {
+    case 'edit':
+      // An empty body: deleted since (its delete entry follows). An older edit than the one
+      // shown (a replay after `history` gave the current text) changes nothing.
+      if (!entry.body || (msg.edited_at ?? 0) > entry.ts) return false;
+      if (msg.body === entry.body && msg.edited_at === entry.ts) return false;
+      msg.body = entry.body;
+      msg.edited_at = entry.ts;
+      return true;
+    case 'delete':
+      msg.deleted = true;
+      msg.body = '';
+      msg.reactions = [];
+      return true;
+    case 'react': {
+      const reactions = msg.reactions ?? [];
+      const who = entry.sender;
+      let r = reactions.find((x) => x.emoji === change.emoji);
+      const has = !!r?.users.some((u) => u.id === who.id);
+      if (change.add === has) return false;
+      if (change.add) {
+        if (!r) {
+          r = { emoji: change.emoji, users: [] };
+          reactions.push(r);
+        }
+        r.users.push(who);
+      } else {
+        r.users = r.users.filter((u) => u.id !== who.id);
+      }
+      msg.reactions = reactions.filter((x) => x.users.length > 0);
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 /** Insert `msg` into `list` (ascending seq) unless its seq is there. True when inserted. */

@@ -1,16 +1,19 @@
 // view/composer.js — the message box: Enter sends, Shift+Enter breaks the line, blank text
-// cannot be sent, a counter shows near the length limit, the box grows with its text, and a
-// draft is kept per room. Tells app.js about sends and typing; never talks to the server.
+// cannot be sent, a counter shows near the length limit, the box grows with its text, a
+// draft is kept per room, `@` offers the room's members (mentions.js), and Up in an empty box
+// edits my last message. Tells app.js about sends and typing; never talks to the server.
 
 import { charCount, isBlank } from '../protocol.js';
 import { roomTitle } from '../store.js';
+import { MentionPicker } from './mentions.js';
 
 /** The counter shows once fewer than this many characters are left. */
 const COUNTER_FROM_REMAINING = 500;
 const MAX_HEIGHT_PX = 180;
 
 export class ComposerView {
-  /** @param {object} actions send(body) -> boolean, typing(active) */
+  /** @param {object} actions send(body) -> boolean, typing(active), editLast() -> boolean,
+   *                          members(roomId) -> Promise<[{user, online}]> */
   constructor(actions) {
     this.actions = actions;
     const $ = (id) => document.getElementById(id);
@@ -27,10 +30,20 @@ export class ComposerView {
       e.preventDefault();
       this.submit();
     });
+    this.store = null;
+    this.mentions = new MentionPicker(this.input, {
+      members: () => (this.roomId === null ? Promise.resolve([]) : actions.members(this.roomId)),
+      me: () => this.store?.me,
+      changed: () => this.update(),
+    });
     this.input.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
+      if (this.mentions.handleKey(e)) return;
+      const plain = !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey;
+      if (e.key === 'Enter' && !e.shiftKey && plain) {
         e.preventDefault();
         this.submit();
+      } else if (e.key === 'ArrowUp' && !e.shiftKey && plain && this.input.value === '') {
+        if (this.actions.editLast()) e.preventDefault();
       }
     });
     this.input.addEventListener('input', () => {
@@ -41,11 +54,13 @@ export class ComposerView {
   }
 
   render(store, topics) {
+    this.store = store;
     const room = store.currentRoom;
     const id = room?.id ?? null;
     if (id !== this.roomId || topics.has('all')) {
       if (this.roomId !== null) this.drafts.set(this.roomId, this.input.value);
       this.roomId = id;
+      this.mentions.close();
       this.input.value = this.drafts.get(id) ?? '';
       this.update();
     }
@@ -82,6 +97,7 @@ export class ComposerView {
     if (isBlank(body) || charCount(body) > this.max) return;
     if (!this.actions.send(body)) return;
     this.input.value = '';
+    this.mentions.close();
     this.drafts.delete(this.roomId);
     this.update();
     this.input.focus();

@@ -1,10 +1,12 @@
 // view/room.js — the open conversation: its header (name, member count or presence, leave),
 // the message list (day separators, grouping, own messages apart, pending and failed sends,
-// join/leave notices), scrolling (stick to the newest, a "new messages" pill when the reader
-// has scrolled up, older history on scrolling up) and the "is typing" line.
+// join/leave notices; each message drawn by message.js with its edits, tombstone, reactions,
+// thread summary and actions), scrolling (stick to the newest, a "new messages" pill when the
+// reader has scrolled up, older history on scrolling up) and the "is typing" line.
 
-import { h, avatar, icon, linkify, formatTime, formatFull, formatDay, dayKey } from './dom.js';
+import { h, avatar, formatFull, formatDay, dayKey } from './dom.js';
 import { roomTitle } from '../store.js';
+import { buildMessage, messageSig, reconcileList } from './message.js';
 
 /** Messages from one sender closer together than this share one header. */
 const GROUP_GAP_MS = 5 * 60 * 1000;
@@ -16,7 +18,8 @@ const TOP_SLACK = 240;
 export class RoomView {
   /**
    * @param {object} actions loadOlder(id), markRead(id), readingOlder(yes), retry(client_id),
-   *                         discard(client_id), leaveRoom(id), showMembers(id)
+   *                         discard(client_id), leaveRoom(id), showMembers(id), and the
+   *                         message actions of message.js (react, openThread, startEdit, ...)
    */
   constructor(actions) {
     this.actions = actions;
@@ -177,10 +180,11 @@ export class RoomView {
     let n = 0;
     for (const msg of room.messages) {
       while (n < notices.length && notices[n].afterSeq < msg.seq) entries.push({ kind: 'notice', ...notices[n++] });
-      entries.push({ kind: 'msg', key: `m${msg.seq}`, ts: msg.ts, sender: msg.sender, body: msg.body, own: msg.sender.id === me?.id });
+      entries.push({ kind: 'msg', key: `m${msg.seq}`, msg, ts: msg.ts, sender: msg.sender, body: msg.body, own: msg.sender.id === me?.id });
     }
     while (n < notices.length) entries.push({ kind: 'notice', ...notices[n++] });
     for (const p of room.pending) {
+      if (p.thread != null && !p.also_room) continue; // shown in its thread only
       entries.push({ kind: 'pending', key: `p${p.client_id}`, ts: p.ts, sender: me, body: p.body, own: true, pending: p });
     }
 
@@ -208,78 +212,18 @@ export class RoomView {
       prev = e;
       out.push(e);
     }
+    const ctx = { store, actions: this.actions, offline, where: 'room' };
     for (const e of out) {
       if (!e.kind) continue;
-      const state = e.pending ? `${e.pending.state}|${e.pending.error}|${offline}` : '';
-      e.sig = `${e.first}|${e.last}|${state}`;
-      e.build = () => this.messageItem(e, offline);
+      e.sig = messageSig(e, ctx);
+      e.build = () => buildMessage(e, ctx);
     }
     return out;
   }
 
-  messageItem(e, offline) {
-    const classes = ['msg', e.own ? 'own' : 'other'];
-    if (e.first) classes.push('first');
-    if (e.last) classes.push('last');
-    if (e.pending) classes.push(e.pending.state === 'failed' ? 'failed' : 'pending');
-    const time = h('time', { class: 'msg-time', dateTime: new Date(e.ts).toISOString(), title: formatFull(e.ts) }, formatTime(e.ts));
-    const meta = e.first
-      ? h('div', { class: 'msg-meta' },
-        e.own ? h('span', { class: 'sr-only' }, 'You') : h('span', { class: 'msg-sender' }, e.sender.name),
-        time)
-      : null;
-    const bubble = h('div', { class: 'bubble', title: formatFull(e.ts) }, h('p', { class: 'msg-text' }, linkify(e.body)));
-    const lead = e.own ? null : e.first ? avatar(e.sender) : h('span', { class: 'avatar-spacer', attrs: { 'aria-hidden': 'true' } });
-    return h('li', { class: classes.join(' '), dataset: { sender: e.sender?.name ?? '' } },
-      lead,
-      h('div', { class: 'msg-main' }, meta, bubble, e.pending ? this.pendingState(e.pending, offline) : null));
-  }
-
-  pendingState(p, offline) {
-    if (p.state !== 'failed') {
-      return h('div', { class: 'msg-state', attrs: { role: 'status' } }, icon('clock', 12),
-        offline ? 'Waiting for connection…' : 'Sending…');
-    }
-    return h('div', { class: 'msg-state failed', attrs: { role: 'alert' } },
-      icon('alert', 12),
-      h('span', {}, `Not sent${p.error ? `: ${p.error}.` : '.'}`),
-      h('button', { type: 'button', class: 'link-btn', on: { click: () => this.actions.retry(p.client_id) } }, 'Retry'),
-      h('button', { type: 'button', class: 'link-btn', on: { click: () => this.actions.discard(p.client_id) } }, 'Discard'));
-  }
-
   /** Make the list show `items` in order, reusing elements whose key and signature match. */
   reconcile(items) {
-    const next = new Map();
-    // Items gone first (the oldest, when a long room is trimmed): the rest then stay in place
-    // instead of each being moved in front of them.
-    const keys = new Set(items.map((item) => item.key));
-    for (const [key, old] of this.rendered) {
-      if (!keys.has(key)) old.el.remove();
-    }
-    let cursor = this.list.firstChild;
-    for (const item of items) {
-      const old = this.rendered.get(item.key);
-      let el;
-      if (old && old.sig === item.sig) {
-        el = old.el;
-      } else {
-        el = item.build();
-        el.dataset.key = item.key;
-        if (old) {
-          if (old.el === cursor) cursor = cursor.nextSibling;
-          old.el.remove();
-        }
-      }
-      next.set(item.key, { el, sig: item.sig });
-      if (el === cursor) cursor = cursor.nextSibling;
-      else this.list.insertBefore(el, cursor);
-    }
-    while (cursor) {
-      const gone = cursor;
-      cursor = cursor.nextSibling;
-      gone.remove();
-    }
-    this.rendered = next;
+    this.rendered = reconcileList(this.list, this.rendered, items);
   }
 
   // ---- scrolling ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// view/sidebar.js — the sidebar: rooms and direct messages (with unread counts), the people
+// view/sidebar.js — the sidebar: rooms and direct messages (with unread and mention counts), the people
 // online (with presence dots; choosing one opens a DM), my own card with the account dialog and
 // sign-out, and the phone drawer that holds all of it. Reads the store; acts only through `actions`.
 
@@ -79,9 +79,10 @@ export class SidebarView {
   navItem(store, room, current, lead) {
     const title = roomTitle(room.info);
     const unread = store.unread(room.id);
+    const mentions = store.mentionCount(room.id);
     const isCurrent = room.id === current;
     const label = `${room.info.kind === 'dm' ? 'Direct message with ' : 'Room '}${title}${
-      unread ? `, ${unread} unread` : ''}`;
+      unread ? `, ${unread} unread` : ''}${mentions ? `, ${mentions} ${mentions === 1 ? 'mention' : 'mentions'}` : ''}`;
     const btn = h(
       'button',
       {
@@ -93,6 +94,7 @@ export class SidebarView {
       },
       lead,
       h('span', { class: 'nav-label' }, title),
+      mentions ? h('span', { class: 'mention-badge', attrs: { 'aria-hidden': 'true' } }, `@${mentions > 99 ? '99+' : mentions}`) : null,
       unread ? h('span', { class: 'badge', attrs: { 'aria-hidden': 'true' } }, unread > 99 ? '99+' : String(unread)) : null,
     );
     return h('li', {}, btn);
