@@ -287,3 +287,49 @@ export async function cleanup({ browser, servers = [] }) {
     fs.rmSync(s.dataDir, { recursive: true, force: true });
   }));
 }
+
+// ---- messages: actions, reactions, threads (issue 18) -------------------------------------------
+
+/** The timeline item of the message with exactly this text (in `within`, default the room). */
+export function msgItem(page, text, within = '#message-list') {
+  return page.locator(`${within} .msg`, { has: page.locator('.msg-text', { hasText: exactly(text) }) });
+}
+
+/** Open a message's "…" menu and choose an entry (React, Reply in thread, Copy link, Edit, Delete). */
+export async function messageAction(page, item, label) {
+  await item.hover();
+  await item.getByRole('button', { name: 'More actions' }).click();
+  await page.getByRole('menuitem', { name: label, exact: true }).click();
+}
+
+/** Runs in the page: what the messages under `within` show, as plain data (see snapshotMessages). */
+function messagesShown(within) {
+  return [...document.querySelectorAll(`${within} .msg`)].map((el) => ({
+    text: el.querySelector('.msg-tombstone') ? '[deleted]' : el.querySelector('.msg-text')?.textContent ?? null,
+    pending: el.classList.contains('pending') || el.classList.contains('failed'),
+    edited: !!el.querySelector('.msg-edited'),
+    reactions: [...el.querySelectorAll('.reaction-chip:not(.reaction-add)')].map((c) => `${c.textContent}${c.classList.contains('mine') ? '*' : ''}`),
+    thread: el.querySelector('.thread-summary')?.textContent ?? null,
+    threadRef: !!el.querySelector('.msg-thread-ref'),
+  }));
+}
+
+/**
+ * What a list of messages shows, as plain data: per message its text (or "[deleted]"), whether
+ * it says "(edited)", its reaction chips ("👍2", "*" when mine), its thread summary and
+ * "replied to a thread" link. Two pages showing the same state give equal snapshots.
+ */
+export function snapshotMessages(page, within = '#message-list') {
+  return page.evaluate(messagesShown, within);
+}
+
+/** Wait until `page` shows exactly `expected` (a snapshotMessages result). */
+export async function waitForSnapshot(page, expected, within = '#message-list') {
+  const want = JSON.stringify(expected);
+  try {
+    await page.waitForFunction(`JSON.stringify((${messagesShown.toString()})(${JSON.stringify(within)})) === ${JSON.stringify(want)}`, null, { timeout: WAIT_MS });
+  } catch (err) {
+    const shown = await snapshotMessages(page, within);
+    throw new Error(`the page shows ${JSON.stringify(shown, null, 1)}\nnot ${JSON.stringify(expected, null, 1)}\n${err.message}`);
+  }
+}

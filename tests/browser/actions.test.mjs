@@ -1,0 +1,270 @@
+// actions.test.mjs — what one can do to a message (issue 18): edit it in place (Enter saves,
+// Escape cancels, Up in an empty composer edits my last one), see "(edited)" and its version
+// history, delete it (after a confirmation) leaving a "Message deleted" tombstone, react with
+// chips two people share, copy its link. Then the contract of the stream: a browser that was
+// offline while messages were edited, deleted, reacted to and replied to ends, after `resume`,
+// showing exactly what a browser that stayed online shows.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  browserSuite, NatterServer, launchBrowser, openPage, signUp, send, waitForMessage, msgItem,
+  messageAction, snapshotMessages, waitForSnapshot, exactly, cleanup,
+} from './harness.mjs';
+
+/** Runs in the page before its scripts: records every frame the page sends. */
+function recordFrames() {
+  const log = { sent: [] };
+  window.natterTestFrames = log;
+  const nativeSend = WebSocket.prototype.send;
+  WebSocket.prototype.send = function sendAndRecord(data) {
+    try {
+      log.sent.push(JSON.parse(data));
+    } catch {
+      // not ours
+    }
+    return nativeSend.call(this, data);
+  };
+}
+
+function chip(page, text, emoji) {
+  return msgItem(page, text).locator('.reaction-chip', { has: page.locator('.reaction-emoji', { hasText: exactly(emoji) }) });
+}
+
+browserSuite('message actions and reactions', { timeout: 120000 }, () => {
+  let server;
+  let browser;
+  let ana;
+  let bob;
+
+  before(async () => {
+    server = await NatterServer.start();
+    browser = await launchBrowser();
+    ana = await openPage(browser, server);
+    await signUp(ana, 'ana');
+    bob = await openPage(browser, server);
+    await signUp(bob, 'bob');
+  });
+
+  after(async () => {
+    for (const page of [ana, bob]) if (page) assert.deepEqual(page.problems, [], 'no page errors or CSP violations');
+    await cleanup({ browser, servers: [server] });
+  });
+
+  test('edit in place: Enter saves, Escape cancels, "(edited)" opens the history', async () => {
+    await send(ana, 'helo world');
+    await waitForMessage(bob, 'helo world');
+    // Only the author is offered Edit and Delete.
+    const theirs = msgItem(bob, 'helo world');
+    await theirs.hover();
+    await theirs.getByRole('button', { name: 'More actions' }).click();
+    await bob.getByRole('menuitem', { name: 'Copy link' }).waitFor();
+    assert.equal(await bob.getByRole('menuitem', { name: 'Edit' }).count(), 0);
+    assert.equal(await bob.getByRole('menuitem', { name: 'Delete' }).count(), 0);
+    await bob.keyboard.press('Escape');
+    await bob.locator('.menu').waitFor({ state: 'detached' });
+
+    // Escape cancels: nothing changes.
+    await messageAction(ana, msgItem(ana, 'helo world'), 'Edit');
+    const editor = ana.locator('.msg-editor-input');
+    await editor.waitFor();
+    assert.equal(await editor.inputValue(), 'helo world');
+    await editor.fill('never saved');
+    await editor.press('Escape');
+    await editor.waitFor({ state: 'detached' });
+    await msgItem(ana, 'helo world').waitFor();
+    assert.equal(await ana.locator('.msg-edited').count(), 0);
+
+    // Enter saves: both see the new text and "(edited)".
+    await messageAction(ana, msgItem(ana, 'helo world'), 'Edit');
+    await editor.fill('hello world');
+    await editor.press('Enter');
+    await msgItem(bob, 'hello world').locator('.msg-edited', { hasText: '(edited)' }).waitFor();
+    await msgItem(ana, 'hello world').locator('.msg-edited').waitFor();
+    assert.equal(await msgItem(bob, 'helo world').count(), 0);
+
+    // Up in the empty composer edits my last message.
+    await ana.fill('#composer-input', '');
+    await ana.press('#composer-input', 'ArrowUp');
+    await editor.waitFor();
+    assert.equal(await editor.inputValue(), 'hello world');
+    await editor.fill('hello, world');
+    await editor.press('Enter');
+    await msgItem(bob, 'hello, world').waitFor();
+
+    // "(edited)" shows every version, oldest first.
+    await msgItem(bob, 'hello, world').locator('.msg-edited').click();
+    const dlg = bob.locator('#dlg-edits');
+    await dlg.locator('.edit-version').nth(2).waitFor();
+    assert.deepEqual(await dlg.locator('.edit-version-body').allTextContents(), ['helo world', 'hello world', 'hello, world']);
+    assert.deepEqual(await dlg.locator('.edit-version-label').allTextContents(), ['Original', 'Edit 1', 'Current']);
+    await bob.keyboard.press('Escape');
+    await dlg.waitFor({ state: 'hidden' });
+  });
+
+  test('delete after a confirmation leaves a tombstone for everyone', async () => {
+    await send(ana, 'oops, wrong room');
+    await waitForMessage(bob, 'oops, wrong room');
+    // Cancel keeps it.
+    await messageAction(ana, msgItem(ana, 'oops, wrong room'), 'Delete');
+    const dlg = ana.locator('#dlg-delete');
+    await dlg.locator('#delete-preview', { hasText: 'oops, wrong room' }).waitFor();
+    await dlg.getByRole('button', { name: 'Cancel' }).click();
+    await dlg.waitFor({ state: 'hidden' });
+    await msgItem(bob, 'oops, wrong room').waitFor();
+    // Delete removes the text for both; a tombstone stays, in its place.
+    await messageAction(ana, msgItem(ana, 'oops, wrong room'), 'Delete');
+    await dlg.getByRole('button', { name: 'Delete' }).click();
+    for (const page of [ana, bob]) {
+      await page.locator('#message-list .msg.deleted .msg-tombstone', { hasText: exactly('Message deleted') }).waitFor();
+      assert.equal(await msgItem(page, 'oops, wrong room').count(), 0);
+      const style = await page.locator('.msg-tombstone').first().evaluate((el) => getComputedStyle(el).fontStyle);
+      assert.equal(style, 'italic');
+    }
+    // A tombstone offers no actions.
+    assert.equal(await bob.locator('.msg.deleted .msg-actions').count(), 0);
+  });
+
+  test('reactions: chips shared by two people, toggled by a click, errors shown', async () => {
+    await send(bob, 'lunch at noon?');
+    await waitForMessage(ana, 'lunch at noon?');
+    // ana reacts from the picker (the "…" menu's React).
+    await messageAction(ana, msgItem(ana, 'lunch at noon?'), 'React');
+    await ana.getByRole('button', { name: 'React with 👍' }).click();
+    await chip(bob, 'lunch at noon?', '👍').locator('.reaction-count', { hasText: exactly('1') }).waitFor();
+    assert.equal(await chip(bob, 'lunch at noon?', '👍').getAttribute('aria-pressed'), 'false');
+    await chip(ana, 'lunch at noon?', '👍').and(ana.locator('.mine')).waitFor();
+    // bob adds his by clicking the chip: 2, highlighted for him, both names in the tooltip.
+    await chip(bob, 'lunch at noon?', '👍').click();
+    for (const page of [ana, bob]) {
+      await chip(page, 'lunch at noon?', '👍').locator('.reaction-count', { hasText: exactly('2') }).waitFor();
+      assert.match(await chip(page, 'lunch at noon?', '👍').getAttribute('title'), /^ana, bob reacted with 👍$/);
+    }
+    assert.equal(await chip(bob, 'lunch at noon?', '👍').getAttribute('aria-pressed'), 'true');
+    // Any single emoji from the picker's box, through the "+" chip.
+    await msgItem(bob, 'lunch at noon?').locator('.reaction-add').click();
+    await bob.fill('.picker-input', '🦀');
+    await bob.press('.picker-input', 'Enter');
+    await chip(ana, 'lunch at noon?', '🦀').waitFor();
+    // ana takes hers back: 👍 1 again, no longer hers.
+    await chip(ana, 'lunch at noon?', '👍').click();
+    for (const page of [ana, bob]) {
+      await chip(page, 'lunch at noon?', '👍').locator('.reaction-count', { hasText: exactly('1') }).waitFor();
+    }
+    assert.equal(await chip(ana, 'lunch at noon?', '👍').getAttribute('aria-pressed'), 'false');
+    // Not an emoji: the server's refusal is shown briefly.
+    await msgItem(ana, 'lunch at noon?').locator('.reaction-add').click();
+    await ana.fill('.picker-input', 'ab');
+    await ana.press('.picker-input', 'Enter');
+    await ana.locator('#toast', { hasText: 'not a single emoji' }).waitFor();
+    assert.equal(await msgItem(ana, 'lunch at noon?').locator('.reaction-chip:not(.reaction-add)').count(), 2);
+  });
+
+  test('copy link gives /r/<room>/<seq>', async () => {
+    await ana.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+    const item = msgItem(ana, 'lunch at noon?');
+    const seq = await item.getAttribute('data-seq');
+    await messageAction(ana, item, 'Copy link');
+    await ana.locator('#toast', { hasText: new RegExp(`/r/\\d+/${seq}$`) }).waitFor();
+  });
+});
+
+browserSuite('an offline browser ends in the state of one that stayed online', { timeout: 120000 }, () => {
+  let server;
+  let browser;
+  let ana;
+  let away; // ana's second browser, offline for a while
+  let bob;
+
+  before(async () => {
+    server = await NatterServer.start();
+    browser = await launchBrowser();
+    ana = await openPage(browser, server);
+    await signUp(ana, 'ana');
+    bob = await openPage(browser, server);
+    await signUp(bob, 'bob');
+    away = await openPage(browser, server, { initScript: recordFrames });
+    await signUp(away, 'ana', undefined, 'signin');
+  });
+
+  after(async () => {
+    for (const page of [ana, away, bob]) if (page) assert.deepEqual(page.problems, [], 'no page errors or CSP violations');
+    await cleanup({ browser, servers: [server] });
+  });
+
+  test('edits, deletes, reactions and replies made meanwhile arrive by resume', async () => {
+    for (const text of ['first', 'second', 'third', 'fourth']) await send(bob, text);
+    await send(ana, 'mine');
+    await waitForMessage(away, 'mine');
+    await waitForMessage(away, 'fourth');
+    // Some state from before: a reaction, an edit.
+    await messageAction(ana, msgItem(ana, 'first'), 'React');
+    await ana.getByRole('button', { name: 'React with 👍' }).click();
+    await chip(away, 'first', '👍').waitFor();
+
+    await away.context().setOffline(true);
+    await away.locator('#me-status', { hasText: exactly('Offline') }).waitFor();
+    const sentBefore = await away.evaluate(() => window.natterTestFrames.sent.length);
+
+    // Meanwhile: bob edits and deletes, both react and un-react, a thread gets replies (one
+    // also sent to the room), and ana's own message is edited from her other browser.
+    await messageAction(bob, msgItem(bob, 'first'), 'Edit');
+    await bob.locator('.msg-editor-input').fill('first, edited');
+    await bob.press('.msg-editor-input', 'Enter');
+    await msgItem(ana, 'first, edited').waitFor();
+    await messageAction(bob, msgItem(bob, 'second'), 'Delete');
+    await bob.locator('#dlg-delete').getByRole('button', { name: 'Delete' }).click();
+    await ana.locator('.msg.deleted').waitFor();
+    await chip(bob, 'first, edited', '👍').click(); // bob joins ana's 👍
+    await chip(ana, 'first, edited', '👍').locator('.reaction-count', { hasText: '2' }).waitFor();
+    await chip(ana, 'first, edited', '👍').click(); // ana takes hers back
+    await chip(bob, 'first, edited', '👍').locator('.reaction-count', { hasText: exactly('1') }).waitFor();
+    await messageAction(ana, msgItem(ana, 'third'), 'React');
+    await ana.getByRole('button', { name: 'React with 🎉' }).click();
+    await chip(bob, 'third', '🎉').waitFor();
+    await messageAction(bob, msgItem(bob, 'third'), 'Reply in thread');
+    await bob.locator('#thread-panel').waitFor();
+    await bob.fill('#thread-input', 'a reply');
+    await bob.press('#thread-input', 'Enter');
+    await bob.fill('#thread-input', 'a reply for all');
+    await bob.check('#thread-also-room');
+    await bob.press('#thread-input', 'Enter');
+    await msgItem(ana, 'a reply for all').waitFor();
+    await msgItem(ana, 'third').locator('.thread-summary', { hasText: '2 replies' }).waitFor();
+    await messageAction(ana, msgItem(ana, 'mine'), 'Edit');
+    await ana.locator('.msg-editor-input').fill('mine, edited');
+    await ana.press('.msg-editor-input', 'Enter');
+    await msgItem(ana, 'mine, edited').locator('.msg-edited').waitFor();
+    await send(bob, 'last word');
+    await waitForMessage(ana, 'last word');
+
+    // While offline, the away browser still shows the old state.
+    await msgItem(away, 'first').waitFor();
+    assert.equal(await msgItem(away, 'last word').count(), 0);
+
+    await away.context().setOffline(false);
+    await away.locator('#me-status', { hasText: exactly('Online') }).waitFor();
+    await waitForMessage(away, 'last word');
+    const expected = await snapshotMessages(ana);
+    await waitForSnapshot(away, expected);
+    assert.deepEqual(await snapshotMessages(away), expected, 'the same texts, tombstones, chips and reply counts');
+    // The checks that matter, spelled out.
+    assert.ok(expected.some((m) => m.text === 'first, edited' && m.edited && m.reactions.join() === '👍1'));
+    assert.ok(expected.some((m) => m.text === '[deleted]'));
+    assert.ok(expected.some((m) => m.text === 'third' && m.reactions.join() === '🎉1*' && /^2 replies/.test(m.thread)));
+    assert.ok(expected.some((m) => m.text === 'a reply for all' && m.threadRef));
+    assert.ok(!expected.some((m) => m.text === 'a reply'), 'a reply only to the thread is not in the timeline');
+    assert.ok(expected.some((m) => m.text === 'mine, edited' && m.edited));
+
+    // It came by resume (the auth asked from the room's last seq), not by reloading history.
+    const after = await away.evaluate((n) => window.natterTestFrames.sent.slice(n), sentBefore);
+    const auth = after.find((f) => f.type === 'auth');
+    assert.ok(auth && Object.keys(auth.data.resume).length > 0, 'auth carried resume');
+    assert.equal(after.filter((f) => f.type === 'history').length, 0, 'no history reload');
+
+    // And the thread, opened now, shows both replies.
+    await msgItem(away, 'third').locator('.thread-summary').click();
+    await msgItem(away, 'a reply', '#thread-list').waitFor();
+    await msgItem(away, 'a reply for all', '#thread-list').waitFor();
+  });
+});
