@@ -1,6 +1,7 @@
 // store.test.mjs — the client's store, loaded as the page loads it (an ES module from the
 // server, in Chromium), driven directly: a long room lets its oldest messages go so that a tab
-// left open stays small, but not while the reader is scrolled up in it.
+// left open stays small, but not while the reader is scrolled up in it; and every stream entry
+// (message, edit, delete, reaction, thread reply) is applied idempotently and moves `resume`.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -61,5 +62,94 @@ browserSuite('the store keeps long rooms small', { timeout: 90000 }, () => {
     assert.equal(result.whileUp.count, keep + 399, 'nothing goes while the reader is scrolled up');
     assert.deepEqual(result.other, { count: keep, first: max + 2 - keep, last: max + 1, hasOlder: true });
     assert.deepEqual(result.backDown, { count: keep, first: max + 402 - keep, last: max + 401, hasOlder: true });
+  });
+});
+
+browserSuite('the store applies every stream entry idempotently', { timeout: 90000 }, () => {
+  let server;
+  let browser;
+  let page;
+
+  before(async () => {
+    server = await NatterServer.start();
+    browser = await launchBrowser();
+    page = await openPage(browser, server);
+  });
+
+  after(async () => {
+    if (page) assert.deepEqual(page.problems, []);
+    await cleanup({ browser, servers: [server] });
+  });
+
+  test('live, replayed twice, or history then replay: one state; resume seq counts every entry', async () => {
+    const result = await page.evaluate(async () => {
+      const { Store } = await import('/js/store.js');
+      const me = { id: 1, name: 'me', guest: false };
+      const bob = { id: 2, name: 'bob', guest: false };
+      let seq = 0;
+      const msg = (sender, body, extra = {}) => ({ id: ++seq, room: 7, seq, sender, body, ts: 1000 + seq, client_id: `c${seq}`, ...extra });
+      const change = (sender, op, target, extra = {}, body = '') => msg(sender, body, { change: { op, target, ...extra } });
+      const stream = [
+        msg(bob, 'one'), // 1
+        msg(bob, 'two', { mentions: [1] }), // 2
+        msg(me, 'three'), // 3
+        change(bob, 'edit', 1, {}, 'one!'), // 4
+        change(me, 'react', 1, { emoji: '👍', add: true }), // 5
+        change(bob, 'react', 1, { emoji: '👍', add: true }), // 6
+        msg(bob, 'in thread', { thread: 3, replies: 1 }), // 7
+        change(me, 'react', 1, { emoji: '👍', add: false }), // 8
+        change(bob, 'delete', 2), // 9
+        msg(bob, 'also in room', { thread: 3, also_room: true, replies: 2 }), // 10
+        change(bob, 'edit', 1, {}, 'one!!'), // 11
+        change(me, 'react', 3, { emoji: '🎉', add: true }), // 12
+      ];
+      const fresh = () => {
+        const store = new Store();
+        store.setMe(me);
+        store.upsertRoom({ id: 7, name: 'r', kind: 'public', member_count: 2, last_seq: 0, joined: true });
+        return store;
+      };
+      const copy = (x) => JSON.parse(JSON.stringify(x));
+      const view = (store) => store.room(7).messages.map((m) => ({
+        seq: m.seq, body: m.body, deleted: !!m.deleted, edited_at: m.edited_at ?? null, replies: m.replies ?? 0,
+        reactions: (m.reactions ?? []).map((r) => `${r.emoji}:${r.users.map((u) => u.name).join('+')}`),
+      }));
+      // A: online all along.
+      const a = fresh();
+      for (const e of stream) a.addMessages(7, [copy(e)]);
+      // B: the same entries delivered twice (a replay overlapping what was held).
+      const b = fresh();
+      for (const e of stream) b.addMessages(7, [copy(e)]);
+      for (const e of stream) b.addMessages(7, [copy(e)]);
+      // C: held up to seq 3, then a history page in the current state, then the replay of 4..12.
+      const c = fresh();
+      for (const e of stream.slice(0, 3)) c.addMessages(7, [copy(e)]);
+      const current = copy(view(a)).map((v) => {
+        const orig = stream.find((e) => e.seq === v.seq);
+        return {
+          ...copy(orig), body: v.body, deleted: v.deleted || undefined, edited_at: v.edited_at ?? undefined,
+          replies: v.replies || undefined,
+          reactions: copy(a.room(7).messages.find((m) => m.seq === v.seq).reactions ?? []),
+        };
+      });
+      c.setLatest(7, { messages: current, has_more: false });
+      for (const e of stream.slice(3)) c.addMessages(7, [copy(e)]);
+      return {
+        a: view(a), b: view(b), c: view(c),
+        lastSeq: [a.room(7).lastSeq, b.room(7).lastSeq, c.room(7).lastSeq],
+        mentions: a.mentionCount(7),
+        resume: a.resumeMap(),
+      };
+    });
+    assert.deepEqual(result.a, [
+      { seq: 1, body: 'one!!', deleted: false, edited_at: 1011, replies: 0, reactions: ['👍:bob'] },
+      { seq: 2, body: '', deleted: true, edited_at: null, replies: 0, reactions: [] },
+      { seq: 3, body: 'three', deleted: false, edited_at: null, replies: 2, reactions: ['🎉:me'] },
+      { seq: 10, body: 'also in room', deleted: false, edited_at: null, replies: 2, reactions: [] },
+    ]);
+    assert.deepEqual(result.b, result.a, 'entries seen twice change nothing');
+    assert.deepEqual(result.c, result.a, 'history in its current state, then the replay: the same');
+    assert.deepEqual(result.lastSeq, [12, 12, 12], 'every entry moves the resume position');
+    assert.equal(result.mentions, 0, 'a deleted mention no longer counts');
   });
 });
