@@ -71,17 +71,16 @@ const chatActions = {
   editLast() {
     const msg = store.currentRoomId === null ? null : store.lastOwnMessage(store.currentRoomId);
     if (!msg) return false;
-    chatActions.startEdit(msg.room, msg.seq);
+    chatActions.startEdit(msg.room, msg.seq, 'room');
     return true;
   },
-  startEdit: (roomId, seq) => store.setEditing({ roomId, seq, draft: null }),
+  /** Edit in place, in the room's timeline or the thread panel (`where`). */
+  startEdit: (roomId, seq, where = 'room') => store.setEditing({ roomId, seq, where, draft: null }),
   cancelEdit() {
-    store.setEditing(null);
-    if (!isPhone()) composer.focus();
+    stopEditing();
   },
   saveEdit(roomId, seq, body) {
-    store.setEditing(null);
-    if (!isPhone()) composer.focus();
+    stopEditing();
     change(Req.EDIT, { room: roomId, seq, body });
   },
   async deleteMessage(roomId, seq) {
@@ -479,6 +478,15 @@ function retry(clientId) {
   if (!room) return;
   const p = store.updatePending(clientId, { state: 'sending', error: null });
   deliver(room.id, clientId, p.body, p.thread, p.also_room);
+}
+
+/** Leave the inline editor; the keyboard goes back to the box of where it was. */
+function stopEditing() {
+  const where = store.editing?.where;
+  store.setEditing(null);
+  if (isPhone()) return;
+  if (where === 'room') composer.focus();
+  else threadView.focus();
 }
 
 // ---- threads and members --------------------------------------------------------------------

@@ -82,7 +82,7 @@ export class Store {
     this.readingOlder = false;
     /** @type {ThreadState|null} the thread open in the side panel */
     this.thread = null;
-    /** the message being edited in place: {roomId, seq, draft} */
+    /** the message being edited in place: {roomId, seq, where: 'room'|'thread'|'parent', draft} */
     this.editing = null;
     /** the connection's status object ({status, attempt, retryAt}) */
     this.connection = { status: 'idle', attempt: 0, retryAt: 0 };

@@ -21,13 +21,14 @@ export function messageSig(e, ctx) {
   const state = e.pending ? `${e.pending.state}|${e.pending.error}|${ctx.offline}` : '';
   const msg = e.msg;
   if (!msg) return `${e.first}|${e.last}|${state}`;
-  const editing = isEditing(ctx.store, msg);
+  const editing = isEditing(ctx, msg);
   return `${e.first}|${e.last}|${state}|${msg.rev ?? 0}|${editing}|${ctx.store.mentionsMe(msg)}`;
 }
 
-function isEditing(store, msg) {
-  const ed = store.editing;
-  return !!ed && ed.roomId === msg.room && ed.seq === msg.seq;
+/** This copy of the message is the one being edited (one place only: the room or the thread). */
+function isEditing(ctx, msg) {
+  const ed = ctx.store.editing;
+  return !!ed && ed.roomId === msg.room && ed.seq === msg.seq && ed.where === ctx.where;
 }
 
 /**
@@ -58,7 +59,7 @@ export function buildMessage(e, ctx) {
     }, 'replied to a thread')
     : null;
   let content;
-  if (msg && isEditing(store, msg)) content = editor(msg, ctx);
+  if (msg && isEditing(ctx, msg)) content = editor(msg, ctx);
   else if (msg?.deleted) content = h('p', { class: 'msg-tombstone' }, 'Message deleted');
   else {
     content = h('div', { class: 'bubble', title: formatFull(e.ts) },
@@ -81,7 +82,7 @@ export function buildMessage(e, ctx) {
       msg ? reactionRow(msg, ctx) : null,
       msg && ctx.where === 'room' && msg.replies ? threadSummary(msg, ctx) : null,
       e.pending ? pendingState(e.pending, ctx) : null),
-    msg && !msg.deleted && !isEditing(store, msg) ? toolbar(msg, e.own, ctx) : null);
+    msg && !msg.deleted && !isEditing(ctx, msg) ? toolbar(msg, e.own, ctx) : null);
   if (msg && !msg.deleted) addLongPress(li, () => openMenu(li, menuItems(msg, e.own, ctx)));
   return li;
 }
@@ -156,7 +157,7 @@ function menuItems(msg, own, ctx) {
   if (ctx.where === 'room' && msg.thread == null) items.push({ label: 'Reply in thread', run: () => actions.openThread(msg.room, msg.seq) });
   items.push({ label: 'Copy link', run: () => actions.copyLink(msg.room, msg.seq) });
   if (own) {
-    items.push({ label: 'Edit', run: () => actions.startEdit(msg.room, msg.seq) });
+    items.push({ label: 'Edit', run: () => actions.startEdit(msg.room, msg.seq, ctx.where) });
     items.push({ label: 'Delete', danger: true, run: () => actions.deleteMessage(msg.room, msg.seq) });
   }
   return items;
@@ -175,7 +176,7 @@ function toolbar(msg, own, ctx) {
   return h('div', { class: 'msg-actions', attrs: { role: 'toolbar', 'aria-label': 'Message actions' } },
     btn('React', '☺', (anchor) => pickReaction(anchor, msg, ctx), 'desktop-only'),
     canThread ? btn('Reply in thread', '↩', () => ctx.actions.openThread(msg.room, msg.seq), 'desktop-only') : null,
-    own ? btn('Edit', '✎', () => ctx.actions.startEdit(msg.room, msg.seq), 'desktop-only') : null,
+    own ? btn('Edit', '✎', () => ctx.actions.startEdit(msg.room, msg.seq, ctx.where), 'desktop-only') : null,
     btn('More actions', '…', (anchor) => openMenu(anchor, menuItems(msg, own, ctx)), 'msg-more'));
 }
 

@@ -185,6 +185,10 @@ export class ThreadView {
     this.input.focus();
   }
 
+  focus() {
+    if (!this.panel.hidden) this.input.focus({ preventScroll: true });
+  }
+
   scrollToBottom() {
     this.scroller.scrollTop = this.scroller.scrollHeight;
     this.stick = true;
