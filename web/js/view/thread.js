@@ -179,6 +179,7 @@ export class ThreadView {
     if (isBlank(body) || charCount(body) > max) return;
     if (!this.actions.sendThread(body, this.alsoRoom.checked)) return;
     this.input.value = '';
+    this.alsoRoom.checked = false; // each reply chooses again
     this.mentions.close();
     this.update();
     this.stick = true;
