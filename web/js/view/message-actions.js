@@ -40,7 +40,14 @@ function showPopup(anchor, el) {
 
 /** Put `el` next to `anchor`, inside the window (below it, or above when there is no room). */
 function place(el, anchor) {
-  const r = anchor.getBoundingClientRect();
+  let r = anchor.getBoundingClientRect();
+  if (!r.width && !r.height) {
+    // The opener is gone from view (a hover toolbar hidden once the pointer left it): use
+    // its message instead.
+    const msg = anchor.closest('.msg');
+    const near = msg?.querySelector('.bubble, .msg-tombstone') ?? msg;
+    if (near) r = near.getBoundingClientRect();
+  }
   const w = el.offsetWidth;
   const ht = el.offsetHeight;
   const vw = document.documentElement.clientWidth;
