@@ -211,7 +211,13 @@ browserSuite('an offline browser ends in the state of one that stayed online', {
     await messageAction(bob, msgItem(bob, 'first'), 'Edit');
     await bob.locator('.msg-editor-input').fill('first, edited');
     await bob.press('.msg-editor-input', 'Enter');
-    await msgItem(ana, 'first, edited').waitFor();
+    try {
+      await msgItem(ana, 'first, edited').waitFor();
+    } catch (err) {
+      const dump = async (p) => ({ toast: await p.locator('#toast').textContent(), editor: await p.locator('.msg-editor-input').count(), snap: await snapshotMessages(p), status: await p.locator('#me-status').textContent() });
+      console.log('DEBUG', JSON.stringify({ bob: await dump(bob), ana: await dump(ana) }));
+      throw err;
+    }
     await messageAction(bob, msgItem(bob, 'second'), 'Delete');
     await bob.locator('#dlg-delete').getByRole('button', { name: 'Delete' }).click();
     await ana.locator('.msg.deleted').waitFor();

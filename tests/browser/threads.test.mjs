@@ -78,6 +78,7 @@ browserSuite('threads', { timeout: 120000 }, () => {
     await msgItem(ana, 'afternoon works for me', '#thread-list').waitFor();
     const inRoom = msgItem(ana, 'afternoon works for me');
     await inRoom.locator('.msg-thread-ref', { hasText: 'replied to a thread' }).waitFor();
+    assert.equal(await inRoom.locator('.thread-summary').count(), 0, 'a reply carries no count of its own');
     await msgItem(ana, 'plan for friday?').locator('.thread-summary', { hasText: /^2 replies/ }).waitFor();
 
     // A reply only to the thread reaches bob's open panel live, not his timeline.

@@ -80,7 +80,7 @@ export function buildMessage(e, ctx) {
       threadRef,
       content,
       msg ? reactionRow(msg, ctx) : null,
-      msg && ctx.where === 'room' && msg.replies ? threadSummary(msg, ctx) : null,
+      msg && ctx.where === 'room' && msg.thread == null && msg.replies ? threadSummary(msg, ctx) : null,
       e.pending ? pendingState(e.pending, ctx) : null),
     msg && !msg.deleted && !isEditing(ctx, msg) ? toolbar(msg, e.own, ctx) : null);
   if (msg && !msg.deleted) addLongPress(li, () => openMenu(li, menuItems(msg, e.own, ctx)));
