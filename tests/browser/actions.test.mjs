@@ -27,6 +27,23 @@ function recordFrames() {
   };
 }
 
+/** Run `step`; when it fails, log what the pages show (toast, editor, messages) first. */
+async function explainFailure(pages, step) {
+  try {
+    await step();
+  } catch (err) {
+    for (const page of pages) {
+      console.log('page state:', JSON.stringify({
+        toast: await page.locator('#toast').textContent(),
+        editors: await page.locator('.msg-editor-input').count(),
+        status: await page.locator('#me-status').textContent(),
+        messages: await snapshotMessages(page),
+      }));
+    }
+    throw err;
+  }
+}
+
 function chip(page, text, emoji) {
   return msgItem(page, text).locator('.reaction-chip', { has: page.locator('.reaction-emoji', { hasText: exactly(emoji) }) });
 }
@@ -160,6 +177,26 @@ browserSuite('message actions and reactions', { timeout: 120000 }, () => {
     assert.equal(await msgItem(ana, 'lunch at noon?').locator('.reaction-chip:not(.reaction-add)').count(), 2);
   });
 
+  test('on a touch phone: a "…" button in view, a long press opens the menu', async () => {
+    const phone = await openPage(browser, server, { viewport: { width: 375, height: 812 }, contextOptions: { hasTouch: true, isMobile: true } });
+    try {
+      await signUp(phone, 'bob', undefined, 'signin');
+      const item = msgItem(phone, 'lunch at noon?');
+      await item.waitFor();
+      // No hover there: the "…" shows without it, the desktop toolbar buttons do not.
+      assert.equal(await item.getByRole('button', { name: 'More actions' }).isVisible(), true);
+      assert.equal(await item.getByRole('button', { name: 'Reply in thread' }).isVisible(), false);
+      await item.locator('.bubble').dispatchEvent('pointerdown', { pointerType: 'touch', isPrimary: true });
+      await phone.getByRole('menuitem', { name: 'Reply in thread' }).waitFor();
+      await phone.getByRole('menuitem', { name: 'Copy link' }).waitFor();
+      await phone.keyboard.press('Escape');
+      await phone.locator('.menu').waitFor({ state: 'detached' });
+      assert.deepEqual(phone.problems, []);
+    } finally {
+      await phone.context().close();
+    }
+  });
+
   test('copy link gives /r/<room>/<seq>', async () => {
     await ana.context().grantPermissions(['clipboard-read', 'clipboard-write']);
     const item = msgItem(ana, 'lunch at noon?');
@@ -211,13 +248,7 @@ browserSuite('an offline browser ends in the state of one that stayed online', {
     await messageAction(bob, msgItem(bob, 'first'), 'Edit');
     await bob.locator('.msg-editor-input').fill('first, edited');
     await bob.press('.msg-editor-input', 'Enter');
-    try {
-      await msgItem(ana, 'first, edited').waitFor();
-    } catch (err) {
-      const dump = async (p) => ({ toast: await p.locator('#toast').textContent(), editor: await p.locator('.msg-editor-input').count(), snap: await snapshotMessages(p), status: await p.locator('#me-status').textContent() });
-      console.log('DEBUG', JSON.stringify({ bob: await dump(bob), ana: await dump(ana) }));
-      throw err;
-    }
+    await explainFailure([ana, bob], () => msgItem(ana, 'first, edited').waitFor());
     await messageAction(bob, msgItem(bob, 'second'), 'Delete');
     await bob.locator('#dlg-delete').getByRole('button', { name: 'Delete' }).click();
     await ana.locator('.msg.deleted').waitFor();
@@ -244,13 +275,18 @@ browserSuite('an offline browser ends in the state of one that stayed online', {
     await send(bob, 'last word');
     await waitForMessage(ana, 'last word');
 
-    // While offline, the away browser still shows the old state.
+    // While offline, the away browser still shows the old state; a reaction made there waits.
     await msgItem(away, 'first').waitFor();
     assert.equal(await msgItem(away, 'last word').count(), 0);
+    await messageAction(away, msgItem(away, 'fourth'), 'React');
+    await away.getByRole('button', { name: 'React with 😮' }).click();
 
     await away.context().setOffline(false);
     await away.locator('#me-status', { hasText: exactly('Online') }).waitFor();
     await waitForMessage(away, 'last word');
+    // The reaction went out once, after the reconnect, and everyone sees it.
+    await chip(ana, 'fourth', '😮').waitFor();
+    await chip(bob, 'fourth', '😮').waitFor();
     const expected = await snapshotMessages(ana);
     await waitForSnapshot(away, expected);
     assert.deepEqual(await snapshotMessages(away), expected, 'the same texts, tombstones, chips and reply counts');
@@ -267,6 +303,8 @@ browserSuite('an offline browser ends in the state of one that stayed online', {
     const auth = after.find((f) => f.type === 'auth');
     assert.ok(auth && Object.keys(auth.data.resume).length > 0, 'auth carried resume');
     assert.equal(after.filter((f) => f.type === 'history').length, 0, 'no history reload');
+    assert.equal(after.filter((f) => f.type === 'reaction.add').length, 1, 'the reaction made offline, sent once');
+    assert.ok(expected.some((m) => m.text === 'fourth' && m.reactions.join() === '😮1*'));
 
     // And the thread, opened now, shows both replies.
     await msgItem(away, 'third').locator('.thread-summary').click();

@@ -142,10 +142,11 @@ export function launchBrowser() {
  * A new browser context (its own storage, like a separate person) with one page, opened at
  * the server. The page's uncaught errors and CSP violations are collected in `page.problems`.
  * With `relay: true` its WebSocket goes through `relaySocket` (as `page.relay`); `initScript`
- * (a function) runs in the page before its own scripts, on every load.
+ * (a function) runs in the page before its own scripts, on every load; `contextOptions` go to
+ * `browser.newContext` (e.g. `hasTouch`).
  */
-export async function openPage(browser, server, { viewport = { width: 1280, height: 800 }, colorScheme = 'light', relay = false, initScript = null } = {}) {
-  const context = await browser.newContext({ viewport, colorScheme });
+export async function openPage(browser, server, { viewport = { width: 1280, height: 800 }, colorScheme = 'light', relay = false, initScript = null, contextOptions = {} } = {}) {
+  const context = await browser.newContext({ viewport, colorScheme, ...contextOptions });
   context.setDefaultTimeout(WAIT_MS);
   if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();

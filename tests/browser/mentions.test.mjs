@@ -1,7 +1,7 @@
 // mentions.test.mjs — @-mentions in the browser (issue 18): typing `@` in the composer lists
 // the room's members and `@room`, filtered as one types; arrows and Enter/Tab pick, Escape
 // closes. The person mentioned sees the message highlighted and a mention badge on the room
-// in the sidebar until they read it; `@room` highlights for everyone; the thread composer
+// in the sidebar (after a reload too: the server's count) until they read it; `@room` highlights for everyone; the thread composer
 // offers the same list.
 
 import { test, before, after } from 'node:test';
@@ -83,6 +83,11 @@ browserSuite('mentions', { timeout: 120000 }, () => {
     assert.equal(await carl.locator('.mention-badge').count(), 0);
     await waitForMessage(carl, 'hey @bob look at this');
     assert.equal(await msgItem(carl, 'hey @bob look at this').evaluate((el) => el.classList.contains('mentioned')), false);
+
+    // After a reload the count comes from the server (the auth reply's Room.mentions).
+    await bob.reload();
+    await bob.locator('#room-name', { hasText: 'elsewhere' }).waitFor();
+    await general.locator('.mention-badge', { hasText: exactly('@1') }).waitFor();
 
     await openRoom(bob, 'general');
     const msg = msgItem(bob, 'hey @bob look at this');
