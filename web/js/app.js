@@ -43,6 +43,7 @@ let toastTimer = 0;
 const chatActions = {
   selectRoom(id) {
     setTyping(false);
+    if (store.thread && store.thread.roomId !== id) store.closeThread();
     store.setCurrent(id);
     if (session) saved.saveLastRoom(session.user.id, id);
     sidebar.closeDrawer(false);

@@ -63,6 +63,17 @@ export class ThreadView {
     });
     this.input.addEventListener('input', () => this.update());
     this.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
+    this.phone = window.matchMedia('(max-width: 760px)');
+    this.phone.addEventListener('change', () => this.coverRoom());
+  }
+
+  /** On a phone the panel covers the room: keep the keyboard and screen readers out of it. */
+  coverRoom() {
+    const room = document.getElementById('room');
+    const covered = !this.panel.hidden && this.phone.matches;
+    if (covered) room.inert = true;
+    else if (this.wasCovering) room.inert = false;
+    this.wasCovering = covered;
   }
 
   render(store, topics) {
@@ -84,6 +95,7 @@ export class ThreadView {
     }
     this.panel.hidden = !thread;
     this.chat.classList.toggle('with-thread', !!thread);
+    this.coverRoom();
     if (!thread) return;
     const room = store.room(thread.roomId);
     this.title.textContent = room ? (room.info.kind === 'dm' ? roomTitle(room.info) : `#${roomTitle(room.info)}`) : '';
