@@ -18,7 +18,7 @@ import { ComposerView } from './view/composer.js';
 import { BannerView } from './view/banner.js';
 import { Dialogs } from './view/dialogs.js';
 import { ThreadView } from './view/thread.js';
-import { confirmDelete, initMessageDialogs, showEditHistory } from './view/message-actions.js';
+import { closePopup, confirmDelete, initMessageDialogs, showEditHistory } from './view/message-actions.js';
 
 /** Stop typing (send `active: false`) after this long without a keystroke. */
 const TYPING_IDLE_MS = 4000;
@@ -245,6 +245,8 @@ function endSession(notice) {
   session = null;
   saved.clearSession(userId);
   dialogs.closeAll();
+  closePopup(false);
+  for (const id of ['dlg-delete', 'dlg-edits']) document.getElementById(id).close();
   sidebar.closeDrawer(false);
   banner.hide();
   store.reset();
