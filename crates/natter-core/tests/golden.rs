@@ -158,7 +158,12 @@ fn change_entry(seq: i64, client_id: &str, body: &str, change: Change) -> Messag
 }
 
 fn edited() -> Message {
-    change_entry(43, "e-9c1", "hello, world", Change::Edit { target: Seq(42) })
+    change_entry(
+        43,
+        "e-9c1",
+        "hello, world",
+        Change::Edit { target: Seq(42) },
+    )
 }
 
 fn deleted() -> Message {

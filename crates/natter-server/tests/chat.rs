@@ -887,11 +887,18 @@ async fn web_dir_does_not_follow_symlinks_out_of_it() {
         ("/", "<p>app</p>"),
         ("/app.js", "let app;"),
         ("/alias.js", "let app;"),
-        ("/some/page", "<p>app</p>"),
+        ("/r/5", "<p>app</p>"),
+        ("/r/5/42", "<p>app</p>"),
     ] {
         let r = get(path).await.expect("req");
         assert_eq!(r.status(), 200, "{path}");
         assert_eq!(r.text().await.expect("body"), body, "{path}");
+    }
+    // Any other page-like path gets the app with 404: it shows its not-found page.
+    for path in ["/some/page", "/nonexistent", "/r/x"] {
+        let r = get(path).await.expect("req");
+        assert_eq!(r.status(), 404, "{path}");
+        assert_eq!(r.text().await.expect("body"), "<p>app</p>", "{path}");
     }
     for path in ["/leak.txt", "/leak", "/out/secret.txt"] {
         let r = get(path).await.expect("req");
