@@ -3,8 +3,9 @@
 // join/leave notices), scrolling (stick to the newest, a "new messages" pill when the reader
 // has scrolled up, older history on scrolling up) and the "is typing" line.
 
-import { h, avatar, icon, linkify, formatTime, formatFull, formatDay, dayKey } from './dom.js';
+import { h, avatar, icon, formatTime, formatFull, formatDay, dayKey } from './dom.js';
 import { roomTitle } from '../store.js';
+import { renderBody } from './markdown.js';
 
 /** Messages from one sender closer together than this share one header. */
 const GROUP_GAP_MS = 5 * 60 * 1000;
@@ -228,7 +229,7 @@ export class RoomView {
         e.own ? h('span', { class: 'sr-only' }, 'You') : h('span', { class: 'msg-sender' }, e.sender.name),
         time)
       : null;
-    const bubble = h('div', { class: 'bubble', title: formatFull(e.ts) }, h('p', { class: 'msg-text' }, linkify(e.body)));
+    const bubble = h('div', { class: 'bubble', title: formatFull(e.ts) }, h('div', { class: 'msg-text' }, renderBody(e.body, { me: this.store?.me?.name })));
     const lead = e.own ? null : e.first ? avatar(e.sender) : h('span', { class: 'avatar-spacer', attrs: { 'aria-hidden': 'true' } });
     return h('li', { class: classes.join(' '), dataset: { sender: e.sender?.name ?? '' } },
       lead,
