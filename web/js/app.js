@@ -17,6 +17,8 @@ import { ComposerView } from './view/composer.js';
 import { BannerView } from './view/banner.js';
 import { Dialogs } from './view/dialogs.js';
 import * as router from './router.js';
+import { Attention } from './notify.js';
+import { NotifyMenuView } from './view/notifymenu.js';
 
 /** Stop typing (send `active: false`) after this long without a keystroke. */
 const TYPING_IDLE_MS = 4000;
@@ -70,6 +72,7 @@ const chatActions = {
   leaveRoom: (id) => leaveRoom(id).catch((err) => toast(errorText(err.code, err.message))),
   showMembers: (id) => dialogs.openMembers(store, id),
   send,
+  setNotify: (id, level) => setNotify(id, level).catch((err) => toast(errorText(err.code, err.message))),
   typing: setTyping,
   retryNow: () => conn?.retryNow(),
 };
@@ -113,6 +116,14 @@ const roomView = new RoomView(chatActions);
 const composer = new ComposerView(chatActions);
 const banner = new BannerView(chatActions);
 const dialogs = new Dialogs(dialogActions);
+const attention = new Attention({
+  open(roomId, seq) {
+    if (!store.room(roomId)) return;
+    router.go(router.roomPath(roomId, seq));
+    openAddress({ page: 'chat', room: roomId, seq });
+  },
+});
+const notifyMenu = new NotifyMenuView(chatActions, attention);
 
 store.subscribe((topics) => {
   if (!session) return;
@@ -120,6 +131,7 @@ store.subscribe((topics) => {
   roomView.render(store, topics);
   composer.render(store, topics);
   banner.render(store, topics);
+  notifyMenu.render(store, topics);
   persist(topics);
   updateTitle();
   if (topics.has('current') || topics.has('all')) showCurrentInAddress();
@@ -271,6 +283,7 @@ function endSession(notice) {
   store.reset();
   chatEl.hidden = true;
   document.title = 'Natter';
+  attention.setBadge(0);
   authView.show(notice);
   offerWhatServerAllows();
 }
@@ -317,6 +330,7 @@ function onEvent({ type, data }) {
   const me = store.me;
   switch (type) {
     case Ev.MESSAGE:
+      attention.consider(store, data);
       store.addMessages(data.room, [data]);
       break;
     case Ev.MEMBER_JOINED:
@@ -474,6 +488,12 @@ async function openDm(name) {
   adoptRoom(room);
 }
 
+/** The room's notification level, for all my devices (they hear it as `room_notify`). */
+async function setNotify(id, level) {
+  const reply = await request(Req.ROOM_NOTIFY, { room: id, level });
+  store.setNotify(reply.room, reply.notify);
+}
+
 async function leaveRoom(id) {
   await request(Req.ROOM_LEAVE, { room: id });
   store.removeRoom(id);
@@ -487,6 +507,7 @@ function send(body) {
   const clientId = newClientId();
   store.addPending(room.id, { client_id: clientId, body });
   deliver(room.id, clientId, body);
+  notifyMenu.offerPrompt();
   // The server ends my typing state when I send.
   clearTimeout(typingState.idleTimer);
   typingState.room = null;
@@ -552,6 +573,7 @@ function updateTitle() {
   const where = room ? (room.info.kind === 'dm' ? room.info.peer?.name : `#${room.info.name}`) : null;
   const title = where ? `${where} · Natter` : 'Natter';
   document.title = unread ? `(${unread}) ${title}` : title;
+  attention.setBadge(unread);
 }
 
 function isPhone() {
