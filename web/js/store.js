@@ -141,7 +141,9 @@ export class Store {
     this.setOnline(online);
     const ids = new Set(rooms.map((r) => r.id));
     for (const id of [...this.rooms.keys()]) if (!ids.has(id)) this.rooms.delete(id);
-    for (const room of rooms) this.upsertRoom(room);
+    // The rooms' unread/mention counts are the server's, after ITS marker (this browser's own
+    // may be ahead: then they do not apply, and the client counts).
+    for (const room of rooms) this.upsertRoom(room, { countsAfter: read?.[room.id] ?? read?.[String(room.id)] ?? null });
     // Rooms too far behind to resume: what is held of them is dropped, and loaded afresh.
     for (const id of reset ?? []) this.resetRoom(id);
     // Typing states may have ended while the link was down.
@@ -174,7 +176,7 @@ export class Store {
    * (a DM someone just opened with me) or a DM on a device I used before (it was opened while I
    * was away); otherwise (a new device, a public room) it starts as read.
    */
-  upsertRoom(info, { fresh = false } = {}) {
+  upsertRoom(info, { fresh = false, countsAfter } = {}) {
     let room = this.rooms.get(info.id);
     if (room) {
       room.info = { ...room.info, ...info };
@@ -203,9 +205,11 @@ export class Store {
       this.readSeq[info.id] = unseen ? 0 : info.last_seq ?? 0;
       this.changed('read');
     }
-    if (Number.isInteger(info.unread)) {
-      // Counted by the server up to the room's newest seq (what a resume replays is in them).
-      this.setCounts(room, info.unread, info.mentions, this.readSeq[info.id], Math.max(room.lastSeq, info.last_seq ?? 0));
+    // Counted by the server after its marker (`countsAfter`; by default the marker held here),
+    // up to the room's newest seq (what a resume replays is in them).
+    const marker = countsAfter === undefined ? this.readSeq[info.id] : countsAfter;
+    if (Number.isInteger(info.unread) && Number.isInteger(marker)) {
+      this.setCounts(room, info.unread, info.mentions, marker, Math.max(room.lastSeq, info.last_seq ?? 0));
     }
     this.changed('rooms', `room:${info.id}`);
     return room;
@@ -384,8 +388,9 @@ export class Store {
     const held = [...room.messages, ...room.newer];
     room.messages = [];
     room.newer = [];
-    room.hasNewer = has_newer === true;
+    room.hasNewer = false;
     this.addMessages(roomId, messages);
+    room.hasNewer = has_newer === true;
     // What was held and is newer than the window waits with the live ones.
     if (room.hasNewer) this.addMessages(roomId, held.filter((m) => m.seq > (messages[messages.length - 1]?.seq ?? 0)));
     else this.addMessages(roomId, held.filter((m) => m.seq > (messages[0]?.seq ?? 0)));
@@ -399,7 +404,9 @@ export class Store {
   addNewer(roomId, { messages, has_more }) {
     const room = this.rooms.get(roomId);
     if (!room) return;
+    room.hasNewer = false; // (the page extends the window: into `messages`, not `newer`)
     this.addMessages(roomId, messages);
+    room.hasNewer = true;
     room.loadingNewer = false;
     if (!has_more) this.leaveWindow(room);
     this.changed(`room:${roomId}`, 'rooms');

@@ -138,6 +138,10 @@ export class RoomView {
 
   renderTimeline(store, room, switched) {
     if (!room) return;
+    // A window opened at a linked message that has just reached the newest: at the bottom is
+    // at the newest now.
+    if (this.windowed && !room.hasNewer && !switched) this.setStick(this.distanceFromBottom() < BOTTOM_SLACK);
+    this.windowed = room.hasNewer;
     const stick = switched || this.stick;
     // Keep the first message in view where it is while things change above it. By key: its
     // element may be rebuilt (e.g. it stops starting a group when older messages arrive).
