@@ -44,6 +44,36 @@ const setHidden = (page, hidden) => page.evaluate((h) => {
   window.__hidden = h;
   document.dispatchEvent(new Event('visibilitychange'));
 }, hidden);
+/** One `message.send` with extra fields (e.g. `thread`) over a raw WebSocket of `page`'s session. */
+const sendRaw = (page, roomName, fields) => page.evaluate(async ([name, extra]) => {
+  const { token } = JSON.parse(localStorage.getItem('natter.session'));
+  const ws = new WebSocket(`ws://${window.location.host}/ws`);
+  const frames = [];
+  let wake = null;
+  ws.onmessage = (e) => {
+    frames.push(JSON.parse(e.data));
+    wake?.();
+  };
+  const reply = async (ref) => {
+    for (;;) {
+      const f = frames.find((x) => x.ref === ref);
+      if (f) return f;
+      await new Promise((r) => { wake = r; });
+    }
+  };
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = reject;
+  });
+  ws.send(JSON.stringify({ type: 'auth', ref: 'a', data: { token, presence: false } }));
+  const auth = await reply('a');
+  const room = auth.data.rooms.find((r) => r.name === name).id;
+  ws.send(JSON.stringify({ type: 'message.send', ref: 's', data: { room, client_id: `raw-${Date.now()}`, ...extra } }));
+  const sent = await reply('s');
+  ws.close();
+  if (sent.type !== 'ok') throw new Error(JSON.stringify(sent));
+  return sent.data.message;
+}, [roomName, fields]);
 const notes = (page) => page.evaluate(() => window.__notes);
 
 browserSuite('notifications while the tab is hidden', { timeout: 120000 }, () => {
@@ -125,10 +155,27 @@ browserSuite('notifications while the tab is hidden', { timeout: 120000 }, () =>
     const mention = (await notes(ana))[1];
     assert.equal(mention.title, 'bob in #general');
     assert.equal(mention.body, 'hey @ana, look at this');
-    // The sidebar shows the mention apart from the unread count (ana is in another room).
+    // The sidebar shows the mentions apart from the unread count.
+    const general = ana.locator('#room-list .nav-item', { hasText: 'general' });
+    await general.locator('.mention-count', { hasText: '@1' }).waitFor();
     await send(bob, '@room everyone please');
     await ana.waitForFunction(() => window.__notes.length === 3);
+    await general.locator('.mention-count', { hasText: '@2' }).waitFor();
+    await general.locator('.badge', { hasText: '2' }).waitFor();
+
+    // A thread reply (not also in the room) neither shows in the timeline nor counts as unread.
+    const parent = await ana.evaluate(() => Number(document.querySelector('#message-list .msg:last-child').dataset.key.slice(1)));
+    await sendRaw(bob, 'general', { body: 'only in the thread', thread: parent });
+    await send(bob, 'back in the room');
+    await waitForMessage(ana, 'back in the room');
+    assert.ok(!(await ana.$$eval('#message-list .msg-text', (els) => els.map((e) => e.textContent))).includes('only in the thread'));
+    await general.locator('.badge', { hasText: '3' }).waitFor();
+    assert.equal(await general.locator('.badge').textContent(), '3');
+    assert.equal((await notes(ana)).length, 3, 'no notification for a plain thread reply');
+
     await setHidden(ana, false);
+    await general.locator('.mention-count').waitFor({ state: 'detached' });
+    await general.locator('.badge').waitFor({ state: 'detached' });
   });
 
   test('the room level is kept by the server and followed by another tab', async (t) => {

@@ -452,7 +452,8 @@ async function loadNewer(roomId) {
     const page = await request(Req.HISTORY, { room: roomId, after: last, limit: HISTORY_PAGE });
     store.addNewer(roomId, page);
   } catch {
-    room.loadingNewer = false;
+    // (tried again on the next scroll or render, not at once)
+    setTimeout(() => { room.loadingNewer = false; }, OLDER_RETRY_MS);
   }
 }
 

@@ -167,6 +167,7 @@ export class RoomView {
     if (!this.showFocus(store, room)) this.showDivider(room);
     this.maybeMarkRead();
     this.maybeLoadOlder();
+    this.maybeLoadNewer();
   }
 
   /** A linked message asked for (store.focus) and shown: scroll to it and highlight it. */
@@ -355,11 +356,18 @@ export class RoomView {
 
   onScroll() {
     const room = this.store?.room(this.roomId);
-    if (room?.hasNewer && this.distanceFromBottom() < TOP_SLACK) this.actions.loadNewer(room.id);
     this.setStick(this.distanceFromBottom() < BOTTOM_SLACK && !room?.hasNewer);
     if (this.stick) this.pill.hidden = true;
     this.maybeMarkRead();
     this.maybeLoadOlder();
+    this.maybeLoadNewer();
+  }
+
+  /** In a window opened at a linked message: the next newer page when near its end. */
+  maybeLoadNewer() {
+    const room = this.store?.room(this.roomId);
+    if (!room?.hasNewer || room.loadingNewer || this.store.focus) return;
+    if (this.distanceFromBottom() < TOP_SLACK) this.actions.loadNewer(room.id);
   }
 
   /** The first message or notice in view: it must stay put when older history comes in above.
