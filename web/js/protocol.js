@@ -11,6 +11,7 @@ export const Req = Object.freeze({
   ROOM_LEAVE: 'room.leave',
   ROOM_MEMBERS: 'room.members',
   ROOM_READ: 'room.read',
+  ROOM_NOTIFY: 'room.notify',
   DM_OPEN: 'dm.open',
   SEND: 'message.send',
   HISTORY: 'history',
@@ -30,6 +31,7 @@ export const Ev = Object.freeze({
   ROOM_ADDED: 'room_added',
   ROOM_REMOVED: 'room_removed',
   ROOM_READ: 'room_read',
+  ROOM_NOTIFY: 'room_notify',
 });
 
 /** How long reading settles before the read marker goes to the server (one `room.read` per

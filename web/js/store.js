@@ -31,7 +31,24 @@ export const KEEP_AFTER_TRIM = 800;
  *                                {client_id, body, ts, state: 'sending'|'failed', error}
  * @property {object[]} notices   "ana joined": {key, afterSeq, ts, text}
  * @property {Map<number, {user, until}>} typing  user id -> who is typing here, until when
+ * @property {boolean} hasNewer   `messages` is a window opened at a linked message (`history`
+ *                                `around`): newer messages exist on the server past its end
+ * @property {object[]} newer     while `hasNewer`: live messages that came meanwhile, merged
+ *                                once the window reaches the newest
+ * @property {number[]} mentionSeqs  seqs of messages from others that mention me (or @room, or
+ *                                any in a DM), thread replies too: the client's mention count
+ * @property {object|null} counts the server's counts: {unread, mentions, readSeq, lastSeq}, as
+ *                                of the marker `readSeq` and the room's `lastSeq` back then
  */
+
+/** A message that shows in its room's timeline (not a thread reply kept to its thread). */
+export function inTimeline(msg) {
+  return !msg.thread || msg.also_room === true;
+}
+
+/** The notification levels of `room.notify`, and the default. */
+export const NOTIFY_LEVELS = ['all', 'mentions', 'none'];
+export const DEFAULT_NOTIFY = 'mentions';
 
 export class Store {
   constructor() {
@@ -62,6 +79,11 @@ export class Store {
     this.knownDevice = false;
     /** the reader is scrolled up in the open room: keep all of its messages */
     this.readingOlder = false;
+    /** the open room as it was when opened: {room, readSeq, lastSeq} (the "new messages"
+     *  divider goes above the first message from others after that marker) */
+    this.opened = null;
+    /** a message to scroll to and highlight once shown: {room, seq} */
+    this.focus = null;
     /** the connection's status object ({status, attempt, retryAt}) */
     this.connection = { status: 'idle', attempt: 0, retryAt: 0 };
     this.changed('all');
@@ -119,7 +141,9 @@ export class Store {
     this.setOnline(online);
     const ids = new Set(rooms.map((r) => r.id));
     for (const id of [...this.rooms.keys()]) if (!ids.has(id)) this.rooms.delete(id);
-    for (const room of rooms) this.upsertRoom(room);
+    // The rooms' unread/mention counts are the server's, after ITS marker (this browser's own
+    // may be ahead: then they do not apply, and the client counts).
+    for (const room of rooms) this.upsertRoom(room, { countsAfter: read?.[room.id] ?? read?.[String(room.id)] ?? null });
     // Rooms too far behind to resume: what is held of them is dropped, and loaded afresh.
     for (const id of reset ?? []) this.resetRoom(id);
     // Typing states may have ended while the link was down.
@@ -152,7 +176,7 @@ export class Store {
    * (a DM someone just opened with me) or a DM on a device I used before (it was opened while I
    * was away); otherwise (a new device, a public room) it starts as read.
    */
-  upsertRoom(info, { fresh = false } = {}) {
+  upsertRoom(info, { fresh = false, countsAfter } = {}) {
     let room = this.rooms.get(info.id);
     if (room) {
       room.info = { ...room.info, ...info };
@@ -168,6 +192,10 @@ export class Store {
         pending: [],
         notices: [],
         typing: new Map(),
+        hasNewer: false,
+        newer: [],
+        mentionSeqs: [],
+        counts: null,
       };
       this.rooms.set(info.id, room);
     }
@@ -176,6 +204,12 @@ export class Store {
       const unseen = fresh || (this.knownDevice && info.kind === 'dm');
       this.readSeq[info.id] = unseen ? 0 : info.last_seq ?? 0;
       this.changed('read');
+    }
+    // Counted by the server after its marker (`countsAfter`; by default the marker held here),
+    // up to the room's newest seq (what a resume replays is in them).
+    const marker = countsAfter === undefined ? this.readSeq[info.id] : countsAfter;
+    if (Number.isInteger(info.unread) && Number.isInteger(marker)) {
+      this.setCounts(room, info.unread, info.mentions, marker, Math.max(room.lastSeq, info.last_seq ?? 0));
     }
     this.changed('rooms', `room:${info.id}`);
     return room;
@@ -205,7 +239,35 @@ export class Store {
   setCurrent(id) {
     if (!this.rooms.has(id) || this.currentRoomId === id) return;
     this.currentRoomId = id;
+    this.noteOpened();
     this.changed('current', `room:${id}`, 'typing');
+  }
+
+  /** Remembers the open room's read marker as it is now, for the "new messages" divider. */
+  noteOpened() {
+    const room = this.currentRoom;
+    this.opened = room
+      ? { room: room.id, readSeq: this.readSeq[room.id] ?? 0, lastSeq: Math.max(room.lastSeq, room.info.last_seq ?? 0) }
+      : null;
+  }
+
+  /** Scroll to message `seq` of room `roomId` (and highlight it) once it is shown. */
+  setFocus(roomId, seq) {
+    this.focus = seq ? { room: roomId, seq } : null;
+    this.changed(`room:${roomId}`);
+  }
+
+  /** The room's notification level ("all", "mentions", "none"). */
+  notifyLevel(roomId) {
+    const level = this.rooms.get(roomId)?.info.notify;
+    return NOTIFY_LEVELS.includes(level) ? level : DEFAULT_NOTIFY;
+  }
+
+  setNotify(roomId, level) {
+    const room = this.rooms.get(roomId);
+    if (!room || !NOTIFY_LEVELS.includes(level)) return;
+    room.info = { ...room.info, notify: level };
+    this.changed('rooms', `room:${roomId}`, 'notify');
   }
 
   ensureCurrent(preferred) {
@@ -218,6 +280,7 @@ export class Store {
       const general = publics.find((r) => r.info.name === 'general');
       this.currentRoomId = (general ?? publics[0] ?? [...this.rooms.values()][0])?.id ?? null;
     }
+    this.noteOpened();
     this.changed('current');
   }
 
@@ -230,7 +293,15 @@ export class Store {
     let added = 0;
     for (const msg of messages) {
       this.remember(msg.sender);
-      if (insertBySeq(room.messages, msg)) added++;
+      this.noteMention(room, msg);
+      if (!inTimeline(msg)) {
+        // A thread reply kept to its thread: it moves the room's seq, not its timeline.
+      } else if (room.hasNewer && msg.seq > (room.messages[room.messages.length - 1]?.seq ?? 0)) {
+        // Past the end of a window opened at a linked message: kept until the window reaches it.
+        if (insertBySeq(room.newer, msg)) added++;
+      } else if (insertBySeq(room.messages, msg)) {
+        added++;
+      }
       if (msg.seq > room.lastSeq) room.lastSeq = msg.seq;
       if (this.me && msg.sender.id === this.me.id && msg.client_id) {
         const before = room.pending.length;
@@ -246,6 +317,15 @@ export class Store {
       this.changed('rooms', `room:${roomId}`);
     }
     return added;
+  }
+
+  /** Counts a message from someone else that mentions me (by id, @room, or any in a DM). */
+  noteMention(room, msg) {
+    const me = this.me;
+    if (!me || msg.sender?.id === me.id || msg.deleted) return;
+    const mine = room.info.kind === 'dm' || msg.mentions_room === true
+      || (Array.isArray(msg.mentions) && msg.mentions.includes(me.id));
+    if (mine) insertSorted(room.mentionSeqs, msg.seq);
   }
 
   /** Lets the oldest messages of a long room go (see MAX_KEPT_MESSAGES). */
@@ -272,6 +352,12 @@ export class Store {
       // What this client held ends before the page starts: drop it rather than show a hole.
       room.messages = [];
     }
+    if (room.hasNewer) {
+      // A window opened at a linked message gives way to the newest page.
+      room.hasNewer = false;
+      room.newer = [];
+      room.messages = [];
+    }
     const hadMessages = room.messages.length > 0 && !room.reloading;
     this.addMessages(roomId, messages);
     if (!hadMessages) room.hasOlder = has_more;
@@ -285,7 +371,63 @@ export class Store {
     const room = this.rooms.get(roomId);
     if (!room) return;
     room.messages = [];
+    room.newer = [];
+    room.hasNewer = false;
     room.lastSeq = 0;
+    room.loaded = false;
+    room.hasOlder = false;
+    room.reloading = true;
+    this.changed(`room:${roomId}`, 'rooms');
+  }
+
+  /** The page around a linked message (`history` with `around`): it replaces what was held.
+   *  With `has_newer` the room shows that window until scrolling down reaches the newest. */
+  setAround(roomId, { messages, has_more, has_newer }) {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    const held = [...room.messages, ...room.newer];
+    room.messages = [];
+    room.newer = [];
+    room.hasNewer = false;
+    this.addMessages(roomId, messages);
+    room.hasNewer = has_newer === true;
+    // What was held and is newer than the window waits with the live ones.
+    if (room.hasNewer) this.addMessages(roomId, held.filter((m) => m.seq > (messages[messages.length - 1]?.seq ?? 0)));
+    else this.addMessages(roomId, held.filter((m) => m.seq > (messages[0]?.seq ?? 0)));
+    room.hasOlder = has_more;
+    room.loaded = true;
+    room.reloading = false;
+    this.changed(`room:${roomId}`, 'rooms');
+  }
+
+  /** A newer page of a window (the answer to `history` with `after`). */
+  addNewer(roomId, { messages, has_more }) {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    room.hasNewer = false; // (the page extends the window: into `messages`, not `newer`)
+    this.addMessages(roomId, messages);
+    room.hasNewer = true;
+    room.loadingNewer = false;
+    if (!has_more) this.leaveWindow(room);
+    this.changed(`room:${roomId}`, 'rooms');
+  }
+
+  /** The window reached the newest message (or is given up): the live ones join it. */
+  leaveWindow(room) {
+    room.hasNewer = false;
+    const newer = room.newer;
+    room.newer = [];
+    for (const msg of newer) insertBySeq(room.messages, msg);
+    this.changed(`room:${room.id}`);
+  }
+
+  /** Forgets a window opened at a linked message; the newest page is loaded next. */
+  dropWindow(roomId) {
+    const room = this.rooms.get(roomId);
+    if (!room || !room.hasNewer) return;
+    room.hasNewer = false;
+    room.newer = [];
+    room.messages = [];
     room.loaded = false;
     room.hasOlder = false;
     room.reloading = true;
@@ -357,29 +499,70 @@ export class Store {
   /** The person has seen the room's newest message; true if that moved the marker. */
   markRead(roomId) {
     const room = this.rooms.get(roomId);
-    if (!room || (this.readSeq[roomId] ?? 0) >= room.lastSeq) return false;
-    this.readSeq[roomId] = room.lastSeq;
+    // In a window opened at a linked message, only what is shown has been seen.
+    const seen = room?.hasNewer ? room.messages[room.messages.length - 1]?.seq ?? 0 : room?.lastSeq;
+    if (!room || (this.readSeq[roomId] ?? 0) >= seen) return false;
+    this.readSeq[roomId] = seen;
+    room.mentionSeqs = room.mentionSeqs.filter((seq) => seq > seen);
     this.changed('read', 'rooms');
     return true;
   }
 
-  /** A read marker from the server (this person read the room elsewhere): only forward. */
-  applyRead(roomId, seq) {
+  /** A read marker from the server (this person read the room elsewhere): only forward.
+   *  `counts` ({unread, mentions}, from `room.read` / `room_read`) are the server's counts
+   *  after the marker, when it sent them. */
+  applyRead(roomId, seq, counts = null) {
+    const room = this.rooms.get(roomId);
+    if (room && Number.isInteger(counts?.unread) && seq >= (this.readSeq[roomId] ?? 0)) {
+      this.setCounts(room, counts.unread, counts.mentions, seq);
+      this.changed('rooms');
+    }
     if (!Number.isInteger(seq) || (this.readSeq[roomId] ?? -1) >= seq) return;
     this.readSeq[roomId] = seq;
+    if (room) room.mentionSeqs = room.mentionSeqs.filter((s) => s > seq);
     this.changed('read', 'rooms');
   }
 
-  /** Messages from others newer than what I have read. */
+  /** The server's unread/mention counts after marker `readSeq`, as of what is held now. */
+  setCounts(room, unread, mentions, readSeq, lastSeq = room.lastSeq) {
+    room.counts = { unread, mentions: Number.isInteger(mentions) ? mentions : 0, readSeq, lastSeq };
+    room.mentionSeqs = room.mentionSeqs.filter((seq) => seq > readSeq);
+  }
+
+  /** The server's counts while they still apply (the marker has not moved since), else null. */
+  serverCounts(room) {
+    const c = room.counts;
+    return c && c.readSeq === (this.readSeq[room.id] ?? 0) ? c : null;
+  }
+
+  /** Timeline messages from others newer than what I have read (not deleted ones). */
   unread(roomId) {
     const room = this.rooms.get(roomId);
     if (!room) return 0;
     const read = this.readSeq[roomId] ?? 0;
-    if (!room.loaded) return Math.max(0, (room.info.last_seq ?? 0) - read);
-    let n = 0;
-    for (let i = room.messages.length - 1; i >= 0 && room.messages[i].seq > read; i--) {
-      if (room.messages[i].sender.id !== this.me?.id) n++;
+    const base = this.serverCounts(room);
+    // The server counted up to base.lastSeq; what came after is counted here.
+    const after = base ? Math.max(read, base.lastSeq) : read;
+    if (!base && !room.loaded) return Math.max(0, (room.info.last_seq ?? 0) - read);
+    let n = base ? base.unread : 0;
+    for (const list of [room.newer, room.messages]) {
+      for (let i = list.length - 1; i >= 0 && list[i].seq > after; i--) {
+        if (list[i].sender.id !== this.me?.id && !list[i].deleted) n++;
+      }
     }
+    return n;
+  }
+
+  /** Messages from others after my marker that mention me (or @room; in a DM, all of them). */
+  mentions(roomId) {
+    const room = this.rooms.get(roomId);
+    if (!room) return 0;
+    const read = this.readSeq[roomId] ?? 0;
+    const base = this.serverCounts(room);
+    const after = base ? Math.max(read, base.lastSeq) : read;
+    let n = base ? base.mentions : 0;
+    const seqs = room.mentionSeqs;
+    for (let i = seqs.length - 1; i >= 0 && seqs[i] > after; i--) n++;
     return n;
   }
 
@@ -462,6 +645,13 @@ export class Store {
 /** What a room is called in the UI: its name, or the peer's name for a DM. */
 export function roomTitle(info) {
   return info.kind === 'dm' ? info.peer?.name ?? 'direct message' : info.name;
+}
+
+/** Insert number `n` into the ascending `list` unless it is there. */
+function insertSorted(list, n) {
+  let i = list.length;
+  while (i > 0 && list[i - 1] > n) i--;
+  if (list[i - 1] !== n) list.splice(i, 0, n);
 }
 
 /** Insert `msg` into `list` (ascending seq) unless its seq is there. True when inserted. */
