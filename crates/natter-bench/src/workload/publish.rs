@@ -36,6 +36,8 @@ pub(crate) struct ChangeState {
     pub(crate) made: u64,
     /// The seq of the message its reaction is on, if one is.
     pub(crate) reacted: Option<u64>,
+    /// Changes due but not made yet (no reply to a send had come back).
+    pub(crate) owed: u64,
 }
 
 /// The emoji the bench reacts with.
@@ -144,9 +146,17 @@ impl PublishJob {
         // A change's client_id is its stamp: a reaction has no body, and its entry carries
         // the client_id, so the receivers time and check it like a message.
         let change_id;
-        if self.change_percent > 0 && is_change(counter, self.change_percent) {
+        // Publishers' changes fall at different operations (a phase per sender), so that a
+        // short step with few operations per publisher still has its share of changes.
+        let phase = u64::from(self.sender).wrapping_mul(7919) % 100;
+        if self.change_percent > 0 && is_change(counter + phase, self.change_percent) {
+            self.change_state.owed += 1;
+        }
+        if self.change_state.owed > 0 {
             let recent = self.recent_seqs();
             change_id = payload::encode(stamp, 0);
+            // Before the reply to its first send there is nothing to change: the change is
+            // owed, and made at the next operation that can.
             if let Some(&newest) = recent.last() {
                 let state = &mut self.change_state;
                 request = Some(if state.made.is_multiple_of(2) {
@@ -175,8 +185,8 @@ impl PublishJob {
                     }
                 });
                 state.made += 1;
+                state.owed -= 1;
             }
-            // No reply to a send yet: nothing to change, so this one is a message.
         }
         let client_id = format!("c{}-{counter}", self.sender);
         let request = request.unwrap_or(Request::Send {
