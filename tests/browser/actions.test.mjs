@@ -79,7 +79,7 @@ browserSuite('message actions and reactions', { timeout: 120000 }, () => {
     assert.equal(await bob.getByRole('menuitem', { name: 'Edit' }).count(), 0);
     assert.equal(await bob.getByRole('menuitem', { name: 'Delete' }).count(), 0);
     await bob.keyboard.press('Escape');
-    await bob.locator('.menu').waitFor({ state: 'detached' });
+    await bob.locator('.menu.popup').waitFor({ state: 'detached' });
 
     // Escape cancels: nothing changes.
     await messageAction(ana, msgItem(ana, 'helo world'), 'Edit');
@@ -190,7 +190,7 @@ browserSuite('message actions and reactions', { timeout: 120000 }, () => {
       await phone.getByRole('menuitem', { name: 'Reply in thread' }).waitFor();
       await phone.getByRole('menuitem', { name: 'Copy link' }).waitFor();
       await phone.keyboard.press('Escape');
-      await phone.locator('.menu').waitFor({ state: 'detached' });
+      await phone.locator('.menu.popup').waitFor({ state: 'detached' });
       assert.deepEqual(phone.problems, []);
     } finally {
       await phone.context().close();

@@ -76,18 +76,18 @@ browserSuite('mentions', { timeout: 120000 }, () => {
 
   test('the one mentioned sees a badge on the room and the message highlighted', async () => {
     const general = bob.locator('#room-list .nav-item', { hasText: 'general' });
-    await general.locator('.mention-badge', { hasText: exactly('@1') }).waitFor();
+    await general.locator('.mention-count', { hasText: exactly('@1') }).waitFor();
     assert.match(await general.getAttribute('aria-label'), /1 mention/);
     // carl (not mentioned) has no badge for it.
     await carl.locator('#room-list .nav-item', { hasText: 'general' }).waitFor();
-    assert.equal(await carl.locator('.mention-badge').count(), 0);
+    assert.equal(await carl.locator('.mention-count').count(), 0);
     await waitForMessage(carl, 'hey @bob look at this');
     assert.equal(await msgItem(carl, 'hey @bob look at this').evaluate((el) => el.classList.contains('mentioned')), false);
 
     // After a reload the count comes from the server (the auth reply's Room.mentions).
     await bob.reload();
     await bob.locator('#room-name', { hasText: 'elsewhere' }).waitFor();
-    await general.locator('.mention-badge', { hasText: exactly('@1') }).waitFor();
+    await general.locator('.mention-count', { hasText: exactly('@1') }).waitFor();
 
     await openRoom(bob, 'general');
     const msg = msgItem(bob, 'hey @bob look at this');
@@ -96,7 +96,7 @@ browserSuite('mentions', { timeout: 120000 }, () => {
     const bg = await msg.evaluate((el) => getComputedStyle(el).backgroundColor);
     assert.notEqual(bg, 'rgba(0, 0, 0, 0)', 'a tinted background');
     // Read: the badge goes.
-    await general.locator('.mention-badge').waitFor({ state: 'detached' });
+    await general.locator('.mention-count').waitFor({ state: 'detached' });
     // The sender's own copy is not highlighted.
     assert.equal(await msgItem(ana, 'hey @bob look at this').evaluate((el) => el.classList.contains('mentioned')), false);
   });

@@ -137,7 +137,7 @@ browserSuite('the store applies every stream entry idempotently', { timeout: 900
       return {
         a: view(a), b: view(b), c: view(c),
         lastSeq: [a.room(7).lastSeq, b.room(7).lastSeq, c.room(7).lastSeq],
-        mentions: a.mentionCount(7),
+        mentions: a.mentions(7),
         resume: a.resumeMap(),
       };
     });

@@ -46,18 +46,28 @@ export class Inbox {
   }
 
   #find(name, pred) {
-    return this.items.findIndex((e) => e.name === name && pred(e.data));
+    const names = Array.isArray(name) ? name : [name];
+    return this.items.findIndex((e) => names.includes(e.name) && pred(e.data));
   }
 
-  /** The first `name` event matching `pred`, removed from the inbox. */
-  take(name, pred = () => true, ms = WAIT) {
+  /** The first `name` event (or one of several names) matching `pred`, removed from the inbox. */
+  async take(name, pred = () => true, ms = WAIT) {
+    return (await this.#takeItem(name, pred, ms)).data;
+  }
+
+  /** The first event named one of `names` matching `pred`, removed: `{name, data}`. */
+  takeAny(names, pred = () => true, ms = WAIT) {
+    return this.#takeItem(names, pred, ms);
+  }
+
+  #takeItem(name, pred, ms) {
     return new Promise((resolve, reject) => {
       const check = () => {
         const i = this.#find(name, pred);
         if (i < 0) return false;
         this.waiters.delete(check);
         clearTimeout(timer);
-        resolve(this.items.splice(i, 1)[0].data);
+        resolve(this.items.splice(i, 1)[0]);
         return true;
       };
       const timer = setTimeout(() => {
@@ -178,4 +188,47 @@ export function send(client, room, body) {
 /** Resolves on the socket's next `disconnect`, with its reason. */
 export function disconnected(socket) {
   return new Promise((resolve) => socket.once("disconnect", resolve));
+}
+
+/** The stream events of a room (docs/protocol.md section 6). */
+export const STREAM_EVENTS = ["message", "message_edited", "message_deleted", "reaction"];
+
+/**
+ * Applies a stream event to `view` (seq -> message as shown) as a client does: new messages
+ * are added, changes applied to their target, idempotently.
+ */
+export function applyStream(view, name, data) {
+  if (name === "message") {
+    view.set(data.seq, { body: data.body, deleted: !!data.deleted, reactions: [], replies: data.replies ?? 0, thread: data.thread ?? null });
+    const parent = data.thread != null ? view.get(data.thread) : undefined;
+    if (parent) parent.replies = Math.max(parent.replies, data.replies ?? 0);
+    return;
+  }
+  const target = view.get(data.change?.target);
+  if (!target) return;
+  if (name === "message_edited") target.body = data.body;
+  if (name === "message_deleted") Object.assign(target, { deleted: true, body: "", reactions: [] });
+  if (name === "reaction") {
+    const { emoji, add } = data.change;
+    let r = target.reactions.find((x) => x.emoji === emoji);
+    if (add && !r) target.reactions.push((r = { emoji, users: [] }));
+    if (r && add && !r.users.includes(data.sender.id)) r.users.push(data.sender.id);
+    if (r && !add) r.users = r.users.filter((u) => u !== data.sender.id);
+    target.reactions = target.reactions.filter((x) => x.users.length > 0);
+  }
+}
+
+/** A view built from `history` messages (their current state). */
+export function historyView(messages) {
+  const view = new Map();
+  for (const m of messages) {
+    view.set(m.seq, {
+      body: m.body,
+      deleted: !!m.deleted,
+      reactions: (m.reactions ?? []).map((r) => ({ emoji: r.emoji, users: r.users.map((u) => u.id) })),
+      replies: m.replies ?? 0,
+      thread: m.thread ?? null,
+    });
+  }
+  return view;
 }

@@ -7,7 +7,9 @@ import { execFile } from "node:child_process";
 import { test } from "node:test";
 import { promisify } from "node:util";
 import { io } from "socket.io-client";
-import { disconnected, native, newRoom, refusal, register, send, sio, unique, URL, WAIT } from "./helpers.mjs";
+import {
+  applyStream, disconnected, historyView, native, newRoom, refusal, register, send, sio, STREAM_EVENTS, unique, URL, WAIT,
+} from "./helpers.mjs";
 
 test("connects with a good token and gets the auth reply as the `auth` event", async () => {
   const { token, user } = await register("ana");
@@ -115,12 +117,13 @@ test("read markers: room.read is answered, room_read reaches every connection of
     const room = await newRoom(s);
     await send(s, room.id, "one");
     await send(s, room.id, "two");
-    assert.deepEqual(await s.ok("room.read", { room: room.id, seq: 2 }), { room: room.id, read_seq: 2 });
+    const marker = { room: room.id, read_seq: 2, unread: 0, mentions: 0 };
+    assert.deepEqual(await s.ok("room.read", { room: room.id, seq: 2 }), marker);
     for (const c of [s, n]) {
       const event = await c.inbox.take("room_read", (e) => e.room === room.id);
-      assert.deepEqual(event, { room: room.id, read_seq: 2 });
+      assert.deepEqual(event, marker);
     }
-    assert.deepEqual(await s.ok("room.read", { room: room.id, seq: 1 }), { room: room.id, read_seq: 2 });
+    assert.deepEqual(await s.ok("room.read", { room: room.id, seq: 1 }), marker);
     later = await sio(token);
     assert.equal(later.welcome.read[String(room.id)], 2, "a new socket finds the marker in its auth event");
     const unknown = await s.request("room.read", { room: 999999, seq: 1 });
@@ -247,6 +250,69 @@ for (const transports of [["websocket"], ["polling"]]) {
       assert.deepEqual(got, [...missed, after.message]);
       await s.inbox.none("message", (m) => m.room === room.id);
       assert.equal(s.lastSeq[room.id], after.message.seq);
+    } finally {
+      s.socket.close();
+      await n.close();
+    }
+  });
+}
+
+for (const transports of [["websocket"], ["polling"]]) {
+  test(`edits, deletes, reactions and thread replies resume into the online state (${transports})`, async () => {
+    const { token } = await register("chg");
+    const lastSeq = {};
+    const s = await sio(token, { transports }, (cb) => cb({ token, resume: lastSeq }));
+    const n = await native((await register("nat")).token);
+    const offline = new Map();
+    const online = new Map();
+    /** Applies `client`'s stream events of `room` to `view` until `seq` is reached. */
+    const follow = async (client, room, view, seq) => {
+      let at = -1;
+      while (at < seq) {
+        const { name, data } = await client.inbox.takeAny(STREAM_EVENTS, (d) => d.room === room);
+        applyStream(view, name, data);
+        at = data.seq;
+        if (client === s) lastSeq[room] = data.seq;
+      }
+    };
+    const change = async (kind, data) => {
+      const reply = await n.ok(kind, { ...data, client_id: unique("x") });
+      assert.ok(reply.entry, `${kind} stored`);
+      return reply.entry;
+    };
+    try {
+      const room = await newRoom(s);
+      await n.ok("room.join", { room: room.id });
+      const zero = await send(n, room.id, "zero");
+      await follow(s, room.id, offline, zero.message.seq);
+      await follow(n, room.id, online, zero.message.seq);
+
+      const gone = disconnected(s.socket);
+      s.socket.disconnect();
+      assert.equal(await gone, "io client disconnect");
+      const m1 = (await send(n, room.id, "helo")).message;
+      await change("message.edit", { room: room.id, seq: m1.seq, body: "hello" });
+      await change("reaction.add", { room: room.id, seq: m1.seq, emoji: "👍" });
+      await change("reaction.add", { room: room.id, seq: zero.message.seq, emoji: "🎉" });
+      const reply = await n.ok("message.send", { room: room.id, body: "threaded", client_id: unique("c"), thread: m1.seq });
+      assert.equal(reply.message.replies, 1);
+      const m2 = (await send(n, room.id, "gone soon")).message;
+      await change("message.delete", { room: room.id, seq: m2.seq });
+      const last = await change("message.edit", { room: room.id, seq: zero.message.seq, body: "zero, edited" });
+      await follow(n, room.id, online, last.seq);
+
+      s.socket.connect();
+      await s.inbox.take("auth");
+      await follow(s, room.id, offline, last.seq);
+      const sorted = (view) => [...view].sort((a, b) => a[0] - b[0]);
+      assert.deepEqual(sorted(offline), sorted(online), "resumed over Socket.IO = stayed online");
+      const page = await s.ok("history", { room: room.id });
+      const thread = await s.ok("history", { room: room.id, thread: m1.seq });
+      const current = historyView([...page.messages, ...thread.messages]);
+      assert.deepEqual(sorted(current), sorted(online), "and both are history's current state");
+      assert.equal(online.get(m1.seq).body, "hello");
+      assert.equal(online.get(m1.seq).replies, 1);
+      assert.equal(online.get(m2.seq).deleted, true);
     } finally {
       s.socket.close();
       await n.close();

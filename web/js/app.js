@@ -8,7 +8,7 @@ import * as saved from './session.js';
 import { Connection } from './connection.js';
 import { Store } from './store.js';
 import {
-  Ev, Req, HISTORY_PAGE, READ_SYNC_MS, ROOM_PAGE, THREAD_PAGE, TYPING_RESEND_MS, errorText, messageUrl,
+  Ev, Req, HISTORY_PAGE, READ_SYNC_MS, ROOM_PAGE, THREAD_PAGE, TYPING_RESEND_MS, errorText,
   newClientId, sendFailureText,
 } from './protocol.js';
 import { AuthView } from './view/auth.js';
@@ -19,6 +19,9 @@ import { BannerView } from './view/banner.js';
 import { Dialogs } from './view/dialogs.js';
 import { ThreadView } from './view/thread.js';
 import { closePopup, confirmDelete, initMessageDialogs, showEditHistory } from './view/message-actions.js';
+import * as router from './router.js';
+import { Attention } from './notify.js';
+import { NotifyMenuView } from './view/notifymenu.js';
 
 /** Stop typing (send `active: false`) after this long without a keystroke. */
 const TYPING_IDLE_MS = 4000;
@@ -35,6 +38,9 @@ const typingState = { room: null, sentAt: 0, idleTimer: 0 };
 let olderBlockedUntil = 0;
 
 const chatEl = document.getElementById('chat');
+const notFoundEl = document.getElementById('not-found');
+/** what the address bar asked for on load or Back/Forward, until the rooms are known */
+let wanted = router.parsePath();
 const toastEl = document.getElementById('toast');
 let toastTimer = 0;
 
@@ -44,6 +50,9 @@ const chatActions = {
   selectRoom(id) {
     setTyping(false);
     if (store.thread && store.thread.roomId !== id) store.closeThread();
+    // Choosing a room is a step Back can undo.
+    if (store.room(id)) router.go(router.roomPath(id));
+    if (store.currentRoomId === id && store.room(id)?.hasNewer) jumpToLatest(id);
     store.setCurrent(id);
     if (session) saved.saveLastRoom(session.user.id, id);
     sidebar.closeDrawer(false);
@@ -56,6 +65,8 @@ const chatActions = {
   account: () => dialogs.openAccount(store),
   signOut,
   loadOlder,
+  loadNewer,
+  jumpToLatest: (id) => jumpToLatest(id),
   readingOlder: (yes) => store.setReadingOlder(yes),
   markRead: (id) => {
     if (store.markRead(id)) syncRead(id);
@@ -65,6 +76,7 @@ const chatActions = {
   leaveRoom: (id) => leaveRoom(id).catch((err) => toast(errorText(err.code, err.message))),
   showMembers: (id) => dialogs.openMembers(store, id),
   send,
+  setNotify: (id, level) => setNotify(id, level).catch((err) => toast(errorText(err.code, err.message))),
   typing: setTyping,
   retryNow: () => conn?.retryNow(),
   // messages: edit, delete, react, threads, mentions
@@ -95,7 +107,7 @@ const chatActions = {
     (err) => errorText(err.code, err.message),
   ),
   copyLink(roomId, seq) {
-    const url = messageUrl(roomId, seq);
+    const url = router.roomUrl(roomId, seq);
     const copied = navigator.clipboard?.writeText(url) ?? Promise.reject(new Error('no clipboard'));
     copied.then(() => toast(`Link copied: ${url}`), () => toast(`Link: ${url}`));
   },
@@ -149,6 +161,14 @@ const banner = new BannerView(chatActions);
 const dialogs = new Dialogs(dialogActions);
 const threadView = new ThreadView(chatActions);
 initMessageDialogs();
+const attention = new Attention({
+  open(roomId, seq) {
+    if (!store.room(roomId)) return;
+    router.go(router.roomPath(roomId, seq));
+    openAddress({ page: 'chat', room: roomId, seq });
+  },
+});
+const notifyMenu = new NotifyMenuView(chatActions, attention);
 
 store.subscribe((topics) => {
   if (!session) return;
@@ -157,9 +177,69 @@ store.subscribe((topics) => {
   composer.render(store, topics);
   threadView.render(store, topics);
   banner.render(store, topics);
+  notifyMenu.render(store, topics);
   persist(topics);
   updateTitle();
+  if (topics.has('current') || topics.has('all')) showCurrentInAddress();
 });
+
+/** The address bar names the open room (in place: only choosing a room adds a history entry). */
+function showCurrentInAddress() {
+  const id = store.currentRoomId;
+  if (id === null || wanted) return;
+  const here = router.parsePath();
+  if (here.room !== id) router.go(router.roomPath(id), { replace: true });
+}
+
+window.addEventListener('popstate', () => {
+  const route = router.parsePath();
+  if (route.page === 'notfound') {
+    showNotFound();
+    return;
+  }
+  notFoundEl.hidden = true;
+  if (!session) return;
+  chatEl.hidden = false;
+  if (route.room === null) {
+    showCurrentInAddress();
+    return;
+  }
+  openAddress(route);
+});
+
+/** Opens what an address names, once the rooms are known: the room, and the message in it. */
+function openAddress(route) {
+  if (store.rooms.size === 0) {
+    wanted = route;
+    return;
+  }
+  wanted = null;
+  if (!store.room(route.room)) {
+    toast('That conversation does not exist, or you are not in it.');
+    showCurrentInAddress();
+    return;
+  }
+  setTyping(false);
+  if (store.thread && store.thread.roomId !== route.room) store.closeThread();
+  store.setCurrent(route.room);
+  if (route.seq) openMessage(route.room, route.seq);
+}
+
+/** Scroll to message `seq` and highlight it, loading the history around it when not held. */
+function openMessage(roomId, seq) {
+  const room = store.room(roomId);
+  if (!room) return;
+  store.setFocus(roomId, seq);
+  const held = room.messages.some((m) => m.seq === seq);
+  if (!held) loadAround(roomId, seq);
+}
+
+function showNotFound() {
+  chatEl.hidden = true;
+  authView.hide();
+  notFoundEl.hidden = false;
+  document.title = 'Page not found · Natter';
+}
 
 // ---- signing in and out ---------------------------------------------------------------------
 
@@ -252,6 +332,7 @@ function endSession(notice) {
   store.reset();
   chatEl.hidden = true;
   document.title = 'Natter';
+  attention.setBadge(0);
   authView.show(notice);
   offerWhatServerAllows();
 }
@@ -272,6 +353,7 @@ function request(type, data) {
 
 function onReady(reply) {
   const first = store.rooms.size === 0;
+  if (wanted?.room && store.room(wanted.room) === null) store.preferredRoomId = wanted.room;
   store.applyAuth(reply);
   // On a desktop, the first thing one does is write: put the cursor there (not on phones,
   // where focusing opens the keyboard over the conversation).
@@ -284,7 +366,14 @@ function onReady(reply) {
     deliver(item.room, item.client_id, item.body, thread, alsoRoom);
   }
   restoredOutbox = [];
-  for (const room of store.rooms.values()) if (!room.loaded) loadLatest(room.id);
+  const route = wanted;
+  if (route) openAddress(route);
+  for (const room of store.rooms.values()) {
+    if (room.loaded) continue;
+    // The linked message's room starts at that message, not at the newest page.
+    if (route?.seq && route.room === room.id) continue;
+    loadLatest(room.id);
+  }
   // An open thread whose room was reset (too far behind) is loaded again; otherwise the
   // resumed stream brings its missed replies and changes like any other entry.
   if (store.thread && !store.thread.loaded) loadThread();
@@ -296,6 +385,9 @@ function onEvent({ type, data }) {
   const me = store.me;
   switch (type) {
     case Ev.MESSAGE:
+      attention.consider(store, data);
+      store.addMessages(data.room, [data]);
+      break;
     case Ev.MESSAGE_EDITED:
     case Ev.MESSAGE_DELETED:
     case Ev.REACTION:
@@ -333,7 +425,10 @@ function onEvent({ type, data }) {
       store.removeRoom(data.room);
       break;
     case Ev.ROOM_READ:
-      store.applyRead(data.room, data.read_seq, data.mentions);
+      store.applyRead(data.room, data.read_seq, data);
+      break;
+    case Ev.ROOM_NOTIFY:
+      store.setNotify(data.room, data.notify);
       break;
     default:
       console.debug('natter: unknown event', type);
@@ -365,7 +460,7 @@ function flushReads() {
     request(Req.ROOM_READ, { room: roomId, seq })
       .then((reply) => {
         if (store.readSeq[roomId] <= reply.read_seq) unsyncedReads.delete(roomId);
-        store.applyRead(reply.room, reply.read_seq, reply.mentions);
+        store.applyRead(reply.room, reply.read_seq, reply);
       })
       .catch(() => {});
   }
@@ -386,6 +481,49 @@ async function loadLatest(roomId) {
   } finally {
     loadingLatest.delete(roomId);
   }
+}
+
+/** The page around message `seq` (a link to it); a server without `around` gives the newest. */
+async function loadAround(roomId, seq) {
+  if (loadingLatest.has(roomId)) return;
+  loadingLatest.add(roomId);
+  try {
+    const page = await request(Req.HISTORY, { room: roomId, around: seq, limit: HISTORY_PAGE });
+    store.setAround(roomId, page);
+  } catch (err) {
+    loadingLatest.delete(roomId);
+    if (err.code === 'disconnected') return;
+    console.warn(`natter: history around ${seq} in room ${roomId} failed`, err);
+    store.setFocus(roomId, null);
+    if (!store.room(roomId)?.loaded) loadLatest(roomId);
+    return;
+  }
+  loadingLatest.delete(roomId);
+  if (!store.room(roomId)?.messages.some((m) => m.seq === seq)) {
+    store.setFocus(roomId, null);
+    toast('That message is not there any more.');
+  }
+}
+
+/** The next newer page of a window opened at a linked message. */
+async function loadNewer(roomId) {
+  const room = store.room(roomId);
+  if (!room || !room.hasNewer || room.loadingNewer || !room.messages.length || conn?.status !== 'online') return;
+  room.loadingNewer = true;
+  try {
+    const last = room.messages[room.messages.length - 1].seq;
+    const page = await request(Req.HISTORY, { room: roomId, after: last, limit: HISTORY_PAGE });
+    store.addNewer(roomId, page);
+  } catch {
+    // (tried again on the next scroll or render, not at once)
+    setTimeout(() => { room.loadingNewer = false; }, OLDER_RETRY_MS);
+  }
+}
+
+/** Leave a window opened at a linked message for the newest messages. */
+function jumpToLatest(roomId) {
+  store.dropWindow(roomId);
+  loadLatest(roomId);
 }
 
 async function loadOlder(roomId) {
@@ -414,6 +552,12 @@ async function openDm(name) {
   adoptRoom(room);
 }
 
+/** The room's notification level, for all my devices (they hear it as `room_notify`). */
+async function setNotify(id, level) {
+  const reply = await request(Req.ROOM_NOTIFY, { room: id, level });
+  store.setNotify(reply.room, reply.notify);
+}
+
 async function leaveRoom(id) {
   await request(Req.ROOM_LEAVE, { room: id });
   store.removeRoom(id);
@@ -427,6 +571,7 @@ function send(body) {
   const clientId = newClientId();
   store.addPending(room.id, { client_id: clientId, body });
   deliver(room.id, clientId, body);
+  notifyMenu.offerPrompt();
   // The server ends my typing state when I send.
   clearTimeout(typingState.idleTimer);
   typingState.room = null;
@@ -582,6 +727,7 @@ function updateTitle() {
   const where = room ? (room.info.kind === 'dm' ? room.info.peer?.name : `#${room.info.name}`) : null;
   const title = where ? `${where} · Natter` : 'Natter';
   document.title = unread ? `(${unread}) ${title}` : title;
+  attention.setBadge(unread);
 }
 
 function isPhone() {
@@ -606,6 +752,11 @@ function offerWhatServerAllows() {
 }
 
 function boot() {
+  if (wanted.page === 'notfound') {
+    showNotFound();
+    return;
+  }
+  if (!wanted.room) wanted = null;
   const existing = saved.loadSession();
   offerWhatServerAllows();
   if (existing) enterChat(existing);

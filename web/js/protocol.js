@@ -11,6 +11,7 @@ export const Req = Object.freeze({
   ROOM_LEAVE: 'room.leave',
   ROOM_MEMBERS: 'room.members',
   ROOM_READ: 'room.read',
+  ROOM_NOTIFY: 'room.notify',
   DM_OPEN: 'dm.open',
   SEND: 'message.send',
   EDIT: 'message.edit',
@@ -38,6 +39,7 @@ export const Ev = Object.freeze({
   ROOM_ADDED: 'room_added',
   ROOM_REMOVED: 'room_removed',
   ROOM_READ: 'room_read',
+  ROOM_NOTIFY: 'room_notify',
 });
 
 /** How long reading settles before the read marker goes to the server (one `room.read` per
@@ -83,11 +85,6 @@ export const HISTORY_PAGE = 50;
 export const REACTION_SET = Object.freeze(['👍', '❤️', '😂', '🎉', '😮', '😢', '👀', '✅', '🙏', '🔥']);
 /** `history` page size of a thread panel. */
 export const THREAD_PAGE = 50;
-
-/** The link to one message: `/r/<room>/<seq>` on this server (router.js owns reading it). */
-export function messageUrl(room, seq) {
-  return new URL(`/r/${encodeURIComponent(room)}/${encodeURIComponent(seq)}`, window.location.href).href;
-}
 
 /** The server forwards `typing: true` at most this often; sending more often is wasted. */
 export const TYPING_RESEND_MS = 2000;

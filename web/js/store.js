@@ -32,11 +32,16 @@ export const KEEP_AFTER_TRIM = 800;
  *                                {client_id, body, ts, state: 'sending'|'failed', error}
  * @property {object[]} notices   "ana joined": {key, afterSeq, ts, text}
  * @property {Map<number, {user, until}>} typing  user id -> who is typing here, until when
- * @property {Set<number>} mentionSeqs  seqs of messages and thread replies from others seen
- *                                here that mention me (`mentions`, `@room`; in a DM, all)
- * @property {{count, atSeq, readSeq}|null} serverMentions  the server's mention count (auth
- *                                reply, `room_read`): `count` after marker `readSeq`, up to `atSeq`
- */
+  * @property {boolean} hasNewer   `messages` is a window opened at a linked message (`history`
+  *                                `around`): newer messages exist on the server past its end
+  * @property {object[]} newer     while `hasNewer`: live messages that came meanwhile, merged
+  *                                once the window reaches the newest
+  * @property {number[]} mentionSeqs  ascending seqs of messages and thread replies from others,
+  *                                after my read marker, that mention me (`mentions`, `@room`; in
+  *                                a DM, all): the client's own mention count (a delete takes one out)
+  * @property {object|null} counts the server's counts: {unread, mentions, readSeq, lastSeq}, as
+  *                                of the marker `readSeq` and the room's `lastSeq` back then
+  */
 
 /**
  * The open thread panel.
@@ -50,6 +55,15 @@ export const KEEP_AFTER_TRIM = 800;
  * @property {boolean} loadingOlder
  * @property {string|null} error   why the thread could not be loaded
  */
+
+/** A message that shows in its room's timeline (not a thread reply kept to its thread). */
+export function inTimeline(msg) {
+  return !msg.thread || msg.also_room === true;
+}
+
+/** The notification levels of `room.notify`, and the default. */
+export const NOTIFY_LEVELS = ['all', 'mentions', 'none'];
+export const DEFAULT_NOTIFY = 'mentions';
 
 export class Store {
   constructor() {
@@ -84,6 +98,11 @@ export class Store {
     this.thread = null;
     /** the message being edited in place: {roomId, seq, where: 'room'|'thread'|'parent', draft} */
     this.editing = null;
+    /** the open room as it was when opened: {room, readSeq, lastSeq} (the "new messages"
+     *  divider goes above the first message from others after that marker) */
+    this.opened = null;
+    /** a message to scroll to and highlight once shown: {room, seq} */
+    this.focus = null;
     /** the connection's status object ({status, attempt, retryAt}) */
     this.connection = { status: 'idle', attempt: 0, retryAt: 0 };
     this.changed('all');
@@ -141,7 +160,9 @@ export class Store {
     this.setOnline(online);
     const ids = new Set(rooms.map((r) => r.id));
     for (const id of [...this.rooms.keys()]) if (!ids.has(id)) this.rooms.delete(id);
-    for (const room of rooms) this.upsertRoom(room);
+    // The rooms' unread/mention counts are the server's, after ITS marker (this browser's own
+    // may be ahead: then they do not apply, and the client counts).
+    for (const room of rooms) this.upsertRoom(room, { countsAfter: read?.[room.id] ?? read?.[String(room.id)] ?? null });
     // Rooms too far behind to resume: what is held of them is dropped, and loaded afresh.
     for (const id of reset ?? []) this.resetRoom(id);
     // Typing states may have ended while the link was down.
@@ -174,7 +195,7 @@ export class Store {
    * (a DM someone just opened with me) or a DM on a device I used before (it was opened while I
    * was away); otherwise (a new device, a public room) it starts as read.
    */
-  upsertRoom(info, { fresh = false } = {}) {
+  upsertRoom(info, { fresh = false, countsAfter } = {}) {
     let room = this.rooms.get(info.id);
     if (room) {
       room.info = { ...room.info, ...info };
@@ -190,8 +211,10 @@ export class Store {
         pending: [],
         notices: [],
         typing: new Map(),
-        mentionSeqs: new Set(),
-        serverMentions: null,
+        hasNewer: false,
+        newer: [],
+        mentionSeqs: [],
+        counts: null,
       };
       this.rooms.set(info.id, room);
     }
@@ -201,9 +224,11 @@ export class Store {
       this.readSeq[info.id] = unseen ? 0 : info.last_seq ?? 0;
       this.changed('read');
     }
-    // The server's own count (auth reply): it holds for this marker, up to the room's last seq.
-    if (typeof info.mentions === 'number') {
-      room.serverMentions = { count: info.mentions, atSeq: info.last_seq ?? 0, readSeq: this.readSeq[info.id] ?? 0 };
+    // Counted by the server after its marker (`countsAfter`; by default the marker held here),
+    // up to the room's newest seq (what a resume replays is in them).
+    const marker = countsAfter === undefined ? this.readSeq[info.id] : countsAfter;
+    if (Number.isInteger(info.unread) && Number.isInteger(marker)) {
+      this.setCounts(room, info.unread, info.mentions, marker, Math.max(room.lastSeq, info.last_seq ?? 0));
     }
     this.changed('rooms', `room:${info.id}`);
     return room;
@@ -234,7 +259,35 @@ export class Store {
   setCurrent(id) {
     if (!this.rooms.has(id) || this.currentRoomId === id) return;
     this.currentRoomId = id;
+    this.noteOpened();
     this.changed('current', `room:${id}`, 'typing');
+  }
+
+  /** Remembers the open room's read marker as it is now, for the "new messages" divider. */
+  noteOpened() {
+    const room = this.currentRoom;
+    this.opened = room
+      ? { room: room.id, readSeq: this.readSeq[room.id] ?? 0, lastSeq: Math.max(room.lastSeq, room.info.last_seq ?? 0) }
+      : null;
+  }
+
+  /** Scroll to message `seq` of room `roomId` (and highlight it) once it is shown. */
+  setFocus(roomId, seq) {
+    this.focus = seq ? { room: roomId, seq } : null;
+    this.changed(`room:${roomId}`);
+  }
+
+  /** The room's notification level ("all", "mentions", "none"). */
+  notifyLevel(roomId) {
+    const level = this.rooms.get(roomId)?.info.notify;
+    return NOTIFY_LEVELS.includes(level) ? level : DEFAULT_NOTIFY;
+  }
+
+  setNotify(roomId, level) {
+    const room = this.rooms.get(roomId);
+    if (!room || !NOTIFY_LEVELS.includes(level)) return;
+    room.info = { ...room.info, notify: level };
+    this.changed('rooms', `room:${roomId}`, 'notify');
   }
 
   ensureCurrent(preferred) {
@@ -247,6 +300,7 @@ export class Store {
       const general = publics.find((r) => r.info.name === 'general');
       this.currentRoomId = (general ?? publics[0] ?? [...this.rooms.values()][0])?.id ?? null;
     }
+    this.noteOpened();
     this.changed('current');
   }
 
@@ -272,11 +326,16 @@ export class Store {
         touched = this.applyChange(room, msg) || touched;
         continue;
       }
-      if (msg.thread == null || msg.also_room) {
-        if (insertBySeq(room.messages, msg)) added++;
+      this.noteMention(room, msg);
+      if (!inTimeline(msg)) {
+        // A thread reply kept to its thread: it moves the room's seq, not its timeline.
+      } else if (room.hasNewer && msg.seq > (room.messages[room.messages.length - 1]?.seq ?? 0)) {
+        // Past the end of a window opened at a linked message: kept until the window reaches it.
+        if (insertBySeq(room.newer, msg)) added++;
+      } else if (insertBySeq(room.messages, msg)) {
+        added++;
       }
       if (msg.thread != null) touched = this.addReply(room, msg) || touched;
-      if (this.mentionsMe(msg, room)) room.mentionSeqs.add(msg.seq);
       if (this.me && msg.sender.id === this.me.id && msg.client_id) {
         const before = room.pending.length;
         room.pending = room.pending.filter((p) => p.client_id !== msg.client_id);
@@ -311,12 +370,21 @@ export class Store {
     return touched;
   }
 
-  /** Every copy held of the message `seq` of a room: in its timeline, the open thread's first
-   *  message and replies (one object may be in two places; each is listed once). */
+  /** The timeline's copy of message `seq`: in `messages`, or past the end of a window opened at
+   *  a linked message (`newer`). */
+  held(room, seq) {
+    return findBySeq(room.messages, seq) ?? findBySeq(room.newer, seq);
+  }
+
+  /** Every copy held of the message `seq` of a room: in its timeline (`messages` and, in a
+   *  window opened at a link, `newer`), the open thread's first message and replies (one object
+   *  may be in two places; each is listed once). */
   copiesOf(room, seq) {
     const found = new Set();
-    const inTimeline = findBySeq(room.messages, seq);
-    if (inTimeline) found.add(inTimeline);
+    for (const list of [room.messages, room.newer]) {
+      const copy = findBySeq(list, seq);
+      if (copy) found.add(copy);
+    }
     const thread = this.thread;
     if (thread && thread.roomId === room.id) {
       if (thread.parent?.seq === seq) found.add(thread.parent);
@@ -330,20 +398,43 @@ export class Store {
    * Apply a change entry to its target, idempotently: an edit sets the text (unless a newer
    * edit is already shown, or the message is deleted), a delete leaves a tombstone, a reaction
    * adds or removes one person under one emoji. A target not held is skipped: `history` gives
-   * it in its current state when it is loaded. True when something shown changed.
+   * it in its current state when it is loaded. A delete also takes the message out of the
+   * unread and mention counts. True when something shown changed.
    */
   applyChange(room, entry) {
     const change = entry.change;
+    const copies = this.copiesOf(room, change.target);
+    const live = change.op === 'delete' ? [...copies].find((m) => !m.deleted) : null;
+    // What the deleted message counted as, while it still could (before the tombstone).
+    const was = live && { mention: this.mentionsMe(live, room), unread: inTimeline(live) && live.sender?.id !== this.me?.id };
     let touched = false;
-    for (const msg of this.copiesOf(room, change.target)) {
+    for (const msg of copies) {
       if (applyTo(msg, entry, change)) {
         msg.rev = (msg.rev ?? 0) + 1;
         touched = true;
       }
     }
-    if (change.op === 'delete' && room.mentionSeqs.delete(change.target)) touched = true;
+    if (change.op === 'delete') touched = this.uncount(room, entry, was) || touched;
     if (touched && this.thread?.roomId === room.id) this.changed('thread');
     return touched;
+  }
+
+  /** A message deleted: out of the mentions seen here, and out of the server's counts when they
+   *  were taken before the delete (its entry is newer) and counted it (`was`, from the held copy). */
+  uncount(room, entry, was) {
+    let changed = removeSorted(room.mentionSeqs, entry.change.target);
+    const c = this.serverCounts(room);
+    if (was && c && entry.change.target > c.readSeq && entry.change.target <= c.lastSeq && entry.seq > c.lastSeq) {
+      if (was.mention && c.mentions > 0) {
+        c.mentions--;
+        changed = true;
+      }
+      if (was.unread && c.unread > 0) {
+        c.unread--;
+        changed = true;
+      }
+    }
+    return changed;
   }
 
   /** A change entry from a request's reply: applied now (its event follows, and that moves
@@ -359,7 +450,12 @@ export class Store {
     const me = this.me;
     if (!me || msg.sender?.id === me.id || msg.deleted || msg.change) return false;
     if (room?.info.kind === 'dm') return true;
-    return msg.mentions_room === true || (msg.mentions ?? []).includes(me.id);
+    return msg.mentions_room === true || (Array.isArray(msg.mentions) && msg.mentions.includes(me.id));
+  }
+
+  /** Counts a message or thread reply that mentions me, after my read marker (once per seq). */
+  noteMention(room, msg) {
+    if (msg.seq > (this.readSeq[room.id] ?? 0) && this.mentionsMe(msg, room)) insertSorted(room.mentionSeqs, msg.seq);
   }
 
   /** Lets the oldest messages of a long room go (see MAX_KEPT_MESSAGES). */
@@ -386,6 +482,12 @@ export class Store {
       // What this client held ends before the page starts: drop it rather than show a hole.
       room.messages = [];
     }
+    if (room.hasNewer) {
+      // A window opened at a linked message gives way to the newest page.
+      room.hasNewer = false;
+      room.newer = [];
+      room.messages = [];
+    }
     const hadMessages = room.messages.length > 0 && !room.reloading;
     this.addMessages(roomId, messages);
     if (!hadMessages) room.hasOlder = has_more;
@@ -399,12 +501,71 @@ export class Store {
     const room = this.rooms.get(roomId);
     if (!room) return;
     room.messages = [];
+    room.newer = [];
+    room.hasNewer = false;
     room.lastSeq = 0;
     room.loaded = false;
     room.hasOlder = false;
     room.reloading = true;
     if (this.thread?.roomId === roomId) Object.assign(this.thread, { replies: [], loaded: false, hasOlder: false });
     this.changed(`room:${roomId}`, 'rooms', 'thread');
+  }
+
+  /** The page around a linked message (`history` with `around`): it replaces what was held.
+   *  With `has_newer` the room shows that window until scrolling down reaches the newest. */
+  setAround(roomId, { messages, has_more, has_newer }) {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    const held = [...room.messages, ...room.newer];
+    room.messages = [];
+    room.newer = [];
+    room.hasNewer = false;
+    this.addMessages(roomId, messages);
+    room.hasNewer = has_newer === true;
+    // What was held and is newer than the window waits with the live ones.
+    if (room.hasNewer) this.addMessages(roomId, held.filter((m) => m.seq > (messages[messages.length - 1]?.seq ?? 0)));
+    else this.addMessages(roomId, held.filter((m) => m.seq > (messages[0]?.seq ?? 0)));
+    room.hasOlder = has_more;
+    room.loaded = true;
+    room.reloading = false;
+    this.changed(`room:${roomId}`, 'rooms');
+  }
+
+  /** A newer page of a window (the answer to `history` with `after`). */
+  addNewer(roomId, { messages, has_more }) {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    room.hasNewer = false; // (the page extends the window: into `messages`, not `newer`)
+    this.addMessages(roomId, messages);
+    room.hasNewer = true;
+    // Live ones the window now reaches are in it (the page's copy, in its current state).
+    const end = room.messages[room.messages.length - 1]?.seq ?? 0;
+    room.newer = room.newer.filter((m) => m.seq > end);
+    room.loadingNewer = false;
+    if (!has_more) this.leaveWindow(room);
+    this.changed(`room:${roomId}`, 'rooms');
+  }
+
+  /** The window reached the newest message (or is given up): the live ones join it. */
+  leaveWindow(room) {
+    room.hasNewer = false;
+    const newer = room.newer;
+    room.newer = [];
+    for (const msg of newer) insertBySeq(room.messages, msg);
+    this.changed(`room:${room.id}`);
+  }
+
+  /** Forgets a window opened at a linked message; the newest page is loaded next. */
+  dropWindow(roomId) {
+    const room = this.rooms.get(roomId);
+    if (!room || !room.hasNewer) return;
+    room.hasNewer = false;
+    room.newer = [];
+    room.messages = [];
+    room.loaded = false;
+    room.hasOlder = false;
+    room.reloading = true;
+    this.changed(`room:${roomId}`, 'rooms');
   }
 
   /** An older page (the answer to `history` with `before`). */
@@ -461,7 +622,7 @@ export class Store {
     this.thread = {
       roomId,
       parentSeq,
-      parent: findBySeq(room.messages, parentSeq) ?? null,
+      parent: this.held(room, parentSeq) ?? null,
       replies: [],
       loaded: false,
       hasOlder: false,
@@ -483,7 +644,7 @@ export class Store {
     if (!thread || thread.roomId !== roomId || thread.parentSeq !== parentSeq) return;
     const room = this.rooms.get(roomId);
     // The copy the timeline holds is kept current by the stream; else the page's.
-    if (parent) thread.parent = (room && findBySeq(room.messages, parentSeq)) ?? parent;
+    if (parent) thread.parent = (room && this.held(room, parentSeq)) ?? parent;
     const first = !thread.loaded;
     // A page is a snapshot, not the stream: it does not move `lastSeq` (live replies and the
     // changes to them come as events, applied to whatever is held by then).
@@ -544,51 +705,70 @@ export class Store {
   /** The person has seen the room's newest message; true if that moved the marker. */
   markRead(roomId) {
     const room = this.rooms.get(roomId);
-    if (!room || (this.readSeq[roomId] ?? 0) >= room.lastSeq) return false;
-    this.readSeq[roomId] = room.lastSeq;
+    // In a window opened at a linked message, only what is shown has been seen.
+    const seen = room?.hasNewer ? room.messages[room.messages.length - 1]?.seq ?? 0 : room?.lastSeq;
+    if (!room || (this.readSeq[roomId] ?? 0) >= seen) return false;
+    this.readSeq[roomId] = seen;
+    room.mentionSeqs = room.mentionSeqs.filter((seq) => seq > seen);
     this.changed('read', 'rooms');
     return true;
   }
 
   /** A read marker from the server (this person read the room elsewhere): only forward.
-   *  `mentions` (`room_read`, the `room.read` reply): the server's count after that marker. */
-  applyRead(roomId, seq, mentions) {
-    if (!Number.isInteger(seq)) return;
+   *  `counts` ({unread, mentions}, from `room.read` / `room_read`) are the server's counts
+   *  after the marker, when it sent them. */
+  applyRead(roomId, seq, counts = null) {
     const room = this.rooms.get(roomId);
-    if ((this.readSeq[roomId] ?? -1) < seq) {
-      this.readSeq[roomId] = seq;
-      this.changed('read', 'rooms');
+    if (room && Number.isInteger(counts?.unread) && seq >= (this.readSeq[roomId] ?? 0)) {
+      this.setCounts(room, counts.unread, counts.mentions, seq);
+      this.changed('rooms');
     }
-    if (room && typeof mentions === 'number' && this.readSeq[roomId] === seq) {
-      room.serverMentions = { count: mentions, atSeq: room.lastSeq, readSeq: seq };
-      this.changed('read', 'rooms');
-    }
+    if (!Number.isInteger(seq) || (this.readSeq[roomId] ?? -1) >= seq) return;
+    this.readSeq[roomId] = seq;
+    if (room) room.mentionSeqs = room.mentionSeqs.filter((s) => s > seq);
+    this.changed('read', 'rooms');
   }
 
-  /** Messages and thread replies mentioning me after my read marker (the sidebar's "@" badge):
-   *  the server's count while it holds for my marker, plus those seen since. */
-  mentionCount(roomId) {
-    const room = this.rooms.get(roomId);
-    if (!room) return 0;
-    const read = this.readSeq[roomId] ?? 0;
-    const base = room.serverMentions;
-    const useBase = base && base.readSeq === read;
-    const from = useBase ? Math.max(read, base.atSeq) : read;
-    let n = useBase ? base.count : 0;
-    for (const seq of room.mentionSeqs) if (seq > from) n++;
-    return n;
+  /** The server's unread/mention counts after marker `readSeq`, as of what is held now. */
+  setCounts(room, unread, mentions, readSeq, lastSeq = room.lastSeq) {
+    room.counts = { unread, mentions: Number.isInteger(mentions) ? mentions : 0, readSeq, lastSeq };
+    room.mentionSeqs = room.mentionSeqs.filter((seq) => seq > readSeq);
   }
 
-  /** Messages from others newer than what I have read. */
+  /** The server's counts while they still apply (the marker has not moved since), else null. */
+  serverCounts(room) {
+    const c = room.counts;
+    return c && c.readSeq === (this.readSeq[room.id] ?? 0) ? c : null;
+  }
+
+  /** Timeline messages from others newer than what I have read (not deleted ones). */
   unread(roomId) {
     const room = this.rooms.get(roomId);
     if (!room) return 0;
     const read = this.readSeq[roomId] ?? 0;
-    if (!room.loaded) return Math.max(0, (room.info.last_seq ?? 0) - read);
-    let n = 0;
-    for (let i = room.messages.length - 1; i >= 0 && room.messages[i].seq > read; i--) {
-      if (room.messages[i].sender.id !== this.me?.id) n++;
+    const base = this.serverCounts(room);
+    // The server counted up to base.lastSeq; what came after is counted here.
+    const after = base ? Math.max(read, base.lastSeq) : read;
+    if (!base && !room.loaded) return Math.max(0, (room.info.last_seq ?? 0) - read);
+    let n = base ? base.unread : 0;
+    for (const list of [room.newer, room.messages]) {
+      for (let i = list.length - 1; i >= 0 && list[i].seq > after; i--) {
+        if (list[i].sender.id !== this.me?.id && !list[i].deleted) n++;
+      }
     }
+    return n;
+  }
+
+  /** Messages from others after my marker that mention me (or @room; in a DM, all of them). */
+  mentions(roomId) {
+    const room = this.rooms.get(roomId);
+    if (!room) return 0;
+    const read = this.readSeq[roomId] ?? 0;
+    const base = this.serverCounts(room);
+    const after = base ? Math.max(read, base.lastSeq) : read;
+    let n = base ? base.mentions : 0;
+    const seqs = room.mentionSeqs;
+    for (let i = seqs.length - 1; i >= 0 && seqs[i] > after; i--) n++;
     return n;
   }
 
@@ -723,6 +903,21 @@ function applyTo(msg, entry, change) {
     default:
       return false;
   }
+}
+
+/** Insert number `n` into the ascending `list` unless it is there. */
+function insertSorted(list, n) {
+  let i = list.length;
+  while (i > 0 && list[i - 1] > n) i--;
+  if (list[i - 1] !== n) list.splice(i, 0, n);
+}
+
+/** Remove number `n` from `list`; true when it was there. */
+function removeSorted(list, n) {
+  const i = list.indexOf(n);
+  if (i < 0) return false;
+  list.splice(i, 1);
+  return true;
 }
 
 /** Insert `msg` into `list` (ascending seq) unless its seq is there. True when inserted. */

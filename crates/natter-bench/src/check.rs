@@ -29,6 +29,10 @@ pub struct CheckCounts {
     pub seq_regressions: u64,
     /// Message frames whose body was not a bench stamp.
     pub unparsable: u64,
+    /// Of `received`: change entries (edits, reactions, deletes), not new messages. They are
+    /// checked like messages: each has its room `seq` and the sender's next counter.
+    #[serde(default)]
+    pub changes: u64,
 }
 
 impl CheckCounts {
@@ -43,6 +47,7 @@ impl CheckCounts {
             seq_gaps: self.seq_gaps - earlier.seq_gaps,
             seq_regressions: self.seq_regressions - earlier.seq_regressions,
             unparsable: self.unparsable - earlier.unparsable,
+            changes: self.changes - earlier.changes,
         }
     }
 
@@ -56,6 +61,7 @@ impl CheckCounts {
         self.seq_gaps += other.seq_gaps;
         self.seq_regressions += other.seq_regressions;
         self.unparsable += other.unparsable;
+        self.changes += other.changes;
     }
 
     /// Anything that is wrong whatever the load: duplicates, reordering, misrouting, seq faults.
@@ -114,6 +120,14 @@ impl ReceiverCheck {
     pub fn on_unparsable(&mut self) {
         self.counts.received += 1;
         self.counts.unparsable += 1;
+    }
+
+    /// Records a change entry (edit, reaction, delete) the bench made: an entry of the room's
+    /// stream like a message, stamped with its sender's next counter, so it takes part in the
+    /// same seq and per-sender checks.
+    pub fn on_change(&mut self, room: u32, seq: Option<u64>, stamp: Stamp) -> bool {
+        self.counts.changes += 1;
+        self.on_delivery(room, seq, stamp)
     }
 
     /// Records one delivery in room `room` (a room key), with the server's `seq` when it has one.
@@ -217,6 +231,26 @@ mod tests {
         let counts = c.counts();
         assert_eq!(counts.seq_gaps, 2);
         assert_eq!(counts.seq_regressions, 1);
+    }
+
+    #[test]
+    fn change_entries_fill_the_seq_sequence() {
+        let mut c = check();
+        c.on_delivery(0, Some(1), stamp(0, 0));
+        c.on_change(0, Some(2), stamp(0, 1)); // an edit of seq 1
+        c.on_delivery(0, Some(3), stamp(1, 0));
+        c.on_change(0, Some(4), stamp(1, 1)); // a reaction
+        c.on_delivery(0, Some(5), stamp(0, 2));
+        let counts = c.counts();
+        assert_eq!(counts.changes, 2);
+        assert_eq!(counts.distinct, 5);
+        assert_eq!(counts.integrity_faults(), 0, "{counts:?}");
+        // Had the change entries been ignored, the seq check would see gaps at 2 and 4.
+        let mut ignoring = check();
+        for (seq, s, n) in [(1, 0, 0), (3, 1, 0), (5, 0, 2)] {
+            ignoring.on_delivery(0, Some(seq), stamp(s, n));
+        }
+        assert_eq!(ignoring.counts().seq_gaps, 2);
     }
 
     #[test]

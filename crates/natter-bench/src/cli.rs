@@ -61,6 +61,11 @@ pub struct Common {
     /// Bytes per message body (the stamp plus padding).
     #[arg(long, default_value_t = 64)]
     pub body_bytes: usize,
+    /// Percent of each publisher's operations that, instead of a `message.send`, edit one of
+    /// its recent messages or add/remove a reaction on one (alternately); Natter's native
+    /// protocol (`--target natter`) only.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub change_percent: u32,
     /// Seconds to wait for in-flight replies and deliveries after publishing.
     #[arg(long, default_value_t = 5.0)]
     pub drain_secs: f64,

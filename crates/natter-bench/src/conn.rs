@@ -3,7 +3,7 @@
 //! by a channel and a reader task that checks and times every delivery. The WebSocket client
 //! is the bench's own (`crate::ws`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -250,7 +250,13 @@ pub struct RecvState {
     pub malformed: u64,
     /// Why the connection ended, if it did.
     pub closed: Option<String>,
+    /// The seqs of this connection's latest sent messages (from `message.send` replies),
+    /// newest last: what its edits and reactions target.
+    pub recent_seqs: VecDeque<u64>,
 }
+
+/// How many of its latest messages' seqs a connection keeps.
+pub const RECENT_SEQS: usize = 16;
 
 impl RecvState {
     fn new(rooms: Vec<u32>, sender_rooms: SenderRooms) -> Self {
@@ -263,6 +269,7 @@ impl RecvState {
             error_codes: BTreeMap::new(),
             malformed: 0,
             closed: None,
+            recent_seqs: VecDeque::new(),
         }
     }
 }
@@ -386,6 +393,32 @@ fn record(st: &mut RecvState, ctx: &ReceiverCtx, incoming: Incoming<'_>, now: u6
                 .get_or_insert_with(Latency::new)
                 .record_ns(now.saturating_sub(stamp.sent_ns));
         }
+        Incoming::Change {
+            room,
+            seq,
+            body,
+            client_id,
+        } => {
+            // An edit's body carries the stamp; every change the bench makes also carries it in
+            // its client_id (a reaction has no body), so latency is send -> receive for all.
+            let stamp = body
+                .as_deref()
+                .and_then(payload::decode)
+                .or_else(|| client_id.as_deref().and_then(payload::decode));
+            let Some(stamp) = stamp else {
+                st.check.on_unparsable();
+                return;
+            };
+            let key = room
+                .and_then(|r| ctx.rooms.iter().find(|x| r.matches(&x.wire)))
+                .map_or(u32::MAX, |x| x.key);
+            if st.check.on_change(key, seq, stamp) {
+                ctx.shared.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            st.latency
+                .get_or_insert_with(Latency::new)
+                .record_ns(now.saturating_sub(stamp.sent_ns));
+        }
         Incoming::Reply { outcome, .. } => {
             ctx.shared.replies.fetch_add(1, Ordering::Relaxed);
             if let Some(window) = &ctx.window {
@@ -394,6 +427,12 @@ fn record(st: &mut RecvState, ctx: &ReceiverCtx, incoming: Incoming<'_>, now: u6
             match outcome {
                 Ok(data) => {
                     st.replies_ok += 1;
+                    if let Some(seq) = data.message_seq {
+                        if st.recent_seqs.len() == RECENT_SEQS {
+                            st.recent_seqs.pop_front();
+                        }
+                        st.recent_seqs.push_back(seq);
+                    }
                     if let Some(stamp) = data.message_body.as_deref().and_then(payload::decode) {
                         st.ack_latency
                             .get_or_insert_with(Latency::new)

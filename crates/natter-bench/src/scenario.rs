@@ -63,6 +63,7 @@ fn spec(common: &Common, pace: Pace, secs: f64) -> StepSpec {
         drain: Duration::from_secs_f64(common.drain_secs),
         max_per_publisher: None,
         server_pid: common.server_pid,
+        change_percent: common.change_percent,
     }
 }
 
@@ -154,7 +155,8 @@ async fn single_step(
 
 pub async fn fanout(a: &FanoutArgs) -> Result<RunRecord, BenchError> {
     let params = json!({"subscribers": a.subscribers, "publishers": a.publishers,
-        "rate": a.rate, "duration_secs": a.duration_secs, "body_bytes": a.common.body_bytes});
+        "rate": a.rate, "duration_secs": a.duration_secs, "body_bytes": a.common.body_bytes,
+        "change_percent": a.common.change_percent});
     let layout = fanout_layout(a.subscribers, a.publishers);
     single_step(
         "fanout",
@@ -169,7 +171,8 @@ pub async fn fanout(a: &FanoutArgs) -> Result<RunRecord, BenchError> {
 
 pub async fn rooms(a: &RoomsArgs) -> Result<RunRecord, BenchError> {
     let params = json!({"rooms": a.rooms, "clients": a.clients, "rate": a.rate,
-        "duration_secs": a.duration_secs, "body_bytes": a.common.body_bytes});
+        "duration_secs": a.duration_secs, "body_bytes": a.common.body_bytes,
+        "change_percent": a.common.change_percent});
     let layout = Layout::grid(a.rooms, a.clients, a.clients);
     single_step(
         "rooms",
@@ -189,7 +192,8 @@ pub async fn durable(a: &DurableArgs) -> Result<RunRecord, BenchError> {
         ));
     }
     let params = json!({"senders": a.senders, "window": a.window,
-        "duration_secs": a.duration_secs, "body_bytes": a.common.body_bytes});
+        "duration_secs": a.duration_secs, "body_bytes": a.common.body_bytes,
+        "change_percent": a.common.change_percent});
     let layout = Layout::grid(a.senders, 1, 1);
     single_step(
         "durable",
@@ -261,7 +265,8 @@ pub async fn ramp(a: &RampArgs) -> Result<RunRecord, BenchError> {
     };
     let mut params = json!({"shape": shape, "start_rate": a.start_rate, "factor": a.factor,
         "max_steps": a.max_steps, "refine": a.refine, "step_secs": a.step_secs, "p99_ms": a.p99_ms,
-        "body_bytes": a.common.body_bytes});
+        "body_bytes": a.common.body_bytes,
+        "change_percent": a.common.change_percent});
     let shape_params = match a.shape {
         Shape::Fanout => json!({"subscribers": a.subscribers, "publishers": a.publishers}),
         Shape::Rooms => json!({"rooms": a.rooms, "clients": a.clients}),

@@ -13,6 +13,15 @@ use natter_bench::target::{Target, TargetKind};
 use natter_bench::workload::{BuildOptions, Layout, Pace, StepResult, StepSpec, Workload};
 
 async fn run(dialect: Dialect, fault: Fault, pace: Pace) -> StepResult {
+    run_with_changes(dialect, fault, pace, 0).await
+}
+
+async fn run_with_changes(
+    dialect: Dialect,
+    fault: Fault,
+    pace: Pace,
+    change_percent: u32,
+) -> StepResult {
     natter_bench::clock::init();
     let addr = common::start(dialect, fault).await;
     let kind = match dialect {
@@ -45,6 +54,7 @@ async fn run(dialect: Dialect, fault: Fault, pace: Pace) -> StepResult {
             drain: Duration::from_secs(3),
             max_per_publisher: None,
             server_pid: Some(std::process::id()),
+            change_percent,
         })
         .await
         .expect("step");
@@ -112,6 +122,58 @@ async fn native_seq_gaps_are_caught() {
     assert!(step.checks.seq_gaps > 0, "{step:#?}");
     assert_eq!(step.lost, 0);
     assert!(!Verdict::judge(&[step], |_| true).ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_edits_and_reactions_are_delivered_timed_and_in_the_seq_sequence() {
+    let step = run_with_changes(Dialect::Native, Fault::None, RATE, 25).await;
+    assert!(step.clean(), "{step:#?}");
+    assert!(step.changes_sent > 0, "{step:#?}");
+    assert_eq!(step.replies_ok, step.sent);
+    assert_eq!(step.expected_deliveries, step.sent * 10);
+    assert_eq!(step.checks.distinct, step.expected_deliveries);
+    assert_eq!(step.checks.changes, step.changes_sent * 10);
+    assert_eq!(step.latency.count, step.checks.received);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_lost_change_events_are_caught() {
+    let step = run_with_changes(Dialect::Native, Fault::DropChanges, RATE, 25).await;
+    assert!(step.changes_sent > 0, "{step:#?}");
+    assert_eq!(step.lost, step.changes_sent * 10, "{step:#?}");
+    assert!(step.checks.seq_gaps > 0, "{step:#?}");
+    assert!(!Verdict::judge(&[step], |_| true).ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_are_refused_on_other_protocols() {
+    natter_bench::clock::init();
+    let addr = common::start(Dialect::PlainWs, Fault::None).await;
+    let target = Target::new(TargetKind::WsPeer, &format!("http://{addr}"));
+    let opts = BuildOptions {
+        conns_per_user: 5,
+        concurrency: 16,
+        users_file: None,
+        run_id: "t".into(),
+        timeout: Duration::from_secs(5),
+        window: None,
+    };
+    let mut work = Workload::build(&target, &Layout::grid(1, 2, 1), &opts, 80)
+        .await
+        .expect("workload");
+    let err = work
+        .run_step(StepSpec {
+            pace: RATE,
+            duration: Duration::from_millis(100),
+            drain: Duration::from_secs(1),
+            max_per_publisher: None,
+            server_pid: None,
+            change_percent: 10,
+        })
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("--change-percent"), "{err}");
+    work.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,6 +27,7 @@ fn sample_message(seq: i64) -> Message {
         body: "t=1795710831000000000;s=12;n=345;xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx".into(),
         ts: 1_795_710_831_000,
         client_id: "c-12-345".into(),
+        ..Message::default()
     }
 }
 

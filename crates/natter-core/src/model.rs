@@ -169,7 +169,11 @@ pub enum Change {
     /// The target's text is gone; it stays as a tombstone.
     Delete { target: Seq },
     /// The entry's sender added (or removed) `emoji` on the target.
-    React { target: Seq, emoji: String, add: bool },
+    React {
+        target: Seq,
+        emoji: String,
+        add: bool,
+    },
 }
 
 impl Change {

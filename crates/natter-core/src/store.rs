@@ -799,7 +799,8 @@ impl Store for MemoryStore {
                 d.reactions.remove(&at);
                 if let Some(entries) = d.messages.get_mut(&at.0) {
                     for e in entries.values_mut() {
-                        let edits_it = matches!(e.change, Some(Change::Edit { target }) if target == at.1);
+                        let edits_it =
+                            matches!(e.change, Some(Change::Edit { target }) if target == at.1);
                         if e.seq == at.1 || edits_it {
                             e.body.clear();
                         }
@@ -989,4 +990,3 @@ impl Store for MemoryStore {
             .unwrap_or_default())
     }
 }
-

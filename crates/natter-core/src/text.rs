@@ -45,7 +45,7 @@ fn is_modifier(c: char) -> bool {
         0xFE0E | 0xFE0F          // variation selectors
         | 0x1F3FB..=0x1F3FF      // skin tones
         | 0x20E3                 // combining keycap
-        | 0xE0020..=0xE007F)     // tags (subdivision flags)
+        | 0xE0020..=0xE007F) // tags (subdivision flags)
 }
 
 fn is_regional_indicator(c: char) -> bool {
@@ -91,7 +91,10 @@ mod tests {
         let (names, room) = mentions("hi @Ana and @bob.smith, see @ana again; mail x@y.z @room!");
         assert_eq!(names, vec!["ana", "bob.smith"]);
         assert!(room);
-        assert_eq!(mentions("thanks @carol."), (vec!["carol".to_string()], false));
+        assert_eq!(
+            mentions("thanks @carol."),
+            (vec!["carol".to_string()], false)
+        );
         assert_eq!(mentions("@ @@x a@b"), (vec![], false));
         assert_eq!(mentions("(@dé)"), (vec!["d".to_string()], false));
         assert_eq!(mentions("@rooms"), (vec!["rooms".to_string()], false));
@@ -99,10 +102,23 @@ mod tests {
 
     #[test]
     fn accepts_one_emoji_only() {
-        for ok in ["👍", "❤️", "🎉", "👍🏽", "👩‍💻", "👨‍👩‍👧‍👦", "🇫🇷", "1️⃣", "✅", "🏴󠁧󠁢󠁳󠁣󠁴󠁿"] {
+        for ok in ["👍", "❤️", "🎉", "👍🏽", "👩‍💻", "👨‍👩‍👧‍👦", "🇫🇷", "1️⃣", "✅", "🏴󠁧󠁢󠁳󠁣󠁴󠁿"]
+        {
             assert!(is_single_emoji(ok), "{ok}");
         }
-        for bad in ["", "a", ":+1:", "👍👍", "👍 ", "1", "🇫", "🇫🇷🇩🇪", "<b>", "\u{200D}", "👍\u{200D}"] {
+        for bad in [
+            "",
+            "a",
+            ":+1:",
+            "👍👍",
+            "👍 ",
+            "1",
+            "🇫",
+            "🇫🇷🇩🇪",
+            "<b>",
+            "\u{200D}",
+            "👍\u{200D}",
+        ] {
             assert!(!is_single_emoji(bad), "{bad:?}");
         }
     }

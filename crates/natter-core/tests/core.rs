@@ -18,6 +18,7 @@ fn msg(room: RoomId, seq: i64, sender: &User) -> Message {
         body: format!("m{seq}"),
         ts: 0,
         client_id: format!("c{seq}"),
+        ..Message::default()
     }
 }
 
@@ -65,6 +66,7 @@ async fn room_with_messages(count: i64) -> (Arc<MemoryStore>, User, RoomId, Vec<
                 body: format!("m{i}"),
                 client_id: format!("c{i}"),
                 ts: 0,
+                ..NewMessage::default()
             })
             .await
             .expect("append");
@@ -301,6 +303,7 @@ async fn resume_replays_what_was_missed_then_goes_live() {
             room: general,
             body: format!("m{i}"),
             client_id: format!("c{i}"),
+            ..SendArgs::default()
         }))
         .await
         .expect("send");
@@ -318,6 +321,7 @@ async fn resume_replays_what_was_missed_then_goes_live() {
         room: general,
         body: "live".into(),
         client_id: "live".into(),
+        ..SendArgs::default()
     }))
     .await
     .expect("send");
@@ -346,6 +350,7 @@ async fn a_long_backlog_after_a_broker_outage_is_caught_up_by_each_session() {
             room: general,
             body: body.into(),
             client_id: body.into(),
+            ..SendArgs::default()
         })
     };
     ana.request(send("before")).await.expect("send");
@@ -359,6 +364,7 @@ async fn a_long_backlog_after_a_broker_outage_is_caught_up_by_each_session() {
                 body: format!("missed {i}"),
                 client_id: format!("missed {i}"),
                 ts: 0,
+                ..NewMessage::default()
             })
             .await
             .expect("append");

@@ -96,11 +96,22 @@ fn public_room(id: i64, name: &str, members: u32, last: i64, joined: bool) -> Ro
         last_seq: Seq(last),
         joined,
         peer: None,
+        unread: None,
+        mentions: None,
+        notify: None,
     }
 }
 
 fn general() -> RoomView {
     public_room(1, "general", 3, 41, true)
+}
+
+/// A room as the `auth` reply gives it: with the member's own counts and level.
+fn mine(mut room: RoomView, unread: u32, mentions: u32, notify: NotifyLevel) -> RoomView {
+    room.unread = Some(unread);
+    room.mentions = Some(mentions);
+    room.notify = Some(notify);
+    room
 }
 
 fn dm_with_bob() -> RoomView {
@@ -112,6 +123,9 @@ fn dm_with_bob() -> RoomView {
         last_seq: Seq(3),
         joined: true,
         peer: Some(bob()),
+        unread: None,
+        mentions: None,
+        notify: None,
     }
 }
 
@@ -124,7 +138,49 @@ fn hello() -> Message {
         body: "hello".into(),
         ts: 1795698788123,
         client_id: "c-1f3a".into(),
+        ..Message::default()
     }
+}
+
+/// A change entry of room 1 by ana, targeting message 42.
+fn change_entry(seq: i64, client_id: &str, body: &str, change: Change) -> Message {
+    Message {
+        id: MessageId(seq + 865),
+        room: RoomId(1),
+        seq: Seq(seq),
+        sender: ana(),
+        body: body.into(),
+        ts: 1795698790000 + seq,
+        client_id: client_id.into(),
+        change: Some(change),
+        ..Message::default()
+    }
+}
+
+fn edited() -> Message {
+    change_entry(
+        43,
+        "e-9c1",
+        "hello, world",
+        Change::Edit { target: Seq(42) },
+    )
+}
+
+fn deleted() -> Message {
+    change_entry(44, "d-4b2", "", Change::Delete { target: Seq(42) })
+}
+
+fn reacted() -> Message {
+    change_entry(
+        45,
+        "r-7d0",
+        "",
+        Change::React {
+            target: Seq(42),
+            emoji: "👍".into(),
+            add: true,
+        },
+    )
 }
 
 /// The reply the server's types build for each request's example, by request name.
@@ -134,7 +190,10 @@ fn replies() -> Vec<(&'static str, Reply)> {
             "auth",
             AuthReply {
                 user: ana(),
-                rooms: vec![general(), dm_with_bob()],
+                rooms: vec![
+                    mine(general(), 1, 0, NotifyLevel::Mentions),
+                    mine(dm_with_bob(), 0, 0, NotifyLevel::All),
+                ],
                 read: [(RoomId(1), Seq(40)), (RoomId(7), Seq(3))].into(),
                 reset: vec![],
                 online: vec![ana()],
@@ -191,6 +250,8 @@ fn replies() -> Vec<(&'static str, Reply)> {
             ReadMarker {
                 room: RoomId(1),
                 read_seq: Seq(41),
+                unread: Some(0),
+                mentions: Some(0),
             }
             .into(),
         ),
@@ -217,11 +278,78 @@ fn replies() -> Vec<(&'static str, Reply)> {
                     room: RoomId(1),
                     seq: Seq(41),
                     sender: bob(),
-                    body: "hi".into(),
+                    body: "hi @ana, thoughts?".into(),
                     ts: 1795698781000,
                     client_id: "c-77".into(),
+                    mentions: vec![UserId(12)],
+                    edited_at: Some(1795698782000),
+                    reactions: vec![Reaction {
+                        emoji: "👍".into(),
+                        users: vec![ana(), bob()],
+                    }],
+                    replies: 2,
+                    last_reply_ts: Some(1795698785000),
+                    ..Message::default()
                 }],
                 has_more: true,
+                has_newer: None,
+                parent: None,
+            }
+            .into(),
+        ),
+        (
+            "message.edit",
+            ChangeReply {
+                entry: Some(edited()),
+                duplicate: false,
+            }
+            .into(),
+        ),
+        (
+            "message.delete",
+            ChangeReply {
+                entry: Some(deleted()),
+                duplicate: false,
+            }
+            .into(),
+        ),
+        (
+            "message.edits",
+            VersionsReply {
+                versions: vec![
+                    Version {
+                        body: "hello".into(),
+                        ts: 1795698788123,
+                    },
+                    Version {
+                        body: "hello, world".into(),
+                        ts: 1795698790043,
+                    },
+                ],
+            }
+            .into(),
+        ),
+        (
+            "reaction.add",
+            ChangeReply {
+                entry: Some(reacted()),
+                duplicate: false,
+            }
+            .into(),
+        ),
+        (
+            "reaction.remove",
+            ChangeReply {
+                entry: None,
+                duplicate: false,
+            }
+            .into(),
+        ),
+        (
+            "room.notify",
+            NotifyReply {
+                room: RoomId(1),
+                notify: NotifyLevel::All,
             }
             .into(),
         ),
@@ -241,6 +369,9 @@ fn replies() -> Vec<(&'static str, Reply)> {
 fn events() -> Vec<Event> {
     let every = vec![
         Event::Message(hello()),
+        Event::Message(edited()),
+        Event::Message(deleted()),
+        Event::Message(reacted()),
         Event::MemberJoined(MemberEvent {
             room: RoomId(5),
             user: bob(),
@@ -270,6 +401,12 @@ fn events() -> Vec<Event> {
         Event::RoomRead(ReadMarker {
             room: RoomId(1),
             read_seq: Seq(41),
+            unread: Some(0),
+            mentions: Some(0),
+        }),
+        Event::RoomNotify(NotifyReply {
+            room: RoomId(1),
+            notify: NotifyLevel::All,
         }),
     ];
     // Adding an `Event` variant fails to compile here until it has an example above.
@@ -283,7 +420,8 @@ fn events() -> Vec<Event> {
             | Event::PresenceReset(_)
             | Event::RoomAdded(_)
             | Event::RoomRemoved(_)
-            | Event::RoomRead(_) => {}
+            | Event::RoomRead(_)
+            | Event::RoomNotify(_) => {}
         }
     }
     every
@@ -434,6 +572,11 @@ fn section_8_lists_every_websocket_error_code() {
         ErrorCode::UnknownUser,
         ErrorCode::Internal,
         ErrorCode::LimitReached,
+        ErrorCode::UnknownMessage,
+        ErrorCode::MessageDeleted,
+        ErrorCode::InvalidThread,
+        ErrorCode::InvalidEmoji,
+        ErrorCode::TooManyReactions,
     ] {
         assert!(
             listed.contains(code.as_str()),

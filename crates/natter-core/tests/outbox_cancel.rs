@@ -124,13 +124,34 @@ impl Store for SlowReads {
         tokio::time::sleep(self.delay).await;
         self.inner.messages_after(r, a, l).await
     }
-    async fn messages_before(
+    async fn message_page(
         &self,
         r: RoomId,
+        s: Scope,
         b: Option<Seq>,
+        a: Option<Seq>,
         l: u32,
     ) -> Result<Vec<Message>, StoreError> {
-        self.inner.messages_before(r, b, l).await
+        self.inner.message_page(r, s, b, a, l).await
+    }
+    async fn message(&self, r: RoomId, s: Seq) -> Result<Option<Message>, StoreError> {
+        self.inner.message(r, s).await
+    }
+    async fn change(&self, c: NewChange) -> Result<ChangeOutcome, StoreError> {
+        self.inner.change(c).await
+    }
+    async fn versions(&self, r: RoomId, s: Seq) -> Result<Vec<Version>, StoreError> {
+        self.inner.versions(r, s).await
+    }
+    async fn member_states(
+        &self,
+        u: UserId,
+        r: Option<RoomId>,
+    ) -> Result<Vec<MemberState>, StoreError> {
+        self.inner.member_states(u, r).await
+    }
+    async fn set_notify(&self, r: RoomId, u: UserId, l: NotifyLevel) -> Result<bool, StoreError> {
+        self.inner.set_notify(r, u, l).await
     }
 }
 
@@ -165,6 +186,7 @@ async fn catch_up_and_gap_fills_progress_when_next_is_cancelled() {
             body: format!("m{i}"),
             client_id: format!("c{i}"),
             ts: 0,
+            ..NewMessage::default()
         };
         stored.push(slow.append(new).await.expect("append").message);
     }

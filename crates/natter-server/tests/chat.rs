@@ -703,10 +703,11 @@ async fn read_markers_are_shared_by_a_users_devices() {
     assert_eq!(phone.welcome["read"], json!({}), "nothing read yet");
 
     let reply = phone.ok("room.read", json!({"room": room, "seq": 2})).await;
-    assert_eq!(reply, json!({"room": room, "read_seq": 2}));
+    let marker = json!({"room": room, "read_seq": 2, "unread": 1, "mentions": 0});
+    assert_eq!(reply, marker, "with the count left after it");
     for device in [&mut phone, &mut laptop] {
         let event = device.event_where("room_read", |d| d["room"] == room).await;
-        assert_eq!(event, json!({"room": room, "read_seq": 2}));
+        assert_eq!(event, marker);
     }
     bob.no_event("room_read", Duration::from_millis(200)).await;
 
@@ -887,11 +888,18 @@ async fn web_dir_does_not_follow_symlinks_out_of_it() {
         ("/", "<p>app</p>"),
         ("/app.js", "let app;"),
         ("/alias.js", "let app;"),
-        ("/some/page", "<p>app</p>"),
+        ("/r/5", "<p>app</p>"),
+        ("/r/5/42", "<p>app</p>"),
     ] {
         let r = get(path).await.expect("req");
         assert_eq!(r.status(), 200, "{path}");
         assert_eq!(r.text().await.expect("body"), body, "{path}");
+    }
+    // Any other page-like path gets the app with 404: it shows its not-found page.
+    for path in ["/some/page", "/nonexistent", "/r/x"] {
+        let r = get(path).await.expect("req");
+        assert_eq!(r.status(), 404, "{path}");
+        assert_eq!(r.text().await.expect("body"), "<p>app</p>", "{path}");
     }
     for path in ["/leak.txt", "/leak", "/out/secret.txt"] {
         let r = get(path).await.expect("req");

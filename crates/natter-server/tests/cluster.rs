@@ -836,3 +836,79 @@ async fn a_password_change_revokes_sessions_on_every_node() {
     drop(mine_live);
     cluster.finish().await;
 }
+
+/// Edits, deletes, reactions and thread replies made through one node reach a client on the
+/// other live, and a client that was offline resumes on the other node into the same state,
+/// which is also what `history` says (PostgreSQL + Redis, two nodes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_changes_cross_nodes_and_resume_on_another() {
+    use natter_testkit::stream::{history_view, View};
+    let Some(services) = services("stream_changes_cross_nodes_and_resume_on_another") else {
+        return;
+    };
+    let cluster = Cluster::start(&services, &services.redis, 2).await;
+    let mut ana = cluster.user(cluster.node(0), "ana").await;
+    let mut bob = cluster.user(cluster.node(1), "bob").await;
+    let (carol_token, _) = cluster.register(cluster.node(0), "carol").await;
+    let mut carol = Client::connect(cluster.node(0), &carol_token, None).await;
+    let room = room_with(&mut ana, &mut [&mut bob, &mut carol]).await;
+    let seq = |v: &Value| v["seq"].as_i64().expect("seq");
+    let first = ana.say(room, "first").await;
+    let (mut online, mut offline) = (View::default(), View::default());
+    online.follow(&mut bob, room, seq(&first)).await;
+    offline.follow(&mut carol, room, seq(&first)).await;
+    drop(carol);
+
+    let entry = |reply: Value| reply["entry"].clone();
+    let edit = entry(
+        ana.ok(
+            "message.edit",
+            json!({"room": room, "seq": seq(&first), "body": "first, edited", "client_id": unique("e")}),
+        )
+        .await,
+    );
+    let liked = entry(
+        ana.ok(
+            "reaction.add",
+            json!({"room": room, "seq": seq(&first), "emoji": "👍", "client_id": unique("r")}),
+        )
+        .await,
+    );
+    assert!(seq(&liked) > seq(&edit));
+    let reply = ana
+        .ok(
+            "message.send",
+            json!({"room": room, "body": "in a thread", "client_id": unique("c"), "thread": seq(&first)}),
+        )
+        .await["message"]
+        .clone();
+    let doomed = ana.say(room, "doomed").await;
+    let last = entry(
+        ana.ok(
+            "message.delete",
+            json!({"room": room, "seq": seq(&doomed), "client_id": unique("d")}),
+        )
+        .await,
+    );
+    online.follow(&mut bob, room, seq(&last)).await;
+    let mut carol = Client::connect(
+        cluster.node(1),
+        &carol_token,
+        Some(json!({room.to_string(): seq(&first)})),
+    )
+    .await;
+    offline.follow(&mut carol, room, seq(&last)).await;
+    assert_eq!(offline.timeline(), online.timeline());
+    assert_eq!(offline.thread(seq(&first)), online.thread(seq(&first)));
+    let current = history_view(&mut carol, room).await;
+    assert_eq!(current.timeline(), online.timeline());
+    assert_eq!(current.thread(seq(&first)), online.thread(seq(&first)));
+    let shown = online.timeline();
+    assert_eq!(shown[&seq(&first)].body, "first, edited");
+    assert_eq!(shown[&seq(&first)].replies, 1);
+    assert_eq!(shown[&seq(&first)].reactions.len(), 1);
+    assert!(shown[&seq(&doomed)].deleted);
+    assert_eq!(online.thread(seq(&first)).len(), 1);
+    assert_eq!(seq(&reply), seq(&liked) + 1);
+    cluster.finish().await;
+}

@@ -49,6 +49,7 @@ impl Fixture {
             body: format!("t=1795710831000000000;s={i};n={n};xxxxxxxxxxxxxxxxxxxxxxxx"),
             client_id: format!("c-{n}"),
             ts: 1_795_710_831_000,
+            ..NewMessage::default()
         }
     }
 

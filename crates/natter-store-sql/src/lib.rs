@@ -3,10 +3,12 @@
 //! COMMIT), and a small pool of reader connections (WAL lets them read while it writes).
 //! [`PostgresStore`] is for several nodes sharing one database: a connection pool, with the
 //! database allocating ids and per-room sequence numbers. [`migrate`] lists each backend's
-//! numbered schema migrations and the rules every open follows (baseline, refusal of newer).
+//! numbered schema migrations and the rules every open follows (baseline, refusal of newer);
+//! `entries` what both backends share about stream entries (changes, mentions, refusals).
 
 #![forbid(unsafe_code)]
 
+mod entries;
 pub mod migrate;
 pub mod postgres;
 mod sqlite;

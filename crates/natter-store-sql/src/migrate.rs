@@ -44,6 +44,11 @@ pub const SQLITE: &[Migration] = &[
         name: "room_creator",
         sql: include_str!("../migrations/sqlite/0003_room_creator.sql"),
     },
+    Migration {
+        version: 4,
+        name: "stream_changes",
+        sql: include_str!("../migrations/sqlite/0004_stream_changes.sql"),
+    },
 ];
 
 /// The PostgreSQL schema, oldest first.
@@ -62,6 +67,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "room_creator",
         sql: include_str!("../migrations/postgres/0003_room_creator.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "stream_changes",
+        sql: include_str!("../migrations/postgres/0004_stream_changes.sql"),
     },
 ];
 

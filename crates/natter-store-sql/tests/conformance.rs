@@ -66,6 +66,7 @@ async fn send(
             body: body.into(),
             client_id: client_id.into(),
             ts: now_millis(),
+            ..NewMessage::default()
         })
         .await
         .expect("append")
@@ -128,10 +129,22 @@ async fn a_first_schema_file_is_migrated_to_read_markers() {
     };
     {
         // Back to the first schema, as a server of the previous version left it: the later
-        // migrations (2: sessions, 3: room creators) undone, then the read markers dropped.
+        // migrations (2: sessions, 3: room creators, 4: stream changes) undone, then the read
+        // markers dropped.
         let conn = rusqlite::Connection::open(&path).expect("raw open");
         conn.execute_batch(
-            "DROP INDEX sessions_by_user; DROP INDEX sessions_by_last_use;
+            "DROP INDEX messages_by_thread; DROP INDEX messages_by_target;
+             DROP TABLE reactions; DROP TABLE mentions; ALTER TABLE members DROP COLUMN notify;
+             ALTER TABLE messages DROP COLUMN kind; ALTER TABLE messages DROP COLUMN target;
+             ALTER TABLE messages DROP COLUMN emoji; ALTER TABLE messages DROP COLUMN reaction_add;
+             ALTER TABLE messages DROP COLUMN thread; ALTER TABLE messages DROP COLUMN also_room;
+             ALTER TABLE messages DROP COLUMN mentions;
+             ALTER TABLE messages DROP COLUMN mentions_room;
+             ALTER TABLE messages DROP COLUMN edited_at; ALTER TABLE messages DROP COLUMN deleted;
+             ALTER TABLE messages DROP COLUMN original_body;
+             ALTER TABLE messages DROP COLUMN replies;
+             ALTER TABLE messages DROP COLUMN last_reply_ts;
+             DROP INDEX sessions_by_user; DROP INDEX sessions_by_last_use;
              DROP INDEX guests_by_last_active;
              ALTER TABLE sessions DROP COLUMN last_used_at;
              ALTER TABLE sessions DROP COLUMN label;

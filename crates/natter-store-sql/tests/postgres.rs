@@ -31,6 +31,7 @@ fn new_message(room: RoomId, sender: &User, client_id: &str) -> NewMessage {
         body: format!("body of {client_id}"),
         client_id: client_id.to_string(),
         ts: now_millis(),
+        ..NewMessage::default()
     }
 }
 
@@ -156,7 +157,7 @@ async fn basic_rules_hold() {
         vec![3, 4]
     );
     let before = store
-        .messages_before(general.id, Some(Seq(5)), 2)
+        .message_page(general.id, Scope::Room, Some(Seq(5)), None, 2)
         .await
         .expect("before");
     assert_eq!(
@@ -164,7 +165,7 @@ async fn basic_rules_hold() {
         vec![3, 4]
     );
     let newest = store
-        .messages_before(general.id, None, 10)
+        .message_page(general.id, Scope::Room, None, None, 10)
         .await
         .expect("newest");
     assert_eq!(newest.len(), 5);
@@ -458,7 +459,7 @@ async fn a_saturated_pool_refuses_appends_at_once() {
         "five appends, gapless"
     );
     let history = store
-        .messages_before(room.id, None, 10)
+        .message_page(room.id, Scope::Room, None, None, 10)
         .await
         .expect("history");
     assert_eq!(history.len(), 5, "nothing refused was stored");

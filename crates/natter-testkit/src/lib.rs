@@ -27,6 +27,7 @@ pub mod names;
 pub mod postgres;
 pub mod redis;
 pub mod server;
+pub mod stream;
 pub mod wait;
 
 pub use client::*;

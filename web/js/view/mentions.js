@@ -1,6 +1,7 @@
 // view/mentions.js — the @-mention autocomplete of a message box (the room's composer and the
 // thread's): typing `@` lists the room's members and `@room`, filtered by what follows the `@`;
-// Up/Down move, Enter or Tab picks (the box gets `@name `), Escape closes. The members come
+// Up/Down move, Enter or Tab picks (the box gets `@name `; Enter after a name typed out in full
+// sends instead), Escape closes. The members come
 // from `room.members` through the `members` callback (app.js caches them per room).
 
 import { h } from './dom.js';
@@ -129,6 +130,12 @@ export class MentionPicker {
       case 'Enter':
       case 'Tab':
         if (e.shiftKey) return false;
+        // The name is typed out in full: nothing is left to complete, so Enter does what it
+        // does in the box (sends) instead of only adding a space.
+        if (e.key === 'Enter' && this.options[this.active]?.name.toLowerCase() === this.token?.query) {
+          this.close();
+          return false;
+        }
         this.pick(this.active);
         break;
       case 'Escape':

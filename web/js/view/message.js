@@ -5,8 +5,9 @@
 // failed sends, and the action toolbar ("…" menu, long-press on touch). Also `reconcileList`,
 // which keeps a list's elements while their signature is unchanged. Reads; acts via `actions`.
 
-import { h, avatar, icon, linkify, formatTime, formatFull } from './dom.js';
+import { h, avatar, icon, formatTime, formatFull } from './dom.js';
 import { charCount, isBlank } from '../protocol.js';
+import { renderBody } from './markdown.js';
 import { openMenu, openReactionPicker } from './message-actions.js';
 
 /** A touch held this long opens the message's menu. */
@@ -63,7 +64,7 @@ export function buildMessage(e, ctx) {
   else if (msg?.deleted) content = h('p', { class: 'msg-tombstone' }, 'Message deleted');
   else {
     content = h('div', { class: 'bubble', title: formatFull(e.ts) },
-      h('p', { class: 'msg-text' }, linkify(e.body)),
+      bodyText(e.body, store),
       msg?.edited_at ? h('button', {
         type: 'button',
         class: 'msg-edited',
@@ -88,6 +89,20 @@ export function buildMessage(e, ctx) {
 }
 
 // ---- parts ------------------------------------------------------------------------------------
+
+/** Block elements markdown.js makes of a body that is more than one paragraph. */
+const BLOCK_TAGS = new Set(['P', 'PRE', 'BLOCKQUOTE', 'UL', 'OL']);
+
+/**
+ * The body as Markdown (view/markdown.js), mentions of me marked. One paragraph (most
+ * messages) is inline content: "(edited)" then follows on its last line (`.msg-text.inline`).
+ * Blocks (quotes, lists, code, paragraphs) are a block: "(edited)" comes after the last one.
+ */
+function bodyText(body, store) {
+  const content = renderBody(body, { me: store.me?.name });
+  const blocks = [...content.children].some((el) => BLOCK_TAGS.has(el.tagName));
+  return h('div', { class: blocks ? 'msg-text' : 'msg-text inline' }, content);
+}
 
 function pendingState(p, ctx) {
   if (p.state !== 'failed') {

@@ -14,6 +14,8 @@ const GROUP_GAP_MS = 5 * 60 * 1000;
 const BOTTOM_SLACK = 48;
 /** Older history is asked for when the reader is this close to the top. */
 const TOP_SLACK = 240;
+/** How long a linked message stays highlighted. */
+const HIGHLIGHT_MS = 2500;
 
 export class RoomView {
   /**
@@ -43,6 +45,7 @@ export class RoomView {
     this.leave.addEventListener('click', () => this.roomId !== null && actions.leaveRoom(this.roomId));
     this.meta.addEventListener('click', () => this.roomId !== null && actions.showMembers(this.roomId));
     this.pill.addEventListener('click', () => {
+      if (this.store?.room(this.roomId)?.hasNewer) actions.jumpToLatest(this.roomId);
       this.scrollToBottom(true);
       this.timeline.focus({ preventScroll: true });
     });
@@ -63,6 +66,8 @@ export class RoomView {
       this.list.replaceChildren();
       this.setStick(true);
       this.pill.hidden = true;
+      /** show the "new messages" divider once this room's messages are in */
+      this.dividerShown = false;
     }
     const key = room ? `room:${room.id}` : null;
     if (switched || topics.has('current') || topics.has(key) || topics.has('presence') || topics.has('rooms')
@@ -135,6 +140,10 @@ export class RoomView {
 
   renderTimeline(store, room, switched) {
     if (!room) return;
+    // A window opened at a linked message that has just reached the newest: at the bottom is
+    // at the newest now.
+    if (this.windowed && !room.hasNewer && !switched) this.setStick(this.distanceFromBottom() < BOTTOM_SLACK);
+    this.windowed = room.hasNewer;
     const stick = switched || this.stick;
     // Keep the first message in view where it is while things change above it. By key: its
     // element may be rebuilt (e.g. it stops starting a group when older messages arrive).
@@ -149,15 +158,45 @@ export class RoomView {
 
     const lastAfter = this.list.lastElementChild?.dataset.key;
     const mineArrived = lastAfter !== lastBefore && this.list.lastElementChild?.classList.contains('own');
-    if (stick || mineArrived) {
+    if ((stick || mineArrived) && !room.hasNewer) {
       this.scrollToBottom();
-    } else {
+    } else if (!stick) {
       const moved = anchorKey && this.rendered.get(anchorKey)?.el;
       if (moved) this.timeline.scrollTop += moved.offsetTop - anchorTop;
       if (lastAfter !== lastBefore) this.pill.hidden = false;
     }
+    if (room.hasNewer) this.pill.hidden = false;
+    if (!this.showFocus(store, room)) this.showDivider(room);
     this.maybeMarkRead();
     this.maybeLoadOlder();
+    this.maybeLoadNewer();
+  }
+
+  /** A linked message asked for (store.focus) and shown: scroll to it and highlight it. */
+  showFocus(store, room) {
+    const focus = store.focus;
+    if (!focus || focus.room !== room.id) return false;
+    const el = this.rendered.get(`m${focus.seq}`)?.el;
+    if (!el) return false;
+    store.focus = null;
+    this.dividerShown = true;
+    el.scrollIntoView({ block: 'center', behavior: 'instant' });
+    this.setStick(this.distanceFromBottom() < BOTTOM_SLACK && !room.hasNewer);
+    el.classList.remove('highlight');
+    void el.offsetWidth; // restart the animation when the same message is linked again
+    el.classList.add('highlight');
+    setTimeout(() => el.classList.remove('highlight'), HIGHLIGHT_MS);
+    return true;
+  }
+
+  /** Once per opening: bring the "new messages" divider into view when it is above it. */
+  showDivider(room) {
+    if (this.dividerShown || !room.loaded) return;
+    this.dividerShown = true;
+    const el = this.rendered.get('unread-divider')?.el;
+    if (!el || el.offsetTop >= this.timeline.scrollTop) return;
+    this.timeline.scrollTop = Math.max(0, el.offsetTop - 8);
+    this.setStick(this.distanceFromBottom() < BOTTOM_SLACK);
   }
 
   renderHistoryStatus(room) {
@@ -180,9 +219,16 @@ export class RoomView {
     let n = 0;
     for (const msg of room.messages) {
       while (n < notices.length && notices[n].afterSeq < msg.seq) entries.push({ kind: 'notice', ...notices[n++] });
-      entries.push({ kind: 'msg', key: `m${msg.seq}`, msg, ts: msg.ts, sender: msg.sender, body: msg.body, own: msg.sender.id === me?.id });
+      entries.push({ kind: 'msg', key: `m${msg.seq}`, msg, seq: msg.seq, ts: msg.ts, sender: msg.sender, body: msg.body, own: msg.sender.id === me?.id });
     }
     while (n < notices.length) entries.push({ kind: 'notice', ...notices[n++] });
+    // "New messages" above the first message from others after the marker as it was when the
+    // room was opened (it stays while the room is open).
+    const opened = store.opened?.room === room.id ? store.opened : null;
+    if (opened && opened.readSeq < opened.lastSeq) {
+      const at = entries.findIndex((e) => e.kind === 'msg' && !e.own && e.seq > opened.readSeq && e.seq <= opened.lastSeq);
+      if (at >= 0) entries.splice(at, 0, { kind: 'divider', key: 'unread-divider', ts: entries[at].ts });
+    }
     for (const p of room.pending) {
       if (p.thread != null && !p.also_room) continue; // shown in its thread only
       entries.push({ kind: 'pending', key: `p${p.client_id}`, ts: p.ts, sender: me, body: p.body, own: true, pending: p });
@@ -200,6 +246,11 @@ export class RoomView {
         const label = formatDay(e.ts);
         out.push({ key: `d${d}`, sig: label, build: () => dayItem(label) });
         prev = null;
+      }
+      if (e.kind === 'divider') {
+        out.push({ key: e.key, sig: 'divider', build: unreadDivider });
+        prev = null;
+        continue;
       }
       if (e.kind === 'notice') {
         out.push({ key: e.key, sig: e.text, build: () => noticeItem(e) });
@@ -247,10 +298,19 @@ export class RoomView {
   }
 
   onScroll() {
-    this.setStick(this.distanceFromBottom() < BOTTOM_SLACK);
+    const room = this.store?.room(this.roomId);
+    this.setStick(this.distanceFromBottom() < BOTTOM_SLACK && !room?.hasNewer);
     if (this.stick) this.pill.hidden = true;
     this.maybeMarkRead();
     this.maybeLoadOlder();
+    this.maybeLoadNewer();
+  }
+
+  /** In a window opened at a linked message: the next newer page when near its end. */
+  maybeLoadNewer() {
+    const room = this.store?.room(this.roomId);
+    if (!room?.hasNewer || room.loadingNewer || this.store.focus) return;
+    if (this.distanceFromBottom() < TOP_SLACK) this.actions.loadNewer(room.id);
   }
 
   /** The first message or notice in view: it must stay put when older history comes in above.
@@ -274,6 +334,10 @@ export class RoomView {
     if (!room || !room.loaded || !room.hasOlder || room.loadingOlder) return;
     if (this.timeline.scrollTop < TOP_SLACK) this.actions.loadOlder(room.id);
   }
+}
+
+function unreadDivider() {
+  return h('li', { class: 'unread-sep', attrs: { role: 'separator', 'aria-label': 'New messages' } }, h('span', {}, 'New messages'));
 }
 
 function dayItem(label) {

@@ -79,7 +79,8 @@ export class SidebarView {
   navItem(store, room, current, lead) {
     const title = roomTitle(room.info);
     const unread = store.unread(room.id);
-    const mentions = store.mentionCount(room.id);
+    // In a DM every message is for me: its unread count is the mention count.
+    const mentions = room.info.kind === 'dm' ? 0 : store.mentions(room.id);
     const isCurrent = room.id === current;
     const label = `${room.info.kind === 'dm' ? 'Direct message with ' : 'Room '}${title}${
       unread ? `, ${unread} unread` : ''}${mentions ? `, ${mentions} ${mentions === 1 ? 'mention' : 'mentions'}` : ''}`;
@@ -94,8 +95,8 @@ export class SidebarView {
       },
       lead,
       h('span', { class: 'nav-label' }, title),
-      mentions ? h('span', { class: 'mention-badge', attrs: { 'aria-hidden': 'true' } }, `@${mentions > 99 ? '99+' : mentions}`) : null,
-      unread ? h('span', { class: 'badge', attrs: { 'aria-hidden': 'true' } }, unread > 99 ? '99+' : String(unread)) : null,
+      mentions ? h('span', { class: 'mention-count', attrs: { 'aria-hidden': 'true' } }, `@${mentions > 99 ? '99+' : mentions}`) : null,
+      unread ? h('span', { class: `badge${room.info.kind === 'dm' ? ' urgent' : ''}`, attrs: { 'aria-hidden': 'true' } }, unread > 99 ? '99+' : String(unread)) : null,
     );
     return h('li', {}, btn);
   }

@@ -42,6 +42,21 @@ pub enum Request<'a> {
         body: &'a str,
         client_id: &'a str,
     },
+    /// Natter only: `message.edit` of message `seq` (one of the sender's own).
+    Edit {
+        room: &'a RoomRef,
+        seq: u64,
+        body: &'a str,
+        client_id: &'a str,
+    },
+    /// Natter only: `reaction.add` (`add`) or `reaction.remove` on message `seq`.
+    React {
+        room: &'a RoomRef,
+        seq: u64,
+        emoji: &'a str,
+        add: bool,
+        client_id: &'a str,
+    },
 }
 
 /// A room as a frame names it.
@@ -77,6 +92,8 @@ pub struct ReplyData<'a> {
     pub room_id: Option<i64>,
     /// The body of the message a `message.send` reply echoes (`data.message.body`).
     pub message_body: Option<Cow<'a, str>>,
+    /// The seq of the message a `message.send` reply echoes (`data.message.seq`).
+    pub message_seq: Option<u64>,
 }
 
 /// One frame from the server, as far as the bench cares.
@@ -88,6 +105,15 @@ pub enum Incoming<'a> {
         /// Natter's per-room sequence number; the peers have none.
         seq: Option<u64>,
         body: Option<Cow<'a, str>>,
+    },
+    /// A change entry of a room's stream delivered to this connection (Natter's
+    /// `message_edited`, `reaction`, `message_deleted`): it has its own `seq`. The bench's
+    /// stamp is in the body (edits) or the `client_id` (every change the bench makes).
+    Change {
+        room: Option<ParsedRoom<'a>>,
+        seq: Option<u64>,
+        body: Option<Cow<'a, str>>,
+        client_id: Option<Cow<'a, str>>,
     },
     /// The reply to request `reference`.
     Reply {
@@ -200,6 +226,8 @@ pub struct NatterData<'a> {
     #[serde(default, borrow)]
     pub body: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
+    pub client_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
     pub message: Option<NatterMessage<'a>>,
 }
 
@@ -208,6 +236,8 @@ pub struct NatterData<'a> {
 pub struct NatterMessage<'a> {
     #[serde(default, borrow)]
     pub body: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub seq: Option<u64>,
 }
 
 impl<'a> NatterData<'a> {
@@ -220,6 +250,16 @@ impl<'a> NatterData<'a> {
         }
     }
 
+    /// As a change entry (the data of `message_edited`, `reaction`, `message_deleted`).
+    pub fn into_change(self) -> Incoming<'a> {
+        Incoming::Change {
+            room: self.room.map(|r| r.0),
+            seq: self.seq,
+            body: self.body,
+            client_id: self.client_id,
+        }
+    }
+
     /// As a successful reply's data.
     pub fn into_reply(self) -> ReplyData<'a> {
         ReplyData {
@@ -227,6 +267,7 @@ impl<'a> NatterData<'a> {
                 Some(RoomField(ParsedRoom::Id(id))) => Some(id),
                 _ => None,
             },
+            message_seq: self.message.as_ref().and_then(|m| m.seq),
             message_body: self.message.and_then(|m| m.body),
         }
     }

@@ -31,6 +31,31 @@ pub fn encode(request: Request<'_>, reference: u64) -> Option<String> {
             r#"{{"type":"message.send","ref":"{reference}","data":{{"room":{},"body":"{body}","client_id":"{client_id}"}}}}"#,
             json_room(room)
         ),
+        Request::Edit {
+            room,
+            seq,
+            body,
+            client_id,
+        } => format!(
+            r#"{{"type":"message.edit","ref":"{reference}","data":{{"room":{},"seq":{seq},"body":"{body}","client_id":"{client_id}"}}}}"#,
+            json_room(room)
+        ),
+        Request::React {
+            room,
+            seq,
+            emoji,
+            add,
+            client_id,
+        } => format!(
+            r#"{{"type":"{}","ref":"{reference}","data":{{"room":{},"seq":{seq},"emoji":{},"client_id":"{client_id}"}}}}"#,
+            if add {
+                "reaction.add"
+            } else {
+                "reaction.remove"
+            },
+            json_room(room),
+            json_str(emoji)
+        ),
     })
 }
 
@@ -59,6 +84,9 @@ pub(crate) fn parse_with_serde(frame: &str) -> Incoming<'_> {
     };
     match parsed.kind.as_ref() {
         "message" => parsed.data.unwrap_or_default().into_delivery(),
+        "message_edited" | "message_deleted" | "reaction" => {
+            parsed.data.unwrap_or_default().into_change()
+        }
         "ok" | "error" => {
             let Some(reference) = parsed.reference.and_then(|r| r.parse().ok()) else {
                 return Incoming::Malformed(format!("reply without numeric ref: {frame:.120}"));
@@ -124,7 +152,8 @@ mod tests {
                 reference: 3,
                 outcome: Ok(ReplyData {
                     room_id: Some(9),
-                    message_body: None
+                    message_body: None,
+                    message_seq: None
                 })
             }
         );
@@ -132,7 +161,10 @@ mod tests {
         match parse(sent) {
             Incoming::Reply {
                 outcome: Ok(data), ..
-            } => assert_eq!(data.message_body.as_deref(), Some("b")),
+            } => {
+                assert_eq!(data.message_body.as_deref(), Some("b"));
+                assert_eq!(data.message_seq, Some(1));
+            }
             other => panic!("{other:?}"),
         }
         let err = r#"{"type":"error","ref":"5","error":{"code":"rate_limited","message":"slow down","retry_after_ms":50}}"#;
@@ -145,6 +177,21 @@ mod tests {
         }
         let presence = r#"{"type":"member_joined","data":{"room":1,"user":{"id":1,"name":"a","guest":false},"member_count":2}}"#;
         assert_eq!(parse(presence), Incoming::Other);
+        let edited = r#"{"type":"message_edited","data":{"id":9,"room":1,"seq":43,"sender":{"id":12,"name":"ana","guest":false},"body":"new","ts":2,"client_id":"e-1","change":{"op":"edit","target":42}}}"#;
+        assert_eq!(
+            parse(edited),
+            Incoming::Change {
+                room: Some(ParsedRoom::Id(1)),
+                seq: Some(43),
+                body: Some("new".into()),
+                client_id: Some("e-1".into())
+            }
+        );
+        let reaction = r#"{"type":"reaction","data":{"id":10,"room":1,"seq":44,"sender":{"id":12,"name":"ana","guest":false},"body":"","ts":3,"client_id":"r-1","change":{"op":"react","target":42,"emoji":"\ud83d\udc4d","add":true}}}"#;
+        assert!(matches!(
+            parse(reaction),
+            Incoming::Change { seq: Some(44), client_id: Some(c), .. } if c == "r-1"
+        ));
         assert!(matches!(parse("nope"), Incoming::Malformed(_)));
     }
 }

@@ -19,7 +19,7 @@ pub fn auth_json(token: &str) -> String {
 
 pub fn encode(request: Request<'_>, reference: u64) -> Option<String> {
     let (name, data) = match request {
-        Request::Auth { .. } => return None,
+        Request::Auth { .. } | Request::Edit { .. } | Request::React { .. } => return None,
         Request::CreateRoom { name } => {
             ("room.create", format!(r#"{{"name":{}}}"#, json_str(name)))
         }

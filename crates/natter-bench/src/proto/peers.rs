@@ -15,7 +15,10 @@ use super::{json_room, ErrorInfo, Incoming, ReplyData, Request, RoomField};
 
 pub fn encode_sio(request: Request<'_>, reference: u64) -> Option<String> {
     match request {
-        Request::Auth { .. } | Request::CreateRoom { .. } => None,
+        Request::Auth { .. }
+        | Request::CreateRoom { .. }
+        | Request::Edit { .. }
+        | Request::React { .. } => None,
         Request::Join { room } => Some(socketio::encode_event(
             "join",
             &json_room(room),
@@ -31,7 +34,10 @@ pub fn encode_sio(request: Request<'_>, reference: u64) -> Option<String> {
 
 pub fn encode_ws(request: Request<'_>, reference: u64) -> Option<String> {
     match request {
-        Request::Auth { .. } | Request::CreateRoom { .. } => None,
+        Request::Auth { .. }
+        | Request::CreateRoom { .. }
+        | Request::Edit { .. }
+        | Request::React { .. } => None,
         Request::Join { room } => Some(format!(
             r#"{{"type":"join","room":{},"ref":"{reference}"}}"#,
             json_room(room)

@@ -40,6 +40,8 @@ struct Publisher {
     /// Messages published so far (the next counter).
     counter: u64,
     window: Option<Arc<Semaphore>>,
+    /// Its edits and reactions so far (`--change-percent`).
+    changes: publish::ChangeState,
 }
 
 /// Live connections over rooms, ready for steps.

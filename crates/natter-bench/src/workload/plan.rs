@@ -100,6 +100,11 @@ pub struct StepSpec {
     /// At most this many messages per publisher.
     pub max_per_publisher: Option<u64>,
     pub server_pid: Option<u32>,
+    /// Percent of each publisher's operations that are a `message.edit` of one of its recent
+    /// messages or a `reaction.add`/`reaction.remove` instead of a `message.send` (Natter's
+    /// native protocol only; 0 = sends only). Each change is a stream entry delivered to the
+    /// whole room, so it is expected, counted and timed like a message.
+    pub change_percent: u32,
 }
 
 /// What a step measured.
@@ -113,6 +118,9 @@ pub struct StepResult {
     /// Seconds from the first send until everything arrived (or the drain gave up).
     pub window_s: f64,
     pub sent: u64,
+    /// Of `sent`: edits and reactions (`--change-percent`).
+    #[serde(default)]
+    pub changes_sent: u64,
     pub replies_ok: u64,
     pub replies_err: u64,
     pub error_codes: BTreeMap<String, u64>,

@@ -145,6 +145,7 @@ impl Prepared {
                             room: rooms[member.room as usize].clone(),
                             counter: 0,
                             window,
+                            changes: Default::default(),
                         });
                     }
                     conns.push(live);

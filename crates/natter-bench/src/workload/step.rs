@@ -24,6 +24,16 @@ impl Workload {
                 self.target.kind
             )));
         }
+        if spec.change_percent > 0 && self.target.kind != crate::target::TargetKind::Natter {
+            return Err(BenchError::Config(format!(
+                "--change-percent needs Natter's native protocol (--target natter); {} has no \
+                 edits or reactions in the bench",
+                self.target.kind
+            )));
+        }
+        if spec.change_percent > 100 {
+            return Err(BenchError::Config("--change-percent is at most 100".into()));
+        }
         let before = self.snapshot();
         let closed_before = self.closed();
         let replies_before = self.shared.replies.load(Ordering::Relaxed);
@@ -39,6 +49,7 @@ impl Workload {
         let outcomes = self.publish(spec).await;
         let publish_s = started.elapsed().as_secs_f64();
         let sent: u64 = outcomes.iter().map(|o| o.sent).sum();
+        let changes_sent: u64 = outcomes.iter().map(|o| o.changes).sum();
         let max_lag_ns = outcomes.iter().map(|o| o.max_lag_ns).max().unwrap_or(0);
         let late_sends = outcomes.iter().map(|o| o.late_sends).sum();
 
@@ -64,6 +75,7 @@ impl Workload {
             before,
             after,
             sent,
+            changes_sent,
             expected,
             drained,
             publish_s,
@@ -95,6 +107,9 @@ impl Workload {
                 duration: spec.duration,
                 limit: spec.max_per_publisher.unwrap_or(u64::MAX),
                 body_bytes: self.body_bytes,
+                change_percent: spec.change_percent,
+                change_state: p.changes,
+                state: std::sync::Arc::clone(&conn.state),
             };
             tasks.push(tokio::spawn(job.run()));
         }
@@ -102,6 +117,7 @@ impl Workload {
         for (task, p) in tasks.into_iter().zip(self.publishers.iter_mut()) {
             let outcome = task.await.unwrap_or_default();
             p.counter += outcome.sent;
+            p.changes = outcome.change_state;
             outcomes.push(outcome);
         }
         outcomes
@@ -168,6 +184,7 @@ impl Workload {
             publish_s: f.publish_s,
             window_s: f.window_s,
             sent: f.sent,
+            changes_sent: f.changes_sent,
             replies_ok,
             replies_err: f.after.replies_err - f.before.replies_err,
             error_codes,
@@ -212,6 +229,7 @@ pub(super) struct StepFigures {
     pub(super) before: Snapshot,
     pub(super) after: Snapshot,
     pub(super) sent: u64,
+    pub(super) changes_sent: u64,
     pub(super) expected: u64,
     pub(super) drained: bool,
     pub(super) publish_s: f64,

@@ -34,6 +34,9 @@ pub enum Fault {
     ReorderEvery(u64),
     /// Skip a seq number every n messages of a room (native only).
     SeqGapEvery(u64),
+    /// Store edits and reactions (their entries take a seq) but deliver none of them: a
+    /// server that loses change events (native only).
+    DropChanges,
     /// Drop whole messages beyond this many per second (a token bucket holding a
     /// twentieth of a second's worth): a server with a known capacity, for the ramp.
     DropAboveRate(u32),
@@ -240,6 +243,31 @@ fn native(
             let frame = json!({"type": "message", "data": message}).to_string();
             broadcast_locked(&mut st, &id.to_string(), &frame, fault);
             ok(json!({"message": message, "duplicate": false}))
+        }
+        kind @ ("message.edit" | "reaction.add" | "reaction.remove") => {
+            // A change entry: the next seq of the room, delivered to every member.
+            let id = v["data"]["room"].as_i64()?;
+            let target = v["data"]["seq"].as_u64()?;
+            let mut st = state.lock().expect("state");
+            let seq = st.seqs.entry(id.to_string()).or_default();
+            *seq += 1;
+            let seq = *seq;
+            let (event, change, body) = if kind == "message.edit" {
+                let change = json!({"op": "edit", "target": target});
+                ("message_edited", change, v["data"]["body"].clone())
+            } else {
+                let change = json!({"op": "react", "target": target,
+                    "emoji": v["data"]["emoji"], "add": kind == "reaction.add"});
+                ("reaction", change, json!(""))
+            };
+            let entry = json!({"id": 1_000_000 + seq, "room": id, "seq": seq, "body": body,
+                "sender": {"id": 1, "name": "u", "guest": false}, "ts": 0,
+                "client_id": v["data"]["client_id"], "change": change});
+            if fault != Fault::DropChanges {
+                let frame = json!({"type": event, "data": entry}).to_string();
+                broadcast_locked(&mut st, &id.to_string(), &frame, fault);
+            }
+            ok(json!({"entry": entry, "duplicate": false}))
         }
         _ => ok(json!({})),
     }

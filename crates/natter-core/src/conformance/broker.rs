@@ -108,6 +108,10 @@ macro_rules! broker_conformance {
 
 /// What a broker handed to its node.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a test probe's channel: boxing would only make its patterns longer"
+)]
 pub enum Seen {
     Event(BusEvent),
     Missed(Vec<RoomId>),

@@ -127,7 +127,11 @@ pub async fn edits_and_versions(store: &Arc<dyn Store>, tag: &str) {
         .change(edit(room.id, &ana, "e1", m.seq, "other"))
         .await
         .expect("retry");
-    assert_eq!(again, ChangeOutcome::Duplicate(e.clone()), "a retry is stored once");
+    assert_eq!(
+        again,
+        ChangeOutcome::Duplicate(e.clone()),
+        "a retry is stored once"
+    );
     applied(
         store
             .change(edit(room.id, &ana, "e2", m.seq, "hello!"))
@@ -153,7 +157,11 @@ pub async fn edits_and_versions(store: &Arc<dyn Store>, tag: &str) {
         refused(store, edit(room.id, &ana, "e4", Seq(99), "x")).await,
         Refusal::UnknownMessage
     );
-    assert_eq!(last_seq(store, room.id).await, before, "a refusal spends no seq");
+    assert_eq!(
+        last_seq(store, room.id).await,
+        before,
+        "a refusal spends no seq"
+    );
     assert!(
         store.message(room.id, e.seq).await.expect("get").is_none(),
         "`message` returns messages only"
@@ -168,7 +176,11 @@ pub async fn edits_and_versions(store: &Arc<dyn Store>, tag: &str) {
         .collect();
     assert_eq!(
         ops,
-        vec![(1, "hello!", false), (2, "hello", true), (3, "hello!", true)],
+        vec![
+            (1, "hello!", false),
+            (2, "hello", true),
+            (3, "hello!", true)
+        ],
         "the stream holds every entry; a message shows its current text"
     );
 }
@@ -198,7 +210,12 @@ pub async fn deletes_leave_tombstones(store: &Arc<dyn Store>, tag: &str) {
     );
     let d = applied(
         store
-            .change(change(room.id, &ana, "d1", Change::Delete { target: m.seq }))
+            .change(change(
+                room.id,
+                &ana,
+                "d1",
+                Change::Delete { target: m.seq },
+            ))
             .await
             .expect("delete"),
     );
@@ -235,10 +252,19 @@ pub async fn deletes_leave_tombstones(store: &Arc<dyn Store>, tag: &str) {
         assert_eq!(refused(store, c).await, Refusal::Deleted);
     }
     let retry = store
-        .change(change(room.id, &ana, "d1", Change::Delete { target: m.seq }))
+        .change(change(
+            room.id,
+            &ana,
+            "d1",
+            Change::Delete { target: m.seq },
+        ))
         .await
         .expect("retry");
-    assert_eq!(retry, ChangeOutcome::Duplicate(d), "a retried delete is stored once");
+    assert_eq!(
+        retry,
+        ChangeOutcome::Duplicate(d),
+        "a retried delete is stored once"
+    );
 }
 
 /// Reactions: each (user, emoji) once, by first use; adding one already there or removing
@@ -379,7 +405,10 @@ pub async fn threads(store: &Arc<dyn Store>, tag: &str) {
     assert_eq!(p.replies, 2, "a retry is not counted");
     assert_eq!(p.last_reply_ts, Some(r2.ts));
     let before = last_seq(store, room.id).await;
-    for (thread, why) in [(r1.seq, Refusal::InvalidThread), (Seq(99), Refusal::UnknownMessage)] {
+    for (thread, why) in [
+        (r1.seq, Refusal::InvalidThread),
+        (Seq(99), Refusal::UnknownMessage),
+    ] {
         let r = store
             .append(NewMessage {
                 room: room.id,
@@ -396,7 +425,11 @@ pub async fn threads(store: &Arc<dyn Store>, tag: &str) {
             "thread {thread}: {r:?}"
         );
     }
-    assert_eq!(last_seq(store, room.id).await, before, "refusals spend no seq");
+    assert_eq!(
+        last_seq(store, room.id).await,
+        before,
+        "refusals spend no seq"
+    );
     let timeline: Vec<Seq> = store
         .message_page(room.id, Scope::Room, None, None, 10)
         .await
@@ -447,7 +480,10 @@ pub async fn unread_and_mentions(store: &Arc<dyn Store>, tag: &str) {
         m.mentions = vec![ana.id]
     })
     .await;
-    send_with(store, room.id, &bob, "@room all", "b3", |m| m.mentions_room = true).await;
+    send_with(store, room.id, &bob, "@room all", "b3", |m| {
+        m.mentions_room = true
+    })
+    .await;
     send_with(store, room.id, &bob, "in thread @ana", "b4", |m| {
         m.thread = Some(first.seq);
         m.mentions = vec![ana.id];
@@ -456,7 +492,12 @@ pub async fn unread_and_mentions(store: &Arc<dyn Store>, tag: &str) {
     let gone = send(store, room.id, &bob, "oops", "b5").await;
     applied(
         store
-            .change(change(room.id, &bob, "d5", Change::Delete { target: gone.seq }))
+            .change(change(
+                room.id,
+                &bob,
+                "d5",
+                Change::Delete { target: gone.seq },
+            ))
             .await
             .expect("delete"),
     );
@@ -482,7 +523,11 @@ pub async fn unread_and_mentions(store: &Arc<dyn Store>, tag: &str) {
         .expect("one room");
     assert_eq!(only.len(), 1);
     assert_eq!(only[0].read_seq, mention.seq);
-    assert_eq!(state(only), (1, 2, NotifyLevel::Mentions), "after the marker");
+    assert_eq!(
+        state(only),
+        (1, 2, NotifyLevel::Mentions),
+        "after the marker"
+    );
     assert_eq!(
         state(store.member_states(bob.id, None).await.expect("bob")),
         (1, 0, NotifyLevel::Mentions),
@@ -508,5 +553,9 @@ pub async fn unread_and_mentions(store: &Arc<dyn Store>, tag: &str) {
         .member_states(ana.id, Some(dm.id))
         .await
         .expect("dm state");
-    assert_eq!((dm_state[0].unread, dm_state[0].mentions), (2, 2), "a DM counts as mentions");
+    assert_eq!(
+        (dm_state[0].unread, dm_state[0].mentions),
+        (2, 2),
+        "a DM counts as mentions"
+    );
 }

@@ -57,7 +57,12 @@ impl Node {
         Ok(ChangeReply { entry, duplicate }.into())
     }
 
-    fn new_change(session: &SessionHandle, room: RoomId, client_id: String, change: Change) -> NewChange {
+    fn new_change(
+        session: &SessionHandle,
+        room: RoomId,
+        client_id: String,
+        change: Change,
+    ) -> NewChange {
         NewChange {
             room,
             sender: session.user.clone(),

@@ -6,8 +6,8 @@ use crate::broker::BusEvent;
 use crate::error::{ChatError, ErrorCode};
 use crate::model::*;
 use crate::protocol::*;
-use crate::store::name_key;
 use crate::session::SessionHandle;
+use crate::store::name_key;
 use std::sync::Arc;
 
 impl Node {

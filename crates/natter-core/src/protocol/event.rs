@@ -8,11 +8,10 @@ use serde::Serialize;
 use std::sync::Arc;
 
 /// Every server event. Serialized, an `Event` is its native frame `{"type", "data"}`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+#[derive(Debug, Clone)]
 pub enum Event {
     /// Every stream entry: `message`, `message_edited`, `message_deleted`, `reaction`
-    /// (named by `Message::event_name`: use `encode`, not serde's tag, for the frame).
+    /// (named by `Message::event_name`).
     Message(Message),
     MemberJoined(MemberEvent),
     MemberLeft(MemberEvent),
@@ -23,6 +22,26 @@ pub enum Event {
     RoomRemoved(RoomRemovedEvent),
     RoomRead(ReadMarker),
     RoomNotify(NotifyReply),
+}
+
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("type", self.name())?;
+        match self {
+            Event::Message(d) => map.serialize_entry("data", d)?,
+            Event::MemberJoined(d) | Event::MemberLeft(d) => map.serialize_entry("data", d)?,
+            Event::Typing(d) => map.serialize_entry("data", d)?,
+            Event::Presence(d) => map.serialize_entry("data", d)?,
+            Event::PresenceReset(d) => map.serialize_entry("data", d)?,
+            Event::RoomAdded(d) => map.serialize_entry("data", d)?,
+            Event::RoomRemoved(d) => map.serialize_entry("data", d)?,
+            Event::RoomRead(d) => map.serialize_entry("data", d)?,
+            Event::RoomNotify(d) => map.serialize_entry("data", d)?,
+        }
+        map.end()
+    }
 }
 
 impl Event {

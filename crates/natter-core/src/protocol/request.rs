@@ -58,7 +58,7 @@ pub struct UserNameArg {
     pub user: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct SendArgs {
     pub room: RoomId,
     pub body: String,

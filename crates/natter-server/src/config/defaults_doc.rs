@@ -223,6 +223,11 @@ pub fn documented() -> Vec<SettingDoc> {
             &r::HASH_WAITING_PER_ADDRESS,
         ),
         numeric("hash-wait-ms", d::HASH_WAIT_MS, &r::HASH_WAIT_MS),
+        numeric(
+            "max-reactions-per-message",
+            d::MAX_REACTIONS_PER_MESSAGE,
+            &r::MAX_REACTIONS_PER_MESSAGE,
+        ),
     ]
 }
 

@@ -195,6 +195,10 @@ pub struct Settings {
     /// refused with 429 `rate_limited`.
     #[arg(long, env = "NATTER_HASH_WAIT_MS")]
     pub hash_wait_ms: Option<u64>,
+    /// Different emoji one message may carry (each from any number of people); one more is
+    /// refused with `too_many_reactions`.
+    #[arg(long, env = "NATTER_MAX_REACTIONS_PER_MESSAGE")]
+    pub max_reactions_per_message: Option<u32>,
 }
 
 /// Fills every unset field of `self` from `lower`.
@@ -303,6 +307,7 @@ pub struct Config {
     pub hash_waiting_per_address: usize,
     /// The longest a password hash waits for a slot.
     pub hash_wait: Duration,
+    pub max_reactions_per_message: u32,
 }
 
 impl Settings {
@@ -384,7 +389,8 @@ impl Settings {
             max_rooms_per_user,
             room_create_per_minute,
             hash_waiting_per_address,
-            hash_wait_ms
+            hash_wait_ms,
+            max_reactions_per_message
         );
         Ok(self)
     }
@@ -633,6 +639,12 @@ impl Settings {
                 d::HASH_WAIT_MS,
                 &r::HASH_WAIT_MS,
             )?,
+            max_reactions_per_message: bounded(
+                "max-reactions-per-message",
+                self.max_reactions_per_message,
+                d::MAX_REACTIONS_PER_MESSAGE,
+                &r::MAX_REACTIONS_PER_MESSAGE,
+            )?,
         })
     }
 }
@@ -669,6 +681,7 @@ impl Config {
             room_create_per_minute: self.room_create_per_minute,
             hash_waiting_per_key: self.hash_waiting_per_address,
             hash_wait: self.hash_wait,
+            max_reactions_per_message: self.max_reactions_per_message,
             ..natter_core::CoreConfig::default()
         }
     }

@@ -457,6 +457,13 @@ const BOUNDS: &[Bounds] = &[
         max: "600000",
         with: &[],
     },
+    Bounds {
+        flag: "max-reactions-per-message",
+        outside: ["0", "1001"],
+        min: "1",
+        max: "1000",
+        with: &[],
+    },
 ];
 
 fn resolve_args(args: &[&str]) -> Result<Config, String> {

@@ -103,11 +103,20 @@ pub async fn require_json(request: Request, next: Next) -> Response {
 
 /// Middleware: an error response (4xx, 5xx) without a JSON body (axum's 405 for a known path
 /// and another method, a body the extractors refuse, ...) gets the documented one,
-/// `{"error": {"code", "message"}}`, keeping its status and headers (`Allow` of a 405).
+/// `{"error": {"code", "message"}}`, keeping its status and headers (`Allow` of a 405). The
+/// app's own "page not found" (index.html with 404, see `web`) is a page, and stays one.
 pub async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+    let page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json(response.headers())
+        || page
+    {
         return response;
     }
     let (code, message) = match status {

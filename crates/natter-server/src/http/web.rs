@@ -1,5 +1,7 @@
 //! The web client's files: embedded in the binary at build time, or read from `--web-dir`
-//! for live editing. Unknown paths that look like pages get index.html (the app routes).
+//! for live editing. The app's own pages (`/`, `/r/<room>`, `/r/<room>/<seq>`) get
+//! index.html; any other path without an extension gets index.html with status 404, and the
+//! app shows its not-found page (a client-side route table would otherwise show the chat).
 //! From `--web-dir`, only files that resolve (after symlinks) inside the directory are
 //! served; others are 404 like missing ones. A 404 has the JSON error body of the API.
 
@@ -15,8 +17,13 @@ use std::path::{Component, Path};
 static WEB: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../web");
 
 fn respond(path: &str, bytes: Vec<u8>) -> Response {
+    respond_with(axum::http::StatusCode::OK, path, bytes)
+}
+
+fn respond_with(status: axum::http::StatusCode, path: &str, bytes: Vec<u8>) -> Response {
     let mime = mime_guess::from_path(path).first_or_octet_stream();
     (
+        status,
         [
             (header::CONTENT_TYPE, mime.essence_str().to_string()),
             (header::CACHE_CONTROL, "no-cache".to_string()),
@@ -83,11 +90,55 @@ pub async fn serve(State(state): State<AppState>, uri: Uri) -> Response {
         Found::Outside => return not_found(),
         Found::Missing => {}
     }
-    // A path without an extension is a page of the app: serve the app.
+    // A path without an extension is a page: the app's own routes are found, any other
+    // gets the app too, with 404, and the app shows "page not found".
     if !path.contains('.') {
         if let Found::File(bytes) = load(&state, "index.html").await {
-            return respond("index.html", bytes);
+            let status = if is_app_route(&path) {
+                axum::http::StatusCode::OK
+            } else {
+                axum::http::StatusCode::NOT_FOUND
+            };
+            return respond_with(status, "index.html", bytes);
         }
     }
     not_found()
+}
+
+/// `r/<room>` or `r/<room>/<seq>` (numbers): a room, or a message in it.
+fn is_app_route(path: &str) -> bool {
+    let mut parts = path.split('/');
+    let number =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if parts.next() != Some("r") || !number(parts.next()) {
+        return false;
+    }
+    match parts.next() {
+        None => true,
+        seq => number(seq) && parts.next().is_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_app_route;
+
+    #[test]
+    fn app_routes_are_rooms_and_messages() {
+        for ok in ["r/1", "r/42/7"] {
+            assert!(is_app_route(ok), "{ok}");
+        }
+        for bad in [
+            "r",
+            "r/",
+            "r/x",
+            "r/1/",
+            "r/1/2/3",
+            "rooms/1",
+            "nonexistent",
+            "r/1/x",
+        ] {
+            assert!(!is_app_route(bad), "{bad}");
+        }
+    }
 }

@@ -1,15 +1,18 @@
 //! PostgreSQL messages: `append`, which takes the room's next seq in the transaction that
 //! inserts (see the module map in `mod.rs` for why that orders commits), retries by client id,
-//! and history before or after a seq.
+//! the stream after a seq (entries as stored), and history: pages of a room's timeline or of
+//! a thread, and single messages, in their current state with their reactions.
 
+use super::changes::append_with_extras;
 use super::error::backend;
-use super::rows::{col, message_from, MESSAGE_COLUMNS};
+use super::rows::{col, message_from, reaction_from, MESSAGE_COLUMNS};
 use super::PostgresStore;
+use crate::entries::{attach_reactions, has_extras};
 use deadpool_postgres::GenericClient;
 use natter_core::model::*;
 use natter_core::StoreError;
 
-async fn find_message(
+pub(super) async fn find_message(
     client: &impl GenericClient,
     sender: UserId,
     room: RoomId,
@@ -75,6 +78,7 @@ async fn insert_message(
         body: message.body.clone(),
         ts: message.ts,
         client_id: message.client_id.clone(),
+        ..Message::default()
     }))
 }
 
@@ -86,6 +90,9 @@ pub(super) async fn append(
     // halfway for a busy pool. The insert comes first (a retry is the rare case): three
     // round trips (BEGIN, the insert, COMMIT) where a lookup first made five.
     let mut client = store.client().await?;
+    if has_extras(&message) {
+        return append_with_extras(&mut client, message).await;
+    }
     if let Some(stored) = insert_message(&mut client, &message).await? {
         return Ok(Appended {
             message: stored,
@@ -121,27 +128,114 @@ pub(super) async fn messages_after(
     rows.iter().map(message_from).collect()
 }
 
-pub(super) async fn messages_before(
+/// The page's filter for `scope` (`$4` is the thread's parent seq).
+fn scope_filter(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Room => "m.kind = 0 AND (m.thread IS NULL OR m.also_room)",
+        Scope::Thread(_) => "m.kind = 0 AND m.thread = $4",
+    }
+}
+
+pub(super) async fn message_page(
     store: &PostgresStore,
     room: RoomId,
+    scope: Scope,
     before: Option<Seq>,
+    after: Option<Seq>,
     limit: u32,
 ) -> Result<Vec<Message>, StoreError> {
-    let before = before.map_or(i64::MAX, |s| s.0);
+    let filter = scope_filter(scope);
+    let (sql, bound, newest_first) = match after {
+        Some(after) => (
+            format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+                 WHERE m.room_id = $1 AND m.seq > $2 AND {filter} ORDER BY m.seq LIMIT $3"
+            ),
+            after.0,
+            false,
+        ),
+        None => (
+            format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+                 WHERE m.room_id = $1 AND m.seq < $2 AND {filter} ORDER BY m.seq DESC LIMIT $3"
+            ),
+            before.map_or(i64::MAX, |s| s.0),
+            true,
+        ),
+    };
     let client = store.client().await?;
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
-             WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"
-    );
     let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
-    let rows = client
-        .query(&stmt, &[&room.0, &before, &i64::from(limit)])
-        .await
-        .map_err(backend)?;
-    let mut out = rows
+    let limit = i64::from(limit);
+    let rows = match scope {
+        Scope::Room => client.query(&stmt, &[&room.0, &bound, &limit]).await,
+        Scope::Thread(parent) => {
+            client
+                .query(&stmt, &[&room.0, &bound, &limit, &parent.0])
+                .await
+        }
+    }
+    .map_err(backend)?;
+    let mut page = rows
         .iter()
         .map(message_from)
         .collect::<Result<Vec<_>, _>>()?;
-    out.reverse();
-    Ok(out)
+    if newest_first {
+        page.reverse();
+    }
+    with_reactions(&client, room, &mut page).await?;
+    Ok(page)
+}
+
+pub(super) async fn message(
+    store: &PostgresStore,
+    room: RoomId,
+    seq: Seq,
+) -> Result<Option<Message>, StoreError> {
+    let client = store.client().await?;
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+             WHERE m.room_id = $1 AND m.seq = $2 AND m.kind = 0"
+    );
+    let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
+    let row = client
+        .query_opt(&stmt, &[&room.0, &seq.0])
+        .await
+        .map_err(backend)?;
+    let mut page = row
+        .iter()
+        .map(message_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    with_reactions(&client, room, &mut page).await?;
+    Ok(page.pop())
+}
+
+/// Fills in the reactions of a page with one query for its seqs.
+async fn with_reactions(
+    client: &impl GenericClient,
+    room: RoomId,
+    page: &mut [Message],
+) -> Result<(), StoreError> {
+    if page.is_empty() {
+        return Ok(());
+    }
+    let seqs: Vec<i64> = page.iter().map(|m| m.seq.0).collect();
+    let stmt = client
+        .prepare_cached(
+            "SELECT r.seq, r.emoji, u.id, u.name, u.guest
+             FROM reactions r JOIN users u ON u.id = r.user_id
+             WHERE r.room_id = $1 AND r.seq = ANY($2)
+             ORDER BY r.seq, r.emoji_order, r.user_order",
+        )
+        .await
+        .map_err(backend)?;
+    let rows = client
+        .query(&stmt, &[&room.0, &seqs])
+        .await
+        .map_err(backend)?;
+    let rows = rows
+        .iter()
+        .map(reaction_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    attach_reactions(page, rows);
+    Ok(())
 }

@@ -16,12 +16,17 @@
 //! - `rows`: the columns each query selects and the rows they map to.
 //! - `accounts`: users, credentials and sessions.
 //! - `rooms`: rooms, DMs, membership and read markers.
-//! - `messages`: `append` with its seq, and history.
+//! - `messages`: `append` with its seq, the stream after a seq, and history (pages of a room
+//!   or a thread, single messages) in current state with reactions.
+//! - `changes`: edits, deletes and reactions as stream entries, thread replies and mentions
+//!   (each in one transaction holding the room row), and a message's versions.
+//! - `unread`: member states (read marker, unread and mention counts, notification level).
 //!
 //! This file holds the store itself: connecting, and the `Store` impl, which hands each call
 //! to the module that owns it.
 
 mod accounts;
+mod changes;
 mod database;
 mod error;
 mod messages;
@@ -29,6 +34,7 @@ mod migrations;
 mod pool;
 mod rooms;
 mod rows;
+mod unread;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -234,13 +240,44 @@ impl Store for PostgresStore {
         messages::messages_after(self, room, after, limit).await
     }
 
-    async fn messages_before(
+    async fn message_page(
         &self,
         room: RoomId,
+        scope: Scope,
         before: Option<Seq>,
+        after: Option<Seq>,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
-        messages::messages_before(self, room, before, limit).await
+        messages::message_page(self, room, scope, before, after, limit).await
+    }
+
+    async fn message(&self, room: RoomId, seq: Seq) -> Result<Option<Message>, StoreError> {
+        messages::message(self, room, seq).await
+    }
+
+    async fn change(&self, change: NewChange) -> Result<ChangeOutcome, StoreError> {
+        changes::change(self, change).await
+    }
+
+    async fn versions(&self, room: RoomId, seq: Seq) -> Result<Vec<Version>, StoreError> {
+        changes::versions(self, room, seq).await
+    }
+
+    async fn member_states(
+        &self,
+        user: UserId,
+        room: Option<RoomId>,
+    ) -> Result<Vec<MemberState>, StoreError> {
+        unread::member_states(self, user, room).await
+    }
+
+    async fn set_notify(
+        &self,
+        room: RoomId,
+        user: UserId,
+        level: NotifyLevel,
+    ) -> Result<bool, StoreError> {
+        unread::set_notify(self, room, user, level).await
     }
 
     async fn shutdown(&self) {

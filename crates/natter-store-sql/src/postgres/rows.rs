@@ -3,6 +3,7 @@
 //! expected (a schema that drifted from the code) is a `StoreError::Backend`, not a panic.
 
 use super::error::backend;
+use crate::entries::{change_from, mentions_from};
 use natter_core::model::*;
 use natter_core::StoreError;
 use tokio_postgres::types::FromSql;
@@ -38,10 +39,16 @@ pub(super) fn room_from(row: &Row) -> Result<Room, StoreError> {
     })
 }
 
+/// Every column of a stream entry, its sender's after the entry's own (see `message_from`).
 pub(super) const MESSAGE_COLUMNS: &str =
-    "m.id, m.room_id, m.seq, m.body, m.created_at, m.client_id, u.id, u.name, u.guest";
+    "m.id, m.room_id, m.seq, m.body, m.created_at, m.client_id, u.id, u.name, u.guest, \
+     m.kind, m.target, m.emoji, m.reaction_add, m.thread, m.also_room, m.mentions, \
+     m.mentions_room, m.edited_at, m.deleted, m.replies, m.last_reply_ts";
 
+/// An entry as stored (`MESSAGE_COLUMNS`), reactions empty.
 pub(super) fn message_from(row: &Row) -> Result<Message, StoreError> {
+    let change = change_from(col(row, 9)?, col(row, 10)?, col(row, 11)?, col(row, 12)?)
+        .map_err(StoreError::Backend)?;
     Ok(Message {
         id: MessageId(col(row, 0)?),
         room: RoomId(col(row, 1)?),
@@ -50,5 +57,21 @@ pub(super) fn message_from(row: &Row) -> Result<Message, StoreError> {
         ts: col(row, 4)?,
         client_id: col(row, 5)?,
         sender: user_from(row, 6)?,
+        change,
+        thread: col::<Option<i64>>(row, 13)?.map(Seq),
+        also_room: col(row, 14)?,
+        mentions: mentions_from(col(row, 15)?),
+        mentions_room: col(row, 16)?,
+        edited_at: col(row, 17)?,
+        deleted: col(row, 18)?,
+        replies: col::<i32>(row, 19)?.max(0) as u32,
+        last_reply_ts: col(row, 20)?,
+        reactions: Vec::new(),
     })
+}
+
+/// A reaction row (seq of the message, emoji, user) selected as
+/// `r.seq, r.emoji, u.id, u.name, u.guest`.
+pub(super) fn reaction_from(row: &Row) -> Result<(Seq, String, User), StoreError> {
+    Ok((Seq(col(row, 0)?), col(row, 1)?, user_from(row, 2)?))
 }

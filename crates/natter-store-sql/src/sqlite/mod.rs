@@ -9,12 +9,17 @@
 //! - `rows`: the columns each query selects and the rows they map to.
 //! - `accounts`: users, credentials and sessions.
 //! - `rooms`: rooms, DMs, membership and read markers.
-//! - `messages`: `append` (a typed job for the writer) and history.
+//! - `messages`: `append` (a typed job for the writer), the stream after a seq, and history
+//!   (pages of a room or a thread, single messages) in current state with reactions.
+//! - `changes`: edits, deletes and reactions as stream entries, thread replies and mentions,
+//!   and a message's versions.
+//! - `unread`: member states (read marker, unread and mention counts, notification level).
 //!
 //! This file holds the store itself: opening it, its threads and queues, and the `Store`
 //! impl, which hands each call to the module that owns it.
 
 mod accounts;
+mod changes;
 mod connection;
 mod error;
 mod messages;
@@ -24,6 +29,7 @@ mod rooms;
 mod rows;
 #[cfg(test)]
 mod tests;
+mod unread;
 mod writer;
 
 use async_trait::async_trait;
@@ -319,13 +325,44 @@ impl Store for SqliteStore {
         messages::messages_after(self, room, after, limit).await
     }
 
-    async fn messages_before(
+    async fn message_page(
         &self,
         room: RoomId,
+        scope: Scope,
         before: Option<Seq>,
+        after: Option<Seq>,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
-        messages::messages_before(self, room, before, limit).await
+        messages::message_page(self, room, scope, before, after, limit).await
+    }
+
+    async fn message(&self, room: RoomId, seq: Seq) -> Result<Option<Message>, StoreError> {
+        messages::message(self, room, seq).await
+    }
+
+    async fn change(&self, change: NewChange) -> Result<ChangeOutcome, StoreError> {
+        changes::change(self, change).await
+    }
+
+    async fn versions(&self, room: RoomId, seq: Seq) -> Result<Vec<Version>, StoreError> {
+        changes::versions(self, room, seq).await
+    }
+
+    async fn member_states(
+        &self,
+        user: UserId,
+        room: Option<RoomId>,
+    ) -> Result<Vec<MemberState>, StoreError> {
+        unread::member_states(self, user, room).await
+    }
+
+    async fn set_notify(
+        &self,
+        room: RoomId,
+        user: UserId,
+        level: NotifyLevel,
+    ) -> Result<bool, StoreError> {
+        unread::set_notify(self, room, user, level).await
     }
 
     fn keeps_issue_order(&self) -> bool {

@@ -1,7 +1,9 @@
 //! The columns SQLite queries select for users, rooms and messages, and the model values
 //! their rows map to.
 
+use crate::entries::{change_from, mentions_from};
 use natter_core::model::*;
+use rusqlite::types::Type;
 use rusqlite::Row;
 
 pub(super) fn user_from(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
@@ -29,10 +31,17 @@ pub(super) fn room_from(row: &Row<'_>) -> rusqlite::Result<Room> {
     })
 }
 
+/// Every column of a stream entry, its sender's after the entry's own (see `message_from`).
 pub(super) const MESSAGE_COLUMNS: &str =
-    "m.id, m.room_id, m.seq, m.body, m.created_at, m.client_id, u.id, u.name, u.guest";
+    "m.id, m.room_id, m.seq, m.body, m.created_at, m.client_id, u.id, u.name, u.guest, \
+     m.kind, m.target, m.emoji, m.reaction_add, m.thread, m.also_room, m.mentions, \
+     m.mentions_room, m.edited_at, m.deleted, m.replies, m.last_reply_ts";
 
+/// An entry as stored (`MESSAGE_COLUMNS`), reactions empty.
 pub(super) fn message_from(row: &Row<'_>) -> rusqlite::Result<Message> {
+    let kind: i16 = row.get(9)?;
+    let change = change_from(kind, row.get(10)?, row.get(11)?, row.get(12)?)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(9, Type::Integer, e.into()))?;
     Ok(Message {
         id: MessageId(row.get(0)?),
         room: RoomId(row.get(1)?),
@@ -41,5 +50,20 @@ pub(super) fn message_from(row: &Row<'_>) -> rusqlite::Result<Message> {
         ts: row.get(4)?,
         client_id: row.get(5)?,
         sender: user_from(row, 6)?,
+        change,
+        thread: row.get::<_, Option<i64>>(13)?.map(Seq),
+        also_room: row.get(14)?,
+        mentions: mentions_from(row.get::<_, Option<String>>(15)?.as_deref()),
+        mentions_room: row.get(16)?,
+        edited_at: row.get(17)?,
+        deleted: row.get(18)?,
+        replies: row.get::<_, i64>(19)?.max(0) as u32,
+        last_reply_ts: row.get(20)?,
+        reactions: Vec::new(),
     })
+}
+
+/// A reaction row of `REACTION_QUERY`: (seq of the message, emoji, user).
+pub(super) fn reaction_from(row: &Row<'_>) -> rusqlite::Result<(Seq, String, User)> {
+    Ok((Seq(row.get(0)?), row.get(1)?, user_from(row, 2)?))
 }

@@ -11,6 +11,7 @@ fn message(room: RoomId, sender: &User, n: u32) -> NewMessage {
         body: format!("m{n}"),
         client_id: format!("c{n}"),
         ts: 0,
+        ..NewMessage::default()
     }
 }
 

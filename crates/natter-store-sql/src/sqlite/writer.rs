@@ -10,10 +10,14 @@
 //! before COMMIT (and before any other job, which may read it), so it commits together with
 //! the messages and a restart finds it exact. Every other write is a boxed closure in its own
 //! savepoint, as before.
+//! Appends with more to them than one row (thread replies, mentions) take a savepoint of
+//! their own (`append_with_extras`); a plain message still costs its one insert.
 
+use super::changes::append_with_extras;
 use super::error::backend;
 use super::messages::find_message;
 use super::MAX_BATCH;
+use crate::entries::has_extras;
 use natter_core::model::*;
 use natter_core::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -96,6 +100,9 @@ impl WriteJob {
 }
 
 /// A job that ran, waiting for the batch's COMMIT to report.
+// An append's outcome is kept inline: a batch's finishes share one Vec allocated per batch,
+// where boxing it would allocate once per append on the hot path.
+#[allow(clippy::large_enum_variant)]
 enum Finish {
     Append(
         oneshot::Sender<Result<Appended, StoreError>>,
@@ -288,6 +295,9 @@ impl Writer {
     }
 
     fn append(&mut self, message: NewMessage) -> Result<Appended, StoreError> {
+        if has_extras(&message) {
+            return self.append_with_extras(message);
+        }
         let seq = self.last_seq(message.room)? + 1;
         let id: Option<i64> = self
             .conn
@@ -336,9 +346,29 @@ impl Writer {
                 body: message.body,
                 ts: message.ts,
                 client_id: message.client_id,
+                ..Message::default()
             },
             duplicate: false,
         })
+    }
+
+    /// A thread reply or a message with mentions (`changes::append_with_extras`): several
+    /// statements, so in a savepoint of its own; a refusal or failure leaves no trace and
+    /// spends no seq.
+    fn append_with_extras(&mut self, message: NewMessage) -> Result<Appended, StoreError> {
+        let room = message.room;
+        let seq = self.last_seq(room)? + 1;
+        run_cached(&self.conn, "SAVEPOINT extras").map_err(backend)?;
+        let result = append_with_extras(&self.conn, Seq(seq), message);
+        if result.is_err() {
+            let _ = run_cached(&self.conn, "ROLLBACK TO extras");
+        }
+        let _ = run_cached(&self.conn, "RELEASE extras");
+        if matches!(&result, Ok(a) if !a.duplicate) {
+            self.seqs.insert(room, seq);
+            self.dirty.insert(room);
+        }
+        result
     }
 }
 

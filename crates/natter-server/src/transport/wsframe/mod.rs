@@ -273,6 +273,9 @@ impl Decoder {
                 }
                 if assembly.text {
                     let from = assembly.data.len();
+                    // Exactly what arrived: amortized doubling would let a message of
+                    // `max_message` bytes hold twice that (found by fuzz/ wsframe_decoder).
+                    assembly.data.reserve_exact(masked.len());
                     assembly.data.extend_from_slice(masked);
                     unmask_in_place(&mut assembly.data[from..], h.mask);
                 }

@@ -287,3 +287,31 @@ fn server_headers_use_the_shortest_length_form() {
     assert!(payload.len() <= 125);
     assert!(std::str::from_utf8(&payload[2..]).is_ok());
 }
+
+/// Regression (fuzz/ wsframe_decoder): a text message reassembled from growing fragments,
+/// fed byte by byte, holds at most one frame and one message, not twice the message limit
+/// from the reassembly buffer's amortized growth.
+#[test]
+fn reassembly_holds_no_more_than_the_message() {
+    let max = 125;
+    let mut bytes = client_frame(false, 0x1, b"a", [1, 2, 3, 4]);
+    for n in [60usize, 60, 4] {
+        bytes.extend(client_frame(false, 0x0, &vec![b'b'; n], [5, 6, 7, 8]));
+    }
+    // A ping between fragments, while the message is at its limit.
+    bytes.extend(client_frame(true, 0x9, &[b'p'; 100], [1, 1, 1, 1]));
+    bytes.extend(client_frame(true, 0x0, b"", [5, 6, 7, 8]));
+    let mut decoder = Decoder::new(max);
+    let mut out = VecDeque::new();
+    for byte in &bytes {
+        decoder
+            .feed(std::slice::from_ref(byte), &mut out)
+            .expect("valid");
+        assert!(
+            decoder.held() <= 2 * (max + 14) + 1,
+            "holds {} bytes with a limit of {max}",
+            decoder.held()
+        );
+    }
+    assert_eq!(out.len(), 2, "a ping and the message");
+}

@@ -36,6 +36,7 @@ fn append(room: i64, sender: i64, client_id: &str) -> (WriteJob, Reply) {
         body: format!("body {client_id}"),
         client_id: client_id.into(),
         ts: 1,
+        ..NewMessage::default()
     };
     (WriteJob::Append { message, reply }, rx)
 }
@@ -189,4 +190,80 @@ fn a_batch_that_cannot_commit_fails_whole_and_uses_no_seq() {
     writer.run_batch(vec![d]);
     assert_eq!(seq_of(&mut rd), (2, false), "the failed batch used no seq");
     assert_eq!(stored(&other, 1), (2, 2));
+}
+
+/// A thread reply (several statements, in a savepoint) amid plain appends and a change in one
+/// batch: a refused reply and a failing one leave no trace and spend no seq; the change sees
+/// the seqs the appends before it took.
+#[test]
+fn replies_and_changes_share_a_batch_with_plain_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, other) = setup(&dir);
+    let (a, mut ra) = append(1, 1, "a");
+    let reply_to = |parent: i64, sender: i64, client_id: &str| {
+        let (reply, rx) = oneshot::channel();
+        let message = NewMessage {
+            room: RoomId(1),
+            sender: user(sender),
+            body: "reply".into(),
+            client_id: client_id.into(),
+            ts: 5,
+            thread: Some(Seq(parent)),
+            mentions: vec![UserId(2)],
+            ..NewMessage::default()
+        };
+        (WriteJob::Append { message, reply }, rx)
+    };
+    let (no_parent, mut rb) = reply_to(9, 1, "b");
+    let (bad_sender, mut rc) = reply_to(1, 99, "c");
+    let (reply, mut rd) = reply_to(1, 2, "d");
+    let (edit, mut re) = closure(|conn| {
+        crate::sqlite::changes::apply_change(
+            conn,
+            NewChange {
+                room: RoomId(1),
+                sender: user(1),
+                client_id: "e".into(),
+                ts: 6,
+                change: Change::Edit { target: Seq(1) },
+                body: "edited".into(),
+                max_reactions: 20,
+            },
+        )
+    });
+    let (f, mut rf) = append(1, 1, "f");
+    writer.run_batch(vec![a, no_parent, bad_sender, reply, edit, f]);
+    assert_eq!(seq_of(&mut ra), (1, false));
+    assert!(matches!(
+        rb.try_recv().unwrap(),
+        Err(StoreError::Refused(natter_core::Refusal::UnknownMessage))
+    ));
+    assert!(
+        rc.try_recv().unwrap().is_err(),
+        "a sender that does not exist"
+    );
+    let stored_reply = rd.try_recv().unwrap().unwrap().message;
+    assert_eq!((stored_reply.seq, stored_reply.replies), (Seq(2), 1));
+    match re.try_recv().unwrap().unwrap() {
+        ChangeOutcome::Applied(e) => assert_eq!(e.seq, Seq(3)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(seq_of(&mut rf), (4, false));
+    assert_eq!(stored(&other, 1), (4, 4));
+    let (replies, body): (i64, String) = other
+        .query_row(
+            "SELECT replies, body FROM messages WHERE room_id = 1 AND seq = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (replies, body.as_str()),
+        (1, "edited"),
+        "the failed reply counted nothing"
+    );
+    let mentions: i64 = other
+        .query_row("SELECT count(*) FROM mentions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mentions, 1, "only the stored reply's mention");
 }

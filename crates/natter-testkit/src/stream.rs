@@ -1,0 +1,222 @@
+//! A room as a client builds it from its stream (docs/protocol.md section 6): messages, and
+//! the edits, deletes, reactions and thread replies applied to them. Tests compare the view
+//! of a client that stayed online, of one that resumed, and `history`'s current state.
+
+use crate::client::Client;
+use crate::WAIT;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The events that are entries of a room's stream.
+pub const STREAM_EVENTS: [&str; 4] = ["message", "message_edited", "message_deleted", "reaction"];
+
+/// One message as shown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shown {
+    pub sender: i64,
+    pub body: String,
+    pub deleted: bool,
+    /// Ignored once deleted (a tombstone shows no edit).
+    pub edited_at: Option<i64>,
+    /// Emoji in order of first use, each with the ids of who put it there.
+    pub reactions: Vec<(String, Vec<i64>)>,
+    pub replies: u64,
+    pub last_reply_ts: Option<i64>,
+    pub thread: Option<i64>,
+    pub also_room: bool,
+    pub mentions: Vec<i64>,
+    pub mentions_room: bool,
+}
+
+/// A room's messages by seq, and the last stream seq applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct View {
+    pub messages: BTreeMap<i64, Shown>,
+    pub last_seq: i64,
+}
+
+fn int(v: &Value) -> Option<i64> {
+    v.as_i64()
+}
+
+fn shown(m: &Value) -> Shown {
+    let reactions = m["reactions"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .map(|r| {
+                    let users = r["users"]
+                        .as_array()
+                        .map(|us| us.iter().filter_map(|u| int(&u["id"])).collect())
+                        .unwrap_or_default();
+                    (r["emoji"].as_str().unwrap_or_default().to_string(), users)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Shown {
+        sender: int(&m["sender"]["id"]).unwrap_or_default(),
+        body: m["body"].as_str().unwrap_or_default().to_string(),
+        deleted: m["deleted"].as_bool().unwrap_or(false),
+        edited_at: int(&m["edited_at"]),
+        reactions,
+        replies: m["replies"].as_u64().unwrap_or(0),
+        last_reply_ts: int(&m["last_reply_ts"]),
+        thread: int(&m["thread"]),
+        also_room: m["also_room"].as_bool().unwrap_or(false),
+        mentions: m["mentions"]
+            .as_array()
+            .map(|a| a.iter().filter_map(int).collect())
+            .unwrap_or_default(),
+        mentions_room: m["mentions_room"].as_bool().unwrap_or(false),
+    }
+}
+
+impl View {
+    /// The view `history` pages give (messages in their current state).
+    pub fn from_messages<'a>(messages: impl IntoIterator<Item = &'a Value>) -> View {
+        let mut view = View::default();
+        for m in messages {
+            if let Some(seq) = int(&m["seq"]) {
+                view.messages.insert(seq, shown(m));
+            }
+        }
+        view
+    }
+
+    /// Applies one stream event (`kind`, `data`) as a client does; false if it is not one.
+    pub fn apply(&mut self, kind: &str, data: &Value) -> bool {
+        if !STREAM_EVENTS.contains(&kind) {
+            return false;
+        }
+        let Some(seq) = int(&data["seq"]) else {
+            return false;
+        };
+        self.last_seq = self.last_seq.max(seq);
+        let target = int(&data["change"]["target"]);
+        match (kind, target) {
+            ("message", _) => {
+                let m = shown(data);
+                if let Some(parent) = m.thread.and_then(|p| self.messages.get_mut(&p)) {
+                    parent.replies = parent.replies.max(m.replies);
+                    let ts = int(&data["ts"]);
+                    parent.last_reply_ts = parent.last_reply_ts.max(ts);
+                }
+                self.messages.insert(seq, m);
+            }
+            ("message_edited", Some(t)) => {
+                if let Some(m) = self.messages.get_mut(&t) {
+                    m.body = data["body"].as_str().unwrap_or_default().to_string();
+                    m.edited_at = int(&data["ts"]);
+                }
+            }
+            ("message_deleted", Some(t)) => {
+                if let Some(m) = self.messages.get_mut(&t) {
+                    m.deleted = true;
+                    m.body.clear();
+                    m.reactions.clear();
+                }
+            }
+            ("reaction", Some(t)) => {
+                let emoji = data["change"]["emoji"].as_str().unwrap_or_default();
+                let add = data["change"]["add"].as_bool().unwrap_or(false);
+                let who = int(&data["sender"]["id"]).unwrap_or_default();
+                if let Some(m) = self.messages.get_mut(&t) {
+                    match m.reactions.iter_mut().find(|(e, _)| e == emoji) {
+                        Some((_, users)) if add && !users.contains(&who) => users.push(who),
+                        Some(_) if add => {}
+                        Some((_, users)) => users.retain(|u| *u != who),
+                        None if add => m.reactions.push((emoji.to_string(), vec![who])),
+                        None => {}
+                    }
+                    m.reactions.retain(|(_, users)| !users.is_empty());
+                }
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// The room's timeline as the client shows it: messages not only in a thread.
+    pub fn timeline(&self) -> BTreeMap<i64, Shown> {
+        self.normalized(|m| m.thread.is_none() || m.also_room)
+    }
+
+    /// The replies of one thread.
+    pub fn thread(&self, parent: i64) -> BTreeMap<i64, Shown> {
+        self.normalized(|m| m.thread == Some(parent))
+    }
+
+    fn normalized(&self, keep: impl Fn(&Shown) -> bool) -> BTreeMap<i64, Shown> {
+        self.messages
+            .iter()
+            .filter(|(_, m)| keep(m))
+            .map(|(seq, m)| {
+                let mut m = m.clone();
+                if m.deleted {
+                    m.edited_at = None;
+                }
+                (*seq, m)
+            })
+            .collect()
+    }
+
+    /// Applies `client`'s stream events of `room` (buffered ones first) until the view has
+    /// reached `until`; panics if they stop coming for `WAIT`.
+    pub async fn follow(&mut self, client: &mut Client, room: i64, until: i64) {
+        let buffered: Vec<Value> = client.events.drain(..).collect();
+        for frame in buffered {
+            if frame["data"]["room"] == room
+                && self.apply(frame["type"].as_str().unwrap_or_default(), &frame["data"])
+            {
+                continue;
+            }
+            client.events.push_back(frame);
+        }
+        while self.last_seq < until {
+            let frame = client
+                .read_within(WAIT)
+                .await
+                .unwrap_or_else(|| panic!("stream of room {room} stopped at {}", self.last_seq));
+            let applied = frame["data"]["room"] == room
+                && self.apply(frame["type"].as_str().unwrap_or_default(), &frame["data"]);
+            if !applied {
+                client.events.push_back(frame);
+            }
+        }
+    }
+}
+
+/// The room's current state from `history` (every page of the timeline, and each thread).
+pub async fn history_view(client: &mut Client, room: i64) -> View {
+    let mut all: Vec<Value> = Vec::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let mut data = serde_json::json!({"room": room, "limit": 100});
+        if let Some(b) = before {
+            data["before"] = b.into();
+        }
+        let page = client.ok("history", data).await;
+        let messages = page["messages"].as_array().cloned().unwrap_or_default();
+        before = messages.first().and_then(|m| int(&m["seq"]));
+        all.splice(0..0, messages);
+        if page["has_more"] != true {
+            break;
+        }
+    }
+    let parents: Vec<i64> = all
+        .iter()
+        .filter(|m| m["replies"].as_u64().unwrap_or(0) > 0 && m["thread"].is_null())
+        .filter_map(|m| int(&m["seq"]))
+        .collect();
+    for parent in parents {
+        let page = client
+            .ok(
+                "history",
+                serde_json::json!({"room": room, "thread": parent, "limit": 100}),
+            )
+            .await;
+        all.extend(page["messages"].as_array().cloned().unwrap_or_default());
+    }
+    View::from_messages(&all)
+}
