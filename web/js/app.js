@@ -162,10 +162,12 @@ const dialogs = new Dialogs(dialogActions);
 const threadView = new ThreadView(chatActions);
 initMessageDialogs();
 const attention = new Attention({
-  open(roomId, seq) {
+  /** A notification clicked: the message, and the thread panel when it is a thread reply. */
+  open(roomId, seq, thread = null) {
     if (!store.room(roomId)) return;
     router.go(router.roomPath(roomId, seq));
     openAddress({ page: 'chat', room: roomId, seq });
+    if (thread != null) openThread(roomId, thread);
   },
 });
 const notifyMenu = new NotifyMenuView(chatActions, attention);
@@ -224,6 +226,20 @@ function openAddress(route) {
   store.setCurrent(route.room);
   if (route.seq) openMessage(route.room, route.seq);
 }
+
+/** A link to a room or message of this server, clicked in a message (a copied "Copy link"):
+ *  opened here, as Back can undo, instead of in a new tab. Modifier keys keep the browser's way. */
+chatEl.addEventListener('click', (e) => {
+  const a = e.target instanceof Element ? e.target.closest('a[href]') : null;
+  if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  const url = new URL(a.href);
+  if (url.origin !== window.location.origin) return;
+  const route = router.parsePath(url.pathname);
+  if (route.page !== 'chat' || route.room === null) return;
+  e.preventDefault();
+  router.go(router.roomPath(route.room, route.seq));
+  openAddress(route);
+});
 
 /** Scroll to message `seq` and highlight it, loading the history around it when not held. */
 function openMessage(roomId, seq) {

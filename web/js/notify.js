@@ -15,7 +15,7 @@ const BODY_CHARS = 160;
 const ICON_PATH = '/favicon.svg';
 
 export class Attention {
-  /** @param {{open(roomId: number, seq: number|null): void}} actions what a click on a notification does */
+  /** @param {{open(roomId: number, seq: number|null, thread: number|null): void}} actions what a click on a notification does */
   constructor(actions) {
     this.actions = actions;
     this.badgeCount = 0;
@@ -76,7 +76,7 @@ export class Attention {
     const level = store.notifyLevel(room.id);
     if (level === 'none') return null;
     if (room.info.kind === 'dm') return 'dm';
-    if (msg.mentions_room === true || (Array.isArray(msg.mentions) && msg.mentions.includes(me.id))) return 'mention';
+    if (store.mentionsMe(msg, room)) return 'mention';
     if (level === 'all' && inTimeline(msg)) return 'message';
     return null;
   }
@@ -92,8 +92,9 @@ export class Attention {
     const where = room.info.kind === 'dm' ? null : `#${roomTitle(room.info)}`;
     const title = why === 'dm' ? msg.sender.name : `${msg.sender.name} in ${where}`;
     const body = [...(msg.body ?? '')].slice(0, BODY_CHARS).join('');
-    // A thread reply opens at its thread's first message.
+    // A thread reply opens at its thread's first message, with the thread open.
     const target = inTimeline(msg) ? msg.seq : msg.thread;
+    const thread = msg.thread ?? null;
     let note;
     try {
       note = new window.Notification(title, {
@@ -109,7 +110,7 @@ export class Attention {
     note.onclick = () => {
       window.focus();
       note.close?.();
-      this.actions.open(room.id, target);
+      this.actions.open(room.id, target, thread);
     };
   }
 

@@ -8,6 +8,7 @@
 import { h, avatar, icon, formatTime, formatFull } from './dom.js';
 import { charCount, isBlank } from '../protocol.js';
 import { renderBody } from './markdown.js';
+import { inTimeline } from '../store.js';
 import { openMenu, openReactionPicker } from './message-actions.js';
 
 /** A touch held this long opens the message's menu. */
@@ -170,7 +171,8 @@ function menuItems(msg, own, ctx) {
     { label: 'React', run: (anchor) => pickReaction(anchor, msg, ctx) },
   ];
   if (ctx.where === 'room' && msg.thread == null) items.push({ label: 'Reply in thread', run: () => actions.openThread(msg.room, msg.seq) });
-  items.push({ label: 'Copy link', run: () => actions.copyLink(msg.room, msg.seq) });
+  // A reply kept to its thread has no place in the timeline: its link is its thread's start.
+  items.push({ label: 'Copy link', run: () => actions.copyLink(msg.room, inTimeline(msg) ? msg.seq : msg.thread) });
   if (own) {
     items.push({ label: 'Edit', run: () => actions.startEdit(msg.room, msg.seq, ctx.where) });
     items.push({ label: 'Delete', danger: true, run: () => actions.deleteMessage(msg.room, msg.seq) });
