@@ -203,6 +203,38 @@ browserSuite('message actions and reactions', { timeout: 120000 }, () => {
     const seq = await item.getAttribute('data-seq');
     await messageAction(ana, item, 'Copy link');
     await ana.locator('#toast', { hasText: new RegExp(`/r/\\d+/${seq}$`) }).waitFor();
+    // The link, sent as a message and clicked by bob, opens that message here (a deep link).
+    const url = await ana.evaluate(() => navigator.clipboard.readText());
+    assert.match(url, new RegExp(`^${ana.url().split('/r/')[0]}/r/\\d+/${seq}$`));
+    await send(ana, `see ${url}`);
+    await waitForMessage(bob, `see ${url}`);
+    await msgItem(bob, `see ${url}`).locator('.msg-text a').click();
+    await bob.locator(`#message-list .msg.highlight[data-key="m${seq}"]`).waitFor();
+    assert.equal(new URL(bob.url()).pathname, new URL(url).pathname);
+    assert.equal(bob.context().pages().length, 1, 'opened in place, not in a new tab');
+  });
+
+  test('"(edited)" after Markdown: at the end of one paragraph, on its own line after blocks', async () => {
+    await send(ana, '- one\n- two');
+    await waitForMessage(ana, 'onetwo');
+    await send(ana, 'plain **text**');
+    await waitForMessage(ana, 'plain text');
+    for (const [before, after] of [['plain text', 'plain **text** now'], ['onetwo', '- one\n- two\n- three']]) {
+      await messageAction(ana, msgItem(ana, before), 'Edit');
+      await ana.locator('.msg-editor-input').fill(after);
+      await ana.locator('.msg-editor-input').press('Enter');
+    }
+    const plain = msgItem(ana, 'plain text now');
+    const list = msgItem(ana, 'onetwothree');
+    for (const item of [plain, list]) await item.locator('.msg-edited').waitFor();
+    const place = (item) => item.evaluate((li) => {
+      const text = li.querySelector('.msg-text').getBoundingClientRect();
+      const edited = li.querySelector('.msg-edited').getBoundingClientRect();
+      return { below: edited.top >= text.bottom - 1, sameLine: edited.top < text.bottom && edited.bottom > text.top };
+    });
+    assert.deepEqual(await place(plain), { below: false, sameLine: true }, 'one paragraph: "(edited)" ends its line');
+    assert.equal((await place(list)).below, true, 'after a list: "(edited)" below it');
+    assert.equal(await list.locator('.msg-text ul li').count(), 3);
   });
 });
 

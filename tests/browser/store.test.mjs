@@ -152,4 +152,50 @@ browserSuite('the store applies every stream entry idempotently', { timeout: 900
     assert.deepEqual(result.lastSeq, [12, 12, 12], 'every entry moves the resume position');
     assert.equal(result.mentions, 0, 'a deleted mention no longer counts');
   });
+
+  test('a deep link\'s window: changes and replies reach the live messages past it; counts once', async () => {
+    const result = await page.evaluate(async () => {
+      const { Store } = await import('/js/store.js');
+      const me = { id: 1, name: 'me', guest: false };
+      const bob = { id: 2, name: 'bob', guest: false };
+      const msg = (seq, body, extra = {}) => ({ id: seq, room: 7, seq, sender: bob, body, ts: 1000 + seq, ...extra });
+      const change = (seq, op, target, extra = {}, body = '') => msg(seq, body, { change: { op, target, ...extra } });
+      const store = new Store();
+      store.setMe(me);
+      store.readSeq[7] = 20;
+      // The server counted 2 unread, 1 of them a mention (seq 30), after marker 20, up to seq 30.
+      store.upsertRoom({ id: 7, name: 'r', kind: 'public', member_count: 2, last_seq: 30, unread: 2, mentions: 1 });
+      const room = store.room(7);
+      // A link to seq 10 opened the window 9..11; newer ones exist on the server.
+      store.setAround(7, { messages: [msg(9, 'nine'), msg(10, 'ten'), msg(11, 'eleven')], has_more: true, has_newer: true });
+      store.addMessages(7, [msg(30, 'hey @me', { mentions: [1] })]); // held since the count
+      const before = { unread: store.unread(7), mentions: store.mentions(7) };
+      // Live past the window's end: a message mentioning me, then changes and a thread reply.
+      store.addMessages(7, [
+        msg(31, 'live @me', { mentions: [1] }),
+        change(32, 'edit', 31, {}, 'live, edited @me'),
+        change(33, 'react', 31, { emoji: '👍', add: true }),
+        msg(34, 'a reply', { thread: 31, replies: 1 }),
+      ]);
+      const live = room.newer.find((m) => m.seq === 31);
+      const during = {
+        shown: room.messages.map((m) => m.seq),
+        newer: room.newer.map((m) => m.seq),
+        body: live?.body, reactions: live?.reactions?.length ?? 0, replies: live?.replies ?? 0,
+        unread: store.unread(7), mentions: store.mentions(7),
+      };
+      // Both mentions are deleted: the live one and the one the server had counted.
+      store.addMessages(7, [change(35, 'delete', 31), change(36, 'delete', 30)]);
+      const after = { unread: store.unread(7), mentions: store.mentions(7), deleted: !!live?.deleted };
+      // The window reaches the newest: the live ones join it, in their current state.
+      store.addNewer(7, { messages: [msg(30, 'hey @me', { mentions: [1], deleted: true, body: '' })], has_more: false });
+      return { before, during, after, end: { hasNewer: room.hasNewer, shown: room.messages.map((m) => m.seq), lastSeq: room.lastSeq } };
+    });
+    assert.deepEqual(result.before, { unread: 2, mentions: 1 }, 'the server\'s counts, not the held message again');
+    assert.deepEqual(result.during, {
+      shown: [9, 10, 11], newer: [30, 31], body: 'live, edited @me', reactions: 1, replies: 1, unread: 3, mentions: 2,
+    });
+    assert.deepEqual(result.after, { unread: 1, mentions: 0, deleted: true }, 'deletes take both out of the counts');
+    assert.deepEqual(result.end, { hasNewer: false, shown: [9, 10, 11, 30, 31], lastSeq: 36 });
+  });
 });
