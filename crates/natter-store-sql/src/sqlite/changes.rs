@@ -1,6 +1,7 @@
-//! SQLite stream changes: edits, deletes and reactions (`change`, a closure job of the writer:
-//! it reads and moves `rooms.last_seq` itself, which the writer brings up to date before and
-//! re-reads after each closure), appends that take more than one insert (thread replies,
+//! SQLite stream changes: edits, deletes and reactions (`change`, a typed job of the writer,
+//! which gives it the room's next seq from its cache and keeps the cache, as for appends: a
+//! closure job would make the writer re-read every room's seq after it), appends that take
+//! more than one insert (thread replies,
 //! mentions; run by the writer's typed append in a savepoint of their own), and a message's
 //! versions. Every refusal is decided in the transaction that would store the entry, before
 //! anything is written, so it spends no seq.
@@ -38,24 +39,24 @@ pub(super) async fn change(
     store: &SqliteStore,
     change: NewChange,
 ) -> Result<ChangeOutcome, StoreError> {
-    store.write(move |conn| apply_change(conn, change)).await
+    let (reply, rx) = tokio::sync::oneshot::channel();
+    store.submit(super::writer::WriteJob::Change { change, reply })?;
+    rx.await
+        .map_err(|_| StoreError::Backend("sqlite writer dropped a job".into()))?
 }
 
-/// Stores `c` as the room's next entry and applies it to its target (see the module comment).
-pub(super) fn apply_change(conn: &Connection, c: NewChange) -> Result<ChangeOutcome, StoreError> {
+/// Stores `c` as the room's entry `seq` (its next: the writer knows it) and applies it to its
+/// target (see the module comment). The caller moves the room's seq if it was `Applied`.
+pub(super) fn apply_change(
+    conn: &Connection,
+    c: NewChange,
+    seq: i64,
+) -> Result<ChangeOutcome, StoreError> {
     if let Some(existing) = find_message(conn, c.sender.id, c.room, &c.client_id)? {
         return Ok(ChangeOutcome::Duplicate(existing));
     }
-    let last_seq: i64 = conn
-        .prepare_cached("SELECT last_seq FROM rooms WHERE id = ?1")
-        .map_err(backend)?
-        .query_row([c.room.0], |r| r.get(0))
-        .optional()
-        .map_err(backend)?
-        .ok_or(StoreError::NotFound)?;
     let target = c.change.target();
     check_target(target_state(conn, c.room, target)?)?;
-    let seq = last_seq + 1;
     // For a reaction added: the emoji's place (its first use, or this entry).
     let mut emoji_order = seq;
     if let Change::React { emoji, add, .. } = &c.change {
@@ -117,10 +118,6 @@ pub(super) fn apply_change(conn: &Connection, c: NewChange) -> Result<ChangeOutc
             ],
             |r| r.get(0),
         )
-        .map_err(backend)?;
-    conn.prepare_cached("UPDATE rooms SET last_seq = ?2 WHERE id = ?1")
-        .map_err(backend)?
-        .execute(params![c.room.0, seq])
         .map_err(backend)?;
     let entry = Message {
         id: MessageId(id),

@@ -52,6 +52,11 @@ pub(super) enum WriteJob {
         message: NewMessage,
         reply: oneshot::Sender<Result<Appended, StoreError>>,
     },
+    /// Store a change (edit, delete, reaction) as the room's next entry, in a savepoint.
+    Change {
+        change: NewChange,
+        reply: oneshot::Sender<Result<ChangeOutcome, StoreError>>,
+    },
     /// Any other write, run in its own savepoint.
     Closure(ClosureJob),
 }
@@ -94,6 +99,9 @@ impl WriteJob {
             WriteJob::Append { reply, .. } => {
                 let _ = reply.send(Err(StoreError::Backend(error.to_string())));
             }
+            WriteJob::Change { reply, .. } => {
+                let _ = reply.send(Err(StoreError::Backend(error.to_string())));
+            }
             WriteJob::Closure(job) => (job(None).finish)(Err(error.to_string())),
         }
     }
@@ -108,6 +116,10 @@ enum Finish {
         oneshot::Sender<Result<Appended, StoreError>>,
         Result<Appended, StoreError>,
     ),
+    Change(
+        oneshot::Sender<Result<ChangeOutcome, StoreError>>,
+        Result<ChangeOutcome, StoreError>,
+    ),
     Closure(Box<dyn FnOnce(Result<(), String>) + Send>),
 }
 
@@ -115,6 +127,13 @@ impl Finish {
     fn report(self, committed: &Result<(), String>) {
         match self {
             Finish::Append(reply, result) => {
+                let outcome = match committed {
+                    Ok(()) => result,
+                    Err(e) => Err(StoreError::Backend(e.clone())),
+                };
+                let _ = reply.send(outcome);
+            }
+            Finish::Change(reply, result) => {
                 let outcome = match committed {
                     Ok(()) => result,
                     Err(e) => Err(StoreError::Backend(e.clone())),
@@ -262,6 +281,7 @@ impl Writer {
     fn run_job(&mut self, job: WriteJob) -> Finish {
         match job {
             WriteJob::Append { message, reply } => Finish::Append(reply, self.append(message)),
+            WriteJob::Change { change, reply } => Finish::Change(reply, self.change(change)),
             WriteJob::Closure(job) => {
                 // Each closure in its own savepoint, so a failing one leaves no trace.
                 let _ = run_cached(&self.conn, "SAVEPOINT job");
@@ -350,6 +370,24 @@ impl Writer {
             },
             duplicate: false,
         })
+    }
+
+    /// A change (`changes::apply_change`) as the room's next entry, in a savepoint of its own;
+    /// the room's seq moves (in the cache, written before COMMIT) only if it was stored.
+    fn change(&mut self, change: NewChange) -> Result<ChangeOutcome, StoreError> {
+        let room = change.room;
+        let seq = self.last_seq(room)? + 1;
+        run_cached(&self.conn, "SAVEPOINT change").map_err(backend)?;
+        let result = super::changes::apply_change(&self.conn, change, seq);
+        if result.is_err() {
+            let _ = run_cached(&self.conn, "ROLLBACK TO change");
+        }
+        let _ = run_cached(&self.conn, "RELEASE change");
+        if matches!(&result, Ok(ChangeOutcome::Applied(_))) {
+            self.seqs.insert(room, seq);
+            self.dirty.insert(room);
+        }
+        result
     }
 
     /// A thread reply or a message with mentions (`changes::append_with_extras`): several

@@ -217,20 +217,19 @@ fn replies_and_changes_share_a_batch_with_plain_appends() {
     let (no_parent, mut rb) = reply_to(9, 1, "b");
     let (bad_sender, mut rc) = reply_to(1, 99, "c");
     let (reply, mut rd) = reply_to(1, 2, "d");
-    let (edit, mut re) = closure(|conn| {
-        crate::sqlite::changes::apply_change(
-            conn,
-            NewChange {
-                room: RoomId(1),
-                sender: user(1),
-                client_id: "e".into(),
-                ts: 6,
-                change: Change::Edit { target: Seq(1) },
-                body: "edited".into(),
-                max_reactions: 20,
-            },
-        )
-    });
+    let (reply_e, mut re) = oneshot::channel();
+    let edit = WriteJob::Change {
+        change: NewChange {
+            room: RoomId(1),
+            sender: user(1),
+            client_id: "e".into(),
+            ts: 6,
+            change: Change::Edit { target: Seq(1) },
+            body: "edited".into(),
+            max_reactions: 20,
+        },
+        reply: reply_e,
+    };
     let (f, mut rf) = append(1, 1, "f");
     writer.run_batch(vec![a, no_parent, bad_sender, reply, edit, f]);
     assert_eq!(seq_of(&mut ra), (1, false));
