@@ -1000,9 +1000,9 @@ impl Store for MemoryStore {
                 .sum::<usize>()
         };
         match q.order {
-            SearchOrder::Newest => found.sort_by(|a, b| (b.ts, b.id).cmp(&(a.ts, a.id))),
+            SearchOrder::Newest => found.sort_by_key(|m| std::cmp::Reverse((m.ts, m.id))),
             SearchOrder::Relevance => {
-                found.sort_by(|a, b| (score(b), b.ts, b.id).cmp(&(score(a), a.ts, a.id)))
+                found.sort_by_key(|m| std::cmp::Reverse((score(m), m.ts, m.id)))
             }
         }
         let skip = match q.page {
