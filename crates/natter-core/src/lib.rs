@@ -35,6 +35,7 @@ pub mod node;
 pub mod presence;
 pub mod protocol;
 pub mod ratelimit;
+pub mod search;
 pub mod session;
 pub mod store;
 pub mod text;

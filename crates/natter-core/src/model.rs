@@ -336,3 +336,47 @@ pub struct MemberView {
     pub user: User,
     pub online: bool,
 }
+
+/// How search results are ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchOrder {
+    /// Newest first (by time, then id).
+    #[default]
+    Newest,
+    /// Best match first (the store's rank), then newest.
+    Relevance,
+}
+
+/// What a store searches for (`Store::search`): the rooms are already the ones the searcher
+/// may read; every word must match (the store's word index, stemmed where it can) and every
+/// substring must occur in the text (case-insensitively).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchQuery {
+    pub rooms: Vec<RoomId>,
+    /// Lower-cased words.
+    pub words: Vec<String>,
+    /// Lower-cased substrings (phrases, words of scripts without spaces).
+    pub substrings: Vec<String>,
+    pub from: Option<UserId>,
+    /// Only messages with `ts >= after_ts`.
+    pub after_ts: Option<Millis>,
+    /// Only messages with `ts < before_ts`.
+    pub before_ts: Option<Millis>,
+    pub order: SearchOrder,
+    pub limit: u32,
+    /// Results before this (ts, id) in `Newest` order; results after the first `offset` in
+    /// `Relevance` order.
+    pub page: SearchPage,
+}
+
+/// Where a page of results starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SearchPage {
+    #[default]
+    First,
+    /// Newest order: strictly older than this (ts, id).
+    Before { ts: Millis, id: MessageId },
+    /// Relevance order: skip this many.
+    Offset(u32),
+}

@@ -20,6 +20,9 @@
 //! - `messages_after` returns entries as stored (a message's text is its current one,
 //!   `reactions` empty); `message` and `message_page` return messages in their current state,
 //!   reactions included.
+//! - `search` finds messages (thread replies too) by their current text: each word as a word
+//!   of the text (a backend may stem: "deploying" finds "deployed"; it must find the word
+//!   itself), each substring anywhere in it, case-insensitively; deleted messages never.
 //! - unread counts: messages in the timeline, from others, not deleted, after the marker;
 //!   mentions: of those and of thread replies, the ones naming the user or `@room` (in a DM,
 //!   every one); both stop at `MAX_UNREAD_COUNT`.
@@ -180,6 +183,9 @@ pub trait Store: Send + Sync + 'static {
         user: UserId,
         room: Option<RoomId>,
     ) -> Result<Vec<MemberState>, StoreError>;
+    /// Messages (not change entries, not deleted) of `q.rooms` matching `q`, in their current
+    /// state, in `q.order`, at most `q.limit` (see the module rules).
+    async fn search(&self, q: &SearchQuery) -> Result<Vec<Message>, StoreError>;
     /// Sets the user's notification level in a room; false if they are not a member.
     async fn set_notify(
         &self,
@@ -956,6 +962,62 @@ impl Store for MemoryStore {
             });
         }
         Ok(out)
+    }
+
+    async fn search(&self, q: &SearchQuery) -> Result<Vec<Message>, StoreError> {
+        let d = self.lock()?;
+        let mut found: Vec<Message> = Vec::new();
+        for room in &q.rooms {
+            let Some(entries) = d.messages.get(room) else {
+                continue;
+            };
+            for m in entries.values() {
+                if m.change.is_some() || m.deleted {
+                    continue;
+                }
+                let text = m.body.to_lowercase();
+                let words: Vec<&str> = text
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .collect();
+                let ok = q.words.iter().all(|w| words.contains(&w.as_str()))
+                    && q.substrings.iter().all(|s| text.contains(s.as_str()))
+                    && q.from.is_none_or(|f| m.sender.id == f)
+                    && q.after_ts.is_none_or(|t| m.ts >= t)
+                    && q.before_ts.is_none_or(|t| m.ts < t);
+                if ok {
+                    found.push(d.current(m));
+                }
+            }
+        }
+        // Newest first; "relevance" here: more term occurrences first, then newest.
+        let score = |m: &Message| {
+            let text = m.body.to_lowercase();
+            q.words
+                .iter()
+                .chain(q.substrings.iter())
+                .map(|t| text.matches(t.as_str()).count())
+                .sum::<usize>()
+        };
+        match q.order {
+            SearchOrder::Newest => found.sort_by_key(|m| std::cmp::Reverse((m.ts, m.id))),
+            SearchOrder::Relevance => {
+                found.sort_by_key(|m| std::cmp::Reverse((score(m), m.ts, m.id)))
+            }
+        }
+        let skip = match q.page {
+            SearchPage::First => 0,
+            SearchPage::Offset(n) => n as usize,
+            SearchPage::Before { ts, id } => found
+                .iter()
+                .position(|m| (m.ts, m.id) < (ts, id))
+                .unwrap_or(found.len()),
+        };
+        Ok(found
+            .into_iter()
+            .skip(skip)
+            .take(q.limit as usize)
+            .collect())
     }
 
     async fn set_notify(

@@ -353,6 +353,41 @@ fn replies() -> Vec<(&'static str, Reply)> {
             }
             .into(),
         ),
+        (
+            "search",
+            SearchReply {
+                results: vec![SearchResult {
+                    message: Message {
+                        id: MessageId(906),
+                        room: RoomId(1),
+                        seq: Seq(41),
+                        sender: bob(),
+                        body: "deploy failed again".into(),
+                        ts: 1795698781000,
+                        client_id: "c-77".into(),
+                        ..Message::default()
+                    },
+                    room: RoomRef {
+                        id: RoomId(1),
+                        name: "general".into(),
+                        kind: RoomKind::Public,
+                        peer: None,
+                    },
+                    parts: vec![
+                        TextPart {
+                            text: "deploy".into(),
+                            hit: true,
+                        },
+                        TextPart {
+                            text: " failed again".into(),
+                            hit: false,
+                        },
+                    ],
+                }],
+                next: Some("t1795698781000.906".into()),
+            }
+            .into(),
+        ),
         ("typing", Empty {}.into()),
         (
             "presence.list",

@@ -150,6 +150,9 @@ impl Store for SlowReads {
     ) -> Result<Vec<MemberState>, StoreError> {
         self.inner.member_states(u, r).await
     }
+    async fn search(&self, q: &SearchQuery) -> Result<Vec<Message>, StoreError> {
+        self.inner.search(q).await
+    }
     async fn set_notify(&self, r: RoomId, u: UserId, l: NotifyLevel) -> Result<bool, StoreError> {
         self.inner.set_notify(r, u, l).await
     }

@@ -4,13 +4,15 @@
 //! [`PostgresStore`] is for several nodes sharing one database: a connection pool, with the
 //! database allocating ids and per-room sequence numbers. [`migrate`] lists each backend's
 //! numbered schema migrations and the rules every open follows (baseline, refusal of newer);
-//! `entries` what both backends share about stream entries (changes, mentions, refusals).
+//! `entries` what both backends share about stream entries (changes, mentions, refusals);
+//! `search` what they share about search terms (which index finds each, quoting).
 
 #![forbid(unsafe_code)]
 
 mod entries;
 pub mod migrate;
 pub mod postgres;
+mod search;
 mod sqlite;
 
 pub use postgres::PostgresStore;

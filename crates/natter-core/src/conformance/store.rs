@@ -38,8 +38,10 @@ pub const RULES: &[&str] = &[
     "reactions",
     "threads",
     "unread_and_mentions",
+    "search",
 ];
 
+pub use super::search::search;
 pub use super::stream::{
     deletes_leave_tombstones, edits_and_versions, reactions, threads, unread_and_mentions,
 };
@@ -106,6 +108,7 @@ macro_rules! store_conformance {
             reactions,
             threads,
             unread_and_mentions,
+            search,
         );
     };
     (@rules $module:ident, $make:expr; $($rule:ident),+ $(,)?) => {

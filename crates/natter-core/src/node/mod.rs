@@ -19,6 +19,7 @@ mod changes;
 mod expiry;
 mod messages;
 mod rooms;
+mod search;
 mod sessions;
 mod typing;
 
@@ -284,6 +285,7 @@ impl Node {
             Request::ReactionRemove(a) => self.react(session, a, false).await,
             Request::History(a) => self.history(session, a).await,
             Request::RoomNotify(a) => self.room_notify(session, a).await,
+            Request::Search(a) => Ok(self.search_as(&session.user, a).await?.into()),
             Request::Typing(a) => self.typing(session, a).await,
         }
     }

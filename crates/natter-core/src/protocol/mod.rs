@@ -52,6 +52,9 @@ pub const DEFAULT_HISTORY_LIMIT: u32 = 50;
 /// The largest `room.list` page (public rooms; DMs come on top, on the first page).
 pub const MAX_ROOM_PAGE: u32 = 100;
 pub const DEFAULT_ROOM_PAGE: u32 = 50;
+/// The largest `search` page.
+pub const MAX_SEARCH_LIMIT: u32 = 50;
+pub const DEFAULT_SEARCH_LIMIT: u32 = 20;
 /// The longest `room.list` query: no room name is longer.
 pub const MAX_ROOM_QUERY_CHARS: usize = 32;
 /// The longest `room.list` cursor (`after`) the server hands out and accepts.

@@ -3,7 +3,9 @@
 //! one of these types, never as loose JSON, so a misspelt field does not compile.
 
 use crate::error::ChatError;
-use crate::model::{MemberView, Message, NotifyLevel, RoomId, RoomView, Seq, User, Version};
+use crate::model::{
+    MemberView, Message, NotifyLevel, RoomId, RoomKind, RoomView, Seq, User, Version,
+};
 use bytes::Bytes;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -30,6 +32,8 @@ pub enum Reply {
     Versions(VersionsReply),
     /// `room.notify`.
     Notify(NotifyReply),
+    /// `search`.
+    Search(SearchReply),
     /// `history`.
     History(HistoryReply),
     /// `presence.list`.
@@ -115,6 +119,41 @@ pub struct VersionsReply {
     pub versions: Vec<Version>,
 }
 
+/// `search`: one page of results, best first (in the order asked).
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchReply {
+    pub results: Vec<SearchResult>,
+    /// The cursor of the next page; null on the last.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResult {
+    /// In its current state.
+    pub message: Message,
+    pub room: RoomRef,
+    /// The text in runs, hits marked (concatenated: `message.body`).
+    pub parts: Vec<TextPart>,
+}
+
+/// A room as a search result names it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomRef {
+    pub id: RoomId,
+    pub name: String,
+    pub kind: RoomKind,
+    /// For a DM: the other person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<User>,
+}
+
+/// A run of text, a search hit or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TextPart {
+    pub text: String,
+    pub hit: bool,
+}
+
 /// `room.notify` (and the `room_notify` event): the level now stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct NotifyReply {
@@ -172,6 +211,7 @@ into_reply!(
     Changed(ChangeReply),
     Versions(VersionsReply),
     Notify(NotifyReply),
+    Search(SearchReply),
     History(HistoryReply),
     Online(OnlineReply),
     Empty(Empty),

@@ -3,7 +3,7 @@
 
 use super::MAX_REF_CHARS;
 use crate::error::{ChatError, ErrorCode};
-use crate::model::{NotifyLevel, RoomId, Seq};
+use crate::model::{NotifyLevel, RoomId, SearchOrder, Seq};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -118,6 +118,24 @@ pub struct MessageArg {
     pub seq: Seq,
 }
 
+/// `search` arguments (also the query of `GET /api/search`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SearchArgs {
+    /// The query (`natter_core::search`'s syntax).
+    pub query: String,
+    /// Also public rooms the searcher is not in.
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub order: SearchOrder,
+    /// Results per page, 1 to `MAX_SEARCH_LIMIT` (default `DEFAULT_SEARCH_LIMIT`).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The previous page's `next`.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
 /// `room.notify` arguments.
 #[derive(Debug, Clone, Deserialize)]
 pub struct NotifyArgs {
@@ -156,6 +174,7 @@ pub enum Request {
     ReactionRemove(ReactArgs),
     History(HistoryArgs),
     RoomNotify(NotifyArgs),
+    Search(SearchArgs),
     Typing(TypingArgs),
     PresenceList,
     Ping,
@@ -193,6 +212,7 @@ impl Request {
             "reaction.remove" => Request::ReactionRemove(args(data)?),
             "history" => Request::History(args(data)?),
             "room.notify" => Request::RoomNotify(args(data)?),
+            "search" => Request::Search(args(data)?),
             "typing" => Request::Typing(args(data)?),
             "presence.list" => Request::PresenceList,
             "ping" => Request::Ping,
@@ -224,6 +244,7 @@ impl Request {
         "reaction.remove",
         "history",
         "room.notify",
+        "search",
         "typing",
         "presence.list",
         "ping",
@@ -248,6 +269,7 @@ impl Request {
             Request::ReactionRemove(_) => "reaction.remove",
             Request::History(_) => "history",
             Request::RoomNotify(_) => "room.notify",
+            Request::Search(_) => "search",
             Request::Typing(_) => "typing",
             Request::PresenceList => "presence.list",
             Request::Ping => "ping",

@@ -301,6 +301,27 @@ pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     Ok(Json(json!({ "user": user })).into_response())
 }
 
+/// `GET /api/search?query=...`: the `search` request for scripts and bots (docs/protocol.md
+/// section 4), as the token's user.
+pub async fn search(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<
+        axum::extract::Query<natter_core::protocol::SearchArgs>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<Response, ApiError> {
+    let user = state.node.user_for_token(bearer(&headers)?).await?;
+    let axum::extract::Query(args) = query.map_err(|e| {
+        ApiError::from(ChatError::invalid(format!(
+            "bad query parameters: {}",
+            e.body_text()
+        )))
+    })?;
+    let reply = state.node.search_as(&user, args).await?;
+    Ok(Json(reply).into_response())
+}
+
 /// `GET /api/sessions`: the caller's sessions, newest first.
 pub async fn sessions(
     State(state): State<AppState>,

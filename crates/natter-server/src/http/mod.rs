@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/logout", post(api::logout))
         .route("/api/me", get(api::me))
         .route("/api/config", get(api::config))
+        .route("/api/search", get(api::search))
         .route("/api/sessions", get(api::sessions).delete(api::logout_all))
         .route("/api/sessions/{id}", delete(api::revoke_session))
         .route("/api/logout-all", post(api::logout_all))

@@ -20,6 +20,7 @@
 //!   or a thread, single messages) in current state with reactions.
 //! - `changes`: edits, deletes and reactions as stream entries, thread replies and mentions
 //!   (each in one transaction holding the room row), and a message's versions.
+//! - `search`: `search` over the word and trigram GIN indexes (migration 0005).
 //! - `unread`: member states (read marker, unread and mention counts, notification level).
 //!
 //! This file holds the store itself: connecting, and the `Store` impl, which hands each call
@@ -34,6 +35,7 @@ mod migrations;
 mod pool;
 mod rooms;
 mod rows;
+mod search;
 mod unread;
 
 use async_trait::async_trait;
@@ -269,6 +271,10 @@ impl Store for PostgresStore {
         room: Option<RoomId>,
     ) -> Result<Vec<MemberState>, StoreError> {
         unread::member_states(self, user, room).await
+    }
+
+    async fn search(&self, q: &SearchQuery) -> Result<Vec<Message>, StoreError> {
+        search::search(self, q).await
     }
 
     async fn set_notify(

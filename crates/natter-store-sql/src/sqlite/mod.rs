@@ -13,6 +13,7 @@
 //!   (pages of a room or a thread, single messages) in current state with reactions.
 //! - `changes`: edits, deletes and reactions as stream entries, thread replies and mentions,
 //!   and a message's versions.
+//! - `search`: `search` over the word and trigram indexes (migration 0005).
 //! - `unread`: member states (read marker, unread and mention counts, notification level).
 //!
 //! This file holds the store itself: opening it, its threads and queues, and the `Store`
@@ -27,6 +28,7 @@ mod migrations;
 mod readers;
 mod rooms;
 mod rows;
+mod search;
 #[cfg(test)]
 mod tests;
 mod unread;
@@ -354,6 +356,10 @@ impl Store for SqliteStore {
         room: Option<RoomId>,
     ) -> Result<Vec<MemberState>, StoreError> {
         unread::member_states(self, user, room).await
+    }
+
+    async fn search(&self, q: &SearchQuery) -> Result<Vec<Message>, StoreError> {
+        search::search(self, q).await
     }
 
     async fn set_notify(

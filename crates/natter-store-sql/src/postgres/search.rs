@@ -1,0 +1,174 @@
+//! PostgreSQL `search` (migration 0005): words through the `to_tsvector('english', body)` GIN
+//! index (one `plainto_tsquery` of all the words: each must match, stemmed; `ts_rank` for
+//! relevance), substrings through the `pg_trgm` GIN index with `ILIKE '%...%'` (`%`, `_` and
+//! `\` escaped; a substring under 3 characters has no trigram, so the planner checks it on
+//! the rows the rest of the query finds). Results come in their current state with their
+//! reactions, like `message_page`.
+
+use super::error::backend;
+use super::rows::{message_from, reaction_from, MESSAGE_COLUMNS};
+use super::PostgresStore;
+use crate::entries::attach_reactions;
+use crate::search::{like_escaped, Terms};
+use deadpool_postgres::GenericClient;
+use natter_core::model::*;
+use natter_core::StoreError;
+use std::fmt::Write as _;
+use tokio_postgres::types::ToSql;
+
+/// The statement's parameters, in order.
+enum Arg {
+    Int(i64),
+    Ints(Vec<i64>),
+    Text(String),
+}
+
+impl Arg {
+    fn as_sql(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            Arg::Int(v) => v,
+            Arg::Ints(v) => v,
+            Arg::Text(v) => v,
+        }
+    }
+}
+
+/// The word index's expression (must be the one `messages_words` indexes).
+const WORDS: &str = "to_tsvector('english', m.body)";
+
+/// The statement and its parameters for `q`.
+fn search_sql(q: &SearchQuery) -> (String, Vec<Arg>) {
+    let terms = Terms::of(q);
+    let rooms: Vec<i64> = q.rooms.iter().map(|r| r.0).collect();
+    let mut args = vec![Arg::Ints(rooms)];
+    let mut sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
+         WHERE m.room_id = ANY($1) AND m.kind = 0 AND NOT m.deleted"
+    );
+    let mut rank = "0".to_string();
+    if !terms.words.is_empty() {
+        args.push(Arg::Text(terms.words.join(" ")));
+        let n = args.len();
+        let _ = write!(sql, " AND {WORDS} @@ plainto_tsquery('english', ${n})");
+        rank = format!("ts_rank({WORDS}, plainto_tsquery('english', ${n}))");
+    }
+    for s in terms.long.iter().chain(terms.short.iter()) {
+        args.push(Arg::Text(format!("%{}%", like_escaped(s))));
+        let _ = write!(sql, " AND m.body ILIKE ${} ESCAPE '\\'", args.len());
+    }
+    if let Some(from) = q.from {
+        args.push(Arg::Int(from.0));
+        let _ = write!(sql, " AND m.sender_id = ${}", args.len());
+    }
+    if let Some(after) = q.after_ts {
+        args.push(Arg::Int(after));
+        let _ = write!(sql, " AND m.created_at >= ${}", args.len());
+    }
+    if let Some(before) = q.before_ts {
+        args.push(Arg::Int(before));
+        let _ = write!(sql, " AND m.created_at < ${}", args.len());
+    }
+    let offset = match (q.order, q.page) {
+        (SearchOrder::Newest, SearchPage::Before { ts, id }) => {
+            args.push(Arg::Int(ts));
+            args.push(Arg::Int(id.0));
+            let (t, i) = (args.len() - 1, args.len());
+            let _ = write!(sql, " AND (m.created_at, m.id) < (${t}, ${i})");
+            0
+        }
+        (SearchOrder::Relevance, SearchPage::Offset(n)) => n,
+        _ => 0,
+    };
+    match q.order {
+        SearchOrder::Newest => sql.push_str(" ORDER BY m.created_at DESC, m.id DESC"),
+        SearchOrder::Relevance => {
+            let _ = write!(sql, " ORDER BY {rank} DESC, m.created_at DESC, m.id DESC");
+        }
+    }
+    args.push(Arg::Int(i64::from(q.limit)));
+    args.push(Arg::Int(i64::from(offset)));
+    let _ = write!(sql, " LIMIT ${} OFFSET ${}", args.len() - 1, args.len());
+    (sql, args)
+}
+
+pub(super) async fn search(
+    store: &PostgresStore,
+    q: &SearchQuery,
+) -> Result<Vec<Message>, StoreError> {
+    if q.rooms.is_empty() || q.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let (sql, args) = search_sql(q);
+    let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(Arg::as_sql).collect();
+    let client = store.client().await?;
+    // The statement depends only on which terms and filters the query has: few shapes.
+    let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
+    let rows = client.query(&stmt, &params).await.map_err(backend)?;
+    let mut found = rows
+        .iter()
+        .map(message_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    with_reactions(&client, &mut found).await?;
+    Ok(found)
+}
+
+/// Fills in the reactions of results from any rooms with one query.
+async fn with_reactions(
+    client: &impl GenericClient,
+    found: &mut [Message],
+) -> Result<(), StoreError> {
+    if found.is_empty() {
+        return Ok(());
+    }
+    let rooms: Vec<i64> = found.iter().map(|m| m.room.0).collect();
+    let seqs: Vec<i64> = found.iter().map(|m| m.seq.0).collect();
+    let stmt = client
+        .prepare_cached(
+            "SELECT r.seq, r.emoji, u.id, u.name, u.guest, r.room_id
+             FROM reactions r JOIN users u ON u.id = r.user_id
+             JOIN unnest($1::bigint[], $2::bigint[]) AS f(room_id, seq)
+               ON f.room_id = r.room_id AND f.seq = r.seq
+             ORDER BY r.room_id, r.seq, r.emoji_order, r.user_order",
+        )
+        .await
+        .map_err(backend)?;
+    let rows = client
+        .query(&stmt, &[&rooms, &seqs])
+        .await
+        .map_err(backend)?;
+    for message in found.iter_mut() {
+        let mine = rows
+            .iter()
+            .filter(|r| r.try_get::<_, i64>(5).ok() == Some(message.room.0))
+            .map(reaction_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        attach_reactions(std::slice::from_mut(message), mine);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_term_and_filter_is_a_parameter() {
+        let q = SearchQuery {
+            rooms: vec![RoomId(3)],
+            words: vec!["deploy".into(), "friday".into()],
+            substrings: vec!["100%".into()],
+            from: Some(UserId(7)),
+            order: SearchOrder::Relevance,
+            limit: 20,
+            page: SearchPage::Offset(20),
+            ..SearchQuery::default()
+        };
+        let (sql, args) = search_sql(&q);
+        assert!(sql.contains("@@ plainto_tsquery('english', $2)"), "{sql}");
+        assert!(sql.contains("m.body ILIKE $3 ESCAPE '\\'"), "{sql}");
+        assert!(sql.contains("ORDER BY ts_rank("), "{sql}");
+        assert!(matches!(&args[1], Arg::Text(t) if t == "deploy friday"));
+        assert!(matches!(&args[2], Arg::Text(t) if t == "%100\\%%"));
+        assert!(matches!(args.last(), Some(Arg::Int(20))));
+    }
+}

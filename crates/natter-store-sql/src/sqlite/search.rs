@@ -1,0 +1,172 @@
+//! SQLite `search` (migration 0005): words through the FTS5 word index `message_words`
+//! (porter stems, bm25 for relevance), substrings of 3 characters or more through the FTS5
+//! trigram index `message_trigrams` (a quoted string there is its trigrams in a row: exactly
+//! the rows holding it, case-folded), shorter substrings with `instr` on the rows the rest of
+//! the query leaves (the searched rooms' messages when nothing else narrows them). Results
+//! come in their current state with their reactions, like `message_page`.
+
+use super::error::backend;
+use super::rows::{message_from, reaction_from, MESSAGE_COLUMNS};
+use super::SqliteStore;
+use crate::entries::attach_reactions;
+use crate::search::{fts5_string, Terms};
+use natter_core::model::*;
+use natter_core::StoreError;
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection};
+use std::fmt::Write as _;
+
+/// The statement and its parameters for `q` (see the module comment for the plan).
+fn search_sql(q: &SearchQuery) -> (String, Vec<Value>) {
+    let terms = Terms::of(q);
+    let mut args: Vec<Value> = Vec::new();
+    // The index that drives the query: the word index when there are words (its bm25 is the
+    // rank), else the trigram index when there is a long substring, else the rooms' rows.
+    let (from, rank) = if !terms.words.is_empty() {
+        let query: Vec<String> = terms.words.iter().map(|w| fts5_string(w)).collect();
+        args.push(Value::Text(query.join(" ")));
+        (
+            "message_words f JOIN messages m ON m.id = f.rowid",
+            "f.rank",
+        )
+    } else if !terms.long.is_empty() {
+        (
+            "message_trigrams f JOIN messages m ON m.id = f.rowid",
+            "f.rank",
+        )
+    } else {
+        ("messages m", "0")
+    };
+    let mut sql =
+        format!("SELECT {MESSAGE_COLUMNS} FROM {from} JOIN users u ON u.id = m.sender_id WHERE ");
+    if !terms.words.is_empty() {
+        sql.push_str("message_words MATCH ?1 AND ");
+    }
+    if !terms.long.is_empty() {
+        let query: Vec<String> = terms.long.iter().map(|s| fts5_string(s)).collect();
+        args.push(Value::Text(query.join(" ")));
+        if terms.words.is_empty() {
+            let _ = write!(sql, "message_trigrams MATCH ?{} AND ", args.len());
+        } else {
+            let _ = write!(
+                sql,
+                "m.id IN (SELECT rowid FROM message_trigrams WHERE message_trigrams MATCH ?{}) \
+                 AND ",
+                args.len()
+            );
+        }
+    }
+    // Room ids are integers of ours: written into the statement, so the planner sees them.
+    let rooms: Vec<String> = q.rooms.iter().map(|r| r.0.to_string()).collect();
+    let _ = write!(
+        sql,
+        "m.room_id IN ({}) AND m.kind = 0 AND m.deleted = 0",
+        rooms.join(",")
+    );
+    for short in &terms.short {
+        args.push(Value::Text(short.to_string()));
+        let _ = write!(sql, " AND instr(lower(m.body), ?{}) > 0", args.len());
+    }
+    if let Some(from) = q.from {
+        args.push(Value::Integer(from.0));
+        let _ = write!(sql, " AND m.sender_id = ?{}", args.len());
+    }
+    if let Some(after) = q.after_ts {
+        args.push(Value::Integer(after));
+        let _ = write!(sql, " AND m.created_at >= ?{}", args.len());
+    }
+    if let Some(before) = q.before_ts {
+        args.push(Value::Integer(before));
+        let _ = write!(sql, " AND m.created_at < ?{}", args.len());
+    }
+    let offset = match (q.order, q.page) {
+        (SearchOrder::Newest, SearchPage::Before { ts, id }) => {
+            args.push(Value::Integer(ts));
+            args.push(Value::Integer(id.0));
+            let (t, i) = (args.len() - 1, args.len());
+            let _ = write!(
+                sql,
+                " AND (m.created_at < ?{t} OR (m.created_at = ?{t} AND m.id < ?{i}))"
+            );
+            0
+        }
+        (SearchOrder::Relevance, SearchPage::Offset(n)) => n,
+        _ => 0,
+    };
+    match q.order {
+        SearchOrder::Newest => sql.push_str(" ORDER BY m.created_at DESC, m.id DESC"),
+        SearchOrder::Relevance => {
+            let _ = write!(sql, " ORDER BY {rank}, m.created_at DESC, m.id DESC");
+        }
+    }
+    args.push(Value::Integer(i64::from(q.limit)));
+    args.push(Value::Integer(i64::from(offset)));
+    let _ = write!(sql, " LIMIT ?{} OFFSET ?{}", args.len() - 1, args.len());
+    (sql, args)
+}
+
+pub(super) async fn search(
+    store: &SqliteStore,
+    q: &SearchQuery,
+) -> Result<Vec<Message>, StoreError> {
+    if q.rooms.is_empty() || q.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let (sql, args) = search_sql(q);
+    store
+        .read(move |conn| {
+            // Not cached: the room list makes nearly every statement a new one.
+            let mut stmt = conn.prepare(&sql).map_err(backend)?;
+            let rows = stmt
+                .query_map(params_from_iter(args), message_from)
+                .map_err(backend)?;
+            let mut found = rows.collect::<Result<Vec<_>, _>>().map_err(backend)?;
+            with_reactions(conn, &mut found)?;
+            Ok(found)
+        })
+        .await
+}
+
+/// Fills in the reactions of results from any rooms: one cached query per result.
+fn with_reactions(conn: &Connection, found: &mut [Message]) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT r.seq, r.emoji, u.id, u.name, u.guest
+             FROM reactions r JOIN users u ON u.id = r.user_id
+             WHERE r.room_id = ?1 AND r.seq = ?2
+             ORDER BY r.emoji_order, r.user_order",
+        )
+        .map_err(backend)?;
+    for message in found.iter_mut() {
+        let rows = stmt
+            .query_map(params![message.room.0, message.seq.0], reaction_from)
+            .map_err(backend)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+        attach_reactions(std::slice::from_mut(message), rows);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_drive_and_short_substrings_filter() {
+        let q = SearchQuery {
+            rooms: vec![RoomId(3), RoomId(9)],
+            words: vec!["deploy".into()],
+            substrings: vec!["東京".into(), "release notes".into()],
+            limit: 20,
+            ..SearchQuery::default()
+        };
+        let (sql, args) = search_sql(&q);
+        assert!(sql.contains("FROM message_words f"), "{sql}");
+        assert!(sql.contains("message_trigrams MATCH ?2"), "{sql}");
+        assert!(sql.contains("m.room_id IN (3,9)"), "{sql}");
+        assert!(sql.contains("instr(lower(m.body), ?3)"), "{sql}");
+        assert_eq!(args[0], Value::Text("\"deploy\"".into()));
+        assert_eq!(args[1], Value::Text("\"release notes\"".into()));
+    }
+}
