@@ -38,8 +38,12 @@ pub const RULES: &[&str] = &[
     "reactions",
     "threads",
     "unread_and_mentions",
+    "files_on_messages",
+    "file_sweep",
+    "server_secrets",
 ];
 
+pub use super::files::{file_sweep, files_on_messages, server_secrets};
 pub use super::stream::{
     deletes_leave_tombstones, edits_and_versions, reactions, threads, unread_and_mentions,
 };
@@ -106,6 +110,9 @@ macro_rules! store_conformance {
             reactions,
             threads,
             unread_and_mentions,
+            files_on_messages,
+            file_sweep,
+            server_secrets,
         );
     };
     (@rules $module:ident, $make:expr; $($rule:ident),+ $(,)?) => {
