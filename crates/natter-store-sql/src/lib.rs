@@ -4,14 +4,19 @@
 //! [`PostgresStore`] is for several nodes sharing one database: a connection pool, with the
 //! database allocating ids and per-room sequence numbers. [`migrate`] lists each backend's
 //! numbered schema migrations and the rules every open follows (baseline, refusal of newer);
-//! `entries` what both backends share about stream entries (changes, mentions, refusals).
+//! `entries` what both backends share about stream entries (changes, mentions, refusals),
+//! `file_rows` about file records. Uploads' bytes: [`DirFileStore`] (a directory, with
+//! SQLite) and [`PostgresFileStore`] (chunks in the database, so any node serves any file).
 
 #![forbid(unsafe_code)]
 
+mod blobs;
 mod entries;
+mod file_rows;
 pub mod migrate;
 pub mod postgres;
 mod sqlite;
 
-pub use postgres::PostgresStore;
+pub use blobs::DirFileStore;
+pub use postgres::{PostgresFileStore, PostgresStore};
 pub use sqlite::{SqliteStore, Synchronous};

@@ -49,6 +49,11 @@ pub const SQLITE: &[Migration] = &[
         name: "stream_changes",
         sql: include_str!("../migrations/sqlite/0004_stream_changes.sql"),
     },
+    Migration {
+        version: 5,
+        name: "files",
+        sql: include_str!("../migrations/sqlite/0005_files.sql"),
+    },
 ];
 
 /// The PostgreSQL schema, oldest first.
@@ -72,6 +77,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 4,
         name: "stream_changes",
         sql: include_str!("../migrations/postgres/0004_stream_changes.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "files",
+        sql: include_str!("../migrations/postgres/0005_files.sql"),
     },
 ];
 

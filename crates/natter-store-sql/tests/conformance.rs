@@ -129,11 +129,12 @@ async fn a_first_schema_file_is_migrated_to_read_markers() {
     };
     {
         // Back to the first schema, as a server of the previous version left it: the later
-        // migrations (2: sessions, 3: room creators, 4: stream changes) undone, then the read
-        // markers dropped.
+        // migrations (2: sessions, 3: room creators, 4: stream changes, 5: files) undone, then
+        // the read markers dropped.
         let conn = rusqlite::Connection::open(&path).expect("raw open");
         conn.execute_batch(
-            "DROP INDEX messages_by_thread; DROP INDEX messages_by_target;
+            "DROP TABLE message_files; DROP TABLE files; DROP TABLE server_secrets;
+             DROP INDEX messages_by_thread; DROP INDEX messages_by_target;
              DROP TABLE reactions; DROP TABLE mentions; ALTER TABLE members DROP COLUMN notify;
              ALTER TABLE messages DROP COLUMN kind; ALTER TABLE messages DROP COLUMN target;
              ALTER TABLE messages DROP COLUMN emoji; ALTER TABLE messages DROP COLUMN reaction_add;

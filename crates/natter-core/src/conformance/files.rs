@@ -259,8 +259,35 @@ pub async fn server_secrets(store: &Arc<dyn Store>, tag: &str) {
     assert_eq!(again, b"first");
 }
 
+/// A fresh blob store for one rule, and what to do once the rule has passed (drop a scratch
+/// database, remove a directory).
+pub struct FileStoreUnderTest {
+    pub store: Arc<dyn FileStore>,
+    cleanup: Option<futures_util::future::BoxFuture<'static, ()>>,
+}
+
+impl FileStoreUnderTest {
+    pub fn new(
+        store: Arc<dyn FileStore>,
+        cleanup: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> FileStoreUnderTest {
+        FileStoreUnderTest {
+            store,
+            cleanup: Some(Box::pin(cleanup)),
+        }
+    }
+
+    /// Drops the store, then runs the cleanup.
+    pub async fn finish(self) {
+        drop(self.store);
+        if let Some(cleanup) = self.cleanup {
+            cleanup.await;
+        }
+    }
+}
+
 /// Stamps one `#[tokio::test]` per `FileStore` rule into a module `$module`; `$make` takes
-/// the test's name and returns `Option<Arc<dyn FileStore>>` (None: not configured here).
+/// the test's name and returns `Option<FileStoreUnderTest>` (None: not configured here).
 #[macro_export]
 macro_rules! file_store_conformance {
     ($module:ident, $make:expr) => {
@@ -275,10 +302,11 @@ macro_rules! file_store_conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $rule() {
                     let test = concat!(stringify!($module), "::", stringify!($rule));
-                    let Some(store) = ($make)(test).await else {
+                    let Some(under_test) = ($make)(test).await else {
                         return;
                     };
-                    $crate::conformance::files::$rule(&store, stringify!($rule)).await;
+                    $crate::conformance::files::$rule(&under_test.store, stringify!($rule)).await;
+                    under_test.finish().await;
                 }
             )+
         }
