@@ -60,6 +60,21 @@ impl Node {
         Ok(None)
     }
 
+    /// The user of the session with this token hash, if it still works (not revoked, not
+    /// expired): what a download key names. Records no use.
+    pub async fn user_for_session_hash(&self, hash: &[u8]) -> Result<Option<User>, ChatError> {
+        let Some(session) = self.store.session(hash).await? else {
+            return Ok(None);
+        };
+        let mut ttl = self.config.session_ttl;
+        if session.user.guest {
+            ttl = ttl.min(self.config.guest_ttl);
+        }
+        let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let now = self.config.clock.now_millis();
+        Ok((now.saturating_sub(session.last_used_at) <= ttl).then_some(session.user))
+    }
+
     /// Bytes `user` may still upload under `upload_quota_bytes`.
     pub async fn upload_allowance(&self, user: UserId) -> Result<u64, ChatError> {
         let used = self.store.file_bytes_of(user).await?;
