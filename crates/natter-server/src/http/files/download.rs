@@ -43,7 +43,11 @@ async fn asker(state: &AppState, headers: &HeaderMap, key: Option<&str>) -> Opti
     }
     let now = state.node.config().clock.now_millis();
     let KeyHolder { user, session_hash } = state.files.keys.check(key?, now)?;
-    let found = state.node.user_for_session_hash(&session_hash).await.ok()??;
+    let found = state
+        .node
+        .user_for_session_hash(&session_hash)
+        .await
+        .ok()??;
     (found.id == user).then_some(found)
 }
 
@@ -57,7 +61,11 @@ async fn allowed_file(
     let Some(user) = asker(state, headers, key).await else {
         return Err(not_found());
     };
-    state.node.file_for(user.id, id).await?.ok_or_else(not_found)
+    state
+        .node
+        .file_for(user.id, id)
+        .await?
+        .ok_or_else(not_found)
 }
 
 /// `filename*=UTF-8''...` (RFC 5987/6266), with an ASCII `filename` beside it.
@@ -95,7 +103,13 @@ async fn serve_blob(
     inline: bool,
     name: &str,
 ) -> Result<Response, ApiError> {
-    let Some(blob) = state.files.blobs.open(hash).await.map_err(ChatError::from)? else {
+    let Some(blob) = state
+        .files
+        .blobs
+        .open(hash)
+        .await
+        .map_err(ChatError::from)?
+    else {
         tracing::warn!(%hash, "a file record without its blob");
         return Err(not_found());
     };
@@ -109,15 +123,24 @@ async fn serve_blob(
     );
     h.insert(header::CONTENT_LENGTH, blob.size.into());
     h.insert(header::CONTENT_DISPOSITION, disposition(inline, name));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FILE_CSP));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(FILE_CSP),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE));
     Ok(response)
 }
 
 /// Whether a type is served inline: the image types, which were decoded at upload.
 fn inline(mime: &str) -> bool {
-    matches!(mime, "image/png" | "image/jpeg" | "image/gif" | "image/webp")
+    matches!(
+        mime,
+        "image/png" | "image/jpeg" | "image/gif" | "image/webp"
+    )
 }
 
 pub async fn download(
@@ -127,7 +150,14 @@ pub async fn download(
     req: Request,
 ) -> Result<Response, ApiError> {
     let file = allowed_file(&state, req.headers(), q.k.as_deref(), &id).await?;
-    serve_blob(&state, &file.hash, &file.kind, inline(&file.kind), &file.name).await
+    serve_blob(
+        &state,
+        &file.hash,
+        &file.kind,
+        inline(&file.kind),
+        &file.name,
+    )
+    .await
 }
 
 pub async fn thumbnail(
@@ -173,7 +203,13 @@ mod tests {
     fn names_are_quoted_safely() {
         let v = disposition(false, "a \"b\"\r\n ä.txt");
         let v = v.to_str().expect("ascii");
-        assert!(v.starts_with("attachment; filename=\"a _b___ _.txt\""), "{v}");
-        assert!(v.ends_with("filename*=UTF-8''a%20%22b%22%0D%0A%20%C3%A4.txt"), "{v}");
+        assert!(
+            v.starts_with("attachment; filename=\"a _b___ _.txt\""),
+            "{v}"
+        );
+        assert!(
+            v.ends_with("filename*=UTF-8''a%20%22b%22%0D%0A%20%C3%A4.txt"),
+            "{v}"
+        );
     }
 }

@@ -29,11 +29,19 @@ fn limits(max_pixels: u64) -> Limits {
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     // RGBA at 8 bits a channel, plus room for the decoder's own buffers.
-    limits.max_alloc = Some(max_pixels.saturating_mul(4).saturating_add(64 * 1024 * 1024));
+    limits.max_alloc = Some(
+        max_pixels
+            .saturating_mul(4)
+            .saturating_add(64 * 1024 * 1024),
+    );
     limits
 }
 
-fn reader(path: &Path, format: ImageFormat, max_pixels: u64) -> Result<ImageReader<std::io::BufReader<std::fs::File>>, Refused> {
+fn reader(
+    path: &Path,
+    format: ImageFormat,
+    max_pixels: u64,
+) -> Result<ImageReader<std::io::BufReader<std::fs::File>>, Refused> {
     let mut reader = ImageReader::open(path).map_err(|e| Refused(format!("unreadable: {e}")))?;
     reader.set_format(format);
     reader.limits(limits(max_pixels));

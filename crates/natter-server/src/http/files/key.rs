@@ -46,7 +46,10 @@ impl DownloadKeys {
 
     /// A key for `user`'s session (by token hash) that works until `expires`.
     pub fn issue(&self, user: UserId, session_hash: &[u8], expires: Millis) -> Option<String> {
-        let signed = format!("{user}.{expires}.{}", natter_core::accounts::to_hex(session_hash));
+        let signed = format!(
+            "{user}.{expires}.{}",
+            natter_core::accounts::to_hex(session_hash)
+        );
         let tag = self.mac(&signed)?.finalize().into_bytes();
         Some(format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag)))
     }
@@ -68,7 +71,7 @@ impl DownloadKeys {
 }
 
 fn from_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len())

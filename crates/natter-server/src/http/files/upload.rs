@@ -111,7 +111,10 @@ async fn receive(
             Ok(None) => break,
             Ok(Some(Err(e))) => {
                 tracing::debug!(error = %e, "upload body failed");
-                return Err(refuse(ErrorCode::InvalidRequest, "the upload was cut off".into()));
+                return Err(refuse(
+                    ErrorCode::InvalidRequest,
+                    "the upload was cut off".into(),
+                ));
             }
             Ok(Some(Ok(chunk))) => chunk,
         };
@@ -186,7 +189,12 @@ async fn put_thumb(state: &AppState, thumb: &[u8]) -> Result<ContentHash, ApiErr
     let hash = ContentHash::from_digest(&Sha256::digest(thumb));
     let tmp = TempFile::new(state.files.tmp_dir());
     tokio::fs::write(&tmp.0, thumb).await.map_err(internal)?;
-    state.files.blobs.put(&hash, &tmp.0).await.map_err(internal)?;
+    state
+        .files
+        .blobs
+        .put(&hash, &tmp.0)
+        .await
+        .map_err(internal)?;
     Ok(hash)
 }
 
@@ -215,7 +223,12 @@ pub async fn upload(
         height = Some(decoded.height);
         thumb_hash = Some(put_thumb(&state, &decoded.thumb).await?);
     }
-    state.files.blobs.put(&got.hash, &tmp.0).await.map_err(internal)?;
+    state
+        .files
+        .blobs
+        .put(&got.hash, &tmp.0)
+        .await
+        .map_err(internal)?;
     drop(tmp);
     let file = StoredFile {
         id: FileId::random(),
