@@ -17,7 +17,7 @@ async fn fresh_dir_store(_test: &'static str) -> Option<FileStoreUnderTest> {
 natter_core::file_store_conformance!(dir_file_store, fresh_dir_store);
 
 async fn fresh_postgres_store(test: &'static str) -> Option<FileStoreUnderTest> {
-    let scratch = ScratchDatabase::for_test(test, "natter_blob_test")?;
+    let scratch = ScratchDatabase::for_test(test, "natter_store_test")?;
     let store = scratch.store(4).await;
     let blobs = Arc::new(store.file_store());
     Some(FileStoreUnderTest::new(blobs, async move {
