@@ -39,6 +39,12 @@ pub mod defaults {
     pub const HASH_WAIT_MS: u64 = 5000;
     /// Distinct emoji one message may carry (each from any number of people).
     pub const MAX_REACTIONS_PER_MESSAGE: u32 = 20;
+    /// The largest upload, in bytes (25 MiB).
+    pub const MAX_UPLOAD_BYTES: u64 = 25 * 1024 * 1024;
+    /// Bytes of uploads one user may keep (1 GiB).
+    pub const UPLOAD_QUOTA_BYTES: u64 = 1024 * 1024 * 1024;
+    /// The most pixels an uploaded image may decode to (width x height).
+    pub const MAX_IMAGE_PIXELS: u64 = 50_000_000;
 }
 
 /// The values each setting the server exposes accepts, in the units of [`defaults`]. The
@@ -82,6 +88,12 @@ pub mod ranges {
     pub const HASH_WAIT_MS: RangeInclusive<u64> = 100..=600_000;
     /// At least one, or nobody could react; a thousand is a wall of emoji.
     pub const MAX_REACTIONS_PER_MESSAGE: RangeInclusive<u32> = 1..=1000;
+    /// 1 KiB to 4 GiB.
+    pub const MAX_UPLOAD_BYTES: RangeInclusive<u64> = 1024..=4 * 1024 * 1024 * 1024;
+    /// 1 KiB to 1 TiB.
+    pub const UPLOAD_QUOTA_BYTES: RangeInclusive<u64> = 1024..=1024 * 1024 * 1024 * 1024;
+    /// A 100 x 100 image at least; at most 400 megapixels (20000 x 20000).
+    pub const MAX_IMAGE_PIXELS: RangeInclusive<u64> = 10_000..=400_000_000;
 }
 
 /// A session's `last_used_at` (and its user's `last_active`) is written at most this often:
@@ -143,6 +155,12 @@ pub struct CoreConfig {
     pub hash_wait: Duration,
     /// Distinct emoji one message may carry; one more is refused `too_many_reactions`.
     pub max_reactions_per_message: u32,
+    /// The largest upload, in bytes (`file_too_large` past it).
+    pub max_upload_bytes: u64,
+    /// Bytes of uploads one user may keep (`quota_exceeded` past it).
+    pub upload_quota_bytes: u64,
+    /// The most pixels an uploaded image may have (`invalid_image` past it).
+    pub max_image_pixels: u64,
 }
 
 impl Default for CoreConfig {
@@ -171,6 +189,9 @@ impl Default for CoreConfig {
             hash_waiting_per_key: defaults::HASH_WAITING_PER_ADDRESS,
             hash_wait: Duration::from_millis(defaults::HASH_WAIT_MS),
             max_reactions_per_message: defaults::MAX_REACTIONS_PER_MESSAGE,
+            max_upload_bytes: defaults::MAX_UPLOAD_BYTES,
+            upload_quota_bytes: defaults::UPLOAD_QUOTA_BYTES,
+            max_image_pixels: defaults::MAX_IMAGE_PIXELS,
         }
     }
 }
@@ -198,6 +219,9 @@ mod tests {
         assert!(ranges::ROOM_CREATE_PER_MINUTE.contains(&defaults::ROOM_CREATE_PER_MINUTE));
         assert!(ranges::HASH_WAITING_PER_ADDRESS.contains(&defaults::HASH_WAITING_PER_ADDRESS));
         assert!(ranges::HASH_WAIT_MS.contains(&defaults::HASH_WAIT_MS));
+        assert!(ranges::MAX_UPLOAD_BYTES.contains(&defaults::MAX_UPLOAD_BYTES));
+        assert!(ranges::UPLOAD_QUOTA_BYTES.contains(&defaults::UPLOAD_QUOTA_BYTES));
+        assert!(ranges::MAX_IMAGE_PIXELS.contains(&defaults::MAX_IMAGE_PIXELS));
         assert!(ranges::MAX_REACTIONS_PER_MESSAGE.contains(&defaults::MAX_REACTIONS_PER_MESSAGE));
     }
 }

@@ -48,6 +48,14 @@ pub enum ErrorCode {
     InvalidEmoji,
     /// The message carries the most distinct reactions it may.
     TooManyReactions,
+    /// `message.send` names a file that is not the sender's own upload (or no file at all).
+    UnknownFile,
+    /// HTTP: an upload over `--max-upload-bytes` (413).
+    FileTooLarge,
+    /// HTTP: an upload that would take its user over `--upload-quota-bytes` (413).
+    QuotaExceeded,
+    /// HTTP: an image that cannot be decoded within bounds (corrupt, or too many pixels).
+    InvalidImage,
 }
 
 impl ErrorCode {
@@ -83,6 +91,10 @@ impl ErrorCode {
             ErrorCode::InvalidThread => "invalid_thread",
             ErrorCode::InvalidEmoji => "invalid_emoji",
             ErrorCode::TooManyReactions => "too_many_reactions",
+            ErrorCode::UnknownFile => "unknown_file",
+            ErrorCode::FileTooLarge => "file_too_large",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::InvalidImage => "invalid_image",
         }
     }
 }
@@ -155,6 +167,8 @@ pub enum Refusal {
     InvalidThread,
     /// A reaction beyond `max_reactions` distinct emoji.
     TooManyReactions,
+    /// A message names a file that is not its sender's upload.
+    UnknownFile,
 }
 
 /// A broker failure.
@@ -184,6 +198,10 @@ impl From<StoreError> for ChatError {
                 Refusal::TooManyReactions => ChatError::new(
                     ErrorCode::TooManyReactions,
                     "this message has as many different reactions as it may",
+                ),
+                Refusal::UnknownFile => ChatError::new(
+                    ErrorCode::UnknownFile,
+                    "a file of this message is not one you uploaded (or it was removed)",
                 ),
             };
         }

@@ -15,6 +15,7 @@
 //! - [`session`]: one connection's bounded outbound queue and per-room order keeping.
 //! - [`presence`]: the node's feed of presence changes, read by each watching session.
 //! - [`store`]: the `Store` trait and an in-memory implementation.
+//! - [`files`]: uploaded files' ids and metadata, and the `FileStore` trait for their bytes.
 //! - [`broker`]: the `Broker` trait and the in-process implementation.
 //! - [`ratelimit`]: the per-connection token bucket.
 //! - [`conformance`]: the `Store` and `Broker` contracts as test suites, one test per rule per
@@ -29,6 +30,7 @@ pub mod config;
 pub mod conformance;
 pub mod connection;
 pub mod error;
+pub mod files;
 pub mod hub;
 pub mod model;
 pub mod node;
@@ -45,6 +47,7 @@ pub use clock::Clock;
 pub use config::CoreConfig;
 pub use connection::{AuthStep, Connection, KeepaliveStep};
 pub use error::{BrokerError, ChatError, ErrorCode, Refusal, StoreError};
+pub use files::{ContentHash, FileId, FileInfo, FileStore, StoredFile};
 pub use model::*;
 pub use node::{Node, SessionView, SignedIn};
 pub use protocol::{close, EncodedEvent, Request};

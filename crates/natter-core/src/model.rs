@@ -246,6 +246,9 @@ pub struct Message {
     /// On a thread's first message: when the newest reply came.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reply_ts: Option<Millis>,
+    /// Files it carries, in the order sent (none once it is deleted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<crate::files::FileInfo>,
 }
 
 impl Message {
@@ -279,6 +282,9 @@ pub struct NewMessage {
     pub also_room: bool,
     pub mentions: Vec<UserId>,
     pub mentions_room: bool,
+    /// Files to attach: each must be the sender's own upload, else the store refuses the
+    /// message (`Refusal::UnknownFile`) and stores nothing.
+    pub files: Vec<crate::files::FileId>,
 }
 
 /// The result of appending: the stored message, and whether it was stored before

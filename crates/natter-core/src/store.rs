@@ -26,8 +26,13 @@
 //! - unread counts: messages in the timeline, from others, not deleted, after the marker;
 //!   mentions: of those and of thread replies, the ones naming the user or `@room` (in a DM,
 //!   every one); both stop at `MAX_UNREAD_COUNT`.
+//! - files (`crate::conformance::files`): a message may carry only its sender's uploads
+//!   (else `Refusal::UnknownFile`, nothing stored); every read of a message gives its files
+//!   in order; a delete drops them; `sweep_files` removes records no message carries (posted
+//!   once, or uploaded before a time) and names the blobs no record uses any more.
 
 use crate::error::{Refusal, StoreError};
+use crate::files::{ContentHash, FileId, StoredFile};
 use crate::model::*;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -206,6 +211,23 @@ pub trait Store: Send + Sync + 'static {
     /// The user's read markers above zero, by room id.
     async fn read_markers(&self, user: UserId) -> Result<Vec<(RoomId, Seq)>, StoreError>;
 
+    /// Records an upload; `Conflict` if its id is taken.
+    async fn create_file(&self, file: StoredFile) -> Result<(), StoreError>;
+    async fn file(&self, id: &FileId) -> Result<Option<StoredFile>, StoreError>;
+    /// The bytes of the uploads of `owner` still kept (the upload quota counts these).
+    async fn file_bytes_of(&self, owner: UserId) -> Result<u64, StoreError>;
+    /// The rooms with a message that carries the file (deleted messages carry none).
+    async fn file_rooms(&self, id: &FileId) -> Result<Vec<RoomId>, StoreError>;
+    /// Removes the records of files no message carries: those a message carried once, and
+    /// uploads made before `unposted_before`. Returns the hashes (bytes and thumbnails) of
+    /// the removed records that no remaining record names: their blobs may go.
+    async fn sweep_files(&self, unposted_before: Millis) -> Result<Vec<ContentHash>, StoreError>;
+    /// Whether a file record names `hash` (as its bytes or its thumbnail).
+    async fn hash_in_use(&self, hash: &ContentHash) -> Result<bool, StoreError>;
+    /// The secret stored under `name`, stored as `candidate` if there is none yet: every
+    /// node of one database gets the same bytes.
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;
+
     /// Finishes pending writes and flushes to disk; later calls fail. Default: nothing to do.
     async fn shutdown(&self) {}
 
@@ -244,7 +266,10 @@ struct MemoryData {
     /// A message's original text, kept from its first edit on.
     originals: HashMap<(RoomId, Seq), Version>,
     notify: HashMap<(RoomId, UserId), NotifyLevel>,
+    files: memory_files::FileRecords,
 }
+
+mod memory_files;
 
 struct MemorySession {
     user: UserId,
@@ -703,7 +728,9 @@ impl Store for MemoryStore {
                 return Err(StoreError::Refused(Refusal::Deleted));
             }
         }
+        let files = d.files.check(message.sender.id, &message.files)?;
         let (id, seq) = d.next_entry(message.room)?;
+        d.files.attach(message.room, seq, message.files);
         let mut stored = Message {
             id,
             room: message.room,
@@ -716,6 +743,7 @@ impl Store for MemoryStore {
             also_room: message.thread.is_some() && message.also_room,
             mentions: message.mentions,
             mentions_room: message.mentions_room,
+            files,
             ..Message::default()
         };
         if let Some(parent) = message.thread {
@@ -802,6 +830,7 @@ impl Store for MemoryStore {
             }
             Change::Delete { .. } => {
                 d.originals.remove(&at);
+                d.files.detach(at.0, at.1);
                 d.reactions.remove(&at);
                 if let Some(entries) = d.messages.get_mut(&at.0) {
                     for e in entries.values_mut() {
@@ -812,6 +841,7 @@ impl Store for MemoryStore {
                         }
                         if e.seq == at.1 {
                             e.deleted = true;
+                            e.files.clear();
                         }
                     }
                 }
@@ -1050,5 +1080,33 @@ impl Store for MemoryStore {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn create_file(&self, file: StoredFile) -> Result<(), StoreError> {
+        self.lock()?.files.create(file)
+    }
+
+    async fn file(&self, id: &FileId) -> Result<Option<StoredFile>, StoreError> {
+        Ok(self.lock()?.files.get(id))
+    }
+
+    async fn file_bytes_of(&self, owner: UserId) -> Result<u64, StoreError> {
+        Ok(self.lock()?.files.bytes_of(owner))
+    }
+
+    async fn file_rooms(&self, id: &FileId) -> Result<Vec<RoomId>, StoreError> {
+        Ok(self.lock()?.files.rooms_of(id))
+    }
+
+    async fn sweep_files(&self, unposted_before: Millis) -> Result<Vec<ContentHash>, StoreError> {
+        Ok(self.lock()?.files.sweep(unposted_before))
+    }
+
+    async fn hash_in_use(&self, hash: &ContentHash) -> Result<bool, StoreError> {
+        Ok(self.lock()?.files.in_use(hash))
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        Ok(self.lock()?.files.secret(name, candidate))
     }
 }

@@ -5,7 +5,7 @@
 
 use natter_core::model::*;
 use natter_core::protocol::*;
-use natter_core::{ChatError, ErrorCode};
+use natter_core::{ChatError, ErrorCode, FileId, FileInfo};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -289,6 +289,16 @@ fn replies() -> Vec<(&'static str, Reply)> {
                     }],
                     replies: 2,
                     last_reply_ts: Some(1795698785000),
+                    files: vec![FileInfo {
+                        id: FileId("f_Jq3vX9aLm2Pz7Rt0Wc5Yb1".into()),
+                        name: "shot.png".into(),
+                        size: 48213,
+                        kind: "image/png".into(),
+                        width: Some(800),
+                        height: Some(600),
+                        url: "/api/files/f_Jq3vX9aLm2Pz7Rt0Wc5Yb1".into(),
+                        thumb_url: Some("/api/files/f_Jq3vX9aLm2Pz7Rt0Wc5Yb1/thumb".into()),
+                    }],
                     ..Message::default()
                 }],
                 has_more: true,
@@ -612,6 +622,7 @@ fn section_8_lists_every_websocket_error_code() {
         ErrorCode::InvalidThread,
         ErrorCode::InvalidEmoji,
         ErrorCode::TooManyReactions,
+        ErrorCode::UnknownFile,
     ] {
         assert!(
             listed.contains(code.as_str()),

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use natter_core::model::*;
 use natter_core::session::{session, OutboxItem, SessionShared};
 use natter_core::store::{Credentials, Expired, MemoryStore, Store, StoredSession};
-use natter_core::StoreError;
+use natter_core::{ContentHash, FileId, StoreError, StoredFile};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,6 +110,27 @@ impl Store for SlowReads {
     }
     async fn read_markers(&self, u: UserId) -> Result<Vec<(RoomId, Seq)>, StoreError> {
         self.inner.read_markers(u).await
+    }
+    async fn create_file(&self, f: StoredFile) -> Result<(), StoreError> {
+        self.inner.create_file(f).await
+    }
+    async fn file(&self, id: &FileId) -> Result<Option<StoredFile>, StoreError> {
+        self.inner.file(id).await
+    }
+    async fn file_bytes_of(&self, u: UserId) -> Result<u64, StoreError> {
+        self.inner.file_bytes_of(u).await
+    }
+    async fn file_rooms(&self, id: &FileId) -> Result<Vec<RoomId>, StoreError> {
+        self.inner.file_rooms(id).await
+    }
+    async fn sweep_files(&self, before: Millis) -> Result<Vec<ContentHash>, StoreError> {
+        self.inner.sweep_files(before).await
+    }
+    async fn hash_in_use(&self, h: &ContentHash) -> Result<bool, StoreError> {
+        self.inner.hash_in_use(h).await
+    }
+    async fn server_secret(&self, n: &str, c: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.inner.server_secret(n, c).await
     }
     async fn members(&self, r: RoomId) -> Result<Vec<User>, StoreError> {
         self.inner.members(r).await

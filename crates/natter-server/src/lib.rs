@@ -15,9 +15,9 @@ pub mod transport;
 
 pub use config::{BrokerKind, Config, Database, Settings};
 
-use natter_core::{close, Broker, LocalBroker, Node, Store};
+use natter_core::{close, Broker, FileStore, LocalBroker, Node, Store};
 use natter_redis::{RedisBroker, RedisSettings};
-use natter_store_sql::{PostgresStore, SqliteStore};
+use natter_store_sql::{DirFileStore, PostgresStore, SqliteStore};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -37,6 +37,8 @@ pub struct AppState {
     pub shutting_down: Arc<AtomicBool>,
     /// The account endpoints' abuse limits.
     pub limits: Arc<http::limits::AccountLimits>,
+    /// The file endpoints' blob store, download keys and upload directory.
+    pub files: Arc<http::files::Files>,
 }
 
 /// A startup failure.
@@ -74,7 +76,9 @@ async fn drain(
     drained.cancel();
 }
 
-async fn open_store(config: &Config) -> Result<Arc<dyn Store>, RunError> {
+/// The main store, and where uploads' bytes go: the database itself on PostgreSQL (so every
+/// node serves every file), else `<data_dir>/files`.
+async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Arc<dyn FileStore>), RunError> {
     match &config.database {
         Database::Sqlite(path) => {
             let path = path.clone();
@@ -83,12 +87,14 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, RunError> {
                 .await
                 .map_err(|e| natter_core::StoreError::Backend(e.to_string()))??;
             tracing::info!(path = %store.path().display(), "sqlite store open");
-            Ok(Arc::new(store))
+            let blobs = DirFileStore::new(config.data_dir.join("files"));
+            Ok((Arc::new(store), Arc::new(blobs)))
         }
         Database::Postgres(url) => {
             let store = PostgresStore::connect(url, config.database_pool).await?;
             tracing::info!("postgres store open");
-            Ok(Arc::new(store))
+            let blobs = store.file_store();
+            Ok((Arc::new(store), Arc::new(blobs)))
         }
     }
 }
@@ -125,15 +131,18 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    let store = open_store(&config).await?;
+    let (store, blobs) = open_store(&config).await?;
     let broker = open_broker(&config).await?;
     let node = Node::start(store.clone(), broker.clone(), config.core()).await?;
+    node.set_file_store(blobs.clone());
+    let files = http::files::Files::open(&store, blobs, &config.data_dir).await?;
     let state = AppState {
         node: node.clone(),
         config: Arc::new(config.clone()),
         tasks: TaskTracker::new(),
         shutting_down: Arc::new(AtomicBool::new(false)),
         limits: Arc::new(http::limits::AccountLimits::new(&config)),
+        files: Arc::new(files),
     };
     let app = http::router(state.clone());
     let drained = CancellationToken::new();

@@ -52,7 +52,15 @@ async fn a_session_runs_on_a_unix_socket() {
         )
         .await
         .expect("register");
+    let store: Arc<dyn natter_core::Store> = node.store().clone();
+    let blobs = Arc::new(natter_store_sql::DirFileStore::new(
+        dir.path().join("files"),
+    ));
+    let files = http::files::Files::open(&store, blobs, dir.path())
+        .await
+        .expect("files");
     let state = AppState {
+        files: Arc::new(files),
         node,
         limits: Arc::new(http::limits::AccountLimits::new(&config)),
         config: Arc::new(config),

@@ -86,7 +86,10 @@ pub(crate) fn mention_rows(message: &NewMessage) -> Vec<i64> {
 
 /// Whether appending `message` takes more than the one insert of a plain message.
 pub(crate) fn has_extras(message: &NewMessage) -> bool {
-    message.thread.is_some() || message.mentions_room || !message.mentions.is_empty()
+    message.thread.is_some()
+        || message.mentions_room
+        || !message.mentions.is_empty()
+        || !message.files.is_empty()
 }
 
 /// What a change or thread reply needs to know of the entry at the seq it names.

@@ -5,15 +5,20 @@
 //! database allocating ids and per-room sequence numbers. [`migrate`] lists each backend's
 //! numbered schema migrations and the rules every open follows (baseline, refusal of newer);
 //! `entries` what both backends share about stream entries (changes, mentions, refusals);
-//! `search` what they share about search terms (which index finds each, quoting).
+//! `search` what they share about search terms (which index finds each, quoting);
+//! `file_rows` about file records. Uploads' bytes: [`DirFileStore`] (a directory, with
+//! SQLite) and [`PostgresFileStore`] (chunks in the database, so any node serves any file).
 
 #![forbid(unsafe_code)]
 
+mod blobs;
 mod entries;
+mod file_rows;
 pub mod migrate;
 pub mod postgres;
 mod search;
 mod sqlite;
 
-pub use postgres::PostgresStore;
+pub use blobs::DirFileStore;
+pub use postgres::{PostgresFileStore, PostgresStore};
 pub use sqlite::{SqliteStore, Synchronous};

@@ -54,6 +54,11 @@ pub const SQLITE: &[Migration] = &[
         name: "search",
         sql: include_str!("../migrations/sqlite/0005_search.sql"),
     },
+    Migration {
+        version: 6,
+        name: "files",
+        sql: include_str!("../migrations/sqlite/0006_files.sql"),
+    },
 ];
 
 /// The PostgreSQL schema, oldest first.
@@ -82,6 +87,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 5,
         name: "search",
         sql: include_str!("../migrations/postgres/0005_search.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "files",
+        sql: include_str!("../migrations/postgres/0006_files.sql"),
     },
 ];
 

@@ -6,11 +6,15 @@
 //!   for `MemoryStore` (natter-core's tests), SQLite and PostgreSQL (natter-store-sql's).
 //! - [`broker`]: the `Broker` rules and [`broker_conformance!`](crate::broker_conformance),
 //!   run for `LocalBroker` (natter-core's tests) and Redis (natter-redis's).
+//! - [`files`]: the `Store`'s file rules (run by `store_conformance!`) and the `FileStore`
+//!   rules with [`file_store_conformance!`](crate::file_store_conformance), run for the
+//!   directory and PostgreSQL blob stores (natter-store-sql's tests).
 //!
 //! The stamped tests name the tokio runtime as `tokio::test`: the crate that uses a macro
 //! needs `tokio` (with `macros` and `rt-multi-thread`) among its dev-dependencies.
 
 pub mod broker;
 pub mod search;
+pub mod files;
 pub mod store;
 pub mod stream;

@@ -39,9 +39,13 @@ pub const RULES: &[&str] = &[
     "threads",
     "unread_and_mentions",
     "search",
+    "files_on_messages",
+    "file_sweep",
+    "server_secrets",
 ];
 
 pub use super::search::search;
+pub use super::files::{file_sweep, files_on_messages, server_secrets};
 pub use super::stream::{
     deletes_leave_tombstones, edits_and_versions, reactions, threads, unread_and_mentions,
 };
@@ -109,6 +113,9 @@ macro_rules! store_conformance {
             threads,
             unread_and_mentions,
             search,
+            files_on_messages,
+            file_sweep,
+            server_secrets,
         );
     };
     (@rules $module:ident, $make:expr; $($rule:ident),+ $(,)?) => {

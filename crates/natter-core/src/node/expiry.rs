@@ -4,7 +4,8 @@
 //! expires guests inactive for longer than the guest TTL: their sessions are deleted (open
 //! sockets closed with 4003), they leave their public rooms, and their name is freed. The
 //! guest's user row stays (under its display name, with a freed name key), so the messages
-//! they wrote keep their sender.
+//! they wrote keep their sender. The same tick sweeps files no message carries
+//! (`node/files.rs`).
 
 use super::Node;
 use crate::accounts;
@@ -34,6 +35,7 @@ impl Node {
                 }
                 let Some(node) = node.upgrade() else { return };
                 node.sweep_sessions().await;
+                node.sweep_files().await;
             }
         });
     }

@@ -19,6 +19,11 @@ impl Node {
                 "a message cannot be empty",
             ));
         }
+        self.check_length(body)
+    }
+
+    /// Checks a text against `max_message_chars` (a message with files may be empty).
+    pub(crate) fn check_length(&self, body: &str) -> Result<(), ChatError> {
         let chars = body.chars().count();
         if chars > self.config.max_message_chars {
             return Err(ChatError::new(
@@ -69,7 +74,12 @@ impl Node {
         session: &Arc<SessionHandle>,
         args: SendArgs,
     ) -> Result<Reply, ChatError> {
-        self.check_body(&args.body)?;
+        if args.files.is_empty() {
+            self.check_body(&args.body)?;
+        } else {
+            self.check_length(&args.body)?;
+        }
+        Self::check_files(&args.files)?;
         Self::check_client_id(&args.client_id)?;
         if args.also_room && args.thread.is_none() {
             return Err(ChatError::invalid("`also_room` needs `thread`"));
@@ -90,6 +100,7 @@ impl Node {
                 also_room: args.also_room,
                 mentions,
                 mentions_room,
+                files: args.files,
             })
             .await?;
         // A duplicate is published again: the first attempt may have been stored by a node

@@ -10,6 +10,8 @@
 //! - [`messages`]: `message.send` and `history`.
 //! - [`typing`]: typing leases and their sweeper.
 //! - [`bus`]: what the broker delivers, and catching up after a broker outage.
+//! - [`files`]: who may download an upload, the upload quota, and the sweep of files no
+//!   message carries.
 //!
 //! A client connection drives the node through `crate::connection::Connection`.
 
@@ -17,6 +19,7 @@ mod accounts;
 mod bus;
 mod changes;
 mod expiry;
+mod files;
 mod messages;
 mod rooms;
 mod search;
@@ -78,6 +81,9 @@ pub struct Node {
     me: Weak<Node>,
     /// Password hashing: two at once, a bounded queue behind them, fair per client key.
     hashing: crate::accounts::Hashing,
+    /// Where uploads' bytes are kept (set by the server; without it the file sweep removes
+    /// records only).
+    file_store: std::sync::OnceLock<Arc<dyn crate::files::FileStore>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -114,6 +120,7 @@ impl Node {
             room_cap: tokio::sync::Mutex::new(()),
             shutdown: CancellationToken::new(),
             me: me.clone(),
+            file_store: std::sync::OnceLock::new(),
         });
         let handler: Arc<dyn BusHandler> = node.clone();
         node.broker.set_handler(Arc::downgrade(&handler));

@@ -69,6 +69,9 @@ pub struct SendArgs {
     /// With `thread`: also show the reply in the room's timeline.
     #[serde(default)]
     pub also_room: bool,
+    /// Uploads to attach (the sender's own, at most `MAX_FILES_PER_MESSAGE`).
+    #[serde(default)]
+    pub files: Vec<crate::files::FileId>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -342,6 +345,7 @@ pub fn parse_send_fast(text: &str) -> Option<(String, Request)> {
         client_id: args.client_id,
         thread: None,
         also_room: false,
+        files: Vec::new(),
     };
     Some((reference.into_owned(), Request::MessageSend(args)))
 }

@@ -228,6 +228,21 @@ pub fn documented() -> Vec<SettingDoc> {
             d::MAX_REACTIONS_PER_MESSAGE,
             &r::MAX_REACTIONS_PER_MESSAGE,
         ),
+        numeric(
+            "max-upload-bytes",
+            d::MAX_UPLOAD_BYTES,
+            &r::MAX_UPLOAD_BYTES,
+        ),
+        numeric(
+            "upload-quota-bytes",
+            d::UPLOAD_QUOTA_BYTES,
+            &r::UPLOAD_QUOTA_BYTES,
+        ),
+        numeric(
+            "max-image-pixels",
+            d::MAX_IMAGE_PIXELS,
+            &r::MAX_IMAGE_PIXELS,
+        ),
     ]
 }
 

@@ -199,6 +199,18 @@ pub struct Settings {
     /// refused with `too_many_reactions`.
     #[arg(long, env = "NATTER_MAX_REACTIONS_PER_MESSAGE")]
     pub max_reactions_per_message: Option<u32>,
+    /// The largest upload, in bytes; a larger one is refused while it streams in (413
+    /// `file_too_large`, nothing kept, the connection closed).
+    #[arg(long, env = "NATTER_MAX_UPLOAD_BYTES")]
+    pub max_upload_bytes: Option<u64>,
+    /// Bytes of uploads one user may keep; past it an upload is refused (413
+    /// `quota_exceeded`).
+    #[arg(long, env = "NATTER_UPLOAD_QUOTA_BYTES")]
+    pub upload_quota_bytes: Option<u64>,
+    /// The most pixels (width x height) an uploaded image may have; a larger one is refused
+    /// (400 `invalid_image`) before it is decoded.
+    #[arg(long, env = "NATTER_MAX_IMAGE_PIXELS")]
+    pub max_image_pixels: Option<u64>,
 }
 
 /// Fills every unset field of `self` from `lower`.
@@ -308,6 +320,9 @@ pub struct Config {
     /// The longest a password hash waits for a slot.
     pub hash_wait: Duration,
     pub max_reactions_per_message: u32,
+    pub max_upload_bytes: u64,
+    pub upload_quota_bytes: u64,
+    pub max_image_pixels: u64,
 }
 
 impl Settings {
@@ -390,7 +405,10 @@ impl Settings {
             room_create_per_minute,
             hash_waiting_per_address,
             hash_wait_ms,
-            max_reactions_per_message
+            max_reactions_per_message,
+            max_upload_bytes,
+            upload_quota_bytes,
+            max_image_pixels
         );
         Ok(self)
     }
@@ -645,6 +663,24 @@ impl Settings {
                 d::MAX_REACTIONS_PER_MESSAGE,
                 &r::MAX_REACTIONS_PER_MESSAGE,
             )?,
+            max_upload_bytes: bounded(
+                "max-upload-bytes",
+                self.max_upload_bytes,
+                d::MAX_UPLOAD_BYTES,
+                &r::MAX_UPLOAD_BYTES,
+            )?,
+            upload_quota_bytes: bounded(
+                "upload-quota-bytes",
+                self.upload_quota_bytes,
+                d::UPLOAD_QUOTA_BYTES,
+                &r::UPLOAD_QUOTA_BYTES,
+            )?,
+            max_image_pixels: bounded(
+                "max-image-pixels",
+                self.max_image_pixels,
+                d::MAX_IMAGE_PIXELS,
+                &r::MAX_IMAGE_PIXELS,
+            )?,
         })
     }
 }
@@ -682,6 +718,9 @@ impl Config {
             hash_waiting_per_key: self.hash_waiting_per_address,
             hash_wait: self.hash_wait,
             max_reactions_per_message: self.max_reactions_per_message,
+            max_upload_bytes: self.max_upload_bytes,
+            upload_quota_bytes: self.upload_quota_bytes,
+            max_image_pixels: self.max_image_pixels,
             ..natter_core::CoreConfig::default()
         }
     }

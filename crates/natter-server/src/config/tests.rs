@@ -464,6 +464,27 @@ const BOUNDS: &[Bounds] = &[
         max: "1000",
         with: &[],
     },
+    Bounds {
+        flag: "max-upload-bytes",
+        outside: ["1023", "4294967297"],
+        min: "1024",
+        max: "4294967296",
+        with: &[],
+    },
+    Bounds {
+        flag: "upload-quota-bytes",
+        outside: ["1023", "1099511627777"],
+        min: "1024",
+        max: "1099511627776",
+        with: &[],
+    },
+    Bounds {
+        flag: "max-image-pixels",
+        outside: ["9999", "400000001"],
+        min: "10000",
+        max: "400000000",
+        with: &[],
+    },
 ];
 
 fn resolve_args(args: &[&str]) -> Result<Config, String> {

@@ -27,6 +27,9 @@ use std::sync::atomic::Ordering;
 pub struct ApiError {
     pub error: ChatError,
     pub status: Option<StatusCode>,
+    /// Close the connection after the response (a request body left unread: an upload
+    /// refused while it streams).
+    pub close: bool,
 }
 
 impl From<ChatError> for ApiError {
@@ -34,6 +37,7 @@ impl From<ChatError> for ApiError {
         ApiError {
             error,
             status: None,
+            close: false,
         }
     }
 }
@@ -49,11 +53,17 @@ impl IntoResponse for ApiError {
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::FileTooLarge | ErrorCode::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         });
         let body = json!({ "error": ErrorBody::from(&self.error) });
         let mut response = (status, Json(body)).into_response();
+        if self.close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Some(ms) = self.error.retry_after_ms {
             // Whole seconds, rounded up (RFC 9110 section 10.2.3).
             response
@@ -88,8 +98,13 @@ fn has_body(headers: &HeaderMap) -> bool {
 /// anything but `Content-Type: application/json` gets 415 `unsupported_media_type` before
 /// the body is read. (A cross-site form or `no-cors` fetch can post `text/plain`,
 /// form-encoded or multipart bodies without the browser asking first; never JSON.)
+///
+/// Uploads (`POST /api/files`) are exempt: their body is the file, in any type. They need
+/// an `Authorization` header, which no cross-site form can send.
 pub async fn require_json(request: Request, next: Next) -> Response {
-    let checked = request.uri().path().starts_with("/api/")
+    let path = request.uri().path();
+    let checked = path.starts_with("/api/")
+        && path != "/api/files"
         && !matches!(*request.method(), Method::GET | Method::HEAD);
     if checked && has_body(request.headers()) && !is_json(request.headers()) {
         return ApiError::from(ChatError::new(
@@ -171,7 +186,7 @@ async fn body<T: DeserializeOwned>(state: &AppState, req: Request) -> Result<T, 
         .map_err(|e| ApiError::from(ChatError::invalid(format!("bad JSON body: {e}"))))
 }
 
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -3,13 +3,14 @@
 //! Security headers are set on every response; every error has the JSON body of
 //! docs/protocol.md section 1, and API bodies must be JSON (see [`api`]).
 //!
-//! Modules: [`api`] (the JSON endpoints), [`client`] (who a request comes from:
+//! Modules: [`api`] (the JSON endpoints), [`files`] (uploads and downloads), [`client`] (who a request comes from:
 //! `--trusted-proxies` and `X-Forwarded-For`), [`limits`] (the account endpoints' token
 //! buckets), [`serve`] (the accept loop and the header/idle timers), [`web`] (the web client's
 //! files).
 
 pub mod api;
 pub mod client;
+pub mod files;
 pub mod limits;
 pub mod serve;
 pub mod web;
@@ -40,6 +41,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sessions/{id}", delete(api::revoke_session))
         .route("/api/logout-all", post(api::logout_all))
         .route("/api/password", post(api::change_password))
+        .route("/api/files", post(files::upload))
+        .route("/api/files/key", get(files::download_key))
+        .route("/api/files/{id}", get(files::download))
+        .route("/api/files/{id}/thumb", get(files::thumbnail))
         .route("/api/{*rest}", any(api::not_found))
         .route("/ws", get(transport::ws::upgrade))
         .fallback(get(web::serve))
@@ -50,7 +55,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_request(
             transport::socketio::own_request_head,
         ))
-        .layer(SetResponseHeaderLayer::overriding(
+        // File downloads set their own, stricter policy (`files::download::FILE_CSP`).
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
         ))

@@ -11,6 +11,7 @@ use super::rows::col;
 use super::PostgresStore;
 use crate::entries::*;
 use deadpool_postgres::{GenericClient, Transaction};
+use natter_core::files::StoredFile;
 use natter_core::model::*;
 use natter_core::{Refusal, StoreError};
 
@@ -231,6 +232,12 @@ async fn apply_to_target(
             .await?;
             run(
                 tx,
+                "DELETE FROM message_files WHERE room_id = $1 AND seq = $2",
+                &[&room, &target.0],
+            )
+            .await?;
+            run(
+                tx,
                 "DELETE FROM mentions WHERE room_id = $1 AND seq = $2",
                 &[&room, &target.0],
             )
@@ -298,12 +305,16 @@ async fn insert_with_extras(
 ) -> Result<(Appended, bool), StoreError> {
     let (room, sender) = (message.room, message.sender.id);
     if let Some(existing) = find_message(tx, sender, room, &message.client_id).await? {
+        let mut page = [existing];
+        super::files::with_files(tx, room, &mut page).await?;
+        let [existing] = page;
         let appended = Appended {
             message: existing,
             duplicate: true,
         };
         return Ok((appended, false));
     }
+    let files = super::files::check_files(tx, sender, &message.files).await?;
     let mut replies = 0i32;
     if let Some(parent) = message.thread {
         check_parent(target_state(tx, room, parent).await?)?;
@@ -359,6 +370,7 @@ async fn insert_with_extras(
         )
         .await?;
     }
+    super::files::attach(tx, room, seq, &files).await?;
     let stored = Message {
         id,
         room,
@@ -372,6 +384,7 @@ async fn insert_with_extras(
         mentions: message.mentions,
         mentions_room: message.mentions_room,
         replies: replies.max(0) as u32,
+        files: files.iter().map(StoredFile::info).collect(),
         ..Message::default()
     };
     let appended = Appended {

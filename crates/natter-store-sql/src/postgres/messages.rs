@@ -1,7 +1,8 @@
 //! PostgreSQL messages: `append`, which takes the room's next seq in the transaction that
 //! inserts (see the module map in `mod.rs` for why that orders commits), retries by client id,
 //! the stream after a seq (entries as stored), and history: pages of a room's timeline or of
-//! a thread, and single messages, in their current state with their reactions.
+//! a thread, and single messages, in their current state with their reactions; every read
+//! gives each message its files.
 
 use super::changes::append_with_extras;
 use super::error::backend;
@@ -125,7 +126,12 @@ pub(super) async fn messages_after(
         .query(&stmt, &[&room.0, &after.0, &i64::from(limit)])
         .await
         .map_err(backend)?;
-    rows.iter().map(message_from).collect()
+    let mut entries = rows
+        .iter()
+        .map(message_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    super::files::with_files(&client, room, &mut entries).await?;
+    Ok(entries)
 }
 
 /// The page's filter for `scope` (`$4` is the thread's parent seq).
@@ -183,6 +189,7 @@ pub(super) async fn message_page(
         page.reverse();
     }
     with_reactions(&client, room, &mut page).await?;
+    super::files::with_files(&client, room, &mut page).await?;
     Ok(page)
 }
 
@@ -206,6 +213,7 @@ pub(super) async fn message(
         .map(message_from)
         .collect::<Result<Vec<_>, _>>()?;
     with_reactions(&client, room, &mut page).await?;
+    super::files::with_files(&client, room, &mut page).await?;
     Ok(page.pop())
 }
 

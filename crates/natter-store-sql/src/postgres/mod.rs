@@ -21,15 +21,19 @@
 //! - `changes`: edits, deletes and reactions as stream entries, thread replies and mentions
 //!   (each in one transaction holding the room row), and a message's versions.
 //! - `search`: `search` over the word and trigram GIN indexes (migration 0005).
+//! - `files`: file records, the files messages carry, the file sweep, server secrets.
+//! - `blobs`: `PostgresFileStore`, uploads' bytes in `file_chunks`.
 //! - `unread`: member states (read marker, unread and mention counts, notification level).
 //!
 //! This file holds the store itself: connecting, and the `Store` impl, which hands each call
 //! to the module that owns it.
 
 mod accounts;
+mod blobs;
 mod changes;
 mod database;
 mod error;
+mod files;
 mod messages;
 mod migrations;
 mod pool;
@@ -41,11 +45,13 @@ mod unread;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use error::backend;
+use natter_core::files::{ContentHash, FileId, StoredFile};
 use natter_core::model::*;
 use natter_core::store::{Credentials, Expired, Store, StoredSession};
 use natter_core::StoreError;
 use tokio_postgres::NoTls;
 
+pub use blobs::{PostgresFileStore, CHUNK_BYTES};
 pub use database::{drop_database, unique_database_name, with_database};
 pub use pool::{PoolLimits, DEFAULT_POOL_SIZE, POOL_MAX_WAITING_PER_CONNECTION};
 
@@ -284,6 +290,34 @@ impl Store for PostgresStore {
         level: NotifyLevel,
     ) -> Result<bool, StoreError> {
         unread::set_notify(self, room, user, level).await
+    }
+
+    async fn create_file(&self, file: StoredFile) -> Result<(), StoreError> {
+        files::create_file(self, file).await
+    }
+
+    async fn file(&self, id: &FileId) -> Result<Option<StoredFile>, StoreError> {
+        files::file(self, id).await
+    }
+
+    async fn file_bytes_of(&self, owner: UserId) -> Result<u64, StoreError> {
+        files::file_bytes_of(self, owner).await
+    }
+
+    async fn file_rooms(&self, id: &FileId) -> Result<Vec<RoomId>, StoreError> {
+        files::file_rooms(self, id).await
+    }
+
+    async fn sweep_files(&self, unposted_before: Millis) -> Result<Vec<ContentHash>, StoreError> {
+        files::sweep_files(self, unposted_before).await
+    }
+
+    async fn hash_in_use(&self, hash: &ContentHash) -> Result<bool, StoreError> {
+        files::hash_in_use(self, hash).await
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        files::server_secret(self, name, candidate).await
     }
 
     async fn shutdown(&self) {

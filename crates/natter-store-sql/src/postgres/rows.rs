@@ -67,6 +67,7 @@ pub(super) fn message_from(row: &Row) -> Result<Message, StoreError> {
         replies: col::<i32>(row, 19)?.max(0) as u32,
         last_reply_ts: col(row, 20)?,
         reactions: Vec::new(),
+        files: Vec::new(),
     })
 }
 

@@ -10,6 +10,7 @@ use super::error::backend;
 use super::messages::find_message;
 use super::SqliteStore;
 use crate::entries::*;
+use natter_core::files::StoredFile;
 use natter_core::model::*;
 use natter_core::{Refusal, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -166,6 +167,10 @@ fn apply_to_target(conn: &Connection, entry: &Message, emoji_order: i64) -> Resu
                 params![room, target.0],
             )?;
             run(
+                "DELETE FROM message_files WHERE room_id = ?1 AND seq = ?2",
+                params![room, target.0],
+            )?;
+            run(
                 "DELETE FROM mentions WHERE room_id = ?1 AND seq = ?2",
                 params![room, target.0],
             )
@@ -209,11 +214,15 @@ pub(super) fn append_with_extras(
 ) -> Result<Appended, StoreError> {
     if let Some(existing) = find_message(conn, message.sender.id, message.room, &message.client_id)?
     {
+        let mut page = [existing];
+        super::files::with_files(conn, message.room, &mut page)?;
+        let [existing] = page;
         return Ok(Appended {
             message: existing,
             duplicate: true,
         });
     }
+    let files = super::files::check_files(conn, message.sender.id, &message.files)?;
     let mut replies = 0u32;
     if let Some(parent) = message.thread {
         check_parent(target_state(conn, message.room, parent)?)?;
@@ -263,6 +272,7 @@ pub(super) fn append_with_extras(
             .execute(params![message.room.0, user, seq.0, message.sender.id.0])
             .map_err(backend)?;
     }
+    super::files::attach(conn, message.room, seq, &files)?;
     Ok(Appended {
         message: Message {
             id: MessageId(id),
@@ -277,6 +287,7 @@ pub(super) fn append_with_extras(
             mentions: message.mentions,
             mentions_room: message.mentions_room,
             replies,
+            files: files.iter().map(StoredFile::info).collect(),
             ..Message::default()
         },
         duplicate: false,

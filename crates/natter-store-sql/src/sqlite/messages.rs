@@ -1,7 +1,8 @@
 //! SQLite messages: `append` (a typed job the writer runs in its group commit; see
 //! `writer`), finding a retried entry by client id, the stream after a seq (entries as
 //! stored, the catch-up path), and history: pages of a room's timeline or of a thread, and
-//! single messages, in their current state with their reactions.
+//! single messages, in their current state with their reactions; every read gives each
+//! message its files.
 
 use super::error::backend;
 use super::rows::{message_from, reaction_from, MESSAGE_COLUMNS};
@@ -56,7 +57,9 @@ pub(super) async fn messages_after(
             let rows = stmt
                 .query_map(params![room.0, after.0, limit], message_from)
                 .map_err(backend)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+            let mut entries = rows.collect::<Result<Vec<_>, _>>().map_err(backend)?;
+            super::files::with_files(conn, room, &mut entries)?;
+            Ok(entries)
         })
         .await
 }
@@ -115,6 +118,7 @@ pub(super) async fn message_page(
                 page.reverse();
             }
             with_reactions(conn, room, &mut page)?;
+            super::files::with_files(conn, room, &mut page)?;
             Ok(page)
         })
         .await
@@ -138,6 +142,7 @@ pub(super) async fn message(
                 .map_err(backend)?;
             let mut page: Vec<Message> = found.into_iter().collect();
             with_reactions(conn, room, &mut page)?;
+            super::files::with_files(conn, room, &mut page)?;
             Ok(page.pop())
         })
         .await

@@ -14,6 +14,7 @@
 //! - `changes`: edits, deletes and reactions as stream entries, thread replies and mentions,
 //!   and a message's versions.
 //! - `search`: `search` over the word and trigram indexes (migration 0005).
+//! - `files`: file records, the files messages carry, the file sweep, server secrets.
 //! - `unread`: member states (read marker, unread and mention counts, notification level).
 //!
 //! This file holds the store itself: opening it, its threads and queues, and the `Store`
@@ -23,6 +24,7 @@ mod accounts;
 mod changes;
 mod connection;
 mod error;
+mod files;
 mod messages;
 mod migrations;
 mod readers;
@@ -38,6 +40,7 @@ use async_trait::async_trait;
 use connection::{open_connection, run_checkpointer};
 use error::backend;
 use migrations::migrate;
+use natter_core::files::{ContentHash, FileId, StoredFile};
 use natter_core::model::*;
 use natter_core::store::{Credentials, Expired, Store, StoredSession};
 use natter_core::StoreError;
@@ -369,6 +372,34 @@ impl Store for SqliteStore {
         level: NotifyLevel,
     ) -> Result<bool, StoreError> {
         unread::set_notify(self, room, user, level).await
+    }
+
+    async fn create_file(&self, file: StoredFile) -> Result<(), StoreError> {
+        files::create_file(self, file).await
+    }
+
+    async fn file(&self, id: &FileId) -> Result<Option<StoredFile>, StoreError> {
+        files::file(self, id).await
+    }
+
+    async fn file_bytes_of(&self, owner: UserId) -> Result<u64, StoreError> {
+        files::file_bytes_of(self, owner).await
+    }
+
+    async fn file_rooms(&self, id: &FileId) -> Result<Vec<RoomId>, StoreError> {
+        files::file_rooms(self, id).await
+    }
+
+    async fn sweep_files(&self, unposted_before: Millis) -> Result<Vec<ContentHash>, StoreError> {
+        files::sweep_files(self, unposted_before).await
+    }
+
+    async fn hash_in_use(&self, hash: &ContentHash) -> Result<bool, StoreError> {
+        files::hash_in_use(self, hash).await
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        files::server_secret(self, name, candidate).await
     }
 
     fn keeps_issue_order(&self) -> bool {

@@ -60,6 +60,7 @@ pub(super) fn message_from(row: &Row<'_>) -> rusqlite::Result<Message> {
         replies: row.get::<_, i64>(19)?.max(0) as u32,
         last_reply_ts: row.get(20)?,
         reactions: Vec::new(),
+        files: Vec::new(),
     })
 }
 
