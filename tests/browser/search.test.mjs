@@ -332,6 +332,34 @@ browserSuite('message search', { timeout: 180000 }, () => {
     await closeSearch(ana);
   });
 
+  test('a long text is cut to an excerpt around its first hit (answers from the relay)', async () => {
+    // The contract's reply, made up by the test relay: any server.
+    const before = '🙂 word '.repeat(60);
+    const after2 = ' tail 🙂'.repeat(60);
+    const body = `${before}deploy${after2}`;
+    ana.relay.onClientFrame = (frame, relay) => {
+      if (frame.type !== 'search') return false;
+      relay.reply({ type: 'ok', ref: frame.ref, data: { next: null, results: [{
+        message: { id: 1, room: 77, seq: 5, sender: { id: 2, name: 'bob', guest: false }, body, ts: Date.now() },
+        room: { id: 77, name: 'dm', kind: 'dm', peer: { id: 2, name: 'bob', guest: false } },
+        parts: [{ text: before, hit: false }, { text: 'deploy', hit: true }, { text: after2, hit: false }],
+      }] } });
+      return true;
+    };
+    try {
+      await search(ana, 'deploy');
+      const [r] = await shown(ana);
+      assert.equal(r.room, 'bob', 'a DM is named by the other person');
+      assert.deepEqual(r.marks, ['deploy']);
+      assert.ok(r.text.startsWith('…') && r.text.endsWith('…'), r.text);
+      assert.ok(r.text.length <= 285 && r.text.includes('word deploy tail'), r.text);
+      assert.ok(!/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(r.text), 'no half emoji');
+    } finally {
+      ana.relay.onClientFrame = null;
+    }
+    await closeSearch(ana);
+  });
+
   test('375 px: the whole screen; a result opens the room', async (t) => {
     const phone = await openPage(browser, server, { viewport: { width: 375, height: 812 } });
     try {
