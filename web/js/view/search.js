@@ -102,7 +102,7 @@ export class SearchView {
   onShortcut(e) {
     if (e.defaultPrevented || !this.actions.enabled()) return;
     if (document.querySelector('dialog[open]:not(#dlg-search)')) return;
-    const ctrlK = (e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === 'k';
+    const ctrlK = (e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && String(e.key ?? '').toLowerCase() === 'k';
     const slash = e.key === '/' && !e.ctrlKey && !e.metaKey && !e.altKey && !this.dialog.open && !isTyping(e.target);
     if (!ctrlK && !slash) return;
     e.preventDefault();
