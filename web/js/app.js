@@ -1,15 +1,15 @@
 // app.js — the entry point and controller. Restores the session or shows sign-in, then wires
 // the pieces: connection events and replies go into the store, the store's changes go to the
 // views, the views' intents come back here as actions (send, edit, delete, react, threads,
-// mentions, rooms, read markers). The only module that knows the others.
+// mentions, rooms, read markers, search). The only module that knows the others.
 
 import * as api from './api.js';
 import * as saved from './session.js';
 import { Connection } from './connection.js';
 import { Store } from './store.js';
 import {
-  Ev, Req, HISTORY_PAGE, READ_SYNC_MS, ROOM_PAGE, THREAD_PAGE, TYPING_RESEND_MS, errorText,
-  newClientId, sendFailureText,
+  Ev, Req, HISTORY_PAGE, READ_SYNC_MS, ROOM_PAGE, SEARCH_PAGE, THREAD_PAGE, TYPING_RESEND_MS,
+  errorText, newClientId, sendFailureText,
 } from './protocol.js';
 import { AuthView } from './view/auth.js';
 import { SidebarView } from './view/sidebar.js';
@@ -22,6 +22,7 @@ import { closePopup, confirmDelete, initMessageDialogs, showEditHistory } from '
 import * as router from './router.js';
 import { Attention } from './notify.js';
 import { NotifyMenuView } from './view/notifymenu.js';
+import { SearchView } from './view/search.js';
 
 /** Stop typing (send `active: false`) after this long without a keystroke. */
 const TYPING_IDLE_MS = 4000;
@@ -171,6 +172,19 @@ const attention = new Attention({
   },
 });
 const notifyMenu = new NotifyMenuView(chatActions, attention);
+const searchView = new SearchView({
+  enabled: () => session !== null && !chatEl.hidden,
+  isMember: (roomId) => store.room(roomId) !== null,
+  /** One page of `search` results: `{results, next}`. */
+  search({ query, public: alsoPublic, order, cursor }) {
+    const data = { query, limit: SEARCH_PAGE };
+    if (alsoPublic) data.public = true;
+    if (order && order !== 'newest') data.order = order;
+    if (cursor) data.cursor = cursor;
+    return request(Req.SEARCH, data);
+  },
+  open: openSearchResult,
+});
 
 store.subscribe((topics) => {
   if (!session) return;
@@ -248,6 +262,25 @@ function openMessage(roomId, seq) {
   store.setFocus(roomId, seq);
   const held = room.messages.some((m) => m.seq === seq);
   if (!held) loadAround(roomId, seq);
+}
+
+/**
+ * A search result chosen: its room at that message, as a link to it opens (`/r/<room>/<seq>`,
+ * the history around it, highlighted); a public room not joined is joined first. A thread reply
+ * kept to its thread opens its thread's first message with the thread panel, as a notification
+ * does.
+ */
+async function openSearchResult({ message, room }) {
+  if (!store.room(room.id)) {
+    const { room: joined } = await request(Req.ROOM_JOIN, { room: room.id });
+    store.upsertRoom(joined);
+  }
+  const thread = message.thread != null && !message.also_room ? message.thread : null;
+  const seq = thread ?? message.seq;
+  sidebar.closeDrawer(false);
+  router.go(router.roomPath(room.id, seq));
+  openAddress({ page: 'chat', room: room.id, seq });
+  if (thread !== null) openThread(room.id, thread);
 }
 
 function showNotFound() {
@@ -341,6 +374,7 @@ function endSession(notice) {
   session = null;
   saved.clearSession(userId);
   dialogs.closeAll();
+  searchView.reset();
   closePopup(false);
   for (const id of ['dlg-delete', 'dlg-edits']) document.getElementById(id).close();
   sidebar.closeDrawer(false);
@@ -484,6 +518,17 @@ function flushReads() {
 
 /** rooms whose newest history page has been asked for and not yet answered */
 const loadingLatest = new Set();
+/** room id -> the message a link asked for while that room's history was loading (a room
+ *  just joined from a search result, whose `room_added` asked for the newest page first) */
+const aroundAfterLoad = new Map();
+
+/** After a room's history page came: the page around a message asked for meanwhile. */
+function followLink(roomId) {
+  const seq = aroundAfterLoad.get(roomId);
+  if (seq === undefined) return;
+  aroundAfterLoad.delete(roomId);
+  if (!store.room(roomId)?.messages.some((m) => m.seq === seq)) loadAround(roomId, seq);
+}
 
 async function loadLatest(roomId) {
   // `room_added` and the reply to my own join/create both ask; one request is enough.
@@ -496,12 +541,16 @@ async function loadLatest(roomId) {
     if (err.code !== 'disconnected') console.warn(`natter: history of room ${roomId} failed`, err);
   } finally {
     loadingLatest.delete(roomId);
+    followLink(roomId);
   }
 }
 
 /** The page around message `seq` (a link to it); a server without `around` gives the newest. */
 async function loadAround(roomId, seq) {
-  if (loadingLatest.has(roomId)) return;
+  if (loadingLatest.has(roomId)) {
+    aroundAfterLoad.set(roomId, seq);
+    return;
+  }
   loadingLatest.add(roomId);
   try {
     const page = await request(Req.HISTORY, { room: roomId, around: seq, limit: HISTORY_PAGE });
@@ -510,15 +559,17 @@ async function loadAround(roomId, seq) {
     loadingLatest.delete(roomId);
     if (err.code === 'disconnected') return;
     console.warn(`natter: history around ${seq} in room ${roomId} failed`, err);
-    store.setFocus(roomId, null);
+    if (!aroundAfterLoad.has(roomId)) store.setFocus(roomId, null);
     if (!store.room(roomId)?.loaded) loadLatest(roomId);
+    else followLink(roomId);
     return;
   }
   loadingLatest.delete(roomId);
-  if (!store.room(roomId)?.messages.some((m) => m.seq === seq)) {
+  if (!store.room(roomId)?.messages.some((m) => m.seq === seq) && !aroundAfterLoad.has(roomId)) {
     store.setFocus(roomId, null);
     toast('That message is not there any more.');
   }
+  followLink(roomId);
 }
 
 /** The next newer page of a window opened at a linked message. */

@@ -20,6 +20,7 @@ export const Req = Object.freeze({
   REACTION_ADD: 'reaction.add',
   REACTION_REMOVE: 'reaction.remove',
   HISTORY: 'history',
+  SEARCH: 'search',
   TYPING: 'typing',
   PRESENCE_LIST: 'presence.list',
   PING: 'ping',
@@ -85,6 +86,12 @@ export const HISTORY_PAGE = 50;
 export const REACTION_SET = Object.freeze(['👍', '❤️', '😂', '🎉', '😮', '😢', '👀', '✅', '🙏', '🔥']);
 /** `history` page size of a thread panel. */
 export const THREAD_PAGE = 50;
+/** `search` results per page (the server allows 1 to 50). */
+export const SEARCH_PAGE = 20;
+/** How long message search waits after the last keystroke before it asks. */
+export const SEARCH_DEBOUNCE_MS = 300;
+/** Search errors whose server message says what is wrong with the query (shown as it is). */
+export const SEARCH_QUERY_ERRORS = Object.freeze(['invalid_request', 'unknown_user', 'unknown_room']);
 
 /** The server forwards `typing: true` at most this often; sending more often is wasted. */
 export const TYPING_RESEND_MS = 2000;
