@@ -75,7 +75,9 @@ export function uploadFile(file, onProgress) {
     };
     // A refused upload is answered while the body is still streaming, and the connection is
     // closed: some browsers then see only a network error.
-    xhr.onerror = () => reject(new ApiError('upload_failed', 'The upload failed: the connection was closed (the file may be too large for this server).', 0));
+    xhr.onerror = () => reject(new ApiError('upload_failed', navigator.onLine
+      ? 'The upload failed: the connection was closed (the file may be too large for this server).'
+      : 'The upload failed: you are offline.', 0));
     xhr.onabort = () => reject(new ApiError('aborted', 'Cancelled.', 0));
     xhr.send(file);
   });

@@ -11,9 +11,14 @@ export const THUMB_MAX_PX = 360;
 
 const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 
-/** Set `attr` of `el` to the keyed `url` once the key is known (quietly nothing if it fails). */
+/** Set `attr` of `el` to the keyed `url` once the key is known (when the key cannot be had,
+ *  offline, again once the browser is back online). */
 function setKeyed(el, attr, url) {
-  keyedUrl(url).then((u) => el.setAttribute(attr, u), () => {});
+  keyedUrl(url).then((u) => el.setAttribute(attr, u), () => {
+    window.addEventListener('online', () => {
+      if (el.isConnected) setKeyed(el, attr, url);
+    }, { once: true });
+  });
 }
 
 /** The files of one message (null when none). */
