@@ -20,6 +20,7 @@ import { Dialogs } from './view/dialogs.js';
 import { ThreadView } from './view/thread.js';
 import { closePopup, confirmDelete, initMessageDialogs, showEditHistory } from './view/message-actions.js';
 import * as router from './router.js';
+import { setFilesToken } from './files.js';
 import { Attention } from './notify.js';
 import { NotifyMenuView } from './view/notifymenu.js';
 import { SearchView } from './view/search.js';
@@ -332,6 +333,7 @@ function showAuthError(err, mode) {
 
 function enterChat({ token, user }) {
   session = { token, user };
+  setFilesToken(token);
   store.reset();
   store.setMe(user);
   store.readSeq = saved.loadReadMarks(user.id);
@@ -372,6 +374,8 @@ function endSession(notice) {
   conn?.stop();
   conn = null;
   session = null;
+  setFilesToken(null);
+  composer.clearAttachments();
   saved.clearSession(userId);
   dialogs.closeAll();
   searchView.reset();
@@ -412,8 +416,9 @@ function onReady(reply) {
     if (!store.room(item.room)) continue;
     const thread = item.thread ?? null;
     const alsoRoom = item.also_room === true;
-    store.addPending(item.room, { client_id: item.client_id, body: item.body, ts: item.ts, thread, also_room: alsoRoom });
-    deliver(item.room, item.client_id, item.body, thread, alsoRoom);
+    const files = item.files ?? [];
+    store.addPending(item.room, { client_id: item.client_id, body: item.body, ts: item.ts, thread, also_room: alsoRoom, files });
+    deliver(item.room, item.client_id, item.body, thread, alsoRoom, files);
   }
   restoredOutbox = [];
   const route = wanted;
@@ -632,12 +637,13 @@ async function leaveRoom(id) {
 
 // ---- sending --------------------------------------------------------------------------------
 
-function send(body) {
+/** A message in the open room: `body` (may be empty with files) and `files`, uploaded FileInfos. */
+function send(body, files = []) {
   const room = store.currentRoom;
   if (!room || !conn) return false;
   const clientId = newClientId();
-  store.addPending(room.id, { client_id: clientId, body });
-  deliver(room.id, clientId, body);
+  store.addPending(room.id, { client_id: clientId, body, files });
+  deliver(room.id, clientId, body, null, false, files);
   notifyMenu.offerPrompt();
   // The server ends my typing state when I send.
   clearTimeout(typingState.idleTimer);
@@ -646,9 +652,9 @@ function send(body) {
   return true;
 }
 
-function deliver(roomId, clientId, body, thread = null, alsoRoom = false) {
+function deliver(roomId, clientId, body, thread = null, alsoRoom = false, files = []) {
   const c = conn;
-  c.sendMessage({ room: roomId, body, client_id: clientId, thread, also_room: alsoRoom }).then(
+  c.sendMessage({ room: roomId, body, client_id: clientId, thread, also_room: alsoRoom, files: files.map((f) => f.id) }).then(
     ({ message }) => {
       store.addMessages(message.room, [message]);
       store.removePending(clientId);
@@ -692,7 +698,7 @@ function retry(clientId) {
   const room = [...store.rooms.values()].find((r) => r.pending.some((p) => p.client_id === clientId));
   if (!room) return;
   const p = store.updatePending(clientId, { state: 'sending', error: null });
-  deliver(room.id, clientId, p.body, p.thread, p.also_room);
+  deliver(room.id, clientId, p.body, p.thread, p.also_room, p.files ?? []);
 }
 
 /** Leave the inline editor; the keyboard goes back to the box of where it was. */
@@ -782,8 +788,11 @@ function persist(topics) {
   if (topics.has('read') || topics.has('all')) saved.saveReadMarks(userId, store.readSeq);
   if (topics.has('pending')) {
     const unsent = store.allPending().filter((p) => p.state !== 'failed');
-    saved.saveOutbox(userId, unsent.map(({ room, client_id, body, ts, thread, also_room }) => (
-      thread == null ? { room, client_id, body, ts } : { room, client_id, body, ts, thread, also_room })));
+    saved.saveOutbox(userId, unsent.map(({ room, client_id, body, ts, thread, also_room, files }) => {
+      const item = thread == null ? { room, client_id, body, ts } : { room, client_id, body, ts, thread, also_room };
+      if (files?.length) item.files = files;
+      return item;
+    }));
   }
 }
 

@@ -294,13 +294,14 @@ export class Connection {
   }
 
   /**
-   * Queue a `message.send` (`thread`, `also_room` for a thread reply). Resolves with the reply's
+   * Queue a `message.send` (`thread`, `also_room` for a thread reply; `files`: upload ids). Resolves with the reply's
    * data (`{message, duplicate}`) once the server has stored it, however many reconnects that
    * takes; rejects only with an error that a resend cannot fix by itself (`internal` included:
    * the person decides to retry).
    */
-  sendMessage({ room, body, client_id, thread, also_room }) {
+  sendMessage({ room, body, client_id, thread, also_room, files }) {
     const data = { room, body, client_id };
+    if (files?.length) data.files = files;
     if (thread != null) {
       data.thread = thread;
       if (also_room) data.also_room = true;

@@ -91,7 +91,9 @@ export class Attention {
     const room = store.room(msg.room);
     const where = room.info.kind === 'dm' ? null : `#${roomTitle(room.info)}`;
     const title = why === 'dm' ? msg.sender.name : `${msg.sender.name} in ${where}`;
-    const body = [...(msg.body ?? '')].slice(0, BODY_CHARS).join('');
+    const n = msg.files?.length ?? 0;
+    const text = msg.body || (n ? `sent ${n === 1 ? 'a file' : `${n} files`}` : '');
+    const body = [...text].slice(0, BODY_CHARS).join('');
     // A thread reply opens at its thread's first message, with the thread open.
     const target = inTimeline(msg) ? msg.seq : msg.thread;
     const thread = msg.thread ?? null;

@@ -162,6 +162,7 @@ const SEND_FAILURE_TEXT = {
   unknown_message: 'the message it replies to is gone',
   message_deleted: 'the message it replies to was deleted',
   invalid_thread: 'that message is itself a reply',
+  unknown_file: 'an attached file is gone (upload it again)',
 };
 
 /** Why a `message.send` failed, short enough to sit under the message ("Not sent: ..."). */

@@ -29,7 +29,8 @@ export const KEEP_AFTER_TRIM = 800;
  * @property {boolean} hasOlder   the server has messages older than `messages[0]`
  * @property {boolean} loadingOlder
  * @property {object[]} pending   my messages the server has not acknowledged:
- *                                {client_id, body, ts, state: 'sending'|'failed', error}
+ *                                {client_id, body, ts, state: 'sending'|'failed', error,
+ *                                files: [FileInfo]}
  * @property {object[]} notices   "ana joined": {key, afterSeq, ts, text}
  * @property {Map<number, {user, until}>} typing  user id -> who is typing here, until when
   * @property {boolean} hasNewer   `messages` is a window opened at a linked message (`history`
@@ -585,11 +586,12 @@ export class Store {
     this.changed(`room:${roomId}`);
   }
 
-  /** One of my messages on its way; `thread` (and `also_room`) for a thread reply. */
-  addPending(roomId, { client_id, body, ts = Date.now(), state = 'sending', thread = null, also_room = false }) {
+  /** One of my messages on its way; `thread` (and `also_room`) for a thread reply; `files`
+   *  the FileInfos of its uploads. */
+  addPending(roomId, { client_id, body, ts = Date.now(), state = 'sending', thread = null, also_room = false, files = [] }) {
     const room = this.rooms.get(roomId);
     if (!room) return;
-    room.pending.push({ client_id, body, ts, state, error: null, thread, also_room });
+    room.pending.push({ client_id, body, ts, state, error: null, thread, also_room, files });
     this.changed(`room:${roomId}`, 'pending', 'thread');
   }
 

@@ -2,14 +2,16 @@
 // time, the text (or the "Message deleted" tombstone, or the inline editor), "(edited)" (opens
 // the version history), the reaction chips, the thread summary ("3 replies · last reply 14:02"),
 // "replied to a thread" on a reply also sent to the room, the mention highlight, pending and
-// failed sends, and the action toolbar ("…" menu, long-press on touch). Also `reconcileList`,
-// which keeps a list's elements while their signature is unchanged. Reads; acts via `actions`.
+// failed sends, its files (view/files.js), and the action toolbar ("…" menu, long-press on
+// touch). Also `reconcileList`, which keeps a list's elements while their signature is
+// unchanged. Reads; acts via `actions`.
 
 import { h, avatar, icon, formatTime, formatFull } from './dom.js';
 import { charCount, isBlank } from '../protocol.js';
 import { renderBody } from './markdown.js';
 import { inTimeline } from '../store.js';
 import { openMenu, openReactionPicker } from './message-actions.js';
+import { fileList } from './files.js';
 
 /** A touch held this long opens the message's menu. */
 const LONG_PRESS_MS = 500;
@@ -61,8 +63,11 @@ export function buildMessage(e, ctx) {
     }, 'replied to a thread')
     : null;
   let content;
+  // A deleted message shows no files (the server drops them from it too).
+  const files = msg?.deleted ? null : fileList(msg ? msg.files : e.pending?.files);
   if (msg && isEditing(ctx, msg)) content = editor(msg, ctx);
   else if (msg?.deleted) content = h('p', { class: 'msg-tombstone' }, 'Message deleted');
+  else if (files && isBlank(e.body ?? '') && !msg?.edited_at) content = null;
   else {
     content = h('div', { class: 'bubble', title: formatFull(e.ts) },
       bodyText(e.body, store),
@@ -81,6 +86,7 @@ export function buildMessage(e, ctx) {
       meta,
       threadRef,
       content,
+      files,
       msg ? reactionRow(msg, ctx) : null,
       msg && ctx.where === 'room' && msg.thread == null && msg.replies ? threadSummary(msg, ctx) : null,
       e.pending ? pendingState(e.pending, ctx) : null),
