@@ -205,6 +205,10 @@ impl Node {
         if !self.store.leave(room, session.user.id).await? {
             return Err(ChatError::not_member(room));
         }
+        // From now on this connection may not act in the room (a send right after the reply
+        // must fail `not_member`), though it still receives the room's events until its
+        // `room_removed` (below) unsubscribes it.
+        session.remove_room(room);
         let count = self.store.room(room).await?.map_or(0, |r| r.member_count);
         self.end_typing(room, &session.user).await;
         self.publish(BusEvent::MemberLeft {
