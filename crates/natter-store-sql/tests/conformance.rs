@@ -136,7 +136,8 @@ async fn a_first_schema_file_is_migrated_to_read_markers() {
             "DROP TABLE message_files; DROP TABLE files; DROP TABLE server_secrets;
              DROP TRIGGER messages_search_insert; DROP TRIGGER messages_search_update;
              DROP TRIGGER messages_search_delete;
-             DROP TABLE message_words; DROP TABLE message_trigrams;
+             DROP TABLE message_trigram_terms; DROP TABLE message_words;
+             DROP TABLE message_trigrams;
              DROP INDEX messages_by_thread; DROP INDEX messages_by_target;
              DROP TABLE reactions; DROP TABLE mentions; ALTER TABLE members DROP COLUMN notify;
              ALTER TABLE messages DROP COLUMN kind; ALTER TABLE messages DROP COLUMN target;

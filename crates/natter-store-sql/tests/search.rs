@@ -82,6 +82,16 @@ async fn indexes_find_what_they_should(store: &dyn Store) {
         "two characters, under a trigram"
     );
     assert_eq!(
+        bodies(store, query(&r, &[], &["ます"])).await,
+        vec!["京都に行きます"],
+        "two characters at the very end"
+    );
+    assert_eq!(
+        bodies(store, query(&r, &[], &["e"])).await.len(),
+        4,
+        "a common letter (\"NEAR\" too: case-folded)"
+    );
+    assert_eq!(
         bodies(store, query(&r, &["yesterday"], &["it"])).await,
         vec!["We deployed it yesterday"],
         "a short substring beside a word"
@@ -108,6 +118,50 @@ async fn indexes_find_what_they_should(store: &dyn Store) {
         bodies(store, query(&r, &["near", "or", "not"], &[])).await,
         vec!["say \"NEAR\" OR NOT"]
     );
+    // Relevance with nothing (or only substrings) to rank by: newest first, or the trigram
+    // rank, but results all the same.
+    for (subs, expected) in [(&[][..], 9), (&["東京"][..], 1), (&["cpu at"][..], 2)] {
+        let mut q = query(&r, &[], subs);
+        q.order = SearchOrder::Relevance;
+        q.from = Some(ana.id);
+        let found = store.search(&q).await.expect("relevance without words");
+        assert_eq!(found.len(), expected, "{subs:?}");
+    }
+    // An edit and a delete reach the substring index too.
+    let kyoto = store
+        .message(room.id, Seq(4))
+        .await
+        .expect("read")
+        .expect("4");
+    assert_eq!(kyoto.body, "京都に行きます");
+    let change = |change: Change, body: &str, client_id: &str| NewChange {
+        room: room.id,
+        sender: ana.clone(),
+        client_id: client_id.into(),
+        ts: 1_790_000_100_000,
+        change,
+        body: body.into(),
+        max_reactions: 20,
+    };
+    store
+        .change(change(
+            Change::Edit { target: kyoto.seq },
+            "大阪に行きます",
+            "e1",
+        ))
+        .await
+        .expect("edit");
+    assert!(bodies(store, query(&r, &[], &["京都"])).await.is_empty());
+    assert_eq!(
+        bodies(store, query(&r, &[], &["大阪"])).await,
+        vec!["大阪に行きます"]
+    );
+    store
+        .change(change(Change::Delete { target: kyoto.seq }, "", "d1"))
+        .await
+        .expect("delete");
+    assert!(bodies(store, query(&r, &[], &["大阪"])).await.is_empty());
+    assert!(bodies(store, query(&r, &[], &["阪に行"])).await.is_empty());
 }
 
 /// The fixture's messages (written before search existed) are found after the upgrade.

@@ -1,9 +1,12 @@
 //! PostgreSQL `search` (migration 0005): words through the `to_tsvector('english', body)` GIN
 //! index (one `plainto_tsquery` of all the words: each must match, stemmed; `ts_rank` for
-//! relevance), substrings through the `pg_trgm` GIN index with `ILIKE '%...%'` (`%`, `_` and
-//! `\` escaped; a substring under 3 characters has no trigram, so the planner checks it on
-//! the rows the rest of the query finds). Results come in their current state with their
-//! reactions, like `message_page`.
+//! relevance), substrings of 3 characters or more through the `pg_trgm` GIN index with
+//! `ILIKE '%...%'` (`%`, `_` and `\` escaped). A shorter one has no trigram: in a script
+//! written without spaces it goes through the `natter_grams` GIN index (characters and pairs
+//! of them), otherwise `strpos` checks it on the rows the rest of the query finds. Each
+//! query is planned with its own values (an unnamed statement): a generic plan cannot tell a
+//! selective pattern from one that matches everything. Results come in their current state
+//! with their reactions, like `message_page`.
 
 use super::error::backend;
 use super::rows::{message_from, reaction_from, MESSAGE_COLUMNS};
@@ -12,6 +15,7 @@ use crate::entries::attach_reactions;
 use crate::search::{like_escaped, Terms};
 use deadpool_postgres::GenericClient;
 use natter_core::model::*;
+use natter_core::search::is_unspaced;
 use natter_core::StoreError;
 use std::fmt::Write as _;
 use tokio_postgres::types::ToSql;
@@ -36,6 +40,9 @@ impl Arg {
 /// The word index's expression (must be the one `messages_words` indexes).
 const WORDS: &str = "to_tsvector('english', m.body)";
 
+/// The partial index `messages_unspaced_grams`'s predicate on the text, verbatim.
+const UNSPACED: &str = "m.body ~ '[\\u0E00-\\u0EFF\\u1000-\\u109F\\u1780-\\u17FF\\u2E80-\\u2FDF\\u3040-\\u30FF\\u3100-\\u312F\\u3130-\\u318F\\u31F0-\\u31FF\\u3400-\\u4DBF\\u4E00-\\u9FFF\\uAC00-\\uD7AF\\uF900-\\uFAFF\\uFF66-\\uFF9F\\U00020000-\\U0002FA1F]'";
+
 /// The statement and its parameters for `q`.
 fn search_sql(q: &SearchQuery) -> (String, Vec<Arg>) {
     let terms = Terms::of(q);
@@ -45,16 +52,31 @@ fn search_sql(q: &SearchQuery) -> (String, Vec<Arg>) {
         "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id
          WHERE m.room_id = ANY($1) AND m.kind = 0 AND NOT m.deleted"
     );
-    let mut rank = "0".to_string();
+    // Relevance without words: nothing to rank by, so newest first.
+    let mut rank = None;
     if !terms.words.is_empty() {
         args.push(Arg::Text(terms.words.join(" ")));
         let n = args.len();
         let _ = write!(sql, " AND {WORDS} @@ plainto_tsquery('english', ${n})");
-        rank = format!("ts_rank({WORDS}, plainto_tsquery('english', ${n}))");
+        rank = Some(format!(
+            "ts_rank({WORDS}, plainto_tsquery('english', ${n})) DESC, "
+        ));
     }
-    for s in terms.long.iter().chain(terms.short.iter()) {
+    for s in &terms.long {
         args.push(Arg::Text(format!("%{}%", like_escaped(s))));
         let _ = write!(sql, " AND m.body ILIKE ${} ESCAPE '\\'", args.len());
+    }
+    for s in &terms.short {
+        args.push(Arg::Text(s.to_string()));
+        let n = args.len();
+        if s.chars().any(is_unspaced) {
+            let _ = write!(
+                sql,
+                " AND {UNSPACED} AND natter_grams(m.body) @> ARRAY[${n}::text]"
+            );
+        } else {
+            let _ = write!(sql, " AND strpos(lower(m.body), ${n}) > 0");
+        }
     }
     if let Some(from) = q.from {
         args.push(Arg::Int(from.0));
@@ -79,12 +101,11 @@ fn search_sql(q: &SearchQuery) -> (String, Vec<Arg>) {
         (SearchOrder::Relevance, SearchPage::Offset(n)) => n,
         _ => 0,
     };
-    match q.order {
-        SearchOrder::Newest => sql.push_str(" ORDER BY m.created_at DESC, m.id DESC"),
-        SearchOrder::Relevance => {
-            let _ = write!(sql, " ORDER BY {rank} DESC, m.created_at DESC, m.id DESC");
-        }
-    }
+    let rank = match q.order {
+        SearchOrder::Relevance => rank.unwrap_or_default(),
+        SearchOrder::Newest => String::new(),
+    };
+    let _ = write!(sql, " ORDER BY {rank}m.created_at DESC, m.id DESC");
     args.push(Arg::Int(i64::from(q.limit)));
     args.push(Arg::Int(i64::from(offset)));
     let _ = write!(sql, " LIMIT ${} OFFSET ${}", args.len() - 1, args.len());
@@ -101,9 +122,8 @@ pub(super) async fn search(
     let (sql, args) = search_sql(q);
     let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(Arg::as_sql).collect();
     let client = store.client().await?;
-    // The statement depends only on which terms and filters the query has: few shapes.
-    let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
-    let rows = client.query(&stmt, &params).await.map_err(backend)?;
+    // Unnamed, so planned with this query's values (see the module comment).
+    let rows = client.query(sql.as_str(), &params).await.map_err(backend)?;
     let mut found = rows
         .iter()
         .map(message_from)
@@ -170,5 +190,27 @@ mod tests {
         assert!(matches!(&args[1], Arg::Text(t) if t == "deploy friday"));
         assert!(matches!(&args[2], Arg::Text(t) if t == "%100\\%%"));
         assert!(matches!(args.last(), Some(Arg::Int(20))));
+    }
+
+    #[test]
+    fn short_substrings_take_the_grams_index_in_unspaced_scripts() {
+        let q = SearchQuery {
+            rooms: vec![RoomId(3)],
+            substrings: vec!["東京".into(), "ok".into()],
+            limit: 20,
+            ..SearchQuery::default()
+        };
+        let (sql, _) = search_sql(&q);
+        assert!(
+            sql.contains("natter_grams(m.body) @> ARRAY[$2::text]"),
+            "{sql}"
+        );
+        assert!(sql.contains("strpos(lower(m.body), $3) > 0"), "{sql}");
+        let migration = include_str!("../../migrations/postgres/0005_search.sql");
+        let predicate = UNSPACED.trim_start_matches("m.");
+        assert!(
+            migration.contains(predicate),
+            "the index's predicate, verbatim"
+        );
     }
 }

@@ -1,9 +1,12 @@
 //! SQLite `search` (migration 0005): words through the FTS5 word index `message_words`
-//! (porter stems, bm25 for relevance), substrings of 3 characters or more through the FTS5
-//! trigram index `message_trigrams` (a quoted string there is its trigrams in a row: exactly
-//! the rows holding it, case-folded), shorter substrings with `instr` on the rows the rest of
-//! the query leaves (the searched rooms' messages when nothing else narrows them). Results
-//! come in their current state with their reactions, like `message_page`.
+//! (porter stems, bm25 for relevance), substrings through the FTS5 trigram index
+//! `message_trigrams`: one of 3 characters or more as a quoted string (its trigrams in a row:
+//! exactly the rows holding it, case-folded), a shorter one as the OR of the indexed trigrams
+//! that start with it (the index holds each text plus two newlines, so every occurrence
+//! starts one). A short substring that starts more than `MAX_SHORT_TERMS` trigrams (a common
+//! letter) is checked with `instr` on the rows the rest of the query leaves instead (the
+//! searched rooms' messages when nothing else narrows them). Results come in their current
+//! state with their reactions, like `message_page`.
 
 use super::error::backend;
 use super::rows::{message_from, reaction_from, MESSAGE_COLUMNS};
@@ -16,10 +19,48 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection};
 use std::fmt::Write as _;
 
+/// The most indexed trigrams a short substring is looked up as (an OR of them); beyond, it is
+/// checked on each candidate row instead.
+const MAX_SHORT_TERMS: usize = 256;
+
+/// How a short substring is matched: the trigrams that start with it, or a check per row.
+enum Short<'a> {
+    Trigrams(Vec<String>),
+    Check(&'a str),
+}
+
+/// The indexed trigrams starting with `prefix`, if there are at most `MAX_SHORT_TERMS`.
+fn trigrams_starting(conn: &Connection, prefix: &str) -> Result<Option<Vec<String>>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT term FROM message_trigram_terms
+             WHERE term >= ?1 AND term < ?1 || char(1114111) LIMIT ?2",
+        )
+        .map_err(backend)?;
+    let terms = stmt
+        .query_map(params![prefix, MAX_SHORT_TERMS as i64 + 1], |r| r.get(0))
+        .map_err(backend)?
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(backend)?;
+    Ok((terms.len() <= MAX_SHORT_TERMS).then_some(terms))
+}
+
+/// The trigram index's query: every long substring, and each short one as an OR group.
+fn trigram_query(long: &[&str], short: &[Short<'_>]) -> Option<String> {
+    let mut parts: Vec<String> = long.iter().map(|s| fts5_string(s)).collect();
+    for s in short {
+        if let Short::Trigrams(terms) = s {
+            let any: Vec<String> = terms.iter().map(|t| fts5_string(t)).collect();
+            parts.push(format!("({})", any.join(" OR ")));
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(" AND "))
+}
+
 /// The statement and its parameters for `q` (see the module comment for the plan).
-fn search_sql(q: &SearchQuery) -> (String, Vec<Value>) {
-    let terms = Terms::of(q);
+fn search_sql(q: &SearchQuery, terms: &Terms<'_>, short: &[Short<'_>]) -> (String, Vec<Value>) {
     let mut args: Vec<Value> = Vec::new();
+    let trigrams = trigram_query(&terms.long, short);
     // The index that drives the query: the word index when there are words (its bm25 is the
     // rank), else the trigram index when there is a long substring, else the rooms' rows.
     let (from, rank) = if !terms.words.is_empty() {
@@ -27,24 +68,24 @@ fn search_sql(q: &SearchQuery) -> (String, Vec<Value>) {
         args.push(Value::Text(query.join(" ")));
         (
             "message_words f JOIN messages m ON m.id = f.rowid",
-            "f.rank",
+            "f.rank, ",
         )
-    } else if !terms.long.is_empty() {
+    } else if trigrams.is_some() {
         (
             "message_trigrams f JOIN messages m ON m.id = f.rowid",
-            "f.rank",
+            "f.rank, ",
         )
     } else {
-        ("messages m", "0")
+        // Nothing to rank by: relevance is newest first.
+        ("messages m", "")
     };
     let mut sql =
         format!("SELECT {MESSAGE_COLUMNS} FROM {from} JOIN users u ON u.id = m.sender_id WHERE ");
     if !terms.words.is_empty() {
         sql.push_str("message_words MATCH ?1 AND ");
     }
-    if !terms.long.is_empty() {
-        let query: Vec<String> = terms.long.iter().map(|s| fts5_string(s)).collect();
-        args.push(Value::Text(query.join(" ")));
+    if let Some(trigrams) = trigrams {
+        args.push(Value::Text(trigrams));
         if terms.words.is_empty() {
             let _ = write!(sql, "message_trigrams MATCH ?{} AND ", args.len());
         } else {
@@ -63,7 +104,10 @@ fn search_sql(q: &SearchQuery) -> (String, Vec<Value>) {
         "m.room_id IN ({}) AND m.kind = 0 AND m.deleted = 0",
         rooms.join(",")
     );
-    for short in &terms.short {
+    for short in short {
+        let Short::Check(short) = short else {
+            continue;
+        };
         args.push(Value::Text(short.to_string()));
         let _ = write!(sql, " AND instr(lower(m.body), ?{}) > 0", args.len());
     }
@@ -93,12 +137,11 @@ fn search_sql(q: &SearchQuery) -> (String, Vec<Value>) {
         (SearchOrder::Relevance, SearchPage::Offset(n)) => n,
         _ => 0,
     };
-    match q.order {
-        SearchOrder::Newest => sql.push_str(" ORDER BY m.created_at DESC, m.id DESC"),
-        SearchOrder::Relevance => {
-            let _ = write!(sql, " ORDER BY {rank}, m.created_at DESC, m.id DESC");
-        }
-    }
+    let rank = match q.order {
+        SearchOrder::Relevance => rank,
+        SearchOrder::Newest => "",
+    };
+    let _ = write!(sql, " ORDER BY {rank}m.created_at DESC, m.id DESC");
     args.push(Value::Integer(i64::from(q.limit)));
     args.push(Value::Integer(i64::from(offset)));
     let _ = write!(sql, " LIMIT ?{} OFFSET ?{}", args.len() - 1, args.len());
@@ -112,9 +155,20 @@ pub(super) async fn search(
     if q.rooms.is_empty() || q.limit == 0 {
         return Ok(Vec::new());
     }
-    let (sql, args) = search_sql(q);
+    let q = q.clone();
     store
         .read(move |conn| {
+            let terms = Terms::of(&q);
+            let mut short = Vec::with_capacity(terms.short.len());
+            for s in &terms.short {
+                short.push(match trigrams_starting(conn, s)? {
+                    // No indexed trigram starts with it: no message holds it.
+                    Some(t) if t.is_empty() => return Ok(Vec::new()),
+                    Some(t) => Short::Trigrams(t),
+                    None => Short::Check(s),
+                });
+            }
+            let (sql, args) = search_sql(&q, &terms, &short);
             // Not cached: the room list makes nearly every statement a new one.
             let mut stmt = conn.prepare(&sql).map_err(backend)?;
             let rows = stmt
@@ -153,7 +207,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn words_drive_and_short_substrings_filter() {
+    fn words_drive_and_substrings_narrow() {
         let q = SearchQuery {
             rooms: vec![RoomId(3), RoomId(9)],
             words: vec!["deploy".into()],
@@ -161,12 +215,20 @@ mod tests {
             limit: 20,
             ..SearchQuery::default()
         };
-        let (sql, args) = search_sql(&q);
+        let terms = Terms::of(&q);
+        let short = [Short::Trigrams(vec!["東京都".into(), "東京\n".into()])];
+        let (sql, args) = search_sql(&q, &terms, &short);
         assert!(sql.contains("FROM message_words f"), "{sql}");
         assert!(sql.contains("message_trigrams MATCH ?2"), "{sql}");
         assert!(sql.contains("m.room_id IN (3,9)"), "{sql}");
-        assert!(sql.contains("instr(lower(m.body), ?3)"), "{sql}");
+        assert!(!sql.contains("instr("), "{sql}");
         assert_eq!(args[0], Value::Text("\"deploy\"".into()));
-        assert_eq!(args[1], Value::Text("\"release notes\"".into()));
+        assert_eq!(
+            args[1],
+            Value::Text("\"release notes\" AND (\"東京都\" OR \"東京\n\")".into())
+        );
+        let short = [Short::Check("東京")];
+        let (sql, _) = search_sql(&q, &terms, &short);
+        assert!(sql.contains("instr(lower(m.body), ?3)"), "{sql}");
     }
 }
