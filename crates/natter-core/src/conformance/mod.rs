@@ -14,7 +14,7 @@
 //! needs `tokio` (with `macros` and `rt-multi-thread`) among its dev-dependencies.
 
 pub mod broker;
-pub mod search;
 pub mod files;
+pub mod search;
 pub mod store;
 pub mod stream;

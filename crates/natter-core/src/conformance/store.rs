@@ -44,8 +44,8 @@ pub const RULES: &[&str] = &[
     "server_secrets",
 ];
 
-pub use super::search::search;
 pub use super::files::{file_sweep, files_on_messages, server_secrets};
+pub use super::search::search;
 pub use super::stream::{
     deletes_leave_tombstones, edits_and_versions, reactions, threads, unread_and_mentions,
 };

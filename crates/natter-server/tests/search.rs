@@ -1,0 +1,158 @@
+//! `search` end to end over real sockets and `GET /api/search`: only what the searcher may
+//! read (their rooms and DMs; public rooms when asked; never someone else's DM), never a
+//! deleted text, an edited message by its current text, CJK substrings, filters, pages.
+//! CI runs it again on PostgreSQL + Redis.
+
+use natter_testkit::{room_with, unique, Client, TestServer};
+use serde_json::{json, Value};
+
+fn bodies(reply: &Value) -> Vec<String> {
+    reply["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["message"]["body"].as_str().expect("body").to_string())
+        .collect()
+}
+
+async fn edit(c: &mut Client, room: i64, seq: &Value, body: &str) {
+    c.ok(
+        "message.edit",
+        json!({"room": room, "seq": seq, "body": body, "client_id": unique("e")}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn search_finds_what_the_searcher_may_read_and_nothing_else() {
+    let server = TestServer::start().await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    let mut eve = server.user("eve").await;
+    let shared = room_with(&mut ana, &mut [&mut bob]).await;
+    let bobs = room_with(&mut bob, &mut []).await;
+    let word = unique("zebra").replace('-', "");
+    ana.say(shared, &format!("the {word} release is out")).await;
+    let gone = bob.say(shared, &format!("{word} secret plans")).await;
+    bob.ok(
+        "message.delete",
+        json!({"room": shared, "seq": gone["seq"], "client_id": unique("d")}),
+    )
+    .await;
+    let old = bob.say(shared, "an old text").await;
+    edit(&mut bob, shared, &old["seq"], &format!("now about {word}")).await;
+    bob.say(bobs, &format!("{word} in bob's own room")).await;
+    let dm = bob.ok("dm.open", json!({"user": eve.name()})).await["room"]["id"].clone();
+    bob.say(
+        dm.as_i64().expect("dm"),
+        &format!("{word} between bob and eve"),
+    )
+    .await;
+    ana.say(shared, "東京で会いましょう").await;
+
+    let found = ana.ok("search", json!({"query": word})).await;
+    assert_eq!(
+        bodies(&found),
+        vec![
+            format!("now about {word}"),
+            format!("the {word} release is out")
+        ],
+        "newest first; the edit's text; not the deleted one, not bob's room, not a DM of others"
+    );
+    let hit: String = found["results"][0]["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .filter(|p| p["hit"] == true)
+        .map(|p| p["text"].as_str().expect("text"))
+        .collect();
+    assert_eq!(hit, word, "the hit is marked");
+    assert_eq!(found["results"][0]["room"]["id"], shared);
+    let public = ana
+        .ok("search", json!({"query": word, "public": true}))
+        .await;
+    assert_eq!(
+        bodies(&public).len(),
+        3,
+        "bob's public room too, still no DM"
+    );
+    assert!(
+        ana.ok("search", json!({"query": "old text"})).await["results"]
+            .as_array()
+            .expect("r")
+            .is_empty()
+    );
+    let cjk = ana.ok("search", json!({"query": "会い"})).await;
+    assert_eq!(bodies(&cjk), vec!["東京で会いましょう"]);
+    let from = ana
+        .ok(
+            "search",
+            json!({"query": format!("{word} from:{}", bob.name())}),
+        )
+        .await;
+    assert_eq!(bodies(&from), vec![format!("now about {word}")]);
+    let eve_finds = eve.ok("search", json!({"query": word})).await;
+    assert_eq!(
+        bodies(&eve_finds),
+        vec![format!("{word} between bob and eve")],
+        "her own DM"
+    );
+    assert_eq!(
+        ana.fails("search", json!({"query": "from:nobody-at-all"}))
+            .await,
+        "unknown_user"
+    );
+    assert_eq!(
+        ana.fails("search", json!({"query": "x in:no-such-room"}))
+            .await,
+        "unknown_room"
+    );
+    assert_eq!(
+        ana.fails("search", json!({"query": "\"open"})).await,
+        "invalid_request"
+    );
+    assert_eq!(
+        ana.fails("search", json!({"query": "  "})).await,
+        "invalid_request"
+    );
+
+    // Pages: one result at a time, by cursor, none twice.
+    let mut seen = Vec::new();
+    let mut cursor = Value::Null;
+    loop {
+        let page = ana
+            .ok(
+                "search",
+                json!({"query": word, "limit": 1, "cursor": cursor}),
+            )
+            .await;
+        seen.extend(bodies(&page));
+        cursor = page["next"].clone();
+        if cursor.is_null() || seen.len() > 5 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 2);
+
+    // The same over HTTP, for bots.
+    let http = reqwest::Client::new();
+    let url = server.http(&format!("/api/search?query={word}&limit=5"));
+    let r = http
+        .get(&url)
+        .bearer_auth(&ana.token)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(bodies(&body), bodies(&found));
+    let r = http.get(&url).send().await.expect("req");
+    assert_eq!(r.status(), 401);
+    let r = http
+        .get(server.http("/api/search?query=x&limit=500"))
+        .bearer_auth(&ana.token)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 400);
+}
