@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 /// `auth` arguments.
 #[derive(Debug, Clone, Deserialize)]
@@ -17,7 +17,7 @@ pub struct AuthArgs {
     pub token: String,
     /// Room id (string key) -> last seq seen.
     #[serde(default)]
-    pub resume: HashMap<String, i64>,
+    pub resume: BTreeMap<String, i64>,
     /// Whether to receive presence events.
     #[serde(default = "default_true")]
     pub presence: bool,
@@ -445,6 +445,21 @@ mod tests {
         ] {
             let e = parse_frame(frame).expect_err("not JSON");
             assert_eq!(e.error.code, ErrorCode::BadJson, "{frame}");
+        }
+    }
+
+    /// Regression (fuzz/ request_parser, CI): two parses of one `auth` must be equal, also in
+    /// their Debug form, which the fuzzer's oracle compares; `resume` was a HashMap, whose
+    /// order differs between instances.
+    #[test]
+    fn an_auth_parses_the_same_every_time() {
+        let frame = r#"{"type":"auth","ref":"a","data":{"token":"t","resume":{"1":1,"2":2,"3":3,"4":4,"5":5,"6":6,"7":7,"8":8}}}"#;
+        let first = format!("{:?}", parse_frame(frame).map(|(_, r)| r).ok());
+        for _ in 0..8 {
+            assert_eq!(
+                format!("{:?}", parse_frame_general(frame).map(|(_, r)| r).ok()),
+                first
+            );
         }
     }
 
