@@ -1,5 +1,6 @@
 //! Account rules: name and password validation, argon2id hashing (off the async runtime),
-//! and opaque session tokens stored only as SHA-256 hashes.
+//! and opaque session tokens stored only as SHA-256 hashes. Over 500 lines with its tests
+//! (the fair hash queue's scheduling cases are most of them).
 
 use crate::error::{ChatError, ErrorCode};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};

@@ -1,6 +1,8 @@
 //! The behaviour every `Store` backend must show, one `pub async fn` per rule; each takes a
 //! fresh store and a `tag` that makes its names unique (so a shared database works too), and
-//! panics with a description of what it found broken.
+//! panics with a description of what it found broken. Long (~780 lines) because it is the
+//! list of rules itself, one scenario each; newer rules live beside it (`stream`, `search`,
+//! `files`).
 //!
 //! [`store_conformance!`](crate::store_conformance) stamps one test per rule for a backend:
 //!

@@ -1,6 +1,6 @@
 //! Store rules for the room stream's changes (edits, deletes, reactions), threads, unread
 //! and mention counts and notification levels. Re-exported by `conformance::store`, whose
-//! macro runs them with the rest.
+//! macro runs them with the rest. Long because each rule is a whole scenario (~110 lines).
 
 use crate::model::*;
 use crate::store::Store;

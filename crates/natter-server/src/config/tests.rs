@@ -1,4 +1,6 @@
 //! Configuration tests: layering, defaults against the README and `--help`, ranges refused.
+//! Long (~630 lines) because it holds one bounds row per setting; one file keeps them with
+//! the table they check.
 
 use super::*;
 use clap::CommandFactory;
