@@ -23,7 +23,11 @@ use natter_core::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+/// A batch (its transaction, COMMIT and fsync) that takes this long is logged as a warning.
+const SLOW_BATCH: Duration = Duration::from_secs(1);
 
 /// Runs a parameterless statement through the statement cache (no re-parse per call).
 fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<usize> {
@@ -184,6 +188,8 @@ impl Writer {
 
     /// Runs `batch` in one transaction and reports every job's outcome after COMMIT.
     pub(super) fn run_batch(&mut self, batch: Vec<WriteJob>) {
+        let started = Instant::now();
+        let jobs = batch.len();
         if let Err(e) = self.begin() {
             tracing::error!(error = %e, "sqlite BEGIN failed");
             for job in batch {
@@ -226,6 +232,15 @@ impl Writer {
         }
         for finish in finishes {
             finish.report(&committed);
+        }
+        let took = started.elapsed();
+        if took >= SLOW_BATCH {
+            // Every reply of the batch waited this long: say so, it is usually the disk.
+            tracing::warn!(
+                ms = took.as_millis() as u64,
+                jobs,
+                "sqlite write batch was slow"
+            );
         }
     }
 
