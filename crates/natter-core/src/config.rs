@@ -32,6 +32,9 @@ pub mod defaults {
     pub const SESSION_SWEEP_MS: u64 = 60_000;
     pub const MAX_ROOMS_PER_USER: u32 = 100;
     pub const ROOM_CREATE_PER_MINUTE: u32 = 10;
+    /// Searches one user may make per minute: a person searches a few times a minute at
+    /// most; a script that loops is slowed to what the database can take beside chat.
+    pub const SEARCH_PER_MINUTE: u32 = 60;
     /// Password hashes one client address may have waiting; two let a person retry a typo.
     pub const HASH_WAITING_PER_ADDRESS: usize = 2;
     /// The longest a password hash waits for a slot before it is refused: a flood's waiters
@@ -82,6 +85,8 @@ pub mod ranges {
     pub const MAX_ROOMS_PER_USER: RangeInclusive<u32> = 1..=1_000_000;
     /// At least one creation a minute (the bucket holds this many, refilled over a minute).
     pub const ROOM_CREATE_PER_MINUTE: RangeInclusive<u32> = 1..=1_000_000;
+    /// At least one search a minute (the bucket holds this many, refilled over a minute).
+    pub const SEARCH_PER_MINUTE: RangeInclusive<u32> = 1..=1_000_000;
     /// At least one, at most the largest queue.
     pub const HASH_WAITING_PER_ADDRESS: RangeInclusive<usize> = 1..=100_000;
     /// 100 ms to ten minutes.
@@ -149,6 +154,9 @@ pub struct CoreConfig {
     /// Rooms one user may create per minute on one node: a token bucket that holds this
     /// many and refills at this rate over a minute (over it: `rate_limited`).
     pub room_create_per_minute: u32,
+    /// Searches (`search`, `GET /api/search`) one user may make per minute on one node: a
+    /// token bucket that holds this many and refills over a minute (over it: `rate_limited`).
+    pub search_per_minute: u32,
     /// Password hashes one client key (address) may have waiting; more are refused at once.
     pub hash_waiting_per_key: usize,
     /// The longest a password hash waits for a slot; then it is refused (`rate_limited`).
@@ -186,6 +194,7 @@ impl Default for CoreConfig {
             clock: crate::clock::Clock::system(),
             max_rooms_per_user: defaults::MAX_ROOMS_PER_USER,
             room_create_per_minute: defaults::ROOM_CREATE_PER_MINUTE,
+            search_per_minute: defaults::SEARCH_PER_MINUTE,
             hash_waiting_per_key: defaults::HASH_WAITING_PER_ADDRESS,
             hash_wait: Duration::from_millis(defaults::HASH_WAIT_MS),
             max_reactions_per_message: defaults::MAX_REACTIONS_PER_MESSAGE,
@@ -217,6 +226,7 @@ mod tests {
         assert!(ranges::SESSION_SWEEP_MS.contains(&defaults::SESSION_SWEEP_MS));
         assert!(ranges::MAX_ROOMS_PER_USER.contains(&defaults::MAX_ROOMS_PER_USER));
         assert!(ranges::ROOM_CREATE_PER_MINUTE.contains(&defaults::ROOM_CREATE_PER_MINUTE));
+        assert!(ranges::SEARCH_PER_MINUTE.contains(&defaults::SEARCH_PER_MINUTE));
         assert!(ranges::HASH_WAITING_PER_ADDRESS.contains(&defaults::HASH_WAITING_PER_ADDRESS));
         assert!(ranges::HASH_WAIT_MS.contains(&defaults::HASH_WAIT_MS));
         assert!(ranges::MAX_UPLOAD_BYTES.contains(&defaults::MAX_UPLOAD_BYTES));

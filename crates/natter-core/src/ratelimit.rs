@@ -1,5 +1,6 @@
 //! A per-connection token bucket: `burst` requests at once, refilled at `per_sec`. The rates
 //! are the node's and passed in: every connection keeps a bucket, so it holds only its state.
+//! And per-user buckets for a node's "N per minute" limits.
 
 use tokio::time::Instant;
 
@@ -45,10 +46,73 @@ impl TokenBucket {
     }
 }
 
+/// One bucket per user, for a node-wide "N per minute" limit (room creations, searches): a
+/// bucket of `per_minute` refilled over a minute. Past `sweep_at` users, the buckets that have
+/// refilled are forgotten (a full bucket is what a new one would be, so forgetting one changes
+/// nothing); one still short of full is kept, so forgetting never gives a user anything back.
+#[derive(Debug)]
+pub struct PerUserBuckets {
+    buckets: std::sync::Mutex<std::collections::HashMap<crate::model::UserId, TokenBucket>>,
+    sweep_at: usize,
+}
+
+impl PerUserBuckets {
+    pub fn new(sweep_at: usize) -> Self {
+        PerUserBuckets {
+            buckets: std::sync::Mutex::default(),
+            sweep_at,
+        }
+    }
+
+    /// Takes one of `user`'s tokens, or says in how many milliseconds the next one comes.
+    pub fn take(&self, user: crate::model::UserId, per_minute: u32) -> Result<(), u64> {
+        let burst = f64::from(per_minute);
+        let per_sec = burst / 60.0;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= self.sweep_at && !buckets.contains_key(&user) {
+            buckets.retain(|_, b| !b.is_full(per_sec, burst));
+        }
+        buckets
+            .entry(user)
+            .or_insert_with(|| TokenBucket::new(burst))
+            .take(per_sec, burst)
+    }
+
+    /// Users with a bucket kept.
+    pub fn len(&self) -> usize {
+        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::UserId;
     use std::time::Duration;
+
+    /// Past `sweep_at` users, the buckets that have refilled are forgotten; one still empty
+    /// is kept, so forgetting never gives a user back a token.
+    #[tokio::test(start_paused = true)]
+    async fn full_user_buckets_are_forgotten_and_empty_ones_kept() {
+        let users = PerUserBuckets::new(64);
+        for id in 1..=64 {
+            users.take(UserId(id), 1).expect("first");
+        }
+        tokio::time::advance(Duration::from_secs(61)).await;
+        users.take(UserId(1), 1).expect("refilled");
+        users.take(UserId(-1), 1).expect("a new user");
+        assert_eq!(
+            users.len(),
+            2,
+            "user 1 (empty again) and the new user are kept"
+        );
+        let wait = users.take(UserId(1), 1).expect_err("still empty");
+        assert!(wait > 59_000 && wait <= 60_000, "{wait}");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn bursts_then_refills() {

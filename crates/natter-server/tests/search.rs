@@ -156,3 +156,42 @@ async fn search_finds_what_the_searcher_may_read_and_nothing_else() {
         .expect("req");
     assert_eq!(r.status(), 400);
 }
+
+/// `search_per_minute` is one bucket per user over `search` and `GET /api/search` together:
+/// with 2, the third search in the minute is refused with `rate_limited` and when to come back,
+/// on the socket and (429 with `Retry-After`) over HTTP; another user is not affected.
+#[tokio::test]
+async fn searches_per_user_are_limited_on_every_path() {
+    let server = TestServer::start_with(|s| s.search_per_minute = Some(2)).await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    ana.ok("search", json!({"query": "anything"})).await;
+    let http = reqwest::Client::new();
+    let url = server.http("/api/search?query=anything");
+    let r = http
+        .get(&url)
+        .bearer_auth(&ana.token)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 200, "the second search, over HTTP");
+    let (code, refused) = ana
+        .request("search", json!({"query": "anything"}))
+        .await
+        .expect_err("the third search");
+    assert_eq!(code, "rate_limited", "{refused}");
+    let wait = refused["retry_after_ms"].as_u64().expect("retry_after_ms");
+    assert!(wait > 20_000 && wait <= 30_000, "{wait}");
+    let r = http
+        .get(&url)
+        .bearer_auth(&ana.token)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some(), "Retry-After");
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    // Bob has his own bucket.
+    bob.ok("search", json!({"query": "anything"})).await;
+}

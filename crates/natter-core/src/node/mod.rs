@@ -58,6 +58,9 @@ struct TypingLease {
     user: User,
 }
 
+/// Per-user buckets (room creations, searches) a node keeps before it forgets the full ones.
+const USER_BUCKETS_BEFORE_SWEEP: usize = 4096;
+
 pub struct Node {
     store: Arc<dyn Store>,
     /// What its sessions share: the store and the presence feed.
@@ -69,9 +72,10 @@ pub struct Node {
     /// Local connection count per user (presence is published on 0 <-> 1).
     local_presence: Mutex<HashMap<UserId, usize>>,
     typing: Mutex<HashMap<(RoomId, UserId), TypingLease>>,
-    /// Each user's room-creation bucket on this node (`room_create_per_minute`); full
-    /// buckets are dropped when the map grows (see `rooms::take_room_creation`).
-    room_creations: Mutex<HashMap<UserId, crate::ratelimit::TokenBucket>>,
+    /// Each user's room-creation bucket on this node (`room_create_per_minute`).
+    room_creations: crate::ratelimit::PerUserBuckets,
+    /// Each user's search bucket on this node (`search_per_minute`).
+    searches: crate::ratelimit::PerUserBuckets,
     /// Held from counting a user's rooms to creating one, so connections creating rooms at
     /// once on this node cannot all pass the count below `max_rooms_per_user` (creations are
     /// rare and rate-limited: one line for the node costs nothing).
@@ -116,7 +120,8 @@ impl Node {
             general,
             local_presence: Mutex::default(),
             typing: Mutex::default(),
-            room_creations: Mutex::default(),
+            room_creations: crate::ratelimit::PerUserBuckets::new(USER_BUCKETS_BEFORE_SWEEP),
+            searches: crate::ratelimit::PerUserBuckets::new(USER_BUCKETS_BEFORE_SWEEP),
             room_cap: tokio::sync::Mutex::new(()),
             shutdown: CancellationToken::new(),
             me: me.clone(),

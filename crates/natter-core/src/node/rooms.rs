@@ -1,20 +1,16 @@
 //! Room requests: list, create, join, leave, members, read markers and direct messages;
 //! who may see which room.
 
-use super::{lock, Node};
+use super::Node;
 use crate::accounts;
 use crate::broker::{BusEvent, Topic};
 use crate::error::{ChatError, ErrorCode, StoreError};
 use crate::model::*;
 use crate::protocol::*;
-use crate::ratelimit::TokenBucket;
 use crate::session::{Outbound, SessionHandle};
 use crate::store::name_key;
 use std::collections::HashSet;
 use std::sync::Arc;
-
-/// Room-creation buckets a node keeps before it forgets the full ones.
-const ROOM_BUCKETS_BEFORE_SWEEP: usize = 4096;
 
 /// A checked `room.list` request.
 struct RoomPage {
@@ -143,17 +139,8 @@ impl Node {
 
     /// Takes one of `user`'s room creations on this node, or says when the next one comes.
     fn take_room_creation(&self, user: UserId) -> Result<(), ChatError> {
-        let burst = f64::from(self.config.room_create_per_minute);
-        let per_sec = burst / 60.0;
-        let mut buckets = lock(&self.room_creations);
-        if buckets.len() >= ROOM_BUCKETS_BEFORE_SWEEP && !buckets.contains_key(&user) {
-            // A full bucket is what a new one would be: forgetting it changes nothing.
-            buckets.retain(|_, b| !b.is_full(per_sec, burst));
-        }
-        buckets
-            .entry(user)
-            .or_insert_with(|| TokenBucket::new(burst))
-            .take(per_sec, burst)
+        self.room_creations
+            .take(user, self.config.room_create_per_minute)
             .map_err(|wait| {
                 let mut e = ChatError::new(
                     ErrorCode::RateLimited,
@@ -316,44 +303,5 @@ impl Node {
             .await;
         }
         Ok(RoomReply { room: mine }.into())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::broker::LocalBroker;
-    use crate::config::CoreConfig;
-    use crate::store::MemoryStore;
-    use std::time::Duration;
-
-    /// Past `ROOM_BUCKETS_BEFORE_SWEEP` users, the buckets that have refilled are forgotten;
-    /// one still empty is kept, so forgetting never gives a user back a creation.
-    #[tokio::test(start_paused = true)]
-    async fn full_room_creation_buckets_are_forgotten_and_empty_ones_kept() {
-        let config = CoreConfig {
-            room_create_per_minute: 1,
-            ..CoreConfig::default()
-        };
-        let node = Node::start(
-            Arc::new(MemoryStore::new()),
-            Arc::new(LocalBroker::new()),
-            config,
-        )
-        .await
-        .expect("node");
-        for id in 1..=ROOM_BUCKETS_BEFORE_SWEEP as i64 {
-            node.take_room_creation(UserId(id)).expect("first creation");
-        }
-        tokio::time::advance(Duration::from_secs(61)).await;
-        node.take_room_creation(UserId(1)).expect("refilled");
-        node.take_room_creation(UserId(-1)).expect("a new user");
-        assert_eq!(
-            lock(&node.room_creations).len(),
-            2,
-            "user 1 (empty again) and the new user are kept"
-        );
-        let e = node.take_room_creation(UserId(1)).expect_err("still empty");
-        assert_eq!(e.code, ErrorCode::RateLimited);
     }
 }

@@ -40,6 +40,13 @@ fn parse_cursor(order: SearchOrder, cursor: &str) -> Result<SearchPage, ChatErro
 impl Node {
     /// Searches as `user`: their rooms (and public ones with `public`).
     pub async fn search_as(&self, user: &User, args: SearchArgs) -> Result<SearchReply, ChatError> {
+        self.searches
+            .take(user.id, self.config.search_per_minute)
+            .map_err(|wait| {
+                let mut e = ChatError::new(ErrorCode::RateLimited, "searching too fast, slow down");
+                e.retry_after_ms = Some(wait);
+                e
+            })?;
         let parsed = search::parse(&args.query)?;
         if parsed.is_empty() {
             return Err(ChatError::invalid(

@@ -218,6 +218,11 @@ pub fn documented() -> Vec<SettingDoc> {
             &r::ROOM_CREATE_PER_MINUTE,
         ),
         numeric(
+            "search-per-minute",
+            d::SEARCH_PER_MINUTE,
+            &r::SEARCH_PER_MINUTE,
+        ),
+        numeric(
             "hash-waiting-per-address",
             d::HASH_WAITING_PER_ADDRESS,
             &r::HASH_WAITING_PER_ADDRESS,

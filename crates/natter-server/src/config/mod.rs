@@ -189,6 +189,10 @@ pub struct Settings {
     /// over a minute); past it `room.create` fails with `rate_limited`.
     #[arg(long, env = "NATTER_ROOM_CREATE_PER_MINUTE")]
     pub room_create_per_minute: Option<u32>,
+    /// Searches (`search` and `GET /api/search`) one user may make per minute on one server
+    /// (a bucket of this many, refilled over a minute); past it they fail with `rate_limited`.
+    #[arg(long, env = "NATTER_SEARCH_PER_MINUTE")]
+    pub search_per_minute: Option<u32>,
     /// Password hashes one client address (IPv6: one /64) may have waiting for a hashing
     /// slot; more are refused at once with 429 `rate_limited`.
     #[arg(long, env = "NATTER_HASH_WAITING_PER_ADDRESS")]
@@ -317,6 +321,7 @@ pub struct Config {
     pub http_body_timeout: Duration,
     pub max_rooms_per_user: u32,
     pub room_create_per_minute: u32,
+    pub search_per_minute: u32,
     /// Password hashes one client address may have waiting.
     pub hash_waiting_per_address: usize,
     /// The longest a password hash waits for a slot.
@@ -405,6 +410,7 @@ impl Settings {
             session_sweep_ms,
             max_rooms_per_user,
             room_create_per_minute,
+            search_per_minute,
             hash_waiting_per_address,
             hash_wait_ms,
             max_reactions_per_message,
@@ -647,6 +653,12 @@ impl Settings {
                 d::ROOM_CREATE_PER_MINUTE,
                 &r::ROOM_CREATE_PER_MINUTE,
             )?,
+            search_per_minute: bounded(
+                "search-per-minute",
+                self.search_per_minute,
+                d::SEARCH_PER_MINUTE,
+                &r::SEARCH_PER_MINUTE,
+            )?,
             hash_waiting_per_address: bounded(
                 "hash-waiting-per-address",
                 self.hash_waiting_per_address,
@@ -717,6 +729,7 @@ impl Config {
             clock: self.clock.clone(),
             max_rooms_per_user: self.max_rooms_per_user,
             room_create_per_minute: self.room_create_per_minute,
+            search_per_minute: self.search_per_minute,
             hash_waiting_per_key: self.hash_waiting_per_address,
             hash_wait: self.hash_wait,
             max_reactions_per_message: self.max_reactions_per_message,

@@ -383,6 +383,13 @@ const BOUNDS: &[Bounds] = &[
         with: &[],
     },
     Bounds {
+        flag: "search-per-minute",
+        outside: ["0", "1000001"],
+        min: "1",
+        max: "1000000",
+        with: &[],
+    },
+    Bounds {
         flag: "register-per-hour-per-address",
         outside: ["0", "1000001"],
         min: "1",
