@@ -50,6 +50,30 @@ impl Parsed {
     }
 }
 
+/// Whether `phrase` (lower-cased) is found in `text` (lower-cased), as the stores find it: in
+/// a script written without spaces, anywhere; otherwise as whole words, so an occurrence that
+/// starts or ends inside a longer word does not count ("deploy" is not in "redeployment").
+pub fn phrase_in(text: &str, phrase: &str) -> bool {
+    if phrase.is_empty() {
+        return true;
+    }
+    if phrase.chars().any(is_unspaced) {
+        return text.contains(phrase);
+    }
+    let first_alnum = phrase.chars().next().is_some_and(char::is_alphanumeric);
+    let last_alnum = phrase
+        .chars()
+        .next_back()
+        .is_some_and(char::is_alphanumeric);
+    text.match_indices(phrase).any(|(start, _)| {
+        let before = text[..start].chars().next_back();
+        let after = text[start + phrase.len()..].chars().next();
+        let starts_inside = first_alnum && before.is_some_and(char::is_alphanumeric);
+        let ends_inside = last_alnum && after.is_some_and(char::is_alphanumeric);
+        !starts_inside && !ends_inside
+    })
+}
+
 /// Whether a character belongs to a script written without spaces between words.
 pub fn is_unspaced(c: char) -> bool {
     matches!(c as u32,
@@ -241,6 +265,27 @@ pub fn parts(text: &str, parsed: &Parsed) -> Vec<(String, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phrases_are_whole_words_except_in_unspaced_scripts() {
+        assert!(phrase_in("release notes are out", "release notes"));
+        assert!(phrase_in("see: release notes!", "release notes"));
+        assert!(!phrase_in("prerelease notes", "release notes"));
+        assert!(!phrase_in("release notebook", "release notes"));
+        assert!(phrase_in("redeployment; deploy", "deploy"));
+        assert!(!phrase_in("redeployment", "deploy"));
+        assert!(phrase_in("v1.2 is out", "v1.2"));
+        assert!(!phrase_in("v1.23 is out", "v1.2"));
+        assert!(
+            phrase_in("ship it.", "it."),
+            "a phrase that ends in punctuation"
+        );
+        assert!(
+            phrase_in("東京で会いましょう", "会い"),
+            "CJK: any substring"
+        );
+        assert!(phrase_in("café crème", "crème"));
+    }
 
     #[test]
     fn parses_words_phrases_and_filters() {

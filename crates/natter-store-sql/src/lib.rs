@@ -21,4 +21,4 @@ mod sqlite;
 
 pub use blobs::DirFileStore;
 pub use postgres::{PostgresFileStore, PostgresStore};
-pub use sqlite::{SqliteStore, Synchronous};
+pub use sqlite::{index_new_messages as sqlite_index_new_messages, SqliteStore, Synchronous};

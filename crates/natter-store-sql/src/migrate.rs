@@ -59,6 +59,11 @@ pub const SQLITE: &[Migration] = &[
         name: "files",
         sql: include_str!("../migrations/sqlite/0006_files.sql"),
     },
+    Migration {
+        version: 7,
+        name: "search_speed",
+        sql: include_str!("../migrations/sqlite/0007_search_speed.sql"),
+    },
 ];
 
 /// The PostgreSQL schema, oldest first.
@@ -92,6 +97,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 6,
         name: "files",
         sql: include_str!("../migrations/postgres/0006_files.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "search_speed",
+        sql: include_str!("../migrations/postgres/0007_search_speed.sql"),
     },
 ];
 

@@ -129,13 +129,14 @@ async fn a_first_schema_file_is_migrated_to_read_markers() {
     };
     {
         // Back to the first schema, as a server of the previous version left it: the later
-        // migrations (2: sessions, 3: room creators, 4: stream changes, 5: search, 6: files)
+        // migrations (2: sessions, 3: room creators, 4: stream changes, 5: search, 6: files,
+        // 7: search indexed per batch)
         // undone, then the read markers dropped.
         let conn = rusqlite::Connection::open(&path).expect("raw open");
         conn.execute_batch(
             "DROP TABLE message_files; DROP TABLE files; DROP TABLE server_secrets;
-             DROP TRIGGER messages_search_insert; DROP TRIGGER messages_search_update;
-             DROP TRIGGER messages_search_delete;
+             DROP TRIGGER messages_search_update; DROP TRIGGER messages_search_delete;
+             DROP TABLE search_progress;
              DROP TABLE message_trigram_terms; DROP TABLE message_words;
              DROP TABLE message_trigrams;
              DROP INDEX messages_by_thread; DROP INDEX messages_by_target;

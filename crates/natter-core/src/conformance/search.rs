@@ -4,8 +4,8 @@ use crate::model::*;
 use crate::store::Store;
 use std::sync::Arc;
 
-/// Finds messages by word (case-insensitively), by substring (phrases, CJK), by sender and
-/// time, only in the rooms given, never deleted ones or change entries, edited ones by their
+/// Finds messages by word (case-insensitively), by phrase (whole words; in CJK any substring),
+/// by sender and time, only in the rooms given, never deleted ones or change entries, edited ones by their
 /// current text only; thread replies too; newest first, paged without overlap.
 pub async fn search(store: &Arc<dyn Store>, tag: &str) {
     let ana = store
@@ -143,6 +143,25 @@ pub async fn search(store: &Arc<dyn Store>, tag: &str) {
     assert!(
         run(q(&[], &["notes release"])).await.is_empty(),
         "a phrase keeps its order"
+    );
+    assert_eq!(
+        run(q(&[], &["deploy"])).await,
+        vec![
+            "deploy from a thread",
+            "new deploy words",
+            "deploy failed again",
+            "We DEPLOY on Friday."
+        ],
+        "a quoted word is found as a whole word, in any case: not inside \"redeployment\""
+    );
+    assert_eq!(
+        run(q(&["friday"], &["we deploy"])).await,
+        vec!["We DEPLOY on Friday."],
+        "words and a phrase together"
+    );
+    assert!(
+        run(q(&[], &["eploy"])).await.is_empty(),
+        "not the middle of a word"
     );
     let mut by_bob = q(&["deploy"], &[]);
     by_bob.from = Some(bob.id);

@@ -771,7 +771,9 @@ impl Store for MemoryStore {
                     .filter(|w| !w.is_empty())
                     .collect();
                 let ok = q.words.iter().all(|w| words.contains(&w.as_str()))
-                    && q.substrings.iter().all(|s| text.contains(s.as_str()))
+                    && q.substrings
+                        .iter()
+                        .all(|s| crate::search::phrase_in(&text, s))
                     && q.from.is_none_or(|f| m.sender.id == f)
                     && q.after_ts.is_none_or(|t| m.ts >= t)
                     && q.before_ts.is_none_or(|t| m.ts < t);

@@ -4,7 +4,8 @@
 //! Fill: `cargo run --release -p natter-store-sql --example searchgen -- --store
 //! sqlite:PATH|postgres://... --messages 1000000 --rooms 1000` makes users and rooms through
 //! the store (so migrations run), then inserts the messages in big batches straight into
-//! `messages` (the search indexes' triggers and GIN maintenance included): English chat lines
+//! `messages` (then, for SQLite, the store's own per-batch indexing; for PostgreSQL, GIN
+//! maintenance): English chat lines
 //! with Zipf word frequencies over function words, work words and a rare tail, and ~10%
 //! Chinese/Japanese lines.
 //!
@@ -226,6 +227,8 @@ impl Sink {
                         .map_err(|e| e.to_string())?;
                     }
                 }
+                // What the store's writer does before each COMMIT (migration 0007).
+                natter_store_sql::sqlite_index_new_messages(&tx).map_err(|e| e.to_string())?;
                 tx.commit().map_err(|e| e.to_string())
             }
             Sink::Postgres(client) => client

@@ -43,6 +43,34 @@ const WORDS: &str = "to_tsvector('english', m.body)";
 /// The partial index `messages_unspaced_grams`'s predicate on the text, verbatim.
 const UNSPACED: &str = "m.body ~ '[\\u0E00-\\u0EFF\\u1000-\\u109F\\u1780-\\u17FF\\u2E80-\\u2FDF\\u3040-\\u30FF\\u3100-\\u312F\\u3130-\\u318F\\u31F0-\\u31FF\\u3400-\\u4DBF\\u4E00-\\u9FFF\\uAC00-\\uD7AF\\uF900-\\uFAFF\\uFF66-\\uFF9F\\U00020000-\\U0002FA1F]'";
 
+/// For a phrase without characters of scripts written without spaces: a case-insensitive
+/// regular expression that finds it where it does not start or end inside a longer word.
+fn whole_words_regex(phrase: &str) -> Option<String> {
+    if phrase.chars().any(is_unspaced) {
+        return None;
+    }
+    let mut re = String::with_capacity(phrase.len() * 2 + 40);
+    if phrase.chars().next().is_some_and(char::is_alphanumeric) {
+        re.push_str("(^|[^[:alnum:]])");
+    }
+    for c in phrase.chars() {
+        if c.is_alphanumeric() || c == ' ' {
+            re.push(c);
+        } else {
+            re.push('\\');
+            re.push(c);
+        }
+    }
+    if phrase
+        .chars()
+        .next_back()
+        .is_some_and(char::is_alphanumeric)
+    {
+        re.push_str("($|[^[:alnum:]])");
+    }
+    Some(re)
+}
+
 /// The statement and its parameters for `q`.
 fn search_sql(q: &SearchQuery) -> (String, Vec<Arg>) {
     let terms = Terms::of(q);
@@ -65,6 +93,14 @@ fn search_sql(q: &SearchQuery) -> (String, Vec<Arg>) {
     for s in &terms.long {
         args.push(Arg::Text(format!("%{}%", like_escaped(s))));
         let _ = write!(sql, " AND m.body ILIKE ${} ESCAPE '\\'", args.len());
+    }
+    // A phrase in a script with spaces is found as whole words (`natter_core::search::
+    // phrase_in`): the ILIKE (or `strpos`) finds the text, this regular expression its edges.
+    for s in terms.long.iter().chain(&terms.short) {
+        if let Some(re) = whole_words_regex(s) {
+            args.push(Arg::Text(re));
+            let _ = write!(sql, " AND m.body ~* ${}", args.len());
+        }
     }
     for s in &terms.short {
         args.push(Arg::Text(s.to_string()));

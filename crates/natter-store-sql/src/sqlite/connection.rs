@@ -45,7 +45,26 @@ pub(super) fn open_connection(path: &Path, sync: Synchronous) -> Result<Connecti
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
     ))
     .map_err(backend)?;
+    add_functions(&conn).map_err(backend)?;
     Ok(conn)
+}
+
+/// `natter_phrase_in(body, phrase)`: whether a search's phrase (lower-cased) is in a text,
+/// exactly as `natter_core::search::phrase_in` says (whole words; any substring in a script
+/// without spaces). Search checks its word index's candidates with it. Only search queries
+/// use it: a tool that opens the database without it can still read and write everything.
+pub(super) fn add_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "natter_phrase_in",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let body = ctx.get_raw(0).as_str().unwrap_or_default();
+            let phrase = ctx.get_raw(1).as_str().unwrap_or_default();
+            Ok(natter_core::search::phrase_in(&body.to_lowercase(), phrase))
+        },
+    )
 }
 
 pub(super) fn run_checkpointer(conn: Connection, stop: Arc<std::sync::atomic::AtomicBool>) {

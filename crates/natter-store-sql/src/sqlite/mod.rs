@@ -25,6 +25,7 @@ mod changes;
 mod connection;
 mod error;
 mod files;
+mod indexing;
 mod messages;
 mod migrations;
 mod readers;
@@ -52,6 +53,7 @@ use tokio::sync::oneshot;
 use writer::{WriteJob, Writer};
 
 pub use connection::Synchronous;
+pub use indexing::index_new_messages;
 
 /// Writes committed together at most. Larger batches are cheaper per write under FULL
 /// (one fsync, and each touched index page written once): 500 -> 1500 inserts per commit

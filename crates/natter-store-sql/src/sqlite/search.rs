@@ -1,9 +1,12 @@
-//! SQLite `search` (migration 0005): words through the FTS5 word index `message_words`
-//! (porter stems, bm25 for relevance), substrings through the FTS5 trigram index
-//! `message_trigrams`: one of 3 characters or more as a quoted string (its trigrams in a row:
-//! exactly the rows holding it, case-folded), a shorter one as the OR of the indexed trigrams
-//! that start with it (the index holds each text plus two newlines, so every occurrence
-//! starts one). A short substring that starts more than `MAX_SHORT_TERMS` trigrams (a common
+//! SQLite `search` (migrations 0005 and 0007): words through the FTS5 word index
+//! `message_words` (porter stems, bm25 for relevance). A phrase in a script written with
+//! spaces goes there too, as an FTS5 phrase (its words in a row), and each row found is checked
+//! with `natter_phrase_in` (the exact text, as whole words). A substring with a character of a
+//! script without spaces goes through the FTS5 trigram index `message_trigrams`, which holds
+//! just the texts with such characters: one of 3 characters or more as a quoted string (its
+//! trigrams in a row: exactly the rows holding it, case-folded), a shorter one as the OR of
+//! the indexed trigrams that start with it (the index holds each text plus two newlines, so
+//! every occurrence starts one). A short substring that starts more than `MAX_SHORT_TERMS` trigrams (a common
 //! letter) is checked with `instr` on the rows the rest of the query leaves instead (the
 //! searched rooms' messages when nothing else narrows them). Results come in their current
 //! state with their reactions, like `message_page`.
@@ -14,6 +17,7 @@ use super::SqliteStore;
 use crate::entries::attach_reactions;
 use crate::search::{fts5_string, Terms};
 use natter_core::model::*;
+use natter_core::search::is_unspaced;
 use natter_core::StoreError;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection};
@@ -57,15 +61,34 @@ fn trigram_query(long: &[&str], short: &[Short<'_>]) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" AND "))
 }
 
-/// The statement and its parameters for `q` (see the module comment for the plan).
-fn search_sql(q: &SearchQuery, terms: &Terms<'_>, short: &[Short<'_>]) -> (String, Vec<Value>) {
+/// The statement and its parameters for `q` (see the module comment for the plan): `terms`
+/// are its words and its substrings in scripts without spaces, `phrases` the others.
+fn search_sql(
+    q: &SearchQuery,
+    terms: &Terms<'_>,
+    phrases: &[&str],
+    short: &[Short<'_>],
+) -> (String, Vec<Value>) {
     let mut args: Vec<Value> = Vec::new();
     let trigrams = trigram_query(&terms.long, short);
+    // What the word index looks up: the words, and the phrases that have a word to find (one
+    // of punctuation alone is only checked, below).
+    let word_terms: Vec<String> = terms
+        .words
+        .iter()
+        .copied()
+        .chain(
+            phrases
+                .iter()
+                .copied()
+                .filter(|p| p.chars().any(char::is_alphanumeric)),
+        )
+        .map(fts5_string)
+        .collect();
     // The index that drives the query: the word index when there are words (its bm25 is the
     // rank), else the trigram index when there is a long substring, else the rooms' rows.
-    let (from, rank) = if !terms.words.is_empty() {
-        let query: Vec<String> = terms.words.iter().map(|w| fts5_string(w)).collect();
-        args.push(Value::Text(query.join(" ")));
+    let (from, rank) = if !word_terms.is_empty() {
+        args.push(Value::Text(word_terms.join(" ")));
         (
             "message_words f JOIN messages m ON m.id = f.rowid",
             "f.rank, ",
@@ -81,12 +104,12 @@ fn search_sql(q: &SearchQuery, terms: &Terms<'_>, short: &[Short<'_>]) -> (Strin
     };
     let mut sql =
         format!("SELECT {MESSAGE_COLUMNS} FROM {from} JOIN users u ON u.id = m.sender_id WHERE ");
-    if !terms.words.is_empty() {
+    if !word_terms.is_empty() {
         sql.push_str("message_words MATCH ?1 AND ");
     }
     if let Some(trigrams) = trigrams {
         args.push(Value::Text(trigrams));
-        if terms.words.is_empty() {
+        if word_terms.is_empty() {
             let _ = write!(sql, "message_trigrams MATCH ?{} AND ", args.len());
         } else {
             let _ = write!(
@@ -104,6 +127,10 @@ fn search_sql(q: &SearchQuery, terms: &Terms<'_>, short: &[Short<'_>]) -> (Strin
         "m.room_id IN ({}) AND m.kind = 0 AND m.deleted = 0",
         rooms.join(",")
     );
+    for phrase in phrases {
+        args.push(Value::Text(phrase.to_string()));
+        let _ = write!(sql, " AND natter_phrase_in(m.body, ?{})", args.len());
+    }
     for short in short {
         let Short::Check(short) = short else {
             continue;
@@ -158,7 +185,19 @@ pub(super) async fn search(
     let q = q.clone();
     store
         .read(move |conn| {
-            let terms = Terms::of(&q);
+            // Phrases in scripts with spaces go to the word index; the rest are substrings
+            // for the trigram index.
+            let (phrases, unspaced): (Vec<String>, Vec<String>) = q
+                .substrings
+                .iter()
+                .cloned()
+                .partition(|s| !s.chars().any(is_unspaced));
+            let phrases: Vec<&str> = phrases.iter().map(String::as_str).collect();
+            let unspaced_q = SearchQuery {
+                substrings: unspaced,
+                ..q.clone()
+            };
+            let terms = Terms::of(&unspaced_q);
             let mut short = Vec::with_capacity(terms.short.len());
             for s in &terms.short {
                 short.push(match trigrams_starting(conn, s)? {
@@ -168,7 +207,7 @@ pub(super) async fn search(
                     None => Short::Check(s),
                 });
             }
-            let (sql, args) = search_sql(&q, &terms, &short);
+            let (sql, args) = search_sql(&q, &terms, &phrases, &short);
             // Not cached: the room list makes nearly every statement a new one.
             let mut stmt = conn.prepare(&sql).map_err(backend)?;
             let rows = stmt
@@ -207,28 +246,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn words_drive_and_substrings_narrow() {
+    fn words_and_phrases_drive_and_unspaced_substrings_narrow() {
         let q = SearchQuery {
             rooms: vec![RoomId(3), RoomId(9)],
             words: vec!["deploy".into()],
-            substrings: vec!["東京".into(), "release notes".into()],
+            substrings: vec!["東京".into(), "東京都庁".into()],
             limit: 20,
             ..SearchQuery::default()
         };
         let terms = Terms::of(&q);
+        let phrases = ["release notes", "?!"];
         let short = [Short::Trigrams(vec!["東京都".into(), "東京\n".into()])];
-        let (sql, args) = search_sql(&q, &terms, &short);
+        let (sql, args) = search_sql(&q, &terms, &phrases, &short);
         assert!(sql.contains("FROM message_words f"), "{sql}");
         assert!(sql.contains("message_trigrams MATCH ?2"), "{sql}");
         assert!(sql.contains("m.room_id IN (3,9)"), "{sql}");
+        assert!(sql.contains("natter_phrase_in(m.body, ?3)"), "{sql}");
+        assert!(sql.contains("natter_phrase_in(m.body, ?4)"), "{sql}");
         assert!(!sql.contains("instr("), "{sql}");
-        assert_eq!(args[0], Value::Text("\"deploy\"".into()));
+        assert_eq!(
+            args[0],
+            Value::Text("\"deploy\" \"release notes\"".into()),
+            "a phrase of punctuation alone is only checked"
+        );
         assert_eq!(
             args[1],
-            Value::Text("\"release notes\" AND (\"東京都\" OR \"東京\n\")".into())
+            Value::Text("\"東京都庁\" AND (\"東京都\" OR \"東京\n\")".into())
         );
         let short = [Short::Check("東京")];
-        let (sql, _) = search_sql(&q, &terms, &short);
+        let (sql, _) = search_sql(&q, &terms, &[], &short);
         assert!(sql.contains("instr(lower(m.body), ?3)"), "{sql}");
     }
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use natter_core::model::{NewMessage, User};
+use rusqlite::params;
 use std::time::Duration;
 
 fn message(room: RoomId, sender: &User, n: u32) -> NewMessage {
@@ -66,4 +67,70 @@ async fn a_full_writer_queue_refuses_at_once_and_what_it_holds_goes_through() {
     // The refused one was never stored; sent again, it is the next.
     let again = store.append(message(room, &ana, 3)).await.expect("retry");
     assert_eq!((again.message.seq, again.duplicate), (Seq(3), false));
+}
+
+/// The search indexes are filled once per write batch (migration 0007): a message stored and
+/// edited in the same batch is indexed by its final text only, an edit in a later batch goes
+/// through the update trigger, only texts in scripts without spaces reach the trigram index,
+/// and both FTS5 indexes pass their integrity checks afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_indexes_follow_each_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path().join("s.db"), Synchronous::Normal).expect("open");
+    let ana = store.create_user("ana", None, false).await.expect("user");
+    let room = store.create_room("r", ana.id).await.expect("room").id;
+    let (user, room_id) = (ana.id.0, room.0);
+    store
+        .write(move |conn| {
+            let insert = |seq: i64, body: &str| {
+                conn.execute(
+                    "INSERT INTO messages (room_id, seq, sender_id, body, client_id, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+                    params![room_id, seq, user, body, format!("c{seq}")],
+                )
+            };
+            insert(1, "first draft").map_err(backend)?;
+            conn.execute("UPDATE messages SET body = 'final words' WHERE seq = 1", [])
+                .map_err(backend)?;
+            insert(2, "東京で会いましょう").map_err(backend)?;
+            insert(3, "plain english").map_err(backend)?;
+            Ok(())
+        })
+        .await
+        .expect("batch");
+    store
+        .write(|conn| {
+            conn.execute(
+                "UPDATE messages SET body = 'plain edited' WHERE seq = 3",
+                [],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+        .expect("edit");
+    let checks = store
+        .read(|conn| {
+            let count = |sql: &str| -> Result<i64, StoreError> {
+                conn.query_row(sql, [], |r| r.get(0)).map_err(backend)
+            };
+            conn.execute_batch(
+                "INSERT INTO message_words (message_words) VALUES ('integrity-check');
+                 INSERT INTO message_trigrams (message_trigrams) VALUES ('integrity-check');",
+            )
+            .map_err(backend)?;
+            Ok([
+                count("SELECT count(*) FROM message_words('final')")?,
+                count("SELECT count(*) FROM message_words('draft')")?,
+                count("SELECT count(*) FROM message_words('edited')")?,
+                count("SELECT count(*) FROM message_words('english')")?,
+                count("SELECT count(*) FROM message_trigrams('会いま')")?,
+                count("SELECT count(*) FROM message_trigrams('pla')")?,
+                count("SELECT indexed_up_to FROM search_progress")?,
+            ])
+        })
+        .await
+        .expect("read");
+    assert_eq!(checks, [1, 0, 1, 0, 1, 0, 3]);
+    store.shutdown().await;
 }

@@ -218,7 +218,14 @@ impl Writer {
         }
         let committed = match aborted {
             Some(e) => Err(e),
-            None => self.write_seqs().and_then(|()| self.commit()),
+            None => self
+                .write_seqs()
+                .and_then(|()| {
+                    super::indexing::index_new_messages(&self.conn)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+                .and_then(|()| self.commit()),
         };
         if let Err(e) = &committed {
             tracing::error!(error = %e, "sqlite batch not committed");
