@@ -94,14 +94,6 @@ fn search_sql(q: &SearchQuery) -> (String, Vec<Arg>) {
         args.push(Arg::Text(format!("%{}%", like_escaped(s))));
         let _ = write!(sql, " AND m.body ILIKE ${} ESCAPE '\\'", args.len());
     }
-    // A phrase in a script with spaces is found as whole words (`natter_core::search::
-    // phrase_in`): the ILIKE (or `strpos`) finds the text, this regular expression its edges.
-    for s in terms.long.iter().chain(&terms.short) {
-        if let Some(re) = whole_words_regex(s) {
-            args.push(Arg::Text(re));
-            let _ = write!(sql, " AND m.body ~* ${}", args.len());
-        }
-    }
     for s in &terms.short {
         args.push(Arg::Text(s.to_string()));
         let n = args.len();
@@ -112,6 +104,14 @@ fn search_sql(q: &SearchQuery) -> (String, Vec<Arg>) {
             );
         } else {
             let _ = write!(sql, " AND strpos(lower(m.body), ${n}) > 0");
+        }
+    }
+    // A phrase in a script with spaces is found as whole words (`natter_core::search::
+    // phrase_in`): the ILIKE (or `strpos`) finds the text, this regular expression its edges.
+    for s in terms.long.iter().chain(&terms.short) {
+        if let Some(re) = whole_words_regex(s) {
+            args.push(Arg::Text(re));
+            let _ = write!(sql, " AND m.body ~* ${}", args.len());
         }
     }
     if let Some(from) = q.from {
@@ -226,6 +226,19 @@ mod tests {
         assert!(matches!(&args[1], Arg::Text(t) if t == "deploy friday"));
         assert!(matches!(&args[2], Arg::Text(t) if t == "%100\\%%"));
         assert!(matches!(args.last(), Some(Arg::Int(20))));
+    }
+
+    #[test]
+    fn phrases_get_word_edges_unless_unspaced() {
+        assert_eq!(
+            whole_words_regex("v1.2 is").as_deref(),
+            Some("(^|[^[:alnum:]])v1\\.2 is($|[^[:alnum:]])")
+        );
+        assert_eq!(
+            whole_words_regex("(ok").as_deref(),
+            Some("\\(ok($|[^[:alnum:]])")
+        );
+        assert_eq!(whole_words_regex("東京"), None);
     }
 
     #[test]
