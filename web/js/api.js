@@ -75,7 +75,7 @@ export function guest(nickname) {
   return call('POST', '/api/guest', { body: { nickname } });
 }
 
-/** `GET /api/config` -> `{allow_guests, max_message_chars}`: what the sign-in screen may offer. */
+/** `GET /api/config` -> `{allow_guests, max_message_chars, max_upload_bytes, ...}`: what the server allows. */
 export function config() {
   return call('GET', '/api/config');
 }

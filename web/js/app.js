@@ -819,11 +819,14 @@ function toast(text) {
   }, 5000);
 }
 
-/** Asks the server what the sign-in screen may offer (guest access); quietly keeps the
- *  default (no guests) when it cannot tell. */
+/** Asks the server what the sign-in screen may offer (guest access) and what it allows (the
+ *  largest upload, for the composer); quietly keeps the defaults (no guests) when it cannot tell. */
 function offerWhatServerAllows() {
   api.config()
-    .then((config) => authView.offerGuests(config?.allow_guests === true))
+    .then((config) => {
+      store.applyServerConfig(config);
+      authView.offerGuests(config?.allow_guests === true);
+    })
     .catch(() => {});
 }
 

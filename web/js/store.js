@@ -79,7 +79,7 @@ export class Store {
   reset() {
     clearTimeout(this.typingTimer);
     this.me = null;
-    this.limits = { ...DEFAULT_LIMITS };
+    this.limits = { ...DEFAULT_LIMITS, ...(this.serverConfig ?? {}) };
     /** room id -> RoomState */
     this.rooms = new Map();
     /** user id -> User, everyone online on the server */
@@ -151,13 +151,19 @@ export class Store {
     this.changed('connection');
   }
 
+  /** `GET /api/config` (limits, the largest upload): kept across sign-outs, under `auth`'s own. */
+  applyServerConfig(config) {
+    this.serverConfig = config && typeof config === 'object' ? { ...config } : {};
+    this.limits = { ...this.limits, ...this.serverConfig };
+  }
+
   /** Take the `auth` reply: limits, who is online, my rooms (rooms I left meanwhile go). */
   applyAuth({ user, rooms, read, reset, online, limits }) {
     this.setMe(user);
     // The server's read markers (shared by all the person's devices) come first: a room it
     // has no marker for falls back to this browser's own guess in upsertRoom.
     for (const [id, seq] of Object.entries(read ?? {})) this.applyRead(Number(id), seq);
-    this.limits = { ...DEFAULT_LIMITS, ...(limits ?? {}) };
+    this.limits = { ...DEFAULT_LIMITS, ...(this.serverConfig ?? {}), ...(limits ?? {}) };
     this.setOnline(online);
     const ids = new Set(rooms.map((r) => r.id));
     for (const id of [...this.rooms.keys()]) if (!ids.has(id)) this.rooms.delete(id);

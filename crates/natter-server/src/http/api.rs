@@ -247,13 +247,19 @@ pub async fn not_found() -> ApiError {
     ))
 }
 
-/// What a client may want to know before signing in: whether it may offer guest access, and
-/// the longest message it may send.
+/// What a client may want to know before signing in: whether it may offer guest access, the
+/// longest message it may send, the connection limits (as in the `auth` reply) and how large an
+/// upload may be.
 pub async fn config(State(state): State<AppState>) -> Response {
     let core = state.node.config();
     Json(json!({
         "allow_guests": core.allow_guests,
         "max_message_chars": core.max_message_chars,
+        "max_frame_bytes": core.max_frame_bytes,
+        "rate_per_sec": core.rate_per_sec,
+        "rate_burst": core.rate_burst,
+        "max_upload_bytes": state.config.max_upload_bytes,
+        "upload_quota_bytes": state.config.upload_quota_bytes,
     }))
     .into_response()
 }

@@ -6,9 +6,10 @@
 //! Modules: [`api`] (the JSON endpoints), [`files`] (uploads and downloads), [`client`] (who a request comes from:
 //! `--trusted-proxies` and `X-Forwarded-For`), [`limits`] (the account endpoints' token
 //! buckets), [`serve`] (the accept loop and the header/idle timers), [`web`] (the web client's
-//! files).
+//! files) and [`assets`] (those files hashed, compressed and versioned).
 
 pub mod api;
+pub mod assets;
 pub mod client;
 pub mod files;
 pub mod limits;
