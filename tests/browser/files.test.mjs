@@ -246,12 +246,21 @@ browserSuite('files and images', { timeout: 120000 }, () => {
     assert.equal(await last.locator('[data-file]').count(), 0);
   });
 
-  test('a file over the server limit shows the server\'s error', async () => {
+  test('a file over the server limit is refused before it is sent, naming the limit', async () => {
+    // The client knows the limit from /api/config (max_upload_bytes) and does not upload.
+    const uploads = [];
+    const onRequest = (req) => {
+      if (new URL(req.url()).pathname === '/api/files' && req.method() === 'POST') uploads.push(req.url());
+    };
+    ana.on('request', onRequest);
     const big = Buffer.alloc(MAX_UPLOAD + 50000, 7);
     await ana.setInputFiles('#composer-file-input', { name: 'huge.bin', mimeType: 'application/octet-stream', buffer: big });
     const item = ana.locator('#composer-files .attachment[data-state="error"]', { hasText: 'huge.bin' });
     await item.waitFor();
-    assert.equal(await item.locator('.attachment-error').textContent(), `Too large: a file is at most ${MAX_UPLOAD} bytes`);
+    ana.off('request', onRequest);
+    assert.equal(await item.locator('.attachment-error').textContent(),
+      `The file is too large: this server takes files up to ${Math.round(MAX_UPLOAD / 1024)} KB.`);
+    assert.deepEqual(uploads, [], 'nothing uploaded');
     await ana.fill('#composer-input', 'with a failed file');
     assert.equal(await ana.locator('#composer-send').isDisabled(), true, 'a failed file must go first');
     await ana.getByRole('button', { name: 'Remove huge.bin' }).click();
