@@ -21,4 +21,7 @@ mod sqlite;
 
 pub use blobs::DirFileStore;
 pub use postgres::{PostgresFileStore, PostgresStore};
-pub use sqlite::{index_new_messages as sqlite_index_new_messages, SqliteStore, Synchronous};
+pub use sqlite::{
+    add_functions as sqlite_add_functions, index_new_messages as sqlite_index_new_messages,
+    SqliteStore, Synchronous,
+};

@@ -176,6 +176,7 @@ impl Sink {
     async fn open(spec: &str) -> Result<Sink, String> {
         if let Some(path) = spec.strip_prefix("sqlite:") {
             let conn = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
+            natter_store_sql::sqlite_add_functions(&conn).map_err(|e| e.to_string())?;
             conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -200000")
                 .map_err(|e| e.to_string())?;
             return Ok(Sink::Sqlite(conn));

@@ -52,6 +52,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::oneshot;
 use writer::{WriteJob, Writer};
 
+pub use connection::add_functions;
 pub use connection::Synchronous;
 pub use indexing::index_new_messages;
 
