@@ -15,6 +15,16 @@ fn bodies(reply: &Value) -> Vec<String> {
         .collect()
 }
 
+/// `GET url` with `token` as the bearer.
+async fn get_as(url: &str, token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+}
+
 async fn edit(c: &mut Client, room: i64, seq: &Value, body: &str) {
     c.ok(
         "message.edit",
@@ -135,25 +145,14 @@ async fn search_finds_what_the_searcher_may_read_and_nothing_else() {
     assert_eq!(seen.len(), 2);
 
     // The same over HTTP, for bots.
-    let http = reqwest::Client::new();
     let url = server.http(&format!("/api/search?query={word}&limit=5"));
-    let r = http
-        .get(&url)
-        .bearer_auth(&ana.token)
-        .send()
-        .await
-        .expect("req");
+    let r = get_as(&url, &ana.token).await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.expect("json");
     assert_eq!(bodies(&body), bodies(&found));
-    let r = http.get(&url).send().await.expect("req");
+    let r = reqwest::get(&url).await.expect("req");
     assert_eq!(r.status(), 401);
-    let r = http
-        .get(server.http("/api/search?query=x&limit=500"))
-        .bearer_auth(&ana.token)
-        .send()
-        .await
-        .expect("req");
+    let r = get_as(&server.http("/api/search?query=x&limit=500"), &ana.token).await;
     assert_eq!(r.status(), 400);
 }
 
@@ -166,14 +165,8 @@ async fn searches_per_user_are_limited_on_every_path() {
     let mut ana = server.user("ana").await;
     let mut bob = server.user("bob").await;
     ana.ok("search", json!({"query": "anything"})).await;
-    let http = reqwest::Client::new();
     let url = server.http("/api/search?query=anything");
-    let r = http
-        .get(&url)
-        .bearer_auth(&ana.token)
-        .send()
-        .await
-        .expect("req");
+    let r = get_as(&url, &ana.token).await;
     assert_eq!(r.status(), 200, "the second search, over HTTP");
     let (code, refused) = ana
         .request("search", json!({"query": "anything"}))
@@ -182,12 +175,7 @@ async fn searches_per_user_are_limited_on_every_path() {
     assert_eq!(code, "rate_limited", "{refused}");
     let wait = refused["retry_after_ms"].as_u64().expect("retry_after_ms");
     assert!(wait > 20_000 && wait <= 30_000, "{wait}");
-    let r = http
-        .get(&url)
-        .bearer_auth(&ana.token)
-        .send()
-        .await
-        .expect("req");
+    let r = get_as(&url, &ana.token).await;
     assert_eq!(r.status(), 429);
     assert!(r.headers().get("retry-after").is_some(), "Retry-After");
     let body: Value = r.json().await.expect("json");
