@@ -115,9 +115,7 @@ struct Waiter {
 }
 
 fn refusal(message: &str) -> ChatError {
-    let mut e = ChatError::new(ErrorCode::RateLimited, message.to_string());
-    e.retry_after_ms = Some(HASH_QUEUE_RETRY_MS);
-    e
+    ChatError::rate_limited(message, HASH_QUEUE_RETRY_MS)
 }
 
 fn queue_full() -> ChatError {

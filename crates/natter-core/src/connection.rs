@@ -178,9 +178,10 @@ impl Connection {
             self.node.config().rate_per_sec,
             self.node.config().rate_burst,
         ) {
-            let mut e = ChatError::new(ErrorCode::RateLimited, "too many requests, slow down");
-            e.retry_after_ms = Some(wait);
-            return Err(e);
+            return Err(ChatError::rate_limited(
+                "too many requests, slow down",
+                wait,
+            ));
         }
         let node = self.node.clone();
         Ok(async move { node.dispatch(&session, request).await })

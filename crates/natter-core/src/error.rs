@@ -133,6 +133,13 @@ impl ChatError {
     pub fn internal() -> Self {
         Self::new(ErrorCode::Internal, "internal error, try again")
     }
+    /// `rate_limited`, saying in how many milliseconds to try again.
+    pub fn rate_limited(message: impl Into<String>, retry_after_ms: u64) -> Self {
+        ChatError {
+            retry_after_ms: Some(retry_after_ms),
+            ..Self::new(ErrorCode::RateLimited, message)
+        }
+    }
 }
 
 /// A storage failure.
@@ -209,12 +216,10 @@ impl From<StoreError> for ChatError {
             // Back-pressure, not a failure: the client is told to slow down, as by its own
             // rate limit (and clients already retry `rate_limited` by themselves).
             tracing::debug!("store busy: asking the client to retry");
-            let mut e = ChatError::new(
-                ErrorCode::RateLimited,
+            return ChatError::rate_limited(
                 "the server is saturated, try again shortly",
+                STORE_BUSY_RETRY_MS,
             );
-            e.retry_after_ms = Some(STORE_BUSY_RETRY_MS);
-            return e;
         }
         tracing::error!(error = %e, "store error");
         ChatError::internal()

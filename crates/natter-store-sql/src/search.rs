@@ -18,16 +18,20 @@ pub(crate) struct Terms<'a> {
 
 impl<'a> Terms<'a> {
     pub(crate) fn of(q: &'a SearchQuery) -> Terms<'a> {
-        let words = q
-            .words
+        Terms::of_parts(&q.words, q.substrings.iter().map(String::as_str))
+    }
+
+    /// `words` and, of the query's substrings, those given.
+    pub(crate) fn of_parts(
+        words: &'a [String],
+        substrings: impl Iterator<Item = &'a str>,
+    ) -> Terms<'a> {
+        let words = words
             .iter()
             .map(String::as_str)
             .filter(|w| !w.is_empty())
             .collect();
-        let (long, short) = q
-            .substrings
-            .iter()
-            .map(String::as_str)
+        let (long, short) = substrings
             .filter(|s| !s.is_empty())
             .partition(|s| s.chars().count() >= TRIGRAM);
         Terms { words, long, short }

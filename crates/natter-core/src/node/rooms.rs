@@ -142,12 +142,7 @@ impl Node {
         self.room_creations
             .take(user, self.config.room_create_per_minute)
             .map_err(|wait| {
-                let mut e = ChatError::new(
-                    ErrorCode::RateLimited,
-                    "rooms are being created too fast, slow down",
-                );
-                e.retry_after_ms = Some(wait);
-                e
+                ChatError::rate_limited("rooms are being created too fast, slow down", wait)
             })
     }
 

@@ -42,11 +42,7 @@ impl Node {
     pub async fn search_as(&self, user: &User, args: SearchArgs) -> Result<SearchReply, ChatError> {
         self.searches
             .take(user.id, self.config.search_per_minute)
-            .map_err(|wait| {
-                let mut e = ChatError::new(ErrorCode::RateLimited, "searching too fast, slow down");
-                e.retry_after_ms = Some(wait);
-                e
-            })?;
+            .map_err(|wait| ChatError::rate_limited("searching too fast, slow down", wait))?;
         let parsed = search::parse(&args.query)?;
         if parsed.is_empty() {
             return Err(ChatError::invalid(

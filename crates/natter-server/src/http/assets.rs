@@ -56,7 +56,7 @@ impl Asset {
             (None, None)
         };
         Asset {
-            hash: hex16(&Sha256::digest(&body)),
+            hash: natter_core::accounts::to_hex(&Sha256::digest(&body)[..16]),
             mime,
             body: body.into(),
             gzip,
@@ -92,10 +92,6 @@ fn brotli(body: &[u8], quality: u32) -> Option<Vec<u8>> {
         enc.flush().ok()?;
     }
     Some(out)
-}
-
-fn hex16(digest: &[u8]) -> String {
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 fn whole_seconds(t: SystemTime) -> SystemTime {
@@ -266,7 +262,7 @@ fn embedded_version() -> Version {
         }
     }
     Version {
-        id: hex16(&hasher.finalize())[..16].to_string(),
+        id: natter_core::accounts::to_hex(&hasher.finalize()[..8]),
         modified,
     }
 }
@@ -314,7 +310,7 @@ async fn dir_version(dir: &Path) -> Option<Version> {
         }
     }
     Some(Version {
-        id: hex16(&hasher.finalize())[..16].to_string(),
+        id: natter_core::accounts::to_hex(&hasher.finalize()[..8]),
         modified,
     })
 }

@@ -187,17 +187,12 @@ pub(super) async fn search(
         .read(move |conn| {
             // Phrases in scripts with spaces go to the word index; the rest are substrings
             // for the trigram index.
-            let (phrases, unspaced): (Vec<String>, Vec<String>) = q
+            let (phrases, unspaced): (Vec<&str>, Vec<&str>) = q
                 .substrings
                 .iter()
-                .cloned()
+                .map(String::as_str)
                 .partition(|s| !s.chars().any(is_unspaced));
-            let phrases: Vec<&str> = phrases.iter().map(String::as_str).collect();
-            let unspaced_q = SearchQuery {
-                substrings: unspaced,
-                ..q.clone()
-            };
-            let terms = Terms::of(&unspaced_q);
+            let terms = Terms::of_parts(&q.words, unspaced.into_iter());
             let mut short = Vec::with_capacity(terms.short.len());
             for s in &terms.short {
                 short.push(match trigrams_starting(conn, s)? {
