@@ -320,6 +320,69 @@ for (const transports of [["websocket"], ["polling"]]) {
   });
 }
 
+for (const transports of [["websocket"], ["polling"]]) {
+  test(`room events resume in order; a kick removes the socket from the room (${transports})`, async () => {
+    const { token, user } = await register("mod");
+    const lastSeq = {};
+    const s = await sio(token, { transports }, (cb) => cb({ token, resume: lastSeq }));
+    const owner = await native((await register("own")).token);
+    const bob = await register("bob");
+    const events = ["message", "room_event"];
+    /** The room's entries `client` receives, as (seq, op), until `seq`. */
+    const follow = async (client, room, seq) => {
+      const got = [];
+      let at = -1;
+      while (at < seq) {
+        const { data } = await client.inbox.takeAny(events, (d) => d.room === room);
+        got.push([data.seq, data.change?.op ?? "message"]);
+        at = data.seq;
+        if (client === s) lastSeq[room] = data.seq;
+      }
+      return got;
+    };
+    const roomEvent = async (kind, data) => {
+      const reply = await owner.ok(kind, { ...data, client_id: unique("m") });
+      assert.ok(reply.entry, `${kind} stored`);
+      return reply.entry;
+    };
+    try {
+      const room = await newRoom(owner);
+      const me = (await s.ok("room.join", { room: room.id })).room;
+      assert.equal(me.role, "member");
+      const b = await native(bob.token);
+      await b.ok("room.join", { room: room.id });
+      const zero = await send(owner, room.id, "zero");
+      await follow(s, room.id, zero.message.seq);
+      await follow(owner, room.id, zero.message.seq);
+
+      const gone = disconnected(s.socket);
+      s.socket.disconnect();
+      assert.equal(await gone, "io client disconnect");
+      await roomEvent("room.update", { room: room.id, topic: "Friday" });
+      await roomEvent("room.role", { room: room.id, user: bob.user.name, role: "moderator" });
+      const last = await roomEvent("room.mute", { room: room.id, user: bob.user.name, minutes: 5 });
+      const online = await follow(owner, room.id, last.seq);
+
+      s.socket.connect();
+      await s.inbox.take("auth");
+      const resumed = await follow(s, room.id, last.seq);
+      assert.deepEqual(resumed, online, "resumed over Socket.IO = stayed online");
+      assert.deepEqual(online.map(([, op]) => op), ["settings", "role", "mute"]);
+
+      const kick = await roomEvent("room.kick", { room: room.id, user: user.name });
+      const seen = await s.inbox.take("room_event", (d) => d.room === room.id && d.change.op === "kick");
+      assert.equal(seen.seq, kick.seq);
+      assert.deepEqual(await s.inbox.take("room_removed"), { room: room.id });
+      const refused = await s.socket.emitWithAck("message.send", { room: room.id, body: "hi", client_id: unique("c") });
+      assert.equal(refused.error.code, "not_member");
+      await b.close();
+    } finally {
+      s.socket.close();
+      await owner.close();
+    }
+  });
+}
+
 test("a dropped transport reconnects by itself and resumes", async () => {
   const { token } = await register("drop");
   const s = await resumingClient(token, { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200 });

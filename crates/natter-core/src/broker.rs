@@ -4,7 +4,7 @@
 //! every backend keeps are `crate::conformance::broker`, one test per rule per backend.
 
 use crate::error::BrokerError;
-use crate::model::{Message, RoomId, RoomView, Seq, User, UserId};
+use crate::model::{Invite, Message, RoomId, RoomView, Seq, User, UserId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -76,6 +76,15 @@ pub enum BusEvent {
         user: UserId,
         token_hash: String,
     },
+    /// `user` was invited to a private room.
+    RoomInvited {
+        user: UserId,
+        invite: Invite,
+    },
+    /// An admin deactivated `user`: close every connection of theirs (code 4010).
+    UserDeactivated {
+        user: UserId,
+    },
 }
 
 impl BusEvent {
@@ -90,7 +99,9 @@ impl BusEvent {
             | BusEvent::RoomRead { user, .. }
             | BusEvent::RoomNotify { user, .. }
             | BusEvent::RoomRemoved { user, .. }
-            | BusEvent::SessionRevoked { user, .. } => Topic::User(*user),
+            | BusEvent::SessionRevoked { user, .. }
+            | BusEvent::RoomInvited { user, .. }
+            | BusEvent::UserDeactivated { user } => Topic::User(*user),
         }
     }
 }

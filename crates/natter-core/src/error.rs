@@ -56,6 +56,14 @@ pub enum ErrorCode {
     QuotaExceeded,
     /// HTTP: an image that cannot be decoded within bounds (corrupt, or too many pixels).
     InvalidImage,
+    /// A join by a user banned from the room.
+    Banned,
+    /// A send, edit or reaction by a member muted in the room (`retry_after_ms`: until when).
+    Muted,
+    /// A send, edit, reaction or invitation in an archived room (read-only).
+    RoomArchived,
+    /// Sign-in to an account an admin deactivated.
+    AccountDeactivated,
 }
 
 impl ErrorCode {
@@ -95,6 +103,10 @@ impl ErrorCode {
             ErrorCode::FileTooLarge => "file_too_large",
             ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::InvalidImage => "invalid_image",
+            ErrorCode::Banned => "banned",
+            ErrorCode::Muted => "muted",
+            ErrorCode::RoomArchived => "room_archived",
+            ErrorCode::AccountDeactivated => "account_deactivated",
         }
     }
 }
@@ -117,6 +129,20 @@ impl ChatError {
             message: message.into(),
             retry_after_ms: None,
         }
+    }
+    /// A post by a member muted until `until`, at `now`.
+    pub fn muted(until: i64, now: i64) -> Self {
+        ChatError {
+            retry_after_ms: Some(until.saturating_sub(now).max(0) as u64),
+            ..Self::new(ErrorCode::Muted, "you are muted in this room")
+        }
+    }
+    /// A post in an archived room.
+    pub fn archived() -> Self {
+        Self::new(
+            ErrorCode::RoomArchived,
+            "this room is archived: it is read-only",
+        )
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, message)
@@ -176,6 +202,14 @@ pub enum Refusal {
     TooManyReactions,
     /// A message names a file that is not its sender's upload.
     UnknownFile,
+    /// A room event about a user who is not a member (mute, role, kick).
+    NotMember,
+    /// A join by a user banned from the room.
+    Banned,
+    /// A post by a member muted until then (ms since the epoch).
+    Muted(i64),
+    /// A post in an archived room.
+    Archived,
 }
 
 /// A broker failure.
@@ -210,6 +244,15 @@ impl From<StoreError> for ChatError {
                     ErrorCode::UnknownFile,
                     "a file of this message is not one you uploaded (or it was removed)",
                 ),
+                Refusal::NotMember => ChatError::new(
+                    ErrorCode::NotMember,
+                    "that user is not a member of this room",
+                ),
+                Refusal::Banned => {
+                    ChatError::new(ErrorCode::Banned, "you are banned from this room")
+                }
+                Refusal::Muted(until) => ChatError::muted(until, crate::model::now_millis()),
+                Refusal::Archived => ChatError::archived(),
             };
         }
         if let StoreError::Busy = e {

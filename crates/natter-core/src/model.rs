@@ -65,11 +65,15 @@ pub struct User {
     pub guest: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RoomKind {
+    #[default]
     Public,
     Dm,
+    /// Invite-only: invisible to non-members; its name is not unique (rooms are told apart
+    /// by id), so a non-member cannot even learn that a name is used.
+    Private,
 }
 
 impl RoomKind {
@@ -77,12 +81,124 @@ impl RoomKind {
         match self {
             RoomKind::Public => "public",
             RoomKind::Dm => "dm",
+            RoomKind::Private => "private",
+        }
+    }
+    pub fn parse(s: &str) -> Option<RoomKind> {
+        match s {
+            "public" => Some(RoomKind::Public),
+            "dm" => Some(RoomKind::Dm),
+            "private" => Some(RoomKind::Private),
+            _ => None,
         }
     }
 }
 
-/// A room as stored: what every viewer shares.
+/// A member's role in a room. Owners and moderators moderate; an owner also sets roles and
+/// archives. Ordered by authority: a moderator may act only on members of a lower role.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomRole {
+    #[default]
+    Member,
+    Moderator,
+    Owner,
+}
+
+impl RoomRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomRole::Member => "member",
+            RoomRole::Moderator => "moderator",
+            RoomRole::Owner => "owner",
+        }
+    }
+    pub fn parse(s: &str) -> Option<RoomRole> {
+        match s {
+            "member" => Some(RoomRole::Member),
+            "moderator" => Some(RoomRole::Moderator),
+            "owner" => Some(RoomRole::Owner),
+            _ => None,
+        }
+    }
+}
+
+/// A user's standing in one room: what authorization reads (`Store::standing`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Standing {
+    pub member: bool,
+    /// `Member` for a non-member too.
+    pub role: RoomRole,
+    /// Muted until then (ms since the epoch), if a mute was set and not lifted.
+    pub muted_until: Option<Millis>,
+    pub banned: bool,
+    /// Invited and not yet joined (private rooms).
+    pub invited: bool,
+}
+
+/// A user's server-wide flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserFlags {
+    /// A server admin: may moderate every room, grant admin, deactivate accounts, read the
+    /// audit log.
+    pub admin: bool,
+    /// Deactivated by an admin: cannot sign in; sessions are gone.
+    pub deactivated: bool,
+}
+
+/// A ban as listed by `room.bans`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ban {
+    pub user: User,
+    pub by: User,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    pub ts: Millis,
+}
+
+/// A pending invitation to a private room (`invite.list`, the `room_invited` event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    pub room: RoomId,
+    /// The room's name (shown to the invitee only).
+    pub name: String,
+    pub by: User,
+    pub ts: Millis,
+}
+
+/// One line of the audit log: who did what, where, to whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub ts: Millis,
+    pub actor: User,
+    /// What was done: a room event's `op` (`kick`, `ban`, ...), `delete` (a moderator
+    /// deleting another's message), `admin`, `unadmin` or `deactivate`.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<RoomId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<User>,
+    /// Details as JSON text (the room event, or the deleted message's seq).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// An audit line to record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewAudit {
+    pub ts: Millis,
+    pub actor: UserId,
+    pub action: String,
+    pub room: Option<RoomId>,
+    pub target: Option<UserId>,
+    pub detail: String,
+}
+
+/// A room as stored: what every viewer shares.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Room {
     pub id: RoomId,
     /// The public name; `"dm"` for direct-message rooms.
@@ -91,6 +207,12 @@ pub struct Room {
     pub member_count: u32,
     /// The newest message's seq (0 when empty).
     pub last_seq: Seq,
+    /// One line shown in the room's header (empty: none).
+    pub topic: String,
+    /// A longer text about the room (empty: none).
+    pub description: String,
+    /// Read-only, left out of `room.list` unless asked for; still searchable.
+    pub archived: bool,
 }
 
 /// A room as one user sees it (the `Room` object of docs/protocol.md).
@@ -102,6 +224,15 @@ pub struct RoomView {
     pub member_count: u32,
     pub last_seq: Seq,
     pub joined: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub topic: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub archived: bool,
+    /// The viewer's role, for a member of a public or private room.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub role: Option<RoomRole>,
     /// For a DM: the other person.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub peer: Option<User>,
@@ -157,6 +288,7 @@ pub struct MemberState {
     pub unread: u32,
     pub mentions: u32,
     pub notify: NotifyLevel,
+    pub role: RoomRole,
 }
 
 /// What a stream entry does to an earlier message of its room (docs/protocol.md section 6):
@@ -165,23 +297,100 @@ pub struct MemberState {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Change {
     /// The entry's `body` is the target's new text (empty once the target is deleted).
-    Edit { target: Seq },
+    Edit {
+        target: Seq,
+    },
     /// The target's text is gone; it stays as a tombstone.
-    Delete { target: Seq },
+    Delete {
+        target: Seq,
+    },
     /// The entry's sender added (or removed) `emoji` on the target.
     React {
         target: Seq,
         emoji: String,
         add: bool,
     },
+    /// Room events (event `room_event`), each by a moderator, owner or admin (the entry's
+    /// sender): `user` was removed from the room (they may join again).
+    Kick {
+        user: User,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason: String,
+    },
+    /// `user` was removed and may not join again until unbanned.
+    Ban {
+        user: User,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason: String,
+    },
+    Unban {
+        user: User,
+    },
+    /// `user` may not send, react or edit in the room until `until`.
+    Mute {
+        user: User,
+        until: Millis,
+    },
+    Unmute {
+        user: User,
+    },
+    /// `user`'s role is now `role`.
+    Role {
+        user: User,
+        role: RoomRole,
+    },
+    /// The room's settings changed: only the fields given.
+    Settings {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        archived: Option<bool>,
+    },
 }
 
 impl Change {
-    pub fn target(&self) -> Seq {
+    /// The message an edit, delete or reaction changes; None for a room event.
+    pub fn target(&self) -> Option<Seq> {
         match self {
             Change::Edit { target } | Change::Delete { target } | Change::React { target, .. } => {
-                *target
+                Some(*target)
             }
+            _ => None,
+        }
+    }
+    /// Whether this is a room event (no target message).
+    pub fn is_room_event(&self) -> bool {
+        self.target().is_none()
+    }
+    /// The `op` name on the wire (also the audit log's action).
+    pub fn op(&self) -> &'static str {
+        match self {
+            Change::Edit { .. } => "edit",
+            Change::Delete { .. } => "delete",
+            Change::React { .. } => "react",
+            Change::Kick { .. } => "kick",
+            Change::Ban { .. } => "ban",
+            Change::Unban { .. } => "unban",
+            Change::Mute { .. } => "mute",
+            Change::Unmute { .. } => "unmute",
+            Change::Role { .. } => "role",
+            Change::Settings { .. } => "settings",
+        }
+    }
+    /// The member a room event is about.
+    pub fn subject(&self) -> Option<&User> {
+        match self {
+            Change::Kick { user, .. }
+            | Change::Ban { user, .. }
+            | Change::Unban { user }
+            | Change::Mute { user, .. }
+            | Change::Unmute { user }
+            | Change::Role { user, .. } => Some(user),
+            _ => None,
         }
     }
 }
@@ -260,6 +469,7 @@ impl Message {
             Some(Change::Edit { .. }) => "message_edited",
             Some(Change::Delete { .. }) => "message_deleted",
             Some(Change::React { .. }) => "reaction",
+            Some(_) => "room_event",
         }
     }
     /// Whether this entry shows in the room's own timeline (a message not only in a thread).
@@ -285,6 +495,12 @@ pub struct NewMessage {
     /// Files to attach: each must be the sender's own upload, else the store refuses the
     /// message (`Refusal::UnknownFile`) and stores nothing.
     pub files: Vec<crate::files::FileId>,
+    /// The node could not vouch that the sender may post here (its cache of mutes and
+    /// archived rooms had no answer yet): the store checks in the append's own transaction
+    /// and refuses a muted sender (`Refusal::Muted`) or an archived room
+    /// (`Refusal::Archived`), so the check costs no await before the append (which would let
+    /// pipelined sends overtake each other).
+    pub check_rules: bool,
 }
 
 /// The result of appending: the stored message, and whether it was stored before

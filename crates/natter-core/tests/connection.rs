@@ -2,7 +2,7 @@
 //! makes of each kind of first frame, and the keepalive close policy. The transports' own
 //! tests (natter-server's wire, bad_input and socketio suites) check the same over sockets.
 
-use natter_core::protocol::{AuthArgs, NameArg, Request};
+use natter_core::protocol::{AuthArgs, Request, RoomCreateArgs};
 use natter_core::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -201,7 +201,12 @@ async fn room_creations_refill_at_the_configured_rate() {
         conn.before_auth(Ok(auth(&signed.token))).await,
         AuthStep::Done(..)
     ));
-    let create = |name: &str| Request::RoomCreate(NameArg { name: name.into() });
+    let create = |name: &str| {
+        Request::RoomCreate(RoomCreateArgs {
+            name: name.into(),
+            private: false,
+        })
+    };
     for i in 0..3 {
         conn.request(create(&format!("r{i}")))
             .await

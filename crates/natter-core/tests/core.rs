@@ -56,7 +56,11 @@ fn open_session(
 async fn room_with_messages(count: i64) -> (Arc<MemoryStore>, User, RoomId, Vec<Message>) {
     let memory = Arc::new(MemoryStore::new());
     let ana = memory.create_user("ana", None, false).await.expect("user");
-    let room = memory.create_room("r", ana.id).await.expect("room").id;
+    let room = memory
+        .create_room("r", ana.id, RoomKind::Public)
+        .await
+        .expect("room")
+        .id;
     let mut stored = Vec::new();
     for i in 1..=count {
         let a = memory

@@ -95,11 +95,21 @@ fn public_room(id: i64, name: &str, members: u32, last: i64, joined: bool) -> Ro
         member_count: members,
         last_seq: Seq(last),
         joined,
+        topic: String::new(),
+        description: String::new(),
+        archived: false,
+        role: None,
         peer: None,
         unread: None,
         mentions: None,
         notify: None,
     }
+}
+
+/// A room as a member's own views give it (`room.create`, `room.join`, `room_added`).
+fn with_role(mut room: RoomView, role: RoomRole) -> RoomView {
+    room.role = Some(role);
+    room
 }
 
 fn general() -> RoomView {
@@ -108,6 +118,9 @@ fn general() -> RoomView {
 
 /// A room as the `auth` reply gives it: with the member's own counts and level.
 fn mine(mut room: RoomView, unread: u32, mentions: u32, notify: NotifyLevel) -> RoomView {
+    if room.kind != RoomKind::Dm {
+        room.role = Some(RoomRole::Member);
+    }
     room.unread = Some(unread);
     room.mentions = Some(mentions);
     room.notify = Some(notify);
@@ -122,6 +135,10 @@ fn dm_with_bob() -> RoomView {
         member_count: 2,
         last_seq: Seq(3),
         joined: true,
+        topic: String::new(),
+        description: String::new(),
+        archived: false,
+        role: None,
         peer: Some(bob()),
         unread: None,
         mentions: None,
@@ -183,6 +200,23 @@ fn reacted() -> Message {
     )
 }
 
+/// A room event of room 5 by ana (its owner): bob banned.
+fn banned() -> Message {
+    Message {
+        id: MessageId(951),
+        room: RoomId(5),
+        seq: Seq(7),
+        sender: ana(),
+        ts: 1795698792000,
+        client_id: "m-51a".into(),
+        change: Some(Change::Ban {
+            user: bob(),
+            reason: "spam".into(),
+        }),
+        ..Message::default()
+    }
+}
+
 /// The reply the server's types build for each request's example, by request name.
 fn replies() -> Vec<(&'static str, Reply)> {
     vec![
@@ -217,14 +251,14 @@ fn replies() -> Vec<(&'static str, Reply)> {
         (
             "room.create",
             RoomReply {
-                room: public_room(5, "rust-fans", 1, 0, true),
+                room: with_role(public_room(5, "rust-fans", 1, 0, true), RoomRole::Owner),
             }
             .into(),
         ),
         (
             "room.join",
             RoomReply {
-                room: public_room(5, "rust-fans", 2, 0, true),
+                room: with_role(public_room(5, "rust-fans", 2, 0, true), RoomRole::Member),
             }
             .into(),
         ),
@@ -407,6 +441,151 @@ fn replies() -> Vec<(&'static str, Reply)> {
             .into(),
         ),
         ("ping", Empty {}.into()),
+        ("room.invite", Empty {}.into()),
+        (
+            "invite.list",
+            InvitesReply {
+                invites: vec![Invite {
+                    room: RoomId(9),
+                    name: "launch".into(),
+                    by: ana(),
+                    ts: 1795698791000,
+                }],
+            }
+            .into(),
+        ),
+        ("invite.decline", Empty {}.into()),
+        (
+            "room.update",
+            ChangeReply {
+                entry: Some(Message {
+                    id: MessageId(950),
+                    seq: Seq(6),
+                    client_id: "m-50f".into(),
+                    change: Some(Change::Settings {
+                        name: None,
+                        topic: Some("Ship it on Friday".into()),
+                        description: None,
+                        archived: None,
+                    }),
+                    ts: 1795698791500,
+                    ..banned()
+                }),
+                duplicate: false,
+            }
+            .into(),
+        ),
+        (
+            "room.kick",
+            ChangeReply {
+                entry: Some(Message {
+                    id: MessageId(952),
+                    seq: Seq(8),
+                    client_id: "m-52b".into(),
+                    change: Some(Change::Kick {
+                        user: bob(),
+                        reason: String::new(),
+                    }),
+                    ..banned()
+                }),
+                duplicate: false,
+            }
+            .into(),
+        ),
+        (
+            "room.ban",
+            ChangeReply {
+                entry: Some(banned()),
+                duplicate: false,
+            }
+            .into(),
+        ),
+        (
+            "room.unban",
+            ChangeReply {
+                entry: None,
+                duplicate: false,
+            }
+            .into(),
+        ),
+        (
+            "room.mute",
+            ChangeReply {
+                entry: Some(Message {
+                    id: MessageId(953),
+                    seq: Seq(9),
+                    client_id: "m-53c".into(),
+                    change: Some(Change::Mute {
+                        user: bob(),
+                        until: 1795699392000,
+                    }),
+                    ..banned()
+                }),
+                duplicate: false,
+            }
+            .into(),
+        ),
+        (
+            "room.unmute",
+            ChangeReply {
+                entry: Some(Message {
+                    id: MessageId(954),
+                    seq: Seq(10),
+                    client_id: "m-54d".into(),
+                    change: Some(Change::Unmute { user: bob() }),
+                    ..banned()
+                }),
+                duplicate: false,
+            }
+            .into(),
+        ),
+        (
+            "room.role",
+            ChangeReply {
+                entry: Some(Message {
+                    id: MessageId(955),
+                    seq: Seq(11),
+                    client_id: "m-55e".into(),
+                    change: Some(Change::Role {
+                        user: bob(),
+                        role: RoomRole::Moderator,
+                    }),
+                    ..banned()
+                }),
+                duplicate: false,
+            }
+            .into(),
+        ),
+        (
+            "room.bans",
+            BansReply {
+                bans: vec![Ban {
+                    user: bob(),
+                    by: ana(),
+                    reason: "spam".into(),
+                    ts: 1795698792000,
+                }],
+            }
+            .into(),
+        ),
+        (
+            "admin.audit",
+            AuditReply {
+                entries: vec![AuditEntry {
+                    id: 31,
+                    ts: 1795698792000,
+                    actor: ana(),
+                    action: "ban".into(),
+                    room: Some(RoomId(5)),
+                    target: Some(bob()),
+                    detail: r#"{"op":"ban","user":{"id":13,"name":"bob","guest":false},"reason":"spam"}"#.into(),
+                }],
+                next: Some(31),
+            }
+            .into(),
+        ),
+        ("admin.set_admin", Empty {}.into()),
+        ("admin.deactivate", Empty {}.into()),
     ]
 }
 
@@ -440,7 +619,7 @@ fn events() -> Vec<Event> {
             online: vec![ana()],
         }),
         Event::RoomAdded(RoomAddedEvent {
-            room: public_room(5, "rust-fans", 2, 0, true),
+            room: with_role(public_room(5, "rust-fans", 2, 0, true), RoomRole::Member),
         }),
         Event::RoomRemoved(RoomRemovedEvent { room: RoomId(5) }),
         Event::RoomRead(ReadMarker {
@@ -452,6 +631,13 @@ fn events() -> Vec<Event> {
         Event::RoomNotify(NotifyReply {
             room: RoomId(1),
             notify: NotifyLevel::All,
+        }),
+        Event::Message(banned()),
+        Event::RoomInvited(Invite {
+            room: RoomId(9),
+            name: "launch".into(),
+            by: ana(),
+            ts: 1795698791000,
         }),
     ];
     // Adding an `Event` variant fails to compile here until it has an example above.
@@ -466,7 +652,8 @@ fn events() -> Vec<Event> {
             | Event::RoomAdded(_)
             | Event::RoomRemoved(_)
             | Event::RoomRead(_)
-            | Event::RoomNotify(_) => {}
+            | Event::RoomNotify(_)
+            | Event::RoomInvited(_) => {}
         }
     }
     every
@@ -623,6 +810,10 @@ fn section_8_lists_every_websocket_error_code() {
         ErrorCode::InvalidEmoji,
         ErrorCode::TooManyReactions,
         ErrorCode::UnknownFile,
+        ErrorCode::Banned,
+        ErrorCode::Muted,
+        ErrorCode::RoomArchived,
+        ErrorCode::AccountDeactivated,
     ] {
         assert!(
             listed.contains(code.as_str()),

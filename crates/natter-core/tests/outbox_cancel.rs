@@ -73,8 +73,8 @@ impl Store for SlowReads {
     async fn ensure_public_room(&self, n: &str) -> Result<Room, StoreError> {
         self.inner.ensure_public_room(n).await
     }
-    async fn create_room(&self, n: &str, c: UserId) -> Result<Room, StoreError> {
-        self.inner.create_room(n, c).await
+    async fn create_room(&self, n: &str, c: UserId, k: RoomKind) -> Result<Room, StoreError> {
+        self.inner.create_room(n, c, k).await
     }
     async fn room(&self, r: RoomId) -> Result<Option<Room>, StoreError> {
         self.inner.room(r).await
@@ -90,8 +90,41 @@ impl Store for SlowReads {
         q: &str,
         after: &str,
         limit: u32,
+        archived: bool,
     ) -> Result<Vec<Room>, StoreError> {
-        self.inner.public_rooms_page(q, after, limit).await
+        self.inner
+            .public_rooms_page(q, after, limit, archived)
+            .await
+    }
+    async fn standing(&self, r: RoomId, u: UserId) -> Result<Standing, StoreError> {
+        self.inner.standing(r, u).await
+    }
+    async fn invite(&self, r: RoomId, u: UserId, b: UserId, t: Millis) -> Result<bool, StoreError> {
+        self.inner.invite(r, u, b, t).await
+    }
+    async fn remove_invite(&self, r: RoomId, u: UserId) -> Result<bool, StoreError> {
+        self.inner.remove_invite(r, u).await
+    }
+    async fn invites_of(&self, u: UserId) -> Result<Vec<Invite>, StoreError> {
+        self.inner.invites_of(u).await
+    }
+    async fn bans(&self, r: RoomId) -> Result<Vec<Ban>, StoreError> {
+        self.inner.bans(r).await
+    }
+    async fn user_flags(&self, u: UserId) -> Result<Option<UserFlags>, StoreError> {
+        self.inner.user_flags(u).await
+    }
+    async fn set_admin(&self, u: UserId, a: bool) -> Result<bool, StoreError> {
+        self.inner.set_admin(u, a).await
+    }
+    async fn deactivate(&self, u: UserId) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner.deactivate(u).await
+    }
+    async fn record_audit(&self, e: NewAudit) -> Result<(), StoreError> {
+        self.inner.record_audit(e).await
+    }
+    async fn audit_page(&self, b: Option<i64>, l: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.inner.audit_page(b, l).await
     }
     async fn rooms_of(&self, u: UserId) -> Result<Vec<(Room, Option<User>)>, StoreError> {
         self.inner.rooms_of(u).await
@@ -201,7 +234,11 @@ async fn catch_up_and_gap_fills_progress_when_next_is_cancelled() {
         delay: Duration::from_millis(30),
     });
     let ana = slow.create_user("ana", None, false).await.expect("user");
-    let room = slow.create_room("r", ana.id).await.expect("room").id;
+    let room = slow
+        .create_room("r", ana.id, RoomKind::Public)
+        .await
+        .expect("room")
+        .id;
     let mut stored = Vec::new();
     for i in 1..=6 {
         let new = NewMessage {

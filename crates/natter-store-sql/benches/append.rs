@@ -27,7 +27,11 @@ async fn fixture(store: Arc<dyn Store>, rooms: usize) -> Fixture {
     let mut ids = Vec::with_capacity(rooms);
     for r in 0..rooms {
         let room = store
-            .create_room(&format!("bench-{r}"), sender.id)
+            .create_room(
+                &format!("bench-{r}"),
+                sender.id,
+                natter_core::RoomKind::Public,
+            )
             .await
             .expect("create room");
         ids.push(room.id);

@@ -14,6 +14,8 @@ pub(crate) const KIND_EDIT: i16 = 1;
 pub(crate) const KIND_DELETE: i16 = 2;
 /// `messages.kind` of a reaction entry.
 pub(crate) const KIND_REACT: i16 = 3;
+/// `messages.kind` of a room event (migration 0008): the `Change` as JSON in `body`.
+pub(crate) const KIND_ROOM_EVENT: i16 = 4;
 
 /// The `mentions.user_id` of `@room`.
 pub(crate) const ROOM_MENTION: i64 = 0;
@@ -26,7 +28,26 @@ pub(crate) fn change_columns(change: &Change) -> (i16, i64, Option<&str>, Option
         Change::React { target, emoji, add } => {
             (KIND_REACT, target.0, Some(emoji.as_str()), Some(*add))
         }
+        // Stored by `room_event_body` instead: no target.
+        _ => (KIND_ROOM_EVENT, 0, None, None),
     }
+}
+
+/// A room event's `body`: the change as JSON.
+pub(crate) fn room_event_body(change: &Change) -> Result<String, StoreError> {
+    serde_json::to_string(change).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+/// The entry read back from its columns: a room event's change comes from its body (which
+/// clients then see empty).
+pub(crate) fn fill_room_event(message: &mut Message, kind: i16) -> Result<(), String> {
+    if kind == KIND_ROOM_EVENT {
+        let change: Change = serde_json::from_str(&message.body)
+            .map_err(|e| format!("room event entry {}: {e}", message.id))?;
+        message.change = Some(change);
+        message.body.clear();
+    }
+    Ok(())
 }
 
 /// The change an entry's columns describe (None for a message).
@@ -50,6 +71,8 @@ pub(crate) fn change_from(
             emoji: emoji.unwrap_or_default(),
             add: add.unwrap_or(true),
         }),
+        // Filled from the body by `fill_room_event`.
+        KIND_ROOM_EVENT => None,
         other => return Err(format!("unknown entry kind {other}")),
     })
 }
@@ -87,6 +110,7 @@ pub(crate) fn mention_rows(message: &NewMessage) -> Vec<i64> {
 /// Whether appending `message` takes more than the one insert of a plain message.
 pub(crate) fn has_extras(message: &NewMessage) -> bool {
     message.thread.is_some()
+        || message.check_rules
         || message.mentions_room
         || !message.mentions.is_empty()
         || !message.files.is_empty()
@@ -112,6 +136,22 @@ pub(crate) fn check_target(target: Option<TargetState>) -> Result<TargetState, S
             }
         }
         _ => Err(StoreError::Refused(Refusal::UnknownMessage)),
+    }
+}
+
+/// Whether a sender muted until `muted_until` may post at `ts` in a room `archived` or not
+/// (`NewMessage::check_rules`).
+pub(crate) fn check_rules(
+    archived: bool,
+    muted_until: Option<i64>,
+    ts: i64,
+) -> Result<(), StoreError> {
+    if archived {
+        return Err(StoreError::Refused(Refusal::Archived));
+    }
+    match muted_until {
+        Some(until) if until > ts => Err(StoreError::Refused(Refusal::Muted(until))),
+        _ => Ok(()),
     }
 }
 

@@ -64,6 +64,11 @@ pub const SQLITE: &[Migration] = &[
         name: "search_speed",
         sql: include_str!("../migrations/sqlite/0007_search_speed.sql"),
     },
+    Migration {
+        version: 8,
+        name: "roles",
+        sql: include_str!("../migrations/sqlite/0008_roles.sql"),
+    },
 ];
 
 /// The PostgreSQL schema, oldest first.
@@ -102,6 +107,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 7,
         name: "search_speed",
         sql: include_str!("../migrations/postgres/0007_search_speed.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "roles",
+        sql: include_str!("../migrations/postgres/0008_roles.sql"),
     },
 ];
 

@@ -48,7 +48,10 @@ async fn ana_in_club(store: &SqliteStore) -> (User, Room) {
         .create_user("ana", Some("h"), false)
         .await
         .expect("user");
-    let room = store.create_room("club", user.id).await.expect("room");
+    let room = store
+        .create_room("club", user.id, RoomKind::Public)
+        .await
+        .expect("room");
     (user, room)
 }
 
@@ -130,11 +133,16 @@ async fn a_first_schema_file_is_migrated_to_read_markers() {
     {
         // Back to the first schema, as a server of the previous version left it: the later
         // migrations (2: sessions, 3: room creators, 4: stream changes, 5: search, 6: files,
-        // 7: search indexed per batch)
+        // 7: search indexed per batch, 8: roles)
         // undone, then the read markers dropped.
         let conn = rusqlite::Connection::open(&path).expect("raw open");
         conn.execute_batch(
-            "DROP TABLE message_files; DROP TABLE files; DROP TABLE server_secrets;
+            "DROP TABLE audit; DROP TABLE invites; DROP TABLE bans;
+             ALTER TABLE rooms DROP COLUMN topic; ALTER TABLE rooms DROP COLUMN description;
+             ALTER TABLE rooms DROP COLUMN archived; ALTER TABLE members DROP COLUMN role;
+             ALTER TABLE members DROP COLUMN muted_until; ALTER TABLE users DROP COLUMN admin;
+             ALTER TABLE users DROP COLUMN deactivated;
+             DROP TABLE message_files; DROP TABLE files; DROP TABLE server_secrets;
              DROP TRIGGER messages_search_update; DROP TRIGGER messages_search_delete;
              DROP TABLE search_progress;
              DROP TABLE message_trigram_terms; DROP TABLE message_words;

@@ -146,7 +146,7 @@ async fn a_new_database_gets_every_migration() {
         .await
         .expect("schema works");
     store
-        .create_room("club", ana.id)
+        .create_room("club", ana.id, natter_core::RoomKind::Public)
         .await
         .expect("schema works");
     store.shutdown().await;

@@ -32,7 +32,11 @@ async fn measure(backend: &str, store: Arc<dyn Store>) {
     let ana = store.create_user("ana", None, false).await.expect("user");
     for i in 0..ROOMS {
         store
-            .create_room(&format!("room-{i:05}"), ana.id)
+            .create_room(
+                &format!("room-{i:05}"),
+                ana.id,
+                natter_core::RoomKind::Public,
+            )
             .await
             .expect("room");
     }
@@ -49,7 +53,7 @@ async fn measure(backend: &str, store: Arc<dyn Store>) {
                 store.public_rooms().await.expect("all").len()
             } else {
                 store
-                    .public_rooms_page(contains, after, 51)
+                    .public_rooms_page(contains, after, 51, false)
                     .await
                     .expect("page")
                     .len()

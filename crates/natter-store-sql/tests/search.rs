@@ -38,7 +38,10 @@ async fn bodies(store: &dyn Store, q: SearchQuery) -> Vec<String> {
 /// Stems, short CJK substrings, and terms that mean something to `LIKE` or FTS5.
 async fn indexes_find_what_they_should(store: &dyn Store) {
     let ana = store.create_user("ana", None, false).await.expect("user");
-    let room = store.create_room("ops", ana.id).await.expect("room");
+    let room = store
+        .create_room("ops", ana.id, RoomKind::Public)
+        .await
+        .expect("room");
     for (i, body) in [
         "We deployed it yesterday",
         "redeploy later",

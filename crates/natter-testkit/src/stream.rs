@@ -1,5 +1,6 @@
-//! A room as a client builds it from its stream (docs/protocol.md section 6): messages, and
-//! the edits, deletes, reactions and thread replies applied to them. Tests compare the view
+//! A room as a client builds it from its stream (docs/protocol.md section 6): messages, the
+//! edits, deletes, reactions and thread replies applied to them, and the room events
+//! (settings, roles, mutes, bans, kicks) applied to the room. Tests compare the view
 //! of a client that stayed online, of one that resumed, and `history`'s current state.
 
 use crate::client::Client;
@@ -8,7 +9,29 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The events that are entries of a room's stream.
-pub const STREAM_EVENTS: [&str; 4] = ["message", "message_edited", "message_deleted", "reaction"];
+pub const STREAM_EVENTS: [&str; 5] = [
+    "message",
+    "message_edited",
+    "message_deleted",
+    "reaction",
+    "room_event",
+];
+
+/// What room events set, as a client keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomState {
+    pub name: Option<String>,
+    pub topic: String,
+    pub description: String,
+    pub archived: bool,
+    /// Roles given by `role` events, by user id.
+    pub roles: BTreeMap<i64, String>,
+    /// Mutes in force, by user id: until when.
+    pub muted: BTreeMap<i64, i64>,
+    pub banned: std::collections::BTreeSet<i64>,
+    /// Users kicked or banned, in the order it happened.
+    pub removed: Vec<i64>,
+}
 
 /// One message as shown.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,6 +56,7 @@ pub struct Shown {
 pub struct View {
     pub messages: BTreeMap<i64, Shown>,
     pub last_seq: i64,
+    pub room: RoomState,
 }
 
 fn int(v: &Value) -> Option<i64> {
@@ -132,9 +156,54 @@ impl View {
                     m.reactions.retain(|(_, users)| !users.is_empty());
                 }
             }
+            ("room_event", _) => self.apply_room_event(&data["change"]),
             _ => {}
         }
         true
+    }
+
+    fn apply_room_event(&mut self, change: &Value) {
+        let room = &mut self.room;
+        let user = int(&change["user"]["id"]).unwrap_or_default();
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        match change["op"].as_str().unwrap_or_default() {
+            "kick" => room.removed.push(user),
+            "ban" => {
+                room.removed.push(user);
+                room.banned.insert(user);
+                room.muted.remove(&user);
+                room.roles.remove(&user);
+            }
+            "unban" => {
+                room.banned.remove(&user);
+            }
+            "mute" => {
+                room.muted
+                    .insert(user, int(&change["until"]).unwrap_or_default());
+            }
+            "unmute" => {
+                room.muted.remove(&user);
+            }
+            "role" => {
+                room.roles
+                    .insert(user, text(&change["role"]).unwrap_or_default());
+            }
+            "settings" => {
+                if let Some(name) = text(&change["name"]) {
+                    room.name = Some(name);
+                }
+                if let Some(topic) = text(&change["topic"]) {
+                    room.topic = topic;
+                }
+                if let Some(description) = text(&change["description"]) {
+                    room.description = description;
+                }
+                if let Some(archived) = change["archived"].as_bool() {
+                    room.archived = archived;
+                }
+            }
+            _ => {}
+        }
     }
 
     /// The room's timeline as the client shows it: messages not only in a thread.

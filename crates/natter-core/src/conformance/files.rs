@@ -56,7 +56,7 @@ pub async fn files_on_messages(store: &Arc<dyn Store>, tag: &str) {
     let ana = user(store, "fana", tag).await;
     let bob = user(store, "fbob", tag).await;
     let room = store
-        .create_room(&format!("files{tag}"), ana.id)
+        .create_room(&format!("files{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
     let now = now_millis();
@@ -179,7 +179,7 @@ pub async fn files_on_messages(store: &Arc<dyn Store>, tag: &str) {
 pub async fn file_sweep(store: &Arc<dyn Store>, tag: &str) {
     let ana = user(store, "sana", tag).await;
     let room = store
-        .create_room(&format!("sweep{tag}"), ana.id)
+        .create_room(&format!("sweep{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
     let now = now_millis();

@@ -17,11 +17,11 @@ pub async fn search(store: &Arc<dyn Store>, tag: &str) {
         .await
         .expect("user");
     let a = store
-        .create_room(&format!("search-a{tag}"), ana.id)
+        .create_room(&format!("search-a{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
     let b = store
-        .create_room(&format!("search-b{tag}"), ana.id)
+        .create_room(&format!("search-b{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
     store.join(a.id, bob.id).await.expect("join");

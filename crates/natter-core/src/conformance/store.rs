@@ -225,11 +225,16 @@ pub async fn rooms_and_membership(store: &Arc<dyn Store>, tag: &str) {
     assert_eq!(general.id, again.id, "ensure_public_room is idempotent");
 
     let name = format!("Club{tag}");
-    let club = store.create_room(&name, ana.id).await.expect("create");
+    let club = store
+        .create_room(&name, ana.id, RoomKind::Public)
+        .await
+        .expect("create");
     assert_eq!(club.member_count, 1, "the creator is a member");
     assert_eq!(club.last_seq, Seq::ZERO);
     assert_eq!(club.kind, RoomKind::Public);
-    let clash = store.create_room(&name.to_lowercase(), bob.id).await;
+    let clash = store
+        .create_room(&name.to_lowercase(), bob.id, RoomKind::Public)
+        .await;
     assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
     assert!(store
         .public_rooms()
@@ -291,7 +296,7 @@ pub async fn read_markers(store: &Arc<dyn Store>, tag: &str) {
         .await
         .expect("user");
     let room = store
-        .create_room(&format!("Reading{tag}"), ana.id)
+        .create_room(&format!("Reading{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
     for i in 0..3 {
@@ -374,7 +379,7 @@ pub async fn messages_and_history(store: &Arc<dyn Store>, tag: &str) {
         .await
         .expect("user");
     let room = store
-        .create_room(&format!("msgs{tag}"), ana.id)
+        .create_room(&format!("msgs{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
     let mut ids = HashSet::new();
@@ -477,7 +482,7 @@ pub async fn concurrent_appends(store: &Arc<dyn Store>, tag: &str) {
         .await
         .expect("user");
     let room = store
-        .create_room(&format!("conc{tag}"), ana.id)
+        .create_room(&format!("conc{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
     let mut tasks = Vec::new();
@@ -668,15 +673,17 @@ pub async fn room_creators(store: &Arc<dyn Store>, tag: &str) {
     assert_eq!(store.rooms_created_by(ana.id).await.expect("count"), 0);
     for i in 0..3 {
         store
-            .create_room(&format!("cr{i}{tag}"), ana.id)
+            .create_room(&format!("cr{i}{tag}"), ana.id, RoomKind::Public)
             .await
             .expect("create");
     }
     store
-        .create_room(&format!("crb{tag}"), bob.id)
+        .create_room(&format!("crb{tag}"), bob.id, RoomKind::Public)
         .await
         .expect("create");
-    let clash = store.create_room(&format!("CR0{tag}"), ana.id).await;
+    let clash = store
+        .create_room(&format!("CR0{tag}"), ana.id, RoomKind::Public)
+        .await;
     assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
     store
         .ensure_public_room(&format!("cr-ensured{tag}"))
@@ -719,15 +726,18 @@ pub async fn public_room_pages(store: &Arc<dyn Store>, tag: &str) {
     let mut expected = Vec::new();
     for i in [7, 2, 9, 0, 4, 1, 8, 3, 6, 5] {
         let name = format!("Pg{i}_X.{tag}");
-        store.create_room(&name, ana.id).await.expect("create");
+        store
+            .create_room(&name, ana.id, RoomKind::Public)
+            .await
+            .expect("create");
         expected.push(name_key(&name));
     }
     store
-        .create_room(&format!("pgzother{tag}"), ana.id)
+        .create_room(&format!("pgzother{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("create");
     store
-        .create_room(&format!("pg5aX{tag}"), ana.id)
+        .create_room(&format!("pg5aX{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("create");
     expected.sort();
@@ -738,7 +748,7 @@ pub async fn public_room_pages(store: &Arc<dyn Store>, tag: &str) {
     let mut pages = 0;
     loop {
         let page = store
-            .public_rooms_page(&filter, &after, 4)
+            .public_rooms_page(&filter, &after, 4, false)
             .await
             .expect("page");
         assert!(page.len() <= 4, "at most limit: {}", page.len());
@@ -752,11 +762,14 @@ pub async fn public_room_pages(store: &Arc<dyn Store>, tag: &str) {
     assert_eq!(walked, expected, "every match once, in name order");
     assert_eq!(pages, 4, "4 + 4 + 2, then an empty page");
     let one = store
-        .public_rooms_page(&name_key(&format!("pg5_x.{tag}")), "", 100)
+        .public_rooms_page(&name_key(&format!("pg5_x.{tag}")), "", 100, false)
         .await
         .expect("one");
     assert_eq!(keys(&one), vec![name_key(&format!("pg5_x.{tag}"))]);
-    let all = store.public_rooms_page("", "", 1000).await.expect("all");
+    let all = store
+        .public_rooms_page("", "", 1000, false)
+        .await
+        .expect("all");
     let all_keys = keys(&all);
     let mut sorted = all_keys.clone();
     sorted.sort();
@@ -764,7 +777,7 @@ pub async fn public_room_pages(store: &Arc<dyn Store>, tag: &str) {
     assert!(all_keys.len() >= 12, "an empty filter matches every room");
     assert!(all.iter().all(|r| r.kind == RoomKind::Public), "no DMs");
     let rest = store
-        .public_rooms_page("", &expected[9], 1000)
+        .public_rooms_page("", &expected[9], 1000, false)
         .await
         .expect("rest");
     assert!(
@@ -772,7 +785,7 @@ pub async fn public_room_pages(store: &Arc<dyn Store>, tag: &str) {
         "after the cursor"
     );
     assert!(store
-        .public_rooms_page("no-room-has-this", "", 10)
+        .public_rooms_page("no-room-has-this", "", 10, false)
         .await
         .expect("none")
         .is_empty());

@@ -106,7 +106,7 @@ async fn current(store: &Arc<dyn Store>, room: RoomId, seq: Seq) -> Message {
 pub async fn edits_and_versions(store: &Arc<dyn Store>, tag: &str) {
     let ana = user(store, "ed-ana", tag).await;
     let room = store
-        .create_room(&format!("edits{tag}"), ana.id)
+        .create_room(&format!("edits{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
     let m = send(store, room.id, &ana, "helo", "m1").await;
@@ -191,7 +191,7 @@ pub async fn edits_and_versions(store: &Arc<dyn Store>, tag: &str) {
 pub async fn deletes_leave_tombstones(store: &Arc<dyn Store>, tag: &str) {
     let ana = user(store, "del-ana", tag).await;
     let room = store
-        .create_room(&format!("deletes{tag}"), ana.id)
+        .create_room(&format!("deletes{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
     let m = send(store, room.id, &ana, "secret one", "m1").await;
@@ -274,7 +274,7 @@ pub async fn reactions(store: &Arc<dyn Store>, tag: &str) {
     let ana = user(store, "re-ana", tag).await;
     let bob = user(store, "re-bob", tag).await;
     let room = store
-        .create_room(&format!("reacts{tag}"), ana.id)
+        .create_room(&format!("reacts{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
     store.join(room.id, bob.id).await.expect("join");
@@ -371,7 +371,7 @@ pub async fn reactions(store: &Arc<dyn Store>, tag: &str) {
 pub async fn threads(store: &Arc<dyn Store>, tag: &str) {
     let ana = user(store, "th-ana", tag).await;
     let room = store
-        .create_room(&format!("threads{tag}"), ana.id)
+        .create_room(&format!("threads{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
     let parent = send(store, room.id, &ana, "topic", "m1").await;
@@ -471,7 +471,7 @@ pub async fn unread_and_mentions(store: &Arc<dyn Store>, tag: &str) {
     let ana = user(store, "un-ana", tag).await;
     let bob = user(store, "un-bob", tag).await;
     let room = store
-        .create_room(&format!("unread{tag}"), ana.id)
+        .create_room(&format!("unread{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
     store.join(room.id, bob.id).await.expect("join");

@@ -103,7 +103,16 @@ impl Node {
             .verify_password(client, password.to_string(), hash)
             .await?;
         match user {
-            Some(user) if ok => self.sign_in(user, label).await,
+            Some(user) if ok => {
+                let flags = self.store.user_flags(user.id).await?.unwrap_or_default();
+                if flags.deactivated {
+                    return Err(ChatError::new(
+                        ErrorCode::AccountDeactivated,
+                        "this account was deactivated by an admin",
+                    ));
+                }
+                self.sign_in(user, label).await
+            }
             _ => Err(ChatError::new(
                 ErrorCode::InvalidCredentials,
                 "wrong username or password",

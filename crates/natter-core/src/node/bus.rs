@@ -109,6 +109,7 @@ impl Node {
 
 impl BusHandler for Node {
     fn on_reconnected(&self) {
+        self.rules.forget_all();
         let (Ok(runtime), Some(node)) = (tokio::runtime::Handle::try_current(), self.me.upgrade())
         else {
             return;
@@ -117,6 +118,9 @@ impl BusHandler for Node {
     }
 
     fn on_missed(&self, rooms: Vec<RoomId>) {
+        for room in &rooms {
+            self.rules.forget(*room);
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -148,6 +152,9 @@ impl BusHandler for Node {
     fn on_event(&self, event: BusEvent) {
         match event {
             BusEvent::Message { message } => {
+                if message.change.as_ref().is_some_and(Change::is_room_event) {
+                    self.rules.forget(message.room);
+                }
                 self.hub.deliver_message(EncodedEvent::message(&message));
             }
             BusEvent::MemberJoined {
@@ -197,6 +204,7 @@ impl BusHandler for Node {
                     if new {
                         session.push(Outbound::Track(room.id, room.last_seq));
                         if self.hub.join_room(&session, room.id) {
+                            self.rules.forget(room.id);
                             self.broker.subscribe(Topic::Room(room.id));
                         }
                     }
@@ -234,6 +242,17 @@ impl BusHandler for Node {
                         self.broker.unsubscribe(Topic::Room(room));
                     }
                     session.deliver(event.clone());
+                }
+            }
+            BusEvent::RoomInvited { user, invite } => {
+                if self.hub.has_user(user) {
+                    let event = Event::RoomInvited(invite).encode();
+                    self.hub.to_user(user, &event);
+                }
+            }
+            BusEvent::UserDeactivated { user } => {
+                for session in self.hub.sessions_of(user) {
+                    session.close(close::DEACTIVATED);
                 }
             }
             BusEvent::SessionRevoked { user, token_hash } => {

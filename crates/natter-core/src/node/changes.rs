@@ -1,6 +1,6 @@
 //! Changes to earlier messages, each stored as a new entry of the room's stream and
-//! published like a message: `message.edit`, `message.delete` (the author only; room
-//! moderators will be allowed here too), `reaction.add` / `reaction.remove` (any member),
+//! published like a message: `message.edit` (the author only), `message.delete` (the author,
+//! or a moderator of a higher rank: `moderation.rs`), `reaction.add` / `reaction.remove`,
 //! and `message.edits`, a message's earlier texts.
 
 use super::messages::unknown_message;
@@ -13,12 +13,13 @@ use crate::session::SessionHandle;
 
 impl Node {
     /// The target of an edit or delete by `session`'s user: it must exist, not be deleted,
-    /// and be theirs.
+    /// and be theirs (or, with `moderating`, one they may delete as a moderator).
     async fn own_message(
         &self,
         session: &SessionHandle,
         room: RoomId,
         seq: Seq,
+        moderating: bool,
     ) -> Result<Message, ChatError> {
         self.check_member(session, room).await?;
         let target = self
@@ -32,7 +33,13 @@ impl Node {
                 "that message was deleted",
             ));
         }
-        if target.sender.id != session.user.id {
+        let allowed = if moderating {
+            self.may_delete_of(session.user.id, target.sender.id, room)
+                .await?
+        } else {
+            target.sender.id == session.user.id
+        };
+        if !allowed {
             return Err(ChatError::new(
                 ErrorCode::Forbidden,
                 "only its author can change a message",
@@ -81,7 +88,9 @@ impl Node {
     ) -> Result<Reply, ChatError> {
         self.check_body(&args.body)?;
         Self::check_client_id(&args.client_id)?;
-        self.own_message(session, args.room, args.seq).await?;
+        self.own_message(session, args.room, args.seq, false)
+            .await?;
+        self.check_may_post(session.user.id, args.room).await?;
         let mut change = Self::new_change(
             session,
             args.room,
@@ -98,7 +107,7 @@ impl Node {
         args: DeleteArgs,
     ) -> Result<Reply, ChatError> {
         Self::check_client_id(&args.client_id)?;
-        self.own_message(session, args.room, args.seq).await?;
+        self.own_message(session, args.room, args.seq, true).await?;
         let change = Self::new_change(
             session,
             args.room,
@@ -122,6 +131,7 @@ impl Node {
             ));
         }
         self.check_member(session, args.room).await?;
+        self.check_may_post(session.user.id, args.room).await?;
         let mut change = Self::new_change(
             session,
             args.room,

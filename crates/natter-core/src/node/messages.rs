@@ -85,6 +85,7 @@ impl Node {
             return Err(ChatError::invalid("`also_room` needs `thread`"));
         }
         self.check_member(session, args.room).await?;
+        let check_rules = self.check_may_send(session.user.id, args.room)?;
         let (mentions, mentions_room) = self
             .resolve_mentions(args.room, session.user.id, &args.body)
             .await?;
@@ -101,6 +102,7 @@ impl Node {
                 mentions,
                 mentions_room,
                 files: args.files,
+                check_rules,
             })
             .await?;
         // A duplicate is published again: the first attempt may have been stored by a node

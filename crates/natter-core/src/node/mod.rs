@@ -21,6 +21,7 @@ mod changes;
 mod expiry;
 mod files;
 mod messages;
+mod moderation;
 mod rooms;
 mod search;
 mod sessions;
@@ -88,6 +89,8 @@ pub struct Node {
     /// Where uploads' bytes are kept (set by the server; without it the file sweep removes
     /// records only).
     file_store: std::sync::OnceLock<Arc<dyn crate::files::FileStore>>,
+    /// Archived rooms and muted members, as far as this node's sends need them.
+    rules: moderation::RoomRules,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -126,6 +129,7 @@ impl Node {
             shutdown: CancellationToken::new(),
             me: me.clone(),
             file_store: std::sync::OnceLock::new(),
+            rules: moderation::RoomRules::default(),
         });
         let handler: Arc<dyn BusHandler> = node.clone();
         node.broker.set_handler(Arc::downgrade(&handler));
@@ -177,6 +181,10 @@ impl Node {
             member_count: room.member_count,
             last_seq: room.last_seq,
             joined,
+            topic: room.topic,
+            description: room.description,
+            archived: room.archived,
+            role: None,
             peer,
             unread: None,
             mentions: None,
@@ -200,7 +208,11 @@ impl Node {
             .into_iter()
             .map(|(room, peer)| {
                 let state = states.get(&room.id).cloned().unwrap_or_default();
+                let kind = room.kind;
                 let mut view = Self::view(room, true, peer);
+                if kind != RoomKind::Dm {
+                    view.role = Some(state.role);
+                }
                 view.unread = Some(state.unread);
                 view.mentions = Some(state.mentions);
                 view.notify = Some(state.notify);
@@ -221,9 +233,14 @@ impl Node {
         };
         match found.kind {
             RoomKind::Public => {
-                let joined = self.store.is_member(room, viewer).await?;
-                Ok(Self::view(found, joined, None))
+                let standing = self.store.standing(room, viewer).await?;
+                let mut view = Self::view(found, standing.member, None);
+                if standing.member {
+                    view.role = Some(standing.role);
+                }
+                Ok(view)
             }
+            RoomKind::Private => self.private_view(found, viewer).await,
             RoomKind::Dm => self
                 .my_rooms(viewer)
                 .await?
@@ -283,7 +300,7 @@ impl Node {
             }
             .into()),
             Request::RoomList(a) => self.room_list(session, a).await,
-            Request::RoomCreate(a) => self.room_create(session, &a.name).await,
+            Request::RoomCreate(a) => self.room_create(session, a).await,
             Request::RoomJoin(a) => self.room_join(session, a.room).await,
             Request::RoomLeave(a) => self.room_leave(session, a.room).await,
             Request::RoomMembers(a) => self.room_members(session, a.room).await,
@@ -299,6 +316,20 @@ impl Node {
             Request::RoomNotify(a) => self.room_notify(session, a).await,
             Request::Search(a) => Ok(self.search_as(&session.user, a).await?.into()),
             Request::Typing(a) => self.typing(session, a).await,
+            Request::RoomInvite(a) => self.room_invite(session, a).await,
+            Request::InviteList => self.invite_list(session).await,
+            Request::InviteDecline(a) => self.invite_decline(session, a.room).await,
+            Request::RoomUpdate(a) => self.room_update(session, a).await,
+            Request::RoomKick(a) => self.moderate(session, a, "kick").await,
+            Request::RoomBan(a) => self.moderate(session, a, "ban").await,
+            Request::RoomUnban(a) => self.moderate(session, a, "unban").await,
+            Request::RoomMute(a) => self.moderate(session, a, "mute").await,
+            Request::RoomUnmute(a) => self.moderate(session, a, "unmute").await,
+            Request::RoomRole(a) => self.set_role(session, a).await,
+            Request::RoomBans(a) => self.room_bans(session, a.room).await,
+            Request::AdminAudit(a) => self.admin_audit(session, a).await,
+            Request::AdminSetAdmin(a) => self.admin_set_admin(session, a).await,
+            Request::AdminDeactivate(a) => self.admin_deactivate(session, &a.user).await,
         }
     }
 

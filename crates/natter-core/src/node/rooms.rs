@@ -19,6 +19,8 @@ struct RoomPage {
     /// The cursor: the name key of the previous page's last room (empty: the first page).
     after: String,
     limit: u32,
+    /// Archived rooms instead of active ones.
+    archived: bool,
 }
 
 impl RoomPage {
@@ -45,6 +47,7 @@ impl RoomPage {
             contains: name_key(&query),
             after,
             limit,
+            archived: args.archived,
         })
     }
 }
@@ -63,7 +66,7 @@ impl Node {
         let joined: HashSet<RoomId> = mine.iter().map(|r| r.id).collect();
         let mut found = self
             .store
-            .public_rooms_page(&page.contains, &page.after, page.limit + 1)
+            .public_rooms_page(&page.contains, &page.after, page.limit + 1, page.archived)
             .await?;
         // One more than asked says whether there is a next page without a count query.
         let next = if found.len() > page.limit as usize {
@@ -81,10 +84,16 @@ impl Node {
             .collect();
         if page.after.is_empty() {
             rooms.extend(mine.into_iter().filter(|r| {
-                r.kind == RoomKind::Dm
-                    && r.peer
+                match r.kind {
+                    RoomKind::Dm => r
+                        .peer
                         .as_ref()
-                        .is_some_and(|p| name_key(&p.name).contains(&page.contains))
+                        .is_some_and(|p| name_key(&p.name).contains(&page.contains)),
+                    RoomKind::Private => {
+                        r.archived == page.archived && name_key(&r.name).contains(&page.contains)
+                    }
+                    RoomKind::Public => false,
+                }
             }));
         }
         Ok(RoomsReply { rooms, next }.into())
@@ -93,8 +102,14 @@ impl Node {
     pub(crate) async fn room_create(
         self: &Arc<Self>,
         session: &Arc<SessionHandle>,
-        name: &str,
+        args: RoomCreateArgs,
     ) -> Result<Reply, ChatError> {
+        let name = args.name.as_str();
+        let kind = if args.private {
+            RoomKind::Private
+        } else {
+            RoomKind::Public
+        };
         if !accounts::valid_name(name) {
             return Err(ChatError::new(
                 ErrorCode::InvalidName,
@@ -110,7 +125,7 @@ impl Node {
                 format!("you have created {max} rooms, the most one user may"),
             ));
         }
-        let room = match self.store.create_room(name, session.user.id).await {
+        let room = match self.store.create_room(name, session.user.id, kind).await {
             Ok(room) => room,
             Err(StoreError::Conflict(_)) => {
                 return Err(ChatError::new(
@@ -121,7 +136,8 @@ impl Node {
             Err(e) => return Err(e.into()),
         };
         drop(counted);
-        let view = Self::view(room, true, None);
+        let mut view = Self::view(room, true, None);
+        view.role = Some(RoomRole::Owner);
         self.enter_room(session, &view);
         self.publish(BusEvent::RoomAdded {
             user: session.user.id,
@@ -153,6 +169,7 @@ impl Node {
         }
         session.push(Outbound::Track(view.id, view.last_seq));
         if self.hub.join_room(session, view.id) {
+            self.rules.forget(view.id);
             self.broker.subscribe(Topic::Room(view.id));
         }
     }

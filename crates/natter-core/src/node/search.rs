@@ -72,10 +72,14 @@ impl Node {
                 peer,
             })
             .collect();
-        if args.public {
+        // Archived public rooms stay searchable.
+        for archived in [false, true].into_iter().filter(|_| args.public) {
             let mut after = String::new();
             loop {
-                let batch = self.store.public_rooms_page("", &after, 1000).await?;
+                let batch = self
+                    .store
+                    .public_rooms_page("", &after, 1000, archived)
+                    .await?;
                 let Some(last) = batch.last() else {
                     break;
                 };

@@ -111,6 +111,7 @@ impl Node {
             self.broker.unsubscribe(Topic::User(user));
         }
         for room in interest.rooms_gained {
+            self.rules.forget(room);
             self.broker.subscribe(Topic::Room(room));
         }
         for room in interest.rooms_lost {
@@ -175,6 +176,12 @@ impl Node {
         }
         match self.store.room(room).await? {
             Some(r) if r.kind == RoomKind::Public => Err(ChatError::not_member(room)),
+            Some(r)
+                if r.kind == RoomKind::Private
+                    && self.store.standing(room, session.user.id).await?.invited =>
+            {
+                Err(ChatError::not_member(room))
+            }
             _ => Err(ChatError::unknown_room(room)),
         }
     }

@@ -2,7 +2,7 @@
 //! them, and `EncodedEvent`, an event serialized once and shared by every recipient.
 
 use super::reply::{NotifyReply, ReadMarker};
-use crate::model::{Message, RoomId, RoomView, Seq, User};
+use crate::model::{Invite, Message, RoomId, RoomView, Seq, User};
 use bytes::Bytes;
 use serde::Serialize;
 use std::sync::Arc;
@@ -22,6 +22,8 @@ pub enum Event {
     RoomRemoved(RoomRemovedEvent),
     RoomRead(ReadMarker),
     RoomNotify(NotifyReply),
+    /// An invitation to a private room, to the invitee's connections.
+    RoomInvited(Invite),
 }
 
 impl Serialize for Event {
@@ -39,6 +41,7 @@ impl Serialize for Event {
             Event::RoomRemoved(d) => map.serialize_entry("data", d)?,
             Event::RoomRead(d) => map.serialize_entry("data", d)?,
             Event::RoomNotify(d) => map.serialize_entry("data", d)?,
+            Event::RoomInvited(d) => map.serialize_entry("data", d)?,
         }
         map.end()
     }
@@ -60,6 +63,7 @@ impl Event {
             Event::RoomRemoved(_) => "room_removed",
             Event::RoomRead(_) => "room_read",
             Event::RoomNotify(_) => "room_notify",
+            Event::RoomInvited(_) => "room_invited",
         }
     }
 
@@ -76,6 +80,7 @@ impl Event {
             Event::RoomRemoved(d) => EncodedEvent::new(name, d),
             Event::RoomRead(d) => EncodedEvent::new(name, d),
             Event::RoomNotify(d) => EncodedEvent::new(name, d),
+            Event::RoomInvited(d) => EncodedEvent::new(name, d),
         }
     }
 }

@@ -25,6 +25,8 @@ pub mod close {
     pub const UNAUTHENTICATED: u16 = 4001;
     pub const REVOKED: u16 = 4003;
     pub const SLOW_CONSUMER: u16 = 4008;
+    /// An admin deactivated the account.
+    pub const DEACTIVATED: u16 = 4010;
 
     /// The reason text sent with a close code (empty for codes without one).
     pub fn reason(code: u16) -> &'static str {
@@ -33,6 +35,7 @@ pub mod close {
             UNAUTHENTICATED => "not authenticated",
             REVOKED => "session revoked",
             SLOW_CONSUMER => "slow consumer: outbound queue full",
+            DEACTIVATED => "account deactivated",
             TOO_BIG => "frame too large",
             INTERNAL => "internal error",
             PROTOCOL_ERROR => "protocol error",
@@ -57,5 +60,16 @@ pub const MAX_SEARCH_LIMIT: u32 = 50;
 pub const DEFAULT_SEARCH_LIMIT: u32 = 20;
 /// The longest `room.list` query: no room name is longer.
 pub const MAX_ROOM_QUERY_CHARS: usize = 32;
+/// A room's topic (`room.update`), in characters.
+pub const MAX_TOPIC_CHARS: usize = 250;
+/// A room's description (`room.update`), in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 2000;
+/// A kick's or ban's reason, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
+/// The longest mute (`room.mute`), in minutes: 30 days.
+pub const MAX_MUTE_MINUTES: u32 = 43_200;
+/// `admin.audit` page size.
+pub const MAX_AUDIT_PAGE: u32 = 200;
+pub const DEFAULT_AUDIT_PAGE: u32 = 50;
 /// The longest `room.list` cursor (`after`) the server hands out and accepts.
 pub const MAX_ROOM_CURSOR_CHARS: usize = 64;

@@ -4,7 +4,8 @@
 
 use crate::error::ChatError;
 use crate::model::{
-    MemberView, Message, NotifyLevel, RoomId, RoomKind, RoomView, Seq, User, Version,
+    AuditEntry, Ban, Invite, MemberView, Message, NotifyLevel, RoomId, RoomKind, RoomView, Seq,
+    User, Version,
 };
 use bytes::Bytes;
 use serde::Serialize;
@@ -38,6 +39,12 @@ pub enum Reply {
     History(HistoryReply),
     /// `presence.list`.
     Online(OnlineReply),
+    /// `invite.list`.
+    Invites(InvitesReply),
+    /// `room.bans`.
+    Bans(BansReply),
+    /// `admin.audit`.
+    Audit(AuditReply),
     /// `room.leave`, `typing`, `ping`: `{}`.
     Empty(Empty),
 }
@@ -187,6 +194,26 @@ pub struct OnlineReply {
     pub online: Vec<User>,
 }
 
+/// `invite.list`: the user's pending invitations, oldest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvitesReply {
+    pub invites: Vec<Invite>,
+}
+
+/// `room.bans`: the room's bans, oldest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct BansReply {
+    pub bans: Vec<Ban>,
+}
+
+/// `admin.audit`: one page of the audit log, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReply {
+    pub entries: Vec<AuditEntry>,
+    /// The `before` of the next (older) page; null on the last.
+    pub next: Option<i64>,
+}
+
 impl From<AuthReply> for Reply {
     fn from(r: AuthReply) -> Reply {
         Reply::Auth(Box::new(r))
@@ -214,6 +241,9 @@ into_reply!(
     Search(SearchReply),
     History(HistoryReply),
     Online(OnlineReply),
+    Invites(InvitesReply),
+    Bans(BansReply),
+    Audit(AuditReply),
     Empty(Empty),
 );
 

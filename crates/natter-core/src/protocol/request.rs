@@ -47,11 +47,87 @@ pub struct RoomListArgs {
     /// Public rooms on the page, 1 to `MAX_ROOM_PAGE` (default `DEFAULT_ROOM_PAGE`).
     #[serde(default)]
     pub limit: Option<u32>,
+    /// List archived rooms (only those) instead of active ones.
+    #[serde(default)]
+    pub archived: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct NameArg {
     pub name: String,
+}
+
+/// `room.create` arguments.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoomCreateArgs {
+    pub name: String,
+    /// Invite-only, invisible to non-members.
+    #[serde(default)]
+    pub private: bool,
+}
+
+/// `room.invite` arguments: whom, by name.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InviteArgs {
+    pub room: RoomId,
+    pub user: String,
+}
+
+/// `room.update` arguments: the settings to change (at least one).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoomUpdateArgs {
+    pub room: RoomId,
+    pub client_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub topic: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub archived: Option<bool>,
+}
+
+/// `room.kick`, `room.ban`, `room.unban`, `room.mute`, `room.unmute` arguments.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModerateArgs {
+    pub room: RoomId,
+    /// The member's name.
+    pub user: String,
+    pub client_id: String,
+    /// `room.kick`, `room.ban`: shown to the room (at most `MAX_REASON_CHARS`).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// `room.mute`: for how long, 1 to `MAX_MUTE_MINUTES`.
+    #[serde(default)]
+    pub minutes: Option<u32>,
+}
+
+/// `room.role` arguments.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoleArgs {
+    pub room: RoomId,
+    pub user: String,
+    pub role: crate::model::RoomRole,
+    pub client_id: String,
+}
+
+/// `admin.audit` arguments.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuditArgs {
+    /// The previous page's `next`.
+    #[serde(default)]
+    pub before: Option<i64>,
+    /// 1 to `MAX_AUDIT_PAGE` (default `DEFAULT_AUDIT_PAGE`).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// `admin.set_admin` arguments.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SetAdminArgs {
+    pub user: String,
+    pub admin: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,7 +240,7 @@ pub struct TypingArgs {
 pub enum Request {
     Auth(AuthArgs),
     RoomList(RoomListArgs),
-    RoomCreate(NameArg),
+    RoomCreate(RoomCreateArgs),
     RoomJoin(RoomArg),
     RoomLeave(RoomArg),
     RoomMembers(RoomArg),
@@ -182,6 +258,20 @@ pub enum Request {
     Typing(TypingArgs),
     PresenceList,
     Ping,
+    RoomInvite(InviteArgs),
+    InviteList,
+    InviteDecline(RoomArg),
+    RoomUpdate(RoomUpdateArgs),
+    RoomKick(ModerateArgs),
+    RoomBan(ModerateArgs),
+    RoomUnban(ModerateArgs),
+    RoomMute(ModerateArgs),
+    RoomUnmute(ModerateArgs),
+    RoomRole(RoleArgs),
+    RoomBans(RoomArg),
+    AdminAudit(AuditArgs),
+    AdminSetAdmin(SetAdminArgs),
+    AdminDeactivate(UserNameArg),
 }
 
 fn args<T: DeserializeOwned>(data: Option<&Value>) -> Result<T, ChatError> {
@@ -220,6 +310,20 @@ impl Request {
             "typing" => Request::Typing(args(data)?),
             "presence.list" => Request::PresenceList,
             "ping" => Request::Ping,
+            "room.invite" => Request::RoomInvite(args(data)?),
+            "invite.list" => Request::InviteList,
+            "invite.decline" => Request::InviteDecline(args(data)?),
+            "room.update" => Request::RoomUpdate(args(data)?),
+            "room.kick" => Request::RoomKick(args(data)?),
+            "room.ban" => Request::RoomBan(args(data)?),
+            "room.unban" => Request::RoomUnban(args(data)?),
+            "room.mute" => Request::RoomMute(args(data)?),
+            "room.unmute" => Request::RoomUnmute(args(data)?),
+            "room.role" => Request::RoomRole(args(data)?),
+            "room.bans" => Request::RoomBans(args(data)?),
+            "admin.audit" => Request::AdminAudit(args(data)?),
+            "admin.set_admin" => Request::AdminSetAdmin(args(data)?),
+            "admin.deactivate" => Request::AdminDeactivate(args(data)?),
             other => {
                 let shown: String = other.chars().take(40).collect();
                 return Err(ChatError::new(
@@ -252,6 +356,20 @@ impl Request {
         "typing",
         "presence.list",
         "ping",
+        "room.invite",
+        "invite.list",
+        "invite.decline",
+        "room.update",
+        "room.kick",
+        "room.ban",
+        "room.unban",
+        "room.mute",
+        "room.unmute",
+        "room.role",
+        "room.bans",
+        "admin.audit",
+        "admin.set_admin",
+        "admin.deactivate",
     ];
 
     /// The request's `type` (the Socket.IO event name too).
@@ -277,6 +395,20 @@ impl Request {
             Request::Typing(_) => "typing",
             Request::PresenceList => "presence.list",
             Request::Ping => "ping",
+            Request::RoomInvite(_) => "room.invite",
+            Request::InviteList => "invite.list",
+            Request::InviteDecline(_) => "invite.decline",
+            Request::RoomUpdate(_) => "room.update",
+            Request::RoomKick(_) => "room.kick",
+            Request::RoomBan(_) => "room.ban",
+            Request::RoomUnban(_) => "room.unban",
+            Request::RoomMute(_) => "room.mute",
+            Request::RoomUnmute(_) => "room.unmute",
+            Request::RoomRole(_) => "room.role",
+            Request::RoomBans(_) => "room.bans",
+            Request::AdminAudit(_) => "admin.audit",
+            Request::AdminSetAdmin(_) => "admin.set_admin",
+            Request::AdminDeactivate(_) => "admin.deactivate",
         }
     }
 

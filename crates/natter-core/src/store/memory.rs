@@ -27,9 +27,11 @@ struct MemoryData {
     originals: HashMap<(RoomId, Seq), Version>,
     notify: HashMap<(RoomId, UserId), NotifyLevel>,
     files: memory_files::FileRecords,
+    moderation: memory_moderation::Moderation,
 }
 
 mod memory_files;
+mod memory_moderation;
 
 struct MemorySession {
     user: UserId,
@@ -71,8 +73,7 @@ impl MemoryData {
             id,
             name: name.to_string(),
             kind,
-            member_count: 0,
-            last_seq: Seq::ZERO,
+            ..Room::default()
         });
         id
     }
@@ -141,6 +142,9 @@ impl Store for MemoryStore {
             name: name.to_string(),
             guest,
         };
+        if !guest && !d.users.iter().any(|c| !c.user.guest) {
+            d.moderation.admins.insert(user.id);
+        }
         d.users.push(Credentials {
             user: user.clone(),
             password_hash: password_hash.map(str::to_string),
@@ -303,14 +307,20 @@ impl Store for MemoryStore {
         d.room(id).ok_or(StoreError::NotFound)
     }
 
-    async fn create_room(&self, name: &str, creator: UserId) -> Result<Room, StoreError> {
+    async fn create_room(
+        &self,
+        name: &str,
+        creator: UserId,
+        kind: RoomKind,
+    ) -> Result<Room, StoreError> {
         let mut d = self.lock()?;
-        if d.public_room_by_key(&name_key(name)).is_some() {
+        if kind == RoomKind::Public && d.public_room_by_key(&name_key(name)).is_some() {
             return Err(StoreError::Conflict("room name taken".into()));
         }
-        let id = d.new_room(name, RoomKind::Public);
+        let id = d.new_room(name, kind);
         d.members.entry(id).or_default().insert(creator);
         d.creators.insert(id, creator);
+        d.moderation.roles.insert((id, creator), RoomRole::Owner);
         d.room(id).ok_or(StoreError::NotFound)
     }
 
@@ -328,12 +338,13 @@ impl Store for MemoryStore {
         contains: &str,
         after: &str,
         limit: u32,
+        archived: bool,
     ) -> Result<Vec<Room>, StoreError> {
         let d = self.lock()?;
         let mut page: Vec<(String, RoomId)> = d
             .rooms
             .iter()
-            .filter(|r| r.kind == RoomKind::Public)
+            .filter(|r| r.kind == RoomKind::Public && r.archived == archived)
             .map(|r| (name_key(&r.name), r.id))
             .filter(|(key, _)| key.as_str() > after && key.contains(contains))
             .collect();
@@ -385,14 +396,54 @@ impl Store for MemoryStore {
     }
 
     async fn join(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
-        Ok(self.lock()?.members.entry(room).or_default().insert(user))
+        let mut d = self.lock()?;
+        if d.moderation.bans.contains_key(&(room, user)) {
+            return Err(StoreError::Refused(Refusal::Banned));
+        }
+        d.moderation.invites.retain(|i| (i.0, i.1) != (room, user));
+        Ok(d.members.entry(room).or_default().insert(user))
     }
 
     async fn leave(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        Ok(self.lock()?.remove_member(room, user))
+    }
+
+    async fn standing(&self, room: RoomId, user: UserId) -> Result<Standing, StoreError> {
+        Ok(self.lock()?.standing(room, user))
+    }
+
+    async fn invite(
+        &self,
+        room: RoomId,
+        user: UserId,
+        by: UserId,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
         let mut d = self.lock()?;
-        d.read.remove(&(room, user));
-        d.notify.remove(&(room, user));
-        Ok(d.members.get_mut(&room).is_some_and(|m| m.remove(&user)))
+        if d.moderation
+            .invites
+            .iter()
+            .any(|i| (i.0, i.1) == (room, user))
+        {
+            return Ok(false);
+        }
+        d.moderation.invites.push((room, user, by, now));
+        Ok(true)
+    }
+
+    async fn remove_invite(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        let mut d = self.lock()?;
+        let before = d.moderation.invites.len();
+        d.moderation.invites.retain(|i| (i.0, i.1) != (room, user));
+        Ok(d.moderation.invites.len() < before)
+    }
+
+    async fn invites_of(&self, user: UserId) -> Result<Vec<Invite>, StoreError> {
+        Ok(self.lock()?.invites_of(user))
+    }
+
+    async fn bans(&self, room: RoomId) -> Result<Vec<Ban>, StoreError> {
+        Ok(self.lock()?.bans_of(room))
     }
 
     async fn mark_read(
@@ -471,6 +522,17 @@ impl Store for MemoryStore {
                 duplicate: true,
             });
         }
+        if message.check_rules {
+            let at = (message.room, message.sender.id);
+            if d.room(message.room).is_some_and(|r| r.archived) {
+                return Err(StoreError::Refused(Refusal::Archived));
+            }
+            if let Some(until) = d.moderation.muted.get(&at).copied() {
+                if until > message.ts {
+                    return Err(StoreError::Refused(Refusal::Muted(until)));
+                }
+            }
+        }
         if d.room(message.room).is_none() {
             return Err(StoreError::NotFound);
         }
@@ -538,7 +600,9 @@ impl Store for MemoryStore {
         if d.room(change.room).is_none() {
             return Err(StoreError::NotFound);
         }
-        let target_seq = change.change.target();
+        let Some(target_seq) = change.change.target() else {
+            return d.room_event(change, key);
+        };
         let target = d
             .messages
             .get(&change.room)
@@ -589,6 +653,16 @@ impl Store for MemoryStore {
                 }
             }
             Change::Delete { .. } => {
+                if target.sender.id != change.sender.id {
+                    d.audit(NewAudit {
+                        ts: entry.ts,
+                        actor: change.sender.id,
+                        action: "delete".into(),
+                        room: Some(at.0),
+                        target: Some(target.sender.id),
+                        detail: format!("{{\"seq\":{}}}", at.1),
+                    });
+                }
                 d.originals.remove(&at);
                 d.files.detach(at.0, at.1);
                 d.reactions.remove(&at);
@@ -625,6 +699,7 @@ impl Store for MemoryStore {
                     list.retain(|r| !r.users.is_empty());
                 }
             }
+            _ => return Err(StoreError::Backend("a room event with a target".into())),
         }
         d.messages
             .entry(change.room)
@@ -749,6 +824,12 @@ impl Store for MemoryStore {
                 unread,
                 mentions,
                 notify: d.notify.get(&(id, user)).copied().unwrap_or_default(),
+                role: d
+                    .moderation
+                    .roles
+                    .get(&(id, user))
+                    .copied()
+                    .unwrap_or_default(),
             });
         }
         Ok(out)
@@ -870,5 +951,62 @@ impl Store for MemoryStore {
 
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
         Ok(self.lock()?.files.secret(name, candidate))
+    }
+
+    async fn user_flags(&self, user: UserId) -> Result<Option<UserFlags>, StoreError> {
+        let d = self.lock()?;
+        Ok(d.user(user).map(|_| UserFlags {
+            admin: d.moderation.admins.contains(&user),
+            deactivated: d.moderation.deactivated.contains(&user),
+        }))
+    }
+
+    async fn set_admin(&self, user: UserId, admin: bool) -> Result<bool, StoreError> {
+        let mut d = self.lock()?;
+        if d.user(user).is_none() {
+            return Ok(false);
+        }
+        if admin {
+            d.moderation.admins.insert(user);
+        } else {
+            d.moderation.admins.remove(&user);
+        }
+        Ok(true)
+    }
+
+    async fn deactivate(&self, user: UserId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut d = self.lock()?;
+        d.moderation.deactivated.insert(user);
+        let gone: Vec<Vec<u8>> = d
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.user == user)
+            .map(|(h, _)| h.clone())
+            .collect();
+        for h in &gone {
+            d.sessions.remove(h);
+        }
+        Ok(gone)
+    }
+
+    async fn record_audit(&self, entry: NewAudit) -> Result<(), StoreError> {
+        self.lock()?.audit(entry);
+        Ok(())
+    }
+
+    async fn audit_page(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let d = self.lock()?;
+        Ok(d.moderation
+            .audit
+            .iter()
+            .rev()
+            .filter(|a| before.is_none_or(|b| a.id < b))
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
 }

@@ -11,7 +11,15 @@
 //!   the user's `last_active`) forward only for sessions last used before `stale_before`;
 //!   `expire` deletes sessions unused since a time, and frees the names of guests inactive
 //!   since another (the user row stays, under its name, for the history it wrote).
-//! - `create_room` records its creator: `rooms_created_by` counts them;
+//! - `create_room` records its creator (`rooms_created_by` counts them) and makes them its
+//!   owner; the first registered (not guest) account is a server admin;
+//! - room events (`Change::Kick` ... `Change::Settings`) are stream entries like edits, stored
+//!   with their effect in one transaction: a kick or ban removes the member (a ban also stops
+//!   `join`: `Refused(Banned)`), a mute/role needs a member (`Refused(NotMember)`), a ban of
+//!   the banned, an unban of the unbanned, an unmute of the unmuted or a role a member has is
+//!   `Unchanged`; settings rename (a public name stays unique: `Conflict`), set topic,
+//!   description, archived. Each applied room event, and each delete of another's message,
+//!   adds an audit line in the same transaction.
 //! - `public_rooms_page` pages public rooms by name key, with a substring filter.
 //! - every change (edit, delete, reaction) is a stream entry with the room's next seq, stored
 //!   in the transaction that updates its target; a thread reply updates its parent's reply
@@ -126,9 +134,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// The public room of that name, created if missing.
     async fn ensure_public_room(&self, name: &str) -> Result<Room, StoreError>;
-    /// Creates a public room with `creator` as its first member (and recorded as its
-    /// creator); `Conflict` if the name is taken.
-    async fn create_room(&self, name: &str, creator: UserId) -> Result<Room, StoreError>;
+    /// Creates a public or private room with `creator` as its first member, its owner, and
+    /// recorded as its creator. A public room's name is unique (`Conflict` if taken); a
+    /// private room's is not (it has no name key).
+    async fn create_room(
+        &self,
+        name: &str,
+        creator: UserId,
+        kind: RoomKind,
+    ) -> Result<Room, StoreError>;
     async fn room(&self, room: RoomId) -> Result<Option<Room>, StoreError>;
     async fn public_rooms(&self) -> Result<Vec<Room>, StoreError>;
     /// How many public rooms `user` created with `create_room` (rooms made by
@@ -136,17 +150,35 @@ pub trait Store: Send + Sync + 'static {
     async fn rooms_created_by(&self, user: UserId) -> Result<u64, StoreError>;
     /// One page of public rooms ordered by name key: those whose name key contains
     /// `contains` (already a name key, so lower case; empty: every room) and is greater than
-    /// `after` (empty: from the first), at most `limit`.
+    /// `after` (empty: from the first), archived or not as `archived` says, at most `limit`.
     async fn public_rooms_page(
         &self,
         contains: &str,
         after: &str,
         limit: u32,
+        archived: bool,
     ) -> Result<Vec<Room>, StoreError>;
     /// The rooms `user` is a member of, each with the DM peer for DM rooms.
     async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Option<User>)>, StoreError>;
-    /// Adds a member; false if they were one already.
+    /// Adds a member (and drops their invitation); false if they were one already;
+    /// `Refused(Banned)` if they are banned from the room.
     async fn join(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
+    /// The user's standing in the room: member, role, mute, ban, invitation.
+    async fn standing(&self, room: RoomId, user: UserId) -> Result<Standing, StoreError>;
+    /// Invites `user` to `room` (by `by`, at `now`); false if already invited.
+    async fn invite(
+        &self,
+        room: RoomId,
+        user: UserId,
+        by: UserId,
+        now: Millis,
+    ) -> Result<bool, StoreError>;
+    /// Drops an invitation (declined or withdrawn); false if there was none.
+    async fn remove_invite(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
+    /// The user's pending invitations, oldest first.
+    async fn invites_of(&self, user: UserId) -> Result<Vec<Invite>, StoreError>;
+    /// The room's bans, oldest first.
+    async fn bans(&self, room: RoomId) -> Result<Vec<Ban>, StoreError>;
     /// Removes a member; false if they were not one.
     async fn leave(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
     async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
@@ -225,6 +257,22 @@ pub trait Store: Send + Sync + 'static {
     async fn sweep_files(&self, unposted_before: Millis) -> Result<Vec<ContentHash>, StoreError>;
     /// Whether a file record names `hash` (as its bytes or its thumbnail).
     async fn hash_in_use(&self, hash: &ContentHash) -> Result<bool, StoreError>;
+    /// A user's server-wide flags; None if there is no such user.
+    async fn user_flags(&self, user: UserId) -> Result<Option<UserFlags>, StoreError>;
+    /// Grants or takes back server admin; false if there is no such user.
+    async fn set_admin(&self, user: UserId, admin: bool) -> Result<bool, StoreError>;
+    /// Deactivates an account: flagged, every session deleted (their hashes returned).
+    async fn deactivate(&self, user: UserId) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Adds a line to the audit log (room events and moderators' deletes are recorded by
+    /// `change` itself, in its transaction).
+    async fn record_audit(&self, entry: NewAudit) -> Result<(), StoreError>;
+    /// The audit log, newest first: lines with id < `before` (all when None), at most `limit`.
+    async fn audit_page(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+
     /// The secret stored under `name`, stored as `candidate` if there is none yet: every
     /// node of one database gets the same bytes.
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;

@@ -47,7 +47,9 @@ impl IntoResponse for ApiError {
         let status = self.status.unwrap_or(match self.error.code {
             ErrorCode::NameTaken => StatusCode::CONFLICT,
             ErrorCode::InvalidCredentials | ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ErrorCode::GuestsDisabled | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::GuestsDisabled | ErrorCode::Forbidden | ErrorCode::AccountDeactivated => {
+                StatusCode::FORBIDDEN
+            }
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

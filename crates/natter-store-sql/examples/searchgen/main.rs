@@ -108,7 +108,11 @@ async fn fill(args: &Args) -> Result<(), String> {
     let mut rooms = Vec::with_capacity(args.rooms);
     for i in 0..args.rooms {
         let room = store
-            .create_room(&format!("room{i}"), users[i % USERS].id)
+            .create_room(
+                &format!("room{i}"),
+                users[i % USERS].id,
+                natter_core::RoomKind::Public,
+            )
             .await;
         rooms.push(room.map_err(|e| e.to_string())?);
     }

@@ -18,8 +18,11 @@ pub(super) async fn create_user(
     let client = store.client().await?;
     let stmt = client
         .prepare_cached(
-            "INSERT INTO users (name, name_key, password_hash, guest, created_at, last_active)
-                 VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+            "INSERT INTO users (name, name_key, password_hash, guest, created_at, last_active,
+                                admin)
+                 VALUES ($1, $2, $3, $4, $5, $5,
+                         NOT $4 AND NOT EXISTS (SELECT 1 FROM users WHERE NOT guest))
+                 RETURNING id",
         )
         .await
         .map_err(backend)?;

@@ -98,8 +98,13 @@ async fn apply_change(
     if let Some(existing) = find_message(tx, c.sender.id, c.room, &c.client_id).await? {
         return Ok((ChangeOutcome::Duplicate(existing), false));
     }
-    let target = c.change.target();
+    let Some(target) = c.change.target() else {
+        return super::moderation::apply_room_event(tx, c, seq).await;
+    };
     check_target(target_state(tx, c.room, target).await?)?;
+    if matches!(c.change, Change::Delete { .. }) {
+        super::moderation::audit_delete(tx, &c, target).await?;
+    }
     let mut emoji_order = seq;
     if let Change::React { emoji, add, .. } = &c.change {
         match reaction_place(tx, &c, target, emoji, *add).await? {
@@ -269,7 +274,8 @@ async fn apply_to_target(
             )
             .await
         }
-        None => Ok(()),
+        // Room events are applied by `moderation::apply_room_event`.
+        Some(_) | None => Ok(()),
     }
 }
 
@@ -313,6 +319,21 @@ async fn insert_with_extras(
             duplicate: true,
         };
         return Ok((appended, false));
+    }
+    if message.check_rules {
+        let stmt = tx
+            .prepare_cached(
+                "SELECT r.archived, (SELECT muted_until FROM members
+                                      WHERE room_id = r.id AND user_id = $2)
+                 FROM rooms r WHERE r.id = $1",
+            )
+            .await
+            .map_err(backend)?;
+        let row = tx
+            .query_one(&stmt, &[&room.0, &sender.0])
+            .await
+            .map_err(backend)?;
+        check_rules(col(&row, 0)?, col(&row, 1)?, message.ts)?;
     }
     let files = super::files::check_files(tx, sender, &message.files).await?;
     let mut replies = 0i32;

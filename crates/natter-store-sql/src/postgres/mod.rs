@@ -36,6 +36,7 @@ mod error;
 mod files;
 mod messages;
 mod migrations;
+mod moderation;
 mod pool;
 mod rooms;
 mod rows;
@@ -173,8 +174,13 @@ impl Store for PostgresStore {
         rooms::ensure_public_room(self, name).await
     }
 
-    async fn create_room(&self, name: &str, creator: UserId) -> Result<Room, StoreError> {
-        rooms::create_room(self, name, creator).await
+    async fn create_room(
+        &self,
+        name: &str,
+        creator: UserId,
+        kind: RoomKind,
+    ) -> Result<Room, StoreError> {
+        rooms::create_room(self, name, creator, kind).await
     }
 
     async fn room(&self, room: RoomId) -> Result<Option<Room>, StoreError> {
@@ -194,8 +200,9 @@ impl Store for PostgresStore {
         contains: &str,
         after: &str,
         limit: u32,
+        archived: bool,
     ) -> Result<Vec<Room>, StoreError> {
-        rooms::public_rooms_page(self, contains, after, limit).await
+        rooms::public_rooms_page(self, contains, after, limit, archived).await
     }
 
     async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Option<User>)>, StoreError> {
@@ -208,6 +215,56 @@ impl Store for PostgresStore {
 
     async fn leave(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
         rooms::leave(self, room, user).await
+    }
+
+    async fn standing(&self, room: RoomId, user: UserId) -> Result<Standing, StoreError> {
+        moderation::standing(self, room, user).await
+    }
+
+    async fn invite(
+        &self,
+        room: RoomId,
+        user: UserId,
+        by: UserId,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        moderation::invite(self, room, user, by, now).await
+    }
+
+    async fn remove_invite(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        moderation::remove_invite(self, room, user).await
+    }
+
+    async fn invites_of(&self, user: UserId) -> Result<Vec<Invite>, StoreError> {
+        moderation::invites_of(self, user).await
+    }
+
+    async fn bans(&self, room: RoomId) -> Result<Vec<Ban>, StoreError> {
+        moderation::bans(self, room).await
+    }
+
+    async fn user_flags(&self, user: UserId) -> Result<Option<UserFlags>, StoreError> {
+        moderation::user_flags(self, user).await
+    }
+
+    async fn set_admin(&self, user: UserId, admin: bool) -> Result<bool, StoreError> {
+        moderation::set_admin(self, user, admin).await
+    }
+
+    async fn deactivate(&self, user: UserId) -> Result<Vec<Vec<u8>>, StoreError> {
+        moderation::deactivate(self, user).await
+    }
+
+    async fn record_audit(&self, entry: NewAudit) -> Result<(), StoreError> {
+        moderation::record_audit(self, entry).await
+    }
+
+    async fn audit_page(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        moderation::audit_page(self, before, limit).await
     }
 
     async fn mark_read(

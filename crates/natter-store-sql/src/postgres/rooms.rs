@@ -2,7 +2,7 @@
 //! member count), members, and read markers.
 
 use super::error::{backend, is_unique_violation};
-use super::rows::{col, room_from, user_from, ROOM_COLUMNS};
+use super::rows::{col, room_from, user_from, AFTER_ROOM, ROOM_COLUMNS};
 use super::PostgresStore;
 use deadpool_postgres::GenericClient;
 use natter_core::model::*;
@@ -25,6 +25,26 @@ async fn add_member(
     room: RoomId,
     user: UserId,
 ) -> Result<bool, StoreError> {
+    let banned = client
+        .prepare_cached("SELECT 1 FROM bans WHERE room_id = $1 AND user_id = $2")
+        .await
+        .map_err(backend)?;
+    if client
+        .query_opt(&banned, &[&room.0, &user.0])
+        .await
+        .map_err(backend)?
+        .is_some()
+    {
+        return Err(StoreError::Refused(natter_core::Refusal::Banned));
+    }
+    let uninvite = client
+        .prepare_cached("DELETE FROM invites WHERE room_id = $1 AND user_id = $2")
+        .await
+        .map_err(backend)?;
+    client
+        .execute(&uninvite, &[&room.0, &user.0])
+        .await
+        .map_err(backend)?;
     let stmt = client
         .prepare_cached(
             "INSERT INTO members (room_id, user_id, joined_at) VALUES ($1, $2, $3)
@@ -45,6 +65,31 @@ async fn add_member(
         client.execute(&stmt, &[&room.0]).await.map_err(backend)?;
     }
     Ok(added)
+}
+
+/// Deletes a membership (with its marker, role and mute); false if there was none.
+pub(super) async fn remove_member(
+    client: &impl GenericClient,
+    room: RoomId,
+    user: UserId,
+) -> Result<bool, StoreError> {
+    let delete = client
+        .prepare_cached("DELETE FROM members WHERE room_id = $1 AND user_id = $2")
+        .await
+        .map_err(backend)?;
+    let removed = client
+        .execute(&delete, &[&room.0, &user.0])
+        .await
+        .map_err(backend)?
+        == 1;
+    if removed {
+        let update = client
+            .prepare_cached("UPDATE rooms SET member_count = member_count - 1 WHERE id = $1")
+            .await
+            .map_err(backend)?;
+        client.execute(&update, &[&room.0]).await.map_err(backend)?;
+    }
+    Ok(removed)
 }
 
 pub(super) async fn ensure_public_room(
@@ -74,20 +119,23 @@ pub(super) async fn create_room(
     store: &PostgresStore,
     name: &str,
     creator: UserId,
+    kind: RoomKind,
 ) -> Result<Room, StoreError> {
     let mut client = store.client().await?;
     let tx = client.transaction().await.map_err(backend)?;
     let insert = tx
         .prepare_cached(
             "INSERT INTO rooms (name, kind, name_key, created_at, created_by)
-                 VALUES ($1, 'public', $2, $3, $4) RETURNING id",
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .await
         .map_err(backend)?;
+    // A private room has no name key: its name is not unique and reveals nothing.
+    let key = (kind == RoomKind::Public).then(|| name_key(name));
     let id = match tx
         .query_one(
             &insert,
-            &[&name, &name_key(name), &now_millis(), &creator.0],
+            &[&name, &kind.as_str(), &key, &now_millis(), &creator.0],
         )
         .await
     {
@@ -98,6 +146,13 @@ pub(super) async fn create_room(
         Err(e) => return Err(backend(e)),
     };
     add_member(&tx, id, creator).await?;
+    let owner = tx
+        .prepare_cached("UPDATE members SET role = 'owner' WHERE room_id = $1 AND user_id = $2")
+        .await
+        .map_err(backend)?;
+    tx.execute(&owner, &[&id.0, &creator.0])
+        .await
+        .map_err(backend)?;
     let room = room_by_id(&tx, id).await?.ok_or(StoreError::NotFound)?;
     tx.commit().await.map_err(backend)?;
     Ok(room)
@@ -138,17 +193,18 @@ pub(super) async fn public_rooms_page(
     contains: &str,
     after: &str,
     limit: u32,
+    archived: bool,
 ) -> Result<Vec<Room>, StoreError> {
     let client = store.client().await?;
     let sql = format!(
         "SELECT {ROOM_COLUMNS} FROM rooms r
          WHERE r.kind = 'public' AND r.name_key COLLATE \"C\" > $1
-           AND ($2 = '' OR strpos(r.name_key, $2) > 0)
+           AND ($2 = '' OR strpos(r.name_key, $2) > 0) AND r.archived = $4
          ORDER BY r.name_key COLLATE \"C\" LIMIT $3"
     );
     let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
     let rows = client
-        .query(&stmt, &[&after, &contains, &i64::from(limit)])
+        .query(&stmt, &[&after, &contains, &i64::from(limit), &archived])
         .await
         .map_err(backend)?;
     rows.iter().map(room_from).collect()
@@ -170,8 +226,8 @@ pub(super) async fn rooms_of(
     let rows = client.query(&stmt, &[&user.0]).await.map_err(backend)?;
     rows.iter()
         .map(|row| {
-            let peer = match col::<Option<i64>>(row, 5)? {
-                Some(_) => Some(user_from(row, 5)?),
+            let peer = match col::<Option<i64>>(row, AFTER_ROOM)? {
+                Some(_) => Some(user_from(row, AFTER_ROOM)?),
                 None => None,
             };
             Ok((room_from(row)?, peer))
@@ -198,22 +254,7 @@ pub(super) async fn leave(
 ) -> Result<bool, StoreError> {
     let mut client = store.client().await?;
     let tx = client.transaction().await.map_err(backend)?;
-    let delete = tx
-        .prepare_cached("DELETE FROM members WHERE room_id = $1 AND user_id = $2")
-        .await
-        .map_err(backend)?;
-    let removed = tx
-        .execute(&delete, &[&room.0, &user.0])
-        .await
-        .map_err(backend)?
-        == 1;
-    if removed {
-        let update = tx
-            .prepare_cached("UPDATE rooms SET member_count = member_count - 1 WHERE id = $1")
-            .await
-            .map_err(backend)?;
-        tx.execute(&update, &[&room.0]).await.map_err(backend)?;
-    }
+    let removed = remove_member(&tx, room, user).await?;
     tx.commit().await.map_err(backend)?;
     Ok(removed)
 }

@@ -3,7 +3,7 @@
 //! expected (a schema that drifted from the code) is a `StoreError::Backend`, not a panic.
 
 use super::error::backend;
-use crate::entries::{change_from, mentions_from};
+use crate::entries::{change_from, fill_room_event, mentions_from};
 use natter_core::model::*;
 use natter_core::StoreError;
 use tokio_postgres::types::FromSql;
@@ -22,20 +22,23 @@ pub(super) fn user_from(row: &Row, at: usize) -> Result<User, StoreError> {
     })
 }
 
-pub(super) const ROOM_COLUMNS: &str = "r.id, r.name, r.kind, r.member_count, r.last_seq";
+pub(super) const ROOM_COLUMNS: &str =
+    "r.id, r.name, r.kind, r.member_count, r.last_seq, r.topic, r.description, r.archived";
+
+/// The columns after `ROOM_COLUMNS` start here.
+pub(super) const AFTER_ROOM: usize = 8;
 
 pub(super) fn room_from(row: &Row) -> Result<Room, StoreError> {
     let kind: &str = col(row, 2)?;
     Ok(Room {
         id: RoomId(col(row, 0)?),
         name: col(row, 1)?,
-        kind: if kind == "dm" {
-            RoomKind::Dm
-        } else {
-            RoomKind::Public
-        },
+        kind: RoomKind::parse(kind).unwrap_or(RoomKind::Public),
         member_count: col::<i32>(row, 3)?.max(0) as u32,
         last_seq: Seq(col(row, 4)?),
+        topic: col(row, 5)?,
+        description: col(row, 6)?,
+        archived: col(row, 7)?,
     })
 }
 
@@ -47,9 +50,10 @@ pub(super) const MESSAGE_COLUMNS: &str =
 
 /// An entry as stored (`MESSAGE_COLUMNS`), reactions empty.
 pub(super) fn message_from(row: &Row) -> Result<Message, StoreError> {
-    let change = change_from(col(row, 9)?, col(row, 10)?, col(row, 11)?, col(row, 12)?)
+    let kind: i16 = col(row, 9)?;
+    let change = change_from(kind, col(row, 10)?, col(row, 11)?, col(row, 12)?)
         .map_err(StoreError::Backend)?;
-    Ok(Message {
+    let mut message = Message {
         id: MessageId(col(row, 0)?),
         room: RoomId(col(row, 1)?),
         seq: Seq(col(row, 2)?),
@@ -68,7 +72,9 @@ pub(super) fn message_from(row: &Row) -> Result<Message, StoreError> {
         last_reply_ts: col(row, 20)?,
         reactions: Vec::new(),
         files: Vec::new(),
-    })
+    };
+    fill_room_event(&mut message, kind).map_err(StoreError::Backend)?;
+    Ok(message)
 }
 
 /// A reaction row (seq of the message, emoji, user) selected as

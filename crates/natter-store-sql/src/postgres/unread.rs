@@ -16,7 +16,7 @@ use natter_core::StoreError;
 fn member_states_sql() -> String {
     let max = MAX_UNREAD_COUNT;
     format!(
-        "SELECT mb.room_id, mb.read_seq, mb.notify,
+        "SELECT mb.room_id, mb.read_seq, mb.notify, mb.role,
            CASE WHEN mb.read_seq >= r.last_seq THEN 0 ELSE (SELECT COUNT(*) FROM (
              SELECT 1 FROM messages m
              WHERE m.room_id = mb.room_id AND m.seq > mb.read_seq AND m.kind = 0
@@ -61,8 +61,11 @@ pub(super) async fn member_states(
                 room: RoomId(col(row, 0)?),
                 read_seq: Seq(col(row, 1)?),
                 notify: notify_from(col(row, 2)?),
-                unread: count(col(row, 3)?),
-                mentions: count(col(row, 4)?),
+                role: col::<Option<&str>>(row, 3)?
+                    .and_then(RoomRole::parse)
+                    .unwrap_or_default(),
+                unread: count(col(row, 4)?),
+                mentions: count(col(row, 5)?),
             })
         })
         .collect()

@@ -21,8 +21,10 @@ pub(super) async fn create_user(
         .write(move |conn| {
             let result = conn
                 .prepare_cached(
-                    "INSERT INTO users (name, name_key, password_hash, guest, created_at, last_active)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                    "INSERT INTO users (name, name_key, password_hash, guest, created_at, last_active,
+                                        admin)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5,
+                             ?4 = 0 AND NOT EXISTS (SELECT 1 FROM users WHERE guest = 0))",
                 )
                 .map_err(backend)?
                 .execute(params![

@@ -56,8 +56,13 @@ pub(super) fn apply_change(
     if let Some(existing) = find_message(conn, c.sender.id, c.room, &c.client_id)? {
         return Ok(ChangeOutcome::Duplicate(existing));
     }
-    let target = c.change.target();
+    let Some(target) = c.change.target() else {
+        return super::moderation::apply_room_event(conn, c, seq);
+    };
     check_target(target_state(conn, c.room, target)?)?;
+    if matches!(c.change, Change::Delete { .. }) {
+        super::moderation::audit_delete(conn, &c, target)?;
+    }
     // For a reaction added: the emoji's place (its first use, or this entry).
     let mut emoji_order = seq;
     if let Change::React { emoji, add, .. } = &c.change {
@@ -199,7 +204,8 @@ fn apply_to_target(conn: &Connection, entry: &Message, emoji_order: i64) -> Resu
             "DELETE FROM reactions WHERE room_id = ?1 AND seq = ?2 AND emoji = ?3 AND user_id = ?4",
             params![room, target.0, emoji, entry.sender.id.0],
         ),
-        None => Ok(()),
+        // Room events are applied by `moderation::apply_room_event`.
+        Some(_) | None => Ok(()),
     }
 }
 
@@ -221,6 +227,20 @@ pub(super) fn append_with_extras(
             message: existing,
             duplicate: true,
         });
+    }
+    if message.check_rules {
+        let (archived, muted_until): (bool, Option<i64>) = conn
+            .prepare_cached(
+                "SELECT r.archived, (SELECT muted_until FROM members
+                                      WHERE room_id = r.id AND user_id = ?2)
+                 FROM rooms r WHERE r.id = ?1",
+            )
+            .map_err(backend)?
+            .query_row(params![message.room.0, message.sender.id.0], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(backend)?;
+        check_rules(archived, muted_until, message.ts)?;
     }
     let files = super::files::check_files(conn, message.sender.id, &message.files)?;
     let mut replies = 0u32;

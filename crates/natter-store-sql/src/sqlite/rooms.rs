@@ -2,7 +2,7 @@
 //! count), members, and read markers.
 
 use super::error::{backend, is_unique_violation};
-use super::rows::{room_from, user_from, ROOM_COLUMNS};
+use super::rows::{room_from, user_from, AFTER_ROOM, ROOM_COLUMNS};
 use super::SqliteStore;
 use natter_core::model::*;
 use natter_core::store::name_key;
@@ -20,6 +20,18 @@ fn room_by_id(conn: &Connection, id: RoomId) -> Result<Option<Room>, StoreError>
 }
 
 fn add_member(conn: &Connection, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+    let banned = conn
+        .prepare_cached("SELECT 1 FROM bans WHERE room_id = ?1 AND user_id = ?2")
+        .map_err(backend)?
+        .exists(params![room.0, user.0])
+        .map_err(backend)?;
+    if banned {
+        return Err(StoreError::Refused(natter_core::Refusal::Banned));
+    }
+    conn.prepare_cached("DELETE FROM invites WHERE room_id = ?1 AND user_id = ?2")
+        .map_err(backend)?
+        .execute(params![room.0, user.0])
+        .map_err(backend)?;
     let added = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO members (room_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
@@ -35,6 +47,27 @@ fn add_member(conn: &Connection, room: RoomId, user: UserId) -> Result<bool, Sto
             .map_err(backend)?;
     }
     Ok(added)
+}
+
+/// Deletes a membership (with its marker, role and mute); false if there was none.
+pub(super) fn remove_member(
+    conn: &Connection,
+    room: RoomId,
+    user: UserId,
+) -> Result<bool, StoreError> {
+    let removed = conn
+        .prepare_cached("DELETE FROM members WHERE room_id = ?1 AND user_id = ?2")
+        .map_err(backend)?
+        .execute(params![room.0, user.0])
+        .map_err(backend)?
+        == 1;
+    if removed {
+        conn.prepare_cached("UPDATE rooms SET member_count = member_count - 1 WHERE id = ?1")
+            .map_err(backend)?
+            .execute([room.0])
+            .map_err(backend)?;
+    }
+    Ok(removed)
 }
 
 pub(super) async fn ensure_public_room(
@@ -65,17 +98,20 @@ pub(super) async fn create_room(
     store: &SqliteStore,
     name: &str,
     creator: UserId,
+    kind: RoomKind,
 ) -> Result<Room, StoreError> {
     let name = name.to_string();
+    // A private room has no name key: its name is not unique and reveals nothing.
+    let key = (kind == RoomKind::Public).then(|| name_key(&name));
     store
         .write(move |conn| {
             let inserted = conn
                 .prepare_cached(
                     "INSERT INTO rooms (name, kind, name_key, created_at, created_by)
-                 VALUES (?1, 'public', ?2, ?3, ?4)",
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(backend)?
-                .execute(params![name, name_key(&name), now_millis(), creator.0]);
+                .execute(params![name, kind.as_str(), key, now_millis(), creator.0]);
             match inserted {
                 Ok(_) => {}
                 Err(e) if is_unique_violation(&e) => {
@@ -85,6 +121,12 @@ pub(super) async fn create_room(
             }
             let id = RoomId(conn.last_insert_rowid());
             add_member(conn, id, creator)?;
+            conn.prepare_cached(
+                "UPDATE members SET role = 'owner' WHERE room_id = ?1 AND user_id = ?2",
+            )
+            .map_err(backend)?
+            .execute(params![id.0, creator.0])
+            .map_err(backend)?;
             room_by_id(conn, id)?.ok_or(StoreError::NotFound)
         })
         .await
@@ -127,6 +169,7 @@ pub(super) async fn public_rooms_page(
     contains: &str,
     after: &str,
     limit: u32,
+    archived: bool,
 ) -> Result<Vec<Room>, StoreError> {
     let (contains, after) = (contains.to_string(), after.to_string());
     store
@@ -135,12 +178,12 @@ pub(super) async fn public_rooms_page(
                 .prepare_cached(&format!(
                     "SELECT {ROOM_COLUMNS} FROM rooms r
                      WHERE r.kind = 'public' AND r.name_key > ?1
-                       AND (?2 = '' OR instr(r.name_key, ?2) > 0)
+                       AND (?2 = '' OR instr(r.name_key, ?2) > 0) AND r.archived = ?4
                      ORDER BY r.name_key LIMIT ?3"
                 ))
                 .map_err(backend)?;
             let rows = stmt
-                .query_map(params![after, contains, limit], room_from)
+                .query_map(params![after, contains, limit, archived], room_from)
                 .map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
@@ -164,8 +207,8 @@ pub(super) async fn rooms_of(
         let rows = stmt
             .query_map([user.0], |row| {
                 let room = room_from(row)?;
-                let peer = match row.get::<_, Option<i64>>(5)? {
-                    Some(_) => Some(user_from(row, 5)?),
+                let peer = match row.get::<_, Option<i64>>(AFTER_ROOM)? {
+                    Some(_) => Some(user_from(row, AFTER_ROOM)?),
                     None => None,
                 };
                 Ok((room, peer))
@@ -190,23 +233,7 @@ pub(super) async fn leave(
     user: UserId,
 ) -> Result<bool, StoreError> {
     store
-        .write(move |conn| {
-            let removed = conn
-                .prepare_cached("DELETE FROM members WHERE room_id = ?1 AND user_id = ?2")
-                .map_err(backend)?
-                .execute(params![room.0, user.0])
-                .map_err(backend)?
-                == 1;
-            if removed {
-                conn.prepare_cached(
-                    "UPDATE rooms SET member_count = member_count - 1 WHERE id = ?1",
-                )
-                .map_err(backend)?
-                .execute([room.0])
-                .map_err(backend)?;
-            }
-            Ok(removed)
-        })
+        .write(move |conn| remove_member(conn, room, user))
         .await
 }
 

@@ -1,7 +1,7 @@
 //! The columns SQLite queries select for users, rooms and messages, and the model values
 //! their rows map to.
 
-use crate::entries::{change_from, mentions_from};
+use crate::entries::{change_from, fill_room_event, mentions_from};
 use natter_core::model::*;
 use rusqlite::types::Type;
 use rusqlite::Row;
@@ -14,20 +14,23 @@ pub(super) fn user_from(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
     })
 }
 
-pub(super) const ROOM_COLUMNS: &str = "r.id, r.name, r.kind, r.member_count, r.last_seq";
+pub(super) const ROOM_COLUMNS: &str =
+    "r.id, r.name, r.kind, r.member_count, r.last_seq, r.topic, r.description, r.archived";
+
+/// The columns after `ROOM_COLUMNS` start here.
+pub(super) const AFTER_ROOM: usize = 8;
 
 pub(super) fn room_from(row: &Row<'_>) -> rusqlite::Result<Room> {
     let kind: String = row.get(2)?;
     Ok(Room {
         id: RoomId(row.get(0)?),
         name: row.get(1)?,
-        kind: if kind == "dm" {
-            RoomKind::Dm
-        } else {
-            RoomKind::Public
-        },
+        kind: RoomKind::parse(&kind).unwrap_or(RoomKind::Public),
         member_count: row.get::<_, i64>(3)? as u32,
         last_seq: Seq(row.get(4)?),
+        topic: row.get(5)?,
+        description: row.get(6)?,
+        archived: row.get(7)?,
     })
 }
 
@@ -42,7 +45,7 @@ pub(super) fn message_from(row: &Row<'_>) -> rusqlite::Result<Message> {
     let kind: i16 = row.get(9)?;
     let change = change_from(kind, row.get(10)?, row.get(11)?, row.get(12)?)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(9, Type::Integer, e.into()))?;
-    Ok(Message {
+    let mut message = Message {
         id: MessageId(row.get(0)?),
         room: RoomId(row.get(1)?),
         seq: Seq(row.get(2)?),
@@ -61,7 +64,10 @@ pub(super) fn message_from(row: &Row<'_>) -> rusqlite::Result<Message> {
         last_reply_ts: row.get(20)?,
         reactions: Vec::new(),
         files: Vec::new(),
-    })
+    };
+    fill_room_event(&mut message, kind)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, Type::Text, e.into()))?;
+    Ok(message)
 }
 
 /// A reaction row of `REACTION_QUERY`: (seq of the message, emoji, user).

@@ -24,7 +24,11 @@ async fn a_full_writer_queue_refuses_at_once_and_what_it_holds_goes_through() {
             .expect("open"),
     );
     let ana = store.create_user("ana", None, false).await.expect("user");
-    let room = store.create_room("r", ana.id).await.expect("room").id;
+    let room = store
+        .create_room("r", ana.id, RoomKind::Public)
+        .await
+        .expect("room")
+        .id;
 
     // Hold the writer inside a job of its own.
     let (started_tx, started_rx) = std::sync::mpsc::channel();
@@ -78,7 +82,11 @@ async fn search_indexes_follow_each_batch() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(dir.path().join("s.db"), Synchronous::Normal).expect("open");
     let ana = store.create_user("ana", None, false).await.expect("user");
-    let room = store.create_room("r", ana.id).await.expect("room").id;
+    let room = store
+        .create_room("r", ana.id, RoomKind::Public)
+        .await
+        .expect("room")
+        .id;
     let (user, room_id) = (ana.id.0, room.0);
     store
         .write(move |conn| {

@@ -1,0 +1,727 @@
+//! Private rooms, room settings, roles and moderation over real sockets (native `/ws`), as
+//! docs/protocol.md section 4 ("Roles and moderation") says: every room event is an entry of
+//! the room's stream, so a client that was offline ends, after `resume`, in the state of one
+//! that stayed online; every request is checked against the documented rank rules (the
+//! authorization matrix below); a kicked member stops receiving at once; a deactivated
+//! account is closed with 4010 and cannot sign in. CI runs this suite again on PostgreSQL +
+//! Redis (`NATTER_TEST_DATABASE`, `NATTER_TEST_BROKER`); `cluster.rs` runs the matrix's
+//! cross-node rules over two nodes.
+
+use natter_testkit::stream::View;
+use natter_testkit::{room_with, unique, Client, TestServer};
+use serde_json::{json, Value};
+
+fn id(c: &Client) -> i64 {
+    c.id()
+}
+
+fn seq(v: &Value) -> i64 {
+    v["seq"].as_i64().expect("seq")
+}
+
+/// A room request that stores a room event: returns the entry.
+async fn event(c: &mut Client, kind: &str, mut data: Value) -> Value {
+    data["client_id"] = unique("m").into();
+    let reply = c.ok(kind, data).await;
+    assert_eq!(reply["duplicate"], false, "{kind}");
+    assert!(reply["entry"].is_object(), "{kind} stored nothing: {reply}");
+    reply["entry"].clone()
+}
+
+/// The code a room request fails with (a fresh `client_id` added).
+async fn refused(c: &mut Client, kind: &str, mut data: Value) -> String {
+    if data.get("client_id").is_none() {
+        data["client_id"] = unique("m").into();
+    }
+    c.fails(kind, data).await
+}
+
+#[tokio::test]
+async fn room_events_resume_into_the_state_of_an_online_client() {
+    let server = TestServer::start().await;
+    let _admin = server.user("admin").await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    let mut carol = server.user("carol").await;
+    let mut dave = server.user("dave").await;
+    let room = room_with(&mut ana, &mut [&mut bob, &mut carol, &mut dave]).await;
+    let first = ana.say(room, "zero").await;
+    let mut online = View::default();
+    let mut offline = View::default();
+    online.follow(&mut ana, room, seq(&first)).await;
+    offline.follow(&mut carol, room, seq(&first)).await;
+    let carol_token = carol.token.clone();
+    drop(carol);
+
+    event(
+        &mut ana,
+        "room.update",
+        json!({"room": room, "topic": "Ship it on Friday", "description": "Release talk"}),
+    )
+    .await;
+    event(
+        &mut ana,
+        "room.role",
+        json!({"room": room, "user": bob.name(), "role": "moderator"}),
+    )
+    .await;
+    let muted = event(
+        &mut bob,
+        "room.mute",
+        json!({"room": room, "user": dave.name(), "minutes": 5}),
+    )
+    .await;
+    assert_eq!(muted["change"]["op"], "mute");
+    assert_eq!(muted["sender"]["id"], id(&bob));
+    let code = dave
+        .fails(
+            "message.send",
+            json!({"room": room, "body": "let me speak", "client_id": unique("c")}),
+        )
+        .await;
+    assert_eq!(code, "muted");
+    let ban = event(
+        &mut bob,
+        "room.ban",
+        json!({"room": room, "user": dave.name(), "reason": "spam"}),
+    )
+    .await;
+    // dave sees his ban, then leaves the room on every connection.
+    let seen = dave
+        .event_where("room_event", |e| e["change"]["op"] == "ban")
+        .await;
+    assert_eq!(seen["change"]["reason"], "spam");
+    assert_eq!(dave.event("room_removed").await["room"], room);
+    assert_eq!(
+        dave.fails("room.join", json!({"room": room})).await,
+        "banned"
+    );
+    event(
+        &mut ana,
+        "room.update",
+        json!({"room": room, "name": unique("renamed")}),
+    )
+    .await;
+    let last = ana.say(room, "after the storm").await;
+    assert!(seq(&last) > seq(&ban));
+    online.follow(&mut ana, room, seq(&last)).await;
+
+    let mut carol = Client::connect(
+        server.addr,
+        &carol_token,
+        Some(json!({ room.to_string(): offline.last_seq })),
+    )
+    .await;
+    offline.follow(&mut carol, room, seq(&last)).await;
+    assert_eq!(offline, online, "resumed and online views differ");
+    assert_eq!(online.room.topic, "Ship it on Friday");
+    assert_eq!(
+        online.room.roles.get(&id(&bob)).map(String::as_str),
+        Some("moderator")
+    );
+    assert!(online.room.banned.contains(&id(&dave)));
+
+    // The server's own state agrees with what the stream built.
+    let joined = carol.ok("room.join", json!({"room": room})).await["room"].clone();
+    assert_eq!(joined["topic"], "Ship it on Friday");
+    assert_eq!(joined["description"], "Release talk");
+    assert_eq!(
+        Some(joined["name"].as_str().expect("name").to_string()),
+        online.room.name
+    );
+    let bans = bob.ok("room.bans", json!({"room": room})).await["bans"].clone();
+    assert_eq!(bans.as_array().map(Vec::len), Some(1));
+    assert_eq!(bans[0]["user"]["id"], id(&dave));
+    assert_eq!(bans[0]["by"]["id"], id(&bob));
+    let members = ana.ok("room.members", json!({"room": room})).await["members"].clone();
+    assert!(!members
+        .as_array()
+        .expect("members")
+        .iter()
+        .any(|m| m["user"]["id"] == id(&dave)));
+
+    // A retry of a room event is stored once.
+    let cid = unique("m");
+    let data = json!({"room": room, "user": dave.name(), "client_id": cid});
+    let unbanned = ana.ok("room.unban", data.clone()).await;
+    let again = ana.ok("room.unban", data).await;
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["entry"]["seq"], unbanned["entry"]["seq"]);
+    dave.ok("room.join", json!({"room": room})).await;
+}
+
+#[tokio::test]
+async fn private_rooms_are_invisible_to_non_members_and_joined_by_invitation() {
+    let server = TestServer::start().await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    let mut eve = server.user("eve").await;
+    let name = unique("secret");
+    let created = ana
+        .ok("room.create", json!({"name": name, "private": true}))
+        .await["room"]
+        .clone();
+    assert_eq!(created["kind"], "private");
+    assert_eq!(created["role"], "owner");
+    let room = created["id"].as_i64().expect("id");
+    ana.say(room, "the launch is on the 9th").await;
+
+    // eve learns nothing: not listed, not searchable, every request is `unknown_room`.
+    let list = eve.ok("room.list", json!({"query": name})).await;
+    assert_eq!(list["rooms"], json!([]));
+    let found = eve
+        .ok("search", json!({"query": "launch", "public": true}))
+        .await;
+    assert_eq!(found["results"], json!([]));
+    for (kind, data) in [
+        ("room.join", json!({"room": room})),
+        ("room.members", json!({"room": room})),
+        ("history", json!({"room": room})),
+        ("room.bans", json!({"room": room})),
+        ("room.invite", json!({"room": room, "user": bob.name()})),
+        (
+            "message.send",
+            json!({"room": room, "body": "hi", "client_id": unique("c")}),
+        ),
+    ] {
+        assert_eq!(eve.fails(kind, data).await, "unknown_room", "{kind}");
+    }
+    assert_eq!(
+        refused(
+            &mut eve,
+            "room.kick",
+            json!({"room": room, "user": ana.name()})
+        )
+        .await,
+        "unknown_room"
+    );
+    // Its name is not taken: not for a private room, not for a public one.
+    eve.ok("room.create", json!({"name": name, "private": true}))
+        .await;
+    eve.ok("room.create", json!({"name": name})).await;
+
+    // bob is invited, sees it, and joins.
+    ana.ok("room.invite", json!({"room": room, "user": bob.name()}))
+        .await;
+    let invited = bob.event("room_invited").await;
+    assert_eq!(invited["room"], room);
+    assert_eq!(invited["name"], name.as_str());
+    assert_eq!(invited["by"]["id"], id(&ana));
+    let pending = bob.ok("invite.list", json!({})).await["invites"].clone();
+    assert_eq!(pending[0]["room"], room);
+    let joined = bob.ok("room.join", json!({"room": room})).await["room"].clone();
+    assert_eq!(joined["role"], "member");
+    assert_eq!(bob.ok("invite.list", json!({})).await["invites"], json!([]));
+    let history = bob.ok("history", json!({"room": room})).await;
+    assert_eq!(history["messages"][0]["body"], "the launch is on the 9th");
+    let mine = bob.ok("room.list", json!({"query": name})).await["rooms"].clone();
+    assert!(mine
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .any(|r| r["id"] == room && r["kind"] == "private"));
+
+    // eve, invited, declines: then she is a stranger again.
+    bob.ok("room.invite", json!({"room": room, "user": eve.name()}))
+        .await;
+    eve.event("room_invited").await;
+    eve.ok("invite.decline", json!({"room": room})).await;
+    assert_eq!(
+        eve.fails("room.join", json!({"room": room})).await,
+        "unknown_room"
+    );
+    assert_eq!(
+        eve.fails("invite.decline", json!({"room": room})).await,
+        "unknown_room"
+    );
+    // Leaving takes a new invitation to come back.
+    bob.ok("room.leave", json!({"room": room})).await;
+    assert_eq!(
+        bob.fails("room.join", json!({"room": room})).await,
+        "unknown_room"
+    );
+    assert_eq!(
+        ana.fails(
+            "room.invite",
+            json!({"room": general(&ana), "user": bob.name()})
+        )
+        .await,
+        "invalid_request"
+    );
+}
+
+fn general(c: &Client) -> i64 {
+    natter_testkit::general(c)
+}
+
+#[tokio::test]
+async fn a_kicked_member_stops_receiving_at_once() {
+    let server = TestServer::start().await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    let mut carol = server.user("carol").await;
+    let room = room_with(&mut ana, &mut [&mut bob, &mut carol]).await;
+    let mut bob2 = Client::connect(server.addr, &bob.token, None).await;
+    let kick = event(
+        &mut ana,
+        "room.kick",
+        json!({"room": room, "user": bob.name(), "reason": "off topic"}),
+    )
+    .await;
+    for b in [&mut bob, &mut bob2] {
+        let seen = b
+            .event_where("room_event", |e| e["change"]["op"] == "kick")
+            .await;
+        assert_eq!(seen["seq"], kick["seq"]);
+        assert_eq!(b.event("room_removed").await["room"], room);
+    }
+    let after = ana.say(room, "bob cannot see this").await;
+    carol
+        .event_where("message", |m| m["seq"] == after["seq"])
+        .await;
+    // A ping's reply comes after anything queued for bob before it.
+    bob.ok("ping", json!({})).await;
+    assert!(
+        !bob.events
+            .iter()
+            .any(|e| e["type"] == "message" && e["data"]["room"] == room),
+        "a kicked member got a message of the room"
+    );
+    assert_eq!(
+        bob.fails(
+            "message.send",
+            json!({"room": room, "body": "hey", "client_id": unique("c")})
+        )
+        .await,
+        "not_member"
+    );
+    // Unlike a ban, a kick lets him back in.
+    bob.ok("room.join", json!({"room": room})).await;
+}
+
+#[tokio::test]
+async fn mutes_and_archives_make_a_room_read_only() {
+    let server = TestServer::start().await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    let room = room_with(&mut ana, &mut [&mut bob]).await;
+    let target = bob.say(room, "before").await;
+    event(
+        &mut ana,
+        "room.mute",
+        json!({"room": room, "user": bob.name(), "minutes": 10}),
+    )
+    .await;
+    bob.event_where("room_event", |e| e["change"]["op"] == "mute")
+        .await;
+    let (code, error) = bob
+        .request(
+            "message.send",
+            json!({"room": room, "body": "hey", "client_id": unique("c")}),
+        )
+        .await
+        .expect_err("muted");
+    assert_eq!(code, "muted");
+    let wait = error["retry_after_ms"].as_u64().expect("retry_after_ms");
+    assert!(wait > 9 * 60_000 && wait <= 10 * 60_000, "{wait}");
+    for (kind, data) in [
+        (
+            "message.edit",
+            json!({"room": room, "seq": seq(&target), "body": "edited"}),
+        ),
+        (
+            "reaction.add",
+            json!({"room": room, "seq": seq(&target), "emoji": "👍"}),
+        ),
+    ] {
+        assert_eq!(refused(&mut bob, kind, data).await, "muted", "{kind}");
+    }
+    // A muted member may still delete his own message.
+    event(
+        &mut bob,
+        "message.delete",
+        json!({"room": room, "seq": seq(&target)}),
+    )
+    .await;
+    event(
+        &mut ana,
+        "room.unmute",
+        json!({"room": room, "user": bob.name()}),
+    )
+    .await;
+    bob.event_where("room_event", |e| e["change"]["op"] == "unmute")
+        .await;
+    let kept = bob.say(room, "archive me").await;
+
+    // Archived: read-only for everyone, out of the default list, still searchable.
+    event(
+        &mut ana,
+        "room.update",
+        json!({"room": room, "archived": true}),
+    )
+    .await;
+    bob.event_where("room_event", |e| e["change"]["archived"] == true)
+        .await;
+    for c in [&mut ana, &mut bob] {
+        assert_eq!(
+            c.fails(
+                "message.send",
+                json!({"room": room, "body": "hey", "client_id": unique("c")})
+            )
+            .await,
+            "room_archived"
+        );
+    }
+    let active = bob.ok("room.list", json!({})).await["rooms"].clone();
+    assert!(!active
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .any(|r| r["id"] == room));
+    let archived = bob.ok("room.list", json!({"archived": true})).await["rooms"].clone();
+    assert!(archived
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .any(|r| r["id"] == room && r["archived"] == true));
+    let found = bob.ok("search", json!({"query": "archive"})).await["results"].clone();
+    assert_eq!(found[0]["message"]["seq"], kept["seq"]);
+    // Only an owner archives; unarchiving opens it again.
+    event(
+        &mut ana,
+        "room.role",
+        json!({"room": room, "user": bob.name(), "role": "moderator"}),
+    )
+    .await;
+    assert_eq!(
+        refused(
+            &mut bob,
+            "room.update",
+            json!({"room": room, "archived": false})
+        )
+        .await,
+        "forbidden"
+    );
+    event(
+        &mut ana,
+        "room.update",
+        json!({"room": room, "archived": false}),
+    )
+    .await;
+    bob.event_where("room_event", |e| e["change"]["archived"] == false)
+        .await;
+    bob.say(room, "open again").await;
+}
+
+#[tokio::test]
+async fn moderators_delete_messages_of_lower_roles_and_the_audit_log_keeps_it() {
+    let server = TestServer::start().await;
+    let mut admin = server.user("admin").await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    let mut carol = server.user("carol").await;
+    let room = room_with(&mut ana, &mut [&mut bob, &mut carol, &mut admin]).await;
+    event(
+        &mut ana,
+        "room.role",
+        json!({"room": room, "user": bob.name(), "role": "moderator"}),
+    )
+    .await;
+    let spam = carol.say(room, "buy now").await;
+    let owners = ana.say(room, "owner's words").await;
+    // A member deletes only his own; a moderator a member's, not an owner's.
+    assert_eq!(
+        refused(
+            &mut carol,
+            "message.delete",
+            json!({"room": room, "seq": seq(&owners)})
+        )
+        .await,
+        "forbidden"
+    );
+    assert_eq!(
+        refused(
+            &mut bob,
+            "message.delete",
+            json!({"room": room, "seq": seq(&owners)})
+        )
+        .await,
+        "forbidden"
+    );
+    let deleted = event(
+        &mut bob,
+        "message.delete",
+        json!({"room": room, "seq": seq(&spam)}),
+    )
+    .await;
+    assert_eq!(deleted["change"]["target"], spam["seq"]);
+    // The admin may delete the owner's.
+    event(
+        &mut admin,
+        "message.delete",
+        json!({"room": room, "seq": seq(&owners)}),
+    )
+    .await;
+
+    let log = admin.ok("admin.audit", json!({"limit": 10})).await;
+    let entries = log["entries"].as_array().expect("entries").clone();
+    let actions: Vec<(&str, i64)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default(),
+                e["actor"]["id"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("delete", id(&admin)),
+            ("delete", id(&bob)),
+            ("role", id(&ana))
+        ],
+        "newest first"
+    );
+    assert_eq!(entries[1]["target"]["id"], id(&carol));
+    assert_eq!(entries[1]["room"], room);
+    assert_eq!(
+        serde_json::from_str::<Value>(entries[1]["detail"].as_str().expect("detail"))
+            .expect("json"),
+        json!({"seq": seq(&spam)})
+    );
+    let older = admin.ok("admin.audit", json!({"limit": 2})).await["next"].clone();
+    let page = admin
+        .ok("admin.audit", json!({"limit": 2, "before": older}))
+        .await;
+    assert_eq!(page["entries"][0]["action"], "role");
+    assert_eq!(ana.fails("admin.audit", json!({})).await, "forbidden");
+}
+
+#[tokio::test]
+async fn a_deactivated_account_is_closed_and_cannot_sign_in() {
+    let server = TestServer::start().await;
+    let mut admin = server.user("admin").await;
+    let mut ana = server.user("ana").await;
+    let (bob_token, bob_user) = server.register("bob").await;
+    let bob_name = bob_user["name"].as_str().expect("name").to_string();
+    let mut bob = Client::connect(server.addr, &bob_token, None).await;
+    let room = general(&ana);
+    let said = bob.say(room, "I was here").await;
+
+    assert_eq!(
+        ana.fails("admin.deactivate", json!({"user": bob_name}))
+            .await,
+        "forbidden"
+    );
+    admin
+        .ok("admin.deactivate", json!({"user": bob_name}))
+        .await;
+    assert_eq!(bob.closed().await, Some(4010));
+    let login = reqwest::Client::new()
+        .post(server.http("/api/login"))
+        .json(&json!({"username": bob_name, "password": "correct horse"}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 403);
+    let body: Value = login.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "account_deactivated");
+    let Err((failure, _)) = Client::try_connect(server.addr, &bob_token, None, true).await else {
+        panic!("the old token still works");
+    };
+    assert_eq!(failure, "unauthenticated");
+    // His messages stay, under his name.
+    let history = ana.ok("history", json!({"room": room})).await;
+    let kept = history["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .find(|m| m["seq"] == said["seq"])
+        .cloned()
+        .expect("kept");
+    assert_eq!(kept["sender"]["name"], bob_name.as_str());
+    let audit = admin.ok("admin.audit", json!({})).await;
+    assert_eq!(audit["entries"][0]["action"], "deactivate");
+    // Admin grants go through the same door.
+    admin
+        .ok(
+            "admin.set_admin",
+            json!({"user": ana.name(), "admin": true}),
+        )
+        .await;
+    ana.ok("admin.audit", json!({})).await;
+    assert_eq!(
+        ana.fails(
+            "admin.set_admin",
+            json!({"user": ana.name(), "admin": false})
+        )
+        .await,
+        "invalid_request"
+    );
+}
+
+/// Who may do what (docs/protocol.md section 4, "Roles and moderation"): each request, as
+/// each role, gets the documented outcome, in a public and in a private room. Every allowed
+/// action acts on a fresh member, so the rows do not depend on each other; denied ones act
+/// on a bystander (they change nothing).
+#[tokio::test]
+async fn the_authorization_matrix_holds_for_every_role() {
+    let server = TestServer::start().await;
+    let mut people: Vec<(&str, Client)> = Vec::new();
+    for role in [
+        "admin",
+        "owner",
+        "moderator",
+        "member",
+        "outsider",
+        "banned",
+        "bystander",
+    ] {
+        people.push((role, server.user(role).await));
+    }
+    let name_of = |people: &[(&str, Client)], role: &str| {
+        people
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, c)| c.name())
+            .expect("role")
+    };
+    const OWNER: usize = 1;
+    for private in [false, true] {
+        let room = people[OWNER]
+            .1
+            .ok(
+                "room.create",
+                json!({"name": unique("m"), "private": private}),
+            )
+            .await["room"]["id"]
+            .as_i64()
+            .expect("room");
+        for role in ["moderator", "member", "banned", "bystander"] {
+            let name = name_of(&people, role);
+            if private {
+                people[OWNER]
+                    .1
+                    .ok("room.invite", json!({"room": room, "user": name}))
+                    .await;
+            }
+            let at = people.iter().position(|(r, _)| *r == role).expect("role");
+            people[at].1.ok("room.join", json!({"room": room})).await;
+        }
+        let moderator = name_of(&people, "moderator");
+        let banned = name_of(&people, "banned");
+        event(
+            &mut people[OWNER].1,
+            "room.role",
+            json!({"room": room, "user": moderator, "role": "moderator"}),
+        )
+        .await;
+        event(
+            &mut people[OWNER].1,
+            "room.ban",
+            json!({"room": room, "user": banned}),
+        )
+        .await;
+        // A stranger to a private room (the banned too, once out of it) sees nothing.
+        let hidden = if private { "unknown_room" } else { "forbidden" };
+        let kind_of_room = if private { "private" } else { "public" };
+        for at in 0..6 {
+            let role = people[at].0;
+            let expect = |allowed: &[&str]| {
+                if allowed.contains(&role) {
+                    "ok"
+                } else if role == "outsider" || role == "banned" {
+                    hidden
+                } else {
+                    "forbidden"
+                }
+            };
+            let moderators: &[&str] = &["admin", "owner", "moderator"];
+            let owners: &[&str] = &["admin", "owner"];
+            // (request, documented outcome for this role, acts on a member)
+            let rows = [
+                ("room.update", expect(moderators), false),
+                ("room.kick", expect(moderators), true),
+                ("room.ban", expect(moderators), true),
+                ("room.mute", expect(moderators), true),
+                ("room.role", expect(owners), true),
+                ("room.bans", expect(moderators), false),
+                ("archive", expect(owners), false),
+            ];
+            for (kind, expected, on_member) in rows {
+                let target = if on_member && expected == "ok" {
+                    let mut fresh = server.user("t").await;
+                    if private {
+                        people[OWNER]
+                            .1
+                            .ok("room.invite", json!({"room": room, "user": fresh.name()}))
+                            .await;
+                    }
+                    fresh.ok("room.join", json!({"room": room})).await;
+                    fresh.name()
+                } else {
+                    name_of(&people, "bystander")
+                };
+                let (kind, mut data) = match kind {
+                    "room.update" => (kind, json!({"room": room, "topic": unique("topic")})),
+                    "archive" => ("room.update", json!({"room": room, "archived": false})),
+                    "room.mute" => (kind, json!({"room": room, "user": target, "minutes": 1})),
+                    "room.role" => (
+                        kind,
+                        json!({"room": room, "user": target, "role": "moderator"}),
+                    ),
+                    "room.bans" => (kind, json!({"room": room})),
+                    _ => (kind, json!({"room": room, "user": target})),
+                };
+                if kind != "room.bans" {
+                    data["client_id"] = unique("m").into();
+                }
+                let outcome = match people[at].1.request(kind, data.clone()).await {
+                    Ok(_) => "ok".to_string(),
+                    Err((code, _)) => code,
+                };
+                assert_eq!(
+                    outcome, expected,
+                    "{kind} as {role} in a {kind_of_room} room: {data}"
+                );
+            }
+        }
+        // A moderator acts only on lower ranks: not on the owner.
+        let owner = name_of(&people, "owner");
+        assert_eq!(
+            refused(
+                &mut people[2].1,
+                "room.kick",
+                json!({"room": room, "user": owner})
+            )
+            .await,
+            "forbidden"
+        );
+        // The banned cannot come back; the outsider of a public room can.
+        assert_eq!(
+            people[5].1.fails("room.join", json!({"room": room})).await,
+            if private { "unknown_room" } else { "banned" }
+        );
+        if !private {
+            people[4].1.ok("room.join", json!({"room": room})).await;
+        }
+    }
+    // Server-wide requests: admins only.
+    let outsider = name_of(&people, "outsider");
+    for (role, actor) in people[1..4].iter_mut() {
+        for kind in ["admin.audit", "admin.set_admin", "admin.deactivate"] {
+            let data = match kind {
+                "admin.audit" => json!({}),
+                "admin.set_admin" => json!({"user": outsider, "admin": true}),
+                _ => json!({"user": outsider}),
+            };
+            assert_eq!(
+                actor.fails(kind, data).await,
+                "forbidden",
+                "{kind} as {role}"
+            );
+        }
+    }
+    people[0].1.ok("admin.audit", json!({})).await;
+}
