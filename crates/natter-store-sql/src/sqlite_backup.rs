@@ -4,7 +4,7 @@
 //! transaction, so it is the database as one commit left it, whatever the server writes
 //! meanwhile. In WAL mode that read blocks no writer, and a single step never restarts (a
 //! copy in several steps starts over whenever another connection, such as the server's,
-//! writes). Why this rather than `VACUUM INTO`: docs/adr/0022-online-backup-api.md.
+//! writes). Why this rather than `VACUUM INTO`: docs/adr/0022-sqlite-backup-api-in-one-step.md.
 //!
 //! Blocking calls (they run for as long as the copy takes): call them on a blocking thread.
 
