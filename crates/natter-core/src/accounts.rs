@@ -392,6 +392,14 @@ fn dummy_hash() -> String {
         .clone()
 }
 
+/// A password for an operator to hand on (`natter admin`): URL-safe base64 of 15 random
+/// bytes, 20 characters (120 bits), within the password rules.
+pub fn generate_password() -> String {
+    let mut bytes = [0u8; 15];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// A new session token: URL-safe base64 of 32 random bytes (43 characters).
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];

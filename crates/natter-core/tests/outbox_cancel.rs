@@ -165,6 +165,15 @@ impl Store for SlowReads {
     async fn server_secret(&self, n: &str, c: &[u8]) -> Result<Vec<u8>, StoreError> {
         self.inner.server_secret(n, c).await
     }
+    async fn all_users(&self) -> Result<Vec<natter_core::store::UserRecord>, StoreError> {
+        self.inner.all_users().await
+    }
+    async fn all_rooms(&self) -> Result<Vec<Room>, StoreError> {
+        self.inner.all_rooms().await
+    }
+    async fn counts(&self) -> Result<natter_core::store::StoreCounts, StoreError> {
+        self.inner.counts().await
+    }
     async fn members(&self, r: RoomId) -> Result<Vec<User>, StoreError> {
         self.inner.members(r).await
     }

@@ -4,11 +4,13 @@
 //! `run(config, listener, shutdown)` is the whole server; `main` parses configuration and
 //! calls it, and tests call it on a listener bound to port 0.
 //!
-//! Modules: [`config`] (settings and their layers), [`http`] (the accept loop and its
+//! Modules: [`admin`] (the operator's commands: `natter admin`, `natter backup`), [`config`]
+//! (settings and their layers), [`http`] (the accept loop and its
 //! timers, API, account limits, health, web files), [`transport`] (the native `/ws` adapter).
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod config;
 pub mod http;
 pub mod transport;
@@ -78,7 +80,9 @@ async fn drain(
 
 /// The main store, and where uploads' bytes go: the database itself on PostgreSQL (so every
 /// node serves every file), else `<data_dir>/files`.
-async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Arc<dyn FileStore>), RunError> {
+pub(crate) async fn open_store(
+    config: &Config,
+) -> Result<(Arc<dyn Store>, Arc<dyn FileStore>), RunError> {
     match &config.database {
         Database::Sqlite(path) => {
             let path = path.clone();

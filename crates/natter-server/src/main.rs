@@ -1,6 +1,8 @@
-//! The `natter` binary: reads configuration, binds, runs until SIGINT/SIGTERM.
+//! The `natter` binary: reads configuration, then serves (binds, runs until SIGINT/SIGTERM)
+//! or runs an operator's command (`natter admin ...`, `natter backup`; `natter_server::admin`).
 //! Its one unsafe block (malloc tuning, `release_large_allocations`) is allowed by name.
 
+use natter_server::admin::Command;
 use natter_server::{run, Settings};
 use tokio::net::TcpListener;
 
@@ -14,7 +16,23 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     release_large_allocations();
-    let config = match Settings::load().and_then(Settings::resolve) {
+    let mut settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("natter: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    // `natter` and `natter serve` serve; anything else is an operator's command, which logs
+    // only warnings unless `--log` says otherwise.
+    let command = settings
+        .command
+        .take()
+        .filter(|c| !matches!(c, Command::Serve));
+    if command.is_some() && settings.log.is_none() {
+        settings.log = Some("warn".into());
+    }
+    let config = match settings.resolve() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("natter: {e}");
@@ -22,6 +40,13 @@ async fn main() -> std::process::ExitCode {
         }
     };
     init_logging(&config.log, config.log_json);
+    match command {
+        Some(command) => operate(&command, &config).await,
+        None => serve(config).await,
+    }
+}
+
+async fn serve(config: natter_server::Config) -> std::process::ExitCode {
     let listener = match TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -38,6 +63,17 @@ async fn main() -> std::process::ExitCode {
         Err(e) => {
             eprintln!("natter: {e}");
             std::process::ExitCode::from(1)
+        }
+    }
+}
+
+async fn operate(command: &Command, config: &natter_server::Config) -> std::process::ExitCode {
+    let mut out = std::io::stdout();
+    match natter_server::admin::execute(command, config, &mut out).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("natter: {e}");
+            std::process::ExitCode::from(e.exit_code())
         }
     }
 }

@@ -8,6 +8,7 @@
 //! `search` what they share about search terms (which index finds each, quoting);
 //! `file_rows` about file records. Uploads' bytes: [`DirFileStore`] (a directory, with
 //! SQLite) and [`PostgresFileStore`] (chunks in the database, so any node serves any file).
+//! [`sqlite_backup`]: a consistent copy of a live SQLite database (`natter backup`).
 
 #![forbid(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod migrate;
 pub mod postgres;
 mod search;
 mod sqlite;
+pub mod sqlite_backup;
 
 pub use blobs::DirFileStore;
 pub use postgres::{PostgresFileStore, PostgresStore};

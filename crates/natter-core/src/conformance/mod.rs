@@ -9,12 +9,15 @@
 //! - [`files`]: the `Store`'s file rules (run by `store_conformance!`) and the `FileStore`
 //!   rules with [`file_store_conformance!`](crate::file_store_conformance), run for the
 //!   directory and PostgreSQL blob stores (natter-store-sql's tests).
+//! - [`operations`]: the operators' views (every user, every room, counts), run by
+//!   `store_conformance!`.
 //!
 //! The stamped tests name the tokio runtime as `tokio::test`: the crate that uses a macro
 //! needs `tokio` (with `macros` and `rt-multi-thread`) among its dev-dependencies.
 
 pub mod broker;
 pub mod files;
+pub mod operations;
 pub mod search;
 pub mod store;
 pub mod stream;

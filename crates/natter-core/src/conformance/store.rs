@@ -44,9 +44,11 @@ pub const RULES: &[&str] = &[
     "files_on_messages",
     "file_sweep",
     "server_secrets",
+    "operator_views",
 ];
 
 pub use super::files::{file_sweep, files_on_messages, server_secrets};
+pub use super::operations::operator_views;
 pub use super::search::search;
 pub use super::stream::{
     deletes_leave_tombstones, edits_and_versions, reactions, threads, unread_and_mentions,
@@ -118,6 +120,7 @@ macro_rules! store_conformance {
             files_on_messages,
             file_sweep,
             server_secrets,
+            operator_views,
         );
     };
     (@rules $module:ident, $make:expr; $($rule:ident),+ $(,)?) => {

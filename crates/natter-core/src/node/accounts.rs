@@ -1,5 +1,6 @@
 //! Accounts on the node: sign-up (people and guests), sign-in, tokens and their sliding
-//! expiry, sign-out, the session list (revoke one, sign out everywhere) and password change.
+//! expiry, sign-out, the session list (revoke one, sign out everywhere) and password change;
+//! and what an operator does to accounts (`natter admin`: create one, set a password).
 //! The rules for names, passwords and tokens themselves are in `crate::accounts`.
 
 use super::{Node, SignedIn};
@@ -24,6 +25,9 @@ pub struct SessionView {
     /// True for the session making the request.
     pub current: bool,
 }
+
+/// The hashing queue's key for an operator's requests (see `accounts::Hashing`).
+const OPERATOR: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 fn duration_ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -257,6 +261,55 @@ impl Node {
             .delete_sessions_of(me.user.id, Some(&me.token_hash))
             .await?;
         self.revoke(me.user.id, others).await
+    }
+
+    // ----- operators (`natter admin`) ------------------------------------------------
+
+    /// Creates an account for an operator: the sign-up's name and password rules, errors and
+    /// hashing, and like every sign-up it joins `general`; no session is made.
+    pub async fn create_user_as_operator(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<User, ChatError> {
+        accounts::check_username(username)?;
+        accounts::check_password(password)?;
+        let hash = self
+            .hashing
+            .hash_password(OPERATOR, password.to_string())
+            .await?;
+        self.create_account(username, Some(&hash), false).await
+    }
+
+    /// Sets a user's password for an operator (the password rules and hashing of sign-up) and
+    /// deletes every session of theirs, so their tokens stop working; returns the user and how
+    /// many sessions were deleted. Connections open on this node are closed with 4003; those
+    /// on other nodes hear of it only through a shared broker. `unknown_user` if there is no
+    /// such (named) user; guests have no password.
+    pub async fn set_password_as_operator(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(User, usize), ChatError> {
+        let creds = self.store.credentials(username).await?.ok_or_else(|| {
+            ChatError::new(ErrorCode::UnknownUser, format!("no user named {username}"))
+        })?;
+        if creds.user.guest {
+            return Err(ChatError::invalid(format!(
+                "{} is a guest: guests have no password",
+                creds.user.name
+            )));
+        }
+        accounts::check_password(password)?;
+        let hash = self
+            .hashing
+            .hash_password(OPERATOR, password.to_string())
+            .await?;
+        self.store.set_password(creds.user.id, &hash).await?;
+        let deleted = self.store.delete_sessions_of(creds.user.id, None).await?;
+        let count = deleted.len();
+        self.revoke(creds.user.id, deleted).await?;
+        Ok((creds.user, count))
     }
 
     /// Revokes a token and closes the connections that used it.

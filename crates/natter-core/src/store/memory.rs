@@ -9,6 +9,8 @@ struct MemoryData {
     users: Vec<Credentials>,
     /// Per user id: when they were last active.
     last_active: HashMap<UserId, Millis>,
+    /// Per user id: when they were created.
+    created: HashMap<UserId, Millis>,
     /// Expired guests: their names are free.
     freed: HashSet<UserId>,
     sessions: HashMap<Vec<u8>, MemorySession>,
@@ -149,7 +151,9 @@ impl Store for MemoryStore {
             user: user.clone(),
             password_hash: password_hash.map(str::to_string),
         });
-        d.last_active.insert(user.id, now_millis());
+        let now = now_millis();
+        d.last_active.insert(user.id, now);
+        d.created.insert(user.id, now);
         Ok(user)
     }
 
@@ -1008,5 +1012,40 @@ impl Store for MemoryStore {
             .take(limit as usize)
             .cloned()
             .collect())
+    }
+    async fn all_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let d = self.lock()?;
+        Ok(d.users
+            .iter()
+            .map(|c| UserRecord {
+                user: c.user.clone(),
+                created_at: d.created.get(&c.user.id).copied().unwrap_or_default(),
+                last_active: d.last_active.get(&c.user.id).copied().unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn all_rooms(&self) -> Result<Vec<Room>, StoreError> {
+        let d = self.lock()?;
+        Ok(d.rooms.iter().filter_map(|r| d.room(r.id)).collect())
+    }
+
+    async fn counts(&self) -> Result<StoreCounts, StoreError> {
+        let d = self.lock()?;
+        let (files, file_bytes) = d.files.totals();
+        Ok(StoreCounts {
+            users: d.users.len() as u64,
+            guests: d.users.iter().filter(|c| c.user.guest).count() as u64,
+            rooms: d.rooms.len() as u64,
+            messages: d
+                .messages
+                .values()
+                .flat_map(|m| m.values())
+                .filter(|m| m.change.is_none())
+                .count() as u64,
+            sessions: d.sessions.len() as u64,
+            files,
+            file_bytes,
+        })
     }
 }

@@ -39,6 +39,9 @@
 //!   (else `Refusal::UnknownFile`, nothing stored); every read of a message gives its files
 //!   in order; a delete drops them; `sweep_files` removes records no message carries (posted
 //!   once, or uploaded before a time) and names the blobs no record uses any more.
+//! - operators' views (`crate::conformance::operations`): `all_users` lists every user row by
+//!   id (expired guests too, under their display name), `all_rooms` every room (DMs too) by
+//!   id with its member count and last seq, and `counts` counts what is stored.
 
 use crate::error::{Refusal, StoreError};
 use crate::files::{ContentHash, FileId, StoredFile};
@@ -73,6 +76,35 @@ pub struct Expired {
     pub sessions: Vec<(UserId, Vec<u8>)>,
     /// Guests whose names were freed.
     pub guests: Vec<User>,
+}
+
+/// A user as an operator lists them (`natter admin list-users`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UserRecord {
+    #[serde(flatten)]
+    pub user: User,
+    pub created_at: Millis,
+    /// The last sign-in or recorded session use (see `touch_sessions`).
+    pub last_active: Millis,
+}
+
+/// What a store holds, counted (`natter admin stats`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreCounts {
+    /// Every user row: people and guests, expired guests included.
+    pub users: u64,
+    /// Of those, guests.
+    pub guests: u64,
+    /// Public rooms and DMs.
+    pub rooms: u64,
+    /// Messages (thread replies and deleted ones included; edits, deletes and reactions,
+    /// which are stream entries too, not).
+    pub messages: u64,
+    pub sessions: u64,
+    /// Upload records.
+    pub files: u64,
+    /// The uploads' sizes added up (each record counts, even when records share a blob).
+    pub file_bytes: u64,
 }
 
 /// The name key an expired guest is kept under: `~` is in no valid name, so it never clashes.
@@ -276,6 +308,14 @@ pub trait Store: Send + Sync + 'static {
     /// The secret stored under `name`, stored as `candidate` if there is none yet: every
     /// node of one database gets the same bytes.
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// Every user row, by id: people and guests, expired guests too (under their display
+    /// name), with when each was created and last active.
+    async fn all_users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// Every room, public and DM, by id, with its member count and last seq.
+    async fn all_rooms(&self) -> Result<Vec<Room>, StoreError>;
+    /// What the store holds, counted (see [`StoreCounts`]).
+    async fn counts(&self) -> Result<StoreCounts, StoreError>;
 
     /// Finishes pending writes and flushes to disk; later calls fail. Default: nothing to do.
     async fn shutdown(&self) {}

@@ -52,6 +52,11 @@ fn bounded<T: PartialOrd + Display>(
 #[command(name = "natter", version, about = "Natter: a real-time chat server")]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    /// What to do: nothing (serve) or an operator's command (`crate::admin`). Not a setting:
+    /// not in the file, not layered.
+    #[command(subcommand)]
+    #[serde(skip)]
+    pub command: Option<crate::admin::Command>,
     /// TOML file with any of these settings (names as the flags, with `_` for `-`).
     #[arg(long, env = "NATTER_CONFIG")]
     #[serde(skip)]
@@ -219,6 +224,18 @@ pub struct Settings {
     pub max_image_pixels: Option<u64>,
 }
 
+/// The settings an operator's command (`natter admin`, `natter backup`) reads: which store,
+/// and logging.
+const COMMAND_SETTINGS: &[&str] = &[
+    "config",
+    "data-dir",
+    "database",
+    "database-pool",
+    "sqlite-synchronous",
+    "log",
+    "log-format",
+];
+
 /// Fills every unset field of `self` from `lower`.
 macro_rules! layer {
     ($upper:expr, $lower:expr, $($field:ident),*) => {
@@ -336,16 +353,39 @@ impl Settings {
     /// Flags and environment, with the TOML file (if any) beneath them. Exits, as clap does,
     /// on `--help`, `--version` or a flag that does not parse.
     pub fn load() -> Result<Settings, String> {
-        let matches = Settings::cli().get_matches();
+        let matches = Settings::cli().get_matches_from(Settings::serve_args(std::env::args_os()));
         let cli = Settings::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         cli.with_file()
     }
 
+    /// The command line with a leading `serve` dropped: `natter serve ARGS` is `natter ARGS`,
+    /// every setting included (the `serve` subcommand itself takes only the few settings an
+    /// operator's command shares; this keeps it a true alias).
+    pub fn serve_args(
+        args: impl IntoIterator<Item = std::ffi::OsString>,
+    ) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<_> = args.into_iter().collect();
+        if args.get(1).is_some_and(|a| a == "serve") {
+            args.remove(1);
+        }
+        args
+    }
+
     /// The command line: the derived one, with each setting's default and allowed values
-    /// appended to its help from [`documented`], so `--help` cannot disagree with them.
+    /// appended to its help from [`documented`], so `--help` cannot disagree with them. The
+    /// settings that say which store to open (and how to log) are accepted after an
+    /// operator's command too (`natter admin list-users --data-dir /srv/natter`).
     pub fn cli() -> clap::Command {
         let docs = documented();
         Settings::command().mut_args(|arg| {
+            let arg = if arg
+                .get_long()
+                .is_some_and(|long| COMMAND_SETTINGS.contains(&long))
+            {
+                arg.global(true)
+            } else {
+                arg
+            };
             let Some(doc) = docs.iter().find(|d| Some(d.flag) == arg.get_long()) else {
                 return arg;
             };

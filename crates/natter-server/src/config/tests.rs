@@ -639,3 +639,30 @@ fn the_winning_layer_is_the_one_checked() {
     let config = cli.with_file().expect("file").resolve().expect("resolve");
     assert_eq!(config.rate_burst, 5.0);
 }
+
+/// `natter serve ARGS` is `natter ARGS`, every setting included; operator's commands take
+/// the store settings after them too.
+#[test]
+fn serve_is_an_alias_and_commands_take_the_store_settings() {
+    let parse = |args: &[&str]| {
+        let args = Settings::serve_args(args.iter().map(std::ffi::OsString::from));
+        let matches = Settings::cli().try_get_matches_from(args).expect("parses");
+        Settings::from_arg_matches(&matches).expect("settings")
+    };
+    let plain = parse(&["natter", "--max-message-chars", "10"]);
+    let served = parse(&["natter", "serve", "--max-message-chars", "10"]);
+    assert!(plain.command.is_none() && served.command.is_none());
+    assert_eq!(served.max_message_chars, Some(10));
+    let admin = parse(&["natter", "admin", "stats", "--data-dir", "/srv/n", "--json"]);
+    assert!(matches!(admin.command, Some(crate::admin::Command::Admin(ref a)) if a.json));
+    assert_eq!(
+        admin.data_dir.as_deref(),
+        Some(std::path::Path::new("/srv/n"))
+    );
+    let serving_flag_after_admin =
+        Settings::cli().try_get_matches_from(["natter", "admin", "stats", "--listen", "0.0.0.0:1"]);
+    assert!(
+        serving_flag_after_admin.is_err(),
+        "serving settings belong to serving"
+    );
+}

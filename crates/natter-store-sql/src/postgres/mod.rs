@@ -24,6 +24,7 @@
 //! - `files`: file records, the files messages carry, the file sweep, server secrets.
 //! - `blobs`: `PostgresFileStore`, uploads' bytes in `file_chunks`.
 //! - `unread`: member states (read marker, unread and mention counts, notification level).
+//! - `operations`: the operators' views (every user, every room, counts) for `natter admin`.
 //!
 //! This file holds the store itself: connecting, and the `Store` impl, which hands each call
 //! to the module that owns it.
@@ -37,6 +38,7 @@ mod files;
 mod messages;
 mod migrations;
 mod moderation;
+mod operations;
 mod pool;
 mod rooms;
 mod rows;
@@ -48,7 +50,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use error::backend;
 use natter_core::files::{ContentHash, FileId, StoredFile};
 use natter_core::model::*;
-use natter_core::store::{Credentials, Expired, Store, StoredSession};
+use natter_core::store::{Credentials, Expired, Store, StoreCounts, StoredSession, UserRecord};
 use natter_core::StoreError;
 use tokio_postgres::NoTls;
 
@@ -375,6 +377,18 @@ impl Store for PostgresStore {
 
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
         files::server_secret(self, name, candidate).await
+    }
+
+    async fn all_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        operations::all_users(self).await
+    }
+
+    async fn all_rooms(&self) -> Result<Vec<Room>, StoreError> {
+        operations::all_rooms(self).await
+    }
+
+    async fn counts(&self) -> Result<StoreCounts, StoreError> {
+        operations::counts(self).await
     }
 
     async fn shutdown(&self) {

@@ -16,6 +16,7 @@
 //! - `search`: `search` over the word and trigram indexes (migration 0005).
 //! - `files`: file records, the files messages carry, the file sweep, server secrets.
 //! - `unread`: member states (read marker, unread and mention counts, notification level).
+//! - `operations`: the operators' views (every user, every room, counts) for `natter admin`.
 //!
 //! This file holds the store itself: opening it, its threads and queues, and the `Store`
 //! impl, which hands each call to the module that owns it.
@@ -29,6 +30,7 @@ mod indexing;
 mod messages;
 mod migrations;
 mod moderation;
+mod operations;
 mod readers;
 mod rooms;
 mod rows;
@@ -44,7 +46,7 @@ use error::backend;
 use migrations::migrate;
 use natter_core::files::{ContentHash, FileId, StoredFile};
 use natter_core::model::*;
-use natter_core::store::{Credentials, Expired, Store, StoredSession};
+use natter_core::store::{Credentials, Expired, Store, StoreCounts, StoredSession, UserRecord};
 use natter_core::StoreError;
 use readers::Readers;
 use rusqlite::Connection;
@@ -470,6 +472,18 @@ impl Store for SqliteStore {
 
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
         files::server_secret(self, name, candidate).await
+    }
+
+    async fn all_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        operations::all_users(self).await
+    }
+
+    async fn all_rooms(&self) -> Result<Vec<Room>, StoreError> {
+        operations::all_rooms(self).await
+    }
+
+    async fn counts(&self) -> Result<StoreCounts, StoreError> {
+        operations::counts(self).await
     }
 
     fn keeps_issue_order(&self) -> bool {

@@ -37,6 +37,14 @@ impl FileRecords {
             .sum()
     }
 
+    /// How many records there are, and their sizes added up.
+    pub(super) fn totals(&self) -> (u64, u64) {
+        (
+            self.files.len() as u64,
+            self.files.values().map(|f| f.size).sum(),
+        )
+    }
+
     pub(super) fn rooms_of(&self, id: &FileId) -> Vec<RoomId> {
         let mut rooms: Vec<RoomId> = self
             .refs
