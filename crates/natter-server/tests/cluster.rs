@@ -912,3 +912,119 @@ async fn stream_changes_cross_nodes_and_resume_on_another() {
     assert_eq!(seq(&reply), seq(&liked) + 1);
     cluster.finish().await;
 }
+
+/// Moderation across nodes (PostgreSQL + Redis, two nodes): a mute made through one node
+/// stops sends on the other once its room event arrives there (the node's rule cache is
+/// forgotten by it), a kick takes the member out of the room on every node at once, an
+/// invitation and a deactivation reach the other node, and room events resume on another
+/// node into the online state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderation_holds_across_nodes() {
+    use natter_testkit::stream::View;
+    let Some(services) = services("moderation_holds_across_nodes") else {
+        return;
+    };
+    let cluster = Cluster::start(&services, &services.redis, 2).await;
+    let mut admin = cluster.user(cluster.node(0), "admin").await;
+    let mut ana = cluster.user(cluster.node(0), "ana").await;
+    let mut bob = cluster.user(cluster.node(1), "bob").await;
+    let mut bob_elsewhere = Client::connect(cluster.node(0), &bob.token, None).await;
+    let mut carol = cluster.user(cluster.node(1), "carol").await;
+    let (dave_token, _) = cluster.register(cluster.node(0), "dave").await;
+    let mut dave = Client::connect(cluster.node(0), &dave_token, None).await;
+    let room = room_with(&mut ana, &mut [&mut bob, &mut carol, &mut dave]).await;
+    let seq = |v: &Value| v["seq"].as_i64().expect("seq");
+    let entry = |reply: Value| reply["entry"].clone();
+    // bob's node has his rules cached after a send.
+    let warm = bob.say(room, "hello").await;
+    let (mut online, mut offline) = (View::default(), View::default());
+    online.follow(&mut carol, room, seq(&warm)).await;
+    offline.follow(&mut dave, room, seq(&warm)).await;
+    drop(dave);
+
+    let mute = entry(
+        ana.ok(
+            "room.mute",
+            json!({"room": room, "user": bob.name(), "minutes": 5, "client_id": unique("m")}),
+        )
+        .await,
+    );
+    bob.event_where("room_event", |e| e["seq"] == mute["seq"])
+        .await;
+    let code = bob
+        .fails(
+            "message.send",
+            json!({"room": room, "body": "muted?", "client_id": unique("c")}),
+        )
+        .await;
+    assert_eq!(code, "muted", "node 1 honours a mute made on node 0");
+    let unmute = entry(
+        ana.ok(
+            "room.unmute",
+            json!({"room": room, "user": bob.name(), "client_id": unique("m")}),
+        )
+        .await,
+    );
+    bob.event_where("room_event", |e| e["seq"] == unmute["seq"])
+        .await;
+    bob.say(room, "free again").await;
+    let topic = entry(
+        ana.ok(
+            "room.update",
+            json!({"room": room, "topic": "cluster talk", "client_id": unique("m")}),
+        )
+        .await,
+    );
+
+    let kick = entry(
+        ana.ok(
+            "room.kick",
+            json!({"room": room, "user": bob.name(), "client_id": unique("m")}),
+        )
+        .await,
+    );
+    assert!(seq(&kick) > seq(&topic));
+    for b in [&mut bob, &mut bob_elsewhere] {
+        b.event_where("room_event", |e| e["seq"] == kick["seq"])
+            .await;
+        assert_eq!(b.event("room_removed").await["room"], room);
+    }
+    let after = ana.say(room, "bob is gone").await;
+    online.follow(&mut carol, room, seq(&after)).await;
+    for b in [&mut bob, &mut bob_elsewhere] {
+        b.ok("ping", json!({})).await;
+        assert!(
+            !b.events
+                .iter()
+                .any(|e| e["type"] == "message" && e["data"]["seq"] == after["seq"]),
+            "a kicked member got a message on some node"
+        );
+    }
+    // dave resumes on the other node into carol's state.
+    let mut dave = Client::connect(
+        cluster.node(1),
+        &dave_token,
+        Some(json!({room.to_string(): offline.last_seq})),
+    )
+    .await;
+    offline.follow(&mut dave, room, seq(&after)).await;
+    assert_eq!(offline, online);
+    assert_eq!(online.room.topic, "cluster talk");
+    assert_eq!(online.room.removed, vec![bob.id()]);
+
+    // An invitation made on node 0 reaches bob on node 1.
+    let private = ana
+        .ok("room.create", json!({"name": unique("p"), "private": true}))
+        .await["room"]["id"]
+        .as_i64()
+        .expect("room");
+    ana.ok("room.invite", json!({"room": private, "user": bob.name()}))
+        .await;
+    assert_eq!(bob.event("room_invited").await["room"], private);
+    // A deactivation on node 0 closes carol's connection on node 1 with 4010.
+    admin
+        .ok("admin.deactivate", json!({"user": carol.name()}))
+        .await;
+    assert_eq!(carol.closed().await, Some(4010));
+    cluster.finish().await;
+}
