@@ -74,6 +74,8 @@ pub enum RoomKind {
     /// Invite-only: invisible to non-members; its name is not unique (rooms are told apart
     /// by id), so a non-member cannot even learn that a name is used.
     Private,
+    /// A group DM: 3 to 8 people, named by its members; no roles, no settings.
+    Group,
 }
 
 impl RoomKind {
@@ -82,13 +84,20 @@ impl RoomKind {
             RoomKind::Public => "public",
             RoomKind::Dm => "dm",
             RoomKind::Private => "private",
+            RoomKind::Group => "group",
         }
+    }
+    /// A direct conversation (a DM or a group DM): members only, named by its members, no
+    /// roles or settings.
+    pub fn is_direct(self) -> bool {
+        matches!(self, RoomKind::Dm | RoomKind::Group)
     }
     pub fn parse(s: &str) -> Option<RoomKind> {
         match s {
             "public" => Some(RoomKind::Public),
             "dm" => Some(RoomKind::Dm),
             "private" => Some(RoomKind::Private),
+            "group" => Some(RoomKind::Group),
             _ => None,
         }
     }
@@ -236,6 +245,9 @@ pub struct RoomView {
     /// For a DM: the other person.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub peer: Option<User>,
+    /// For a group DM: the other members, by name.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub peers: Vec<User>,
     /// For a member, where the room's own state is given (`auth`, `room_added`): unread
     /// messages after their read marker (at most `MAX_UNREAD_COUNT`).
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -100,6 +100,7 @@ fn public_room(id: i64, name: &str, members: u32, last: i64, joined: bool) -> Ro
         archived: false,
         role: None,
         peer: None,
+        peers: Vec::new(),
         unread: None,
         mentions: None,
         notify: None,
@@ -127,6 +128,20 @@ fn mine(mut room: RoomView, unread: u32, mentions: u32, notify: NotifyLevel) -> 
     room
 }
 
+/// A group DM of ana's with these others, new.
+fn group_room(peers: Vec<User>) -> RoomView {
+    RoomView {
+        id: RoomId(11),
+        name: "group".into(),
+        kind: RoomKind::Group,
+        member_count: 3,
+        last_seq: Seq(0),
+        peer: None,
+        peers,
+        ..dm_with_bob()
+    }
+}
+
 fn dm_with_bob() -> RoomView {
     RoomView {
         id: RoomId(7),
@@ -140,6 +155,7 @@ fn dm_with_bob() -> RoomView {
         archived: false,
         role: None,
         peer: Some(bob()),
+        peers: Vec::new(),
         unread: None,
         mentions: None,
         notify: None,
@@ -442,6 +458,24 @@ fn replies() -> Vec<(&'static str, Reply)> {
         ),
         ("ping", Empty {}.into()),
         ("room.invite", Empty {}.into()),
+        (
+            "group.open",
+            RoomReply {
+                room: group_room(vec![bob(), user(14, "carol")]),
+            }
+            .into(),
+        ),
+        (
+            "group.add",
+            RoomReply {
+                room: RoomView {
+                    id: RoomId(12),
+                    member_count: 4,
+                    ..group_room(vec![bob(), user(14, "carol"), user(15, "dave")])
+                },
+            }
+            .into(),
+        ),
         (
             "invite.list",
             InvitesReply {

@@ -96,6 +96,9 @@ impl Store for SlowReads {
             .public_rooms_page(q, after, limit, archived)
             .await
     }
+    async fn open_group(&self, m: &[UserId]) -> Result<(Room, bool), StoreError> {
+        self.inner.open_group(m).await
+    }
     async fn standing(&self, r: RoomId, u: UserId) -> Result<Standing, StoreError> {
         self.inner.standing(r, u).await
     }

@@ -725,3 +725,115 @@ async fn the_authorization_matrix_holds_for_every_role() {
     }
     people[0].1.ok("admin.audit", json!({})).await;
 }
+
+#[tokio::test]
+async fn group_dms_are_named_by_members_and_adding_someone_starts_a_new_one() {
+    let server = TestServer::start().await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    let mut carol = server.user("carol").await;
+    let mut dave = server.user("dave").await;
+    let opened = ana
+        .ok("group.open", json!({"users": [bob.name(), carol.name()]}))
+        .await["room"]
+        .clone();
+    assert_eq!(opened["kind"], "group");
+    assert_eq!(opened["member_count"], 3);
+    let peers: Vec<i64> = opened["peers"]
+        .as_array()
+        .expect("peers")
+        .iter()
+        .map(|p| p["id"].as_i64().expect("id"))
+        .collect();
+    let mut expected = vec![id(&bob), id(&carol)];
+    expected.sort_by_key(|i| {
+        if *i == id(&bob) {
+            bob.name().to_lowercase()
+        } else {
+            carol.name().to_lowercase()
+        }
+    });
+    assert_eq!(peers, expected, "the others, by name");
+    let group = opened["id"].as_i64().expect("id");
+    for c in [&mut bob, &mut carol] {
+        let added = c.event("room_added").await["room"].clone();
+        assert_eq!(added["id"], group);
+        assert_eq!(added["peers"].as_array().map(Vec::len), Some(2));
+    }
+    // The same people, in any order, get the same group.
+    let again = carol
+        .ok("group.open", json!({"users": [ana.name(), bob.name()]}))
+        .await["room"]["id"]
+        .clone();
+    assert_eq!(again, group);
+    let hello = bob.say(group, "hi both").await;
+    let seen = ana.event_where("message", |m| m["room"] == group).await;
+    assert_eq!(seen["seq"], hello["seq"]);
+    // Every message counts as a mention, as in a DM; the group is in each member's rooms.
+    let rooms = Client::connect(server.addr, &ana.token, None).await.welcome["rooms"].clone();
+    let mine = rooms
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .find(|r| r["id"] == group)
+        .cloned()
+        .expect("listed");
+    assert_eq!(
+        (mine["unread"].as_i64(), mine["mentions"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(mine["peers"].as_array().map(Vec::len), Some(2));
+    // dave is a stranger to it.
+    assert_eq!(
+        dave.fails("history", json!({"room": group})).await,
+        "unknown_room"
+    );
+    assert_eq!(
+        dave.fails("room.join", json!({"room": group})).await,
+        "unknown_room"
+    );
+    // Adding dave starts a new group of four; the old one goes on without him.
+    let bigger = ana
+        .ok("group.add", json!({"room": group, "user": dave.name()}))
+        .await["room"]
+        .clone();
+    assert_ne!(bigger["id"], group);
+    assert_eq!(bigger["member_count"], 4);
+    let added = dave.event("room_added").await["room"].clone();
+    assert_eq!(added["id"], bigger["id"]);
+    let history = dave.ok("history", json!({"room": bigger["id"]})).await["messages"].clone();
+    assert_eq!(history, json!([]), "nothing of the old group");
+    // Limits and moderation: 3 to 8 people, no roles in a group.
+    assert_eq!(
+        ana.fails("group.open", json!({"users": [bob.name()]}))
+            .await,
+        "invalid_request"
+    );
+    let many: Vec<String> = (0..8).map(|i| format!("nobody{i}")).collect();
+    assert_eq!(
+        ana.fails("group.open", json!({"users": many})).await,
+        "invalid_request"
+    );
+    assert_eq!(
+        ana.fails("group.open", json!({"users": [bob.name(), "nobody-here"]}))
+            .await,
+        "unknown_user"
+    );
+    assert_eq!(
+        refused(
+            &mut ana,
+            "room.kick",
+            json!({"room": group, "user": bob.name()})
+        )
+        .await,
+        "forbidden"
+    );
+    // Leaving: the others carry on; the same three make a new group.
+    carol.ok("room.leave", json!({"room": group})).await;
+    let reopened = ana
+        .ok("group.open", json!({"users": [bob.name(), carol.name()]}))
+        .await["room"]["id"]
+        .clone();
+    assert_ne!(reopened, group);
+    bob.say(group, "still here").await;
+}

@@ -192,6 +192,15 @@ pub(crate) fn notify_from(text: Option<&str>) -> NotifyLevel {
     text.and_then(NotifyLevel::parse).unwrap_or_default()
 }
 
+/// The `dm_key` of a group DM's member set: `g:` and the sorted ids (a DM's is `a:b`).
+pub(crate) fn group_key(members: &[UserId]) -> String {
+    let mut ids: Vec<i64> = members.iter().map(|u| u.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("g:{}", ids.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,6 +69,11 @@ pub const SQLITE: &[Migration] = &[
         name: "roles",
         sql: include_str!("../migrations/sqlite/0008_roles.sql"),
     },
+    Migration {
+        version: 9,
+        name: "groups",
+        sql: include_str!("../migrations/sqlite/0009_groups.sql"),
+    },
 ];
 
 /// The PostgreSQL schema, oldest first.
@@ -112,6 +117,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 8,
         name: "roles",
         sql: include_str!("../migrations/postgres/0008_roles.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "groups",
+        sql: include_str!("../migrations/postgres/0009_groups.sql"),
     },
 ];
 

@@ -9,6 +9,8 @@
 //! - [`files`]: the `Store`'s file rules (run by `store_conformance!`) and the `FileStore`
 //!   rules with [`file_store_conformance!`](crate::file_store_conformance), run for the
 //!   directory and PostgreSQL blob stores (natter-store-sql's tests).
+//! - [`moderation`]: rooms and people (room events, private rooms, invitations, admins,
+//!   group DMs), run by `store_conformance!`.
 //! - [`operations`]: the operators' views (every user, every room, counts), run by
 //!   `store_conformance!`.
 //!
@@ -17,6 +19,7 @@
 
 pub mod broker;
 pub mod files;
+pub mod moderation;
 pub mod operations;
 pub mod search;
 pub mod store;

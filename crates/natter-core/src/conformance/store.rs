@@ -45,9 +45,17 @@ pub const RULES: &[&str] = &[
     "file_sweep",
     "server_secrets",
     "operator_views",
+    "room_events",
+    "append_checks_rules",
+    "private_rooms_and_invites",
+    "admins_and_deactivation",
+    "group_dms",
 ];
 
 pub use super::files::{file_sweep, files_on_messages, server_secrets};
+pub use super::moderation::{
+    admins_and_deactivation, append_checks_rules, group_dms, private_rooms_and_invites, room_events,
+};
 pub use super::operations::operator_views;
 pub use super::search::search;
 pub use super::stream::{
@@ -121,6 +129,11 @@ macro_rules! store_conformance {
             file_sweep,
             server_secrets,
             operator_views,
+            room_events,
+            append_checks_rules,
+            private_rooms_and_invites,
+            admins_and_deactivation,
+            group_dms,
         );
     };
     (@rules $module:ident, $make:expr; $($rule:ident),+ $(,)?) => {

@@ -20,6 +20,7 @@ mod bus;
 mod changes;
 mod expiry;
 mod files;
+mod groups;
 mod messages;
 mod moderation;
 mod rooms;
@@ -186,6 +187,7 @@ impl Node {
             archived: room.archived,
             role: None,
             peer,
+            peers: Vec::new(),
             unread: None,
             mentions: None,
             notify: None,
@@ -201,24 +203,29 @@ impl Node {
             .into_iter()
             .map(|s| (s.room, s))
             .collect();
-        Ok(self
-            .store
-            .rooms_of(user)
-            .await?
-            .into_iter()
-            .map(|(room, peer)| {
-                let state = states.get(&room.id).cloned().unwrap_or_default();
-                let kind = room.kind;
-                let mut view = Self::view(room, true, peer);
-                if kind != RoomKind::Dm {
-                    view.role = Some(state.role);
-                }
-                view.unread = Some(state.unread);
-                view.mentions = Some(state.mentions);
-                view.notify = Some(state.notify);
-                view
-            })
-            .collect())
+        let mut views = Vec::new();
+        for (room, peer) in self.store.rooms_of(user).await? {
+            let state = states.get(&room.id).cloned().unwrap_or_default();
+            let kind = room.kind;
+            let mut view = Self::view(room, true, peer);
+            match kind {
+                RoomKind::Group => view.peers = self.peers(view.id, user).await?,
+                RoomKind::Dm => {}
+                RoomKind::Public | RoomKind::Private => view.role = Some(state.role),
+            }
+            view.unread = Some(state.unread);
+            view.mentions = Some(state.mentions);
+            view.notify = Some(state.notify);
+            views.push(view);
+        }
+        Ok(views)
+    }
+
+    /// A group DM's members but `viewer`, by name.
+    pub(crate) async fn peers(&self, room: RoomId, viewer: UserId) -> Result<Vec<User>, ChatError> {
+        let mut members = self.store.members(room).await?;
+        members.retain(|m| m.id != viewer);
+        Ok(members)
     }
 
     /// The view of a room for `viewer`, or `unknown_room` if it does not exist or is a DM
@@ -241,7 +248,7 @@ impl Node {
                 Ok(view)
             }
             RoomKind::Private => self.private_view(found, viewer).await,
-            RoomKind::Dm => self
+            RoomKind::Dm | RoomKind::Group => self
                 .my_rooms(viewer)
                 .await?
                 .into_iter()
@@ -317,6 +324,8 @@ impl Node {
             Request::Search(a) => Ok(self.search_as(&session.user, a).await?.into()),
             Request::Typing(a) => self.typing(session, a).await,
             Request::RoomInvite(a) => self.room_invite(session, a).await,
+            Request::GroupOpen(a) => self.group_open(session, &a.users).await,
+            Request::GroupAdd(a) => self.group_add(session, a).await,
             Request::InviteList => self.invite_list(session).await,
             Request::InviteDecline(a) => self.invite_decline(session, a.room).await,
             Request::RoomUpdate(a) => self.room_update(session, a).await,

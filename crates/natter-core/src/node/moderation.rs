@@ -175,7 +175,7 @@ impl Node {
         let hidden = match found.kind {
             RoomKind::Public => false,
             RoomKind::Private => !standing.member && !standing.invited && !admin,
-            RoomKind::Dm => !standing.member,
+            RoomKind::Dm | RoomKind::Group => !standing.member,
         };
         if hidden {
             return Err(ChatError::unknown_room(room));
@@ -290,7 +290,7 @@ impl Node {
         op: &str,
     ) -> Result<Reply, ChatError> {
         let (room, actor) = self.acting_in(session.user.id, args.room).await?;
-        if room.kind == RoomKind::Dm {
+        if room.kind.is_direct() {
             return Err(forbidden("a direct message has no moderators"));
         }
         if actor.rank() < 1 {
@@ -345,7 +345,7 @@ impl Node {
         args: RoleArgs,
     ) -> Result<Reply, ChatError> {
         let (room, actor) = self.acting_in(session.user.id, args.room).await?;
-        if room.kind == RoomKind::Dm {
+        if room.kind.is_direct() {
             return Err(forbidden("a direct message has no roles"));
         }
         if actor.rank() < 2 {
@@ -374,7 +374,7 @@ impl Node {
         args: RoomUpdateArgs,
     ) -> Result<Reply, ChatError> {
         let (room, actor) = self.acting_in(session.user.id, args.room).await?;
-        if room.kind == RoomKind::Dm {
+        if room.kind.is_direct() {
             return Err(forbidden("a direct message has no settings"));
         }
         if actor.rank() < 1 {
@@ -425,7 +425,7 @@ impl Node {
         room: RoomId,
     ) -> Result<Reply, ChatError> {
         let (room, actor) = self.acting_in(session.user.id, room).await?;
-        if actor.rank() < 1 || room.kind == RoomKind::Dm {
+        if actor.rank() < 1 || room.kind.is_direct() {
             return Err(forbidden("only the room's moderators may list its bans"));
         }
         Ok(BansReply {
@@ -597,7 +597,7 @@ impl Node {
             return Ok(true);
         }
         let (found, acting) = self.acting_in(actor, room).await?;
-        if found.kind == RoomKind::Dm || acting.rank() < 1 {
+        if found.kind.is_direct() || acting.rank() < 1 {
             return Ok(false);
         }
         let standing = self.store.standing(room, author).await?;

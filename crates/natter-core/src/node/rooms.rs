@@ -89,6 +89,10 @@ impl Node {
                         .peer
                         .as_ref()
                         .is_some_and(|p| name_key(&p.name).contains(&page.contains)),
+                    RoomKind::Group => r
+                        .peers
+                        .iter()
+                        .any(|p| name_key(&p.name).contains(&page.contains)),
                     RoomKind::Private => {
                         r.archived == page.archived && name_key(&r.name).contains(&page.contains)
                     }
@@ -180,7 +184,7 @@ impl Node {
         room: RoomId,
     ) -> Result<Reply, ChatError> {
         let view = self.visible_room(room, session.user.id).await?;
-        if view.kind == RoomKind::Dm {
+        if view.kind.is_direct() {
             self.enter_room(session, &view);
             return Ok(RoomReply { room: view }.into());
         }

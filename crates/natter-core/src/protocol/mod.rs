@@ -60,6 +60,9 @@ pub const MAX_SEARCH_LIMIT: u32 = 50;
 pub const DEFAULT_SEARCH_LIMIT: u32 = 20;
 /// The longest `room.list` query: no room name is longer.
 pub const MAX_ROOM_QUERY_CHARS: usize = 32;
+/// People in a group DM, the opener included.
+pub const MIN_GROUP_MEMBERS: usize = 3;
+pub const MAX_GROUP_MEMBERS: usize = 8;
 /// A room's topic (`room.update`), in characters.
 pub const MAX_TOPIC_CHARS: usize = 250;
 /// A room's description (`room.update`), in characters.

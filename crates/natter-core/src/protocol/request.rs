@@ -66,7 +66,13 @@ pub struct RoomCreateArgs {
     pub private: bool,
 }
 
-/// `room.invite` arguments: whom, by name.
+/// `group.open` arguments: the other people, by name.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GroupArgs {
+    pub users: Vec<String>,
+}
+
+/// `room.invite` and `group.add` arguments: whom, by name.
 #[derive(Debug, Clone, Deserialize)]
 pub struct InviteArgs {
     pub room: RoomId,
@@ -259,6 +265,8 @@ pub enum Request {
     PresenceList,
     Ping,
     RoomInvite(InviteArgs),
+    GroupOpen(GroupArgs),
+    GroupAdd(InviteArgs),
     InviteList,
     InviteDecline(RoomArg),
     RoomUpdate(RoomUpdateArgs),
@@ -311,6 +319,8 @@ impl Request {
             "presence.list" => Request::PresenceList,
             "ping" => Request::Ping,
             "room.invite" => Request::RoomInvite(args(data)?),
+            "group.open" => Request::GroupOpen(args(data)?),
+            "group.add" => Request::GroupAdd(args(data)?),
             "invite.list" => Request::InviteList,
             "invite.decline" => Request::InviteDecline(args(data)?),
             "room.update" => Request::RoomUpdate(args(data)?),
@@ -357,6 +367,8 @@ impl Request {
         "presence.list",
         "ping",
         "room.invite",
+        "group.open",
+        "group.add",
         "invite.list",
         "invite.decline",
         "room.update",
@@ -396,6 +408,8 @@ impl Request {
             Request::PresenceList => "presence.list",
             Request::Ping => "ping",
             Request::RoomInvite(_) => "room.invite",
+            Request::GroupOpen(_) => "group.open",
+            Request::GroupAdd(_) => "group.add",
             Request::InviteList => "invite.list",
             Request::InviteDecline(_) => "invite.decline",
             Request::RoomUpdate(_) => "room.update",

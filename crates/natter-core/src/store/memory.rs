@@ -18,6 +18,8 @@ struct MemoryData {
     /// Who created each room made by `create_room`.
     creators: HashMap<RoomId, UserId>,
     dms: HashMap<(UserId, UserId), RoomId>,
+    /// Open group DMs by their sorted member set.
+    groups: HashMap<Vec<UserId>, RoomId>,
     members: HashMap<RoomId, HashSet<UserId>>,
     read: HashMap<(RoomId, UserId), Seq>,
     messages: HashMap<RoomId, BTreeMap<Seq, Message>>,
@@ -409,7 +411,26 @@ impl Store for MemoryStore {
     }
 
     async fn leave(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
-        Ok(self.lock()?.remove_member(room, user))
+        let mut d = self.lock()?;
+        d.groups.retain(|_, r| *r != room);
+        Ok(d.remove_member(room, user))
+    }
+
+    async fn open_group(&self, members: &[UserId]) -> Result<(Room, bool), StoreError> {
+        let mut d = self.lock()?;
+        let mut set = members.to_vec();
+        set.sort_unstable();
+        set.dedup();
+        let (id, created) = match d.groups.get(&set) {
+            Some(id) => (*id, false),
+            None => {
+                let id = d.new_room("group", RoomKind::Group);
+                d.groups.insert(set.clone(), id);
+                d.members.entry(id).or_default().extend(set.iter().copied());
+                (id, true)
+            }
+        };
+        Ok((d.room(id).ok_or(StoreError::NotFound)?, created))
     }
 
     async fn standing(&self, room: RoomId, user: UserId) -> Result<Standing, StoreError> {
@@ -807,7 +828,7 @@ impl Store for MemoryStore {
         let mut out = Vec::new();
         for id in rooms {
             let read_seq = d.read.get(&(id, user)).copied().unwrap_or(Seq::ZERO);
-            let dm = d.room(id).is_some_and(|r| r.kind == RoomKind::Dm);
+            let dm = d.room(id).is_some_and(|r| r.kind.is_direct());
             let (mut unread, mut mentions) = (0u32, 0u32);
             if let Some(entries) = d.messages.get(&id) {
                 for m in entries.range(read_seq.next()..).map(|(_, m)| m) {

@@ -211,7 +211,8 @@ pub trait Store: Send + Sync + 'static {
     async fn invites_of(&self, user: UserId) -> Result<Vec<Invite>, StoreError>;
     /// The room's bans, oldest first.
     async fn bans(&self, room: RoomId) -> Result<Vec<Ban>, StoreError>;
-    /// Removes a member; false if they were not one.
+    /// Removes a member; false if they were not one. Leaving a group DM ends it as the group
+    /// of its member set (see `open_group`).
     async fn leave(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
     async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
     /// Members sorted by name (case-insensitively).
@@ -219,6 +220,11 @@ pub trait Store: Send + Sync + 'static {
     /// The DM room of two distinct users, created (with both as members) if missing.
     /// The flag says whether it was created now.
     async fn open_dm(&self, a: UserId, b: UserId) -> Result<(Room, bool), StoreError>;
+    /// The group DM of exactly these users (distinct, 3 to 8: the caller checks), created
+    /// with all of them as members if there is none; the flag says whether it was created
+    /// now. A group someone left is no longer that set's (`leave` drops its key): opening the
+    /// set again makes a new group.
+    async fn open_group(&self, members: &[UserId]) -> Result<(Room, bool), StoreError>;
 
     /// Stores a message durably and assigns id and seq (see the module rules).
     async fn append(&self, message: NewMessage) -> Result<Appended, StoreError>;

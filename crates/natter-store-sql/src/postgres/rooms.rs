@@ -254,9 +254,54 @@ pub(super) async fn leave(
 ) -> Result<bool, StoreError> {
     let mut client = store.client().await?;
     let tx = client.transaction().await.map_err(backend)?;
+    // A group someone left is no longer the group of its member set.
+    let unkey = tx
+        .prepare_cached("UPDATE rooms SET dm_key = NULL WHERE id = $1 AND kind = 'group'")
+        .await
+        .map_err(backend)?;
+    tx.execute(&unkey, &[&room.0]).await.map_err(backend)?;
     let removed = remove_member(&tx, room, user).await?;
     tx.commit().await.map_err(backend)?;
     Ok(removed)
+}
+
+pub(super) async fn open_group(
+    store: &PostgresStore,
+    members: &[UserId],
+) -> Result<(Room, bool), StoreError> {
+    let key = crate::entries::group_key(members);
+    let mut client = store.client().await?;
+    let tx = client.transaction().await.map_err(backend)?;
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO rooms (name, kind, dm_key, created_at) VALUES ('group', 'group', $1, $2)
+             ON CONFLICT (dm_key) DO NOTHING RETURNING id",
+        )
+        .await
+        .map_err(backend)?;
+    let (id, created) = match tx
+        .query_opt(&insert, &[&key, &now_millis()])
+        .await
+        .map_err(backend)?
+    {
+        Some(row) => (RoomId(col(&row, 0)?), true),
+        None => {
+            let select = tx
+                .prepare_cached("SELECT id FROM rooms WHERE dm_key = $1")
+                .await
+                .map_err(backend)?;
+            let row = tx.query_one(&select, &[&key]).await.map_err(backend)?;
+            (RoomId(col(&row, 0)?), false)
+        }
+    };
+    if created {
+        for m in members {
+            add_member(&tx, id, *m).await?;
+        }
+    }
+    let room = room_by_id(&tx, id).await?.ok_or(StoreError::NotFound)?;
+    tx.commit().await.map_err(backend)?;
+    Ok((room, created))
 }
 
 pub(super) async fn mark_read(

@@ -24,7 +24,7 @@ fn member_states_sql() -> String {
                AND (m.thread IS NULL OR m.also_room)
              LIMIT {max}) AS unread) END,
            CASE WHEN mb.read_seq >= r.last_seq THEN 0
-                WHEN r.kind = 'dm' THEN (SELECT COUNT(*) FROM (
+                WHEN r.kind IN ('dm', 'group') THEN (SELECT COUNT(*) FROM (
              SELECT 1 FROM messages m
              WHERE m.room_id = mb.room_id AND m.seq > mb.read_seq AND m.kind = 0
                AND NOT m.deleted AND m.sender_id <> $1

@@ -56,6 +56,15 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             return tx.commit().map_err(backend);
         };
         tx.execute_batch(next.sql).map_err(backend)?;
+        if next.sql.contains("writable_schema") {
+            // The schema text was edited in place (a CHECK widened): other connections to
+            // the file see it once the schema version moves (SQLite's documented procedure).
+            let version: i64 = tx
+                .query_row("PRAGMA schema_version", [], |r| r.get(0))
+                .map_err(backend)?;
+            tx.execute_batch(&format!("PRAGMA schema_version = {}", version + 1))
+                .map_err(backend)?;
+        }
         record(&tx, next.version, next.name)?;
         tx.commit().map_err(backend)?;
         tracing::info!(

@@ -314,6 +314,10 @@ impl Store for SqliteStore {
         rooms::leave(self, room, user).await
     }
 
+    async fn open_group(&self, members: &[UserId]) -> Result<(Room, bool), StoreError> {
+        rooms::open_group(self, members).await
+    }
+
     async fn standing(&self, room: RoomId, user: UserId) -> Result<Standing, StoreError> {
         moderation::standing(self, room, user).await
     }

@@ -233,7 +233,47 @@ pub(super) async fn leave(
     user: UserId,
 ) -> Result<bool, StoreError> {
     store
-        .write(move |conn| remove_member(conn, room, user))
+        .write(move |conn| {
+            // A group someone left is no longer the group of its member set.
+            conn.prepare_cached("UPDATE rooms SET dm_key = NULL WHERE id = ?1 AND kind = 'group'")
+                .map_err(backend)?
+                .execute([room.0])
+                .map_err(backend)?;
+            remove_member(conn, room, user)
+        })
+        .await
+}
+
+pub(super) async fn open_group(
+    store: &SqliteStore,
+    members: &[UserId],
+) -> Result<(Room, bool), StoreError> {
+    let members = members.to_vec();
+    store
+        .write(move |conn| {
+            let key = crate::entries::group_key(&members);
+            let created = conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO rooms (name, kind, dm_key, created_at)
+                     VALUES ('group', 'group', ?1, ?2)",
+                )
+                .map_err(backend)?
+                .execute(params![key, now_millis()])
+                .map_err(backend)?
+                == 1;
+            let id: i64 = conn
+                .prepare_cached("SELECT id FROM rooms WHERE dm_key = ?1")
+                .map_err(backend)?
+                .query_row([&key], |r| r.get(0))
+                .map_err(backend)?;
+            if created {
+                for m in &members {
+                    add_member(conn, RoomId(id), *m)?;
+                }
+            }
+            let room = room_by_id(conn, RoomId(id))?.ok_or(StoreError::NotFound)?;
+            Ok((room, created))
+        })
         .await
 }
 
