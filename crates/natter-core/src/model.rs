@@ -157,6 +157,28 @@ pub struct UserFlags {
     pub deactivated: bool,
 }
 
+/// A user's profile as stored: what they say of themselves, and when they were last active.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub user: User,
+    /// Shown instead of the name where set (the name stays unique and is what `@` mentions).
+    pub display_name: String,
+    /// A line of their own ("on holiday until Monday").
+    pub status: String,
+    /// Their avatar: one of their own image uploads.
+    pub avatar: Option<crate::files::FileId>,
+    /// Their last recorded activity (a session's use, written at most once a minute).
+    pub last_active: Millis,
+}
+
+/// What `profile.update` changes (None: leave as it is; `avatar: Some(None)` removes it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileUpdate {
+    pub display_name: Option<String>,
+    pub status: Option<String>,
+    pub avatar: Option<Option<crate::files::FileId>>,
+}
+
 /// A ban as listed by `room.bans`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ban {
@@ -564,11 +586,23 @@ pub struct Version {
     pub ts: Millis,
 }
 
-/// A room member with their presence.
-#[derive(Debug, Clone, Serialize)]
+/// A room member with their presence and profile (`room.members`), or a profile on its own
+/// (`profile.get`, `profile.update`).
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct MemberView {
     pub user: User,
     pub online: bool,
+    /// Shown instead of the name where set.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub display_name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub status: String,
+    /// Their avatar image (a file any signed-in user may fetch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<crate::files::FileInfo>,
+    /// For someone offline: their last activity (ms since the epoch, to the minute).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<Millis>,
 }
 
 /// How search results are ordered.

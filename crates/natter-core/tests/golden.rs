@@ -286,10 +286,15 @@ fn replies() -> Vec<(&'static str, Reply)> {
                     MemberView {
                         user: ana(),
                         online: true,
+                        display_name: "Ana Lima".into(),
+                        status: "in Lisbon this week".into(),
+                        ..MemberView::default()
                     },
                     MemberView {
                         user: bob(),
                         online: false,
+                        last_seen: Some(1795698700000),
+                        ..MemberView::default()
                     },
                 ],
             }
@@ -458,6 +463,42 @@ fn replies() -> Vec<(&'static str, Reply)> {
         ),
         ("ping", Empty {}.into()),
         ("room.invite", Empty {}.into()),
+        (
+            "profile.get",
+            ProfileReply {
+                profile: MemberView {
+                    user: bob(),
+                    online: false,
+                    display_name: "Bob Stone".into(),
+                    avatar: Some(FileInfo {
+                        id: FileId("f_Av4tarBob0000000000000".into()),
+                        name: "bob.png".into(),
+                        size: 5120,
+                        kind: "image/png".into(),
+                        width: Some(256),
+                        height: Some(256),
+                        url: "/api/files/f_Av4tarBob0000000000000".into(),
+                        thumb_url: Some("/api/files/f_Av4tarBob0000000000000/thumb".into()),
+                    }),
+                    last_seen: Some(1795698700000),
+                    ..MemberView::default()
+                },
+            }
+            .into(),
+        ),
+        (
+            "profile.update",
+            ProfileReply {
+                profile: MemberView {
+                    user: ana(),
+                    online: true,
+                    display_name: "Ana Lima".into(),
+                    status: "in Lisbon this week".into(),
+                    ..MemberView::default()
+                },
+            }
+            .into(),
+        ),
         (
             "group.open",
             RoomReply {

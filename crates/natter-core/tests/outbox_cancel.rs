@@ -99,6 +99,19 @@ impl Store for SlowReads {
     async fn open_group(&self, m: &[UserId]) -> Result<(Room, bool), StoreError> {
         self.inner.open_group(m).await
     }
+    async fn profile(&self, u: UserId) -> Result<Option<Profile>, StoreError> {
+        self.inner.profile(u).await
+    }
+    async fn member_profiles(&self, r: RoomId) -> Result<Vec<Profile>, StoreError> {
+        self.inner.member_profiles(r).await
+    }
+    async fn set_profile(
+        &self,
+        u: UserId,
+        p: ProfileUpdate,
+    ) -> Result<Option<Profile>, StoreError> {
+        self.inner.set_profile(u, p).await
+    }
     async fn standing(&self, r: RoomId, u: UserId) -> Result<Standing, StoreError> {
         self.inner.standing(r, u).await
     }

@@ -493,3 +493,81 @@ fn walk(dir: &std::path::Path) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// Profiles (`profile.get`, `profile.update`, `room.members`): a display name, a status line
+/// and an avatar that must be one's own image upload; anyone signed in may fetch an avatar,
+/// nobody else; offline members show when they were last seen.
+#[tokio::test]
+async fn profiles_carry_a_display_name_status_and_avatar_anyone_signed_in_may_see() {
+    let server = TestServer::start().await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    let (carol_token, carol) = server.register("carol").await;
+    let carol_name = carol["name"].as_str().expect("name").to_string();
+    let picture = uploaded(&server, &ana.token, "me.png", png(64, 64)).await;
+    let text = uploaded(&server, &ana.token, "notes.txt", b"not an image".to_vec()).await;
+    let bobs = uploaded(&server, &bob.token, "bob.png", png(32, 32)).await;
+    for (avatar, why) in [(&text, "not an image"), (&bobs, "not hers")] {
+        let code = ana
+            .fails("profile.update", json!({"avatar": avatar["id"]}))
+            .await;
+        assert_eq!(code, "unknown_file", "{why}");
+    }
+    let mine = ana
+        .ok(
+            "profile.update",
+            json!({"display_name": "  Ana Lima ", "status": "in Lisbon", "avatar": picture["id"]}),
+        )
+        .await["profile"]
+        .clone();
+    assert_eq!(mine["display_name"], "Ana Lima", "trimmed");
+    assert_eq!(mine["avatar"]["id"], picture["id"]);
+    assert_eq!(
+        ana.fails("profile.update", json!({"status": "two\nlines"}))
+            .await,
+        "invalid_request"
+    );
+    let long = "x".repeat(65);
+    assert_eq!(
+        ana.fails("profile.update", json!({"display_name": long}))
+            .await,
+        "invalid_request"
+    );
+
+    let seen = bob.ok("profile.get", json!({"user": ana.name()})).await["profile"].clone();
+    assert_eq!(seen["display_name"], "Ana Lima");
+    assert_eq!(seen["status"], "in Lisbon");
+    assert_eq!(seen["online"], true);
+    assert!(seen.get("last_seen").is_none(), "online: no last seen");
+    let url = seen["avatar"]["url"].as_str().expect("url").to_string();
+    // bob shares no room message with the file, yet may see it as her avatar; a stranger
+    // without a session gets the 404 everyone else gets.
+    assert_eq!(status_of(&server, &url, Some(&bob.token)).await, 200);
+    assert_eq!(status_of(&server, &url, None).await, 404);
+    // Carol has never connected: offline, with her last activity.
+    let hers = bob.ok("profile.get", json!({"user": carol_name})).await["profile"].clone();
+    assert_eq!(hers["online"], false);
+    assert!(hers["last_seen"].as_i64().expect("last seen") > 0);
+    let room = room_with(&mut ana, &mut [&mut bob]).await;
+    let mut carol_ws = Client::connect(server.addr, &carol_token, None).await;
+    carol_ws.ok("room.join", json!({"room": room})).await;
+    drop(carol_ws);
+    let members = bob.ok("room.members", json!({"room": room})).await["members"].clone();
+    let ana_row = members
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["user"]["id"] == ana.id())
+        .cloned()
+        .expect("ana");
+    assert_eq!(ana_row["display_name"], "Ana Lima");
+    assert_eq!(ana_row["avatar"]["id"], picture["id"]);
+    // Removing the avatar takes the file's public view with it.
+    ana.ok("profile.update", json!({"avatar": null})).await;
+    assert_eq!(status_of(&server, &url, Some(&bob.token)).await, 404);
+    assert_eq!(
+        bob.fails("profile.get", json!({"user": unique("nobody")}))
+            .await,
+        "unknown_user"
+    );
+}

@@ -74,6 +74,11 @@ pub const SQLITE: &[Migration] = &[
         name: "groups",
         sql: include_str!("../migrations/sqlite/0009_groups.sql"),
     },
+    Migration {
+        version: 10,
+        name: "profiles",
+        sql: include_str!("../migrations/sqlite/0010_profiles.sql"),
+    },
 ];
 
 /// The PostgreSQL schema, oldest first.
@@ -122,6 +127,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 9,
         name: "groups",
         sql: include_str!("../migrations/postgres/0009_groups.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "profiles",
+        sql: include_str!("../migrations/postgres/0010_profiles.sql"),
     },
 ];
 

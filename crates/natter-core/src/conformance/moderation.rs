@@ -500,3 +500,87 @@ pub async fn group_dms(store: &Arc<dyn Store>, tag: &str) {
     assert_ne!(new.id, group.id);
     assert!(!store.is_member(group.id, carol.id).await.expect("member"));
 }
+
+/// Profiles: set and read back, `None` leaves a field as it is; an avatar is the user's own
+/// image upload (else `Refused(UnknownFile)`, nothing changed); the sweep keeps an avatar's
+/// file however old, and lets it go once it is no one's avatar.
+pub async fn profiles(store: &Arc<dyn Store>, tag: &str) {
+    use crate::files::{ContentHash, FileId, StoredFile};
+    use sha2::Digest;
+    let ana = user(store, "pf-ana", tag).await;
+    let bob = user(store, "pf-bob", tag).await;
+    let file = |id: &str, owner: UserId, kind: &str| StoredFile {
+        id: FileId::random(),
+        owner,
+        name: "x".into(),
+        size: 10,
+        kind: kind.into(),
+        width: None,
+        height: None,
+        hash: ContentHash::from_digest(&sha2::Sha256::digest(format!("{id}{tag}"))),
+        thumb_hash: None,
+        created_at: 1,
+    };
+    let picture = file("pic", ana.id, "image/png");
+    let text = file("txt", ana.id, "text/plain");
+    let bobs = file("bob", bob.id, "image/png");
+    for f in [&picture, &text, &bobs] {
+        store.create_file(f.clone()).await.expect("file");
+    }
+    let set = |update: ProfileUpdate| async move { store.set_profile(ana.id, update).await };
+    for bad in [&text, &bobs] {
+        let refused = set(ProfileUpdate {
+            avatar: Some(Some(bad.id.clone())),
+            ..ProfileUpdate::default()
+        })
+        .await;
+        assert!(
+            matches!(refused, Err(StoreError::Refused(Refusal::UnknownFile))),
+            "{refused:?}"
+        );
+    }
+    let profile = set(ProfileUpdate {
+        display_name: Some("Ana Lima".into()),
+        status: Some("away".into()),
+        avatar: Some(Some(picture.id.clone())),
+    })
+    .await
+    .expect("set")
+    .expect("ana");
+    assert_eq!(profile.display_name, "Ana Lima");
+    assert_eq!(profile.avatar, Some(picture.id.clone()));
+    let kept = set(ProfileUpdate {
+        status: Some(String::new()),
+        ..ProfileUpdate::default()
+    })
+    .await
+    .expect("set")
+    .expect("ana");
+    assert_eq!(
+        (kept.display_name.as_str(), kept.status.as_str()),
+        ("Ana Lima", "")
+    );
+    assert_eq!(store.profile(ana.id).await.expect("read"), Some(kept));
+    // Swept long after upload: the avatar stays, the others go.
+    store.sweep_files(i64::MAX).await.expect("sweep");
+    assert!(store.file(&picture.id).await.expect("file").is_some());
+    assert!(store.file(&text.id).await.expect("file").is_none());
+    set(ProfileUpdate {
+        avatar: Some(None),
+        ..ProfileUpdate::default()
+    })
+    .await
+    .expect("remove");
+    store.sweep_files(i64::MAX).await.expect("sweep");
+    assert!(store.file(&picture.id).await.expect("file").is_none());
+    let room = store
+        .create_room(&format!("pf{tag}"), ana.id, RoomKind::Public)
+        .await
+        .expect("room");
+    store.join(room.id, bob.id).await.expect("join");
+    let members = store.member_profiles(room.id).await.expect("members");
+    assert_eq!(members.len(), 2);
+    assert!(members
+        .iter()
+        .any(|p| p.user.id == ana.id && p.display_name == "Ana Lima"));
+}

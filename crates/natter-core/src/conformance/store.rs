@@ -50,11 +50,13 @@ pub const RULES: &[&str] = &[
     "private_rooms_and_invites",
     "admins_and_deactivation",
     "group_dms",
+    "profiles",
 ];
 
 pub use super::files::{file_sweep, files_on_messages, server_secrets};
 pub use super::moderation::{
-    admins_and_deactivation, append_checks_rules, group_dms, private_rooms_and_invites, room_events,
+    admins_and_deactivation, append_checks_rules, group_dms, private_rooms_and_invites, profiles,
+    room_events,
 };
 pub use super::operations::operator_views;
 pub use super::search::search;
@@ -134,6 +136,7 @@ macro_rules! store_conformance {
             private_rooms_and_invites,
             admins_and_deactivation,
             group_dms,
+            profiles,
         );
     };
     (@rules $module:ident, $make:expr; $($rule:ident),+ $(,)?) => {

@@ -1,5 +1,6 @@
-//! Files: who may download an upload (its owner, and members of a room where a message
-//! carries it; anyone else learns nothing, not even that it exists), how much a user may
+//! Files: who may download an upload (its owner, members of a room where a message carries
+//! it, and anyone signed in for an avatar; anyone else learns nothing, not even that it
+//! exists), how much a user may
 //! still upload, which files a message may carry, and the sweep that removes files no message
 //! carries (with their blobs once no record names them).
 
@@ -39,8 +40,9 @@ impl Node {
         Ok(())
     }
 
-    /// The file `id` if `user` may download it: they uploaded it, or they are a member of a
-    /// room with a message that carries it. None otherwise, and for an id that names nothing.
+    /// The file `id` if `user` may download it: they uploaded it, they are a member of a room
+    /// with a message that carries it, or it is its owner's avatar. None otherwise, and for an
+    /// id that names nothing.
     pub async fn file_for(&self, user: UserId, id: &str) -> Result<Option<StoredFile>, ChatError> {
         if !FileId::is_valid(id) {
             return Ok(None);
@@ -57,7 +59,13 @@ impl Node {
                 return Ok(Some(file));
             }
         }
-        Ok(None)
+        // Someone's avatar: any signed-in user may see it.
+        let is_avatar = self
+            .store
+            .profile(file.owner)
+            .await?
+            .is_some_and(|p| p.avatar.as_ref() == Some(&id));
+        Ok(is_avatar.then_some(file))
     }
 
     /// The user of the session with this token hash, if it still works (not revoked, not

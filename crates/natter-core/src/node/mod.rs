@@ -23,6 +23,7 @@ mod files;
 mod groups;
 mod messages;
 mod moderation;
+mod profiles;
 mod rooms;
 mod search;
 mod sessions;
@@ -325,6 +326,8 @@ impl Node {
             Request::Typing(a) => self.typing(session, a).await,
             Request::RoomInvite(a) => self.room_invite(session, a).await,
             Request::GroupOpen(a) => self.group_open(session, &a.users).await,
+            Request::ProfileGet(a) => self.profile_get(&a.user).await,
+            Request::ProfileUpdate(a) => self.profile_update(session, a).await,
             Request::GroupAdd(a) => self.group_add(session, a).await,
             Request::InviteList => self.invite_list(session).await,
             Request::InviteDecline(a) => self.invite_decline(session, a.room).await,

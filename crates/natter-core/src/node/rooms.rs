@@ -269,21 +269,19 @@ impl Node {
         room: RoomId,
     ) -> Result<Reply, ChatError> {
         self.visible_room(room, session.user.id).await?;
-        let members = self.store.members(room).await?;
-        let online: std::collections::HashSet<UserId> = self
+        let profiles = self.store.member_profiles(room).await?;
+        let online: HashSet<UserId> = self
             .broker
             .online_users()
             .await?
             .into_iter()
             .map(|u| u.id)
             .collect();
-        let members: Vec<MemberView> = members
-            .into_iter()
-            .map(|user| MemberView {
-                online: online.contains(&user.id),
-                user,
-            })
-            .collect();
+        let mut members = Vec::with_capacity(profiles.len());
+        for profile in profiles {
+            let is_online = online.contains(&profile.user.id);
+            members.push(self.profile_view(profile, is_online).await?);
+        }
         Ok(MembersReply { members }.into())
     }
 

@@ -63,6 +63,10 @@ pub const MAX_ROOM_QUERY_CHARS: usize = 32;
 /// People in a group DM, the opener included.
 pub const MIN_GROUP_MEMBERS: usize = 3;
 pub const MAX_GROUP_MEMBERS: usize = 8;
+/// A display name (`profile.update`), in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
+/// A status line (`profile.update`), in characters.
+pub const MAX_STATUS_CHARS: usize = 140;
 /// A room's topic (`room.update`), in characters.
 pub const MAX_TOPIC_CHARS: usize = 250;
 /// A room's description (`room.update`), in characters.

@@ -45,6 +45,8 @@ pub enum Reply {
     Bans(BansReply),
     /// `admin.audit`.
     Audit(AuditReply),
+    /// `profile.get`, `profile.update`.
+    Profile(ProfileReply),
     /// `room.leave`, `typing`, `ping`: `{}`.
     Empty(Empty),
 }
@@ -194,6 +196,12 @@ pub struct OnlineReply {
     pub online: Vec<User>,
 }
 
+/// `profile.get` and `profile.update`: a user's profile.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileReply {
+    pub profile: MemberView,
+}
+
 /// `invite.list`: the user's pending invitations, oldest first.
 #[derive(Debug, Clone, Serialize)]
 pub struct InvitesReply {
@@ -244,6 +252,7 @@ into_reply!(
     Invites(InvitesReply),
     Bans(BansReply),
     Audit(AuditReply),
+    Profile(ProfileReply),
     Empty(Empty),
 );
 

@@ -118,6 +118,24 @@ pub struct RoleArgs {
     pub client_id: String,
 }
 
+/// `profile.update` arguments: what to change.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ProfileArgs {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    /// A file id (one of the user's image uploads), or null to remove the avatar (absent:
+    /// unchanged; `Some(Value::Null)` is a null given).
+    #[serde(default, deserialize_with = "given")]
+    pub avatar: Option<Value>,
+}
+
+/// A field that is there, null included (serde reads a null `Option` as absent).
+fn given<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
 /// `admin.audit` arguments.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AuditArgs {
@@ -265,6 +283,8 @@ pub enum Request {
     PresenceList,
     Ping,
     RoomInvite(InviteArgs),
+    ProfileGet(UserNameArg),
+    ProfileUpdate(ProfileArgs),
     GroupOpen(GroupArgs),
     GroupAdd(InviteArgs),
     InviteList,
@@ -320,6 +340,8 @@ impl Request {
             "ping" => Request::Ping,
             "room.invite" => Request::RoomInvite(args(data)?),
             "group.open" => Request::GroupOpen(args(data)?),
+            "profile.get" => Request::ProfileGet(args(data)?),
+            "profile.update" => Request::ProfileUpdate(args(data)?),
             "group.add" => Request::GroupAdd(args(data)?),
             "invite.list" => Request::InviteList,
             "invite.decline" => Request::InviteDecline(args(data)?),
@@ -369,6 +391,8 @@ impl Request {
         "room.invite",
         "group.open",
         "group.add",
+        "profile.get",
+        "profile.update",
         "invite.list",
         "invite.decline",
         "room.update",
@@ -409,6 +433,8 @@ impl Request {
             Request::Ping => "ping",
             Request::RoomInvite(_) => "room.invite",
             Request::GroupOpen(_) => "group.open",
+            Request::ProfileGet(_) => "profile.get",
+            Request::ProfileUpdate(_) => "profile.update",
             Request::GroupAdd(_) => "group.add",
             Request::InviteList => "invite.list",
             Request::InviteDecline(_) => "invite.decline",

@@ -967,7 +967,9 @@ impl Store for MemoryStore {
     }
 
     async fn sweep_files(&self, unposted_before: Millis) -> Result<Vec<ContentHash>, StoreError> {
-        Ok(self.lock()?.files.sweep(unposted_before))
+        let mut d = self.lock()?;
+        let avatars = d.avatars();
+        Ok(d.files.sweep(unposted_before, &avatars))
     }
 
     async fn hash_in_use(&self, hash: &ContentHash) -> Result<bool, StoreError> {
@@ -976,6 +978,54 @@ impl Store for MemoryStore {
 
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
         Ok(self.lock()?.files.secret(name, candidate))
+    }
+
+    async fn profile(&self, user: UserId) -> Result<Option<Profile>, StoreError> {
+        Ok(self.lock()?.profile(user))
+    }
+
+    async fn member_profiles(&self, room: RoomId) -> Result<Vec<Profile>, StoreError> {
+        let d = self.lock()?;
+        let mut out: Vec<Profile> = d
+            .members
+            .get(&room)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| d.profile(*id))
+            .collect();
+        out.sort_by_key(|p| name_key(&p.user.name));
+        Ok(out)
+    }
+
+    async fn set_profile(
+        &self,
+        user: UserId,
+        update: ProfileUpdate,
+    ) -> Result<Option<Profile>, StoreError> {
+        let mut d = self.lock()?;
+        if d.user(user).is_none() {
+            return Ok(None);
+        }
+        if let Some(Some(avatar)) = &update.avatar {
+            let own_image = d
+                .files
+                .get(avatar)
+                .is_some_and(|f| f.owner == user && f.kind.starts_with("image/"));
+            if !own_image {
+                return Err(StoreError::Refused(Refusal::UnknownFile));
+            }
+        }
+        let entry = d.moderation.profiles.entry(user).or_default();
+        if let Some(name) = update.display_name {
+            entry.0 = name;
+        }
+        if let Some(status) = update.status {
+            entry.1 = status;
+        }
+        if let Some(avatar) = update.avatar {
+            entry.2 = avatar;
+        }
+        Ok(d.profile(user))
     }
 
     async fn user_flags(&self, user: UserId) -> Result<Option<UserFlags>, StoreError> {

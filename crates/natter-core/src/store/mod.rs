@@ -295,6 +295,18 @@ pub trait Store: Send + Sync + 'static {
     async fn sweep_files(&self, unposted_before: Millis) -> Result<Vec<ContentHash>, StoreError>;
     /// Whether a file record names `hash` (as its bytes or its thumbnail).
     async fn hash_in_use(&self, hash: &ContentHash) -> Result<bool, StoreError>;
+    /// A user's profile; None if there is no such user.
+    async fn profile(&self, user: UserId) -> Result<Option<Profile>, StoreError>;
+    /// The profiles of a room's members, by name (case-insensitively).
+    async fn member_profiles(&self, room: RoomId) -> Result<Vec<Profile>, StoreError>;
+    /// Changes what `update` gives; an avatar must be the user's own upload of an image
+    /// (`Refused(UnknownFile)` otherwise, nothing changed). None if there is no such user.
+    /// An avatar's file is kept by `sweep_files` while it is someone's avatar.
+    async fn set_profile(
+        &self,
+        user: UserId,
+        update: ProfileUpdate,
+    ) -> Result<Option<Profile>, StoreError>;
     /// A user's server-wide flags; None if there is no such user.
     async fn user_flags(&self, user: UserId) -> Result<Option<UserFlags>, StoreError>;
     /// Grants or takes back server admin; false if there is no such user.

@@ -211,6 +211,7 @@ pub(super) async fn sweep_files(
         "DELETE FROM files f
          WHERE (f.posted OR f.created_at < $1)
            AND NOT EXISTS (SELECT 1 FROM message_files mf WHERE mf.file_id = f.id)
+           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar = f.id)
          RETURNING {FILE_COLUMNS}"
     );
     let stmt = tx.prepare_cached(&sql).await.map_err(backend)?;

@@ -40,6 +40,7 @@ mod migrations;
 mod moderation;
 mod operations;
 mod pool;
+mod profiles;
 mod rooms;
 mod rows;
 mod search;
@@ -247,6 +248,22 @@ impl Store for PostgresStore {
 
     async fn bans(&self, room: RoomId) -> Result<Vec<Ban>, StoreError> {
         moderation::bans(self, room).await
+    }
+
+    async fn profile(&self, user: UserId) -> Result<Option<Profile>, StoreError> {
+        profiles::profile(self, user).await
+    }
+
+    async fn member_profiles(&self, room: RoomId) -> Result<Vec<Profile>, StoreError> {
+        profiles::member_profiles(self, room).await
+    }
+
+    async fn set_profile(
+        &self,
+        user: UserId,
+        update: ProfileUpdate,
+    ) -> Result<Option<Profile>, StoreError> {
+        profiles::set_profile(self, user, update).await
     }
 
     async fn user_flags(&self, user: UserId) -> Result<Option<UserFlags>, StoreError> {

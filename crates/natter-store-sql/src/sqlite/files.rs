@@ -190,7 +190,8 @@ pub(super) async fn sweep_files(
                 .prepare_cached(&format!(
                     "SELECT {FILE_COLUMNS} FROM files f
                      WHERE (f.posted = 1 OR f.created_at < ?1)
-                       AND NOT EXISTS (SELECT 1 FROM message_files mf WHERE mf.file_id = f.id)"
+                       AND NOT EXISTS (SELECT 1 FROM message_files mf WHERE mf.file_id = f.id)
+                       AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar = f.id)"
                 ))
                 .map_err(backend)?
                 .query_map([unposted_before], |r| file_from(r, 0))

@@ -31,6 +31,7 @@ mod messages;
 mod migrations;
 mod moderation;
 mod operations;
+mod profiles;
 mod readers;
 mod rooms;
 mod rows;
@@ -342,6 +343,22 @@ impl Store for SqliteStore {
 
     async fn bans(&self, room: RoomId) -> Result<Vec<Ban>, StoreError> {
         moderation::bans(self, room).await
+    }
+
+    async fn profile(&self, user: UserId) -> Result<Option<Profile>, StoreError> {
+        profiles::profile(self, user).await
+    }
+
+    async fn member_profiles(&self, room: RoomId) -> Result<Vec<Profile>, StoreError> {
+        profiles::member_profiles(self, room).await
+    }
+
+    async fn set_profile(
+        &self,
+        user: UserId,
+        update: ProfileUpdate,
+    ) -> Result<Option<Profile>, StoreError> {
+        profiles::set_profile(self, user, update).await
     }
 
     async fn user_flags(&self, user: UserId) -> Result<Option<UserFlags>, StoreError> {

@@ -83,12 +83,16 @@ impl FileRecords {
         self.refs.remove(&(room, seq));
     }
 
-    pub(super) fn sweep(&mut self, unposted_before: Millis) -> Vec<ContentHash> {
+    pub(super) fn sweep(
+        &mut self,
+        unposted_before: Millis,
+        avatars: &HashSet<FileId>,
+    ) -> Vec<ContentHash> {
         let carried: HashSet<&FileId> = self.refs.values().flatten().collect();
         let doomed: Vec<FileId> = self
             .files
             .values()
-            .filter(|f| !carried.contains(&f.id))
+            .filter(|f| !carried.contains(&f.id) && !avatars.contains(&f.id))
             .filter(|f| self.posted.contains(&f.id) || f.created_at < unposted_before)
             .map(|f| f.id.clone())
             .collect();

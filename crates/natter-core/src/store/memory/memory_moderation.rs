@@ -13,6 +13,8 @@ pub(super) struct Moderation {
     /// (room, user) -> (by, at), in invitation order by `at` then insertion.
     pub invites: Vec<(RoomId, UserId, UserId, Millis)>,
     pub admins: HashSet<UserId>,
+    /// Profiles set with `set_profile`: (display name, status, avatar).
+    pub profiles: HashMap<UserId, (String, String, Option<crate::files::FileId>)>,
     pub deactivated: HashSet<UserId>,
     pub audit: Vec<AuditEntry>,
 }
@@ -164,6 +166,31 @@ impl MemoryData {
             .insert(seq, entry.clone());
         self.dedupe.insert(key, (room, seq));
         Ok(ChangeOutcome::Applied(entry))
+    }
+
+    pub(super) fn profile(&self, user: UserId) -> Option<Profile> {
+        let u = self.user(user)?.clone();
+        let (display_name, status, avatar) = self
+            .moderation
+            .profiles
+            .get(&user)
+            .cloned()
+            .unwrap_or_default();
+        Some(Profile {
+            user: u,
+            display_name,
+            status,
+            avatar,
+            last_active: self.last_active.get(&user).copied().unwrap_or_default(),
+        })
+    }
+
+    pub(super) fn avatars(&self) -> HashSet<crate::files::FileId> {
+        self.moderation
+            .profiles
+            .values()
+            .filter_map(|(_, _, a)| a.clone())
+            .collect()
     }
 
     pub(super) fn standing(&self, room: RoomId, user: UserId) -> Standing {

@@ -1,0 +1,106 @@
+//! PostgreSQL profiles (migration 0010): display name, status line, avatar (one of the
+//! user's image uploads) and last activity. The SQLite module of the same name is its twin.
+
+use super::error::backend;
+use super::rows::{col, user_from};
+use super::PostgresStore;
+use deadpool_postgres::GenericClient;
+use natter_core::files::FileId;
+use natter_core::model::*;
+use natter_core::{Refusal, StoreError};
+use tokio_postgres::Row;
+
+const PROFILE_COLUMNS: &str =
+    "u.id, u.name, u.guest, u.display_name, u.status, u.avatar, u.last_active";
+
+fn profile_from(row: &Row) -> Result<Profile, StoreError> {
+    Ok(Profile {
+        user: user_from(row, 0)?,
+        display_name: col(row, 3)?,
+        status: col(row, 4)?,
+        avatar: col::<Option<String>>(row, 5)?.map(FileId),
+        last_active: col(row, 6)?,
+    })
+}
+
+async fn profile_of(
+    client: &impl GenericClient,
+    user: UserId,
+) -> Result<Option<Profile>, StoreError> {
+    let sql = format!("SELECT {PROFILE_COLUMNS} FROM users u WHERE u.id = $1");
+    let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
+    client
+        .query_opt(&stmt, &[&user.0])
+        .await
+        .map_err(backend)?
+        .map(|r| profile_from(&r))
+        .transpose()
+}
+
+pub(super) async fn profile(
+    store: &PostgresStore,
+    user: UserId,
+) -> Result<Option<Profile>, StoreError> {
+    profile_of(&store.client().await?, user).await
+}
+
+pub(super) async fn member_profiles(
+    store: &PostgresStore,
+    room: RoomId,
+) -> Result<Vec<Profile>, StoreError> {
+    let client = store.client().await?;
+    let sql = format!(
+        "SELECT {PROFILE_COLUMNS} FROM members m JOIN users u ON u.id = m.user_id
+         WHERE m.room_id = $1 ORDER BY u.name_key"
+    );
+    let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
+    let rows = client.query(&stmt, &[&room.0]).await.map_err(backend)?;
+    rows.iter().map(profile_from).collect()
+}
+
+pub(super) async fn set_profile(
+    store: &PostgresStore,
+    user: UserId,
+    update: ProfileUpdate,
+) -> Result<Option<Profile>, StoreError> {
+    let client = store.client().await?;
+    if let Some(Some(avatar)) = &update.avatar {
+        let stmt = client
+            .prepare_cached(
+                "SELECT 1 FROM files WHERE id = $1 AND owner_id = $2 AND type LIKE 'image/%'",
+            )
+            .await
+            .map_err(backend)?;
+        let found = client
+            .query_opt(&stmt, &[&avatar.as_str(), &user.0])
+            .await
+            .map_err(backend)?;
+        if found.is_none() {
+            return Err(StoreError::Refused(Refusal::UnknownFile));
+        }
+    }
+    let stmt = client
+        .prepare_cached(
+            "UPDATE users SET display_name = COALESCE($2, display_name),
+                              status = COALESCE($3, status),
+                              avatar = CASE WHEN $4 THEN $5 ELSE avatar END
+             WHERE id = $1",
+        )
+        .await
+        .map_err(backend)?;
+    let avatar = update.avatar.clone().flatten().map(|a| a.0);
+    client
+        .execute(
+            &stmt,
+            &[
+                &user.0,
+                &update.display_name,
+                &update.status,
+                &update.avatar.is_some(),
+                &avatar,
+            ],
+        )
+        .await
+        .map_err(backend)?;
+    profile_of(&client, user).await
+}

@@ -1,0 +1,97 @@
+//! SQLite profiles (migration 0010): display name, status line, avatar (one of the user's
+//! image uploads) and last activity.
+
+use super::error::backend;
+use super::rows::user_from;
+use super::SqliteStore;
+use natter_core::files::FileId;
+use natter_core::model::*;
+use natter_core::{Refusal, StoreError};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+const PROFILE_COLUMNS: &str =
+    "u.id, u.name, u.guest, u.display_name, u.status, u.avatar, u.last_active";
+
+fn profile_from(row: &Row<'_>) -> rusqlite::Result<Profile> {
+    Ok(Profile {
+        user: user_from(row, 0)?,
+        display_name: row.get(3)?,
+        status: row.get(4)?,
+        avatar: row.get::<_, Option<String>>(5)?.map(FileId),
+        last_active: row.get(6)?,
+    })
+}
+
+fn profile_of(conn: &Connection, user: UserId) -> Result<Option<Profile>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {PROFILE_COLUMNS} FROM users u WHERE u.id = ?1"
+    ))
+    .map_err(backend)?
+    .query_row([user.0], profile_from)
+    .optional()
+    .map_err(backend)
+}
+
+pub(super) async fn profile(
+    store: &SqliteStore,
+    user: UserId,
+) -> Result<Option<Profile>, StoreError> {
+    store.read(move |conn| profile_of(conn, user)).await
+}
+
+pub(super) async fn member_profiles(
+    store: &SqliteStore,
+    room: RoomId,
+) -> Result<Vec<Profile>, StoreError> {
+    store
+        .read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {PROFILE_COLUMNS} FROM members m JOIN users u ON u.id = m.user_id
+                     WHERE m.room_id = ?1 ORDER BY u.name_key"
+                ))
+                .map_err(backend)?;
+            let rows = stmt.query_map([room.0], profile_from).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+}
+
+pub(super) async fn set_profile(
+    store: &SqliteStore,
+    user: UserId,
+    update: ProfileUpdate,
+) -> Result<Option<Profile>, StoreError> {
+    store
+        .write(move |conn| {
+            if let Some(Some(avatar)) = &update.avatar {
+                let own_image = conn
+                    .prepare_cached(
+                        "SELECT 1 FROM files WHERE id = ?1 AND owner_id = ?2 AND type LIKE 'image/%'",
+                    )
+                    .map_err(backend)?
+                    .exists(params![avatar.as_str(), user.0])
+                    .map_err(backend)?;
+                if !own_image {
+                    return Err(StoreError::Refused(Refusal::UnknownFile));
+                }
+            }
+            conn.prepare_cached(
+                "UPDATE users SET display_name = COALESCE(?2, display_name),
+                                  status = COALESCE(?3, status),
+                                  avatar = CASE WHEN ?4 THEN ?5 ELSE avatar END
+                 WHERE id = ?1",
+            )
+            .map_err(backend)?
+            .execute(params![
+                user.0,
+                update.display_name,
+                update.status,
+                update.avatar.is_some(),
+                update.avatar.clone().flatten().map(|a| a.0)
+            ])
+            .map_err(backend)?;
+            profile_of(conn, user)
+        })
+        .await
+}
