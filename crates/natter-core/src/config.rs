@@ -17,6 +17,9 @@ pub mod defaults {
     pub const TYPING_THROTTLE_MS: u64 = 2000;
     pub const GAP_WAIT_MS: u64 = 100;
     pub const ALLOW_GUESTS: bool = false;
+    /// What happens to a deleted account's messages: `keep` (shown from "deleted user") or
+    /// `remove` (each deleted, as its author would).
+    pub const DELETED_ACCOUNT_MESSAGES: &str = "keep";
     pub const KEEPALIVE_MS: u64 = 30_000;
     pub const RESUME_LIMIT: u64 = 1000;
     pub const PRESENCE_BACKLOG: usize = 4096;
@@ -169,6 +172,9 @@ pub struct CoreConfig {
     pub upload_quota_bytes: u64,
     /// The most pixels an uploaded image may have (`invalid_image` past it).
     pub max_image_pixels: u64,
+    /// Whether an account deleted by its owner has its messages deleted too (else they stay,
+    /// shown from "deleted user").
+    pub remove_deleted_accounts_messages: bool,
 }
 
 impl Default for CoreConfig {
@@ -183,6 +189,7 @@ impl Default for CoreConfig {
             typing_throttle: Duration::from_millis(defaults::TYPING_THROTTLE_MS),
             gap_wait: Duration::from_millis(defaults::GAP_WAIT_MS),
             allow_guests: defaults::ALLOW_GUESTS,
+            remove_deleted_accounts_messages: false,
             keepalive: Duration::from_millis(defaults::KEEPALIVE_MS),
             resume_limit: defaults::RESUME_LIMIT,
             presence_backlog: defaults::PRESENCE_BACKLOG,

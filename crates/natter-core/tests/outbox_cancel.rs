@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use natter_core::model::*;
 use natter_core::session::{session, OutboxItem, SessionShared};
-use natter_core::store::{Credentials, Expired, MemoryStore, Store, StoredSession};
+use natter_core::store::{Credentials, DeletedAccount, Expired, MemoryStore, Store, StoredSession};
 use natter_core::{ContentHash, FileId, StoreError, StoredFile};
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,6 +111,17 @@ impl Store for SlowReads {
         p: ProfileUpdate,
     ) -> Result<Option<Profile>, StoreError> {
         self.inner.set_profile(u, p).await
+    }
+    async fn messages_of(
+        &self,
+        u: UserId,
+        a: MessageId,
+        l: u32,
+    ) -> Result<Vec<(MessageId, RoomId, Seq)>, StoreError> {
+        self.inner.messages_of(u, a, l).await
+    }
+    async fn delete_account(&self, u: UserId) -> Result<DeletedAccount, StoreError> {
+        self.inner.delete_account(u).await
     }
     async fn standing(&self, r: RoomId, u: UserId) -> Result<Standing, StoreError> {
         self.inner.standing(r, u).await

@@ -837,3 +837,122 @@ async fn group_dms_are_named_by_members_and_adding_someone_starts_a_new_one() {
     assert_ne!(reopened, group);
     bob.say(group, "still here").await;
 }
+
+async fn delete_account(server: &TestServer, token: &str, body: Value) -> u16 {
+    reqwest::Client::new()
+        .delete(server.http("/api/account"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("delete")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn an_account_exports_its_data_and_deletes_itself() {
+    let server = TestServer::start().await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    let room = room_with(&mut ana, &mut [&mut bob]).await;
+    let kept = bob.say(room, "my words").await;
+    bob.ok("profile.update", json!({"display_name": "Bob Stone"}))
+        .await;
+
+    let export = reqwest::Client::new()
+        .get(server.http("/api/account/export"))
+        .bearer_auth(&bob.token)
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(export.status(), 200);
+    assert!(export
+        .headers()
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("attachment")));
+    let data: Value = export.json().await.expect("json");
+    assert_eq!(data["user"]["id"], id(&bob));
+    assert_eq!(data["profile"]["display_name"], "Bob Stone");
+    assert!(data["rooms"]
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .any(|r| r["id"] == room));
+    let bodies: Vec<&str> = data["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["body"].as_str())
+        .collect();
+    assert_eq!(bodies, ["my words"]);
+
+    // The password is asked for, and a wrong one changes nothing.
+    assert_eq!(
+        delete_account(&server, &bob.token, json!({"password": "wrong"})).await,
+        401
+    );
+    assert_eq!(
+        delete_account(&server, &bob.token, json!({"password": "correct horse"})).await,
+        204
+    );
+    assert_eq!(bob.closed().await, Some(4003));
+    let left = ana.event_where("member_left", |e| e["room"] == room).await;
+    assert_eq!(left["user"]["name"], "deleted user");
+    // Its messages stay, from "deleted user"; its name is free again; it cannot sign in.
+    let history = ana.ok("history", json!({"room": room})).await["messages"].clone();
+    let shown = history
+        .as_array()
+        .expect("messages")
+        .iter()
+        .find(|m| m["seq"] == kept["seq"])
+        .cloned()
+        .expect("kept");
+    assert_eq!(shown["sender"]["name"], "deleted user");
+    assert_eq!(shown["body"], "my words");
+    let again = reqwest::Client::new()
+        .post(server.http("/api/register"))
+        .json(&json!({"username": bob.name(), "password": "correct horse"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(again.status(), 201, "the name is free");
+    let profile = ana.ok("profile.get", json!({"user": bob.name()})).await["profile"].clone();
+    assert_ne!(profile["user"]["id"], id(&bob), "a new account");
+}
+
+#[tokio::test]
+async fn with_remove_a_deleted_accounts_messages_are_deleted_in_the_stream() {
+    let server = TestServer::start_with(|s| {
+        s.deleted_account_messages = Some("remove".into());
+    })
+    .await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    let room = room_with(&mut ana, &mut [&mut bob]).await;
+    let gone = bob.say(room, "soon gone").await;
+    let mut online = View::default();
+    online.follow(&mut ana, room, seq(&gone)).await;
+    assert_eq!(
+        delete_account(&server, &bob.token, json!({"password": "correct horse"})).await,
+        204
+    );
+    let deleted = ana
+        .event_where("message_deleted", |e| e["change"]["target"] == gone["seq"])
+        .await;
+    online.apply("message_deleted", &deleted);
+    assert!(online.messages[&seq(&gone)].deleted);
+    let history = ana.ok("history", json!({"room": room})).await["messages"].clone();
+    let shown = history
+        .as_array()
+        .expect("messages")
+        .iter()
+        .find(|m| m["seq"] == gone["seq"])
+        .cloned()
+        .expect("tombstone");
+    assert_eq!(
+        (shown["deleted"].as_bool(), shown["body"].as_str()),
+        (Some(true), Some(""))
+    );
+}

@@ -584,3 +584,100 @@ pub async fn profiles(store: &Arc<dyn Store>, tag: &str) {
         .iter()
         .any(|p| p.user.id == ana.id && p.display_name == "Ana Lima"));
 }
+
+/// `messages_of` lists a user's messages (not changes, not deleted) by id, paged;
+/// `delete_account` frees the name (the row stays, named "deleted user", so messages keep a
+/// sender), deletes sessions and invitations, ends memberships.
+pub async fn account_deletion(store: &Arc<dyn Store>, tag: &str) {
+    let ana = user(store, "dl-ana", tag).await;
+    let bob = user(store, "dl-bob", tag).await;
+    let room = store
+        .create_room(&format!("dl{tag}"), ana.id, RoomKind::Public)
+        .await
+        .expect("room");
+    let secret = store
+        .create_room(&format!("dls{tag}"), ana.id, RoomKind::Private)
+        .await
+        .expect("room");
+    store.join(room.id, bob.id).await.expect("join");
+    store
+        .invite(secret.id, bob.id, ana.id, 1)
+        .await
+        .expect("invite");
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let sent = store
+            .append(NewMessage {
+                room: room.id,
+                sender: bob.clone(),
+                body: format!("m{i}"),
+                client_id: format!("dl{i}"),
+                ts: now_millis(),
+                ..NewMessage::default()
+            })
+            .await
+            .expect("send");
+        ids.push(sent.message.id);
+    }
+    applied(
+        store,
+        event(room.id, &bob, "dl-del", Change::Delete { target: Seq(2) }),
+    )
+    .await;
+    let page = store
+        .messages_of(bob.id, MessageId(0), 1)
+        .await
+        .expect("page");
+    assert_eq!(page, vec![(ids[0], room.id, Seq(1))]);
+    let rest = store.messages_of(bob.id, ids[0], 10).await.expect("rest");
+    assert_eq!(
+        rest,
+        vec![(ids[2], room.id, Seq(3))],
+        "no deleted message, no change"
+    );
+    store
+        .create_session(b"dl-s", bob.id, "x", 1)
+        .await
+        .expect("session");
+    let name = bob.name.clone();
+    let deleted = store.delete_account(bob.id).await.expect("delete");
+    assert_eq!(deleted.sessions, vec![b"dl-s".to_vec()]);
+    let mut rooms = deleted.rooms.clone();
+    rooms.sort();
+    let mut expected = store
+        .rooms_of(ana.id)
+        .await
+        .expect("rooms")
+        .into_iter()
+        .map(|(r, _)| r.id)
+        .filter(|r| *r == room.id)
+        .collect::<Vec<_>>();
+    expected.sort();
+    assert!(rooms.contains(&room.id));
+    assert!(!store.is_member(room.id, bob.id).await.expect("member"));
+    assert_eq!(store.invites_of(bob.id).await.expect("invites"), vec![]);
+    assert_eq!(
+        store.user_by_name(&name).await.expect("lookup"),
+        None,
+        "name freed"
+    );
+    let kept = store
+        .message(room.id, Seq(1))
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(kept.sender.name, crate::store::DELETED_USER_NAME);
+    assert!(
+        store
+            .user_flags(bob.id)
+            .await
+            .expect("flags")
+            .expect("row")
+            .deactivated
+    );
+    store
+        .create_user(&name, Some("hash"), false)
+        .await
+        .expect("the name is free again");
+    let _ = expected;
+}

@@ -51,12 +51,13 @@ pub const RULES: &[&str] = &[
     "admins_and_deactivation",
     "group_dms",
     "profiles",
+    "account_deletion",
 ];
 
 pub use super::files::{file_sweep, files_on_messages, server_secrets};
 pub use super::moderation::{
-    admins_and_deactivation, append_checks_rules, group_dms, private_rooms_and_invites, profiles,
-    room_events,
+    account_deletion, admins_and_deactivation, append_checks_rules, group_dms,
+    private_rooms_and_invites, profiles, room_events,
 };
 pub use super::operations::operator_views;
 pub use super::search::search;
@@ -137,6 +138,7 @@ macro_rules! store_conformance {
             admins_and_deactivation,
             group_dms,
             profiles,
+            account_deletion,
         );
     };
     (@rules $module:ident, $make:expr; $($rule:ident),+ $(,)?) => {

@@ -15,6 +15,7 @@
 //!
 //! A client connection drives the node through `crate::connection::Connection`.
 
+mod account_life;
 mod accounts;
 mod bus;
 mod changes;
@@ -43,6 +44,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use account_life::Export;
 pub use accounts::SessionView;
 
 /// A signed-in account: the token to give the client and who it is.

@@ -1028,6 +1028,66 @@ impl Store for MemoryStore {
         Ok(d.profile(user))
     }
 
+    async fn messages_of(
+        &self,
+        user: UserId,
+        after: MessageId,
+        limit: u32,
+    ) -> Result<Vec<(MessageId, RoomId, Seq)>, StoreError> {
+        let d = self.lock()?;
+        let mut out: Vec<(MessageId, RoomId, Seq)> = d
+            .messages
+            .values()
+            .flat_map(|entries| entries.values())
+            .filter(|m| m.sender.id == user && m.change.is_none() && !m.deleted && m.id > after)
+            .map(|m| (m.id, m.room, m.seq))
+            .collect();
+        out.sort();
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    async fn delete_account(&self, user: UserId) -> Result<DeletedAccount, StoreError> {
+        let mut d = self.lock()?;
+        let Some(creds) = d.users.get_mut((user.0 - 1) as usize) else {
+            return Err(StoreError::NotFound);
+        };
+        creds.user.name = DELETED_USER_NAME.into();
+        creds.password_hash = None;
+        // Entries keep their sender by value here: they show the new name, as a join would.
+        for entries in d.messages.values_mut() {
+            for m in entries.values_mut().filter(|m| m.sender.id == user) {
+                m.sender.name = DELETED_USER_NAME.into();
+            }
+        }
+        // The name is free: `named_users` skips freed rows.
+        d.freed.insert(user);
+        d.moderation.profiles.remove(&user);
+        d.moderation.admins.remove(&user);
+        d.moderation.deactivated.insert(user);
+        d.moderation.invites.retain(|i| i.1 != user);
+        let sessions: Vec<Vec<u8>> = d
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.user == user)
+            .map(|(h, _)| h.clone())
+            .collect();
+        for h in &sessions {
+            d.sessions.remove(h);
+        }
+        let mut rooms: Vec<RoomId> = d
+            .members
+            .iter()
+            .filter(|(_, m)| m.contains(&user))
+            .map(|(r, _)| *r)
+            .collect();
+        rooms.sort();
+        for room in &rooms {
+            d.remove_member(*room, user);
+        }
+        Ok(DeletedAccount { sessions, rooms })
+    }
+
     async fn user_flags(&self, user: UserId) -> Result<Option<UserFlags>, StoreError> {
         let d = self.lock()?;
         Ok(d.user(user).map(|_| UserFlags {

@@ -112,6 +112,23 @@ pub fn freed_name_key(user: UserId) -> String {
     format!("~expired~{}", user.0)
 }
 
+/// The name key a deleted account is kept under (its row stays for the history it wrote).
+pub fn deleted_name_key(user: UserId) -> String {
+    format!("~deleted~{}", user.0)
+}
+
+/// The name a deleted account's messages show.
+pub const DELETED_USER_NAME: &str = "deleted user";
+
+/// What `Store::delete_account` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeletedAccount {
+    /// The hashes of its sessions.
+    pub sessions: Vec<Vec<u8>>,
+    /// The rooms it was a member of.
+    pub rooms: Vec<RoomId>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates a user; `StoreError::Conflict` if the name is taken (case-insensitively).
@@ -307,6 +324,19 @@ pub trait Store: Send + Sync + 'static {
         user: UserId,
         update: ProfileUpdate,
     ) -> Result<Option<Profile>, StoreError>;
+    /// The user's messages (not change entries, not deleted) with id > `after`, by id, at
+    /// most `limit`: (id, room, seq).
+    async fn messages_of(
+        &self,
+        user: UserId,
+        after: MessageId,
+        limit: u32,
+    ) -> Result<Vec<(MessageId, RoomId, Seq)>, StoreError>;
+    /// Deletes an account's personal data: its name is freed (the row stays under
+    /// [`deleted_name_key`], named [`DELETED_USER_NAME`], so its messages keep a sender), its
+    /// password, profile and admin flag go, it is deactivated, and its sessions, invitations
+    /// and memberships are deleted.
+    async fn delete_account(&self, user: UserId) -> Result<DeletedAccount, StoreError>;
     /// A user's server-wide flags; None if there is no such user.
     async fn user_flags(&self, user: UserId) -> Result<Option<UserFlags>, StoreError>;
     /// Grants or takes back server admin; false if there is no such user.

@@ -116,6 +116,7 @@ pub fn documented() -> Vec<SettingDoc> {
         ),
         plain("sqlite-synchronous", d::SQLITE_SYNCHRONOUS),
         plain("allow-guests", d::ALLOW_GUESTS),
+        plain("deleted-account-messages", d::DELETED_ACCOUNT_MESSAGES),
         numeric(
             "max-message-chars",
             d::MAX_MESSAGE_CHARS,

@@ -96,6 +96,10 @@ pub struct Settings {
     /// Allow nickname-only guests (`POST /api/guest`).
     #[arg(long, env = "NATTER_ALLOW_GUESTS", num_args = 0..=1, default_missing_value = "true")]
     pub allow_guests: Option<bool>,
+    /// What an account deleted by its owner leaves: `keep` its messages (shown from "deleted
+    /// user") or `remove` them.
+    #[arg(long, env = "NATTER_DELETED_ACCOUNT_MESSAGES")]
+    pub deleted_account_messages: Option<String>,
     /// Longest message, in characters.
     #[arg(long, env = "NATTER_MAX_MESSAGE_CHARS")]
     pub max_message_chars: Option<usize>,
@@ -297,6 +301,8 @@ pub struct Config {
     pub sqlite_synchronous: natter_store_sql::Synchronous,
     pub web_dir: Option<PathBuf>,
     pub allow_guests: bool,
+    /// `--deleted-account-messages remove`.
+    pub remove_deleted_accounts_messages: bool,
     pub max_message_chars: usize,
     pub max_frame_bytes: usize,
     pub rate_per_sec: f64,
@@ -421,6 +427,7 @@ impl Settings {
             sqlite_synchronous,
             web_dir,
             allow_guests,
+            deleted_account_messages,
             max_message_chars,
             max_frame_bytes,
             rate_per_sec,
@@ -508,6 +515,19 @@ impl Settings {
             .as_deref()
             .unwrap_or(d::SQLITE_SYNCHRONOUS)
             .parse()?;
+        let remove_deleted_accounts_messages = match self
+            .deleted_account_messages
+            .as_deref()
+            .unwrap_or(d::DELETED_ACCOUNT_MESSAGES)
+        {
+            "keep" => false,
+            "remove" => true,
+            other => {
+                return Err(format!(
+                    "--deleted-account-messages must be keep or remove, not {other}"
+                ))
+            }
+        };
         let log_json = match self.log_format.as_deref().unwrap_or(d::LOG_FORMAT) {
             "text" => false,
             "json" => true,
@@ -539,6 +559,7 @@ impl Settings {
             sqlite_synchronous,
             web_dir: self.web_dir,
             allow_guests: self.allow_guests.unwrap_or(d::ALLOW_GUESTS),
+            remove_deleted_accounts_messages,
             max_message_chars: bounded(
                 "max-message-chars",
                 self.max_message_chars,
@@ -761,6 +782,7 @@ impl Config {
             typing_expiry: self.typing_expiry,
             keepalive: self.keepalive,
             allow_guests: self.allow_guests,
+            remove_deleted_accounts_messages: self.remove_deleted_accounts_messages,
             auth_timeout: self.auth_timeout,
             hash_queue: self.hash_queue,
             session_ttl: self.session_ttl,

@@ -373,6 +373,48 @@ pub async fn logout_all(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `DELETE /api/account` body.
+#[derive(Debug, Deserialize)]
+struct AccountDeletion {
+    /// Required for a registered account.
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// `DELETE /api/account`: deletes the caller's account (docs/protocol.md section 1).
+pub async fn delete_account(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let token = bearer(req.headers())?.to_string();
+    // A guess at the password is a sign-in attempt: the same limits apply.
+    let user = state.node.user_for_token(&token).await?;
+    state.limits.login(addr, &user.name)?;
+    let d: AccountDeletion = body(&state, req).await?;
+    state
+        .node
+        .delete_account(limit_key(addr), &token, d.password.as_deref())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/account/export`: the caller's profile, rooms and messages as a JSON download.
+pub async fn export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let export = state.node.export(bearer(&headers)?).await?;
+    let name = format!("natter-{}.json", export.user.name);
+    let mut response = Json(export).into_response();
+    if let Ok(value) = format!("attachment; filename=\"{name}\"").parse() {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
 /// `POST /api/password`: changes the caller's password; their other sessions are revoked.
 pub async fn change_password(
     State(state): State<AppState>,

@@ -42,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sessions/{id}", delete(api::revoke_session))
         .route("/api/logout-all", post(api::logout_all))
         .route("/api/password", post(api::change_password))
+        .route("/api/account", delete(api::delete_account))
+        .route("/api/account/export", get(api::export))
         .route("/api/files", post(files::upload))
         .route("/api/files/key", get(files::download_key))
         .route("/api/files/{id}", get(files::download))

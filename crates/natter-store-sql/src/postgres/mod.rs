@@ -51,7 +51,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use error::backend;
 use natter_core::files::{ContentHash, FileId, StoredFile};
 use natter_core::model::*;
-use natter_core::store::{Credentials, Expired, Store, StoreCounts, StoredSession, UserRecord};
+use natter_core::store::{
+    Credentials, DeletedAccount, Expired, Store, StoreCounts, StoredSession, UserRecord,
+};
 use natter_core::StoreError;
 use tokio_postgres::NoTls;
 
@@ -264,6 +266,19 @@ impl Store for PostgresStore {
         update: ProfileUpdate,
     ) -> Result<Option<Profile>, StoreError> {
         profiles::set_profile(self, user, update).await
+    }
+
+    async fn messages_of(
+        &self,
+        user: UserId,
+        after: MessageId,
+        limit: u32,
+    ) -> Result<Vec<(MessageId, RoomId, Seq)>, StoreError> {
+        profiles::messages_of(self, user, after, limit).await
+    }
+
+    async fn delete_account(&self, user: UserId) -> Result<DeletedAccount, StoreError> {
+        profiles::delete_account(self, user).await
     }
 
     async fn user_flags(&self, user: UserId) -> Result<Option<UserFlags>, StoreError> {

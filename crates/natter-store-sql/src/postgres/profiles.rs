@@ -1,5 +1,6 @@
 //! PostgreSQL profiles (migration 0010): display name, status line, avatar (one of the
-//! user's image uploads) and last activity. The SQLite module of the same name is its twin.
+//! user's image uploads) and last activity; a user's messages (for an export) and deleting
+//! an account's personal data. The SQLite module of the same name is its twin.
 
 use super::error::backend;
 use super::rows::{col, user_from};
@@ -7,6 +8,7 @@ use super::PostgresStore;
 use deadpool_postgres::GenericClient;
 use natter_core::files::FileId;
 use natter_core::model::*;
+use natter_core::store::{deleted_name_key, DeletedAccount, DELETED_USER_NAME};
 use natter_core::{Refusal, StoreError};
 use tokio_postgres::Row;
 
@@ -103,4 +105,87 @@ pub(super) async fn set_profile(
         .await
         .map_err(backend)?;
     profile_of(&client, user).await
+}
+
+pub(super) async fn messages_of(
+    store: &PostgresStore,
+    user: UserId,
+    after: MessageId,
+    limit: u32,
+) -> Result<Vec<(MessageId, RoomId, Seq)>, StoreError> {
+    let client = store.client().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT id, room_id, seq FROM messages
+             WHERE sender_id = $1 AND kind = 0 AND NOT deleted AND id > $2
+             ORDER BY id LIMIT $3",
+        )
+        .await
+        .map_err(backend)?;
+    let rows = client
+        .query(&stmt, &[&user.0, &after.0, &i64::from(limit)])
+        .await
+        .map_err(backend)?;
+    rows.iter()
+        .map(|r| Ok((MessageId(col(r, 0)?), RoomId(col(r, 1)?), Seq(col(r, 2)?))))
+        .collect()
+}
+
+pub(super) async fn delete_account(
+    store: &PostgresStore,
+    user: UserId,
+) -> Result<DeletedAccount, StoreError> {
+    let mut client = store.client().await?;
+    let tx = client.transaction().await.map_err(backend)?;
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE users SET name = $2, name_key = $3, password_hash = NULL,
+                 display_name = '', status = '', avatar = NULL, admin = FALSE,
+                 deactivated = TRUE
+             WHERE id = $1",
+        )
+        .await
+        .map_err(backend)?;
+    let changed = tx
+        .execute(
+            &stmt,
+            &[&user.0, &DELETED_USER_NAME, &deleted_name_key(user)],
+        )
+        .await
+        .map_err(backend)?;
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    let stmt = tx
+        .prepare_cached("DELETE FROM sessions WHERE user_id = $1 RETURNING token_hash")
+        .await
+        .map_err(backend)?;
+    let sessions = tx
+        .query(&stmt, &[&user.0])
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|r| col::<Vec<u8>>(r, 0))
+        .collect::<Result<Vec<_>, _>>()?;
+    let stmt = tx
+        .prepare_cached("DELETE FROM invites WHERE user_id = $1")
+        .await
+        .map_err(backend)?;
+    tx.execute(&stmt, &[&user.0]).await.map_err(backend)?;
+    let stmt = tx
+        .prepare_cached("SELECT room_id FROM members WHERE user_id = $1 ORDER BY room_id")
+        .await
+        .map_err(backend)?;
+    let rooms = tx
+        .query(&stmt, &[&user.0])
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|r| col(r, 0).map(RoomId))
+        .collect::<Result<Vec<_>, _>>()?;
+    for room in &rooms {
+        super::rooms::remove_member(&tx, *room, user).await?;
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(DeletedAccount { sessions, rooms })
 }

@@ -47,7 +47,9 @@ use error::backend;
 use migrations::migrate;
 use natter_core::files::{ContentHash, FileId, StoredFile};
 use natter_core::model::*;
-use natter_core::store::{Credentials, Expired, Store, StoreCounts, StoredSession, UserRecord};
+use natter_core::store::{
+    Credentials, DeletedAccount, Expired, Store, StoreCounts, StoredSession, UserRecord,
+};
 use natter_core::StoreError;
 use readers::Readers;
 use rusqlite::Connection;
@@ -359,6 +361,19 @@ impl Store for SqliteStore {
         update: ProfileUpdate,
     ) -> Result<Option<Profile>, StoreError> {
         profiles::set_profile(self, user, update).await
+    }
+
+    async fn messages_of(
+        &self,
+        user: UserId,
+        after: MessageId,
+        limit: u32,
+    ) -> Result<Vec<(MessageId, RoomId, Seq)>, StoreError> {
+        profiles::messages_of(self, user, after, limit).await
+    }
+
+    async fn delete_account(&self, user: UserId) -> Result<DeletedAccount, StoreError> {
+        profiles::delete_account(self, user).await
     }
 
     async fn user_flags(&self, user: UserId) -> Result<Option<UserFlags>, StoreError> {

@@ -1,11 +1,13 @@
 //! SQLite profiles (migration 0010): display name, status line, avatar (one of the user's
-//! image uploads) and last activity.
+//! image uploads) and last activity; a user's messages (for an export) and deleting an
+//! account's personal data.
 
 use super::error::backend;
 use super::rows::user_from;
 use super::SqliteStore;
 use natter_core::files::FileId;
 use natter_core::model::*;
+use natter_core::store::{deleted_name_key, DeletedAccount, DELETED_USER_NAME};
 use natter_core::{Refusal, StoreError};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -92,6 +94,76 @@ pub(super) async fn set_profile(
             ])
             .map_err(backend)?;
             profile_of(conn, user)
+        })
+        .await
+}
+
+pub(super) async fn messages_of(
+    store: &SqliteStore,
+    user: UserId,
+    after: MessageId,
+    limit: u32,
+) -> Result<Vec<(MessageId, RoomId, Seq)>, StoreError> {
+    store
+        .read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, room_id, seq FROM messages
+                     WHERE sender_id = ?1 AND kind = 0 AND deleted = 0 AND id > ?2
+                     ORDER BY id LIMIT ?3",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![user.0, after.0, limit], |r| {
+                    Ok((MessageId(r.get(0)?), RoomId(r.get(1)?), Seq(r.get(2)?)))
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+}
+
+pub(super) async fn delete_account(
+    store: &SqliteStore,
+    user: UserId,
+) -> Result<DeletedAccount, StoreError> {
+    store
+        .write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE users SET name = ?2, name_key = ?3, password_hash = NULL,
+                         display_name = '', status = '', avatar = NULL, admin = 0,
+                         deactivated = 1
+                     WHERE id = ?1",
+                )
+                .map_err(backend)?
+                .execute(params![user.0, DELETED_USER_NAME, deleted_name_key(user)])
+                .map_err(backend)?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let sessions = conn
+                .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 RETURNING token_hash")
+                .map_err(backend)?
+                .query_map([user.0], |r| r.get::<_, Vec<u8>>(0))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            conn.prepare_cached("DELETE FROM invites WHERE user_id = ?1")
+                .map_err(backend)?
+                .execute([user.0])
+                .map_err(backend)?;
+            let rooms: Vec<RoomId> = conn
+                .prepare_cached("SELECT room_id FROM members WHERE user_id = ?1 ORDER BY room_id")
+                .map_err(backend)?
+                .query_map([user.0], |r| r.get(0).map(RoomId))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            for room in &rooms {
+                super::rooms::remove_member(conn, *room, user)?;
+            }
+            Ok(DeletedAccount { sessions, rooms })
         })
         .await
 }
