@@ -335,6 +335,58 @@ browserSuite('private rooms, settings and moderation', { timeout: 180000 }, () =
     }
   });
 
+  test('room events are stream entries: replayed once by resume, which goes past them', async () => {
+    const carl = await openPage(browser, server, { relay: true });
+    pages.push(carl);
+    try {
+      await signUp(carl, 'carl');
+      await createRoom(ana, 'stream');
+      await joinRoom(carl, 'stream');
+      const roomId = Number(new URL(carl.url()).pathname.split('/')[2]);
+      assert.ok(roomId > 0, carl.url());
+      await memberAction(ana, 'carl', 'Make moderator');
+      await ana.locator('#members-report', { hasText: 'carl is a moderator now.' }).waitFor();
+      await ana.keyboard.press('Escape');
+      await systemLine(carl, 'ana made carl a moderator').waitFor();
+
+      // Cut off: a setting and a message are made meanwhile.
+      const relay = carl.relay;
+      relay.blocked = true;
+      relay.cut();
+      await carl.locator('#banner:not([hidden])').waitFor();
+      await ana.click('#btn-room-info');
+      await ana.click('#room-info-settings');
+      await ana.fill('#settings-topic', 'while you were away');
+      await ana.click('#settings-form button[type="submit"]');
+      await ana.locator('#dlg-settings').waitFor({ state: 'hidden' });
+      await ana.keyboard.press('Escape');
+      await send(ana, 'after the topic');
+      await waitForMessage(ana, 'after the topic');
+
+      const authsBefore = relay.frames.filter((f) => f.type === 'auth').length;
+      relay.blocked = false;
+      await carl.locator('#banner-retry').click({ timeout: 6000 }).catch(() => {});
+      await carl.waitForFunction(() => document.getElementById('me-status')?.textContent === 'Online', null, { timeout: 20000 });
+      const auths = relay.frames.filter((f) => f.type === 'auth');
+      assert.ok(auths.length > authsBefore);
+      // The room's only entry carl had was the role event: resume asks after it, not from 0.
+      assert.ok(auths[auths.length - 1].data.resume[String(roomId)] >= 1, JSON.stringify(auths[auths.length - 1].data.resume));
+
+      await waitForMessage(carl, 'after the topic');
+      await carl.locator('#room-topic', { hasText: exactly('while you were away') }).waitFor();
+      await systemLine(carl, 'ana changed the topic to “while you were away”').waitFor();
+      assert.equal(await systemLine(carl, 'ana made carl a moderator').count(), 1, 'not replayed twice');
+      assert.equal(await systemLine(carl, 'ana changed the topic to “while you were away”').count(), 1);
+      // carl's role came through the stream: he is offered the room's settings.
+      await carl.click('#btn-room-info');
+      await carl.locator('#room-info-kind', { hasText: 'you: Moderator' }).waitFor();
+      assert.equal(await carl.isVisible('#room-info-settings'), true);
+      await carl.keyboard.press('Escape');
+    } finally {
+      await carl.context().close();
+    }
+  });
+
   test('at 375px: the member menu and the settings dialog', async () => {
     const pia = await openPage(browser, server, { viewport: PHONE });
     pages.push(pia);

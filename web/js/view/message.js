@@ -26,7 +26,7 @@ export function messageSig(e, ctx) {
   const msg = e.msg;
   if (!msg) return `${e.first}|${e.last}|${state}`;
   const editing = isEditing(ctx, msg);
-  return `${e.first}|${e.last}|${state}|${msg.rev ?? 0}|${editing}|${ctx.store.mentionsMe(msg)}|${ctx.store.canModerate(msg.room)}`;
+  return `${e.first}|${e.last}|${state}|${msg.rev ?? 0}|${editing}|${ctx.store.mentionsMe(msg)}`;
 }
 
 /** This copy of the message is the one being edited (one place only: the room or the thread). */
@@ -183,7 +183,8 @@ function menuItems(msg, own, ctx) {
     items.push({ label: 'Edit', run: () => actions.startEdit(msg.room, msg.seq, ctx.where) });
     items.push({ label: 'Delete', danger: true, run: () => actions.deleteMessage(msg.room, msg.seq) });
   } else if (ctx.store.canModerate(msg.room)) {
-    // Moderators, owners and admins delete others' messages (of a lower rank: the server decides).
+    // Moderators, owners and admins delete others' messages (of a lower rank: the server
+    // decides). Asked when the menu opens, so a role that changes needs no rebuild.
     items.push({ label: 'Delete', danger: true, run: () => actions.deleteMessage(msg.room, msg.seq) });
   }
   return items;
