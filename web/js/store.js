@@ -494,10 +494,11 @@ export class Store {
         if (mine) this.changed('rooms');
         break;
       case 'mute':
-        if (mine) room.mutedUntil = c.until ?? 0;
-        break;
       case 'unmute':
-        if (mine) room.mutedUntil = 0;
+        if (mine) {
+          room.mutedUntil = c.op === 'mute' ? c.until ?? 0 : 0;
+          this.changed('current');
+        }
         break;
       default:
         break;
