@@ -104,6 +104,8 @@ browserSuite('private rooms, settings and moderation', { timeout: 180000 }, () =
   test('a private room: invited, seen, accepted; invisible to the others', async () => {
     await createRoom(ana, 'launch', { isPrivate: true });
     await ana.locator('#room-name .room-lock').waitFor();
+    assert.equal(await ana.locator('#room-name > span:last-child').textContent(), 'launch');
+    assert.doesNotMatch(await ana.textContent('#room-name'), /null|undefined/);
     await navRoom(ana, 'launch').locator('.nav-lock').waitFor();
 
     // eve cannot find it.
@@ -272,6 +274,8 @@ browserSuite('private rooms, settings and moderation', { timeout: 180000 }, () =
     await eve.locator('#composer-notice', { hasText: 'This room is archived: it is read-only.' }).waitFor();
     assert.equal(await eve.isVisible('#composer'), false);
     await eve.locator('#room-name .archived-tag').waitFor();
+    assert.equal(await eve.locator('#room-name > span:last-child').textContent(), 'town');
+    assert.doesNotMatch(await eve.textContent('#room-name'), /null|undefined/);
     await systemLine(eve, 'ana archived the room').waitFor();
     // Out of the list once another room is open; "Archived rooms" brings it back.
     await openRoom(eve, 'general');
@@ -424,6 +428,20 @@ browserSuite('private rooms, settings and moderation', { timeout: 180000 }, () =
       await inViewport(pia, '#room-topic');
       await inViewport(pia, '#btn-room-info');
       await inViewport(pia, '#composer-input');
+
+      // Archived: the name still shows beside the "archived" mark.
+      await pia.click('#btn-room-info');
+      await pia.click('#room-info-settings');
+      await pia.check('#settings-archived');
+      await pia.click('#settings-form button[type="submit"]');
+      await pia.locator('#dlg-settings').waitFor({ state: 'hidden' });
+      await pia.keyboard.press('Escape');
+      await pia.locator('#composer-notice', { hasText: 'read-only' }).waitFor();
+      await pia.locator('#room-name .archived-tag').waitFor();
+      const title = await pia.locator('#room-name > span:last-child').boundingBox();
+      assert.ok(title && title.width >= 30, `the room's name is shown: ${JSON.stringify(title)}`);
+      await inViewport(pia, '#composer-notice');
+      await noHorizontalScroll(pia);
     } finally {
       await pia.context().close();
     }

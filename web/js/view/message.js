@@ -248,9 +248,11 @@ function editor(msg, ctx) {
   // Once in the page: focus, caret at the end.
   requestAnimationFrame(() => {
     if (!input.isConnected) return;
+    input.style.height = `${Math.min(input.scrollHeight + 2, 240)}px`;
+    // Already in it (a click, or text typed before this frame): leave the caret and selection.
+    if (document.activeElement === input) return;
     input.focus({ preventScroll: true });
     input.setSelectionRange(input.value.length, input.value.length);
-    input.style.height = `${Math.min(input.scrollHeight + 2, 240)}px`;
   });
   return form;
 }

@@ -124,10 +124,10 @@ export class RoomView {
         ? h('span', { class: 'room-lock', title: 'Private room: invite only' }, icon('lock', 16), h('span', { class: 'sr-only' }, 'Private room'))
         : h('span', { class: 'room-hash', attrs: { 'aria-hidden': 'true' } }, '#');
       const archived = info.archived
-        ? h('span', { class: 'archived-tag', title: 'Archived: read-only' }, icon('archive', 14), 'archived')
+        ? h('span', { class: 'archived-tag', title: 'Archived: read-only' }, icon('archive', 14), h('span', { class: 'archived-word' }, 'archived'))
         : null;
       // (the title stays the last child: it is the part that shortens with an ellipsis)
-      this.name.replaceChildren(lead, archived, h('span', {}, title));
+      this.name.replaceChildren(...[lead, archived, h('span', {}, title)].filter(Boolean));
       this.topic.hidden = !info.topic && !info.description;
       this.topic.textContent = info.topic || 'About this room';
       this.topic.title = info.description ? `${info.topic ? `${info.topic}\n\n` : ''}${info.description}` : info.topic ?? '';
