@@ -1,7 +1,8 @@
 // app.js — the entry point and controller. Restores the session or shows sign-in, then wires
 // the pieces: connection events and replies go into the store, the store's changes go to the
 // views, the views' intents come back here as actions (send, edit, delete, react, threads,
-// mentions, rooms, read markers, search). The only module that knows the others.
+// mentions, rooms, read markers, search, invitations, room settings and moderation). The only
+// module that knows the others.
 
 import * as api from './api.js';
 import * as saved from './session.js';
@@ -402,6 +403,7 @@ function endSession(notice) {
   dialogs.closeAll();
   roomAdmin.closeAll();
   adminChecked = false;
+  removals.clear();
   searchView.reset();
   closePopup(false);
   for (const id of ['dlg-delete', 'dlg-edits']) document.getElementById(id).close();
