@@ -545,10 +545,11 @@ export class Store {
     return until > Date.now() ? until : 0;
   }
 
-  /** My rank in a room: an admin's 3, else my role's (DMs: none, -1). */
+  /** My rank in a room: an admin's 3, else my role's (DMs and group DMs: none, -1). */
   rank(roomId) {
     const info = this.rooms.get(roomId)?.info;
-    if (!info || info.kind === 'dm') return -1;
+    // DMs and group DMs have no roles.
+    if (!info || info.kind === 'dm' || info.kind === 'group') return -1;
     if (this.isAdmin) return ADMIN_RANK;
     return ROLE_RANK[info.role] ?? 0;
   }
