@@ -1,7 +1,7 @@
 // store.test.mjs — the client's store, loaded as the page loads it (an ES module from the
 // server, in Chromium), driven directly: a long room lets its oldest messages go so that a tab
 // left open stays small, but not while the reader is scrolled up in it; and every stream entry
-// (message, edit, delete, reaction, thread reply) is applied idempotently and moves `resume`.
+// (message, edit, delete, reaction, thread reply, room event) is applied idempotently and moves `resume`.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -197,5 +197,63 @@ browserSuite('the store applies every stream entry idempotently', { timeout: 900
     });
     assert.deepEqual(result.after, { unread: 1, mentions: 0, deleted: true }, 'deletes take both out of the counts');
     assert.deepEqual(result.end, { hasNewer: false, shown: [9, 10, 11, 30, 31], lastSeq: 36 });
+  });
+  test('room events: applied once (live, replayed, from a reply), counted by resume', async () => {
+    const result = await page.evaluate(async () => {
+      const { Store } = await import('/js/store.js');
+      const me = { id: 1, name: 'me', guest: false };
+      const ana = { id: 2, name: 'ana', guest: false };
+      const bob = { id: 3, name: 'bob', guest: false };
+      const entry = (seq, change) => ({ id: 500 + seq, room: 7, seq, sender: ana, body: '', ts: 1000 * seq, client_id: `e${seq}`, change });
+      const stream = [
+        { id: 1, room: 7, seq: 1, sender: ana, body: 'hi', ts: 1000, client_id: 'c1' },
+        entry(2, { op: 'settings', topic: 'Ship it', description: 'd' }),
+        entry(3, { op: 'role', user: me, role: 'moderator' }),
+        entry(4, { op: 'mute', user: me, until: Date.now() + 600000 }),
+        entry(5, { op: 'ban', user: bob, reason: 'spam' }),
+        entry(6, { op: 'settings', archived: true }),
+      ];
+      const build = (feed) => {
+        const store = new Store();
+        store.setMe(me);
+        store.upsertRoom({ id: 7, name: 'town', kind: 'public', member_count: 2, last_seq: 0, joined: true, role: 'member' });
+        feed(store);
+        const room = store.room(7);
+        return {
+          resume: store.resumeMap(),
+          lastSeq: room.lastSeq,
+          topic: room.info.topic,
+          archived: room.info.archived,
+          role: room.info.role,
+          muted: store.mutedUntil(7) > Date.now(),
+          canModerate: store.canModerate(7),
+          lines: room.notices.map((n) => n.key),
+          messages: room.messages.length,
+        };
+      };
+      const live = build((s) => {
+        s.setLatest(7, { messages: [], has_more: false });
+        for (const e of stream) s.addMessages(7, [e]);
+      });
+      const twice = build((s) => {
+        s.setLatest(7, { messages: [], has_more: false });
+        for (const e of stream) s.applyRoomEntry(e); // the replies first...
+        s.addMessages(7, stream); // ...then the events
+        s.addMessages(7, stream); // ...and a replay
+      });
+      return { live, twice };
+    });
+    assert.deepEqual(result.live, {
+      resume: { 7: 6 },
+      lastSeq: 6,
+      topic: 'Ship it',
+      archived: true,
+      role: 'moderator',
+      muted: true,
+      canModerate: true,
+      lines: ['e2', 'e3', 'e4', 'e5', 'e6'],
+      messages: 1,
+    });
+    assert.deepEqual(result.twice, result.live);
   });
 });

@@ -1,16 +1,19 @@
 // app.js — the entry point and controller. Restores the session or shows sign-in, then wires
 // the pieces: connection events and replies go into the store, the store's changes go to the
 // views, the views' intents come back here as actions (send, edit, delete, react, threads,
-// mentions, rooms, read markers, search). The only module that knows the others.
+// mentions, rooms, read markers, search, invitations, room settings and moderation). The only
+// module that knows the others.
 
 import * as api from './api.js';
 import * as saved from './session.js';
 import { Connection } from './connection.js';
 import { Store } from './store.js';
 import {
-  Ev, Req, HISTORY_PAGE, READ_SYNC_MS, ROOM_PAGE, SEARCH_PAGE, THREAD_PAGE, TYPING_RESEND_MS,
+  AUDIT_PAGE, Close, Ev, Req, HISTORY_PAGE, READ_SYNC_MS, ROOM_PAGE, SEARCH_PAGE, THREAD_PAGE, TYPING_RESEND_MS,
   errorText, newClientId, sendFailureText,
 } from './protocol.js';
+import { RoomAdminView } from './view/roomadmin.js';
+import { formatTime } from './view/dom.js';
 import { AuthView } from './view/auth.js';
 import { SidebarView } from './view/sidebar.js';
 import { RoomView } from './view/room.js';
@@ -77,6 +80,11 @@ const chatActions = {
   discard: (clientId) => store.removePending(clientId),
   leaveRoom: (id) => leaveRoom(id).catch((err) => toast(errorText(err.code, err.message))),
   showMembers: (id) => dialogs.openMembers(store, id),
+  roomInfo: (id) => roomAdmin.openInfo(store, id),
+  acceptInvite: (id) => acceptInvite(id).catch((err) => toast(errorText(err.code, err.message))),
+  declineInvite: (id) => declineInvite(id).catch((err) => toast(errorText(err.code, err.message))),
+  toggleArchived: () => store.setShowArchived(!store.showArchived),
+  auditLog: () => roomAdmin.openAudit(),
   send,
   setNotify: (id, level) => setNotify(id, level).catch((err) => toast(errorText(err.code, err.message))),
   typing: setTyping,
@@ -123,15 +131,17 @@ const chatActions = {
 };
 
 const dialogActions = {
-  async createRoom(name) {
-    const { room } = await request(Req.ROOM_CREATE, { name });
+  async createRoom(name, isPrivate = false) {
+    const { room } = await request(Req.ROOM_CREATE, isPrivate ? { name, private: true } : { name });
     adoptRoom(room);
   },
-  /** One page of public rooms: `{rooms, next}` (`next` null on the last page). */
-  async listRooms({ query = '', after = null } = {}) {
+  /** One page of public rooms: `{rooms, next}` (`next` null on the last page); `archived`:
+   *  the archived rooms instead. */
+  async listRooms({ query = '', after = null, archived = false } = {}) {
     const data = { limit: ROOM_PAGE };
     if (query) data.query = query;
     if (after) data.after = after;
+    if (archived) data.archived = true;
     const { rooms, next } = await request(Req.ROOM_LIST, data);
     return { rooms, next: next ?? null };
   },
@@ -145,6 +155,16 @@ const dialogActions = {
     const { members } = await request(Req.ROOM_MEMBERS, { room: roomId });
     return members;
   },
+  /** A moderation request (room.kick, room.ban, room.unban, room.mute, room.unmute, room.role,
+   *  room.update) with a fresh `client_id`; its room event is applied at once. */
+  moderate: (type, data) => moderate(type, data),
+  invite: (roomId, user) => request(Req.ROOM_INVITE, { room: roomId, user }),
+  bans: (roomId) => request(Req.ROOM_BANS, { room: roomId }).then((r) => r.bans),
+  audit: (before) => request(Req.ADMIN_AUDIT, before ? { before, limit: AUDIT_PAGE } : { limit: AUDIT_PAGE }),
+  showMembers: (id) => dialogs.openMembers(store, id),
+  invitePeople: (id) => roomAdmin.openInvite(store, id),
+  showBans: (id) => roomAdmin.openBans(store, id),
+  banMember: (roomId, user, report) => roomAdmin.openBan(store, roomId, user, report),
   async listSessions() {
     const { sessions } = await api.sessions(session?.token);
     return sessions;
@@ -161,6 +181,7 @@ const roomView = new RoomView(chatActions);
 const composer = new ComposerView(chatActions);
 const banner = new BannerView(chatActions);
 const dialogs = new Dialogs(dialogActions);
+const roomAdmin = new RoomAdminView(dialogActions);
 const threadView = new ThreadView(chatActions);
 initMessageDialogs();
 const attention = new Attention({
@@ -195,6 +216,7 @@ store.subscribe((topics) => {
   threadView.render(store, topics);
   banner.render(store, topics);
   notifyMenu.render(store, topics);
+  roomAdmin.render(store, topics);
   persist(topics);
   updateTitle();
   if (topics.has('current') || topics.has('all')) showCurrentInAddress();
@@ -347,7 +369,8 @@ function enterChat({ token, user }) {
   conn.on('ready', onReady);
   conn.on('event', onEvent);
   conn.on('unauthorized', ({ code }) => {
-    endSession(code === 4003 ? 'You were signed out.' : 'Your session has ended. Please sign in again.');
+    endSession(code === Close.DEACTIVATED ? 'Your account was deactivated by an administrator.'
+      : code === 4003 ? 'You were signed out.' : 'Your session has ended. Please sign in again.');
   });
   conn.start();
 }
@@ -378,6 +401,9 @@ function endSession(notice) {
   composer.clearAttachments();
   saved.clearSession(userId);
   dialogs.closeAll();
+  roomAdmin.closeAll();
+  adminChecked = false;
+  removals.clear();
   searchView.reset();
   closePopup(false);
   for (const id of ['dlg-delete', 'dlg-edits']) document.getElementById(id).close();
@@ -434,7 +460,40 @@ function onReady(reply) {
   if (store.thread && !store.thread.loaded) loadThread();
   membersCache.clear();
   flushReads();
+  loadInvites();
+  checkAdmin();
 }
+
+/** My pending invitations (they also come live as `room_invited`). */
+function loadInvites() {
+  request(Req.INVITE_LIST)
+    .then(({ invites }) => store.setInvites(invites))
+    .catch(() => {});
+}
+
+/** the admin check has been answered for this session */
+let adminChecked = false;
+
+/** The `auth` reply does not say whether I am a server admin: `admin.audit` answers admins
+ *  only (others get `forbidden`). */
+function checkAdmin() {
+  if (adminChecked) return;
+  request(Req.ADMIN_AUDIT, { limit: 1 }).then(
+    () => {
+      adminChecked = true;
+      store.setAdmin(true);
+    },
+    (err) => {
+      if (err.code === 'forbidden') {
+        adminChecked = true;
+        store.setAdmin(false);
+      }
+    },
+  );
+}
+
+/** room id -> why I was removed from it (my own kick/ban event, before its `room_removed`) */
+const removals = new Map();
 
 function onEvent({ type, data }) {
   const me = store.me;
@@ -472,12 +531,29 @@ function onEvent({ type, data }) {
     case Ev.PRESENCE_RESET:
       store.resetPresence(data.online);
       break;
+    case Ev.ROOM_EVENT:
+      // A stream entry: it moves the room's `resume` position like a message does.
+      store.addMessages(data.room, [data]);
+      if ((data.change.op === 'kick' || data.change.op === 'ban') && data.change.user?.id === me?.id) {
+        const title = store.room(data.room)?.info.name ?? 'a room';
+        const how = data.change.op === 'ban' ? 'banned from' : 'removed from';
+        removals.set(data.room, `You were ${how} #${title} by ${data.sender.name}${data.change.reason ? `: ${data.change.reason}` : ''}.`);
+      }
+      break;
+    case Ev.ROOM_INVITED:
+      if (!store.room(data.room)) store.addInvite(data);
+      break;
     case Ev.ROOM_ADDED:
+      store.removeInvite(data.room.id);
       store.upsertRoom(data.room, { fresh: data.room.kind === 'dm' });
       if (!store.room(data.room.id).loaded) loadLatest(data.room.id);
       break;
     case Ev.ROOM_REMOVED:
       store.removeRoom(data.room);
+      if (removals.has(data.room)) {
+        showRemoval(removals.get(data.room));
+        removals.delete(data.room);
+      }
       break;
     case Ev.ROOM_READ:
       store.applyRead(data.room, data.read_seq, data);
@@ -630,6 +706,32 @@ async function setNotify(id, level) {
   store.setNotify(reply.room, reply.notify);
 }
 
+/** An invitation accepted: `room.join` makes me a member. */
+async function acceptInvite(id) {
+  const { room } = await request(Req.ROOM_JOIN, { room: id });
+  store.removeInvite(id);
+  adoptRoom(room);
+}
+
+async function declineInvite(id) {
+  await request(Req.INVITE_DECLINE, { room: id });
+  store.removeInvite(id);
+}
+
+/** A moderation or settings request; its reply's room event is applied at once (the same
+ *  entry comes again as `room_event`, which moves the room's `resume` position). */
+async function moderate(type, data) {
+  const reply = await request(type, { ...data, client_id: newClientId() });
+  if (reply.entry) store.applyRoomEntry(reply.entry);
+  return reply;
+}
+
+/** A request refused because I am muted or the room is archived: the composer says so. */
+function noteRefusal(roomId, err) {
+  if (err.code === 'muted') store.setMuted(roomId, Date.now() + (err.detail?.retry_after_ms ?? 60000));
+  else if (err.code === 'room_archived') store.setArchived(roomId);
+}
+
 async function leaveRoom(id) {
   await request(Req.ROOM_LEAVE, { room: id });
   store.removeRoom(id);
@@ -661,6 +763,7 @@ function deliver(roomId, clientId, body, thread = null, alsoRoom = false, files 
     },
     (err) => {
       if (c !== conn) return;
+      noteRefusal(roomId, err);
       store.updatePending(clientId, { state: 'failed', error: sendFailureText(err.code) });
     },
   );
@@ -689,7 +792,10 @@ function change(type, data) {
       if (entry) store.applyEntry(entry);
     },
     (err) => {
-      if (c === conn) toast(errorText(err.code, err.message));
+      if (c !== conn) return;
+      noteRefusal(data.room, err);
+      const until = err.code === 'muted' ? store.mutedUntil(data.room) : 0;
+      toast(until ? `You are muted until ${formatTime(until)}.` : errorText(err.code, err.message));
     },
   );
 }
@@ -810,13 +916,18 @@ function isPhone() {
   return window.matchMedia('(max-width: 760px)').matches;
 }
 
-function toast(text) {
+function toast(text, ms = 5000) {
   toastEl.textContent = text;
   toastEl.hidden = false;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => {
     toastEl.hidden = true;
-  }, 5000);
+  }, ms);
+}
+
+/** I was kicked or banned: the room is gone from the list; say why, a little longer. */
+function showRemoval(text) {
+  toast(text, 10000);
 }
 
 /** Asks the server what the sign-in screen may offer (guest access) and what it allows (the

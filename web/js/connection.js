@@ -3,7 +3,8 @@
 // browser's `offline`/`online` events, an idle `ping` with a short deadline, a check when the tab
 // comes back), and the outbox: every `message.send` and every change (edit, delete, reaction)
 // stays queued (same `client_id`) until the server answers, across any number of reconnects,
-// so it reaches the server once.
+// so it reaches the server once. A close that reconnecting cannot help (`4001`, `4003`, and
+// `4010`: the account was deactivated) stops it and says so (`unauthorized`).
 // Knows the protocol's frames; knows nothing of the DOM or of the store's shape.
 
 import { Req, closeNeedsSignIn } from './protocol.js';

@@ -24,6 +24,19 @@ export const Req = Object.freeze({
   TYPING: 'typing',
   PRESENCE_LIST: 'presence.list',
   PING: 'ping',
+  // private rooms, settings, roles and moderation (section 4, "Roles and moderation")
+  ROOM_INVITE: 'room.invite',
+  INVITE_LIST: 'invite.list',
+  INVITE_DECLINE: 'invite.decline',
+  ROOM_UPDATE: 'room.update',
+  ROOM_KICK: 'room.kick',
+  ROOM_BAN: 'room.ban',
+  ROOM_UNBAN: 'room.unban',
+  ROOM_MUTE: 'room.mute',
+  ROOM_UNMUTE: 'room.unmute',
+  ROOM_ROLE: 'room.role',
+  ROOM_BANS: 'room.bans',
+  ADMIN_AUDIT: 'admin.audit',
 });
 
 /** Event names (section 5). */
@@ -41,6 +54,8 @@ export const Ev = Object.freeze({
   ROOM_REMOVED: 'room_removed',
   ROOM_READ: 'room_read',
   ROOM_NOTIFY: 'room_notify',
+  ROOM_EVENT: 'room_event',
+  ROOM_INVITED: 'room_invited',
 });
 
 /** How long reading settles before the read marker goes to the server (one `room.read` per
@@ -56,11 +71,72 @@ export const Close = Object.freeze({
   UNAUTHENTICATED: 4001,
   REVOKED: 4003,
   SLOW_CONSUMER: 4008,
+  DEACTIVATED: 4010,
 });
 
-/** Close codes after which reconnecting cannot help: the person must sign in again. */
+/** Close codes after which reconnecting cannot help: the person must sign in again (or, for
+ *  `4010`, an admin deactivated the account: no reconnecting at all). */
 export function closeNeedsSignIn(code) {
-  return code === Close.UNAUTHENTICATED || code === Close.REVOKED;
+  return code === Close.UNAUTHENTICATED || code === Close.REVOKED || code === Close.DEACTIVATED;
+}
+
+// ---- roles and moderation (section 4, "Roles and moderation") ---------------------------------
+
+/** A room's roles by rank; a server admin outranks them all (rank 3). */
+export const ROLE_RANK = Object.freeze({ member: 0, moderator: 1, owner: 2 });
+export const ADMIN_RANK = 3;
+/** The `change.op`s of room events (`room_event`): stream entries that change the room, not a message. */
+export const ROOM_EVENT_OPS = Object.freeze(['kick', 'ban', 'unban', 'mute', 'unmute', 'role', 'settings']);
+/** The mute lengths the member menu offers (`room.mute` takes 1 to 43200 minutes). */
+export const MUTE_CHOICES = Object.freeze([
+  { minutes: 10, label: '10 minutes' },
+  { minutes: 60, label: '1 hour' },
+  { minutes: 1440, label: '1 day' },
+]);
+/** `room.update` limits (section 7). */
+export const TOPIC_MAX = 250;
+export const DESCRIPTION_MAX = 2000;
+export const REASON_MAX = 500;
+/** `admin.audit` page size of the audit log view (the server allows 1 to 200). */
+export const AUDIT_PAGE = 50;
+
+/** "10 minutes", "1 hour", "2 days": a mute's length for people. */
+export function durationText(ms) {
+  const minutes = Math.max(1, Math.round(ms / 60000));
+  const unit = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (minutes % 1440 === 0) return unit(minutes / 1440, 'day');
+  if (minutes % 60 === 0) return unit(minutes / 60, 'hour');
+  return unit(minutes, 'minute');
+}
+
+/**
+ * A room event as a line for the timeline: "ana banned bob: spam", "ana muted bob for 10
+ * minutes", "ana made bob a moderator", "ana changed the topic to “…”", "ana archived the room".
+ */
+export function describeRoomEvent(entry) {
+  const c = entry.change ?? {};
+  const by = entry.sender?.name ?? 'someone';
+  const who = c.user?.name ?? 'someone';
+  const reason = c.reason ? `: ${c.reason}` : '';
+  switch (c.op) {
+    case 'kick': return `${by} removed ${who} from the room${reason}`;
+    case 'ban': return `${by} banned ${who}${reason}`;
+    case 'unban': return `${by} lifted the ban on ${who}`;
+    case 'mute': return `${by} muted ${who} for ${durationText((c.until ?? entry.ts) - entry.ts)}`;
+    case 'unmute': return `${by} unmuted ${who}`;
+    case 'role':
+      return c.role === 'member' ? `${by} made ${who} a member` : `${by} made ${who} ${c.role === 'owner' ? 'an owner' : 'a moderator'}`;
+    case 'settings': {
+      const parts = [];
+      if (c.name !== undefined) parts.push(`renamed the room to #${c.name}`);
+      if (c.topic !== undefined) parts.push(c.topic ? `changed the topic to “${c.topic}”` : 'cleared the topic');
+      if (c.description !== undefined) parts.push(c.description ? 'changed the description' : 'cleared the description');
+      if (c.archived === true) parts.push('archived the room');
+      if (c.archived === false) parts.push('unarchived the room');
+      return `${by} ${parts.join(', ') || 'changed the room settings'}`;
+    }
+    default: return `${by} changed the room`;
+  }
 }
 
 /** Defaults until the server's `auth` reply tells the real limits. */
@@ -148,6 +224,10 @@ const ERROR_TEXT = {
   invalid_thread: 'Threads are one level deep: reply in the first message\'s thread.',
   invalid_emoji: 'That is not a single emoji.',
   too_many_reactions: 'This message has as many different reactions as it can take.',
+  banned: 'You are banned from that room.',
+  muted: 'You are muted in this room for now.',
+  room_archived: 'This room is archived: it is read-only.',
+  account_deactivated: 'This account was deactivated by an administrator.',
   disconnected: 'Not connected to the server.',
   timeout: 'The server took too long to answer.',
 };
@@ -163,6 +243,9 @@ const SEND_FAILURE_TEXT = {
   message_deleted: 'the message it replies to was deleted',
   invalid_thread: 'that message is itself a reply',
   unknown_file: 'an attached file is gone (upload it again)',
+  muted: 'you are muted here',
+  room_archived: 'the room is archived (read-only)',
+  forbidden: 'not allowed',
 };
 
 /** Why a `message.send` failed, short enough to sit under the message ("Not sent: ..."). */

@@ -4,7 +4,7 @@
 // what I have read and where I am mentioned. app.js calls its methods; views subscribe and
 // re-render the parts named in each change. No DOM, no sockets.
 
-import { DEFAULT_LIMITS } from './protocol.js';
+import { ADMIN_RANK, DEFAULT_LIMITS, ROLE_RANK, ROOM_EVENT_OPS } from './protocol.js';
 
 /** A typing state the server never ended (a lost `active: false`) ends by itself after this. */
 const TYPING_FALLBACK_MS = 8000;
@@ -42,6 +42,10 @@ export const KEEP_AFTER_TRIM = 800;
   *                                a DM, all): the client's own mention count (a delete takes one out)
   * @property {object|null} counts the server's counts: {unread, mentions, readSeq, lastSeq}, as
   *                                of the marker `readSeq` and the room's `lastSeq` back then
+  * @property {number} mutedUntil  I am muted here until then (ms since the epoch; 0: not muted),
+  *                                from a `mute` room event or a `muted` error
+  * @property {Map<number, string>} roles  user id -> role, as far as room events seen here tell
+  *                                (`room.members` does not say): a hint for the member menu
   */
 
 /**
@@ -106,6 +110,12 @@ export class Store {
     this.focus = null;
     /** the connection's status object ({status, attempt, retryAt}) */
     this.connection = { status: 'idle', attempt: 0, retryAt: 0 };
+    /** room id -> my pending invitation there: {room, name, by, ts} */
+    this.invites = new Map();
+    /** I am a server admin (learnt from `admin.audit` answering, not `forbidden`) */
+    this.isAdmin = false;
+    /** the sidebar shows archived rooms too */
+    this.showArchived = false;
     this.changed('all');
   }
 
@@ -205,7 +215,8 @@ export class Store {
   upsertRoom(info, { fresh = false, countsAfter } = {}) {
     let room = this.rooms.get(info.id);
     if (room) {
-      room.info = { ...room.info, ...info };
+      // A Room object is whole: a setting it leaves out is empty now (section 3).
+      room.info = { ...room.info, topic: undefined, description: undefined, archived: undefined, ...info };
     } else {
       room = {
         id: info.id,
@@ -222,6 +233,8 @@ export class Store {
         newer: [],
         mentionSeqs: [],
         counts: null,
+        mutedUntil: 0,
+        roles: new Map(),
       };
       this.rooms.set(info.id, room);
     }
@@ -256,10 +269,11 @@ export class Store {
     this.changed('rooms', `room:${id}`);
   }
 
-  /** Rooms in sidebar order: public rooms by name, then DMs by peer name. */
+  /** Rooms of a kind (or of several: an array) by name (DMs by peer name). */
   sortedRooms(kind) {
+    const kinds = Array.isArray(kind) ? kind : [kind];
     return [...this.rooms.values()]
-      .filter((r) => r.info.kind === kind)
+      .filter((r) => kinds.includes(r.info.kind))
       .sort((a, b) => roomTitle(a.info).localeCompare(roomTitle(b.info)));
   }
 
@@ -303,7 +317,7 @@ export class Store {
     if (wanted != null && this.rooms.has(wanted)) {
       this.currentRoomId = wanted;
     } else {
-      const publics = this.sortedRooms('public');
+      const publics = this.sortedRooms(['public', 'private']).filter((r) => !r.info.archived);
       const general = publics.find((r) => r.info.name === 'general');
       this.currentRoomId = (general ?? publics[0] ?? [...this.rooms.values()][0])?.id ?? null;
     }
@@ -329,6 +343,12 @@ export class Store {
     for (const msg of messages) {
       this.remember(msg.sender);
       if (msg.seq > room.lastSeq) room.lastSeq = msg.seq;
+      if (msg.change && ROOM_EVENT_OPS.includes(msg.change.op)) {
+        // A room event: a stream entry like any other (it moved `lastSeq` above, so `resume`
+        // goes past it), applied to the room and shown as a line in the timeline.
+        touched = this.applyRoomEvent(room, msg) || touched;
+        continue;
+      }
       if (msg.change) {
         touched = this.applyChange(room, msg) || touched;
         continue;
@@ -450,6 +470,130 @@ export class Store {
     const room = this.rooms.get(entry.room);
     if (!room || !entry.change) return;
     if (this.applyChange(room, entry)) this.changed('rooms', `room:${room.id}`);
+  }
+
+  /**
+   * Apply a room event (kick, ban, unban, mute, unmute, role, settings), idempotently: the
+   * settings it names, a role (mine: `info.role`), my mute; and a line in the timeline, once per
+   * `seq`. True when something shown changed.
+   */
+  applyRoomEvent(room, entry) {
+    const c = entry.change;
+    const mine = c.user && c.user.id === this.me?.id;
+    switch (c.op) {
+      case 'settings': {
+        const patch = {};
+        for (const key of ['name', 'topic', 'description', 'archived']) if (c[key] !== undefined) patch[key] = c[key];
+        room.info = { ...room.info, ...patch };
+        this.changed('rooms', 'current');
+        break;
+      }
+      case 'role':
+        room.roles.set(c.user.id, c.role);
+        if (mine) room.info = { ...room.info, role: c.role };
+        if (mine) this.changed('rooms');
+        break;
+      case 'mute':
+      case 'unmute':
+        if (mine) {
+          room.mutedUntil = c.op === 'mute' ? c.until ?? 0 : 0;
+          this.changed('current');
+        }
+        break;
+      default:
+        break;
+    }
+    const key = `e${entry.seq}`;
+    if (!room.notices.some((n) => n.key === key)) {
+      const notice = { key, afterSeq: entry.seq, ts: entry.ts, event: entry };
+      let i = room.notices.length;
+      while (i > 0 && room.notices[i - 1].afterSeq > entry.seq) i--;
+      room.notices.splice(i, 0, notice);
+      if (room.notices.length > MAX_NOTICES) room.notices.shift();
+    }
+    this.changed(`room:${room.id}`);
+    return true;
+  }
+
+  /** A room event from a request's reply: applied now, without moving `lastSeq` (its event
+   *  follows and does that, as for applyEntry). */
+  applyRoomEntry(entry) {
+    const room = this.rooms.get(entry?.room);
+    if (!room || !entry.change || !ROOM_EVENT_OPS.includes(entry.change.op)) return;
+    this.applyRoomEvent(room, entry);
+  }
+
+  /** I am muted in the room until `until` (a `muted` error's `retry_after_ms`). */
+  setMuted(roomId, until) {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    room.mutedUntil = until;
+    this.changed(`room:${roomId}`, 'current');
+  }
+
+  /** The room turned out to be archived (a `room_archived` error). */
+  setArchived(roomId) {
+    const room = this.rooms.get(roomId);
+    if (!room || room.info.archived) return;
+    room.info = { ...room.info, archived: true };
+    this.changed('rooms', 'current', `room:${roomId}`);
+  }
+
+  /** When my mute in the room ends (0: not muted now). */
+  mutedUntil(roomId) {
+    const until = this.rooms.get(roomId)?.mutedUntil ?? 0;
+    return until > Date.now() ? until : 0;
+  }
+
+  /** My rank in a room: an admin's 3, else my role's (DMs and group DMs: none, -1). */
+  rank(roomId) {
+    const info = this.rooms.get(roomId)?.info;
+    // DMs and group DMs have no roles.
+    if (!info || info.kind === 'dm' || info.kind === 'group') return -1;
+    if (this.isAdmin) return ADMIN_RANK;
+    return ROLE_RANK[info.role] ?? 0;
+  }
+
+  /** I may moderate the room (delete others' messages, kick, ban, mute, change settings). */
+  canModerate(roomId) {
+    return this.rank(roomId) >= ROLE_RANK.moderator;
+  }
+
+  /** Someone's rank in the room, when room events seen here tell it (else null: unknown). */
+  rankOf(roomId, userId) {
+    const role = this.rooms.get(roomId)?.roles.get(userId);
+    return role === undefined ? null : ROLE_RANK[role] ?? 0;
+  }
+
+  setAdmin(yes) {
+    if (this.isAdmin === yes) return;
+    this.isAdmin = yes;
+    this.changed('session', 'rooms', 'current');
+    for (const id of this.rooms.keys()) this.changed(`room:${id}`);
+  }
+
+  setShowArchived(yes) {
+    this.showArchived = yes;
+    this.changed('rooms');
+  }
+
+  // ---- invitations -----------------------------------------------------------------------------
+
+  /** The pending invitations (`invite.list`), replacing what was held. */
+  setInvites(invites) {
+    this.invites = new Map((invites ?? []).map((inv) => [inv.room, inv]));
+    for (const inv of invites ?? []) this.remember(inv.by);
+    this.changed('invites');
+  }
+
+  addInvite(invite) {
+    this.remember(invite.by);
+    this.invites.set(invite.room, invite);
+    this.changed('invites');
+  }
+
+  removeInvite(roomId) {
+    if (this.invites.delete(roomId)) this.changed('invites');
   }
 
   /** The message mentions me: by name, with `@room`, or anything from someone else in a DM. */

@@ -4,12 +4,13 @@
 // edits my last message. Attachments (the paperclip's file picker, files dropped on the room,
 // files pasted into the box) upload at once, each with its name, size, a progress bar and a
 // cancel button, per room; Send waits until they are all uploaded. Tells app.js about sends and
-// typing; talks to the server only through files.js's uploads.
+// typing; talks to the server only through files.js's uploads. In an archived room the box
+// gives way to a read-only notice; while I am muted it is disabled, saying until when.
 
 import { charCount, errorText, isBlank } from '../protocol.js';
 import { roomTitle } from '../store.js';
 import { MentionPicker } from './mentions.js';
-import { h, icon } from './dom.js';
+import { h, icon, formatTime } from './dom.js';
 import { humanSize, uploadFile } from '../files.js';
 
 /** What went wrong with an upload: the kind, then the server's own words. */
@@ -45,6 +46,10 @@ export class ComposerView {
     this.fileList = $('composer-files');
     this.fileInput = $('composer-file-input');
     this.dropOverlay = $('drop-overlay');
+    this.notice = $('composer-notice');
+    /** re-renders when a mute ends */
+    this.muteTimer = 0;
+    this.mutedUntil = 0;
     /** room id -> [attachment]: {key, name, size, state: 'uploading'|'done'|'error', error,
      *  info (the FileInfo once uploaded), abort, el} */
     this.attachments = new Map();
@@ -247,13 +252,35 @@ export class ComposerView {
       this.renderFiles();
     }
     this.max = store.limits.max_message_chars;
-    this.form.hidden = !room;
+    const archived = room?.info.archived === true;
+    this.form.hidden = !room || archived;
+    this.renderRestriction(store, room, archived);
     if (room) {
       const where = room.info.kind === 'dm' ? roomTitle(room.info) : `#${room.info.name}`;
       this.input.placeholder = `Message ${where}`;
       this.input.setAttribute('aria-label', `Message ${where}`);
     }
     this.update();
+  }
+
+  /** Archived: a read-only notice instead of the box. Muted: the box disabled until the mute
+   *  ends (then it comes back by itself). */
+  renderRestriction(store, room, archived) {
+    clearTimeout(this.muteTimer);
+    const until = room && !archived ? store.mutedUntil(room.id) : 0;
+    this.mutedUntil = until;
+    let text = '';
+    if (archived) text = 'This room is archived: it is read-only.';
+    else if (until) text = `You are muted until ${formatTime(until)}.`;
+    this.notice.hidden = !text;
+    this.notice.textContent = text;
+    this.notice.classList.toggle('muted', Boolean(until));
+    this.input.disabled = Boolean(until);
+    this.form.classList.toggle('muted', Boolean(until));
+    if (until) {
+      // (a timer of at most a day; longer mutes are checked again then)
+      this.muteTimer = setTimeout(() => this.render(store, new Set()), Math.min(until - Date.now() + 50, 86400000));
+    }
   }
 
   /** Refresh the counter, the send button and the height. */
@@ -271,7 +298,7 @@ export class ComposerView {
     const files = this.current();
     const waiting = files.some((a) => a.state === 'uploading');
     const failed = files.some((a) => a.state === 'error');
-    this.sendBtn.disabled = (isBlank(text) && !files.length) || remaining < 0 || waiting || failed;
+    this.sendBtn.disabled = (isBlank(text) && !files.length) || remaining < 0 || waiting || failed || this.mutedUntil > Date.now();
     this.sendBtn.title = waiting ? 'Waiting for the uploads' : failed ? 'Remove the files that failed first' : 'Send (Enter)';
     this.input.setAttribute('aria-invalid', String(remaining < 0));
     this.input.style.height = 'auto';
@@ -279,6 +306,7 @@ export class ComposerView {
   }
 
   submit() {
+    if (this.mutedUntil > Date.now()) return;
     const body = this.input.value;
     const files = this.current();
     if ((isBlank(body) && !files.length) || charCount(body) > this.max) return;

@@ -1,16 +1,20 @@
-// view/dialogs.js — the modal dialogs: create a room, browse and join rooms, start a direct
-// message, see a room's members, and the account (signed-in devices, sign out everywhere,
-// password change). Each asks app.js (through `actions`) and shows the answer or
+// view/dialogs.js — the modal dialogs: create a room (public or private), browse and join rooms
+// (or the archived ones), start a direct message, see a room's members (with the member menu of
+// roomadmin.js for moderators, Invite people, Bans), and the account (signed-in devices, sign
+// out everywhere, password change). Each asks app.js (through `actions`) and shows the answer or
 // the error; native <dialog> gives focus trapping and Escape to close.
 
-import { h, avatar, formatFull } from './dom.js';
+import { h, avatar, formatFull, icon } from './dom.js';
 import { NAME_RE, ROOM_SEARCH_DEBOUNCE_MS, errorText } from '../protocol.js';
 import { roomTitle } from '../store.js';
+import { canActOn, openMemberMenu } from './roomadmin.js';
 
 export class Dialogs {
   /**
-   * @param {object} actions createRoom(name), listRooms({query, after}) -> {rooms, next},
-   *                         joinRoom(id), selectRoom(id), openDm(name), members(roomId),
+   * @param {object} actions createRoom(name, private), listRooms({query, after, archived}) ->
+   *                         {rooms, next}, joinRoom(id), selectRoom(id), openDm(name), members(roomId),
+   *                         moderate(type, data), invitePeople(roomId), showBans(roomId),
+   *                         banMember(roomId, user, report),
    *                         listSessions(), revokeSession(id), signOut(),
    *                         signOutEverywhere(), changePassword(old, new)
    *                         (the request ones return promises that reject with {code})
@@ -59,6 +63,11 @@ export class Dialogs {
       this.searchRooms();
     });
     $('browse-more').addEventListener('click', () => this.loadRooms(false));
+    $('browse-archived').addEventListener('change', () => this.searchRooms());
+    /** the room the members dialog shows */
+    this.membersRoom = null;
+    $('members-invite').addEventListener('click', () => this.actions.invitePeople(this.membersRoom));
+    $('members-bans').addEventListener('click', () => this.actions.showBans(this.membersRoom));
   }
 
   closeAll() {
@@ -70,6 +79,7 @@ export class Dialogs {
   openCreate() {
     const input = document.getElementById('create-name');
     input.value = '';
+    document.getElementById('create-private').checked = false;
     document.getElementById('create-error').textContent = '';
     this.create.showModal();
     input.focus();
@@ -85,7 +95,7 @@ export class Dialogs {
       return;
     }
     try {
-      await this.actions.createRoom(name);
+      await this.actions.createRoom(name, document.getElementById('create-private').checked);
       this.create.close();
     } catch (err) {
       error.textContent = err.code === 'name_taken' ? `A room called #${name} already exists.` : errorText(err.code, err.message);
@@ -95,9 +105,10 @@ export class Dialogs {
 
   // ---- browse ------------------------------------------------------------------------------
 
-  openBrowse(store) {
+  openBrowse(store, { archived = false } = {}) {
     const query = document.getElementById('browse-query');
     query.value = '';
+    document.getElementById('browse-archived').checked = archived;
     clearTimeout(this.browsing.timer);
     this.browsing.store = store;
     this.browse.showModal();
@@ -108,6 +119,7 @@ export class Dialogs {
   /** Starts over with the search box's text: the first page of matching rooms. */
   searchRooms() {
     this.browsing.query = document.getElementById('browse-query').value.trim().replace(/^#/, '');
+    this.browsing.archived = document.getElementById('browse-archived').checked;
     return this.loadRooms(true);
   }
 
@@ -130,7 +142,7 @@ export class Dialogs {
     status.textContent = fresh ? (b.query ? 'Searching…' : 'Loading rooms…') : 'Loading more rooms…';
     let page;
     try {
-      page = await this.actions.listRooms({ query: b.query, after: fresh ? null : b.next });
+      page = await this.actions.listRooms({ query: b.query, after: fresh ? null : b.next, archived: b.archived });
     } catch (err) {
       if (generation !== b.generation) return;
       status.textContent = errorText(err.code, err.message);
@@ -138,8 +150,9 @@ export class Dialogs {
       return;
     }
     if (generation !== b.generation) return;
-    // Pages come in name order from the server; DMs (first page only) are not browsed here.
-    const publics = page.rooms.filter((r) => r.kind === 'public');
+    // Pages come in name order from the server; DMs (first page only) are not browsed here,
+    // my private rooms are (after the public ones, on the first page).
+    const publics = page.rooms.filter((r) => r.kind === 'public' || r.kind === 'private');
     list.append(...publics.map((room) => this.browseRow(b.store, room)));
     b.shown += publics.length;
     b.next = page.next;
@@ -151,8 +164,9 @@ export class Dialogs {
   }
 
   browseSummary(shown, query, more) {
-    if (!shown) return query ? `No rooms match “${query}”.` : 'No rooms yet.';
-    const rooms = `${shown} ${shown === 1 ? 'room' : 'rooms'}`;
+    const archived = this.browsing.archived ? 'archived ' : '';
+    if (!shown) return query ? `No ${archived}rooms match “${query}”.` : `No ${archived}rooms yet.`;
+    const rooms = `${shown} ${archived}${shown === 1 ? 'room' : 'rooms'}`;
     const what = query ? `${rooms} matching “${query}”` : rooms;
     return more ? `${what} shown, more below.` : `${what}.`;
   }
@@ -168,8 +182,11 @@ export class Dialogs {
         click: async () => {
           btn.disabled = true;
           try {
-            if (joined) this.actions.selectRoom(room.id);
-            else await this.actions.joinRoom(room.id);
+            if (joined) {
+              // An archived room of mine is hidden from the sidebar until asked for.
+              if (room.archived && !store.showArchived) store.setShowArchived(true);
+              this.actions.selectRoom(room.id);
+            } else await this.actions.joinRoom(room.id);
             this.browse.close();
           } catch (err) {
             btn.disabled = false;
@@ -179,10 +196,12 @@ export class Dialogs {
       },
     }, label);
     const count = room.member_count ?? 0;
-    return h('li', { class: 'browse-row' },
-      h('span', { class: 'browse-hash', attrs: { 'aria-hidden': 'true' } }, '#'),
+    return h('li', { class: 'browse-row', dataset: { room: room.name } },
+      room.kind === 'private'
+        ? h('span', { class: 'browse-hash', title: 'Private room' }, icon('lock', 15))
+        : h('span', { class: 'browse-hash', attrs: { 'aria-hidden': 'true' } }, '#'),
       h('span', { class: 'browse-name' }, room.name),
-      h('span', { class: 'browse-meta' }, `${count} ${count === 1 ? 'member' : 'members'}`),
+      h('span', { class: 'browse-meta' }, `${room.archived ? 'archived · ' : ''}${count} ${count === 1 ? 'member' : 'members'}`),
       btn);
   }
 
@@ -224,13 +243,23 @@ export class Dialogs {
   async openMembers(store, roomId) {
     const room = store.room(roomId);
     if (!room) return;
-    const status = document.getElementById('members-status');
-    const list = document.getElementById('members-list');
+    this.membersRoom = roomId;
     const title = document.getElementById('dlg-members-title');
     title.textContent = room.info.kind === 'dm' ? 'Conversation' : `Members of #${roomTitle(room.info)}`;
+    document.getElementById('members-report').textContent = '';
+    const mod = store.canModerate(roomId);
+    document.getElementById('members-invite').hidden = room.info.kind !== 'private' || room.info.archived === true;
+    document.getElementById('members-bans').hidden = !mod || room.info.kind === 'dm';
+    if (!this.members.open) this.members.showModal();
+    await this.loadMembers(store, roomId);
+  }
+
+  /** (Re)load the members list of the open members dialog. */
+  async loadMembers(store, roomId) {
+    const status = document.getElementById('members-status');
+    const list = document.getElementById('members-list');
     list.replaceChildren();
     status.textContent = 'Loading…';
-    this.members.showModal();
     let members;
     try {
       members = await this.actions.members(roomId);
@@ -238,31 +267,60 @@ export class Dialogs {
       status.textContent = errorText(err.code, err.message);
       return;
     }
+    if (this.membersRoom !== roomId) return;
     const online = members.filter((m) => m.online || store.isOnline(m.user.id)).length;
     status.textContent = `${members.length} ${members.length === 1 ? 'member' : 'members'}, ${online} online`;
-    list.replaceChildren(...members.map((m) => {
-      const self = m.user.id === store.me?.id;
-      const isOnline = m.online || store.isOnline(m.user.id);
-      return h('li', { class: 'browse-row' },
-        avatar(m.user, { online: isOnline, size: 'sm' }),
-        h('span', { class: 'browse-name' }, m.user.name, self ? h('span', { class: 'you-tag' }, 'you') : null),
-        h('span', { class: 'browse-meta' }, isOnline ? 'online' : 'offline'),
-        self ? null : h('button', {
-          type: 'button',
-          class: 'btn btn-sm btn-ghost',
-          attrs: { 'aria-label': `Message ${m.user.name}` },
-          on: {
-            click: async () => {
-              try {
-                await this.actions.openDm(m.user.name);
-                this.members.close();
-              } catch (err) {
-                status.textContent = errorText(err.code, err.message);
-              }
-            },
+    list.replaceChildren(...members.map((m) => this.memberRow(store, roomId, m)));
+  }
+
+  memberRow(store, roomId, m) {
+    const status = document.getElementById('members-status');
+    const self = m.user.id === store.me?.id;
+    const isOnline = m.online || store.isOnline(m.user.id);
+    const role = self ? store.room(roomId)?.info.role : store.room(roomId)?.roles.get(m.user.id);
+    const report = (text, isError = false) => {
+      const el = document.getElementById('members-report');
+      el.textContent = text;
+      el.classList.toggle('error', isError);
+      // The list changes after a kick or ban (and a role is shown): load it again.
+      if (!isError && this.members.open && this.membersRoom === roomId) this.loadMembers(store, roomId);
+    };
+    return h('li', { class: 'browse-row', dataset: { member: m.user.name } },
+      avatar(m.user, { online: isOnline, size: 'sm' }),
+      h('span', { class: 'browse-name' }, m.user.name, self ? h('span', { class: 'you-tag' }, 'you') : null,
+        role && role !== 'member' ? h('span', { class: 'role-tag' }, role) : null),
+      h('span', { class: 'browse-meta' }, isOnline ? 'online' : 'offline'),
+      self ? null : h('button', {
+        type: 'button',
+        class: 'btn btn-sm btn-ghost',
+        attrs: { 'aria-label': `Message ${m.user.name}` },
+        on: {
+          click: async () => {
+            try {
+              await this.actions.openDm(m.user.name);
+              this.members.close();
+            } catch (err) {
+              status.textContent = errorText(err.code, err.message);
+            }
           },
-        }, 'Message'));
-    }));
+        },
+      }, 'Message'),
+      canActOn(store, roomId, m.user) ? h('button', {
+        type: 'button',
+        class: 'icon-btn icon-btn-sm member-menu-btn',
+        title: `Actions for ${m.user.name}`,
+        attrs: { 'aria-label': `Actions for ${m.user.name}`, 'aria-haspopup': 'menu' },
+        on: {
+          click: (e) => openMemberMenu(e.currentTarget, {
+            store,
+            roomId,
+            user: m.user,
+            actions: this.actions,
+            report,
+            ban: (user) => this.actions.banMember(roomId, user, report),
+          }),
+        },
+      }, '…') : null);
   }
 
   // ---- account -----------------------------------------------------------------------------

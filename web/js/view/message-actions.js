@@ -22,7 +22,8 @@ export function closePopup(refocus = true) {
 function showPopup(anchor, el) {
   closePopup(false);
   el.classList.add('popup');
-  document.body.append(el);
+  // Inside an open modal dialog (the members list) the rest of the page is inert: stay in it.
+  (anchor.closest('dialog[open]') ?? document.body).append(el);
   place(el, anchor);
   const onDoc = (e) => {
     if (!el.contains(e.target) && e.target !== anchor) closePopup(false);
@@ -60,9 +61,9 @@ function place(el, anchor) {
 }
 
 /**
- * The action menu. `items`: [{label, run(anchor), danger?}].
+ * The action menu. `items`: [{label, run(anchor), danger?}]; `label` names the menu.
  */
-export function openMenu(anchor, items) {
+export function openMenu(anchor, items, { label = 'Message actions' } = {}) {
   const buttons = items.map((item) => h('button', {
     type: 'button',
     class: `menu-item${item.danger ? ' danger' : ''}`,
@@ -74,7 +75,7 @@ export function openMenu(anchor, items) {
       },
     },
   }, item.label));
-  const menu = h('div', { class: 'menu', attrs: { role: 'menu', 'aria-label': 'Message actions' } }, buttons);
+  const menu = h('div', { class: 'menu', attrs: { role: 'menu', 'aria-label': label } }, buttons);
   menu.addEventListener('keydown', (e) => {
     const i = buttons.indexOf(document.activeElement);
     if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {

@@ -182,6 +182,10 @@ function menuItems(msg, own, ctx) {
   if (own) {
     items.push({ label: 'Edit', run: () => actions.startEdit(msg.room, msg.seq, ctx.where) });
     items.push({ label: 'Delete', danger: true, run: () => actions.deleteMessage(msg.room, msg.seq) });
+  } else if (ctx.store.canModerate(msg.room)) {
+    // Moderators, owners and admins delete others' messages (of a lower rank: the server
+    // decides). Asked when the menu opens, so a role that changes needs no rebuild.
+    items.push({ label: 'Delete', danger: true, run: () => actions.deleteMessage(msg.room, msg.seq) });
   }
   return items;
 }
@@ -244,9 +248,11 @@ function editor(msg, ctx) {
   // Once in the page: focus, caret at the end.
   requestAnimationFrame(() => {
     if (!input.isConnected) return;
+    input.style.height = `${Math.min(input.scrollHeight + 2, 240)}px`;
+    // Already in it (a click, or text typed before this frame): leave the caret and selection.
+    if (document.activeElement === input) return;
     input.focus({ preventScroll: true });
     input.setSelectionRange(input.value.length, input.value.length);
-    input.style.height = `${Math.min(input.scrollHeight + 2, 240)}px`;
   });
   return form;
 }

@@ -1,10 +1,13 @@
-// view/room.js — the open conversation: its header (name, member count or presence, leave),
+// view/room.js — the open conversation: its header (name with a lock for a private room and a
+// mark for an archived one, member count or presence, the topic (description on hover), room
+// details, leave),
 // the message list (day separators, grouping, own messages apart, pending and failed sends,
-// join/leave notices; each message drawn by message.js with its edits, tombstone, reactions,
+// join/leave notices and room events as system lines; each message drawn by message.js with its edits, tombstone, reactions,
 // thread summary and actions), scrolling (stick to the newest, a "new messages" pill when the
 // reader has scrolled up, older history on scrolling up) and the "is typing" line.
 
-import { h, avatar, formatFull, formatDay, dayKey } from './dom.js';
+import { h, avatar, icon, formatFull, formatDay, dayKey } from './dom.js';
+import { describeRoomEvent } from '../protocol.js';
 import { roomTitle } from '../store.js';
 import { buildMessage, messageSig, reconcileList } from './message.js';
 
@@ -29,6 +32,8 @@ export class RoomView {
     this.name = $('room-name');
     this.meta = $('room-meta');
     this.leave = $('btn-leave');
+    this.topic = $('room-topic');
+    this.infoBtn = $('btn-room-info');
     this.timeline = $('timeline');
     this.list = $('message-list');
     this.historyStatus = $('history-status');
@@ -44,6 +49,8 @@ export class RoomView {
 
     this.leave.addEventListener('click', () => this.roomId !== null && actions.leaveRoom(this.roomId));
     this.meta.addEventListener('click', () => this.roomId !== null && actions.showMembers(this.roomId));
+    this.topic.addEventListener('click', () => this.roomId !== null && actions.roomInfo(this.roomId));
+    this.infoBtn.addEventListener('click', () => this.roomId !== null && actions.roomInfo(this.roomId));
     this.pill.addEventListener('click', () => {
       if (this.store?.room(this.roomId)?.hasNewer) actions.jumpToLatest(this.roomId);
       this.scrollToBottom(true);
@@ -92,6 +99,8 @@ export class RoomView {
       this.name.replaceChildren('Natter');
       this.meta.hidden = true;
       this.leave.hidden = true;
+      this.topic.hidden = true;
+      this.infoBtn.hidden = true;
       document.title = 'Natter';
       return;
     }
@@ -107,9 +116,23 @@ export class RoomView {
         ? `Not connected: whether ${title} is online is not known. Show members`
         : `${title} is ${online ? 'online' : 'offline'}. Show members`);
       this.leave.hidden = true;
+      this.topic.hidden = true;
+      this.infoBtn.hidden = true;
     } else {
       const count = info.member_count ?? 0;
-      this.name.replaceChildren(h('span', { class: 'room-hash', attrs: { 'aria-hidden': 'true' } }, '#'), h('span', {}, title));
+      const lead = info.kind === 'private'
+        ? h('span', { class: 'room-lock', title: 'Private room: invite only' }, icon('lock', 16), h('span', { class: 'sr-only' }, 'Private room'))
+        : h('span', { class: 'room-hash', attrs: { 'aria-hidden': 'true' } }, '#');
+      const archived = info.archived
+        ? h('span', { class: 'archived-tag', title: 'Archived: read-only' }, icon('archive', 14), h('span', { class: 'archived-word' }, 'archived'))
+        : null;
+      // (the title stays the last child: it is the part that shortens with an ellipsis)
+      this.name.replaceChildren(...[lead, archived, h('span', {}, title)].filter(Boolean));
+      this.topic.hidden = !info.topic && !info.description;
+      this.topic.textContent = info.topic || 'About this room';
+      this.topic.title = info.description ? `${info.topic ? `${info.topic}\n\n` : ''}${info.description}` : info.topic ?? '';
+      this.topic.setAttribute('aria-label', `Topic: ${info.topic || 'none'}. Room details`);
+      this.infoBtn.hidden = false;
       this.meta.textContent = `${count} ${count === 1 ? 'member' : 'members'}`;
       this.meta.setAttribute('aria-label', `${count} ${count === 1 ? 'member' : 'members'}. Show members`);
       this.leave.hidden = false;
@@ -253,7 +276,8 @@ export class RoomView {
         continue;
       }
       if (e.kind === 'notice') {
-        out.push({ key: e.key, sig: e.text, build: () => noticeItem(e) });
+        const text = e.event ? describeRoomEvent(e.event) : e.text;
+        out.push({ key: e.key, sig: text, build: () => noticeItem({ ...e, text }) });
         prev = null;
         continue;
       }
@@ -345,5 +369,7 @@ function dayItem(label) {
 }
 
 function noticeItem(notice) {
-  return h('li', { class: 'notice', title: formatFull(notice.ts) }, notice.text);
+  // A room event (moderation, settings) is a system line of its own kind.
+  const cls = notice.event ? `notice room-event op-${notice.event.change.op}` : 'notice';
+  return h('li', { class: cls, title: formatFull(notice.ts) }, notice.text);
 }

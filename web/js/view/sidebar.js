@@ -1,14 +1,17 @@
-// view/sidebar.js — the sidebar: rooms and direct messages (with unread and mention counts), the people
+// view/sidebar.js — the sidebar: my invitations (Accept, Decline), rooms (a lock on private
+// ones; archived ones only when asked for, with "Archived rooms") and direct messages (with
+// unread and mention counts), the people
 // online (with presence dots; choosing one opens a DM), my own card with the account dialog and
 // sign-out, and the phone drawer that holds all of it. Reads the store; acts only through `actions`.
 
-import { h, avatar } from './dom.js';
+import { h, avatar, icon } from './dom.js';
 import { roomTitle } from '../store.js';
 
 export class SidebarView {
   /**
    * @param {object} actions selectRoom(id), openDm(name), createRoom(), browseRooms(), newDm(),
-   *                         account(), signOut()
+   *                         account(), signOut(), acceptInvite(id), declineInvite(id),
+   *                         toggleArchived(), auditLog()
    */
   constructor(actions) {
     this.actions = actions;
@@ -27,6 +30,12 @@ export class SidebarView {
     this.backdrop = $('backdrop');
     this.drawerBadge = $('drawer-badge');
     this.room = $('room');
+    this.invitesSection = $('invites-section');
+    this.inviteList = $('invite-list');
+    this.archivedBtn = $('btn-archived');
+    this.auditBtn = $('btn-audit');
+    this.archivedBtn.addEventListener('click', () => actions.toggleArchived());
+    this.auditBtn.addEventListener('click', () => actions.auditLog());
     this.phone = window.matchMedia('(max-width: 760px)');
 
     $('btn-create').addEventListener('click', () => actions.createRoom());
@@ -53,15 +62,54 @@ export class SidebarView {
     if (all || presence || topics.has('rooms')) {
       this.keepFocus(() => this.renderPeople(store));
     }
-    if (all || topics.has('connection')) this.renderMe(store);
+    if (all || topics.has('connection') || topics.has('session')) this.renderMe(store);
+    if (all || topics.has('invites') || topics.has('rooms')) this.keepFocus(() => this.renderInvites(store));
+  }
+
+  renderInvites(store) {
+    const invites = [...store.invites.values()].sort((a, b) => a.ts - b.ts);
+    this.invitesSection.hidden = invites.length === 0;
+    this.inviteList.replaceChildren(...invites.map((inv) => {
+      const busy = (e) => {
+        for (const b of e.currentTarget.parentElement.querySelectorAll('button')) b.disabled = true;
+      };
+      return h('li', { class: 'invite', dataset: { room: inv.name } },
+        h('span', { class: 'invite-text' },
+          h('span', { class: 'invite-room' }, icon('lock', 13), h('span', {}, inv.name)),
+          h('span', { class: 'invite-by' }, `from ${inv.by?.name ?? 'someone'}`)),
+        h('span', { class: 'invite-actions' },
+          h('button', {
+            type: 'button',
+            class: 'btn btn-sm btn-primary',
+            attrs: { 'aria-label': `Accept the invitation to ${inv.name}` },
+            dataset: { key: `invite-accept-${inv.room}` },
+            on: { click: (e) => { busy(e); this.actions.acceptInvite(inv.room); } },
+          }, 'Accept'),
+          h('button', {
+            type: 'button',
+            class: 'btn btn-sm btn-ghost',
+            attrs: { 'aria-label': `Decline the invitation to ${inv.name}` },
+            dataset: { key: `invite-decline-${inv.room}` },
+            on: { click: (e) => { busy(e); this.actions.declineInvite(inv.room); } },
+          }, 'Decline')));
+    }));
   }
 
   renderRooms(store) {
     const current = store.currentRoomId;
-    const roomItems = store.sortedRooms('public').map((room) =>
-      this.navItem(store, room, current, h('span', { class: 'nav-hash', attrs: { 'aria-hidden': 'true' } }, '#')),
+    const rooms = store.sortedRooms(['public', 'private']);
+    // Archived rooms are out of the way unless asked for (or open now).
+    const archivedCount = rooms.filter((r) => r.info.archived).length;
+    const shown = rooms.filter((r) => !r.info.archived || store.showArchived || r.id === current);
+    const roomItems = shown.map((room) =>
+      this.navItem(store, room, current, room.info.kind === 'private'
+        ? h('span', { class: 'nav-hash nav-lock', title: 'Private room' }, icon('lock', 14))
+        : h('span', { class: 'nav-hash', attrs: { 'aria-hidden': 'true' } }, '#')),
     );
     this.roomList.replaceChildren(...roomItems);
+    this.archivedBtn.hidden = archivedCount === 0 && !store.showArchived;
+    this.archivedBtn.textContent = store.showArchived ? 'Hide archived rooms' : `Archived rooms (${archivedCount})`;
+    this.archivedBtn.setAttribute('aria-pressed', String(store.showArchived));
     const dms = store.sortedRooms('dm');
     const dmItems = dms.map((room) =>
       this.navItem(store, room, current, avatar(room.info.peer, { online: store.presenceOf(room.info.peer?.id), size: 'sm' })),
@@ -82,13 +130,14 @@ export class SidebarView {
     // In a DM every message is for me: its unread count is the mention count.
     const mentions = room.info.kind === 'dm' ? 0 : store.mentions(room.id);
     const isCurrent = room.id === current;
-    const label = `${room.info.kind === 'dm' ? 'Direct message with ' : 'Room '}${title}${
+    const kind = room.info.kind === 'dm' ? 'Direct message with ' : room.info.kind === 'private' ? 'Private room ' : 'Room ';
+    const label = `${kind}${title}${room.info.archived ? ', archived' : ''}${
       unread ? `, ${unread} unread` : ''}${mentions ? `, ${mentions} ${mentions === 1 ? 'mention' : 'mentions'}` : ''}`;
     const btn = h(
       'button',
       {
         type: 'button',
-        class: `nav-item${isCurrent ? ' active' : ''}${unread ? ' has-unread' : ''}`,
+        class: `nav-item${isCurrent ? ' active' : ''}${unread ? ' has-unread' : ''}${room.info.archived ? ' archived' : ''}`,
         attrs: { 'aria-current': isCurrent ? 'page' : null, 'aria-label': label },
         dataset: { key: `room-${room.id}`, roomId: String(room.id) },
         on: { click: () => this.actions.selectRoom(room.id) },
@@ -150,6 +199,7 @@ export class SidebarView {
     const online = status === 'online';
     this.meAvatar.replaceChildren(avatar(me, { online, size: 'md' }));
     this.meName.textContent = me.name;
+    this.auditBtn.hidden = !store.isAdmin;
     this.meStatus.textContent = online ? 'Online' : status === 'offline' ? 'Offline' : 'Connecting…';
   }
 

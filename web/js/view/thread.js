@@ -79,7 +79,8 @@ export class ThreadView {
   render(store, topics) {
     this.store = store;
     const thread = store.thread;
-    if (!(topics.has('thread') || topics.has('all') || topics.has('connection') || topics.has('pending'))) return;
+    if (!(topics.has('thread') || topics.has('all') || topics.has('connection') || topics.has('pending')
+      || (thread && topics.has(`room:${thread.roomId}`) && topics.has('current')))) return;
     const key = thread ? `${thread.roomId}:${thread.parentSeq}` : null;
     const opened = key !== this.key;
     if (opened) {
@@ -99,6 +100,10 @@ export class ThreadView {
     if (!thread) return;
     const room = store.room(thread.roomId);
     this.title.textContent = room ? (room.info.kind === 'dm' ? roomTitle(room.info) : `#${roomTitle(room.info)}`) : '';
+    // An archived room is read-only: no replies (the room's own notice says why); muted: none
+    // for now.
+    this.form.hidden = room?.info.archived === true;
+    this.input.disabled = store.mutedUntil(thread.roomId) > 0;
     this.renderList(store, thread, room);
     this.update();
     if (opened) {
