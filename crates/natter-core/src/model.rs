@@ -264,6 +264,9 @@ pub struct RoomView {
     /// The viewer's role, for a member of a public or private room.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub role: Option<RoomRole>,
+    /// The viewer is muted here until then (where `role` is given, and the mute is set).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub muted_until: Option<Millis>,
     /// For a DM: the other person.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub peer: Option<User>,
@@ -323,6 +326,8 @@ pub struct MemberState {
     pub mentions: u32,
     pub notify: NotifyLevel,
     pub role: RoomRole,
+    /// Muted in the room until then, if a mute was set and not lifted.
+    pub muted_until: Option<Millis>,
 }
 
 /// What a stream entry does to an earlier message of its room (docs/protocol.md section 6):
@@ -603,6 +608,9 @@ pub struct MemberView {
     /// For someone offline: their last activity (ms since the epoch, to the minute).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<Millis>,
+    /// In `room.members` of a public or private room: their role there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoomRole>,
 }
 
 /// How search results are ordered.

@@ -99,6 +99,7 @@ fn public_room(id: i64, name: &str, members: u32, last: i64, joined: bool) -> Ro
         description: String::new(),
         archived: false,
         role: None,
+        muted_until: None,
         peer: None,
         peers: Vec::new(),
         unread: None,
@@ -154,6 +155,7 @@ fn dm_with_bob() -> RoomView {
         description: String::new(),
         archived: false,
         role: None,
+        muted_until: None,
         peer: Some(bob()),
         peers: Vec::new(),
         unread: None,
@@ -288,12 +290,14 @@ fn replies() -> Vec<(&'static str, Reply)> {
                         online: true,
                         display_name: "Ana Lima".into(),
                         status: "in Lisbon this week".into(),
+                        role: Some(RoomRole::Owner),
                         ..MemberView::default()
                     },
                     MemberView {
                         user: bob(),
                         online: false,
                         last_seen: Some(1795698700000),
+                        role: Some(RoomRole::Member),
                         ..MemberView::default()
                     },
                 ],

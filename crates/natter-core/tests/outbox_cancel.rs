@@ -102,7 +102,7 @@ impl Store for SlowReads {
     async fn profile(&self, u: UserId) -> Result<Option<Profile>, StoreError> {
         self.inner.profile(u).await
     }
-    async fn member_profiles(&self, r: RoomId) -> Result<Vec<Profile>, StoreError> {
+    async fn member_profiles(&self, r: RoomId) -> Result<Vec<(Profile, RoomRole)>, StoreError> {
         self.inner.member_profiles(r).await
     }
     async fn set_profile(

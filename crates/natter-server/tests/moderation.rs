@@ -324,6 +324,25 @@ async fn mutes_and_archives_make_a_room_read_only() {
     assert_eq!(code, "muted");
     let wait = error["retry_after_ms"].as_u64().expect("retry_after_ms");
     assert!(wait > 9 * 60_000 && wait <= 10 * 60_000, "{wait}");
+    // A new connection learns the mute from its rooms, and the members list gives roles.
+    let again = Client::connect(server.addr, &bob.token, None).await;
+    let mine = again.welcome["rooms"]
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .find(|r| r["id"] == room)
+        .cloned()
+        .expect("room");
+    assert!(mine["muted_until"].as_i64().expect("muted_until") > 0);
+    assert_eq!(mine["role"], "member");
+    let members = ana.ok("room.members", json!({"room": room})).await["members"].clone();
+    let roles: Vec<&str> = members
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["role"].as_str().unwrap_or_default())
+        .collect();
+    assert!(roles.contains(&"owner") && roles.contains(&"member"), "{roles:?}");
     for (kind, data) in [
         (
             "message.edit",

@@ -580,9 +580,9 @@ pub async fn profiles(store: &Arc<dyn Store>, tag: &str) {
     store.join(room.id, bob.id).await.expect("join");
     let members = store.member_profiles(room.id).await.expect("members");
     assert_eq!(members.len(), 2);
-    assert!(members
-        .iter()
-        .any(|p| p.user.id == ana.id && p.display_name == "Ana Lima"));
+    assert!(members.iter().any(|(p, role)| p.user.id == ana.id
+        && p.display_name == "Ana Lima"
+        && *role == RoomRole::Owner));
 }
 
 /// `messages_of` lists a user's messages (not changes, not deleted) by id, paged;

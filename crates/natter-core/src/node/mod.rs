@@ -189,6 +189,7 @@ impl Node {
             description: room.description,
             archived: room.archived,
             role: None,
+            muted_until: None,
             peer,
             peers: Vec::new(),
             unread: None,
@@ -214,7 +215,10 @@ impl Node {
             match kind {
                 RoomKind::Group => view.peers = self.peers(view.id, user).await?,
                 RoomKind::Dm => {}
-                RoomKind::Public | RoomKind::Private => view.role = Some(state.role),
+                RoomKind::Public | RoomKind::Private => {
+                    view.role = Some(state.role);
+                    view.muted_until = state.muted_until;
+                }
             }
             view.unread = Some(state.unread);
             view.mentions = Some(state.mentions);
@@ -247,6 +251,7 @@ impl Node {
                 let mut view = Self::view(found, standing.member, None);
                 if standing.member {
                     view.role = Some(standing.role);
+                    view.muted_until = standing.muted_until;
                 }
                 Ok(view)
             }

@@ -212,6 +212,7 @@ impl Node {
         let mut view = Self::view(room, standing.member, None);
         if standing.member {
             view.role = Some(standing.role);
+            view.muted_until = standing.muted_until;
         }
         Ok(view)
     }

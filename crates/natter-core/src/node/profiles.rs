@@ -44,6 +44,7 @@ impl Node {
             status: profile.status,
             avatar,
             last_seen: (!online).then_some(profile.last_active),
+            role: None,
             user: profile.user,
         })
     }

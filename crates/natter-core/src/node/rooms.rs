@@ -268,7 +268,7 @@ impl Node {
         session: &SessionHandle,
         room: RoomId,
     ) -> Result<Reply, ChatError> {
-        self.visible_room(room, session.user.id).await?;
+        let view = self.visible_room(room, session.user.id).await?;
         let profiles = self.store.member_profiles(room).await?;
         let online: HashSet<UserId> = self
             .broker
@@ -278,9 +278,13 @@ impl Node {
             .map(|u| u.id)
             .collect();
         let mut members = Vec::with_capacity(profiles.len());
-        for profile in profiles {
+        for (profile, role) in profiles {
             let is_online = online.contains(&profile.user.id);
-            members.push(self.profile_view(profile, is_online).await?);
+            let mut member = self.profile_view(profile, is_online).await?;
+            if !view.kind.is_direct() {
+                member.role = Some(role);
+            }
+            members.push(member);
         }
         Ok(MembersReply { members }.into())
     }

@@ -855,6 +855,7 @@ impl Store for MemoryStore {
                     .get(&(id, user))
                     .copied()
                     .unwrap_or_default(),
+                muted_until: d.moderation.muted.get(&(id, user)).copied(),
             });
         }
         Ok(out)
@@ -984,16 +985,19 @@ impl Store for MemoryStore {
         Ok(self.lock()?.profile(user))
     }
 
-    async fn member_profiles(&self, room: RoomId) -> Result<Vec<Profile>, StoreError> {
+    async fn member_profiles(&self, room: RoomId) -> Result<Vec<(Profile, RoomRole)>, StoreError> {
         let d = self.lock()?;
-        let mut out: Vec<Profile> = d
+        let mut out: Vec<(Profile, RoomRole)> = d
             .members
             .get(&room)
             .into_iter()
             .flatten()
-            .filter_map(|id| d.profile(*id))
+            .filter_map(|id| {
+                let role = d.moderation.roles.get(&(room, *id)).copied();
+                Some((d.profile(*id)?, role.unwrap_or_default()))
+            })
             .collect();
-        out.sort_by_key(|p| name_key(&p.user.name));
+        out.sort_by_key(|(p, _)| name_key(&p.user.name));
         Ok(out)
     }
 

@@ -314,8 +314,8 @@ pub trait Store: Send + Sync + 'static {
     async fn hash_in_use(&self, hash: &ContentHash) -> Result<bool, StoreError>;
     /// A user's profile; None if there is no such user.
     async fn profile(&self, user: UserId) -> Result<Option<Profile>, StoreError>;
-    /// The profiles of a room's members, by name (case-insensitively).
-    async fn member_profiles(&self, room: RoomId) -> Result<Vec<Profile>, StoreError>;
+    /// The profiles of a room's members with their roles, by name (case-insensitively).
+    async fn member_profiles(&self, room: RoomId) -> Result<Vec<(Profile, RoomRole)>, StoreError>;
     /// Changes what `update` gives; an avatar must be the user's own upload of an image
     /// (`Refused(UnknownFile)` otherwise, nothing changed). None if there is no such user.
     /// An avatar's file is kept by `sweep_files` while it is someone's avatar.

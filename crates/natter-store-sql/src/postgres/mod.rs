@@ -256,7 +256,7 @@ impl Store for PostgresStore {
         profiles::profile(self, user).await
     }
 
-    async fn member_profiles(&self, room: RoomId) -> Result<Vec<Profile>, StoreError> {
+    async fn member_profiles(&self, room: RoomId) -> Result<Vec<(Profile, RoomRole)>, StoreError> {
         profiles::member_profiles(self, room).await
     }
 

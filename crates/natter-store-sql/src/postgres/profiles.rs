@@ -49,15 +49,22 @@ pub(super) async fn profile(
 pub(super) async fn member_profiles(
     store: &PostgresStore,
     room: RoomId,
-) -> Result<Vec<Profile>, StoreError> {
+) -> Result<Vec<(Profile, RoomRole)>, StoreError> {
     let client = store.client().await?;
     let sql = format!(
-        "SELECT {PROFILE_COLUMNS} FROM members m JOIN users u ON u.id = m.user_id
+        "SELECT {PROFILE_COLUMNS}, m.role FROM members m JOIN users u ON u.id = m.user_id
          WHERE m.room_id = $1 ORDER BY u.name_key"
     );
     let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
     let rows = client.query(&stmt, &[&room.0]).await.map_err(backend)?;
-    rows.iter().map(profile_from).collect()
+    rows.iter()
+        .map(|r| {
+            let role = col::<Option<&str>>(r, 7)?
+                .and_then(RoomRole::parse)
+                .unwrap_or_default();
+            Ok((profile_from(r)?, role))
+        })
+        .collect()
 }
 
 pub(super) async fn set_profile(

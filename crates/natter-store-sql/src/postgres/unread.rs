@@ -16,7 +16,7 @@ use natter_core::StoreError;
 fn member_states_sql() -> String {
     let max = MAX_UNREAD_COUNT;
     format!(
-        "SELECT mb.room_id, mb.read_seq, mb.notify, mb.role,
+        "SELECT mb.room_id, mb.read_seq, mb.notify, mb.role, mb.muted_until,
            CASE WHEN mb.read_seq >= r.last_seq THEN 0 ELSE (SELECT COUNT(*) FROM (
              SELECT 1 FROM messages m
              WHERE m.room_id = mb.room_id AND m.seq > mb.read_seq AND m.kind = 0
@@ -64,8 +64,9 @@ pub(super) async fn member_states(
                 role: col::<Option<&str>>(row, 3)?
                     .and_then(RoomRole::parse)
                     .unwrap_or_default(),
-                unread: count(col(row, 4)?),
-                mentions: count(col(row, 5)?),
+                muted_until: col(row, 4)?,
+                unread: count(col(row, 5)?),
+                mentions: count(col(row, 6)?),
             })
         })
         .collect()

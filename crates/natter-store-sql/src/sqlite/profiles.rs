@@ -44,16 +44,24 @@ pub(super) async fn profile(
 pub(super) async fn member_profiles(
     store: &SqliteStore,
     room: RoomId,
-) -> Result<Vec<Profile>, StoreError> {
+) -> Result<Vec<(Profile, RoomRole)>, StoreError> {
     store
         .read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(&format!(
-                    "SELECT {PROFILE_COLUMNS} FROM members m JOIN users u ON u.id = m.user_id
+                    "SELECT {PROFILE_COLUMNS}, m.role FROM members m JOIN users u ON u.id = m.user_id
                      WHERE m.room_id = ?1 ORDER BY u.name_key"
                 ))
                 .map_err(backend)?;
-            let rows = stmt.query_map([room.0], profile_from).map_err(backend)?;
+            let rows = stmt
+                .query_map([room.0], |r| {
+                    let role = r.get::<_, Option<String>>(7)?;
+                    Ok((
+                        profile_from(r)?,
+                        role.as_deref().and_then(RoomRole::parse).unwrap_or_default(),
+                    ))
+                })
+                .map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
         .await

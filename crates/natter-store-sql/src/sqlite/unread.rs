@@ -16,7 +16,7 @@ use rusqlite::params;
 fn member_states_sql() -> String {
     let max = MAX_UNREAD_COUNT;
     format!(
-        "SELECT mb.room_id, mb.read_seq, mb.notify, mb.role,
+        "SELECT mb.room_id, mb.read_seq, mb.notify, mb.role, mb.muted_until,
            CASE WHEN mb.read_seq >= r.last_seq THEN 0 ELSE (SELECT COUNT(*) FROM (
              SELECT 1 FROM messages m
              WHERE m.room_id = mb.room_id AND m.seq > mb.read_seq AND m.kind = 0
@@ -59,8 +59,9 @@ pub(super) async fn member_states(
                             .as_deref()
                             .and_then(RoomRole::parse)
                             .unwrap_or_default(),
-                        unread: r.get::<_, i64>(4)?.clamp(0, i64::from(MAX_UNREAD_COUNT)) as u32,
-                        mentions: r.get::<_, i64>(5)?.clamp(0, i64::from(MAX_UNREAD_COUNT)) as u32,
+                        muted_until: r.get(4)?,
+                        unread: r.get::<_, i64>(5)?.clamp(0, i64::from(MAX_UNREAD_COUNT)) as u32,
+                        mentions: r.get::<_, i64>(6)?.clamp(0, i64::from(MAX_UNREAD_COUNT)) as u32,
                     })
                 })
                 .map_err(backend)?;
