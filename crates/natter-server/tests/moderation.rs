@@ -342,7 +342,10 @@ async fn mutes_and_archives_make_a_room_read_only() {
         .iter()
         .map(|m| m["role"].as_str().unwrap_or_default())
         .collect();
-    assert!(roles.contains(&"owner") && roles.contains(&"member"), "{roles:?}");
+    assert!(
+        roles.contains(&"owner") && roles.contains(&"member"),
+        "{roles:?}"
+    );
     for (kind, data) in [
         (
             "message.edit",
@@ -587,8 +590,18 @@ async fn a_deactivated_account_is_closed_and_cannot_sign_in() {
 #[tokio::test]
 async fn the_authorization_matrix_holds_for_every_role() {
     let server = TestServer::start().await;
-    let mut people: Vec<(&str, Client)> = Vec::new();
-    for role in [
+    // With a networked broker (CI's PostgreSQL + Redis run), a second node shares the
+    // database and Redis: every other person is connected there, so each rule is checked
+    // across nodes too.
+    let second = match std::env::var("NATTER_TEST_BROKER") {
+        Ok(_) => Some(TestServer::spawn(natter_testkit::settings(&server.data_dir), None).await),
+        Err(_) => None,
+    };
+    let node = |i: usize| match &second {
+        Some(other) if i % 2 == 1 => other.addr,
+        _ => server.addr,
+    };
+    const ROLES: [&str; 7] = [
         "admin",
         "owner",
         "moderator",
@@ -596,8 +609,13 @@ async fn the_authorization_matrix_holds_for_every_role() {
         "outsider",
         "banned",
         "bystander",
-    ] {
-        people.push((role, server.user(role).await));
+    ];
+    let mut people: Vec<(&str, Client)> = Vec::new();
+    for (i, role) in ROLES.into_iter().enumerate() {
+        let (token, user) = server.register(role).await;
+        let mut client = Client::connect(node(i), &token, None).await;
+        client.user = user;
+        people.push((role, client));
     }
     let name_of = |people: &[(&str, Client)], role: &str| {
         people
@@ -670,7 +688,9 @@ async fn the_authorization_matrix_holds_for_every_role() {
             ];
             for (kind, expected, on_member) in rows {
                 let target = if on_member && expected == "ok" {
-                    let mut fresh = server.user("t").await;
+                    let (token, user) = server.register("t").await;
+                    let mut fresh = Client::connect(node(at + 1), &token, None).await;
+                    fresh.user = user;
                     if private {
                         people[OWNER]
                             .1
