@@ -191,8 +191,11 @@ impl Connection {
     /// flight. Only sends qualify, and only on a store that keeps the order in which appends
     /// were issued (so a client's pipelined messages keep their order). Everything else waits
     /// for the requests before it, so a `room.join` is done before the send behind it starts.
+    /// A send with an `@` waits too: resolving its mentions reads the room's members before
+    /// the append, and a send issued after it could reach the store first.
     pub fn may_pipeline(&self, request: &Request) -> bool {
-        matches!(request, Request::MessageSend(_)) && self.node.store().keeps_issue_order()
+        matches!(request, Request::MessageSend(send) if !send.body.contains('@'))
+            && self.node.store().keeps_issue_order()
     }
 }
 

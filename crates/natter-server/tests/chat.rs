@@ -646,8 +646,14 @@ async fn pipelined_requests_keep_their_order() {
     let room = room_with(&mut ana, &mut []).await;
     let join = bob.send_request("room.join", json!({"room": room})).await;
     let mut refs = vec![join];
+    // Every seventh mentions someone: resolving it reads the members before the append.
     for i in 0..50 {
-        let data = json!({"room": room, "body": format!("p{i}"), "client_id": format!("p{i}")});
+        let body = if i % 7 == 3 {
+            format!("p{i} @{}", ana.name())
+        } else {
+            format!("p{i}")
+        };
+        let data = json!({"room": room, "body": body, "client_id": format!("p{i}")});
         refs.push(bob.send_request("message.send", data).await);
     }
     refs.push(
