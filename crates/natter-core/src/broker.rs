@@ -121,6 +121,12 @@ pub trait BusHandler: Send + Sync {
     /// tokens). The node re-reads its users' state from the store. Must not block. Default:
     /// nothing (a broker that is never cut off never calls it).
     fn on_reconnected(&self) {}
+    /// An event took `lag` from its publication (on any node) to its arrival here, as far as
+    /// the broker can tell (node clocks may differ a little). Must not block. Default:
+    /// nothing (the in-process broker has no transit to report).
+    fn on_lag(&self, lag: std::time::Duration) {
+        let _ = lag;
+    }
 }
 
 #[async_trait]

@@ -15,6 +15,7 @@
 //! 3. **Ended** ([`Connection::end`], or drop): the session leaves its rooms and presence.
 
 use crate::error::{ChatError, ErrorCode};
+use crate::metrics::RateLimitKind;
 use crate::model::User;
 use crate::node::Node;
 use crate::protocol::*;
@@ -52,8 +53,10 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// A connection, counted in the node's open connections until it is dropped.
     pub fn new(node: Arc<Node>) -> Connection {
         let bucket = TokenBucket::new(node.config().rate_burst);
+        node.metrics().connections.inc();
         Connection {
             node,
             session: None,
@@ -178,6 +181,10 @@ impl Connection {
             self.node.config().rate_per_sec,
             self.node.config().rate_burst,
         ) {
+            self.node
+                .metrics()
+                .rate_limited(RateLimitKind::Request)
+                .inc();
             return Err(ChatError::rate_limited(
                 "too many requests, slow down",
                 wait,
@@ -213,5 +220,6 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.end();
+        self.node.metrics().connections.dec();
     }
 }

@@ -5,6 +5,7 @@
 //! every local session of the room, and what is left (a wide gap, or what the store does not
 //! have either) goes to the sessions, each of which fills or skips it on its own.
 
+use crate::metrics::CoreMetrics;
 use crate::model::{RoomId, Seq, UserId};
 use crate::protocol::EncodedEvent;
 use crate::session::{SessionHandle, SessionId};
@@ -40,15 +41,18 @@ struct RoomEntry {
 }
 
 impl RoomEntry {
-    fn fan_out(&self, event: &Arc<EncodedEvent>) {
+    /// Hands a message to every local session of the room; returns how many it reached.
+    fn fan_out(&self, event: &Arc<EncodedEvent>) -> u64 {
         for session in self.sessions.values() {
             session.deliver(event.clone());
         }
+        self.sessions.len() as u64
     }
 
     /// Fans out pending messages that are next in line. What is still pending after that
-    /// waits behind a new gap, which starts its wait now.
-    fn drain_in_order(&mut self) {
+    /// waits behind a new gap, which starts its wait now. Returns the deliveries made.
+    fn drain_in_order(&mut self) -> u64 {
+        let mut delivered = 0;
         let mut drained = false;
         while let Some(entry) = self.pending.first_entry() {
             let next = self.delivered.map_or(*entry.key(), Seq::next);
@@ -58,7 +62,7 @@ impl RoomEntry {
             drained = true;
             let (seq, event) = entry.remove_entry();
             if Some(seq) > self.delivered {
-                self.fan_out(&event);
+                delivered += self.fan_out(&event);
                 self.delivered = Some(seq);
             }
         }
@@ -67,19 +71,22 @@ impl RoomEntry {
         } else if drained {
             self.gap_since = Some(Instant::now());
         }
+        delivered
     }
 
     /// Gives up waiting: fans out all pending messages in order, gaps and all (each session
-    /// fills the gaps from the store).
-    fn flush_pending(&mut self) {
+    /// fills the gaps from the store). Returns the deliveries made.
+    fn flush_pending(&mut self) -> u64 {
         self.gap_since = None;
+        let mut delivered = 0;
         let pending = std::mem::take(&mut self.pending);
         for (seq, event) in pending {
             if Some(seq) > self.delivered {
-                self.fan_out(&event);
+                delivered += self.fan_out(&event);
                 self.delivered = Some(seq);
             }
         }
+        delivered
     }
 }
 
@@ -107,6 +114,8 @@ pub struct Hub {
     gap_wait: Duration,
     /// Where the hub reads a gap that outlasted the wait (without one, the sessions do).
     store: Option<Arc<dyn Store>>,
+    /// Where it counts deliveries (`CoreMetrics::deliveries`, one add per fan-out).
+    metrics: Arc<CoreMetrics>,
 }
 
 impl Hub {
@@ -116,15 +125,26 @@ impl Hub {
             state: Mutex::default(),
             gap_wait,
             store: None,
+            metrics: Arc::default(),
         })
     }
 
     /// A hub that reads a lasting gap from `store` once for all its sessions.
     pub fn with_store(gap_wait: Duration, store: Arc<dyn Store>) -> Arc<Hub> {
+        Self::counted(gap_wait, store, Arc::default())
+    }
+
+    /// As [`Hub::with_store`], counting its deliveries in `metrics` (the node's).
+    pub fn counted(
+        gap_wait: Duration,
+        store: Arc<dyn Store>,
+        metrics: Arc<CoreMetrics>,
+    ) -> Arc<Hub> {
         Arc::new(Hub {
             state: Mutex::default(),
             gap_wait,
             store: Some(store),
+            metrics,
         })
     }
 
@@ -229,6 +249,12 @@ impl Hub {
         self.state().users.values().map(HashMap::len).sum()
     }
 
+    /// Sessions, and rooms with at least one local session, in one look.
+    pub fn counts(&self) -> (usize, usize) {
+        let st = self.state();
+        (st.users.values().map(HashMap::len).sum(), st.rooms.len())
+    }
+
     /// The last seq fanned out in a room (None if none yet, or no local session is in it),
     /// and the room's local sessions.
     pub fn room_state(&self, room: RoomId) -> (Option<Seq>, Vec<Arc<SessionHandle>>) {
@@ -296,12 +322,12 @@ impl Hub {
                 entry.pending.insert(seq, event);
                 if std::mem::take(&mut entry.sessions_catching_up) {
                     // The sessions read the gap from the store themselves: nothing to wait for.
-                    entry.flush_pending();
+                    self.metrics.deliveries.add(entry.flush_pending());
                     return;
                 }
                 tracing::trace!(room = room.0, seq = seq.0, "message ahead of a gap; held");
                 if entry.pending.len() > MAX_PENDING {
-                    entry.flush_pending();
+                    self.metrics.deliveries.add(entry.flush_pending());
                     return;
                 }
                 entry.gap_since.get_or_insert_with(Instant::now);
@@ -312,9 +338,11 @@ impl Hub {
             }
             _ => {
                 entry.sessions_catching_up = false;
-                entry.fan_out(&event);
+                let reached = entry.fan_out(&event);
                 entry.delivered = Some(seq);
-                entry.drain_in_order();
+                self.metrics
+                    .deliveries
+                    .add(reached + entry.drain_in_order());
             }
         }
     }
@@ -358,7 +386,7 @@ impl Hub {
                 });
                 if gap.is_none() || still_open {
                     tracing::debug!(room = room.0, "seq gap persisted; flushing");
-                    entry.flush_pending();
+                    hub.metrics.deliveries.add(entry.flush_pending());
                     entry.gap_timer = false;
                     return;
                 }

@@ -18,6 +18,8 @@
 //! - [`files`]: uploaded files' ids and metadata, and the `FileStore` trait for their bytes.
 //! - [`broker`]: the `Broker` trait and the in-process implementation.
 //! - [`ratelimit`]: the per-connection token bucket.
+//! - [`metrics`]: the node's counters and latency histograms (relaxed atomics), which the
+//!   server renders at `/metrics`.
 //! - [`conformance`]: the `Store` and `Broker` contracts as test suites, one test per rule per
 //!   backend (`store_conformance!`, `broker_conformance!`).
 
@@ -32,6 +34,7 @@ pub mod connection;
 pub mod error;
 pub mod files;
 pub mod hub;
+pub mod metrics;
 pub mod model;
 pub mod node;
 pub mod presence;
@@ -48,8 +51,9 @@ pub use config::CoreConfig;
 pub use connection::{AuthStep, Connection, KeepaliveStep};
 pub use error::{BrokerError, ChatError, ErrorCode, Refusal, StoreError};
 pub use files::{ContentHash, FileId, FileInfo, FileStore, StoredFile};
+pub use metrics::{CoreMetrics, RateLimitKind};
 pub use model::*;
-pub use node::{Node, SessionView, SignedIn};
+pub use node::{Node, NodeGauges, SessionView, SignedIn};
 pub use protocol::{close, EncodedEvent, Request};
 pub use session::{Outbox, OutboxItem};
 pub use store::{MemoryStore, Store};

@@ -1,11 +1,21 @@
 //! Publishing to Redis: an event on its topic's channel (tried twice, the second time on a
 //! fresh connection), presence changes through their script, and presence events for users
-//! a script reports as come or gone.
+//! a script reports as come or gone. Each payload is the event's JSON with the time it was
+//! published beside it (`published_us`), from which receivers measure the broker's lag.
 
 use crate::shared::{backend, Shared};
 use natter_core::broker::BusEvent;
 use natter_core::model::User;
 use natter_core::BrokerError;
+
+/// An event as published: its own fields, and when (microseconds since the Unix epoch).
+/// A node that does not know `published_us` ignores it.
+#[derive(serde::Serialize)]
+struct Stamped<'a> {
+    #[serde(flatten)]
+    event: &'a BusEvent,
+    published_us: u64,
+}
 
 impl Shared {
     /// Publishes an event, trying twice: a connection found broken by the first attempt is
@@ -18,7 +28,11 @@ impl Shared {
     }
 
     pub(crate) async fn publish_once(&self, event: &BusEvent) -> Result<(), BrokerError> {
-        let payload = serde_json::to_vec(event).map_err(backend)?;
+        let payload = serde_json::to_vec(&Stamped {
+            event,
+            published_us: crate::shared::now_micros(),
+        })
+        .map_err(backend)?;
         let channel = self.channel(event.topic());
         let mut conn = self.conn.clone();
         match event {

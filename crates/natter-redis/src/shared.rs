@@ -11,6 +11,7 @@ use redis::{Msg, Script};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Duration;
 
 pub(crate) fn backend(e: impl std::fmt::Display) -> BrokerError {
     BrokerError::Backend(e.to_string())
@@ -47,6 +48,28 @@ pub(crate) struct Shared {
     pub(crate) peers: Mutex<HashSet<String>>,
 }
 
+/// Microseconds since the Unix epoch, now (0 if the clock is before it).
+pub(crate) fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The time since a payload's `published_us` (none if it has none: a node of an older
+/// version published it). A stamp from a clock ahead of ours counts as no lag.
+fn lag_of(payload: &[u8]) -> Option<Duration> {
+    #[derive(serde::Deserialize)]
+    struct Stamp {
+        published_us: Option<u64>,
+    }
+    let published = serde_json::from_slice::<Stamp>(payload)
+        .ok()?
+        .published_us?;
+    Some(Duration::from_micros(
+        now_micros().saturating_sub(published),
+    ))
+}
+
 impl Shared {
     pub(crate) fn key(&self, rest: &str) -> String {
         format!("{}{rest}", self.settings.prefix)
@@ -73,9 +96,13 @@ impl Shared {
     }
 
     pub(crate) fn deliver(&self, msg: &Msg) {
-        match serde_json::from_slice::<BusEvent>(msg.get_payload_bytes()) {
+        let payload = msg.get_payload_bytes();
+        match serde_json::from_slice::<BusEvent>(payload) {
             Ok(event) => {
                 if let Some(handler) = self.handler() {
+                    if let Some(lag) = lag_of(payload) {
+                        handler.on_lag(lag);
+                    }
                     handler.on_event(event);
                 }
             }

@@ -8,6 +8,7 @@ use crate::accounts;
 use crate::broker::BusEvent;
 use crate::config::SESSION_TOUCH_INTERVAL;
 use crate::error::{ChatError, ErrorCode, StoreError};
+use crate::metrics::RateLimitKind;
 use crate::model::*;
 use crate::store::StoredSession;
 use std::net::IpAddr;
@@ -55,7 +56,8 @@ impl Node {
         let hash = self
             .hashing
             .hash_password(client, password.to_string())
-            .await?;
+            .await;
+        let hash = self.count_refusal(RateLimitKind::PasswordHash, hash)?;
         let user = self.create_account(username, Some(&hash), false).await?;
         self.sign_in(user, label).await
     }
@@ -105,7 +107,8 @@ impl Node {
         let ok = self
             .hashing
             .verify_password(client, password.to_string(), hash)
-            .await?;
+            .await;
+        let ok = self.count_refusal(RateLimitKind::PasswordHash, ok)?;
         match user {
             Some(user) if ok => {
                 let flags = self.store.user_flags(user.id).await?.unwrap_or_default();
@@ -243,7 +246,8 @@ impl Node {
         let verified = self
             .hashing
             .verify_password(client, old_password.to_string(), hash)
-            .await?;
+            .await;
+        let verified = self.count_refusal(RateLimitKind::PasswordHash, verified)?;
         if !verified {
             return Err(ChatError::new(
                 ErrorCode::InvalidCredentials,
@@ -254,7 +258,8 @@ impl Node {
         let new_hash = self
             .hashing
             .hash_password(client, new_password.to_string())
-            .await?;
+            .await;
+        let new_hash = self.count_refusal(RateLimitKind::PasswordHash, new_hash)?;
         self.store.set_password(me.user.id, &new_hash).await?;
         let others = self
             .store

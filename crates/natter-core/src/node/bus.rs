@@ -108,6 +108,10 @@ impl Node {
 }
 
 impl BusHandler for Node {
+    fn on_lag(&self, lag: std::time::Duration) {
+        self.metrics.broker_lag.observe(lag);
+    }
+
     fn on_reconnected(&self) {
         self.rules.forget_all();
         let (Ok(runtime), Some(node)) = (tokio::runtime::Handle::try_current(), self.me.upgrade())

@@ -89,6 +89,7 @@ impl Node {
         let (mentions, mentions_room) = self
             .resolve_mentions(args.room, session.user.id, &args.body)
             .await?;
+        let started = std::time::Instant::now();
         let appended = self
             .store
             .append(NewMessage {
@@ -105,6 +106,10 @@ impl Node {
                 check_rules,
             })
             .await?;
+        self.metrics.store_append.observe(started.elapsed());
+        if !appended.duplicate {
+            self.metrics.messages_stored.inc();
+        }
         // A duplicate is published again: the first attempt may have been stored by a node
         // that died before publishing it. Sessions that have it already skip it by seq.
         self.publish(BusEvent::Message {

@@ -34,6 +34,7 @@ use crate::broker::{Broker, BusEvent, BusHandler, Topic};
 use crate::config::CoreConfig;
 use crate::error::{ChatError, ErrorCode, StoreError};
 use crate::hub::Hub;
+use crate::metrics::{CoreMetrics, RateLimitKind};
 use crate::model::*;
 use crate::protocol::*;
 use crate::session::{SessionHandle, SessionShared};
@@ -95,6 +96,22 @@ pub struct Node {
     file_store: std::sync::OnceLock<Arc<dyn crate::files::FileStore>>,
     /// Archived rooms and muted members, as far as this node's sends need them.
     rules: moderation::RoomRules,
+    /// This node's counters and histograms (its hub counts deliveries into the same set).
+    metrics: Arc<CoreMetrics>,
+}
+
+/// What the node holds now, read for `/metrics` (under the locks that guard it, at scrape
+/// time only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeGauges {
+    /// Authenticated sessions on this node.
+    pub sessions: usize,
+    /// Rooms with at least one local session.
+    pub rooms: usize,
+    /// Users with at least one connection to this node.
+    pub online_users: usize,
+    /// Typing states held by this node (one per user and room).
+    pub typing: usize,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -109,13 +126,14 @@ impl Node {
         config: CoreConfig,
     ) -> Result<Arc<Node>, StoreError> {
         let general = store.ensure_public_room("general").await?.id;
+        let metrics = Arc::new(CoreMetrics::default());
         let node = Arc::new_cyclic(|me| Node {
             hashing: crate::accounts::Hashing::new(
                 config.hash_queue,
                 config.hash_waiting_per_key,
                 config.hash_wait,
             ),
-            hub: Hub::with_store(config.gap_wait, store.clone()),
+            hub: Hub::counted(config.gap_wait, store.clone(), metrics.clone()),
             sessions: SessionShared::with_broker(
                 store.clone(),
                 broker.clone(),
@@ -134,6 +152,7 @@ impl Node {
             me: me.clone(),
             file_store: std::sync::OnceLock::new(),
             rules: moderation::RoomRules::default(),
+            metrics,
         });
         let handler: Arc<dyn BusHandler> = node.clone();
         node.broker.set_handler(Arc::downgrade(&handler));
@@ -155,6 +174,36 @@ impl Node {
     /// Number of open sessions on this node.
     pub fn session_count(&self) -> usize {
         self.hub.session_count()
+    }
+
+    /// This node's counters and histograms.
+    pub fn metrics(&self) -> &Arc<CoreMetrics> {
+        &self.metrics
+    }
+
+    /// Sessions, rooms with local members, users online here and typing states, now.
+    pub fn gauges(&self) -> NodeGauges {
+        let (sessions, rooms) = self.hub.counts();
+        NodeGauges {
+            sessions,
+            rooms,
+            online_users: lock(&self.local_presence).len(),
+            typing: lock(&self.typing).len(),
+        }
+    }
+
+    /// Counts `result`'s refusal under `kind` if it is one (`rate_limited`).
+    pub(crate) fn count_refusal<T>(
+        &self,
+        kind: RateLimitKind,
+        result: Result<T, ChatError>,
+    ) -> Result<T, ChatError> {
+        if let Err(e) = &result {
+            if e.code == ErrorCode::RateLimited {
+                self.metrics.rate_limited(kind).inc();
+            }
+        }
+        result
     }
 
     /// Resolves once `close_all` has been called (the server is shutting down).

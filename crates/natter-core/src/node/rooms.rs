@@ -5,6 +5,7 @@ use super::Node;
 use crate::accounts;
 use crate::broker::{BusEvent, Topic};
 use crate::error::{ChatError, ErrorCode, StoreError};
+use crate::metrics::RateLimitKind;
 use crate::model::*;
 use crate::protocol::*;
 use crate::session::{Outbound, SessionHandle};
@@ -159,11 +160,13 @@ impl Node {
 
     /// Takes one of `user`'s room creations on this node, or says when the next one comes.
     fn take_room_creation(&self, user: UserId) -> Result<(), ChatError> {
-        self.room_creations
+        let taken = self
+            .room_creations
             .take(user, self.config.room_create_per_minute)
             .map_err(|wait| {
                 ChatError::rate_limited("rooms are being created too fast, slow down", wait)
-            })
+            });
+        self.count_refusal(RateLimitKind::RoomCreate, taken)
     }
 
     /// Makes this session a live member of a room it just joined.

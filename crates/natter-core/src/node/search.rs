@@ -4,6 +4,7 @@
 
 use super::Node;
 use crate::error::{ChatError, ErrorCode};
+use crate::metrics::RateLimitKind;
 use crate::model::*;
 use crate::protocol::*;
 use crate::search;
@@ -40,9 +41,11 @@ fn parse_cursor(order: SearchOrder, cursor: &str) -> Result<SearchPage, ChatErro
 impl Node {
     /// Searches as `user`: their rooms (and public ones with `public`).
     pub async fn search_as(&self, user: &User, args: SearchArgs) -> Result<SearchReply, ChatError> {
-        self.searches
+        let taken = self
+            .searches
             .take(user.id, self.config.search_per_minute)
-            .map_err(|wait| ChatError::rate_limited("searching too fast, slow down", wait))?;
+            .map_err(|wait| ChatError::rate_limited("searching too fast, slow down", wait));
+        self.count_refusal(RateLimitKind::Search, taken)?;
         let parsed = search::parse(&args.query)?;
         if parsed.is_empty() {
             return Err(ChatError::invalid(

@@ -121,6 +121,9 @@ impl Node {
 
     /// A connection ended: remove its session; the user goes offline with their last one.
     pub(crate) fn end_session(self: &Arc<Self>, session: Arc<SessionHandle>) {
+        if session.close_code() == Some(close::SLOW_CONSUMER) {
+            self.metrics.slow_consumer_closes.inc();
+        }
         let interest = self.hub.remove_session(&session);
         self.apply_interest(session.user.id, interest);
         let last_here = {

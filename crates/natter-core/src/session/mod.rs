@@ -150,6 +150,14 @@ impl SessionHandle {
         self.close_code.load(Ordering::Acquire) != 0
     }
 
+    /// The code it was closed with (the first one asked for), if it was.
+    pub fn close_code(&self) -> Option<u16> {
+        match self.close_code.load(Ordering::Acquire) {
+            0 => None,
+            code => Some(code),
+        }
+    }
+
     pub fn is_member(&self, room: RoomId) -> bool {
         self.rooms
             .lock()
