@@ -6,17 +6,20 @@
 //!
 //! Modules: [`admin`] (the operator's commands: `natter admin`, `natter backup`), [`config`]
 //! (settings and their layers), [`http`] (the accept loop and its
-//! timers, API, account limits, health, web files), [`transport`] (the native `/ws` adapter).
+//! timers, API, account limits, health, web files), [`transport`] (the native `/ws` adapter),
+//! [`metrics`] (`/metrics`: the Prometheus text of this server's counters).
 
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod transport;
 
 pub use config::{BrokerKind, Config, Database, Settings};
 
+use futures_util::future::OptionFuture;
 use natter_core::{close, Broker, FileStore, LocalBroker, Node, Store};
 use natter_redis::{RedisBroker, RedisSettings};
 use natter_store_sql::{DirFileStore, PostgresStore, SqliteStore};
@@ -41,6 +44,8 @@ pub struct AppState {
     pub limits: Arc<http::limits::AccountLimits>,
     /// The file endpoints' blob store, download keys and upload directory.
     pub files: Arc<http::files::Files>,
+    /// This server's own measurements (HTTP, Socket.IO); the core's are the node's.
+    pub metrics: Arc<metrics::ServerMetrics>,
 }
 
 /// A startup failure.
@@ -135,6 +140,15 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    // Bound first: an address in use stops the server before it opens anything.
+    let metrics_listener = match config.metrics_listen.filter(|_| config.metrics) {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await?;
+            tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+            Some(listener)
+        }
+        None => None,
+    };
     let (store, blobs) = open_store(&config).await?;
     let broker = open_broker(&config).await?;
     let node = Node::start(store.clone(), broker.clone(), config.core()).await?;
@@ -147,9 +161,14 @@ pub async fn run(
         shutting_down: Arc::new(AtomicBool::new(false)),
         limits: Arc::new(http::limits::AccountLimits::new(&config)),
         files: Arc::new(files),
+        metrics: Arc::default(),
     };
     let app = http::router(state.clone());
     let drained = CancellationToken::new();
+    let metrics_apart = metrics_listener.map(|listener| {
+        let stop = drained.clone().cancelled_owned();
+        tokio::spawn(metrics::serve_apart(state.clone(), listener, stop))
+    });
     let drain = tokio::spawn(drain(state.clone(), shutdown, drained.clone()));
     let timeouts = http::serve::Timeouts {
         header: state.config.http_header_timeout,
@@ -160,6 +179,10 @@ pub async fn run(
     if let Err(e) = drain.await {
         tracing::warn!(error = %e, "the drain task failed");
     }
+    if let Some(Err(e)) = OptionFuture::from(metrics_apart).await {
+        tracing::warn!(error = %e, "the metrics task failed");
+    }
+    state.metrics.forget_socket_io();
     drop(state);
     drop(node);
     broker.shutdown().await;

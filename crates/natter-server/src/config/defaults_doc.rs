@@ -39,6 +39,8 @@ pub mod defaults {
     pub const HTTP_HEADER_TIMEOUT_MS: u64 = 10_000;
     pub const HTTP_IDLE_TIMEOUT_MS: u64 = 60_000;
     pub const HTTP_BODY_TIMEOUT_MS: u64 = 10_000;
+    /// `/metrics` is served (on `--listen` unless `--metrics-listen` names another address).
+    pub const METRICS: bool = true;
 }
 
 /// The values each numeric setting accepts, in the units of its flag: the core's from
@@ -249,6 +251,8 @@ pub fn documented() -> Vec<SettingDoc> {
             d::MAX_IMAGE_PIXELS,
             &r::MAX_IMAGE_PIXELS,
         ),
+        plain("metrics", d::METRICS),
+        plain("metrics-listen", "none"),
     ]
 }
 

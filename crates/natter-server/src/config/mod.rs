@@ -226,6 +226,13 @@ pub struct Settings {
     /// (400 `invalid_image`) before it is decoded.
     #[arg(long, env = "NATTER_MAX_IMAGE_PIXELS")]
     pub max_image_pixels: Option<u64>,
+    /// Serve Prometheus metrics at `GET /metrics` (`--metrics false` turns them off).
+    #[arg(long, env = "NATTER_METRICS", num_args = 0..=1, default_missing_value = "true")]
+    pub metrics: Option<bool>,
+    /// Serve `/metrics` on this address instead of `--listen` (then the main address answers
+    /// it with 404): a private address, since the counts tell how busy the server is.
+    #[arg(long, env = "NATTER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The settings an operator's command (`natter admin`, `natter backup`) reads: which store,
@@ -353,6 +360,10 @@ pub struct Config {
     pub max_upload_bytes: u64,
     pub upload_quota_bytes: u64,
     pub max_image_pixels: u64,
+    /// Whether `/metrics` is served.
+    pub metrics: bool,
+    /// Where `/metrics` is served instead of `listen` (None: on `listen`).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -463,7 +474,9 @@ impl Settings {
             max_reactions_per_message,
             max_upload_bytes,
             upload_quota_bytes,
-            max_image_pixels
+            max_image_pixels,
+            metrics,
+            metrics_listen
         );
         Ok(self)
     }
@@ -756,6 +769,8 @@ impl Settings {
                 d::MAX_IMAGE_PIXELS,
                 &r::MAX_IMAGE_PIXELS,
             )?,
+            metrics: self.metrics.unwrap_or(d::METRICS),
+            metrics_listen: self.metrics_listen,
         })
     }
 }

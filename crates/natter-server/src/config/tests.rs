@@ -224,6 +224,8 @@ fn defaults_come_from_the_constants() {
         config.max_preauth_frame_bytes,
         defaults::MAX_PREAUTH_FRAME_BYTES
     );
+    assert_eq!(config.metrics, defaults::METRICS);
+    assert_eq!(config.metrics_listen, None);
     let (core, expected) = (config.core(), natter_core::CoreConfig::default());
     assert_eq!(format!("{core:?}"), format!("{expected:?}"));
 }
@@ -665,4 +667,19 @@ fn serve_is_an_alias_and_commands_take_the_store_settings() {
         serving_flag_after_admin.is_err(),
         "serving settings belong to serving"
     );
+}
+
+/// `--metrics` takes a value or none (on); `--metrics-listen` takes an address.
+#[test]
+fn metrics_flags_parse() {
+    let off = resolve_args(&["--metrics", "false"]).expect("resolve");
+    assert!(!off.metrics);
+    let on = resolve_args(&["--metrics"]).expect("resolve");
+    assert!(on.metrics);
+    let apart = resolve_args(&["--metrics-listen", "127.0.0.1:9090"]).expect("resolve");
+    assert_eq!(
+        apart.metrics_listen,
+        Some("127.0.0.1:9090".parse().expect("addr"))
+    );
+    assert!(Settings::try_parse_from(["natter", "--metrics-listen", "nowhere"]).is_err());
 }

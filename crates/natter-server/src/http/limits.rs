@@ -8,9 +8,12 @@
 //! eighth goes too, so every pass makes room for many keys (amortised O(1) per request). A
 //! flood of distinct addresses therefore costs a fixed amount of memory; its price is that
 //! under such a flood an address may be forgotten early and get a fresh bucket.
+//!
+//! Each limit counts what it refuses ([`AccountRefusals`], shown at `/metrics`).
 
 use crate::http::client::limit_key;
 use crate::Config;
+use natter_core::metrics::Counter;
 use natter_core::{ChatError, ErrorCode};
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -104,6 +107,37 @@ pub struct AccountLimits {
     login_by_user: Keyed<String>,
     register_by_address: Keyed<IpAddr>,
     guest_by_address: Keyed<IpAddr>,
+    /// Requests each limit refused (for `/metrics`).
+    pub refused: AccountRefusals,
+}
+
+/// Refusals per account limit, as `/metrics` shows them (`natter_rate_limited_total`).
+#[derive(Debug, Default)]
+pub struct AccountRefusals {
+    pub login_address: Counter,
+    pub login_user: Counter,
+    pub register_address: Counter,
+    pub guest_address: Counter,
+}
+
+impl AccountRefusals {
+    /// Each counter with its `kind` label.
+    pub fn by_kind(&self) -> [(&'static str, u64); 4] {
+        [
+            ("login_address", self.login_address.get()),
+            ("login_user", self.login_user.get()),
+            ("register_address", self.register_address.get()),
+            ("guest_address", self.guest_address.get()),
+        ]
+    }
+}
+
+/// Counts a refusal of `result` in `counter`.
+fn counted(counter: &Counter, result: Result<(), u64>) -> Result<(), u64> {
+    if result.is_err() {
+        counter.inc();
+    }
+    result
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -126,32 +160,33 @@ impl AccountLimits {
             login_by_user: Keyed::new(config.login_per_minute_per_user, MINUTE, cap),
             register_by_address: Keyed::new(config.register_per_hour_per_address, HOUR, cap),
             guest_by_address: Keyed::new(config.guest_per_hour_per_address, HOUR, cap),
+            refused: AccountRefusals::default(),
         }
     }
 
     /// A sign-in from `addr` as `username`. Only names that could exist have a bucket (an
     /// invalid one cannot sign in, and must not fill the table with junk keys).
     pub fn login(&self, addr: IpAddr, username: &str) -> Result<(), ChatError> {
-        self.login_by_address
-            .take(&limit_key(addr))
+        let by_address = self.login_by_address.take(&limit_key(addr));
+        counted(&self.refused.login_address, by_address)
             .map_err(|ms| refused("sign-ins from this address", ms))?;
         if natter_core::accounts::valid_name(username) {
-            self.login_by_user
-                .take(&username.to_ascii_lowercase())
+            let by_user = self.login_by_user.take(&username.to_ascii_lowercase());
+            counted(&self.refused.login_user, by_user)
                 .map_err(|ms| refused("sign-ins for this account", ms))?;
         }
         Ok(())
     }
 
     pub fn register(&self, addr: IpAddr) -> Result<(), ChatError> {
-        self.register_by_address
-            .take(&limit_key(addr))
+        let taken = self.register_by_address.take(&limit_key(addr));
+        counted(&self.refused.register_address, taken)
             .map_err(|ms| refused("sign-ups from this address", ms))
     }
 
     pub fn guest(&self, addr: IpAddr) -> Result<(), ChatError> {
-        self.guest_by_address
-            .take(&limit_key(addr))
+        let taken = self.guest_by_address.take(&limit_key(addr));
+        counted(&self.refused.guest_address, taken)
             .map_err(|ms| refused("guests from this address", ms))
     }
 }

@@ -1,7 +1,9 @@
 //! The HTTP surface: the accounts API, health, the embedded web client, and the routes that
 //! hand connections to the transports (`/ws`; the Socket.IO layer answers `/socket.io/`).
 //! Security headers are set on every response; every error has the JSON body of
-//! docs/protocol.md section 1, and API bodies must be JSON (see [`api`]).
+//! docs/protocol.md section 1, and API bodies must be JSON (see [`api`]). `/metrics` is here
+//! too unless `--metrics-listen` moves it (see `crate::metrics`), and every response is
+//! counted by its route.
 //!
 //! Modules: [`api`] (the JSON endpoints), [`files`] (uploads and downloads), [`client`] (who a request comes from:
 //! `--trusted-proxies` and `X-Forwarded-For`), [`limits`] (the account endpoints' token
@@ -29,8 +31,16 @@ style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
 base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // `/metrics` here, unless it is served elsewhere or not at all: then a JSON 404.
+    let metrics_here = state.config.metrics && state.config.metrics_listen.is_none();
+    let metrics = if metrics_here {
+        get(crate::metrics::scrape)
+    } else {
+        get(api::not_found)
+    };
+    let router = Router::new()
         .route("/healthz", get(api::health))
+        .route("/metrics", metrics)
         .route("/api/register", post(api::register))
         .route("/api/login", post(api::login))
         .route("/api/guest", post(api::guest))
@@ -70,6 +80,15 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
+        ));
+    // Outermost, so every response is counted, Socket.IO's too.
+    let router = if state.config.metrics {
+        router.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::count_requests,
         ))
-        .with_state(state)
+    } else {
+        router
+    };
+    router.with_state(state)
 }

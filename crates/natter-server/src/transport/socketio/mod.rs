@@ -30,6 +30,7 @@ pub use requests::parse as parse_event;
 use requests::{parse, Incoming, Requests};
 use writer::{error_event, failure, success, Writer};
 
+use crate::metrics::ServerMetrics;
 use crate::AppState;
 use natter_core::protocol::{AuthReply, Reply};
 use natter_core::{AuthStep, ChatError, Connection, ErrorCode, Request};
@@ -88,6 +89,7 @@ pub fn layer(state: &AppState) -> SocketIoLayer {
         }
     };
     io.ns("/", on_connect.with(authenticate));
+    state.metrics.set_socket_io(io);
     layer
 }
 
@@ -107,9 +109,29 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// Counts a Socket.IO connection in `ServerMetrics::socketio_connections` while it lives.
+struct Counted(Arc<ServerMetrics>);
+
+impl Counted {
+    fn new(metrics: &Arc<ServerMetrics>) -> Counted {
+        metrics.socketio_connections.inc();
+        Counted(metrics.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.socketio_connections.dec();
+    }
+}
+
 /// One socket's session between its authentication and its task's start.
 struct Session {
     conn: Connection,
+    /// After `conn`, so dropped after it: this count (subtracted from the core's to give
+    /// `/ws`'s) is up before the core's and down after it, and never counts a Socket.IO
+    /// connection as a `/ws` one.
+    _counted: Counted,
     outbox: Outbox,
     /// The `auth` reply data, the socket's first event (taken when sent).
     welcome: Option<Box<AuthReply>>,
@@ -145,6 +167,7 @@ async fn authenticate(
     auth: Result<Json, ParserError>,
     state: AppState,
 ) -> Result<(), Refusal> {
+    let counted = Counted::new(&state.metrics);
     let mut conn = Connection::new(state.node.clone());
     // The core's auth phase decides; any refusal ends the handshake (a `connect_error`).
     let (welcome, outbox) = match conn.before_auth(auth_request(auth)).await {
@@ -159,7 +182,10 @@ async fn authenticate(
     let depth = (state.config.rate_burst.ceil() as usize).saturating_add(16);
     let (requests, inbox) = mpsc::channel(depth);
     let gone = CancellationToken::new();
-    socket.on_fallback(Requests { queue: requests });
+    socket.on_fallback(Requests {
+        queue: requests,
+        metrics: state.metrics.clone(),
+    });
     let on_gone = gone.clone();
     socket.on_disconnect(move || {
         let on_gone = on_gone.clone();
@@ -167,6 +193,7 @@ async fn authenticate(
     });
     let session = Session {
         conn,
+        _counted: counted,
         outbox,
         welcome: Some(welcome),
         inbox,

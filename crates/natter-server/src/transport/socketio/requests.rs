@@ -3,6 +3,7 @@
 
 use super::writer::{error_event, failure};
 use super::OVERFLOW_RETRY_MS;
+use crate::metrics::ServerMetrics;
 use natter_core::{ChatError, ErrorCode, Request};
 use serde_json::Value as Json;
 use socketioxide::adapter::LocalAdapter;
@@ -24,6 +25,8 @@ pub(super) struct Incoming {
 #[derive(Clone)]
 pub(super) struct Requests {
     pub(super) queue: mpsc::Sender<Incoming>,
+    /// Where refusals of a full queue are counted (`/metrics`).
+    pub(super) metrics: Arc<ServerMetrics>,
 }
 
 /// Names `Requests`' implementation of socketioxide's handler trait.
@@ -37,6 +40,7 @@ impl MessageHandler<LocalAdapter, RequestsHandler> for Requests {
             ack_id,
         };
         if let Err(mpsc::error::TrySendError::Full(incoming)) = self.queue.try_send(incoming) {
+            self.metrics.socketio_queue_refused.inc();
             refuse_overflow(incoming);
         }
     }
