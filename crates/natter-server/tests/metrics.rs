@@ -480,3 +480,42 @@ fn the_parser_refuses_what_prometheus_would() {
     let good = "# HELP a A.\n# TYPE a gauge\na{k=\"q\\\"\\\\\"} 1.5\n";
     assert_eq!(parse(good).get("a", &[("k", "q\"\\")]), 1.5);
 }
+
+/// deploy/grafana-natter.json is valid JSON whose queries name only metrics a server serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grafana_dashboard_uses_served_metric_names() {
+    let path = format!(
+        "{}/../../deploy/grafana-natter.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("dashboard")).expect("json");
+    let server = TestServer::start().await;
+    // One HTTP response first, so that every family has a sample.
+    let health = reqwest::get(server.http("/healthz")).await.expect("get");
+    assert_eq!(health.status(), 200);
+    let served = scrape(server.addr).await;
+    let mut names = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            let mut rest = expr;
+            while let Some(at) = rest.find("natter_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                names.push(name);
+            }
+        }
+    }
+    assert!(names.len() >= 10, "{names:?}");
+    for name in names {
+        let prefix = format!("{name}{{");
+        assert!(
+            served.0.keys().any(|k| k.starts_with(&prefix)),
+            "the dashboard queries {name}, which the server does not serve"
+        );
+    }
+}
