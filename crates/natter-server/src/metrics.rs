@@ -3,7 +3,7 @@
 //! limits' refusals and this module's own [`ServerMetrics`] (HTTP requests by route and
 //! status, Socket.IO connections). Every server instance has its own set: nothing is global,
 //! so tests can run several servers in one process. docs/deployment.md ("Metrics") lists
-//! every metric; docs/adr/0022-metrics-per-node-registry.md says why it is built this way.
+//! every metric; docs/adr/0023-metrics-per-node-registry.md says why it is built this way.
 //!
 //! It is served on `--listen`, or on `--metrics-listen` alone ([`serve_apart`]), or not at
 //! all (`--metrics false`).
