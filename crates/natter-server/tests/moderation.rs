@@ -660,6 +660,14 @@ async fn the_authorization_matrix_holds_for_every_role() {
             json!({"room": room, "user": banned}),
         )
         .await;
+        let bystander_at = ROLES
+            .iter()
+            .position(|r| *r == "bystander")
+            .expect("bystander");
+        let bystander_says = seq(&people[bystander_at]
+            .1
+            .say(room, "a bystander's words")
+            .await);
         // A stranger to a private room (the banned too, once out of it) sees nothing.
         let hidden = if private { "unknown_room" } else { "forbidden" };
         let kind_of_room = if private { "private" } else { "public" };
@@ -676,6 +684,25 @@ async fn the_authorization_matrix_holds_for_every_role() {
             };
             let moderators: &[&str] = &["admin", "owner", "moderator"];
             let owners: &[&str] = &["admin", "owner"];
+            // Deleting another's message: moderators and up; a member may not; one who is not
+            // in the room is not a member (a stranger to a private room sees nothing).
+            let delete_expect = if moderators.contains(&role) {
+                "ok"
+            } else if role == "member" {
+                "forbidden"
+            } else if private {
+                "unknown_room"
+            } else {
+                "not_member"
+            };
+            // Invitations: any member of a private room; a public room takes none.
+            let invite_expect = if !private {
+                "invalid_request"
+            } else if ["admin", "owner", "moderator", "member"].contains(&role) {
+                "ok"
+            } else {
+                "unknown_room"
+            };
             // (request, documented outcome for this role, acts on a member)
             let rows = [
                 ("room.update", expect(moderators), false),
@@ -685,20 +712,48 @@ async fn the_authorization_matrix_holds_for_every_role() {
                 ("room.role", expect(owners), true),
                 ("room.bans", expect(moderators), false),
                 ("archive", expect(owners), false),
+                ("room.unban", expect(moderators), true),
+                ("room.unmute", expect(moderators), true),
+                ("message.delete", delete_expect, true),
+                ("room.invite", invite_expect, true),
             ];
             for (kind, expected, on_member) in rows {
+                // The target: a fresh user for an allowed action (a member, muted or banned
+                // first as the action needs; not a member for an invitation), else the
+                // bystander, whom a refusal leaves as he is.
+                let mut seq_of_target = bystander_says;
                 let target = if on_member && expected == "ok" {
                     let (token, user) = server.register("t").await;
                     let mut fresh = Client::connect(node(at + 1), &token, None).await;
                     fresh.user = user;
-                    if private {
-                        people[OWNER]
-                            .1
-                            .ok("room.invite", json!({"room": room, "user": fresh.name()}))
-                            .await;
+                    if kind != "room.invite" {
+                        if private {
+                            people[OWNER]
+                                .1
+                                .ok("room.invite", json!({"room": room, "user": fresh.name()}))
+                                .await;
+                        }
+                        fresh.ok("room.join", json!({"room": room})).await;
                     }
-                    fresh.ok("room.join", json!({"room": room})).await;
+                    let prepare = match kind {
+                        "room.unban" => {
+                            Some(("room.ban", json!({"room": room, "user": fresh.name()})))
+                        }
+                        "room.unmute" => Some((
+                            "room.mute",
+                            json!({"room": room, "user": fresh.name(), "minutes": 5}),
+                        )),
+                        _ => None,
+                    };
+                    if let Some((prep, data)) = prepare {
+                        event(&mut people[OWNER].1, prep, data).await;
+                    }
+                    if kind == "message.delete" {
+                        seq_of_target = seq(&fresh.say(room, "delete me").await);
+                    }
                     fresh.name()
+                } else if kind == "room.invite" {
+                    name_of(&people, "outsider")
                 } else {
                     name_of(&people, "bystander")
                 };
@@ -711,9 +766,10 @@ async fn the_authorization_matrix_holds_for_every_role() {
                         json!({"room": room, "user": target, "role": "moderator"}),
                     ),
                     "room.bans" => (kind, json!({"room": room})),
+                    "message.delete" => (kind, json!({"room": room, "seq": seq_of_target})),
                     _ => (kind, json!({"room": room, "user": target})),
                 };
-                if kind != "room.bans" {
+                if kind != "room.bans" && kind != "room.invite" {
                     data["client_id"] = unique("m").into();
                 }
                 let outcome = match people[at].1.request(kind, data.clone()).await {
