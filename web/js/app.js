@@ -564,7 +564,7 @@ function onEvent({ type, data }) {
     case Ev.MEMBER_JOINED:
       membersCache.delete(data.room);
       store.setMemberCount(data.room, data.member_count);
-      if (data.user.id !== me?.id) store.addNotice(data.room, `${data.user.name} joined`);
+      if (data.user.id !== me?.id) store.addNotice(data.room, `${store.displayName(data.user)} joined`);
       break;
     case Ev.MEMBER_LEFT:
       membersCache.delete(data.room);
@@ -572,7 +572,7 @@ function onEvent({ type, data }) {
         store.removeRoom(data.room);
       } else {
         store.setMemberCount(data.room, data.member_count);
-        store.addNotice(data.room, `${data.user.name} left`);
+        store.addNotice(data.room, `${store.displayName(data.user)} left`);
       }
       break;
     case Ev.TYPING:

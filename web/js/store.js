@@ -1031,7 +1031,7 @@ export class Store {
     const room = this.rooms.get(roomId);
     if (!room) return [];
     const now = Date.now();
-    return [...room.typing.values()].filter((t) => t.until > now).map((t) => t.user.name);
+    return [...room.typing.values()].filter((t) => t.until > now).map((t) => this.displayName(t.user));
   }
 
   scheduleTypingSweep() {
