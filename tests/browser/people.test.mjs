@@ -1,8 +1,8 @@
 // people.test.mjs — people in the web client (issue 20): a group DM of three created by one
 // and shown live to the others, messages both ways, "Add person" making a new group whose
 // newcomer sees no earlier history, leaving a group; profiles (display name, status, picture)
-// seen by another person on messages after a reload and in the profile card with the picture
-// loaded; "last seen" and greyed rows for someone offline, in the members list and the DM list;
+// seen by another person on messages after a reload, in the @-autocomplete and in the profile
+// card with the picture loaded; "last seen" and greyed rows for someone offline, in the members list and the DM list;
 // exporting one's data as a file that holds one's messages; deleting one's account (a wrong
 // password refused, the right one signs out; the others see "deleted user" after a reload);
 // and the profile dialog and a group's header at 375 px. People are separate browser contexts.
@@ -169,6 +169,14 @@ browserSuite('people: group DMs, profiles, account', { timeout: 240000 }, () => 
     await imageLoaded(bob, '#message-list .msg.other[data-sender="ana"] .avatar img.avatar-img');
     // The group is named by display names too.
     await dmItem(bob, 'Ana Lima, carol').waitFor();
+    // The @-autocomplete finds her by her display name; the mention is her username.
+    const input = bob.locator('#composer-input');
+    await input.fill('');
+    await input.pressSequentially('hi @lim');
+    const option = bob.locator('#composer .mention-option', { hasText: '@ana' });
+    await option.locator('.mention-hint', { hasText: exactly('Ana Lima') }).waitFor();
+    await input.press('Escape');
+    await input.fill('');
 
     // The profile card: display name, @name, status, picture, online, and Message.
     await sender.first().click();

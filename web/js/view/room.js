@@ -119,7 +119,7 @@ export class RoomView {
       const count = peers.length + 1;
       this.name.replaceChildren(
         h('span', { class: 'group-avatars', attrs: { 'aria-hidden': 'true' } },
-          ...peers.slice(0, 3).map((p) => personAvatar(store, p, { online: known ? store.isOnline(p.id) : null, size: 'sm' }))),
+          ...peers.slice(0, 3).map((p) => personAvatar(store, p, { size: 'sm' }))),
         h('span', { class: 'group-title', title: peers.map((p) => `${store.displayName(p)} (@${p.name})`).join(', ') }, title));
       this.meta.textContent = known ? `${count} people, ${online + 1} online` : `${count} people`;
       this.meta.setAttribute('aria-label', `Group of ${count}: you, ${title}. Show members`);
