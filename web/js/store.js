@@ -968,9 +968,11 @@ export class Store {
     return this.profiles.get(user.id)?.display_name || user.name;
   }
 
-  /** What a profile contributes to how a person is drawn (name and avatar): for signatures. */
+  /** What a profile contributes to how a person is drawn on a message (display name and
+   *  picture): for signatures, so a profile without either rebuilds nothing. */
   personSig(userId) {
-    return profileSig(this.profiles.get(userId));
+    const m = this.profiles.get(userId);
+    return m ? `${m.display_name ?? ''}|${m.avatar?.id ?? ''}` : '|';
   }
 
   /** A room's title for the sidebar and header, with display names for DM and group peers. */

@@ -14,6 +14,8 @@ import { inTimeline } from '../store.js';
 import { openMenu, openReactionPicker } from './message-actions.js';
 import { fileList } from './files.js';
 
+/** How long a rebuilt message keeps a highlight it had (room.js highlights for 2.5 s). */
+const KEEP_HIGHLIGHT_MS = 2500;
 /** A touch held this long opens the message's menu. */
 const LONG_PRESS_MS = 500;
 
@@ -309,6 +311,12 @@ export function reconcileList(list, rendered, items) {
     } else {
       el = item.build();
       el.dataset.key = item.key;
+      // A message rebuilt while highlighted (a linked one whose sender's profile just came)
+      // keeps the highlight for a moment more.
+      if (old?.el.classList.contains('highlight')) {
+        el.classList.add('highlight');
+        setTimeout(() => el.classList.remove('highlight'), KEEP_HIGHLIGHT_MS);
+      }
       if (old) {
         if (old.el === cursor) cursor = cursor.nextSibling;
         old.el.remove();
