@@ -135,6 +135,9 @@ browserSuite('people: group DMs, profiles, account', { timeout: 240000 }, () => 
     await carol.click('#btn-leave');
     await dmItem(carol, 'ana, bob, dave').waitFor({ state: 'detached' });
     await dmItem(carol, 'ana, bob').waitFor();
+    // The others' copy is named by who is still in it.
+    await dmItem(dave, 'ana, bob').waitFor();
+    await dave.locator('#message-list .notice', { hasText: 'carol left' }).waitFor();
   });
 
   test('a profile: display name, status and picture, seen by others after a reload', async () => {

@@ -572,6 +572,7 @@ function onEvent({ type, data }) {
         store.removeRoom(data.room);
       } else {
         store.setMemberCount(data.room, data.member_count);
+        store.removePeer(data.room, data.user.id);
         store.addNotice(data.room, `${store.displayName(data.user)} left`);
       }
       break;

@@ -270,6 +270,14 @@ export class Store {
     this.changed('rooms', 'current', `room:${id}`);
   }
 
+  /** Someone left a group DM: it is named by the people still in it. */
+  removePeer(id, userId) {
+    const room = this.rooms.get(id);
+    if (!room || room.info.kind !== 'group' || !room.info.peers?.some((p) => p.id === userId)) return;
+    room.info = { ...room.info, peers: room.info.peers.filter((p) => p.id !== userId) };
+    this.changed('rooms', 'current', `room:${id}`);
+  }
+
   setMemberCount(id, count) {
     const room = this.rooms.get(id);
     if (!room || typeof count !== 'number') return;
