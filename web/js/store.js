@@ -2,8 +2,8 @@
 // (ordered and de-duplicated by `seq`, with edits, deletes, reactions and reply counts applied
 // from the room's stream), the open thread, my unsent messages, who is online, who is typing,
 // what I have read and where I am mentioned, and people's profiles (display name, status,
-// avatar, last seen) as far as `room.members` and `profile.get` have told. app.js calls its methods; views subscribe and
-// re-render the parts named in each change. No DOM, no sockets.
+// avatar, last seen) as far as `room.members` and `profile.get` have told. app.js calls its
+// methods; views subscribe and re-render the parts named in each change. No DOM, no sockets.
 
 import { ADMIN_RANK, DEFAULT_LIMITS, ROLE_RANK, ROOM_EVENT_OPS } from './protocol.js';
 
@@ -44,9 +44,10 @@ export const KEEP_AFTER_TRIM = 800;
   * @property {object|null} counts the server's counts: {unread, mentions, readSeq, lastSeq}, as
   *                                of the marker `readSeq` and the room's `lastSeq` back then
   * @property {number} mutedUntil  I am muted here until then (ms since the epoch; 0: not muted),
-  *                                from a `mute` room event or a `muted` error
-  * @property {Map<number, string>} roles  user id -> role, as far as room events seen here tell
-  *                                (`room.members` does not say): a hint for the member menu
+  *                                from my room's `muted_until`, a `mute` room event or a
+  *                                `muted` error
+  * @property {Map<number, string>} roles  user id -> role, from `room.members` and the room
+  *                                events seen since: what the member menu is offered on
   */
 
 /**
@@ -616,7 +617,7 @@ export class Store {
   mentionsMe(msg, room = this.rooms.get(msg.room)) {
     const me = this.me;
     if (!me || msg.sender?.id === me.id || msg.deleted || msg.change) return false;
-    if (room?.info.kind === 'dm' || room?.info.kind === 'group') return true;
+    if (isDirect(room?.info)) return true;
     return msg.mentions_room === true || (Array.isArray(msg.mentions) && msg.mentions.includes(me.id));
   }
 
