@@ -1,5 +1,5 @@
 // api.js — the HTTP half of the protocol (docs/protocol.md section 1): register, login, guest,
-// logout, me, config, and the account's sessions and password. Turns every failure, including "no server at all", into an ApiError with a code.
+// logout, me, config, and the account's sessions, password, export and deletion. Turns every failure, including "no server at all", into an ApiError with a code.
 // Paths are absolute on the page's own origin, so the client works behind any host or port.
 
 export class ApiError extends Error {
@@ -101,4 +101,28 @@ export function changePassword(token, oldPassword, newPassword) {
     token,
     body: { old_password: oldPassword, new_password: newPassword },
   });
+}
+
+/** `DELETE /api/account`: the account is gone (204); 401 `invalid_credentials` for a wrong
+ *  password. A guest has none: `password` null sends `{}`. */
+export function deleteAccount(token, password) {
+  return call('DELETE', '/api/account', { token, body: password === null ? {} : { password } });
+}
+
+/** `GET /api/account/export` -> `{blob, name}`: the JSON download, and the file name the server
+ *  suggests (`Content-Disposition`), else `natter-export.json`. */
+export async function exportAccount(token) {
+  let res;
+  try {
+    res = await fetch(apiUrl('/api/account/export'), { headers: { Authorization: `Bearer ${token}` }, cache: 'no-store' });
+  } catch {
+    throw new ApiError('server_down', 'the server did not answer', 0);
+  }
+  if (!res.ok) {
+    const json = await res.json().catch(() => null);
+    throw new ApiError(json?.error?.code ?? 'server_down', json?.error?.message ?? `HTTP ${res.status}`, res.status);
+  }
+  const disposition = res.headers.get('Content-Disposition') ?? '';
+  const name = disposition.match(/filename="?([^";]+)"?/)?.[1] ?? 'natter-export.json';
+  return { blob: await res.blob(), name };
 }

@@ -1,15 +1,15 @@
 // app.js — the entry point and controller. Restores the session or shows sign-in, then wires
 // the pieces: connection events and replies go into the store, the store's changes go to the
 // views, the views' intents come back here as actions (send, edit, delete, react, threads,
-// mentions, rooms, read markers, search, invitations, room settings and moderation). The only
-// module that knows the others.
+// mentions, rooms, read markers, search, invitations, room settings and moderation, group DMs,
+// profiles, account export and deletion). The only module that knows the others.
 
 import * as api from './api.js';
 import * as saved from './session.js';
 import { Connection } from './connection.js';
-import { Store } from './store.js';
+import { Store, isDirect } from './store.js';
 import {
-  AUDIT_PAGE, Close, Ev, Req, HISTORY_PAGE, READ_SYNC_MS, ROOM_PAGE, SEARCH_PAGE, THREAD_PAGE, TYPING_RESEND_MS,
+  AUDIT_PAGE, Close, Ev, GROUP_MAX, GROUP_MIN, Req, HISTORY_PAGE, READ_SYNC_MS, ROOM_PAGE, SEARCH_PAGE, THREAD_PAGE, TYPING_RESEND_MS,
   errorText, newClientId, sendFailureText,
 } from './protocol.js';
 import { RoomAdminView } from './view/roomadmin.js';
@@ -23,7 +23,8 @@ import { Dialogs } from './view/dialogs.js';
 import { ThreadView } from './view/thread.js';
 import { closePopup, confirmDelete, initMessageDialogs, showEditHistory } from './view/message-actions.js';
 import * as router from './router.js';
-import { setFilesToken } from './files.js';
+import { setFilesToken, uploadFile } from './files.js';
+import { PeopleView } from './view/people.js';
 import { Attention } from './notify.js';
 import { NotifyMenuView } from './view/notifymenu.js';
 import { SearchView } from './view/search.js';
@@ -68,6 +69,13 @@ const chatActions = {
   browseRooms: () => dialogs.openBrowse(store),
   newDm: () => dialogs.openDm(store),
   account: () => dialogs.openAccount(store),
+  profile() {
+    sidebar.closeDrawer(false);
+    people.openProfile(store);
+  },
+  /** The profile card of a person ({id, name}). */
+  showProfile: (user) => people.openCard(store, user),
+  addToGroup: (id) => people.openGroupAdd(id),
   signOut,
   loadOlder,
   loadNewer,
@@ -151,10 +159,25 @@ const dialogActions = {
   },
   selectRoom: chatActions.selectRoom,
   openDm,
+  /** One name: a DM; several: the group DM of them and me (`group.open`). */
+  openConversation(names) {
+    if (names.length === 1) return openDm(names[0]);
+    if (names.length + 1 < GROUP_MIN || names.length + 1 > GROUP_MAX) {
+      return Promise.reject(Object.assign(new Error('group size'), { code: 'group_size' }));
+    }
+    return request(Req.GROUP_OPEN, { users: names }).then(({ room }) => adoptRoom(room));
+  },
   async members(roomId) {
     const { members } = await request(Req.ROOM_MEMBERS, { room: roomId });
+    membersCache.set(roomId, Promise.resolve(members));
+    store.setProfiles(members, roomId);
     return members;
   },
+  showProfile: (user) => people.openCard(store, user),
+  editProfile: () => people.openProfile(store),
+  deleteAccount: () => people.openDelete(store),
+  /** `GET /api/account/export`: {blob, name} for the view to save. */
+  exportData: () => api.exportAccount(session?.token),
   /** A moderation request (room.kick, room.ban, room.unban, room.mute, room.unmute, room.role,
    *  room.update) with a fresh `client_id`; its room event is applied at once. */
   moderate: (type, data) => moderate(type, data),
@@ -183,6 +206,31 @@ const banner = new BannerView(chatActions);
 const dialogs = new Dialogs(dialogActions);
 const roomAdmin = new RoomAdminView(dialogActions);
 const threadView = new ThreadView(chatActions);
+const people = new PeopleView({
+  async getProfile(name) {
+    const { profile } = await request(Req.PROFILE_GET, { user: name });
+    store.setProfiles([profile]);
+    return profile;
+  },
+  async updateProfile(data) {
+    const { profile } = await request(Req.PROFILE_UPDATE, data);
+    store.setProfiles([profile]);
+    return profile;
+  },
+  uploadAvatar: (file) => uploadFile(file).promise,
+  openDm,
+  /** `group.add`: a new group of everyone here and `name`, opened. */
+  async addToGroup(roomId, name) {
+    const { room } = await request(Req.GROUP_ADD, { room: roomId, user: name });
+    adoptRoom(room);
+    toast(`A new conversation with ${store.titleOf(room)} started; the earlier one goes on without ${name}.`);
+  },
+  /** `DELETE /api/account`: on success, signed out to the sign-in page with a notice. */
+  async deleteAccount(password) {
+    await api.deleteAccount(session?.token, password);
+    endSession('Your account was deleted.');
+  },
+});
 initMessageDialogs();
 const attention = new Attention({
   /** A notification clicked: the message, and the thread panel when it is a thread reply. */
@@ -219,6 +267,7 @@ store.subscribe((topics) => {
   roomAdmin.render(store, topics);
   persist(topics);
   updateTitle();
+  if (topics.has('current') || topics.has('all')) loadProfiles(store.currentRoomId);
   if (topics.has('current') || topics.has('all')) showCurrentInAddress();
 });
 
@@ -402,6 +451,7 @@ function endSession(notice) {
   saved.clearSession(userId);
   dialogs.closeAll();
   roomAdmin.closeAll();
+  people.closeAll();
   adminChecked = false;
   removals.clear();
   searchView.reset();
@@ -459,6 +509,9 @@ function onReady(reply) {
   // resumed stream brings its missed replies and changes like any other entry.
   if (store.thread && !store.thread.loaded) loadThread();
   membersCache.clear();
+  // Who is in my direct conversations and the open room: their names, pictures, last seen.
+  for (const room of store.rooms.values()) if (isDirect(room.info)) loadProfiles(room.id);
+  loadProfiles(store.currentRoomId);
   flushReads();
   loadInvites();
   checkAdmin();
@@ -511,7 +564,7 @@ function onEvent({ type, data }) {
     case Ev.MEMBER_JOINED:
       membersCache.delete(data.room);
       store.setMemberCount(data.room, data.member_count);
-      if (data.user.id !== me?.id) store.addNotice(data.room, `${data.user.name} joined`);
+      if (data.user.id !== me?.id) store.addNotice(data.room, `${store.displayName(data.user)} joined`);
       break;
     case Ev.MEMBER_LEFT:
       membersCache.delete(data.room);
@@ -519,7 +572,8 @@ function onEvent({ type, data }) {
         store.removeRoom(data.room);
       } else {
         store.setMemberCount(data.room, data.member_count);
-        store.addNotice(data.room, `${data.user.name} left`);
+        store.removePeer(data.room, data.user.id);
+        store.addNotice(data.room, `${store.displayName(data.user)} left`);
       }
       break;
     case Ev.TYPING:
@@ -545,8 +599,9 @@ function onEvent({ type, data }) {
       break;
     case Ev.ROOM_ADDED:
       store.removeInvite(data.room.id);
-      store.upsertRoom(data.room, { fresh: data.room.kind === 'dm' });
+      store.upsertRoom(data.room, { fresh: isDirect(data.room) });
       if (!store.room(data.room.id).loaded) loadLatest(data.room.id);
+      if (isDirect(data.room)) loadProfiles(data.room.id);
       break;
     case Ev.ROOM_REMOVED:
       store.removeRoom(data.room);
@@ -861,11 +916,21 @@ const membersCache = new Map();
 function roomMembers(roomId) {
   let members = membersCache.get(roomId);
   if (!members) {
-    members = request(Req.ROOM_MEMBERS, { room: roomId }).then((r) => r.members);
+    members = request(Req.ROOM_MEMBERS, { room: roomId }).then((r) => {
+      store.setProfiles(r.members, roomId);
+      return r.members;
+    });
     members.catch(() => membersCache.delete(roomId));
     membersCache.set(roomId, members);
   }
   return members;
+}
+
+/** The members of a room with their profiles and roles, once per room until the cache is
+ *  cleared (a join, a leave, a reconnect): display names, pictures, who is offline. */
+function loadProfiles(roomId) {
+  if (roomId === null || !store.room(roomId) || conn?.status !== 'online') return;
+  roomMembers(roomId).catch(() => {});
 }
 
 /** The person is (or stopped) typing in the open room. */
@@ -906,7 +971,7 @@ function updateTitle() {
   let unread = 0;
   for (const room of store.rooms.values()) unread += store.unread(room.id);
   const room = store.currentRoom;
-  const where = room ? (room.info.kind === 'dm' ? room.info.peer?.name : `#${room.info.name}`) : null;
+  const where = room ? (isDirect(room.info) ? store.titleOf(room.info) : `#${room.info.name}`) : null;
   const title = where ? `${where} · Natter` : 'Natter';
   document.title = unread ? `(${unread}) ${title}` : title;
   attention.setBadge(unread);

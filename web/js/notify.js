@@ -4,7 +4,7 @@
 // count drawn on the favicon. Decides from the store what deserves a notification; knows
 // nothing of the views. The sound setting and "prompt answered" live in localStorage.
 
-import { inTimeline, roomTitle } from './store.js';
+import { inTimeline, isDirect, roomTitle } from './store.js';
 
 const SOUND_KEY = 'natter.sound';
 const PROMPT_KEY = 'natter.notifyPrompt';
@@ -75,7 +75,7 @@ export class Attention {
     if (msg.seq <= (store.readSeq[room.id] ?? 0)) return null; // already read (a replay)
     const level = store.notifyLevel(room.id);
     if (level === 'none') return null;
-    if (room.info.kind === 'dm') return 'dm';
+    if (isDirect(room.info)) return 'dm';
     if (store.mentionsMe(msg, room)) return 'mention';
     if (level === 'all' && inTimeline(msg)) return 'message';
     return null;
@@ -89,8 +89,9 @@ export class Attention {
     this.playSound();
     if (this.permission !== 'granted') return;
     const room = store.room(msg.room);
-    const where = room.info.kind === 'dm' ? null : `#${roomTitle(room.info)}`;
-    const title = why === 'dm' ? msg.sender.name : `${msg.sender.name} in ${where}`;
+    const where = room.info.kind === 'dm' ? null : room.info.kind === 'group' ? store.titleOf(room.info) : `#${roomTitle(room.info)}`;
+    const who = store.displayName(msg.sender);
+    const title = where === null ? who : `${who} in ${where}`;
     const n = msg.files?.length ?? 0;
     const text = msg.body || (n ? `sent ${n === 1 ? 'a file' : `${n} files`}` : '');
     const body = [...text].slice(0, BODY_CHARS).join('');

@@ -37,6 +37,11 @@ export const Req = Object.freeze({
   ROOM_ROLE: 'room.role',
   ROOM_BANS: 'room.bans',
   ADMIN_AUDIT: 'admin.audit',
+  // group DMs and profiles
+  GROUP_OPEN: 'group.open',
+  GROUP_ADD: 'group.add',
+  PROFILE_GET: 'profile.get',
+  PROFILE_UPDATE: 'profile.update',
 });
 
 /** Event names (section 5). */
@@ -147,6 +152,13 @@ export const DEFAULT_LIMITS = Object.freeze({
   rate_burst: 40,
 });
 
+/** A group DM holds 3 to 8 people, me included (`group.open`). */
+export const GROUP_MIN = 3;
+export const GROUP_MAX = 8;
+/** `profile.update` limits. */
+export const DISPLAY_NAME_MAX = 64;
+export const STATUS_MAX = 140;
+
 /** Usernames, guest nicknames and room names: 1-32 ASCII letters, digits, `_`, `-`, `.`. */
 export const NAME_RE = /^[A-Za-z0-9_.-]{1,32}$/;
 export const PASSWORD_MIN = 8;
@@ -230,6 +242,10 @@ const ERROR_TEXT = {
   account_deactivated: 'This account was deactivated by an administrator.',
   disconnected: 'Not connected to the server.',
   timeout: 'The server took too long to answer.',
+  unknown_file: 'That file is gone, or it is not an image of yours.',
+  invalid_image: 'That is not an image this server can read.',
+  file_too_large: 'That file is too large for this server.',
+  quota_exceeded: 'You have used all of your upload space.',
 };
 
 const SEND_FAILURE_TEXT = {

@@ -1,8 +1,9 @@
 // store.js — everything the client knows, in one place: who I am, my rooms and their messages
 // (ordered and de-duplicated by `seq`, with edits, deletes, reactions and reply counts applied
 // from the room's stream), the open thread, my unsent messages, who is online, who is typing,
-// what I have read and where I am mentioned. app.js calls its methods; views subscribe and
-// re-render the parts named in each change. No DOM, no sockets.
+// what I have read and where I am mentioned, and people's profiles (display name, status,
+// avatar, last seen) as far as `room.members` and `profile.get` have told. app.js calls its
+// methods; views subscribe and re-render the parts named in each change. No DOM, no sockets.
 
 import { ADMIN_RANK, DEFAULT_LIMITS, ROLE_RANK, ROOM_EVENT_OPS } from './protocol.js';
 
@@ -43,9 +44,10 @@ export const KEEP_AFTER_TRIM = 800;
   * @property {object|null} counts the server's counts: {unread, mentions, readSeq, lastSeq}, as
   *                                of the marker `readSeq` and the room's `lastSeq` back then
   * @property {number} mutedUntil  I am muted here until then (ms since the epoch; 0: not muted),
-  *                                from a `mute` room event or a `muted` error
-  * @property {Map<number, string>} roles  user id -> role, as far as room events seen here tell
-  *                                (`room.members` does not say): a hint for the member menu
+  *                                from my room's `muted_until`, a `mute` room event or a
+  *                                `muted` error
+  * @property {Map<number, string>} roles  user id -> role, from `room.members` and the room
+  *                                events seen since: what the member menu is offered on
   */
 
 /**
@@ -90,6 +92,9 @@ export class Store {
     this.online = new Map();
     /** lowercased name -> User: everyone this client has seen (for choosing a DM peer) */
     this.people = new Map();
+    /** user id -> Member (docs/protocol.md `profile.get`): the newest profile heard of each
+     *  person; there is no event for a change, so it is as of the last load */
+    this.profiles = new Map();
     this.currentRoomId = null;
     /** the room to open first once the rooms are known (the last one open before a reload) */
     this.preferredRoomId = null;
@@ -239,8 +244,12 @@ export class Store {
       this.rooms.set(info.id, room);
     }
     if (info.peer) this.remember(info.peer);
+    for (const peer of info.peers ?? []) this.remember(peer);
+    // My own view of the room says whether I am muted there (also right after a reload).
+    if (info.muted_until !== undefined) room.mutedUntil = info.muted_until ?? 0;
+    else if (Object.hasOwn(info, 'role')) room.mutedUntil = 0;
     if (this.readSeq[info.id] === undefined) {
-      const unseen = fresh || (this.knownDevice && info.kind === 'dm');
+      const unseen = fresh || (this.knownDevice && isDirect(info));
       this.readSeq[info.id] = unseen ? 0 : info.last_seq ?? 0;
       this.changed('read');
     }
@@ -262,6 +271,14 @@ export class Store {
     this.changed('rooms', 'current', `room:${id}`);
   }
 
+  /** Someone left a group DM: it is named by the people still in it. */
+  removePeer(id, userId) {
+    const room = this.rooms.get(id);
+    if (!room || room.info.kind !== 'group' || !room.info.peers?.some((p) => p.id === userId)) return;
+    room.info = { ...room.info, peers: room.info.peers.filter((p) => p.id !== userId) };
+    this.changed('rooms', 'current', `room:${id}`);
+  }
+
   setMemberCount(id, count) {
     const room = this.rooms.get(id);
     if (!room || typeof count !== 'number') return;
@@ -274,7 +291,7 @@ export class Store {
     const kinds = Array.isArray(kind) ? kind : [kind];
     return [...this.rooms.values()]
       .filter((r) => kinds.includes(r.info.kind))
-      .sort((a, b) => roomTitle(a.info).localeCompare(roomTitle(b.info)));
+      .sort((a, b) => this.titleOf(a.info).localeCompare(this.titleOf(b.info)));
   }
 
   setCurrent(id) {
@@ -600,7 +617,7 @@ export class Store {
   mentionsMe(msg, room = this.rooms.get(msg.room)) {
     const me = this.me;
     if (!me || msg.sender?.id === me.id || msg.deleted || msg.change) return false;
-    if (room?.info.kind === 'dm') return true;
+    if (isDirect(room?.info)) return true;
     return msg.mentions_room === true || (Array.isArray(msg.mentions) && msg.mentions.includes(me.id));
   }
 
@@ -926,6 +943,52 @@ export class Store {
 
   // ---- people ----------------------------------------------------------------------------------
 
+  /**
+   * Members of a room (`room.members`) or one profile (`profile.get`, `profile.update`): their
+   * profiles are kept, and with `roomId` their roles there (what the member menu needs).
+   */
+  setProfiles(members, roomId = null) {
+    const room = roomId === null ? null : this.rooms.get(roomId);
+    let changed = false;
+    for (const m of members ?? []) {
+      if (!m?.user) continue;
+      this.remember(m.user);
+      const was = this.profiles.get(m.user.id);
+      if (profileSig(was) !== profileSig(m)) changed = true;
+      this.profiles.set(m.user.id, { ...m });
+      if (room && m.role) {
+        room.roles.set(m.user.id, m.role);
+        if (m.user.id === this.me?.id && room.info.role !== m.role) room.info = { ...room.info, role: m.role };
+      }
+    }
+    if (!changed) return;
+    this.changed('profiles', 'rooms', 'current');
+    for (const id of this.rooms.keys()) this.changed(`room:${id}`);
+  }
+
+  /** The Member held for a person (null: not loaded yet). */
+  profileOf(userId) {
+    return this.profiles.get(userId) ?? null;
+  }
+
+  /** What a person is called in the UI: their display name where known, else their username. */
+  displayName(user) {
+    if (!user) return 'someone';
+    return this.profiles.get(user.id)?.display_name || user.name;
+  }
+
+  /** What a profile contributes to how a person is drawn on a message (display name and
+   *  picture): for signatures, so a profile without either rebuilds nothing. */
+  personSig(userId) {
+    const m = this.profiles.get(userId);
+    return m ? `${m.display_name ?? ''}|${m.avatar?.id ?? ''}` : '|';
+  }
+
+  /** A room's title for the sidebar and header, with display names for DM and group peers. */
+  titleOf(info) {
+    return roomTitle(info, (u) => this.displayName(u));
+  }
+
   remember(user) {
     if (user?.name) this.people.set(user.name.toLowerCase(), user);
   }
@@ -979,7 +1042,7 @@ export class Store {
     const room = this.rooms.get(roomId);
     if (!room) return [];
     const now = Date.now();
-    return [...room.typing.values()].filter((t) => t.until > now).map((t) => t.user.name);
+    return [...room.typing.values()].filter((t) => t.until > now).map((t) => this.displayName(t.user));
   }
 
   scheduleTypingSweep() {
@@ -1000,9 +1063,25 @@ export class Store {
   }
 }
 
-/** What a room is called in the UI: its name, or the peer's name for a DM. */
-export function roomTitle(info) {
-  return info.kind === 'dm' ? info.peer?.name ?? 'direct message' : info.name;
+/** A direct conversation: a DM or a group DM (no roles, no settings, every message is for me). */
+export function isDirect(info) {
+  return info?.kind === 'dm' || info?.kind === 'group';
+}
+
+/** What a room is called in the UI: its name, the peer's name for a DM, the peers' names for
+ *  a group DM ("bob, carol"); `nameOf(user)` says how a person is called (default: username). */
+export function roomTitle(info, nameOf = (u) => u.name) {
+  if (info.kind === 'dm') return info.peer ? nameOf(info.peer) : 'direct message';
+  if (info.kind === 'group') {
+    const names = (info.peers ?? []).map(nameOf);
+    return names.length ? names.join(', ') : 'group';
+  }
+  return info.name;
+}
+
+/** The parts of a Member that change how a person is drawn. */
+function profileSig(m) {
+  return m ? `${m.display_name ?? ''}|${m.avatar?.id ?? ''}|${m.status ?? ''}|${m.online ? 1 : 0}|${m.last_seen ?? ''}` : '';
 }
 
 /** The message with this seq in `list` (ascending seq), or undefined. */

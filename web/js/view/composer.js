@@ -8,7 +8,7 @@
 // gives way to a read-only notice; while I am muted it is disabled, saying until when.
 
 import { charCount, errorText, isBlank } from '../protocol.js';
-import { roomTitle } from '../store.js';
+import { isDirect } from '../store.js';
 import { MentionPicker } from './mentions.js';
 import { h, icon, formatTime } from './dom.js';
 import { humanSize, uploadFile } from '../files.js';
@@ -256,7 +256,7 @@ export class ComposerView {
     this.form.hidden = !room || archived;
     this.renderRestriction(store, room, archived);
     if (room) {
-      const where = room.info.kind === 'dm' ? roomTitle(room.info) : `#${room.info.name}`;
+      const where = isDirect(room.info) ? store.titleOf(room.info) : `#${room.info.name}`;
       this.input.placeholder = `Message ${where}`;
       this.input.setAttribute('aria-label', `Message ${where}`);
     }

@@ -1,13 +1,16 @@
 // view/dialogs.js — the modal dialogs: create a room (public or private), browse and join rooms
-// (or the archived ones), start a direct message, see a room's members (with the member menu of
-// roomadmin.js for moderators, Invite people, Bans), and the account (signed-in devices, sign
-// out everywhere, password change). Each asks app.js (through `actions`) and shows the answer or
+// (or the archived ones), start a direct message or a group DM, see a room's members (online
+// first, then the offline ones greyed with when they were last seen; display names and pictures;
+// a name opens the profile card; the member menu of roomadmin.js for moderators on lower ranks,
+// Invite people, Bans), and the account (edit profile, signed-in devices, sign out everywhere,
+// password change, export my data, delete my account). Each asks app.js (through `actions`) and shows the answer or
 // the error; native <dialog> gives focus trapping and Escape to close.
 
-import { h, avatar, formatFull, icon } from './dom.js';
-import { NAME_RE, ROOM_SEARCH_DEBOUNCE_MS, errorText } from '../protocol.js';
-import { roomTitle } from '../store.js';
+import { h, formatFull, icon } from './dom.js';
+import { GROUP_MAX, NAME_RE, ROOM_SEARCH_DEBOUNCE_MS, errorText } from '../protocol.js';
+import { isDirect, roomTitle } from '../store.js';
 import { canActOn, openMemberMenu } from './roomadmin.js';
+import { personAvatar, seenText } from './people.js';
 
 export class Dialogs {
   /**
@@ -16,7 +19,9 @@ export class Dialogs {
    *                         moderate(type, data), invitePeople(roomId), showBans(roomId),
    *                         banMember(roomId, user, report),
    *                         listSessions(), revokeSession(id), signOut(),
-   *                         signOutEverywhere(), changePassword(old, new)
+   *                         signOutEverywhere(), changePassword(old, new),
+   *                         openConversation(names), showProfile(user), editProfile(),
+   *                         exportData() -> {blob, name}, deleteAccount()
    *                         (the request ones return promises that reject with {code})
    */
   constructor(actions) {
@@ -45,6 +50,15 @@ export class Dialogs {
     $('password-form').addEventListener('submit', (e) => {
       e.preventDefault();
       this.submitPassword();
+    });
+    $('account-profile').addEventListener('click', () => {
+      this.account.close();
+      this.actions.editProfile();
+    });
+    $('btn-export').addEventListener('click', () => this.exportData());
+    $('btn-delete-account').addEventListener('click', () => {
+      this.account.close();
+      this.actions.deleteAccount();
     });
     $('btn-signout-all').addEventListener('click', () => {
       this.account.close();
@@ -220,20 +234,26 @@ export class Dialogs {
     input.focus();
   }
 
+  /** One username: a DM; several (commas or spaces between): a group DM of them and me. */
   async submitDm() {
     const input = document.getElementById('dm-name');
     const error = document.getElementById('dm-error');
-    const name = input.value.trim().replace(/^@/, '');
-    if (!NAME_RE.test(name)) {
-      error.textContent = 'Enter a username.';
+    const names = [...new Set(input.value.split(/[\s,]+/).map((n) => n.replace(/^@/, '')).filter(Boolean))];
+    const bad = names.find((n) => !NAME_RE.test(n));
+    if (!names.length || bad) {
+      error.textContent = bad ? `“${bad}” is not a username.` : 'Enter a username.';
       input.focus();
       return;
     }
     try {
-      await this.actions.openDm(name);
+      await this.actions.openConversation(names);
       this.dm.close();
     } catch (err) {
-      error.textContent = err.code === 'invalid_request' ? 'That is you! Choose someone else.' : errorText(err.code, err.message);
+      error.textContent = err.code === 'group_size'
+        ? `A group holds you and 2 to ${GROUP_MAX - 1} others.`
+        : err.code === 'invalid_request' ? (names.length === 1 ? 'That is you! Choose someone else.' : `The server refused it: ${err.message}`)
+        : err.code === 'unknown_user' ? `Nobody has that name${names.length > 1 ? ` (${err.message})` : ''}.`
+        : errorText(err.code, err.message);
       input.focus();
     }
   }
@@ -245,11 +265,11 @@ export class Dialogs {
     if (!room) return;
     this.membersRoom = roomId;
     const title = document.getElementById('dlg-members-title');
-    title.textContent = room.info.kind === 'dm' ? 'Conversation' : `Members of #${roomTitle(room.info)}`;
+    title.textContent = isDirect(room.info) ? 'Conversation' : `Members of #${roomTitle(room.info)}`;
     document.getElementById('members-report').textContent = '';
     const mod = store.canModerate(roomId);
     document.getElementById('members-invite').hidden = room.info.kind !== 'private' || room.info.archived === true;
-    document.getElementById('members-bans').hidden = !mod || room.info.kind === 'dm';
+    document.getElementById('members-bans').hidden = !mod || isDirect(room.info);
     if (!this.members.open) this.members.showModal();
     await this.loadMembers(store, roomId);
   }
@@ -268,16 +288,20 @@ export class Dialogs {
       return;
     }
     if (this.membersRoom !== roomId) return;
-    const online = members.filter((m) => m.online || store.isOnline(m.user.id)).length;
+    // Online first, then offline; each by name (the server sorts by name).
+    const isOn = (m) => m.online || store.isOnline(m.user.id);
+    const sorted = [...members.filter(isOn), ...members.filter((m) => !isOn(m))];
+    const online = sorted.filter(isOn).length;
     status.textContent = `${members.length} ${members.length === 1 ? 'member' : 'members'}, ${online} online`;
-    list.replaceChildren(...members.map((m) => this.memberRow(store, roomId, m)));
+    list.replaceChildren(...sorted.map((m) => this.memberRow(store, roomId, m)));
   }
 
   memberRow(store, roomId, m) {
     const status = document.getElementById('members-status');
     const self = m.user.id === store.me?.id;
     const isOnline = m.online || store.isOnline(m.user.id);
-    const role = self ? store.room(roomId)?.info.role : store.room(roomId)?.roles.get(m.user.id);
+    const role = m.role ?? (self ? store.room(roomId)?.info.role : store.room(roomId)?.roles.get(m.user.id));
+    const shown = m.display_name || m.user.name;
     const report = (text, isError = false) => {
       const el = document.getElementById('members-report');
       el.textContent = text;
@@ -285,11 +309,20 @@ export class Dialogs {
       // The list changes after a kick or ban (and a role is shown): load it again.
       if (!isError && this.members.open && this.membersRoom === roomId) this.loadMembers(store, roomId);
     };
-    return h('li', { class: 'browse-row', dataset: { member: m.user.name } },
-      avatar(m.user, { online: isOnline, size: 'sm' }),
-      h('span', { class: 'browse-name' }, m.user.name, self ? h('span', { class: 'you-tag' }, 'you') : null,
+    return h('li', { class: `browse-row member-row${isOnline ? '' : ' offline'}`, dataset: { member: m.user.name } },
+      personAvatar(store, m.user, { online: isOnline, size: 'sm' }),
+      h('span', { class: 'browse-name' },
+        h('button', {
+          type: 'button',
+          class: 'person-link',
+          title: `Profile of ${shown}`,
+          attrs: { 'aria-label': `Profile of ${shown} (@${m.user.name})` },
+          on: { click: () => this.actions.showProfile(m.user) },
+        }, shown),
+        shown !== m.user.name ? h('span', { class: 'member-username' }, `@${m.user.name}`) : null,
+        self ? h('span', { class: 'you-tag' }, 'you') : null,
         role && role !== 'member' ? h('span', { class: 'role-tag' }, role) : null),
-      h('span', { class: 'browse-meta' }, isOnline ? 'online' : 'offline'),
+      h('span', { class: 'browse-meta member-seen' }, seenText(m, isOnline)),
       self ? null : h('button', {
         type: 'button',
         class: 'btn btn-sm btn-ghost',
@@ -332,6 +365,7 @@ export class Dialogs {
     form.reset();
     document.getElementById('password-error').textContent = '';
     document.getElementById('password-status').textContent = '';
+    document.getElementById('export-status').textContent = '';
     this.account.showModal();
     await this.loadSessions();
   }
@@ -382,6 +416,28 @@ export class Dialogs {
       h('span', { class: 'browse-meta', title: `Signed in ${formatFull(s.created_at)}` },
         `last used ${formatFull(s.last_used_at)}`),
       btn);
+  }
+
+  /** `GET /api/account/export`, saved as a file through a temporary link to a Blob. */
+  async exportData() {
+    const status = document.getElementById('export-status');
+    const btn = document.getElementById('btn-export');
+    btn.disabled = true;
+    status.textContent = 'Preparing your data…';
+    try {
+      const { blob, name } = await this.actions.exportData();
+      const url = URL.createObjectURL(blob);
+      const a = h('a', { href: url, download: name, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      status.textContent = `Saved as ${name}.`;
+    } catch (err) {
+      status.textContent = errorText(err.code, err.message);
+    } finally {
+      btn.disabled = false;
+    }
   }
 
   async submitPassword() {

@@ -1,5 +1,6 @@
 // view/mentions.js — the @-mention autocomplete of a message box (the room's composer and the
-// thread's): typing `@` lists the room's members and `@room`, filtered by what follows the `@`;
+// thread's): typing `@` lists the room's members (with their display names) and `@room`,
+// filtered by what follows the `@` (a username, or a word of a display name);
 // Up/Down move, Enter or Tab picks (the box gets `@name `; Enter after a name typed out in full
 // sends instead), Escape closes. The members come
 // from `room.members` through the `members` callback (app.js caches them per room).
@@ -65,11 +66,14 @@ export class MentionPicker {
     if (generation !== this.generation || !this.token) return undefined;
     const me = this.me();
     const q = this.token.query;
+    // By username, or by a word of the display name ("li" finds "Ana Lima"); the display name
+    // is the hint, the mention is always the username.
+    const matches = (m2) => m2.user.name.toLowerCase().startsWith(q)
+      || (m2.display_name ?? '').toLowerCase().split(/\s+/).some((w) => w.startsWith(q));
     const names = members
-      .map((m2) => m2.user)
-      .filter((u) => u.id !== me?.id && u.name.toLowerCase().startsWith(q))
-      .sort((a, b) => a.name.localeCompare(b.name))
-      .map((u) => ({ name: u.name, hint: '' }));
+      .filter((m2) => m2.user.id !== me?.id && matches(m2))
+      .sort((a, b) => a.user.name.localeCompare(b.user.name))
+      .map((m2) => ({ name: m2.user.name, hint: m2.display_name && m2.display_name !== m2.user.name ? m2.display_name : '' }));
     if ('room'.startsWith(q)) names.push({ name: 'room', hint: 'everyone in the room' });
     this.options = names.slice(0, MAX_SHOWN);
     if (!this.options.length) return this.close();

@@ -1,18 +1,21 @@
-// view/message.js — one message as the room timeline and the thread panel show it: sender and
-// time, the text (or the "Message deleted" tombstone, or the inline editor), "(edited)" (opens
+// view/message.js — one message as the room timeline and the thread panel show it: sender (by
+// display name where known, with their picture; a click opens the profile card) and time, the text (or the "Message deleted" tombstone, or the inline editor), "(edited)" (opens
 // the version history), the reaction chips, the thread summary ("3 replies · last reply 14:02"),
 // "replied to a thread" on a reply also sent to the room, the mention highlight, pending and
 // failed sends, its files (view/files.js), and the action toolbar ("…" menu, long-press on
 // touch). Also `reconcileList`, which keeps a list's elements while their signature is
 // unchanged. Reads; acts via `actions`.
 
-import { h, avatar, icon, formatTime, formatFull } from './dom.js';
+import { h, icon, formatTime, formatFull } from './dom.js';
+import { personAvatar } from './people.js';
 import { charCount, isBlank } from '../protocol.js';
 import { renderBody } from './markdown.js';
 import { inTimeline } from '../store.js';
 import { openMenu, openReactionPicker } from './message-actions.js';
 import { fileList } from './files.js';
 
+/** How long a rebuilt message keeps a highlight it had (room.js highlights for 2.5 s). */
+const KEEP_HIGHLIGHT_MS = 2500;
 /** A touch held this long opens the message's menu. */
 const LONG_PRESS_MS = 500;
 
@@ -26,7 +29,7 @@ export function messageSig(e, ctx) {
   const msg = e.msg;
   if (!msg) return `${e.first}|${e.last}|${state}`;
   const editing = isEditing(ctx, msg);
-  return `${e.first}|${e.last}|${state}|${msg.rev ?? 0}|${editing}|${ctx.store.mentionsMe(msg)}`;
+  return `${e.first}|${e.last}|${state}|${msg.rev ?? 0}|${editing}|${ctx.store.mentionsMe(msg)}|${ctx.store.personSig(msg.sender?.id)}`;
 }
 
 /** This copy of the message is the one being edited (one place only: the room or the thread). */
@@ -52,7 +55,7 @@ export function buildMessage(e, ctx) {
   const time = h('time', { class: 'msg-time', dateTime: new Date(e.ts).toISOString(), title: formatFull(e.ts) }, formatTime(e.ts));
   const meta = e.first
     ? h('div', { class: 'msg-meta' },
-      e.own ? h('span', { class: 'sr-only' }, 'You') : h('span', { class: 'msg-sender' }, e.sender.name),
+      e.own ? h('span', { class: 'sr-only' }, 'You') : senderName(e.sender, ctx),
       time)
     : null;
   const threadRef = msg?.thread != null && ctx.where === 'room'
@@ -79,7 +82,7 @@ export function buildMessage(e, ctx) {
         on: { click: () => actions.showEdits(msg.room, msg.seq) },
       }, '(edited)') : null);
   }
-  const lead = e.own ? null : e.first ? avatar(e.sender) : h('span', { class: 'avatar-spacer', attrs: { 'aria-hidden': 'true' } });
+  const lead = e.own ? null : e.first ? personAvatar(store, e.sender) : h('span', { class: 'avatar-spacer', attrs: { 'aria-hidden': 'true' } });
   const li = h('li', { class: classes.join(' '), dataset: { sender: e.sender?.name ?? '', seq: msg ? String(msg.seq) : '' } },
     lead,
     h('div', { class: 'msg-main' },
@@ -96,6 +99,19 @@ export function buildMessage(e, ctx) {
 }
 
 // ---- parts ------------------------------------------------------------------------------------
+
+/** The sender's shown name (display name where known): a button that opens their profile card
+ *  (not for a deleted account, which has none). */
+function senderName(sender, ctx) {
+  const shown = ctx.store.displayName(sender);
+  if (!sender?.id || !ctx.actions.showProfile) return h('span', { class: 'msg-sender' }, shown);
+  return h('button', {
+    type: 'button',
+    class: 'msg-sender person-link',
+    title: shown === sender.name ? `Profile of ${shown}` : `${shown} (@${sender.name})`,
+    on: { click: () => ctx.actions.showProfile(sender) },
+  }, shown);
+}
 
 /** Block elements markdown.js makes of a body that is more than one paragraph. */
 const BLOCK_TAGS = new Set(['P', 'PRE', 'BLOCKQUOTE', 'UL', 'OL']);
@@ -295,6 +311,12 @@ export function reconcileList(list, rendered, items) {
     } else {
       el = item.build();
       el.dataset.key = item.key;
+      // A message rebuilt while highlighted (a linked one whose sender's profile just came)
+      // keeps the highlight for a moment more.
+      if (old?.el.classList.contains('highlight')) {
+        el.classList.add('highlight');
+        setTimeout(() => el.classList.remove('highlight'), KEEP_HIGHLIGHT_MS);
+      }
       if (old) {
         if (old.el === cursor) cursor = cursor.nextSibling;
         old.el.remove();

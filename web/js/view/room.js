@@ -1,14 +1,15 @@
 // view/room.js — the open conversation: its header (name with a lock for a private room and a
 // mark for an archived one, member count or presence, the topic (description on hover), room
-// details, leave),
+// details, leave; a group DM's people, "Add person" and leave),
 // the message list (day separators, grouping, own messages apart, pending and failed sends,
 // join/leave notices and room events as system lines; each message drawn by message.js with its edits, tombstone, reactions,
 // thread summary and actions), scrolling (stick to the newest, a "new messages" pill when the
 // reader has scrolled up, older history on scrolling up) and the "is typing" line.
 
-import { h, avatar, icon, formatFull, formatDay, dayKey } from './dom.js';
+import { h, icon, formatFull, formatDay, dayKey } from './dom.js';
 import { describeRoomEvent } from '../protocol.js';
-import { roomTitle } from '../store.js';
+import { isDirect } from '../store.js';
+import { personAvatar, seenText } from './people.js';
 import { buildMessage, messageSig, reconcileList } from './message.js';
 
 /** Messages from one sender closer together than this share one header. */
@@ -34,6 +35,8 @@ export class RoomView {
     this.leave = $('btn-leave');
     this.topic = $('room-topic');
     this.infoBtn = $('btn-room-info');
+    this.groupAddBtn = $('btn-group-add');
+    this.groupAddBtn.addEventListener('click', () => this.roomId !== null && actions.addToGroup(this.roomId));
     this.timeline = $('timeline');
     this.list = $('message-list');
     this.historyStatus = $('history-status');
@@ -78,7 +81,7 @@ export class RoomView {
     }
     const key = room ? `room:${room.id}` : null;
     if (switched || topics.has('current') || topics.has(key) || topics.has('presence') || topics.has('rooms')
-      || topics.has('connection')) {
+      || topics.has('connection') || topics.has('profiles')) {
       this.renderHeader(store, room);
     }
     if (switched || topics.has(key) || (topics.has('connection') && room?.pending.length)) {
@@ -101,16 +104,34 @@ export class RoomView {
       this.leave.hidden = true;
       this.topic.hidden = true;
       this.infoBtn.hidden = true;
+      this.groupAddBtn.hidden = true;
       document.title = 'Natter';
       return;
     }
     const info = room.info;
-    const title = roomTitle(info);
+    const title = store.titleOf(info);
     this.meta.hidden = false;
-    if (info.kind === 'dm') {
+    this.groupAddBtn.hidden = info.kind !== 'group';
+    if (info.kind === 'group') {
+      const peers = info.peers ?? [];
+      const known = store.presenceKnown;
+      const online = peers.filter((p) => store.isOnline(p.id)).length;
+      const count = peers.length + 1;
+      this.name.replaceChildren(
+        h('span', { class: 'group-avatars', attrs: { 'aria-hidden': 'true' } },
+          ...peers.slice(0, 3).map((p) => personAvatar(store, p, { size: 'sm' }))),
+        h('span', { class: 'group-title', title: peers.map((p) => `${store.displayName(p)} (@${p.name})`).join(', ') }, title));
+      this.meta.textContent = known ? `${count} people, ${online + 1} online` : `${count} people`;
+      this.meta.setAttribute('aria-label', `Group of ${count}: you, ${title}. Show members`);
+      this.leave.hidden = false;
+      this.leave.setAttribute('aria-label', `Leave the group with ${title}`);
+      this.topic.hidden = true;
+      this.infoBtn.hidden = true;
+    } else if (info.kind === 'dm') {
       const online = store.presenceOf(info.peer?.id);
-      const said = online === null ? 'Status unknown' : online ? 'Online' : 'Offline';
-      this.name.replaceChildren(avatar(info.peer, { online, size: 'sm' }), h('span', {}, title));
+      const said = online === null ? 'Status unknown' : online ? 'Online'
+        : seenText(store.profileOf(info.peer?.id), false).replace(/^./, (c) => c.toUpperCase());
+      this.name.replaceChildren(personAvatar(store, info.peer, { online, size: 'sm' }), h('span', {}, title));
       this.meta.textContent = said;
       this.meta.setAttribute('aria-label', online === null
         ? `Not connected: whether ${title} is online is not known. Show members`
@@ -138,7 +159,7 @@ export class RoomView {
       this.leave.hidden = false;
       this.leave.setAttribute('aria-label', `Leave #${title}`);
     }
-    this.timeline.setAttribute('aria-label', `Messages in ${info.kind === 'dm' ? title : `#${title}`}`);
+    this.timeline.setAttribute('aria-label', `Messages in ${isDirect(info) ? title : `#${title}`}`);
   }
 
   renderTyping(store, room) {
@@ -227,8 +248,8 @@ export class RoomView {
     if (!room.loaded) text = 'Loading messages…';
     else if (room.loadingOlder) text = 'Loading older messages…';
     else if (!room.hasOlder) {
-      text = room.info.kind === 'dm'
-        ? `This is the start of your conversation with ${roomTitle(room.info)}.`
+      text = isDirect(room.info)
+        ? `This is the start of your conversation with ${this.store.titleOf(room.info)}.`
         : `This is the very beginning of #${room.info.name}.`;
     }
     this.historyStatus.textContent = text;

@@ -216,7 +216,7 @@ export class SearchView {
   resultRow(result) {
     const { message, room } = result;
     const member = this.actions.isMember(room.id);
-    const where = room.kind === 'dm' ? roomTitle(room) : `#${room.name}`;
+    const where = room.kind === 'dm' || room.kind === 'group' ? roomTitle(room) : `#${room.name}`;
     const ts = message.ts;
     const btn = h('button', {
       type: 'button',
@@ -226,7 +226,7 @@ export class SearchView {
     },
     h('span', { class: 'search-meta' },
       h('span', { class: 'search-author' }, message.sender?.name ?? 'someone'),
-      h('span', { class: 'search-in' }, room.kind === 'dm' ? '· DM with' : 'in'),
+      h('span', { class: 'search-in' }, room.kind === 'dm' || room.kind === 'group' ? '· DM with' : 'in'),
       h('span', { class: 'search-room' }, where),
       message.thread != null ? h('span', { class: 'search-tag' }, 'thread reply') : null,
       member ? null : h('span', { class: 'search-tag' }, 'not joined'),

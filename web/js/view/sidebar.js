@@ -1,11 +1,12 @@
 // view/sidebar.js — the sidebar: my invitations (Accept, Decline), rooms (a lock on private
-// ones; archived ones only when asked for, with "Archived rooms") and direct messages (with
-// unread and mention counts), the people
-// online (with presence dots; choosing one opens a DM), my own card with the account dialog and
-// sign-out, and the phone drawer that holds all of it. Reads the store; acts only through `actions`.
+// ones; archived ones only when asked for, with "Archived rooms") and direct messages and group
+// DMs (named by their people's display names, with unread counts; greyed while nobody there is
+// online), the people online (with presence dots; choosing one opens a DM), my own card (my
+// profile, the account dialog and sign-out), and the phone drawer that holds all of it. Reads the store; acts only through `actions`.
 
-import { h, avatar, icon } from './dom.js';
-import { roomTitle } from '../store.js';
+import { h, icon } from './dom.js';
+import { isDirect } from '../store.js';
+import { personAvatar } from './people.js';
 
 export class SidebarView {
   /**
@@ -42,6 +43,7 @@ export class SidebarView {
     $('btn-browse').addEventListener('click', () => actions.browseRooms());
     $('btn-new-dm').addEventListener('click', () => actions.newDm());
     $('btn-account').addEventListener('click', () => actions.account());
+    $('btn-profile').addEventListener('click', () => actions.profile());
     $('btn-signout').addEventListener('click', () => actions.signOut());
     this.openBtn.addEventListener('click', () => this.openDrawer());
     this.closeBtn.addEventListener('click', () => this.closeDrawer());
@@ -56,13 +58,13 @@ export class SidebarView {
     const all = topics.has('all') || topics.has('session');
     // The connection's status decides whether presence is known (dots green/grey or unknown).
     const presence = topics.has('presence') || topics.has('connection');
-    if (all || topics.has('rooms') || topics.has('current') || presence || topics.has('read')) {
+    if (all || topics.has('rooms') || topics.has('current') || presence || topics.has('read') || topics.has('profiles')) {
       this.keepFocus(() => this.renderRooms(store));
     }
-    if (all || presence || topics.has('rooms')) {
+    if (all || presence || topics.has('rooms') || topics.has('profiles')) {
       this.keepFocus(() => this.renderPeople(store));
     }
-    if (all || topics.has('connection') || topics.has('session')) this.renderMe(store);
+    if (all || topics.has('connection') || topics.has('session') || topics.has('profiles')) this.renderMe(store);
     if (all || topics.has('invites') || topics.has('rooms')) this.keepFocus(() => this.renderInvites(store));
   }
 
@@ -110,10 +112,8 @@ export class SidebarView {
     this.archivedBtn.hidden = archivedCount === 0 && !store.showArchived;
     this.archivedBtn.textContent = store.showArchived ? 'Hide archived rooms' : `Archived rooms (${archivedCount})`;
     this.archivedBtn.setAttribute('aria-pressed', String(store.showArchived));
-    const dms = store.sortedRooms('dm');
-    const dmItems = dms.map((room) =>
-      this.navItem(store, room, current, avatar(room.info.peer, { online: store.presenceOf(room.info.peer?.id), size: 'sm' })),
-    );
+    const dms = store.sortedRooms(['dm', 'group']);
+    const dmItems = dms.map((room) => this.navItem(store, room, current, this.directLead(store, room.info)));
     this.dmList.replaceChildren(...dmItems);
     this.dmEmpty.hidden = dms.length > 0;
     // The closed drawer still tells a phone user that something is unread elsewhere.
@@ -124,20 +124,40 @@ export class SidebarView {
     this.openBtn.setAttribute('aria-label', elsewhere ? `Open menu, ${elsewhere} unread` : 'Open menu');
   }
 
+  /** A DM's peer avatar, or a group's first two peers overlapping; greyed (`offline`) while
+   *  nobody there is online. */
+  directLead(store, info) {
+    const peers = info.kind === 'dm' ? [info.peer].filter(Boolean) : info.peers ?? [];
+    if (info.kind === 'dm') return personAvatar(store, info.peer, { online: store.presenceOf(info.peer?.id), size: 'sm' });
+    const anyOnline = store.presenceKnown ? peers.some((p) => store.isOnline(p.id)) : null;
+    return h('span', { class: 'group-avatars', attrs: { 'aria-hidden': 'true' } },
+      ...peers.slice(0, 2).map((p, i) => personAvatar(store, p, i === 1 ? { online: anyOnline, size: 'sm' } : { size: 'sm' })));
+  }
+
+  /** Nobody else in a direct conversation is online (known only while connected). */
+  directOffline(store, info) {
+    if (!isDirect(info) || !store.presenceKnown) return false;
+    const peers = info.kind === 'dm' ? [info.peer].filter(Boolean) : info.peers ?? [];
+    return peers.length > 0 && !peers.some((p) => store.isOnline(p.id));
+  }
+
   navItem(store, room, current, lead) {
-    const title = roomTitle(room.info);
+    const title = store.titleOf(room.info);
     const unread = store.unread(room.id);
-    // In a DM every message is for me: its unread count is the mention count.
-    const mentions = room.info.kind === 'dm' ? 0 : store.mentions(room.id);
+    // In a DM or group every message is for me: its unread count is the mention count.
+    const direct = isDirect(room.info);
+    const mentions = direct ? 0 : store.mentions(room.id);
     const isCurrent = room.id === current;
-    const kind = room.info.kind === 'dm' ? 'Direct message with ' : room.info.kind === 'private' ? 'Private room ' : 'Room ';
-    const label = `${kind}${title}${room.info.archived ? ', archived' : ''}${
+    const offline = this.directOffline(store, room.info);
+    const kind = room.info.kind === 'dm' ? 'Direct message with ' : room.info.kind === 'group' ? 'Group with '
+      : room.info.kind === 'private' ? 'Private room ' : 'Room ';
+    const label = `${kind}${title}${offline ? ', offline' : ''}${room.info.archived ? ', archived' : ''}${
       unread ? `, ${unread} unread` : ''}${mentions ? `, ${mentions} ${mentions === 1 ? 'mention' : 'mentions'}` : ''}`;
     const btn = h(
       'button',
       {
         type: 'button',
-        class: `nav-item${isCurrent ? ' active' : ''}${unread ? ' has-unread' : ''}${room.info.archived ? ' archived' : ''}`,
+        class: `nav-item${isCurrent ? ' active' : ''}${unread ? ' has-unread' : ''}${room.info.archived ? ' archived' : ''}${offline ? ' offline' : ''}`,
         attrs: { 'aria-current': isCurrent ? 'page' : null, 'aria-label': label },
         dataset: { key: `room-${room.id}`, roomId: String(room.id) },
         on: { click: () => this.actions.selectRoom(room.id) },
@@ -145,7 +165,7 @@ export class SidebarView {
       lead,
       h('span', { class: 'nav-label' }, title),
       mentions ? h('span', { class: 'mention-count', attrs: { 'aria-hidden': 'true' } }, `@${mentions > 99 ? '99+' : mentions}`) : null,
-      unread ? h('span', { class: `badge${room.info.kind === 'dm' ? ' urgent' : ''}`, attrs: { 'aria-hidden': 'true' } }, unread > 99 ? '99+' : String(unread)) : null,
+      unread ? h('span', { class: `badge${direct ? ' urgent' : ''}`, attrs: { 'aria-hidden': 'true' } }, unread > 99 ? '99+' : String(unread)) : null,
     );
     return h('li', {}, btn);
   }
@@ -166,8 +186,8 @@ export class SidebarView {
       ...people.map((user) => {
         const self = user.id === me?.id;
         const content = [
-          avatar(user, { online: known ? true : null, size: 'sm' }),
-          h('span', { class: 'nav-label' }, user.name),
+          personAvatar(store, user, { online: known ? true : null, size: 'sm' }),
+          h('span', { class: 'nav-label' }, store.displayName(user)),
           self ? h('span', { class: 'you-tag' }, 'you') : null,
           user.guest ? h('span', { class: 'guest-tag' }, 'guest') : null,
         ];
@@ -197,8 +217,8 @@ export class SidebarView {
     if (!me) return;
     const status = store.connection.status;
     const online = status === 'online';
-    this.meAvatar.replaceChildren(avatar(me, { online, size: 'md' }));
-    this.meName.textContent = me.name;
+    this.meAvatar.replaceChildren(personAvatar(store, me, { online, size: 'md' }));
+    this.meName.textContent = store.displayName(me);
     this.auditBtn.hidden = !store.isAdmin;
     this.meStatus.textContent = online ? 'Online' : status === 'offline' ? 'Offline' : 'Connecting…';
   }

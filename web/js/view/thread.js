@@ -6,7 +6,7 @@
 
 import { h, formatDay, dayKey } from './dom.js';
 import { charCount, isBlank } from '../protocol.js';
-import { roomTitle } from '../store.js';
+import { isDirect, roomTitle } from '../store.js';
 import { buildMessage, messageSig, reconcileList } from './message.js';
 import { MentionPicker } from './mentions.js';
 
@@ -99,7 +99,7 @@ export class ThreadView {
     this.coverRoom();
     if (!thread) return;
     const room = store.room(thread.roomId);
-    this.title.textContent = room ? (room.info.kind === 'dm' ? roomTitle(room.info) : `#${roomTitle(room.info)}`) : '';
+    this.title.textContent = room ? (isDirect(room.info) ? store.titleOf(room.info) : `#${roomTitle(room.info)}`) : '';
     // An archived room is read-only: no replies (the room's own notice says why); muted: none
     // for now.
     this.form.hidden = room?.info.archived === true;
