@@ -56,12 +56,7 @@ impl Node {
                 "`group.add` takes a group DM (for a DM, open a group with `group.open`)",
             ));
         }
-        let Some(user) = self.store.user_by_name(&args.user).await? else {
-            return Err(ChatError::new(
-                ErrorCode::UnknownUser,
-                "no user of that name",
-            ));
-        };
+        let user = self.named_user(&args.user).await?;
         if view.peers.iter().any(|p| p.id == user.id) || user.id == session.user.id {
             return Err(ChatError::invalid("that person is in the group already"));
         }

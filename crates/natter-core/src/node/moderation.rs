@@ -191,7 +191,8 @@ impl Node {
             .is_some_and(|f| f.admin && !f.deactivated))
     }
 
-    async fn named_user(&self, name: &str) -> Result<User, ChatError> {
+    /// The user of that name, or `unknown_user`.
+    pub(crate) async fn named_user(&self, name: &str) -> Result<User, ChatError> {
         self.store
             .user_by_name(name)
             .await?

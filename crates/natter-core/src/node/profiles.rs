@@ -59,12 +59,7 @@ impl Node {
     }
 
     pub(crate) async fn profile_get(&self, name: &str) -> Result<Reply, ChatError> {
-        let Some(user) = self.store.user_by_name(name).await? else {
-            return Err(ChatError::new(
-                ErrorCode::UnknownUser,
-                "no user of that name",
-            ));
-        };
+        let user = self.named_user(name).await?;
         let profile = self
             .store
             .profile(user.id)
