@@ -85,7 +85,7 @@ impl Conn {
 
     async fn handshake(&mut self, token: Option<&str>) -> Result<(), BenchError> {
         match self.kind {
-            TargetKind::Natter => {
+            TargetKind::Natter | TargetKind::Floor => {
                 let token =
                     token.ok_or_else(|| BenchError::Config("natter needs a token".into()))?;
                 self.request(Request::Auth { token }).await.map(|_| ())

@@ -18,18 +18,24 @@ pub enum TargetKind {
     SioPeer,
     /// The plain `ws` peer in `bench/peers/ws` (JSON frames `join`, `chat`).
     WsPeer,
+    /// The physical floor in `bench/peers/floor`: Natter's native frames and acks on `/ws`,
+    /// none of its chat logic or storage (the denominator of the floor ratios).
+    Floor,
 }
 
 impl TargetKind {
     /// Natter targets need accounts and answer every send with an ack.
     pub fn is_natter(self) -> bool {
-        matches!(self, TargetKind::Natter | TargetKind::NatterSio)
+        matches!(
+            self,
+            TargetKind::Natter | TargetKind::NatterSio | TargetKind::Floor
+        )
     }
 
     /// The WebSocket path to open.
     pub fn ws_path(self) -> &'static str {
         match self {
-            TargetKind::Natter => "/ws",
+            TargetKind::Natter | TargetKind::Floor => "/ws",
             TargetKind::NatterSio | TargetKind::SioPeer => "/socket.io/?EIO=4&transport=websocket",
             TargetKind::WsPeer => "/",
         }
@@ -41,6 +47,7 @@ impl TargetKind {
             TargetKind::NatterSio => "natter-sio",
             TargetKind::SioPeer => "sio-peer",
             TargetKind::WsPeer => "ws-peer",
+            TargetKind::Floor => "floor",
         }
     }
 }

@@ -138,7 +138,7 @@ pub enum Incoming<'a> {
 /// such request (auth on Socket.IO, room creation on the peers).
 pub fn encode(kind: TargetKind, request: Request<'_>, reference: u64) -> Option<String> {
     match kind {
-        TargetKind::Natter => native::encode(request, reference),
+        TargetKind::Natter | TargetKind::Floor => native::encode(request, reference),
         TargetKind::NatterSio => natter_sio::encode(request, reference),
         TargetKind::SioPeer => peers::encode_sio(request, reference),
         TargetKind::WsPeer => peers::encode_ws(request, reference),
@@ -148,7 +148,7 @@ pub fn encode(kind: TargetKind, request: Request<'_>, reference: u64) -> Option<
 /// Parses one text frame from a `kind` server.
 pub fn parse(kind: TargetKind, frame: &str) -> Incoming<'_> {
     match kind {
-        TargetKind::Natter => native::parse(frame),
+        TargetKind::Natter | TargetKind::Floor => native::parse(frame),
         TargetKind::NatterSio => natter_sio::parse(frame),
         TargetKind::SioPeer => peers::parse_sio(frame),
         TargetKind::WsPeer => peers::parse_ws(frame),

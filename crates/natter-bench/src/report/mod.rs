@@ -31,11 +31,12 @@ use tables::markdown;
 pub const BEGIN: &str = "<!-- BEGIN GENERATED: natter-bench report; edit outside these markers -->";
 pub const END: &str = "<!-- END GENERATED -->";
 
-const TARGETS: [TargetKind; 4] = [
+const TARGETS: [TargetKind; 5] = [
     TargetKind::Natter,
     TargetKind::NatterSio,
     TargetKind::SioPeer,
     TargetKind::WsPeer,
+    TargetKind::Floor,
 ];
 
 pub fn generate(args: &ReportArgs) -> Result<(), BenchError> {

@@ -14,6 +14,7 @@ pub(super) fn color(t: TargetKind) -> &'static str {
         TargetKind::NatterSio => "#9467bd",
         TargetKind::SioPeer => "#ff7f0e",
         TargetKind::WsPeer => "#2ca02c",
+        TargetKind::Floor => "#7f7f7f",
     }
 }
 
