@@ -368,59 +368,90 @@ async fn a_saturated_pool_refuses_appends_at_once() {
     let Some(scratch) = scratch("a_saturated_pool_refuses_appends_at_once") else {
         return;
     };
-    let limits = |max_waiting, wait_timeout| natter_store_sql::postgres::PoolLimits {
+    let limits = |max_waiting, wait_timeout, append_queue| natter_store_sql::postgres::PoolLimits {
         size: 1,
         max_waiting,
         wait_timeout,
+        append_queue,
     };
     let store = Arc::new(
-        PostgresStore::connect_with(&scratch.url, limits(2, WAIT))
+        PostgresStore::connect_with(&scratch.url, limits(2, WAIT, 2))
             .await
             .expect("connect"),
     );
     // A second node whose queries wait at most 300 ms for its one connection.
     let impatient = Arc::new(
-        PostgresStore::connect_with(&scratch.url, limits(8, Duration::from_millis(300)))
+        PostgresStore::connect_with(&scratch.url, limits(8, Duration::from_millis(300), 64))
             .await
             .expect("connect"),
     );
-    let room = store.ensure_public_room("full").await.expect("room");
+    // Rooms 1-4: one in each lane of the group commit (lane = room id mod 4).
+    let mut rooms = Vec::new();
+    for name in ["full", "b", "c", "d"] {
+        rooms.push(store.ensure_public_room(name).await.expect("room").id);
+    }
+    let lanes: HashSet<i64> = rooms.iter().map(|r| r.0 % 4).collect();
+    assert_eq!(lanes.len(), 4, "one room per lane: {rooms:?}");
+    let room = rooms[0];
     let ana = store.create_user("ana", None, false).await.expect("ana");
     let lock = RoomsLock::take(&scratch.url).await;
 
-    let spawn_append = |client_id: &str| {
+    let spawn_append = |room: RoomId, client_id: &str| {
         let store = store.clone();
-        let message = new_message(room.id, &ana, client_id);
+        let message = new_message(room, &ana, client_id);
         tokio::spawn(async move { store.append(message).await })
     };
-    let stuck = spawn_append("stuck");
+    // The first append's batch holds the only connection, blocked on the lock.
+    let stuck = spawn_append(room, "stuck");
     eventually("the first append blocks on the lock", async || {
         lock.blocked().await == 1
     })
     .await;
-    let waiting = [spawn_append("waiting-1"), spawn_append("waiting-2")];
-    eventually("two appends wait for the connection", async || {
-        store.waiting_for_connection() == 2
+    // Its lane queues two more (the bound here) behind it, and refuses a third at once.
+    let queued = [
+        spawn_append(room, "queued-1"),
+        spawn_append(room, "queued-2"),
+    ];
+    eventually("two appends queue in the lane", async || {
+        store.appends_waiting() == 2
     })
     .await;
-
-    // At once: well before the pool's wait timeout (WAIT) could end a wait.
     let refused = tokio::time::timeout(
         Duration::from_secs(2),
-        store.append(new_message(room.id, &ana, "refused")),
+        store.append(new_message(room, &ana, "refused")),
     )
     .await
     .expect("refused without waiting");
     assert!(matches!(refused, Err(StoreError::Busy)), "{refused:?}");
+    // Two other lanes wait for the pool's one connection (the bound here); a third is
+    // refused at once, well before the pool's wait timeout (WAIT) could end a wait.
+    let waiting = [
+        spawn_append(rooms[1], "waiting-1"),
+        spawn_append(rooms[2], "waiting-2"),
+    ];
+    eventually("two lanes wait for the connection", async || {
+        store.waiting_for_connection() == 2
+    })
+    .await;
+    let refused_pool = tokio::time::timeout(
+        Duration::from_secs(2),
+        store.append(new_message(rooms[3], &ana, "refused-pool")),
+    )
+    .await
+    .expect("refused without waiting");
+    assert!(
+        matches!(refused_pool, Err(StoreError::Busy)),
+        "{refused_pool:?}"
+    );
     assert!(
         !stuck.is_finished(),
-        "the refusal did not wait for the stuck append"
+        "the refusals did not wait for the stuck append"
     );
 
-    // A wait longer than the pool's wait timeout is refused too.
+    // A wait for a connection longer than the pool's wait timeout is refused too.
     let first = {
         let impatient = impatient.clone();
-        let message = new_message(room.id, &ana, "impatient-1");
+        let message = new_message(room, &ana, "impatient-1");
         tokio::spawn(async move { impatient.append(message).await })
     };
     eventually(
@@ -430,39 +461,58 @@ async fn a_saturated_pool_refuses_appends_at_once() {
     .await;
     let second = tokio::time::timeout(
         WAIT,
-        impatient.append(new_message(room.id, &ana, "impatient-2")),
+        impatient.append(new_message(rooms[1], &ana, "impatient-2")),
     )
     .await;
     let second = second.expect("the wait ended by itself");
     assert!(matches!(second, Err(StoreError::Busy)), "{second:?}");
 
     lock.release().await;
-    let mut seqs = HashSet::new();
-    for task in std::iter::once(stuck).chain(waiting) {
+    let mut seqs = Vec::new();
+    for task in std::iter::once(stuck).chain(queued) {
+        let appended = task.await.expect("task").expect("a queued append commits");
+        seqs.push(appended.message.seq);
+    }
+    // (The other node's append may commit between them: it waited on the same lock.)
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "a lane stores in the order appends were issued: {seqs:?}"
+    );
+    for task in waiting {
         let appended = task.await.expect("task").expect("a waiting append commits");
-        seqs.insert(appended.message.seq);
+        assert_eq!(appended.message.seq, Seq(1));
     }
     let first = first
         .await
         .expect("task")
         .expect("the impatient node's first append commits");
+    let mut seqs: HashSet<Seq> = seqs.into_iter().collect();
     seqs.insert(first.message.seq);
-    let resent = store
-        .append(new_message(room.id, &ana, "refused"))
-        .await
-        .expect("the refused append, resent");
-    assert!(
-        !resent.duplicate,
-        "the refused append was not stored before"
-    );
-    seqs.insert(resent.message.seq);
+    for client_id in ["refused", "refused-pool"] {
+        let target = if client_id == "refused" {
+            room
+        } else {
+            rooms[3]
+        };
+        let resent = store
+            .append(new_message(target, &ana, client_id))
+            .await
+            .expect("the refused append, resent");
+        assert!(
+            !resent.duplicate,
+            "the refused append was not stored before"
+        );
+        if target == room {
+            seqs.insert(resent.message.seq);
+        }
+    }
     assert_eq!(
         seqs,
         (1..=5).map(Seq).collect::<HashSet<_>>(),
-        "five appends, gapless"
+        "five appends in the locked room, gapless"
     );
     let history = store
-        .message_page(room.id, Scope::Room, None, None, 10)
+        .message_page(room, Scope::Room, None, None, 10)
         .await
         .expect("history");
     assert_eq!(history.len(), 5, "nothing refused was stored");

@@ -32,6 +32,7 @@ pub const RULES: &[&str] = &[
     "messages_and_history",
     "read_markers",
     "concurrent_appends",
+    "pipelined_appends",
     "sessions",
     "room_creators",
     "public_room_pages",
@@ -119,6 +120,7 @@ macro_rules! store_conformance {
             messages_and_history,
             read_markers,
             concurrent_appends,
+            pipelined_appends,
             sessions,
             room_creators,
             public_room_pages,
@@ -538,6 +540,99 @@ pub async fn concurrent_appends(store: &Arc<dyn Store>, tag: &str) {
         (1..=200).collect::<HashSet<i64>>(),
         "200 distinct messages got seqs 1..=200 with no gap"
     );
+}
+
+/// A store that keeps issue order (`Store::keeps_issue_order`, which lets transports
+/// pipeline sends) stores appends started one after another from one task in that order while
+/// many are in flight, gapless per room, and a burst that repeats a `client_id` (of its own,
+/// or of a message stored before) gets the original back as a duplicate, spending no seq.
+/// (A store that does not claim it has nothing to show here.)
+pub async fn pipelined_appends(store: &Arc<dyn Store>, tag: &str) {
+    use futures_util::future::maybe_done;
+    if !store.keeps_issue_order() {
+        return;
+    }
+    let ana = store
+        .create_user(&format!("pipe{tag}"), None, false)
+        .await
+        .expect("user");
+    let mut rooms = Vec::new();
+    for i in 0..3 {
+        let room = store
+            .create_room(&format!("pipe{i}{tag}"), ana.id, RoomKind::Public)
+            .await
+            .expect("room");
+        rooms.push(room.id);
+    }
+    let early = store
+        .append(new_message(rooms[0], &ana, "early", "pipe-early"))
+        .await
+        .expect("append");
+    // 300 sends over three rooms; the 10th again in the middle, the early one again at the end.
+    let mut burst: Vec<(RoomId, String)> = (0..300)
+        .map(|i| (rooms[i % 3], format!("pipe-{i}")))
+        .collect();
+    burst.insert(150, (rooms[10 % 3], "pipe-10".to_string()));
+    burst.push((rooms[0], "pipe-early".to_string()));
+    let mut appends: Vec<_> = burst
+        .iter()
+        .map(|(room, client_id)| {
+            Box::pin(maybe_done(
+                store.append(new_message(*room, &ana, client_id, client_id)),
+            ))
+        })
+        .collect();
+    // Each takes its place in line when first polled: in issue order, all before any ends.
+    for append in &mut appends {
+        let _ = futures_util::poll!(append.as_mut());
+    }
+    let mut results = Vec::new();
+    for mut append in appends {
+        append.as_mut().await;
+        let appended = append
+            .as_mut()
+            .take_output()
+            .expect("an output")
+            .expect("append");
+        results.push(appended);
+    }
+    let mut next: std::collections::HashMap<RoomId, i64> = rooms.iter().map(|r| (*r, 1)).collect();
+    next.insert(rooms[0], 2);
+    let mut first_seq = std::collections::HashMap::new();
+    for ((room, client_id), appended) in burst.iter().zip(&results) {
+        assert_eq!(appended.message.room, *room);
+        if let Some(seq) = first_seq.get(client_id) {
+            assert!(appended.duplicate, "{client_id} again is a duplicate");
+            assert_eq!(
+                appended.message.seq, *seq,
+                "{client_id} again: the original"
+            );
+            continue;
+        }
+        if client_id == "pipe-early" {
+            assert!(
+                appended.duplicate,
+                "the early message resent is a duplicate"
+            );
+            assert_eq!(appended.message.seq, early.message.seq);
+            continue;
+        }
+        assert!(!appended.duplicate, "{client_id} is new");
+        let expected = next.get_mut(room).expect("room");
+        assert_eq!(
+            appended.message.seq.0, *expected,
+            "{client_id}: stored in issue order, gapless"
+        );
+        *expected += 1;
+        first_seq.insert(client_id.clone(), appended.message.seq);
+    }
+    for (room, count) in [(rooms[0], 101), (rooms[1], 100), (rooms[2], 100)] {
+        let stored = store
+            .messages_after(room, Seq(0), 1000)
+            .await
+            .expect("messages");
+        assert_eq!(stored.len(), count, "each message stored once");
+    }
 }
 
 /// Sessions keep their label and creation time and are listed newest first; a touch moves

@@ -83,27 +83,42 @@ async fn insert_message(
     }))
 }
 
+/// Appends through the node's group commit (`appender`): stored in its lane's next batch.
 pub(super) async fn append(
     store: &PostgresStore,
     message: NewMessage,
 ) -> Result<Appended, StoreError> {
-    // One connection for the whole append: once it has one, an append is not refused
-    // halfway for a busy pool. The insert comes first (a retry is the rare case): three
-    // round trips (BEGIN, the insert, COMMIT) where a lookup first made five.
-    let mut client = store.client().await?;
+    let answer = store.appender.submit(message)?;
+    answer
+        .await
+        .map_err(|_| StoreError::Backend("the append was dropped unanswered".into()))?
+}
+
+/// Appends one message on `client`, in its own transaction: the path of a message with
+/// extras, and of a batch that met a retry. The insert comes first (a retry is the rare
+/// case): three round trips (BEGIN, the insert, COMMIT) where a lookup first made five.
+pub(super) async fn append_one(
+    client: &mut deadpool_postgres::Object,
+    message: NewMessage,
+) -> Result<Appended, StoreError> {
     if has_extras(&message) {
-        return append_with_extras(&mut client, message).await;
+        return append_with_extras(client, message).await;
     }
-    if let Some(stored) = insert_message(&mut client, &message).await? {
+    if let Some(stored) = insert_message(client, &message).await? {
         return Ok(Appended {
             message: stored,
             duplicate: false,
         });
     }
     // Stored already (by an earlier attempt, or a concurrent one that won); or no room.
-    let original = find_message(&client, message.sender.id, message.room, &message.client_id)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+    let original = find_message(
+        &*client,
+        message.sender.id,
+        message.room,
+        &message.client_id,
+    )
+    .await?
+    .ok_or(StoreError::NotFound)?;
     Ok(Appended {
         message: original,
         duplicate: true,

@@ -4,7 +4,7 @@
 //! a node.
 //!
 //! Sequence numbers: `append` bumps `rooms.last_seq` with `UPDATE ... RETURNING` inside the
-//! transaction that inserts the message. The row lock it takes is held until COMMIT, so two
+//! transaction that inserts the message (or its batch: `appender`, ADR 0025). The row lock it takes is held until COMMIT, so two
 //! appends to one room commit in seq order, and a committed `last_seq` of N means 1..=N are all
 //! committed. A retry with the same (sender, room, client_id) returns the original message,
 //! also when the two attempts race (the unique index decides, the loser rolls back its seq).
@@ -16,6 +16,7 @@
 //! - `rows`: the columns each query selects and the rows they map to.
 //! - `accounts`: users, credentials and sessions.
 //! - `rooms`: rooms, DMs, membership and read markers.
+//! - `appender`: the group commit of appends (lanes by room, batched transactions).
 //! - `messages`: `append` with its seq, the stream after a seq, and history (pages of a room
 //!   or a thread, single messages) in current state with reactions.
 //! - `changes`: edits, deletes and reactions as stream entries, thread replies and mentions
@@ -30,6 +31,7 @@
 //! to the module that owns it.
 
 mod accounts;
+mod appender;
 mod blobs;
 mod changes;
 mod database;
@@ -66,6 +68,8 @@ pub struct PostgresStore {
     pool: Pool,
     /// Queries allowed to wait for a connection (`PoolLimits::max_waiting`).
     max_waiting: usize,
+    /// The group commit every `append` goes through (`appender`).
+    appender: appender::Appender,
 }
 
 impl PostgresStore {
@@ -95,6 +99,11 @@ impl PostgresStore {
             .map_err(backend)?;
         migrations::migrate(&pool).await?;
         Ok(PostgresStore {
+            appender: appender::Appender::start(
+                pool.clone(),
+                limits.max_waiting,
+                limits.append_queue,
+            ),
             pool,
             max_waiting: limits.max_waiting,
         })
@@ -427,7 +436,14 @@ impl Store for PostgresStore {
         operations::counts(self).await
     }
 
+    /// Appends join their room's lane when first polled (`appender`), and a lane stores in
+    /// queue order: one room's appends are stored in the order they were issued.
+    fn keeps_issue_order(&self) -> bool {
+        true
+    }
+
     async fn shutdown(&self) {
+        self.appender.finish().await;
         self.pool.close();
     }
 }

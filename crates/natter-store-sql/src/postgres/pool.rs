@@ -28,6 +28,9 @@ pub struct PoolLimits {
     pub max_waiting: usize,
     /// How long a query waits for a connection before it is refused with `Busy`.
     pub wait_timeout: Duration,
+    /// Appends waiting in one lane of the group commit at most (`appender::LANE_QUEUE`); one
+    /// more is refused with `Busy`.
+    pub append_queue: usize,
 }
 
 impl PoolLimits {
@@ -37,6 +40,7 @@ impl PoolLimits {
             size,
             max_waiting: size.max(1) * POOL_MAX_WAITING_PER_CONNECTION,
             wait_timeout: POOL_TIMEOUT,
+            append_queue: super::appender::LANE_QUEUE,
         }
     }
 }
@@ -47,18 +51,32 @@ impl PostgresStore {
         self.pool.status().waiting
     }
 
+    /// Appends queued in the group commit's lanes now (not yet taken into a batch).
+    pub fn appends_waiting(&self) -> usize {
+        self.appender.waiting()
+    }
+
     /// A pooled connection; `Busy` when too many queries wait for one already or this one
     /// waited too long (the database is saturated, not down: a new connection that cannot be
     /// opened is still a backend failure).
     pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        if self.pool.status().waiting >= self.max_waiting {
-            return Err(StoreError::Busy);
-        }
-        self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
-                StoreError::Busy
-            }
-            other => backend(other),
-        })
+        pooled(&self.pool, self.max_waiting).await
     }
+}
+
+/// A connection of `pool`, or `Busy` when `max_waiting` queries wait for one already or the
+/// wait timed out (see [`PostgresStore::client`]).
+pub(super) async fn pooled(
+    pool: &deadpool_postgres::Pool,
+    max_waiting: usize,
+) -> Result<deadpool_postgres::Object, StoreError> {
+    if pool.status().waiting >= max_waiting {
+        return Err(StoreError::Busy);
+    }
+    pool.get().await.map_err(|e| match e {
+        deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
+            StoreError::Busy
+        }
+        other => backend(other),
+    })
 }
