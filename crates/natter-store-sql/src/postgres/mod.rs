@@ -33,7 +33,7 @@ mod accounts;
 mod blobs;
 mod changes;
 mod database;
-mod error;
+pub(crate) mod error;
 mod files;
 mod messages;
 mod migrations;
@@ -98,6 +98,13 @@ impl PostgresStore {
             pool,
             max_waiting: limits.max_waiting,
         })
+    }
+}
+
+impl PostgresStore {
+    /// The connection pool, for `crate::copy` (which writes whole tables in its own SQL).
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
     }
 }
 
