@@ -22,6 +22,9 @@ fn pg(e: impl Describe) -> CopyError {
     CopyError::Target(backend(e).to_string())
 }
 
+/// Key of the advisory lock a copy holds on its target ("nattcopy").
+const COPY_LOCK: i64 = 0x6e61_7474_636f_7079;
+
 /// Where a table's copy stands.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Progress {
@@ -37,6 +40,19 @@ pub(crate) async fn claim(
     client: &Object,
     source: &str,
 ) -> Result<(BTreeMap<String, Progress>, bool), CopyError> {
+    // Held by this connection until the run ends: two copies into one database would write
+    // the same batches twice.
+    let alone: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&COPY_LOCK])
+        .await
+        .map_err(pg)?
+        .try_get(0)
+        .map_err(pg)?;
+    if !alone {
+        return Err(CopyError::Refused(
+            "another natter migrate is copying into the target database".into(),
+        ));
+    }
     client
         .batch_execute(&format!(
             "CREATE TABLE IF NOT EXISTS {PROGRESS} (
