@@ -502,6 +502,19 @@ async fn a_target_with_other_data_is_refused() {
         }
         other => panic!("a used database is refused: {other:?}"),
     }
+    // The built binary says so on stderr and exits with 2.
+    let from = format!("sqlite:{}", source.data_dir.display());
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_natter"))
+        .args(["migrate", "--from", &from, "--to", &foreign.url])
+        .output()
+        .await
+        .expect("run natter");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("natter: the target database is not empty"),
+        "{stderr}"
+    );
     // A copy of another installation.
     let mut elsewhere = TestServer::start_with(on_sqlite).await;
     elsewhere.user("bo").await;
