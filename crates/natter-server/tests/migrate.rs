@@ -277,6 +277,16 @@ fn file_bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).expect("read the source database")
 }
 
+/// The names in a directory, sorted.
+fn dir_entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 #[tokio::test]
 async fn clients_resume_on_the_postgres_copy_without_gap_or_duplicate() {
     let test = "clients_resume_on_the_postgres_copy_without_gap_or_duplicate";
@@ -287,6 +297,7 @@ async fn clients_resume_on_the_postgres_copy_without_gap_or_duplicate() {
     let before = fill(&mut source).await;
     let db_file = source.data_dir.join("natter.db");
     let unchanged = file_bytes(&db_file);
+    let entries = dir_entries(&source.data_dir);
 
     let out = migrate(&source.data_dir, &target.url, &[])
         .await
@@ -295,6 +306,11 @@ async fn clients_resume_on_the_postgres_copy_without_gap_or_duplicate() {
     assert!(out.contains("verified: every count matches"), "{out}");
     assert!(out.contains("messages"), "{out}");
     assert_eq!(file_bytes(&db_file), unchanged, "the source is not written");
+    assert_eq!(
+        dir_entries(&source.data_dir),
+        entries,
+        "nothing made beside it"
+    );
 
     let tmp = tempfile::tempdir().expect("tempdir");
     let server = server_on(&target.url, &tmp).await;
@@ -577,5 +593,53 @@ async fn the_copy_knows_every_table_and_column() {
         sorted(&copied),
         "PostgreSQL's tables and columns"
     );
+    target.drop().await;
+}
+
+/// A source whose server still runs (its write-ahead log beside it) is read through the log,
+/// with a warning that says to stop the server.
+#[tokio::test]
+async fn a_running_source_is_copied_as_it_stands_with_a_warning() {
+    let test = "a_running_source_is_copied_as_it_stands_with_a_warning";
+    let Some(target) = ScratchDatabase::for_test(test, "natter_migrate_live") else {
+        return;
+    };
+    let mut source = TestServer::start_with(on_sqlite).await;
+    let mut ana = source.user("ana").await;
+    let room = general(&ana);
+    let said = ana.say(room, "in the log").await;
+    let out = migrate(&source.data_dir, &target.url, &["--json"])
+        .await
+        .expect("migrate");
+    let report: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(report["source_wal"], true, "{report}");
+    assert_eq!(report["verified"], true, "{report}");
+    assert!(
+        report["tables"]["messages"]["target"].as_i64() >= Some(1),
+        "{report}"
+    );
+    let text = migrate(&source.data_dir, &target.url, &[])
+        .await
+        .expect("again");
+    assert!(
+        text.contains("warning: the SQLite database has a write-ahead log"),
+        "{text}"
+    );
+    drop(ana);
+    source.stop().await;
+    let (client, conn) = tokio_postgres::connect(&target.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let driver = tokio::spawn(conn);
+    let row = client
+        .query_one(
+            "SELECT body FROM messages WHERE room_id = $1 AND seq = $2",
+            &[&room, &seq(&said)],
+        )
+        .await
+        .expect("the message acknowledged before the copy is in it");
+    assert_eq!(row.get::<_, String>(0), "in the log");
+    drop(client);
+    let _ = driver.await;
     target.drop().await;
 }

@@ -1,5 +1,6 @@
 //! The SQLite side of `natter migrate`: the database opened read-only (never written, never
-//! migrated), one read transaction for the whole run (every batch and every count is of the
+//! migrated; with no `-wal` beside it, as an immutable file, so not even a `-shm` appears),
+//! one read transaction for the whole run (every batch and every count is of the
 //! same state), checks that its schema is the one this binary copies, and rows read in
 //! primary-key order from a given key on.
 //!
@@ -33,10 +34,15 @@ impl Source {
                 path.display()
             )));
         }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if has_wal(path) {
+            // The log may hold commits: read it, as any reader does (through the `-shm`).
+            Connection::open_with_flags(path, flags)
+        } else {
+            // No log: the file is the whole database. `immutable` reads it with no locks and
+            // no `-shm`/`-wal` made beside it, so nothing in the data directory changes.
+            Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)
+        }
         .map_err(sqlite)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite)?;
         conn.execute_batch("BEGIN").map_err(sqlite)?;
@@ -193,6 +199,28 @@ impl Source {
             .map_err(sqlite)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(sqlite)
     }
+}
+
+/// Whether a write-ahead log file is beside the database (whatever its size).
+pub(crate) fn has_wal(database: &Path) -> bool {
+    let mut wal = database.as_os_str().to_owned();
+    wal.push("-wal");
+    Path::new(&wal).exists()
+}
+
+/// `file:PATH?immutable=1`, with the characters a URI gives meaning to escaped.
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
 }
 
 /// Each room's id, `last_seq` and highest stored seq (both backends run it).
