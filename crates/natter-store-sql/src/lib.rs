@@ -9,10 +9,12 @@
 //! `file_rows` about file records. Uploads' bytes: [`DirFileStore`] (a directory, with
 //! SQLite) and [`PostgresFileStore`] (chunks in the database, so any node serves any file).
 //! [`sqlite_backup`]: a consistent copy of a live SQLite database (`natter backup`).
+//! [`copy`]: a SQLite installation copied onto PostgreSQL, resumably (`natter migrate`).
 
 #![forbid(unsafe_code)]
 
 mod blobs;
+pub mod copy;
 mod entries;
 mod file_rows;
 pub mod migrate;

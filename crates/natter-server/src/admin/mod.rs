@@ -4,13 +4,14 @@
 //! stdout. Serving (`natter`, `natter serve`) is not here: it is [`crate::run`].
 //!
 //! Modules: `accounts` (create-user, reset-password, grant-admin, revoke-admin, deactivate), `views` (list-users, list-rooms,
-//! stats), `backup` (the SQLite snapshot and its blobs; the pg_dump advice), `output` (text
-//! tables, times, JSON).
+//! stats), `backup` (the SQLite snapshot and its blobs; the pg_dump advice), `migrate` (a
+//! SQLite installation copied onto PostgreSQL), `output` (text tables, times, JSON).
 //!
 //! Passwords are written to `out` only (they are the command's answer), never logged.
 
 mod accounts;
 mod backup;
+mod migrate;
 mod output;
 mod views;
 
@@ -32,6 +33,10 @@ pub enum Command {
     /// the server runs; the copy is itself a data directory (`--data-dir PATH` serves it).
     /// On PostgreSQL, prints the `pg_dump` command to use instead.
     Backup(BackupArgs),
+    /// Copy a SQLite installation (stop its server first) onto a new PostgreSQL database:
+    /// every table, ids and seqs kept, and every upload; resumable (run it again after an
+    /// interruption), verified (counts compared at the end). Ignores `--database`.
+    Migrate(MigrateArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -87,6 +92,29 @@ pub struct BackupArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct MigrateArgs {
+    /// `sqlite:PATH`: the data directory (its natter.db and files/) or the database file.
+    #[arg(long, value_name = "sqlite:PATH")]
+    pub from: String,
+    /// `postgres://...`: the database to fill, created if missing; it must be empty, or hold
+    /// an interrupted copy of the same source.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// The uploads directory, when it is not `files/` beside the database.
+    #[arg(long, value_name = "DIR")]
+    pub files: Option<PathBuf>,
+    /// Rows per batch (one transaction each).
+    #[arg(long, default_value_t = natter_store_sql::copy::DEFAULT_BATCH_ROWS)]
+    pub batch_rows: usize,
+    /// Stop after this many committed batches and blobs, as a kill would (for tests).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<u64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Why an operator's command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -100,6 +128,9 @@ pub enum OpsError {
     /// What was asked for cannot be done here (the message says why).
     #[error("{0}")]
     Usage(String),
+    /// It ran and failed, or found a mismatch (the message says which).
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl From<ChatError> for OpsError {
@@ -128,6 +159,7 @@ pub async fn execute(
     match command {
         Command::Serve => Err(OpsError::Usage("serve is not an operator's command".into())),
         Command::Backup(args) => backup::backup(args, config, out).await,
+        Command::Migrate(args) => migrate::migrate(args, out).await,
         Command::Admin(args) => {
             let creates = matches!(args.action, AdminAction::CreateUser { .. });
             let store = open_store(config, creates).await?;

@@ -5,7 +5,7 @@ use natter_core::StoreError;
 use tokio_postgres::error::SqlState;
 
 /// A failure as the log should show it (the server's own message for database errors).
-pub(super) trait Describe {
+pub(crate) trait Describe {
     fn describe(&self) -> String;
 }
 
@@ -36,7 +36,7 @@ impl Describe for deadpool_postgres::BuildError {
     }
 }
 
-pub(super) fn backend(e: impl Describe) -> StoreError {
+pub(crate) fn backend(e: impl Describe) -> StoreError {
     StoreError::Backend(e.describe())
 }
 

@@ -35,7 +35,7 @@ mod appender;
 mod blobs;
 mod changes;
 mod database;
-mod error;
+pub(crate) mod error;
 mod files;
 mod messages;
 mod migrations;
@@ -107,6 +107,13 @@ impl PostgresStore {
             pool,
             max_waiting: limits.max_waiting,
         })
+    }
+}
+
+impl PostgresStore {
+    /// The connection pool, for `crate::copy` (which writes whole tables in its own SQL).
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
     }
 }
 
