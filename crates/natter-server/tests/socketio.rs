@@ -237,7 +237,10 @@ async fn shutdown_closes_socketio_sessions_with_1001() {
     let mut server = TestServer::start().await;
     let (token, _) = server.register("ana").await;
     let (mut client, _) = Polling::signed_in(&server, &token).await;
-    let poll = tokio::spawn(async move { client.event("close").await });
+    let poll = tokio::spawn(async move {
+        let close = client.event("close").await;
+        (close, client.next().await)
+    });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = std::time::Instant::now();
     server.stop().await;
@@ -245,8 +248,92 @@ async fn shutdown_closes_socketio_sessions_with_1001() {
         started.elapsed() < Duration::from_secs(8),
         "stopped promptly"
     );
-    let close = poll.await.expect("poll task");
+    let (close, disconnect) = poll.await.expect("poll task");
     assert_eq!(close["code"], 1001, "{close}");
+    assert_eq!(
+        disconnect, "1",
+        "then the namespace disconnect, before HTTP went away"
+    );
+}
+
+/// Outside relay mode an unknown event is `unknown_type` whatever its payload (a string was
+/// `invalid_request`, issue 21).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_event_is_unknown_type_whatever_its_payload() {
+    let server = TestServer::start().await;
+    let (token, _) = server.register("ana").await;
+    let (mut client, _) = Polling::signed_in(&server, &token).await;
+    for payload in [json!("hi"), json!(5), json!([1]), json!({"text": "hi"})] {
+        let reply = client.request("chat message", payload.clone()).await;
+        assert_eq!(reply["error"]["code"], "unknown_type", "{payload}: {reply}");
+    }
+    // Without relay mode a socket without a token is refused.
+    let mut anonymous = Polling::open(&server).await;
+    anonymous.post("40").await;
+    let refused = anonymous.next().await;
+    assert!(refused.starts_with("4{"), "connect_error: {refused}");
+}
+
+/// Relay mode: a socket without a token is a guest in the relay room; its events are stored
+/// and come back under their own names; one with a token speaks the full protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_mode_makes_a_socket_without_a_token_a_guest() {
+    let server = TestServer::start_with(|s| {
+        s.relay = Some(true);
+        s.allow_guests = Some(true);
+    })
+    .await;
+    let mut native = server.user("nat").await;
+    let general = natter_testkit::general(&native);
+    let mut relay = Polling::open(&server).await;
+    relay.post("40").await;
+    let connected = relay.next().await;
+    assert!(connected.starts_with("0{"), "connect packet: {connected}");
+
+    relay.post(r#"42["chat message","hi there"]"#).await;
+    assert_eq!(relay.event("chat message").await, json!("hi there"));
+    let stored = native
+        .event_where("message", |m| m["body"] == "hi there")
+        .await;
+    assert_eq!(stored["room"], general);
+    assert!(stored["sender"]["name"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("guest-")));
+
+    // An object payload: stored as its JSON text, relayed back as the object.
+    relay.post(r#"42["move",{"x":1,"y":[2,3]}]"#).await;
+    assert_eq!(relay.event("move").await, json!({"x": 1, "y": [2, 3]}));
+    native
+        .event_where("message", |m| m["body"] == r#"{"x":1,"y":[2,3]}"#)
+        .await;
+
+    // A native message arrives as `chat message` with its text.
+    native.say(general, "from native").await;
+    assert_eq!(relay.event("chat message").await, json!("from native"));
+
+    // `join` by name, with an acknowledgement; then sends go to both rooms.
+    let reply = relay.request("join", json!("side")).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    let side = reply["data"]["room"].as_i64().expect("room id");
+    let reply = relay.request("chat message", json!("to both")).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    let rooms: Vec<i64> = reply["data"]["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["room"].as_i64().expect("room"))
+        .collect();
+    assert_eq!(rooms, [general, side]);
+    // A reserved name is refused.
+    let reply = relay.request("disconnect", json!("x")).await;
+    assert_eq!(reply["error"]["code"], "invalid_request", "{reply}");
+
+    // A socket with a token is unchanged.
+    let (token, _) = server.register("full").await;
+    let (mut full, welcome) = Polling::signed_in(&server, &token).await;
+    assert!(welcome["user"]["name"].is_string());
+    let reply = full.request("chat message", json!("hi")).await;
+    assert_eq!(reply["error"]["code"], "unknown_type");
 }
 
 // ----- the documented examples are the ones the suites run ------------------------------
