@@ -17,7 +17,7 @@
 
 use crate::connection::Connection;
 use crate::error::{ChatError, ErrorCode};
-use crate::model::{Message, RoomId, Seq};
+use crate::model::{Message, RoomId, Seq, UserId};
 use crate::protocol::{
     AuthArgs, EncodedEvent, Reply, Request, RoomArg, RoomCreateArgs, SendArgs, MAX_CLIENT_ID_CHARS,
 };
@@ -64,6 +64,9 @@ pub struct Relayed {
     pub payload: Value,
     /// The message text as stored (a plain WebSocket relay shows this).
     pub body: String,
+    /// What the copies of one relay event in several rooms share (sender and `client_id`);
+    /// None for a message that did not come through relay mode.
+    pub copy_key: Option<(UserId, String)>,
 }
 
 /// Checks a relay event name: 1 to [`MAX_EVENT_CHARS`] characters, no control characters,
@@ -83,26 +86,46 @@ pub fn check_event(name: &str) -> Result<(), ChatError> {
     Ok(())
 }
 
-/// The `message.send` for one relay event in one room. A string payload is the body as it is;
-/// any other payload (number, object, array, boolean, null) its JSON text.
+/// One relay event, ready to be stored in any number of rooms: the same body and `client_id`
+/// in each (so a client in several of them can tell the copies apart from new events).
+#[derive(Debug, Clone)]
+pub struct RelaySend {
+    body: String,
+    client_id: String,
+}
+
+impl RelaySend {
+    /// A relay event `name` with `payload`. A string payload is the body as it is; any other
+    /// (number, object, array, boolean, null) its JSON text.
+    pub fn new(event: &str, payload: &Value) -> Result<RelaySend, ChatError> {
+        check_event(event)?;
+        let (form, body) = match payload {
+            Value::String(text) => ('t', text.clone()),
+            other => ('j', other.to_string()),
+        };
+        let nonce: u64 = rand::random();
+        let client_id = format!(
+            "{MARK}{form}:{nonce:0width$x}:{event}",
+            width = NONCE_DIGITS
+        );
+        debug_assert!(client_id.chars().count() <= MAX_CLIENT_ID_CHARS);
+        Ok(RelaySend { body, client_id })
+    }
+
+    /// Its `message.send` in `room`.
+    pub fn request(&self, room: RoomId) -> Request {
+        Request::MessageSend(SendArgs {
+            room,
+            body: self.body.clone(),
+            client_id: self.client_id.clone(),
+            ..SendArgs::default()
+        })
+    }
+}
+
+/// The `message.send` for one relay event in one room (see [`RelaySend::new`]).
 pub fn send_request(room: RoomId, event: &str, payload: &Value) -> Result<Request, ChatError> {
-    check_event(event)?;
-    let (form, body) = match payload {
-        Value::String(text) => ('t', text.clone()),
-        other => ('j', other.to_string()),
-    };
-    let nonce: u64 = rand::random();
-    let client_id = format!(
-        "{MARK}{form}:{nonce:0width$x}:{event}",
-        width = NONCE_DIGITS
-    );
-    debug_assert!(client_id.chars().count() <= MAX_CLIENT_ID_CHARS);
-    Ok(Request::MessageSend(SendArgs {
-        room,
-        body,
-        client_id,
-        ..SendArgs::default()
-    }))
+    Ok(RelaySend::new(event, payload)?.request(room))
 }
 
 /// The event name and payload a stored message is relayed as.
@@ -146,6 +169,10 @@ pub fn relayed(event: &EncodedEvent) -> Option<Relayed> {
         return None;
     }
     let (name, payload) = event_of(&message);
+    let copy_key = message
+        .client_id
+        .starts_with(MARK)
+        .then(|| (message.sender.id, message.client_id.clone()));
     Some(Relayed {
         room,
         seq,
@@ -153,6 +180,7 @@ pub fn relayed(event: &EncodedEvent) -> Option<Relayed> {
         event: name,
         payload,
         body: message.body,
+        copy_key,
     })
 }
 
@@ -235,7 +263,7 @@ fn room_of(reply: &Reply) -> Option<RoomId> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{User, UserId};
+    use crate::model::User;
     use serde_json::json;
 
     fn stored(request: Request) -> Message {

@@ -6,7 +6,8 @@
 //!   (`natter_core::relay::send_request`);
 //! - each message of those rooms comes back as the event it was sent as (a message from any
 //!   other client as `chat message` with its text), the sender's own included, in each room's
-//!   order; nothing else (presence, typing, membership) is sent.
+//!   order, and an event stored in several of the socket's rooms once; nothing else
+//!   (presence, typing, membership) is sent.
 //!
 //! An acknowledgement, when asked for, is `{"ok": true, "data": ...}` or `{"ok": false,
 //! "error": ...}` as for requests; a refusal without one is an `error` event.
@@ -16,15 +17,50 @@ use super::writer::{error_event, failure, Writer};
 use super::{Counted, Refusal};
 use crate::AppState;
 use natter_core::protocol::Reply;
-use natter_core::relay::{relayed, send_request};
-use natter_core::{ChatError, Connection, EncodedEvent, ErrorCode, Outbox, RoomId, Seq};
+use natter_core::relay::{relayed, RelaySend};
+use natter_core::{ChatError, Connection, EncodedEvent, ErrorCode, Outbox, RoomId, Seq, UserId};
 use serde::Serialize;
 use serde_json::Value as Json;
 use socketioxide::extract::SocketRef;
 use socketioxide::handler::Value as Payload;
 
-/// A relay socket's session state: the rooms it talks and listens in.
-pub(super) struct RelayRooms(pub(super) Vec<RoomId>);
+/// Relay events a socket remembers having emitted, to emit an event stored in several of its
+/// rooms once (its copies arrive close together: they are stored one after the other).
+const RECENT_COPIES: usize = 64;
+
+/// A relay socket's session state: the rooms it talks and listens in, and the relay events
+/// it emitted last.
+pub(super) struct RelayRooms {
+    rooms: Vec<RoomId>,
+    recent: std::collections::VecDeque<(UserId, String)>,
+}
+
+impl RelayRooms {
+    fn new(room: RoomId) -> RelayRooms {
+        RelayRooms {
+            rooms: vec![room],
+            recent: Default::default(),
+        }
+    }
+
+    /// Whether to emit `message`: one of this socket's rooms, and no copy emitted before.
+    fn first_copy(&mut self, message: &natter_core::relay::Relayed) -> bool {
+        if !self.rooms.contains(&message.room) {
+            return false;
+        }
+        let Some(key) = &message.copy_key else {
+            return true;
+        };
+        if self.recent.contains(key) {
+            return false;
+        }
+        if self.recent.len() == RECENT_COPIES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(key.clone());
+        true
+    }
+}
 
 /// Signs a token-less socket in as a relay guest (counted against the guest limit of its
 /// address). Returns its connection, outbox and the rooms it starts in.
@@ -50,7 +86,7 @@ pub(super) async fn sign_in(
             tracing::debug!(code = e.code.as_str(), "socket.io relay guest refused");
             Refusal(e)
         })?;
-    Ok((conn, counted, outbox, RelayRooms(vec![room])))
+    Ok((conn, counted, outbox, RelayRooms::new(room)))
 }
 
 /// Where one relayed event was stored.
@@ -152,8 +188,8 @@ async fn join(
         return Err(ChatError::invalid("`join` takes a room name (a string)"));
     };
     let room = conn.relay_join(name).await?;
-    if !rooms.0.contains(&room) {
-        rooms.0.push(room);
+    if !rooms.rooms.contains(&room) {
+        rooms.rooms.push(room);
     }
     Ok(RelayData::Joined { room })
 }
@@ -164,10 +200,10 @@ async fn send(
     name: &str,
     data: &Json,
 ) -> Result<RelayData, ChatError> {
-    let mut messages = Vec::with_capacity(rooms.0.len());
-    for room in &rooms.0 {
-        let request = send_request(*room, name, data)?;
-        if let Reply::Sent(sent) = conn.request(request).await? {
+    let event = RelaySend::new(name, data)?;
+    let mut messages = Vec::with_capacity(rooms.rooms.len());
+    for room in &rooms.rooms {
+        if let Reply::Sent(sent) = conn.request(event.request(*room)).await? {
             messages.push(Stored {
                 room: sent.message.room,
                 seq: sent.message.seq,
@@ -183,7 +219,7 @@ pub(super) async fn events(
     writer: &Writer,
     first: &EncodedEvent,
     outbox: &mut Outbox,
-    rooms: &RelayRooms,
+    rooms: &mut RelayRooms,
 ) -> bool {
     if !event(writer, first, rooms).await {
         return false;
@@ -199,9 +235,9 @@ pub(super) async fn events(
     true
 }
 
-async fn event(writer: &Writer, event: &EncodedEvent, rooms: &RelayRooms) -> bool {
+async fn event(writer: &Writer, event: &EncodedEvent, rooms: &mut RelayRooms) -> bool {
     match relayed(event) {
-        Some(message) if rooms.0.contains(&message.room) => {
+        Some(message) if rooms.first_copy(&message) => {
             writer.emit(&message.event, &message.payload).await
         }
         _ => true,
