@@ -1,13 +1,20 @@
-// relay.test.mjs — relay mode's plain WebSocket at `/` (docs/protocol.md, "The relay WebSocket
-// at `/`") with the WebSocket tutorial's chat page, unchanged but for the address: served by a
-// tiny static server here (not Natter's web client), open in several Chromium tabs. Text typed
-// in one tab shows as "name: text" in every tab, in one order; a native /ws client in the room
-// sees the same messages, and they are still there after a restart.
+// relay.test.mjs — relay mode with the tutorials' chat pages, unchanged but for the server's
+// address, served by a tiny static server here (not Natter's web client) and open in several
+// Chromium tabs:
+// - the plain WebSocket tutorial page (docs/protocol.md, "The relay WebSocket at `/`"): text
+//   typed in one tab shows as "name: text" in every tab, in one order; a native /ws client in
+//   the room sees the same messages, and they are still there after a restart;
+// - the Socket.IO "Get started" page (docs/socketio.md, section 7), whose socket.io-client
+//   starts on long-polling from another origin.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import { browserSuite, NatterServer, launchBrowser, cleanup, WAIT_MS } from './harness.mjs';
+
+const RELAY = ['--relay', '--allow-guests'];
 
 /** The tutorial's page: a form that sends the input's text, and every text that arrives shown. */
 function tutorialPage(wsUrl) {
@@ -43,6 +50,58 @@ socket.onmessage = function(event) {
 </html>`;
 }
 
+/**
+ * The Socket.IO tutorial's page (https://socket.io/docs/v4/tutorial/step-5), its script as
+ * written there; only where socket.io-client comes from and the `io()` URL differ, as for a
+ * page served by another server than the chat's.
+ */
+function socketIoTutorialPage(natterUrl) {
+  return `<!DOCTYPE html>
+<html>
+  <head>
+    <meta name="viewport" content="width=device-width,initial-scale=1.0">
+    <title>Socket.IO chat</title>
+  </head>
+  <body>
+    <ul id="messages"></ul>
+    <form id="form" action="">
+      <input id="input" autocomplete="off" /><button>Send</button>
+    </form>
+    <script src="/socket.io.js"></script>
+    <script>
+      const socket = io(${JSON.stringify(natterUrl)});
+
+      const form = document.getElementById('form');
+      const input = document.getElementById('input');
+      const messages = document.getElementById('messages');
+
+      form.addEventListener('submit', (e) => {
+        e.preventDefault();
+        if (input.value) {
+          socket.emit('chat message', input.value);
+          input.value = '';
+        }
+      });
+
+      socket.on('chat message', (msg) => {
+        const item = document.createElement('li');
+        item.textContent = msg;
+        messages.appendChild(item);
+        window.scrollTo(0, document.body.scrollHeight);
+      });
+    </script>
+  </body>
+</html>`;
+}
+
+/** socket.io-client's browser bundle (a devDependency of these tests). */
+function socketIoBundle() {
+  const require = createRequire(import.meta.url);
+  const main = require.resolve('socket.io-client');
+  const dist = main.slice(0, main.lastIndexOf('/build/')) + '/dist/socket.io.min.js';
+  return fs.readFileSync(dist, 'utf8');
+}
+
 /** A page that speaks Natter's own protocol on /ws and keeps the `message` events it gets. */
 function nativePage(wsUrl, token) {
   return `<!doctype html><html><body><script>
@@ -69,7 +128,8 @@ async function staticServer(pages) {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page());
+    const type = req.url.endsWith('.js') ? 'text/javascript' : 'text/html; charset=utf-8';
+    res.writeHead(200, { 'content-type': type }).end(page());
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, url: `http://127.0.0.1:${server.address().port}` };
@@ -104,13 +164,15 @@ browserSuite('the WebSocket tutorial page in relay mode', { timeout: 120000 }, (
   let token;
 
   before(async () => {
-    natter = await NatterServer.start({ extraArgs: ['--relay', '--allow-guests'] });
+    natter = await NatterServer.start({ extraArgs: RELAY });
     token = await register(natter.url, 'watcher');
     const wsRoot = natter.url.replace(/^http/, 'ws') + '/';
     const wsNative = natter.url.replace(/^http/, 'ws') + '/ws';
     pages = {
       '/chat.html': () => tutorialPage(wsRoot),
       '/native.html': () => nativePage(wsNative, token),
+      '/socketio.html': () => socketIoTutorialPage(natter.url),
+      '/socket.io.js': socketIoBundle,
     };
     web = await staticServer(pages);
     browser = await launchBrowser();
@@ -178,7 +240,8 @@ browserSuite('the WebSocket tutorial page in relay mode', { timeout: 120000 }, (
 
     // Durable: after a restart, a new native client's history has every line.
     for (const tab of tabs) await tab.close();
-    natter = await natter.restart();
+    await natter.stop();
+    natter = await NatterServer.start({ dataDir: natter.dataDir, port: natter.port, extraArgs: RELAY });
     const after = await context.newPage();
     await after.goto(`${web.url}/native.html`);
     await after.waitForFunction(() => window.general !== undefined);
@@ -186,6 +249,48 @@ browserSuite('the WebSocket tutorial page in relay mode', { timeout: 120000 }, (
     await after.waitForFunction(() => window.history_ !== null);
     const stored = await after.evaluate(() => window.history_.filter((m) => / line \d$/.test(m.body)));
     assert.deepEqual(stored.map((m) => `${m.sender.name}: ${m.body}`), seen[0]);
+    await context.close();
+  });
+
+  test('the Socket.IO tutorial page: every tab shows every message, in one order', async () => {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(WAIT_MS);
+    const tabs = [];
+    for (let i = 0; i < 3; i++) {
+      const tab = await context.newPage();
+      tab.problems = [];
+      tab.on('pageerror', (err) => tab.problems.push(err.message));
+      await tab.goto(`${web.url}/socketio.html`);
+      tabs.push(tab);
+    }
+    const typeIn = async (tab, text) => {
+      await tab.fill('#input', text);
+      await tab.press('#input', 'Enter');
+    };
+    // A tab is in the room once its own first message comes back.
+    for (const [i, tab] of tabs.entries()) {
+      // Typed only once connected, as a person would after the page has loaded.
+      await tab.waitForFunction(() => socket.connected);
+      await typeIn(tab, `sio hello ${i}`);
+      await tab.locator('#messages li', { hasText: `sio hello ${i}` }).waitFor();
+    }
+    const ROUNDS = 3;
+    for (let n = 0; n < ROUNDS; n++) {
+      for (const [i, tab] of tabs.entries()) await typeIn(tab, `sio ${i}.${n}`);
+    }
+    const count = tabs.length * ROUNDS;
+    const seen = [];
+    for (const tab of tabs) {
+      await tab.waitForFunction((c) => [...document.querySelectorAll('#messages li')]
+        .filter((li) => /^sio \d\.\d$/.test(li.textContent)).length >= c, count);
+      seen.push((await tab.locator('#messages li').allTextContents()).filter((t) => /^sio \d\.\d$/.test(t)));
+    }
+    for (const list of seen) assert.deepEqual(list, seen[0], 'one order in every tab');
+    for (const [i] of tabs.entries()) {
+      assert.deepEqual(seen[0].filter((t) => t.startsWith(`sio ${i}.`)),
+        [...Array(ROUNDS).keys()].map((n) => `sio ${i}.${n}`));
+    }
+    for (const tab of tabs) assert.deepEqual(tab.problems, []);
     await context.close();
   });
 });

@@ -198,3 +198,26 @@ async fn relay_needs_guests() {
     assert!(!defaults.relay, "off by default");
     assert_eq!(defaults.relay_room, "general");
 }
+
+/// In relay mode a tutorial page from another origin may use long-polling: `/socket.io/`
+/// answers with `Access-Control-Allow-Origin: *`; without relay mode it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_mode_lets_pages_of_any_origin_poll() {
+    let handshake = |server: &TestServer| {
+        reqwest::Client::new()
+            .get(server.http("/socket.io/?EIO=4&transport=polling"))
+            .header("origin", "http://tutorial.example")
+            .send()
+    };
+    let relay = relay_server().await;
+    let answer = handshake(&relay).await.expect("handshake");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["access-control-allow-origin"], "*");
+    let plain = TestServer::start().await;
+    let answer = handshake(&plain).await.expect("handshake");
+    assert_eq!(answer.status(), 200);
+    assert!(answer
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+}

@@ -74,6 +74,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             note_poll,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            relay_cors,
+        ))
         // File downloads set their own, stricter policy (`files::download::FILE_CSP`).
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -109,4 +113,24 @@ async fn note_poll(
         state.poll_flushes.note(&req);
     }
     req
+}
+
+/// In relay mode, `/socket.io/` answers pages of any origin (`Access-Control-Allow-Origin: *`):
+/// a tutorial page served by another server starts on long-polling, and the browser would
+/// refuse those answers otherwise. Nothing is lost by it: Natter keeps no cookies, a socket
+/// with a token needs the token, and WebSockets (the other transport) have no such check.
+async fn relay_cors(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let for_socket_io = req.uri().path().starts_with("/socket.io/");
+    let mut response = next.run(req).await;
+    if state.config.relay && for_socket_io {
+        response.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    }
+    response
 }
