@@ -421,6 +421,9 @@ test("bad payloads get error acknowledgements, and the socket carries on", async
       [["message.send", { room: 999999, body: "x", client_id: "y" }], "unknown_room"],
       [["history", { room: room.id, limit: 1000 }], "invalid_request"],
       [["no.such.request", {}], "unknown_type"],
+      // An unknown name whatever its argument (a tutorial client's emit, without relay mode).
+      [["chat message", "hello"], "unknown_type"],
+      [["chat message", 5], "unknown_type"],
       [["ping", {}, {}], "invalid_request"],
       [["auth", { token: "x" }], "already_authenticated"],
       [["message.send", { room: room.id, body: Buffer.from("bin"), client_id: "y" }], "binary_unsupported"],

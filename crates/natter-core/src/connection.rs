@@ -64,6 +64,11 @@ impl Connection {
         }
     }
 
+    /// The node this connection belongs to (for the core's own connection steps).
+    pub(crate) fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
     pub fn is_authenticated(&self) -> bool {
         self.session.is_some()
     }

@@ -18,6 +18,7 @@
 //! - [`files`]: uploaded files' ids and metadata, and the `FileStore` trait for their bytes.
 //! - [`broker`]: the `Broker` trait and the in-process implementation.
 //! - [`ratelimit`]: the per-connection token bucket.
+//! - [`relay`]: relay mode, tutorial clients' events as a guest's messages and back.
 //! - [`metrics`]: the node's counters and latency histograms (relaxed atomics), which the
 //!   server renders at `/metrics`.
 //! - [`conformance`]: the `Store` and `Broker` contracts as test suites, one test per rule per
@@ -40,6 +41,7 @@ pub mod node;
 pub mod presence;
 pub mod protocol;
 pub mod ratelimit;
+pub mod relay;
 pub mod search;
 pub mod session;
 pub mod store;

@@ -46,6 +46,8 @@ pub struct AppState {
     pub files: Arc<http::files::Files>,
     /// This server's own measurements (HTTP, Socket.IO); the core's are the node's.
     pub metrics: Arc<metrics::ServerMetrics>,
+    /// Disconnected Socket.IO polling sockets waiting for their client's next request.
+    pub poll_flushes: Arc<transport::socketio::PollFlushes>,
 }
 
 /// A startup failure.
@@ -162,6 +164,7 @@ pub async fn run(
         limits: Arc::new(http::limits::AccountLimits::new(&config)),
         files: Arc::new(files),
         metrics: Arc::default(),
+        poll_flushes: Arc::default(),
     };
     let app = http::router(state.clone());
     let drained = CancellationToken::new();

@@ -237,7 +237,10 @@ async fn shutdown_closes_socketio_sessions_with_1001() {
     let mut server = TestServer::start().await;
     let (token, _) = server.register("ana").await;
     let (mut client, _) = Polling::signed_in(&server, &token).await;
-    let poll = tokio::spawn(async move { client.event("close").await });
+    let poll = tokio::spawn(async move {
+        let close = client.event("close").await;
+        (close, client.next().await)
+    });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = std::time::Instant::now();
     server.stop().await;
@@ -245,8 +248,92 @@ async fn shutdown_closes_socketio_sessions_with_1001() {
         started.elapsed() < Duration::from_secs(8),
         "stopped promptly"
     );
-    let close = poll.await.expect("poll task");
+    let (close, disconnect) = poll.await.expect("poll task");
     assert_eq!(close["code"], 1001, "{close}");
+    assert_eq!(
+        disconnect, "1",
+        "then the namespace disconnect, before HTTP went away"
+    );
+}
+
+/// Outside relay mode an unknown event is `unknown_type` whatever its payload (a string was
+/// `invalid_request`, issue 21).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_event_is_unknown_type_whatever_its_payload() {
+    let server = TestServer::start().await;
+    let (token, _) = server.register("ana").await;
+    let (mut client, _) = Polling::signed_in(&server, &token).await;
+    for payload in [json!("hi"), json!(5), json!([1]), json!({"text": "hi"})] {
+        let reply = client.request("chat message", payload.clone()).await;
+        assert_eq!(reply["error"]["code"], "unknown_type", "{payload}: {reply}");
+    }
+    // Without relay mode a socket without a token is refused.
+    let mut anonymous = Polling::open(&server).await;
+    anonymous.post("40").await;
+    let refused = anonymous.next().await;
+    assert!(refused.starts_with("4{"), "connect_error: {refused}");
+}
+
+/// Relay mode: a socket without a token is a guest in the relay room; its events are stored
+/// and come back under their own names; one with a token speaks the full protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_mode_makes_a_socket_without_a_token_a_guest() {
+    let server = TestServer::start_with(|s| {
+        s.relay = Some(true);
+        s.allow_guests = Some(true);
+    })
+    .await;
+    let mut native = server.user("nat").await;
+    let general = natter_testkit::general(&native);
+    let mut relay = Polling::open(&server).await;
+    relay.post("40").await;
+    let connected = relay.next().await;
+    assert!(connected.starts_with("0{"), "connect packet: {connected}");
+
+    relay.post(r#"42["chat message","hi there"]"#).await;
+    assert_eq!(relay.event("chat message").await, json!("hi there"));
+    let stored = native
+        .event_where("message", |m| m["body"] == "hi there")
+        .await;
+    assert_eq!(stored["room"], general);
+    assert!(stored["sender"]["name"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("guest-")));
+
+    // An object payload: stored as its JSON text, relayed back as the object.
+    relay.post(r#"42["move",{"x":1,"y":[2,3]}]"#).await;
+    assert_eq!(relay.event("move").await, json!({"x": 1, "y": [2, 3]}));
+    native
+        .event_where("message", |m| m["body"] == r#"{"x":1,"y":[2,3]}"#)
+        .await;
+
+    // A native message arrives as `chat message` with its text.
+    native.say(general, "from native").await;
+    assert_eq!(relay.event("chat message").await, json!("from native"));
+
+    // `join` by name, with an acknowledgement; then sends go to both rooms.
+    let reply = relay.request("join", json!("side")).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    let side = reply["data"]["room"].as_i64().expect("room id");
+    let reply = relay.request("chat message", json!("to both")).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    let rooms: Vec<i64> = reply["data"]["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["room"].as_i64().expect("room"))
+        .collect();
+    assert_eq!(rooms, [general, side]);
+    // A reserved name is refused.
+    let reply = relay.request("disconnect", json!("x")).await;
+    assert_eq!(reply["error"]["code"], "invalid_request", "{reply}");
+
+    // A socket with a token is unchanged.
+    let (token, _) = server.register("full").await;
+    let (mut full, welcome) = Polling::signed_in(&server, &token).await;
+    assert!(welcome["user"]["name"].is_string());
+    let reply = full.request("chat message", json!("hi")).await;
+    assert_eq!(reply["error"]["code"], "unknown_type");
 }
 
 // ----- the documented examples are the ones the suites run ------------------------------
@@ -285,13 +372,18 @@ fn documented_examples_are_the_tested_files() {
 // ----- the official clients -------------------------------------------------------------
 
 /// Runs a client suite against a fresh server; fails the test if it fails.
-async fn run_suite(mut command: tokio::process::Command, what: &str) {
+async fn run_suite(command: tokio::process::Command, what: &str) {
     // The native limits: the suites check that Socket.IO has the same ones.
     let server = TestServer::start_with(|s| {
         s.rate_per_sec = None;
         s.rate_burst = None;
     })
     .await;
+    run_suite_on(&server, command, what).await;
+}
+
+/// Runs a client suite against `server`; fails the test if it fails.
+async fn run_suite_on(server: &TestServer, mut command: tokio::process::Command, what: &str) {
     command
         .env("NATTER_URL", server.http(""))
         .stdin(Stdio::null())
@@ -326,10 +418,127 @@ async fn node_socketio_client_suite() {
         "run `npm ci --prefix tests/socketio` first"
     );
     let mut command = tokio::process::Command::new("node");
-    command
-        .current_dir(&dir)
-        .args(["--test", "--test-reporter=spec", "--test-concurrency=1"]);
+    command.current_dir(&dir).args([
+        "--test",
+        "--test-reporter=spec",
+        "--test-concurrency=1",
+        "socketio.test.mjs",
+    ]);
     run_suite(command, "Node").await;
+}
+
+/// The node suite's directory, with its packages installed.
+fn node_suite_dir() -> PathBuf {
+    let dir = repo_root().join("tests/socketio");
+    assert!(
+        dir.join("node_modules/socket.io-client").is_dir(),
+        "run `npm ci --prefix tests/socketio` first"
+    );
+    dir
+}
+
+/// Relay mode with the unchanged Socket.IO tutorial client (tests/socketio/relay.test.mjs),
+/// then a restart: what the tutorial clients said is still there, in the order they saw it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_relay_suite_and_durability() {
+    if !flag_enabled("NATTER_SIO_NODE", "the socket.io-client (Node) relay suite") {
+        return;
+    }
+    let relay = |s: &mut natter_server::Settings| {
+        s.relay = Some(true);
+        s.allow_guests = Some(true);
+    };
+    let mut server = TestServer::start_with(relay).await;
+    let mark = natter_testkit::unique("mark");
+    let mut command = tokio::process::Command::new("node");
+    command
+        .current_dir(node_suite_dir())
+        .env("NATTER_RELAY_MARK", &mark)
+        .args([
+            "--test",
+            "--test-reporter=spec",
+            "--test-concurrency=1",
+            "relay.test.mjs",
+        ]);
+    run_suite_on(&server, command, "Node relay").await;
+
+    server.restart_with(relay).await;
+    let mut reader = server.user("reader").await;
+    let general = natter_testkit::general(&reader);
+    let page = reader
+        .ok("history", json!({"room": general, "limit": 100}))
+        .await;
+    let said: Vec<String> = page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["body"].as_str())
+        .filter(|b| b.starts_with(&format!("{mark} ")) && b.contains('.'))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(said.len(), 15, "the tutorial chat's 15 messages: {said:?}");
+    for client in 0..3 {
+        let own: Vec<&String> = said
+            .iter()
+            .filter(|b| b.starts_with(&format!("{mark} {client}.")))
+            .collect();
+        let wanted: Vec<String> = (0..5).map(|n| format!("{mark} {client}.{n}")).collect();
+        assert_eq!(
+            own,
+            wanted.iter().collect::<Vec<_>>(),
+            "client {client}'s order"
+        );
+    }
+}
+
+/// A graceful shutdown ends socket.io-client sessions with `io server disconnect` (after the
+/// `close` event with 1001), over WebSocket and over long-polling alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_clients_see_io_server_disconnect_at_shutdown() {
+    use tokio::io::AsyncBufReadExt;
+    if !flag_enabled(
+        "NATTER_SIO_NODE",
+        "the socket.io-client (Node) shutdown check",
+    ) {
+        return;
+    }
+    let mut server = TestServer::start().await;
+    let mut child = tokio::process::Command::new("node")
+        .current_dir(node_suite_dir())
+        .arg("shutdown.mjs")
+        .env("NATTER_URL", server.http(""))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .expect("ready in time")
+        .expect("read");
+    assert_eq!(ready.as_deref(), Some("ready"));
+    server.stop().await;
+    let report = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .expect("a report in time")
+        .expect("read")
+        .expect("a report line");
+    let report: Value = serde_json::from_str(&report).expect("json");
+    for transport in ["websocket", "polling"] {
+        assert_eq!(
+            report["reasons"][transport], "io server disconnect",
+            "{transport}: {report}"
+        );
+        assert_eq!(report["closes"][transport], 1001, "{transport}: {report}");
+    }
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("node ends")
+        .expect("status");
+    assert!(status.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,6 +67,7 @@ async fn a_session_runs_on_a_unix_socket() {
         tasks: TaskTracker::new(),
         shutting_down: Arc::new(AtomicBool::new(false)),
         metrics: Arc::default(),
+        poll_flushes: Arc::default(),
     };
     let path = dir.path().join("natter.sock");
     let listener = UnixListener::bind(&path).expect("bind");

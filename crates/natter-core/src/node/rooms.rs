@@ -181,6 +181,16 @@ impl Node {
         }
     }
 
+    /// The public room named `name` (case-insensitively), if there is one.
+    pub async fn public_room_named(&self, name: &str) -> Result<Option<RoomId>, ChatError> {
+        let key = crate::store::name_key(name);
+        let rooms = self.store.public_rooms().await?;
+        Ok(rooms
+            .into_iter()
+            .find(|room| crate::store::name_key(&room.name) == key)
+            .map(|room| room.id))
+    }
+
     pub(crate) async fn room_join(
         self: &Arc<Self>,
         session: &Arc<SessionHandle>,

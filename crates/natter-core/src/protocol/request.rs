@@ -309,8 +309,12 @@ fn args<T: DeserializeOwned>(data: Option<&Value>) -> Result<T, ChatError> {
 }
 
 impl Request {
-    /// Parses a request from its name and `data` object (absent `data` means `{}`).
+    /// Parses a request from its name and `data` object (absent `data` means `{}`). An
+    /// unknown name is `unknown_type` whatever its `data`: the name is checked first.
     pub fn parse(kind: &str, data: Option<&Value>) -> Result<Request, ChatError> {
+        if !Self::NAMES.contains(&kind) {
+            return Err(Self::unknown(kind));
+        }
         if let Some(d) = data {
             if !d.is_object() && !d.is_null() {
                 return Err(ChatError::invalid("`data` must be an object"));
@@ -356,14 +360,17 @@ impl Request {
             "admin.audit" => Request::AdminAudit(args(data)?),
             "admin.set_admin" => Request::AdminSetAdmin(args(data)?),
             "admin.deactivate" => Request::AdminDeactivate(args(data)?),
-            other => {
-                let shown: String = other.chars().take(40).collect();
-                return Err(ChatError::new(
-                    ErrorCode::UnknownType,
-                    format!("unknown request type `{shown}`"),
-                ));
-            }
+            other => return Err(Self::unknown(other)),
         })
+    }
+
+    /// The `unknown_type` error for a request name (shown cut to 40 characters).
+    fn unknown(kind: &str) -> ChatError {
+        let shown: String = kind.chars().take(40).collect();
+        ChatError::new(
+            ErrorCode::UnknownType,
+            format!("unknown request type `{shown}`"),
+        )
     }
 
     /// Every request name, in the order of docs/protocol.md section 4.
@@ -605,6 +612,23 @@ mod tests {
         let e = parse_frame(r#"{"type":"message.send","ref":"1","data":{"room":1}}"#)
             .expect_err("missing");
         assert!(e.error.message.contains("missing field"));
+    }
+
+    /// An unknown name is `unknown_type` whatever its `data` (it was `invalid_request` for a
+    /// string: a tutorial client's `socket.emit("chat message", "hi")`, issue 21).
+    #[test]
+    fn an_unknown_type_is_unknown_whatever_its_data() {
+        for data in [
+            serde_json::json!("hi"),
+            serde_json::json!(5),
+            serde_json::json!([1]),
+            serde_json::json!({}),
+        ] {
+            let e = Request::parse("chat message", Some(&data)).expect_err("unknown");
+            assert_eq!(e.code, ErrorCode::UnknownType, "{data}");
+        }
+        let e = Request::parse("ping", Some(&serde_json::json!("hi"))).expect_err("known");
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
     }
 
     /// Regression (fuzz/ request_parser): a send with a lone surrogate or an out-of-range

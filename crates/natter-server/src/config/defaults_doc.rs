@@ -39,6 +39,9 @@ pub mod defaults {
     pub const HTTP_HEADER_TIMEOUT_MS: u64 = 10_000;
     pub const HTTP_IDLE_TIMEOUT_MS: u64 = 60_000;
     pub const HTTP_BODY_TIMEOUT_MS: u64 = 10_000;
+    /// Relay mode is off: tutorial clients are refused until an operator opts in.
+    pub const RELAY: bool = false;
+    pub const RELAY_ROOM: &str = "general";
     /// `/metrics` is served (on `--listen` unless `--metrics-listen` names another address).
     pub const METRICS: bool = true;
 }
@@ -118,6 +121,8 @@ pub fn documented() -> Vec<SettingDoc> {
         ),
         plain("sqlite-synchronous", d::SQLITE_SYNCHRONOUS),
         plain("allow-guests", d::ALLOW_GUESTS),
+        plain("relay", d::RELAY),
+        plain("relay-room", d::RELAY_ROOM),
         plain("deleted-account-messages", d::DELETED_ACCOUNT_MESSAGES),
         numeric(
             "max-message-chars",

@@ -96,6 +96,14 @@ pub struct Settings {
     /// Allow nickname-only guests (`POST /api/guest`).
     #[arg(long, env = "NATTER_ALLOW_GUESTS", num_args = 0..=1, default_missing_value = "true")]
     pub allow_guests: Option<bool>,
+    /// Relay mode: Socket.IO sockets without a token and plain WebSockets at `/` become
+    /// guests whose events are stored and relayed as messages (docs/socketio.md, "Relay
+    /// mode"). Needs `--allow-guests`.
+    #[arg(long, env = "NATTER_RELAY", num_args = 0..=1, default_missing_value = "true")]
+    pub relay: Option<bool>,
+    /// The public room relay connections start in (made if absent).
+    #[arg(long, env = "NATTER_RELAY_ROOM")]
+    pub relay_room: Option<String>,
     /// What an account deleted by its owner leaves: `keep` its messages (shown from "deleted
     /// user") or `remove` them.
     #[arg(long, env = "NATTER_DELETED_ACCOUNT_MESSAGES")]
@@ -308,6 +316,10 @@ pub struct Config {
     pub sqlite_synchronous: natter_store_sql::Synchronous,
     pub web_dir: Option<PathBuf>,
     pub allow_guests: bool,
+    /// Relay mode (`--relay`): tutorial clients as guests.
+    pub relay: bool,
+    /// The public room relay connections start in.
+    pub relay_room: String,
     /// `--deleted-account-messages remove`.
     pub remove_deleted_accounts_messages: bool,
     pub max_message_chars: usize,
@@ -438,6 +450,8 @@ impl Settings {
             sqlite_synchronous,
             web_dir,
             allow_guests,
+            relay,
+            relay_room,
             deleted_account_messages,
             max_message_chars,
             max_frame_bytes,
@@ -555,6 +569,17 @@ impl Settings {
                 .unwrap_or(d::TRUSTED_PROXIES),
         )
         .map_err(|e| format!("--trusted-proxies: {e}"))?;
+        let allow_guests = self.allow_guests.unwrap_or(d::ALLOW_GUESTS);
+        let relay = self.relay.unwrap_or(d::RELAY);
+        if relay && !allow_guests {
+            return Err("--relay needs --allow-guests: relay clients are guests".to_string());
+        }
+        let relay_room = self.relay_room.unwrap_or_else(|| d::RELAY_ROOM.into());
+        if !natter_core::accounts::valid_name(&relay_room) {
+            return Err(format!(
+                "--relay-room {relay_room:?} is not a room name (1-32 letters, digits, _ - .)"
+            ));
+        }
         Ok(Config {
             listen: self.listen.unwrap_or(d::LISTEN),
             data_dir,
@@ -571,7 +596,9 @@ impl Settings {
             presence_expiry: Duration::from_millis(expiry_ms),
             sqlite_synchronous,
             web_dir: self.web_dir,
-            allow_guests: self.allow_guests.unwrap_or(d::ALLOW_GUESTS),
+            allow_guests,
+            relay,
+            relay_room,
             remove_deleted_accounts_messages,
             max_message_chars: bounded(
                 "max-message-chars",

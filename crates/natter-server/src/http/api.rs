@@ -221,7 +221,7 @@ struct PasswordChange {
 }
 
 /// The device label of a new session, from the User-Agent (`accounts::device_label`).
-fn device_label(headers: &HeaderMap) -> String {
+pub(crate) fn device_label(headers: &HeaderMap) -> String {
     headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())

@@ -60,6 +60,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/files/{id}/thumb", get(files::thumbnail))
         .route("/api/{*rest}", any(api::not_found))
         .route("/ws", get(transport::ws::upgrade))
+        // The web client's page; with `Upgrade: websocket`, relay mode's plain WebSocket.
+        .route("/", get(transport::ws::root))
         .fallback(get(web::serve))
         // Inside the Socket.IO layer: `/socket.io/` keeps Engine.IO's own error bodies.
         .layer(axum::middleware::from_fn(api::require_json))
@@ -67,6 +69,14 @@ pub fn router(state: AppState) -> Router {
         .layer(transport::socketio::layer(&state))
         .layer(axum::middleware::map_request(
             transport::socketio::own_request_head,
+        ))
+        .layer(axum::middleware::map_request_with_state(
+            state.clone(),
+            note_poll,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            relay_cors,
         ))
         // File downloads set their own, stricter policy (`files::download::FILE_CSP`).
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -91,4 +101,36 @@ pub fn router(state: AppState) -> Router {
         router
     };
     router.with_state(state)
+}
+
+/// Tells a disconnected Socket.IO polling socket that its client came back (see
+/// `transport::socketio::PollFlushes`).
+async fn note_poll(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+) -> axum::extract::Request {
+    if req.uri().path().starts_with("/socket.io/") {
+        state.poll_flushes.note(&req);
+    }
+    req
+}
+
+/// In relay mode, `/socket.io/` answers pages of any origin (`Access-Control-Allow-Origin: *`):
+/// a tutorial page served by another server starts on long-polling, and the browser would
+/// refuse those answers otherwise. Nothing is lost by it: Natter keeps no cookies, a socket
+/// with a token needs the token, and WebSockets (the other transport) have no such check.
+async fn relay_cors(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let for_socket_io = req.uri().path().starts_with("/socket.io/");
+    let mut response = next.run(req).await;
+    if state.config.relay && for_socket_io {
+        response.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    }
+    response
 }

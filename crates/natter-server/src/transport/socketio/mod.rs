@@ -13,16 +13,23 @@
 //!   `Outbox`: it answers requests one at a time (acknowledgements carry the replies) and
 //!   emits events, their `data` JSON passed through as encoded by the core.
 //!
+//! In relay mode (`--relay`) a socket that connects without a token is a guest speaking the
+//! Socket.IO tutorial's protocol instead ([`relay`]); one with a token is unchanged.
+//!
 //! Files: [`head`] (the request head copy), [`requests`] (reading and queueing requests),
-//! [`writer`] (writes, acknowledgements, typed ack/error/close frames); the handshake and the
-//! socket's task are here.
+//! [`writer`] (writes, acknowledgements, typed ack/error/close frames), [`relay`] (relay
+//! mode's events), [`flush`] (a disconnected polling client is waited for); the handshake and
+//! the socket's task are here.
 
+mod flush;
 mod head;
+mod relay;
 mod requests;
 #[cfg(test)]
 mod tests;
 mod writer;
 
+pub use flush::PollFlushes;
 pub use head::own_request_head;
 /// The event parser, public only for the fuzz target of the Socket.IO packet path (fuzz/).
 #[doc(hidden)]
@@ -139,6 +146,8 @@ struct Session {
     inbox: mpsc::Receiver<Incoming>,
     /// Cancelled when the socket disconnects.
     gone: CancellationToken,
+    /// A relay socket's rooms (None: the full protocol).
+    relay: Option<relay::RelayRooms>,
 }
 
 /// Hands the session from the middleware to the connect handler (socket extensions must be
@@ -161,21 +170,33 @@ fn auth_request(auth: Result<Json, ParserError>) -> Result<Request, ChatError> {
     Request::parse("auth", Some(&auth))
 }
 
-/// The connect middleware: authenticates, and makes the socket ready to take requests.
+/// Whether the handshake's `auth` names a token (without one, relay mode applies if on).
+fn has_token(auth: &Result<Json, ParserError>) -> bool {
+    auth.as_ref().is_ok_and(|auth| auth.get("token").is_some())
+}
+
+/// The connect middleware: authenticates (or, in relay mode without a token, signs a guest
+/// in), and makes the socket ready to take requests.
 async fn authenticate(
     socket: SocketRef,
     auth: Result<Json, ParserError>,
     state: AppState,
 ) -> Result<(), Refusal> {
-    let counted = Counted::new(&state.metrics);
-    let mut conn = Connection::new(state.node.clone());
-    // The core's auth phase decides; any refusal ends the handshake (a `connect_error`).
-    let (welcome, outbox) = match conn.before_auth(auth_request(auth)).await {
-        AuthStep::Done(welcome, outbox) => (welcome, outbox),
-        AuthStep::Refused { error, .. } => {
-            tracing::debug!(code = error.code.as_str(), "socket.io handshake refused");
-            return Err(Refusal(error));
-        }
+    let (conn, counted, outbox, welcome, relay) = if state.config.relay && !has_token(&auth) {
+        let (conn, counted, outbox, rooms) = relay::sign_in(&socket, &state).await?;
+        (conn, counted, outbox, None, Some(rooms))
+    } else {
+        let counted = Counted::new(&state.metrics);
+        let mut conn = Connection::new(state.node.clone());
+        // The core's auth phase decides; any refusal ends the handshake (a `connect_error`).
+        let (welcome, outbox) = match conn.before_auth(auth_request(auth)).await {
+            AuthStep::Done(welcome, outbox) => (welcome, outbox),
+            AuthStep::Refused { error, .. } => {
+                tracing::debug!(code = error.code.as_str(), "socket.io handshake refused");
+                return Err(Refusal(error));
+            }
+        };
+        (conn, counted, outbox, Some(welcome), None)
     };
     // Requests beyond the rate limit's burst are refused anyway; a deeper queue only holds
     // what the token bucket would turn away.
@@ -195,9 +216,10 @@ async fn authenticate(
         conn,
         _counted: counted,
         outbox,
-        welcome: Some(welcome),
+        welcome,
         inbox,
         gone,
+        relay,
     };
     socket
         .extensions
@@ -225,6 +247,7 @@ fn start(socket: SocketRef, state: &AppState) {
         socket,
         write_timeout: state.config.write_timeout,
         gone: session.gone.clone(),
+        flushes: state.poll_flushes.clone(),
     };
     state.tasks.spawn(serve(writer, session).instrument(span));
 }
@@ -258,6 +281,7 @@ async fn pump(writer: &Writer, session: &mut Session) -> Option<u16> {
         outbox,
         inbox,
         gone,
+        relay,
         ..
     } = session;
     loop {
@@ -265,13 +289,21 @@ async fn pump(writer: &Writer, session: &mut Session) -> Option<u16> {
             _ = gone.cancelled() => return None,
             incoming = inbox.recv() => {
                 let incoming = incoming?;
-                if !answer(conn, writer, incoming).await {
+                let answered = match relay {
+                    Some(rooms) => relay::answer(conn, writer, incoming, rooms).await,
+                    None => answer(conn, writer, incoming).await,
+                };
+                if !answered {
                     return None;
                 }
             }
             item = outbox.next() => match item {
                 OutboxItem::Event(event) => {
-                    if !writer.events(&event, outbox).await {
+                    let written = match relay {
+                        Some(rooms) => relay::events(writer, &event, outbox, rooms).await,
+                        None => writer.events(&event, outbox).await,
+                    };
+                    if !written {
                         return None;
                     }
                 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::handler::FromMessageParts;
-use socketioxide::{SendError, SocketError};
+use socketioxide::{SendError, SocketError, TransportType};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -64,6 +64,8 @@ pub(super) struct Writer {
     pub(super) socket: SocketRef,
     pub(super) write_timeout: Duration,
     pub(super) gone: CancellationToken,
+    /// Where a disconnected polling socket waits for its client (see [`super::flush`]).
+    pub(super) flushes: std::sync::Arc<super::PollFlushes>,
 }
 
 impl Writer {
@@ -124,7 +126,7 @@ impl Writer {
         true
     }
 
-    pub(super) async fn ack(&self, incoming: &mut Incoming, reply: &Ack<'_>) -> bool {
+    pub(super) async fn ack<T: Serialize>(&self, incoming: &mut Incoming, reply: &T) -> bool {
         let socket = incoming.socket.clone();
         self.retry(|| {
             let Ok(ack) =
@@ -134,11 +136,25 @@ impl Writer {
         .await
     }
 
-    /// Tells the client why, then disconnects it (native: a close frame with `code`).
+    /// Tells the client why, then disconnects it (native: a close frame with `code`). Over
+    /// long-polling, waits (at most `FLUSH_WAIT`) for the client to come for those packets,
+    /// so that a server shutting down still answers that request.
     pub(super) async fn close(&self, code: u16) {
         let reason = close::reason(code);
+        let polling = self.socket.transport_type() == TransportType::Polling;
+        let sid = self.socket.id.to_string();
+        let heard = polling.then(|| self.flushes.watch(sid.clone()));
         self.emit("close", &CloseEvent { code, reason }).await;
         self.disconnect().await;
+        if let Some(heard) = heard {
+            if tokio::time::timeout(super::flush::FLUSH_WAIT, heard.notified())
+                .await
+                .is_err()
+            {
+                tracing::debug!("a disconnected polling client did not come back");
+            }
+            self.flushes.forget(&sid);
+        }
     }
 
     /// Disconnects the socket, waiting for room in its buffer as long as the client is there.

@@ -15,10 +15,12 @@
 //! each frame's 2-10 byte header and its payload `Bytes` (for an event, the same bytes
 //! every recipient gets) straight to `writev`, and keep nothing once written.//!
 //! Files: [`handshake`] (the upgrade), [`socket`] (reads, writes, close), [`pump`] (the auth
-//! phase and the session loop).
+//! phase and the session loop), [`relay`] (relay mode's plain WebSocket at `/`, on the same
+//! socket).
 
 mod handshake;
 mod pump;
+mod relay;
 mod socket;
 
 use crate::config::Config;
@@ -26,6 +28,7 @@ pub use handshake::upgrade;
 use hyper::upgrade::OnUpgrade;
 use natter_core::{Connection, Node};
 use pump::{authenticate, pump};
+pub use relay::root;
 pub use socket::Io;
 use socket::MAX_BATCH;
 use socket::{Out, Socket};
