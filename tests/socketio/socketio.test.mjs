@@ -81,6 +81,44 @@ test("sends with an acknowledgement: the native ok shape, the event, retries sto
   }
 });
 
+for (const transports of [["websocket"], ["polling"]]) {
+  test(`pipelined sends: stored in emit order, acks in order with their ids (${transports})`, async () => {
+    // Thirty sends emitted back to back (none waits for its acknowledgement), a retry of the
+    // fifth among them and a request that must wait for those before it (`room.members`);
+    // within the rate limit's burst (40).
+    const { token } = await register("pip");
+    const c = await sio(token, { transports });
+    try {
+      const room = await newRoom(c);
+      const sends = Array.from({ length: 30 }, (_, i) => ({
+        room: room.id, body: `pipelined ${i}`, client_id: unique(`p${i}`),
+      }));
+      const order = [];
+      const track = (what, promise) => promise.then((reply) => { order.push(what); return reply; });
+      const pending = sends.slice(0, 15).map((m, i) => track(i, c.request("message.send", m)));
+      pending.push(track("members", c.request("room.members", { room: room.id })));
+      pending.push(track("retry", c.request("message.send", sends[4])));
+      for (const [i, m] of sends.slice(15).entries()) pending.push(track(15 + i, c.request("message.send", m)));
+      const replies = await Promise.all(pending);
+      assert.deepEqual(order, [...Array(15).keys(), "members", "retry", ...Array.from({ length: 15 }, (_, i) => 15 + i)],
+        "acknowledgements come back in the order the requests were emitted");
+      const sent = [...replies.slice(0, 15), ...replies.slice(17)];
+      for (const [i, reply] of sent.entries()) {
+        assert.equal(reply.ok, true, JSON.stringify(reply));
+        assert.equal(reply.data.duplicate, false);
+        assert.equal(reply.data.message.body, `pipelined ${i}`, "each ack answers its own request");
+        assert.equal(reply.data.message.seq, i + 1, "stored in the order they were emitted");
+      }
+      assert.equal(replies[15].ok, true);
+      assert.deepEqual(replies[16], { ok: true, data: { message: replies[4].data.message, duplicate: true } });
+      const history = await c.ok("history", { room: room.id, limit: 100 });
+      assert.deepEqual(history.messages.map((m) => m.body), sends.map((m) => m.body));
+    } finally {
+      c.socket.close();
+    }
+  });
+}
+
 test("joins and leaves a room: replies and member events on both sides", async () => {
   const a = await sio((await register("ana")).token);
   const b = await sio((await register("bob")).token);

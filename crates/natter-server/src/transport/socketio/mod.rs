@@ -10,8 +10,8 @@
 //! - the request handler runs in socketioxide's read path and only queues each event, in
 //!   arrival order, for the socket's task;
 //! - the socket's task (started by the connect handler) owns the `Connection` and the
-//!   `Outbox`: it answers requests one at a time (acknowledgements carry the replies) and
-//!   emits events, their `data` JSON passed through as encoded by the core.
+//!   `Outbox`: it answers requests (sends pipelined as on `/ws`; acknowledgements carry the
+//!   replies, in request order) and emits events, their `data` JSON passed through as encoded by the core.
 //!
 //! In relay mode (`--relay`) a socket that connects without a token is a guest speaking the
 //! Socket.IO tutorial's protocol instead ([`relay`]); one with a token is unchanged.
@@ -275,6 +275,11 @@ async fn serve(writer: Writer, mut session: Session) {
 }
 
 /// The authenticated loop. Returns the close code to send, if any.
+///
+/// Requests are pipelined as on `/ws` (docs/socketio.md section 2): a `message.send` that may
+/// run alongside others (`Connection::may_pipeline`) starts at once, up to [`MAX_IN_FLIGHT`];
+/// any other request first waits for those in flight. Acknowledgements leave in request
+/// order, each with its own id; the store keeps the sends in the order they came.
 async fn pump(writer: &Writer, session: &mut Session) -> Option<u16> {
     let Session {
         conn,
@@ -284,14 +289,22 @@ async fn pump(writer: &Writer, session: &mut Session) -> Option<u16> {
         relay,
         ..
     } = session;
+    let mut in_flight = InFlight::default();
     loop {
         tokio::select! {
             _ = gone.cancelled() => return None,
-            incoming = inbox.recv() => {
+            done = in_flight.next(), if !in_flight.is_empty() => {
+                if let Some(done) = done {
+                    if !done.send(writer).await {
+                        return None;
+                    }
+                }
+            }
+            incoming = inbox.recv(), if in_flight.len() < MAX_IN_FLIGHT => {
                 let incoming = incoming?;
                 let answered = match relay {
                     Some(rooms) => relay::answer(conn, writer, incoming, rooms).await,
-                    None => answer(conn, writer, incoming).await,
+                    None => take(conn, writer, incoming, &mut in_flight).await,
                 };
                 if !answered {
                     return None;
@@ -315,17 +328,105 @@ async fn pump(writer: &Writer, session: &mut Session) -> Option<u16> {
     }
 }
 
-/// Answers one request: through its acknowledgement, or, when it has none, with an `error`
-/// event if it failed. False if the socket is gone.
-async fn answer(conn: &mut Connection, writer: &Writer, mut incoming: Incoming) -> bool {
-    let (name, result) = match parse(&incoming.payload) {
-        Ok((name, request)) => (name, conn.request(request).await),
-        Err((name, e)) => (name, Err(e)),
-    };
-    match (incoming.ack_id, result) {
-        (Some(_), Ok(data)) => writer.ack(&mut incoming, &success(&data)).await,
-        (Some(_), Err(e)) => writer.ack(&mut incoming, &failure(&e)).await,
-        (None, Ok(_)) => true,
-        (None, Err(e)) => writer.emit("error", &error_event(&name, &e)).await,
+/// Requests of one socket worked on at once at most, as on `/ws`; past it the socket's
+/// request queue is not read until acknowledgements have gone out.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// A request worked out: what its answer needs.
+struct Answered {
+    incoming: Incoming,
+    name: String,
+    result: Result<Reply, ChatError>,
+}
+
+impl Answered {
+    /// Sends the answer: the acknowledgement, or an `error` event for a failure without one.
+    async fn send(mut self, writer: &Writer) -> bool {
+        match (self.incoming.ack_id, self.result) {
+            (Some(_), Ok(data)) => writer.ack(&mut self.incoming, &success(&data)).await,
+            (Some(_), Err(e)) => writer.ack(&mut self.incoming, &failure(&e)).await,
+            (None, Ok(_)) => true,
+            (None, Err(e)) => writer.emit("error", &error_event(&self.name, &e)).await,
+        }
+    }
+}
+
+type Working = std::pin::Pin<Box<dyn std::future::Future<Output = Answered> + Send>>;
+
+/// Answers being worked out, in request order (the queue exists only while one is).
+#[derive(Default)]
+struct InFlight(Option<Box<futures_util::stream::FuturesOrdered<Working>>>);
+
+impl InFlight {
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |queue| queue.len())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push_back(&mut self, work: Working) {
+        self.0.get_or_insert_with(Default::default).push_back(work);
+    }
+
+    /// The next answer in request order; None when nothing is in flight. Cancel-safe.
+    async fn next(&mut self) -> Option<Answered> {
+        use futures_util::StreamExt;
+        let queue = self.0.as_mut()?;
+        let answered = queue.next().await;
+        if queue.is_empty() {
+            self.0 = None;
+        }
+        answered
+    }
+}
+
+/// Takes one request: starts it beside those in flight, or (any other request) answers
+/// those in flight first and then it alone. False if the socket is gone.
+async fn take(
+    conn: &mut Connection,
+    writer: &Writer,
+    incoming: Incoming,
+    in_flight: &mut InFlight,
+) -> bool {
+    match parse(&incoming.payload) {
+        Ok((name, request)) if conn.may_pipeline(&request) => {
+            let work: Working = match conn.start(request) {
+                Ok(work) => Box::pin(async move {
+                    let result = work.await;
+                    Answered {
+                        incoming,
+                        name,
+                        result,
+                    }
+                }),
+                Err(e) => Box::pin(std::future::ready(Answered {
+                    incoming,
+                    name,
+                    result: Err(e),
+                })),
+            };
+            in_flight.push_back(work);
+            true
+        }
+        parsed => {
+            while let Some(done) = in_flight.next().await {
+                if !done.send(writer).await {
+                    return false;
+                }
+            }
+            let (name, result) = match parsed {
+                Ok((name, request)) => (name, conn.request(request).await),
+                Err((name, e)) => (name, Err(e)),
+            };
+            Answered {
+                incoming,
+                name,
+                result,
+            }
+            .send(writer)
+            .await
+        }
     }
 }
