@@ -176,12 +176,15 @@ pub struct SignedIn {
 
 #[derive(ToSchema)]
 pub struct Credentials {
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,32}$")]
     username: String,
+    #[schema(min_length = 8, max_length = 256)]
     password: String,
 }
 
 #[derive(ToSchema)]
 pub struct GuestBody {
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,32}$")]
     nickname: String,
 }
 
@@ -309,6 +312,7 @@ pub struct DownloadKey {
 #[derive(ToSchema)]
 pub struct BotCreate {
     /// The bot's user name (the username rules).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,32}$")]
     name: String,
     display_name: Option<String>,
 }
@@ -558,12 +562,12 @@ fn download_key() {}
 
 #[utoipa::path(get, path = "/api/files/{id}", tag = "files",
     params(("id" = String, Path, description = "The file's id."), KeyQuery),
-    responses((status = 200, description = "The file's bytes.", content_type = "application/octet-stream", body = Vec<u8>)),
+    responses((status = 200, description = "The file's bytes, in the type sniffed at upload.", content_type = "*/*", body = Vec<u8>)),
     security(("bearer" = [])))]
 fn download() {}
 
 #[utoipa::path(get, path = "/api/files/{id}/thumb", tag = "files",
     params(("id" = String, Path, description = "The file's id."), KeyQuery),
-    responses((status = 200, description = "An image's thumbnail.", content_type = "application/octet-stream", body = Vec<u8>)),
+    responses((status = 200, description = "An image's thumbnail.", content_type = "image/*", body = Vec<u8>)),
     security(("bearer" = [])))]
 fn thumbnail() {}
