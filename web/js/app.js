@@ -20,6 +20,7 @@ import { RoomView } from './view/room.js';
 import { ComposerView } from './view/composer.js';
 import { BannerView } from './view/banner.js';
 import { Dialogs } from './view/dialogs.js';
+import { BotsPanel } from './view/bots.js';
 import { ThreadView } from './view/thread.js';
 import { closePopup, confirmDelete, initMessageDialogs, showEditHistory } from './view/message-actions.js';
 import * as router from './router.js';
@@ -68,7 +69,10 @@ const chatActions = {
   createRoom: () => dialogs.openCreate(),
   browseRooms: () => dialogs.openBrowse(store),
   newDm: () => dialogs.openDm(store),
-  account: () => dialogs.openAccount(store),
+  account: () => {
+    dialogs.openAccount(store);
+    botsPanel.open(Boolean(store.me?.guest));
+  },
   profile() {
     sidebar.closeDrawer(false);
     people.openProfile(store);
@@ -204,6 +208,21 @@ const roomView = new RoomView(chatActions);
 const composer = new ComposerView(chatActions);
 const banner = new BannerView(chatActions);
 const dialogs = new Dialogs(dialogActions);
+/** "Bots and integrations" in the account dialog: the HTTP API of docs/api.md. */
+const botsPanel = new BotsPanel({
+  listBots: () => api.listBots(session?.token).then((r) => r.bots),
+  createBot: (name) => api.createBot(session?.token, name),
+  deleteBot: (id) => api.deleteBot(session?.token, id),
+  listBotTokens: (id) => api.listBotTokens(session?.token, id).then((r) => r.tokens),
+  createBotToken: (id, name) => api.createBotToken(session?.token, id, name),
+  revokeBotToken: (id, tid) => api.revokeBotToken(session?.token, id, tid),
+  async addBotToCurrentRoom(name) {
+    const room = store.currentRoom;
+    if (!room) throw Object.assign(new Error('open a room first'), { code: 'invalid_request' });
+    await api.addBotToRoom(session?.token, room.id, name);
+    return store.titleOf(room.info);
+  },
+});
 const roomAdmin = new RoomAdminView(dialogActions);
 const threadView = new ThreadView(chatActions);
 const people = new PeopleView({
