@@ -1,7 +1,8 @@
 // bots.test.mjs — "Bots and integrations" in a real browser: make a bot in the account dialog,
 // add it to the open room, make a token (shown once), post with it over the HTTP API
 // (docs/api.md) with fetch, and see the message arrive in the room view like anyone's; then
-// revoke the token in the dialog, and the next post is refused (401).
+// revoke the token in the dialog, and the next post is refused (401). And a room's incoming
+// webhook, added and deleted in its settings dialog.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -86,5 +87,28 @@ browserSuite('bots and integrations', { timeout: 90000 }, () => {
     await page.locator('#bots-list li[data-bot-name="ci-bot"] .bot-token').waitFor({ state: 'detached' });
     await page.click('#dlg-account [data-close]');
     assert.equal(await postAs(page, token, 'still here?', 'x1'), 401);
+  });
+
+  test('a webhook added in the room settings posts into the room; deleted, its URL is dead', async () => {
+    // rita signed up first: a server admin, who manages general's webhooks.
+    await page.click('#btn-room-info');
+    await page.click('#room-info-settings');
+    await page.locator('#hooks-status', { hasText: 'No webhooks' }).waitFor();
+    await page.fill('#hook-name', 'Alerts');
+    await page.click('#hook-add');
+    await page.locator('#hook-secret').waitFor({ state: 'visible' });
+    const url = await page.locator('#hook-secret-text').textContent();
+    assert.match(url, /\/hooks\/nwh_/);
+    await page.locator('#hooks-list li', { hasText: 'Alerts' }).waitFor();
+    const hook = (text) => page.evaluate(async ({ url, text }) => (await fetch(url, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ text }),
+    })).status, { url, text });
+    assert.equal(await hook('build 2291 passed'), 201);
+    await page.getByRole('button', { name: 'Delete webhook Alerts' }).click();
+    await page.locator('#hooks-status', { hasText: 'No webhooks' }).waitFor();
+    await page.keyboard.press('Escape');
+    await page.locator('#dlg-settings').waitFor({ state: 'hidden' });
+    await waitForMessage(page, 'build 2291 passed');
+    assert.equal(await hook('gone'), 404);
   });
 });

@@ -20,7 +20,7 @@ import { RoomView } from './view/room.js';
 import { ComposerView } from './view/composer.js';
 import { BannerView } from './view/banner.js';
 import { Dialogs } from './view/dialogs.js';
-import { BotsPanel } from './view/bots.js';
+import { BotsPanel, WebhooksPanel } from './view/bots.js';
 import { ThreadView } from './view/thread.js';
 import { closePopup, confirmDelete, initMessageDialogs, showEditHistory } from './view/message-actions.js';
 import * as router from './router.js';
@@ -190,6 +190,7 @@ const dialogActions = {
   audit: (before) => request(Req.ADMIN_AUDIT, before ? { before, limit: AUDIT_PAGE } : { limit: AUDIT_PAGE }),
   showMembers: (id) => dialogs.openMembers(store, id),
   invitePeople: (id) => roomAdmin.openInvite(store, id),
+  openWebhooks: (id) => webhooksPanel.open(id),
   showBans: (id) => roomAdmin.openBans(store, id),
   banMember: (roomId, user, report) => roomAdmin.openBan(store, roomId, user, report),
   async listSessions() {
@@ -224,6 +225,12 @@ const botsPanel = new BotsPanel({
   },
 });
 const roomAdmin = new RoomAdminView(dialogActions);
+/** A room's incoming webhooks, in its settings dialog. */
+const webhooksPanel = new WebhooksPanel({
+  listWebhooks: (room) => api.listWebhooks(session?.token, room).then((r) => r.webhooks),
+  createWebhook: (room, name) => api.createWebhook(session?.token, room, name),
+  deleteWebhook: (room, id) => api.deleteWebhook(session?.token, room, id),
+});
 const threadView = new ThreadView(chatActions);
 const people = new PeopleView({
   async getProfile(name) {

@@ -116,3 +116,77 @@ export class BotsPanel {
       tokenRows.length ? h('ul', { class: 'bot-tokens' }, tokenRows) : null);
   }
 }
+
+/**
+ * Incoming webhooks in a room's settings dialog (owners and moderators): add one (its URL is
+ * shown once, with a copy button), list them, delete one.
+ */
+export class WebhooksPanel {
+  /** @param {object} actions  listWebhooks(room), createWebhook(room, name), deleteWebhook(room, id) */
+  constructor(actions) {
+    this.actions = actions;
+    this.roomId = null;
+    this.name = document.getElementById('hook-name');
+    this.status = document.getElementById('hooks-status');
+    this.list = document.getElementById('hooks-list');
+    this.secret = document.getElementById('hook-secret');
+    this.secretText = document.getElementById('hook-secret-text');
+    document.getElementById('hook-secret-copy').addEventListener('click', () => {
+      navigator.clipboard?.writeText(this.secretText.textContent).catch(() => {});
+    });
+    document.getElementById('hook-add').addEventListener('click', async () => {
+      const name = this.name.value.trim();
+      if (!name || this.roomId === null) return;
+      try {
+        const made = await this.actions.createWebhook(this.roomId, name);
+        this.name.value = '';
+        await this.load();
+        this.secretText.textContent = new URL(made.url, window.location.origin).href;
+        this.secret.hidden = false;
+      } catch (err) {
+        this.status.textContent = errorText(err.code, err.message);
+      }
+    });
+  }
+
+  async open(roomId) {
+    this.roomId = roomId;
+    this.secret.hidden = true;
+    this.secretText.textContent = '';
+    await this.load();
+  }
+
+  async load() {
+    const roomId = this.roomId;
+    let hooks;
+    try {
+      hooks = await this.actions.listWebhooks(roomId);
+    } catch (err) {
+      this.status.textContent = errorText(err.code, err.message);
+      return;
+    }
+    if (roomId !== this.roomId) return;
+    this.status.textContent = hooks.length ? `${hooks.length} ${hooks.length === 1 ? 'webhook' : 'webhooks'}` : 'No webhooks';
+    this.list.replaceChildren(...hooks.map((hook) => {
+      const del = h('button', {
+        type: 'button',
+        class: 'btn btn-sm btn-ghost',
+        attrs: { 'aria-label': `Delete webhook ${hook.name}` },
+        on: {
+          click: async () => {
+            del.disabled = true;
+            try {
+              await this.actions.deleteWebhook(roomId, hook.id);
+              await this.load();
+            } catch (err) {
+              del.disabled = false;
+              this.status.textContent = errorText(err.code, err.message);
+            }
+          },
+        },
+      }, 'Delete');
+      return h('li', { class: 'browse-row', dataset: { hookId: hook.id } },
+        h('span', { class: 'browse-name' }, hook.name), del);
+    }));
+  }
+}
