@@ -1177,8 +1177,7 @@ impl Store for MemoryStore {
         if d.user(bot).is_none() {
             return Err(StoreError::NotFound);
         }
-        d.bots.add(bot, owner, created_at);
-        Ok(())
+        d.bots.add(bot, owner, created_at)
     }
 
     async fn bots(&self, owner: Option<UserId>) -> Result<Vec<Bot>, StoreError> {

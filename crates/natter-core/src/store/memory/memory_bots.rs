@@ -16,8 +16,12 @@ pub(super) struct BotRecords {
 }
 
 impl BotRecords {
-    pub(super) fn add(&mut self, bot: UserId, owner: UserId, at: Millis) {
+    pub(super) fn add(&mut self, bot: UserId, owner: UserId, at: Millis) -> Result<(), StoreError> {
+        if self.bots.contains_key(&bot) {
+            return Err(StoreError::Conflict("already a bot".into()));
+        }
         self.bots.insert(bot, (owner, at));
+        Ok(())
     }
 
     pub(super) fn list(&self, owner: Option<UserId>) -> Vec<(UserId, UserId, Millis)> {
