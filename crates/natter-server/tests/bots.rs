@@ -1,7 +1,9 @@
 //! The HTTP API for scripts and bots (docs/api.md) over real sockets: bots and their tokens,
 //! room scope, revocation, idempotent posting, history pages, webhooks seen live and on
-//! resume by `/ws` clients, and the core's rules (bans, mutes) applied to bots.
+//! resume by `/ws` clients, the core's rules (bans, mutes) applied to bots, and a revocation
+//! seen by another node of the same database (with `NATTER_TEST_POSTGRES`).
 
+use natter_server::Settings;
 use natter_testkit::*;
 use reqwest::{Client as Http, Response, StatusCode};
 use serde_json::{json, Value};
@@ -529,4 +531,46 @@ async fn the_api_is_rate_limited_per_token() {
         .is_some_and(|ms| ms > 0));
     let (status, _) = get(&server, "/api/rooms", &other).await;
     assert_eq!(status, StatusCode::OK, "each token has its own bucket");
+}
+
+/// Two nodes on one PostgreSQL database and no shared broker: a token revoked through one is
+/// refused by the other at its next request (tokens are looked up in the store every time;
+/// no event has to reach the other node).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revoked_token_is_refused_on_every_node() {
+    let Some(scratch) =
+        ScratchDatabase::for_test("a_revoked_token_is_refused_on_every_node", "natter_t_bots")
+    else {
+        return;
+    };
+    let node = |url: String| async move {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let s = Settings {
+            database: Some(url),
+            broker: None,
+            redis_prefix: None,
+            ..settings(tmp.path())
+        };
+        (TestServer::spawn(s, None).await, tmp)
+    };
+    let (mut one, _dir_one) = node(scratch.url.clone()).await;
+    let (mut two, _dir_two) = node(scratch.url.clone()).await;
+    let (ana, _) = one.register("ana").await;
+    let (bot, _) = make_bot(&one, &ana).await;
+    let token = make_token(&one, &ana, bot, &[]).await;
+    let (status, _) = get(&two, "/api/rooms", &token).await;
+    assert_eq!(status, StatusCode::OK, "the other node knows the token");
+    let (_, list) = get(&one, &format!("/api/bots/{bot}/tokens"), &ana).await;
+    let tid = list["tokens"][0]["id"].as_i64().expect("tid");
+    let (status, _) = delete(&one, &format!("/api/bots/{bot}/tokens/{tid}"), &ana).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = get(&two, "/api/rooms", &token).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "refused by the other node at once"
+    );
+    one.stop().await;
+    two.stop().await;
+    scratch.drop().await;
 }
