@@ -33,15 +33,23 @@ PID=$!
 cleanup() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$DATA"; }
 trap cleanup EXIT
 BASE="http://127.0.0.1:$PORT"
-for _ in $(seq 1 100); do
-  curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break
-  kill -0 "$PID" 2>/dev/null || { cat "$DATA/natter.log" >&2; exit 1; }
-  sleep 0.1
-done
-
-TOKEN=$(curl -fsS -H 'content-type: application/json' \
-  -d '{"username": "fuzzer", "password": "correct horse battery"}' "$BASE/api/register" |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+# Ready when /healthz answers (the process must not have died); then a user's token.
+TOKEN=$(python3 - "$BASE" "$PID" <<'PY'
+import json, os, sys, time, urllib.request
+base, pid = sys.argv[1], int(sys.argv[2])
+for _ in range(200):
+    try:
+        urllib.request.urlopen(base + "/healthz", timeout=1).read()
+        break
+    except OSError:
+        os.kill(pid, 0)  # raises if natter has exited
+        time.sleep(0.1)
+req = urllib.request.Request(base + "/api/register", method="POST",
+    data=json.dumps({"username": "fuzzer", "password": "correct horse battery"}).encode(),
+    headers={"Content-Type": "application/json"})
+print(json.load(urllib.request.urlopen(req, timeout=10))["token"])
+PY
+) || { cat "$DATA/natter.log" >&2; exit 1; }
 
 "$VENV/bin/schemathesis" run "$BASE/api/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
