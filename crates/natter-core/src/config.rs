@@ -169,7 +169,7 @@ pub struct CoreConfig {
     /// Bots one registered user may own (`POST /api/bots` then fails `limit_reached`).
     pub max_bots_per_user: u32,
     /// Requests one API token, webhook or session token may make per minute on the HTTP
-    /// API for scripts and bots (`/api/rooms...`, `/hooks/...`): a bucket of this many,
+    /// API for scripts and bots (`GET /api/rooms`, `/api/rooms/{id}/messages`, `/hooks/...`): a bucket of this many,
     /// refilled over a minute (over it: `rate_limited`).
     pub api_per_minute: u32,
     /// Password hashes one client key (address) may have waiting; more are refused at once.

@@ -206,7 +206,7 @@ pub struct Settings {
     #[arg(long, env = "NATTER_MAX_BOTS_PER_USER")]
     pub max_bots_per_user: Option<u32>,
     /// Requests one API token, webhook or session token may make per minute on the HTTP API
-    /// for scripts and bots (`/api/rooms...`, `/hooks/...`; a bucket of this many, refilled
+    /// for scripts and bots (`GET /api/rooms`, `/api/rooms/{id}/messages`, `/hooks/...`; a bucket of this many, refilled
     /// over a minute); past it, 429 `rate_limited`.
     #[arg(long, env = "NATTER_API_PER_MINUTE")]
     pub api_per_minute: Option<u32>,
