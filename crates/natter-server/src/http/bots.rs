@@ -479,8 +479,16 @@ async fn hook_body(state: &AppState, req: Request) -> Result<HookPost, ApiError>
         }
         return body(state, req).await;
     }
-    let axum::Form(f) = axum::Form::<HookForm>::from_request(req, &())
+    // Within `http_body_timeout`, as the JSON bodies are (`api::body`).
+    let read = axum::Form::<HookForm>::from_request(req, &());
+    let axum::Form(f) = tokio::time::timeout(state.config.http_body_timeout, read)
         .await
+        .map_err(|_| {
+            ApiError::from(ChatError::new(
+                ErrorCode::RequestTimeout,
+                "the request body did not arrive in time",
+            ))
+        })?
         .map_err(|e| ApiError::from(ChatError::invalid(format!("bad form: {}", e.body_text()))))?;
     serde_json::from_str(&f.payload)
         .map_err(|e| ApiError::from(ChatError::invalid(format!("bad `payload` JSON: {e}"))))
