@@ -1,5 +1,6 @@
 // api.js — the HTTP half of the protocol (docs/protocol.md section 1): register, login, guest,
-// logout, me, config, and the account's sessions, password, export and deletion. Turns every failure, including "no server at all", into an ApiError with a code.
+// logout, me, config, the account's sessions, password, export and deletion, and bots, their
+// tokens and rooms' webhooks (docs/api.md). Turns every failure, including "no server at all", into an ApiError with a code.
 // Paths are absolute on the page's own origin, so the client works behind any host or port.
 
 export class ApiError extends Error {
@@ -125,4 +126,56 @@ export async function exportAccount(token) {
   const disposition = res.headers.get('Content-Disposition') ?? '';
   const name = disposition.match(/filename="?([^";]+)"?/)?.[1] ?? 'natter-export.json';
   return { blob: await res.blob(), name };
+}
+
+// ---- bots and integrations (docs/api.md) -------------------------------------------------
+
+/** `GET /api/bots` -> `{bots: [Bot]}` */
+export function listBots(token) {
+  return call('GET', '/api/bots', { token });
+}
+
+/** `POST /api/bots` -> `{bot}` */
+export function createBot(token, name) {
+  return call('POST', '/api/bots', { token, body: { name } });
+}
+
+/** `DELETE /api/bots/{id}`: the bot, its tokens and webhooks. */
+export function deleteBot(token, bot) {
+  return call('DELETE', `/api/bots/${encodeURIComponent(bot)}`, { token });
+}
+
+/** `GET /api/bots/{id}/tokens` -> `{tokens}` (never the tokens themselves) */
+export function listBotTokens(token, bot) {
+  return call('GET', `/api/bots/${encodeURIComponent(bot)}/tokens`, { token });
+}
+
+/** `POST /api/bots/{id}/tokens` -> `{id, name, rooms, created_at, token}`: the token, shown once. */
+export function createBotToken(token, bot, name) {
+  return call('POST', `/api/bots/${encodeURIComponent(bot)}/tokens`, { token, body: { name } });
+}
+
+/** `DELETE /api/bots/{id}/tokens/{tid}` */
+export function revokeBotToken(token, bot, tid) {
+  return call('DELETE', `/api/bots/${encodeURIComponent(bot)}/tokens/${encodeURIComponent(tid)}`, { token });
+}
+
+/** `POST /api/rooms/{id}/members` with a bot of mine -> `{room}` */
+export function addBotToRoom(token, room, name) {
+  return call('POST', `/api/rooms/${encodeURIComponent(room)}/members`, { token, body: { user: name } });
+}
+
+/** `GET /api/rooms/{id}/webhooks` -> `{webhooks}` */
+export function listWebhooks(token, room) {
+  return call('GET', `/api/rooms/${encodeURIComponent(room)}/webhooks`, { token });
+}
+
+/** `POST /api/rooms/{id}/webhooks` -> `{id, name, url, ...}`: the URL, shown once. */
+export function createWebhook(token, room, name) {
+  return call('POST', `/api/rooms/${encodeURIComponent(room)}/webhooks`, { token, body: { name } });
+}
+
+/** `DELETE /api/rooms/{id}/webhooks/{hid}` */
+export function deleteWebhook(token, room, hid) {
+  return call('DELETE', `/api/rooms/${encodeURIComponent(room)}/webhooks/${encodeURIComponent(hid)}`, { token });
 }

@@ -20,6 +20,7 @@ import { RoomView } from './view/room.js';
 import { ComposerView } from './view/composer.js';
 import { BannerView } from './view/banner.js';
 import { Dialogs } from './view/dialogs.js';
+import { BotsPanel, WebhooksPanel } from './view/bots.js';
 import { ThreadView } from './view/thread.js';
 import { closePopup, confirmDelete, initMessageDialogs, showEditHistory } from './view/message-actions.js';
 import * as router from './router.js';
@@ -68,7 +69,10 @@ const chatActions = {
   createRoom: () => dialogs.openCreate(),
   browseRooms: () => dialogs.openBrowse(store),
   newDm: () => dialogs.openDm(store),
-  account: () => dialogs.openAccount(store),
+  account: () => {
+    dialogs.openAccount(store);
+    botsPanel.open(Boolean(store.me?.guest));
+  },
   profile() {
     sidebar.closeDrawer(false);
     people.openProfile(store);
@@ -186,6 +190,7 @@ const dialogActions = {
   audit: (before) => request(Req.ADMIN_AUDIT, before ? { before, limit: AUDIT_PAGE } : { limit: AUDIT_PAGE }),
   showMembers: (id) => dialogs.openMembers(store, id),
   invitePeople: (id) => roomAdmin.openInvite(store, id),
+  openWebhooks: (id) => webhooksPanel.open(id),
   showBans: (id) => roomAdmin.openBans(store, id),
   banMember: (roomId, user, report) => roomAdmin.openBan(store, roomId, user, report),
   async listSessions() {
@@ -204,7 +209,28 @@ const roomView = new RoomView(chatActions);
 const composer = new ComposerView(chatActions);
 const banner = new BannerView(chatActions);
 const dialogs = new Dialogs(dialogActions);
+/** "Bots and integrations" in the account dialog: the HTTP API of docs/api.md. */
+const botsPanel = new BotsPanel({
+  listBots: () => api.listBots(session?.token).then((r) => r.bots),
+  createBot: (name) => api.createBot(session?.token, name),
+  deleteBot: (id) => api.deleteBot(session?.token, id),
+  listBotTokens: (id) => api.listBotTokens(session?.token, id).then((r) => r.tokens),
+  createBotToken: (id, name) => api.createBotToken(session?.token, id, name),
+  revokeBotToken: (id, tid) => api.revokeBotToken(session?.token, id, tid),
+  async addBotToCurrentRoom(name) {
+    const room = store.currentRoom;
+    if (!room) throw Object.assign(new Error('open a room first'), { code: 'invalid_request' });
+    await api.addBotToRoom(session?.token, room.id, name);
+    return store.titleOf(room.info);
+  },
+});
 const roomAdmin = new RoomAdminView(dialogActions);
+/** A room's incoming webhooks, in its settings dialog. */
+const webhooksPanel = new WebhooksPanel({
+  listWebhooks: (room) => api.listWebhooks(session?.token, room).then((r) => r.webhooks),
+  createWebhook: (room, name) => api.createWebhook(session?.token, room, name),
+  deleteWebhook: (room, id) => api.deleteWebhook(session?.token, room, id),
+});
 const threadView = new ThreadView(chatActions);
 const people = new PeopleView({
   async getProfile(name) {

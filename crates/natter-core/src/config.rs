@@ -38,6 +38,10 @@ pub mod defaults {
     /// Searches one user may make per minute: a person searches a few times a minute at
     /// most; a script that loops is slowed to what the database can take beside chat.
     pub const SEARCH_PER_MINUTE: u32 = 60;
+    /// Bots one registered user may own (docs/api.md).
+    pub const MAX_BOTS_PER_USER: u32 = 10;
+    /// Requests one API token (or a session token on the HTTP API) may make per minute.
+    pub const API_PER_MINUTE: u32 = 600;
     /// Password hashes one client address may have waiting; two let a person retry a typo.
     pub const HASH_WAITING_PER_ADDRESS: usize = 2;
     /// The longest a password hash waits for a slot before it is refused: a flood's waiters
@@ -90,6 +94,8 @@ pub mod ranges {
     pub const ROOM_CREATE_PER_MINUTE: RangeInclusive<u32> = 1..=1_000_000;
     /// At least one search a minute (the bucket holds this many, refilled over a minute).
     pub const SEARCH_PER_MINUTE: RangeInclusive<u32> = 1..=1_000_000;
+    pub const MAX_BOTS_PER_USER: RangeInclusive<u32> = 1..=10_000;
+    pub const API_PER_MINUTE: RangeInclusive<u32> = 1..=1_000_000;
     /// At least one, at most the largest queue.
     pub const HASH_WAITING_PER_ADDRESS: RangeInclusive<usize> = 1..=100_000;
     /// 100 ms to ten minutes.
@@ -160,6 +166,12 @@ pub struct CoreConfig {
     /// Searches (`search`, `GET /api/search`) one user may make per minute on one node: a
     /// token bucket that holds this many and refills over a minute (over it: `rate_limited`).
     pub search_per_minute: u32,
+    /// Bots one registered user may own (`POST /api/bots` then fails `limit_reached`).
+    pub max_bots_per_user: u32,
+    /// Requests one API token, webhook or session token may make per minute on the HTTP
+    /// API for scripts and bots (`GET /api/rooms`, `/api/rooms/{id}/messages`, `/hooks/...`): a bucket of this many,
+    /// refilled over a minute (over it: `rate_limited`).
+    pub api_per_minute: u32,
     /// Password hashes one client key (address) may have waiting; more are refused at once.
     pub hash_waiting_per_key: usize,
     /// The longest a password hash waits for a slot; then it is refused (`rate_limited`).
@@ -202,6 +214,8 @@ impl Default for CoreConfig {
             max_rooms_per_user: defaults::MAX_ROOMS_PER_USER,
             room_create_per_minute: defaults::ROOM_CREATE_PER_MINUTE,
             search_per_minute: defaults::SEARCH_PER_MINUTE,
+            max_bots_per_user: defaults::MAX_BOTS_PER_USER,
+            api_per_minute: defaults::API_PER_MINUTE,
             hash_waiting_per_key: defaults::HASH_WAITING_PER_ADDRESS,
             hash_wait: Duration::from_millis(defaults::HASH_WAIT_MS),
             max_reactions_per_message: defaults::MAX_REACTIONS_PER_MESSAGE,
@@ -234,6 +248,8 @@ mod tests {
         assert!(ranges::MAX_ROOMS_PER_USER.contains(&defaults::MAX_ROOMS_PER_USER));
         assert!(ranges::ROOM_CREATE_PER_MINUTE.contains(&defaults::ROOM_CREATE_PER_MINUTE));
         assert!(ranges::SEARCH_PER_MINUTE.contains(&defaults::SEARCH_PER_MINUTE));
+        assert!(ranges::MAX_BOTS_PER_USER.contains(&defaults::MAX_BOTS_PER_USER));
+        assert!(ranges::API_PER_MINUTE.contains(&defaults::API_PER_MINUTE));
         assert!(ranges::HASH_WAITING_PER_ADDRESS.contains(&defaults::HASH_WAITING_PER_ADDRESS));
         assert!(ranges::HASH_WAIT_MS.contains(&defaults::HASH_WAIT_MS));
         assert!(ranges::MAX_UPLOAD_BYTES.contains(&defaults::MAX_UPLOAD_BYTES));

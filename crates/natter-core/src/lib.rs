@@ -9,6 +9,7 @@
 //! - [`protocol`]: requests, replies, events and close codes of docs/protocol.md.
 //! - [`error`]: error codes and the errors at each boundary.
 //! - [`accounts`]: name and password rules, argon2id hashing, session tokens.
+//! - [`bots`]: bot accounts, their API tokens and rooms' incoming webhooks (plain data).
 //! - [`node`]: the chat service (`Node`), split by job.
 //! - [`connection`]: one client connection (`Connection`), its auth phase and close policy.
 //! - [`hub`]: which local sessions are in which room; ordered fan-out.
@@ -27,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod bots;
 pub mod broker;
 pub mod clock;
 pub mod config;

@@ -611,6 +611,9 @@ pub struct MemberView {
     /// In `room.members` of a public or private room: their role there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<RoomRole>,
+    /// True for a bot account (docs/api.md); absent for people.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bot: bool,
 }
 
 /// How search results are ordered.

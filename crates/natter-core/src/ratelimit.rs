@@ -50,13 +50,14 @@ impl TokenBucket {
 /// bucket of `per_minute` refilled over a minute. Past `sweep_at` users, the buckets that have
 /// refilled are forgotten (a full bucket is what a new one would be, so forgetting one changes
 /// nothing); one still short of full is kept, so forgetting never gives a user anything back.
+/// Keyed by user by default; the HTTP API keys its buckets by token (`crate::bots`).
 #[derive(Debug)]
-pub struct PerUserBuckets {
-    buckets: std::sync::Mutex<std::collections::HashMap<crate::model::UserId, TokenBucket>>,
+pub struct PerUserBuckets<K = crate::model::UserId> {
+    buckets: std::sync::Mutex<std::collections::HashMap<K, TokenBucket>>,
     sweep_at: usize,
 }
 
-impl PerUserBuckets {
+impl<K: std::hash::Hash + Eq + Copy> PerUserBuckets<K> {
     pub fn new(sweep_at: usize) -> Self {
         PerUserBuckets {
             buckets: std::sync::Mutex::default(),
@@ -65,7 +66,7 @@ impl PerUserBuckets {
     }
 
     /// Takes one of `user`'s tokens, or says in how many milliseconds the next one comes.
-    pub fn take(&self, user: crate::model::UserId, per_minute: u32) -> Result<(), u64> {
+    pub fn take(&self, user: K, per_minute: u32) -> Result<(), u64> {
         let burst = f64::from(per_minute);
         let per_sec = burst / 60.0;
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
@@ -95,7 +96,7 @@ mod tests {
     /// is kept, so forgetting never gives a user back a token.
     #[tokio::test(start_paused = true)]
     async fn full_user_buckets_are_forgotten_and_empty_ones_kept() {
-        let users = PerUserBuckets::new(64);
+        let users: PerUserBuckets = PerUserBuckets::new(64);
         for id in 1..=64 {
             users.take(UserId(id), 1).expect("first");
         }

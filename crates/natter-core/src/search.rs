@@ -126,8 +126,14 @@ pub fn parse(query: &str) -> Result<Parsed, ChatError> {
             "a search is at most {MAX_QUERY_CHARS} characters"
         )));
     }
+    // Control characters separate words: none is searchable, and a NUL would end the
+    // backend's query string early (SQLite's FTS5 refused `"a<NUL>b"`: found by schemathesis).
+    let cleaned: String = query
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let mut out = Parsed::default();
-    let mut rest = query;
+    let mut rest = cleaned.as_str();
     loop {
         rest = rest.trim_start();
         if rest.is_empty() {
@@ -285,6 +291,17 @@ mod tests {
             "CJK: any substring"
         );
         assert!(phrase_in("café crème", "crème"));
+    }
+
+    #[test]
+    fn control_characters_separate_words() {
+        let parsed = parse("deploy\u{0}ed\u{15}x \"a\u{0}b\"").expect("parsed");
+        let terms: Vec<&str> = parsed.terms().collect();
+        assert!(
+            terms.iter().all(|t| !t.chars().any(char::is_control)),
+            "{terms:?}"
+        );
+        assert!(terms.contains(&"deploy"), "{terms:?}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! on its own) and no event may be lost, or catch-up starves until the queue overflows.
 
 use async_trait::async_trait;
+use natter_core::bots::{ApiToken, Bot, NewApiToken, TokenId, TokensOf};
 use natter_core::model::*;
 use natter_core::session::{session, OutboxItem, SessionShared};
 use natter_core::store::{Credentials, DeletedAccount, Expired, MemoryStore, Store, StoredSession};
@@ -200,6 +201,33 @@ impl Store for SlowReads {
     }
     async fn counts(&self) -> Result<natter_core::store::StoreCounts, StoreError> {
         self.inner.counts().await
+    }
+    async fn add_bot(&self, b: UserId, o: UserId, at: Millis) -> Result<(), StoreError> {
+        self.inner.add_bot(b, o, at).await
+    }
+    async fn bots(&self, o: Option<UserId>) -> Result<Vec<Bot>, StoreError> {
+        self.inner.bots(o).await
+    }
+    async fn bot(&self, u: UserId) -> Result<Option<Bot>, StoreError> {
+        self.inner.bot(u).await
+    }
+    async fn remove_bot(&self, b: UserId) -> Result<bool, StoreError> {
+        self.inner.remove_bot(b).await
+    }
+    async fn create_api_token(&self, t: NewApiToken) -> Result<ApiToken, StoreError> {
+        self.inner.create_api_token(t).await
+    }
+    async fn api_tokens(&self, of: TokensOf) -> Result<Vec<ApiToken>, StoreError> {
+        self.inner.api_tokens(of).await
+    }
+    async fn api_token(&self, h: &[u8]) -> Result<Option<(ApiToken, User)>, StoreError> {
+        self.inner.api_token(h).await
+    }
+    async fn delete_api_token(&self, id: TokenId) -> Result<Option<ApiToken>, StoreError> {
+        self.inner.delete_api_token(id).await
+    }
+    async fn touch_api_token(&self, id: TokenId, now: Millis) -> Result<(), StoreError> {
+        self.inner.touch_api_token(id, now).await
     }
     async fn members(&self, r: RoomId) -> Result<Vec<User>, StoreError> {
         self.inner.members(r).await

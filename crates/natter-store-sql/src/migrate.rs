@@ -79,6 +79,11 @@ pub const SQLITE: &[Migration] = &[
         name: "profiles",
         sql: include_str!("../migrations/sqlite/0010_profiles.sql"),
     },
+    Migration {
+        version: 11,
+        name: "bots",
+        sql: include_str!("../migrations/sqlite/0011_bots.sql"),
+    },
 ];
 
 /// The PostgreSQL schema, oldest first.
@@ -132,6 +137,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 10,
         name: "profiles",
         sql: include_str!("../migrations/postgres/0010_profiles.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "bots",
+        sql: include_str!("../migrations/postgres/0011_bots.sql"),
     },
 ];
 

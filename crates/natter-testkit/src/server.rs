@@ -53,6 +53,7 @@ pub fn settings(data_dir: &Path) -> Settings {
         guest_per_hour_per_address: Some(1_000_000),
         room_create_per_minute: Some(100_000),
         search_per_minute: Some(100_000),
+        api_per_minute: Some(1_000_000),
         hash_waiting_per_address: Some(100_000),
         hash_wait_ms: Some(600_000),
         log: Some("warn".into()),

@@ -179,6 +179,7 @@ export class RoomAdminView {
     $('dlg-settings-title').textContent = `Settings of #${roomTitle(room.info)}`;
     show(this.settings);
     $('settings-topic').focus();
+    this.actions.openWebhooks?.(roomId);
   }
 
   async submitSettings() {

@@ -11,12 +11,14 @@
 //!   directory and PostgreSQL blob stores (natter-store-sql's tests).
 //! - [`moderation`]: rooms and people (room events, private rooms, invitations, admins,
 //!   group DMs), run by `store_conformance!`.
+//! - [`bots`]: bots, API tokens and webhooks, run by `store_conformance!`.
 //! - [`operations`]: the operators' views (every user, every room, counts), run by
 //!   `store_conformance!`.
 //!
 //! The stamped tests name the tokio runtime as `tokio::test`: the crate that uses a macro
 //! needs `tokio` (with `macros` and `rt-multi-thread`) among its dev-dependencies.
 
+pub mod bots;
 pub mod broker;
 pub mod files;
 pub mod moderation;

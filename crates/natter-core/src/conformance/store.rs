@@ -53,8 +53,11 @@ pub const RULES: &[&str] = &[
     "group_dms",
     "profiles",
     "account_deletion",
+    "bots_and_owners",
+    "api_tokens_and_webhooks",
 ];
 
+pub use super::bots::{api_tokens_and_webhooks, bots_and_owners};
 pub use super::files::{file_sweep, files_on_messages, server_secrets};
 pub use super::moderation::{
     account_deletion, admins_and_deactivation, append_checks_rules, group_dms,
@@ -141,6 +144,8 @@ macro_rules! store_conformance {
             group_dms,
             profiles,
             account_deletion,
+            bots_and_owners,
+            api_tokens_and_webhooks,
         );
     };
     (@rules $module:ident, $make:expr; $($rule:ident),+ $(,)?) => {

@@ -22,8 +22,15 @@ impl Node {
         self.check_length(body)
     }
 
-    /// Checks a text against `max_message_chars` (a message with files may be empty).
+    /// Checks a text against `max_message_chars` (a message with files may be empty), and
+    /// refuses a NUL character.
     pub(crate) fn check_length(&self, body: &str) -> Result<(), ChatError> {
+        // PostgreSQL cannot store a NUL in text (SQLite can): one rule for both backends.
+        if body.contains('\0') {
+            return Err(ChatError::invalid(
+                "a message cannot contain a NUL character",
+            ));
+        }
         let chars = body.chars().count();
         if chars > self.config.max_message_chars {
             return Err(ChatError::new(

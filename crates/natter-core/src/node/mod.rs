@@ -4,6 +4,8 @@
 //!
 //! The node's work is split by job:
 //! - [`accounts`]: sign-up, sign-in, tokens and their expiry, session list, password change.
+//! - [`bots`]: bot accounts, API tokens and webhooks, and the HTTP API's requests (each run
+//!   through `dispatch` on a session that is not registered anywhere).
 //! - [`expiry`]: the sweep that deletes expired sessions and guests.
 //! - [`sessions`]: authenticating a connection, its broker interest, ending it.
 //! - [`rooms`]: room requests and who may see which room.
@@ -17,6 +19,7 @@
 
 mod account_life;
 mod accounts;
+mod bots;
 mod bus;
 mod changes;
 mod expiry;
@@ -47,6 +50,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use account_life::Export;
 pub use accounts::SessionView;
+pub use bots::{ApiCaller, BotView, NewSecret};
 
 /// A signed-in account: the token to give the client and who it is.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -82,6 +86,8 @@ pub struct Node {
     room_creations: crate::ratelimit::PerUserBuckets,
     /// Each user's search bucket on this node (`search_per_minute`).
     searches: crate::ratelimit::PerUserBuckets,
+    /// Each API token's (or session token's) bucket on the HTTP API (`api_per_minute`).
+    api_calls: crate::ratelimit::PerUserBuckets<bots::ApiKey>,
     /// Held from counting a user's rooms to creating one, so connections creating rooms at
     /// once on this node cannot all pass the count below `max_rooms_per_user` (creations are
     /// rare and rate-limited: one line for the node costs nothing).
@@ -147,6 +153,7 @@ impl Node {
             typing: Mutex::default(),
             room_creations: crate::ratelimit::PerUserBuckets::new(USER_BUCKETS_BEFORE_SWEEP),
             searches: crate::ratelimit::PerUserBuckets::new(USER_BUCKETS_BEFORE_SWEEP),
+            api_calls: crate::ratelimit::PerUserBuckets::new(USER_BUCKETS_BEFORE_SWEEP),
             room_cap: tokio::sync::Mutex::new(()),
             shutdown: CancellationToken::new(),
             me: me.clone(),

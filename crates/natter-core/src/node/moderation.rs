@@ -72,9 +72,9 @@ impl RoomRules {
 }
 
 /// Who is acting, in one room.
-struct Actor {
-    admin: bool,
-    standing: Standing,
+pub(super) struct Actor {
+    pub(super) admin: bool,
+    pub(super) standing: Standing,
 }
 
 impl Actor {
@@ -164,7 +164,11 @@ impl Node {
 
     /// The room and the acting user's standing in it; `unknown_room` if it does not exist or
     /// is private or a DM and they are not in it (an admin sees every private room).
-    async fn acting_in(&self, user: UserId, room: RoomId) -> Result<(Room, Actor), ChatError> {
+    pub(super) async fn acting_in(
+        &self,
+        user: UserId,
+        room: RoomId,
+    ) -> Result<(Room, Actor), ChatError> {
         let found = self
             .store
             .room(room)

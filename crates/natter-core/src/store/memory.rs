@@ -32,8 +32,10 @@ struct MemoryData {
     notify: HashMap<(RoomId, UserId), NotifyLevel>,
     files: memory_files::FileRecords,
     moderation: memory_moderation::Moderation,
+    bots: memory_bots::BotRecords,
 }
 
+mod memory_bots;
 mod memory_files;
 mod memory_moderation;
 
@@ -1163,6 +1165,67 @@ impl Store for MemoryStore {
     async fn all_rooms(&self) -> Result<Vec<Room>, StoreError> {
         let d = self.lock()?;
         Ok(d.rooms.iter().filter_map(|r| d.room(r.id)).collect())
+    }
+
+    async fn add_bot(
+        &self,
+        bot: UserId,
+        owner: UserId,
+        created_at: Millis,
+    ) -> Result<(), StoreError> {
+        let mut d = self.lock()?;
+        if d.user(bot).is_none() {
+            return Err(StoreError::NotFound);
+        }
+        d.bots.add(bot, owner, created_at)
+    }
+
+    async fn bots(&self, owner: Option<UserId>) -> Result<Vec<Bot>, StoreError> {
+        let d = self.lock()?;
+        Ok(d.bots
+            .list(owner)
+            .into_iter()
+            .filter_map(|(bot, owner, at)| {
+                let user = d.user(bot)?.clone();
+                Some(memory_bots::BotRecords::bot(user, (owner, at)))
+            })
+            .collect())
+    }
+
+    async fn bot(&self, user: UserId) -> Result<Option<Bot>, StoreError> {
+        let d = self.lock()?;
+        Ok(d.bots.get(user).and_then(|record| {
+            let found = d.user(user)?.clone();
+            Some(memory_bots::BotRecords::bot(found, record))
+        }))
+    }
+
+    async fn remove_bot(&self, bot: UserId) -> Result<bool, StoreError> {
+        Ok(self.lock()?.bots.remove(bot))
+    }
+
+    async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken, StoreError> {
+        self.lock()?.bots.create_token(token)
+    }
+
+    async fn api_tokens(&self, of: TokensOf) -> Result<Vec<ApiToken>, StoreError> {
+        Ok(self.lock()?.bots.tokens(of))
+    }
+
+    async fn api_token(&self, token_hash: &[u8]) -> Result<Option<(ApiToken, User)>, StoreError> {
+        let d = self.lock()?;
+        Ok(d.bots
+            .by_hash(token_hash)
+            .and_then(|t| Some((t.clone(), d.user(t.bot)?.clone()))))
+    }
+
+    async fn delete_api_token(&self, id: TokenId) -> Result<Option<ApiToken>, StoreError> {
+        Ok(self.lock()?.bots.delete_token(id))
+    }
+
+    async fn touch_api_token(&self, id: TokenId, now: Millis) -> Result<(), StoreError> {
+        self.lock()?.bots.touch(id, now);
+        Ok(())
     }
 
     async fn counts(&self) -> Result<StoreCounts, StoreError> {

@@ -43,6 +43,7 @@
 //!   id (expired guests too, under their display name), `all_rooms` every room (DMs too) by
 //!   id with its member count and last seq, and `counts` counts what is stored.
 
+use crate::bots::{ApiToken, Bot, NewApiToken, TokenId, TokensOf};
 use crate::error::{Refusal, StoreError};
 use crate::files::{ContentHash, FileId, StoredFile};
 use crate::model::*;
@@ -364,6 +365,33 @@ pub trait Store: Send + Sync + 'static {
     async fn all_rooms(&self) -> Result<Vec<Room>, StoreError>;
     /// What the store holds, counted (see [`StoreCounts`]).
     async fn counts(&self) -> Result<StoreCounts, StoreError>;
+
+    // ----- bots, API tokens, webhooks (`crate::bots`, migration 0011) ---------------
+
+    /// Marks an existing user (made by `create_user` with no password) a bot of `owner`.
+    async fn add_bot(
+        &self,
+        bot: UserId,
+        owner: UserId,
+        created_at: Millis,
+    ) -> Result<(), StoreError>;
+    /// Bots by id: all of them, or those of one owner.
+    async fn bots(&self, owner: Option<UserId>) -> Result<Vec<Bot>, StoreError>;
+    /// The bot with this user id, if that user is one.
+    async fn bot(&self, user: UserId) -> Result<Option<Bot>, StoreError>;
+    /// Forgets that a user is a bot, with its tokens and webhooks (the user row stays:
+    /// `delete_account` removes its personal data); false if it was not one.
+    async fn remove_bot(&self, bot: UserId) -> Result<bool, StoreError>;
+    /// Stores an API token or webhook (`Conflict` if its hash is taken).
+    async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken, StoreError>;
+    /// A bot's API tokens, or a room's webhooks, by id.
+    async fn api_tokens(&self, of: TokensOf) -> Result<Vec<ApiToken>, StoreError>;
+    /// The token with this hash and its bot.
+    async fn api_token(&self, token_hash: &[u8]) -> Result<Option<(ApiToken, User)>, StoreError>;
+    /// Deletes a token or webhook; returns it if it was there.
+    async fn delete_api_token(&self, id: TokenId) -> Result<Option<ApiToken>, StoreError>;
+    /// Records a use of a token.
+    async fn touch_api_token(&self, id: TokenId, now: Millis) -> Result<(), StoreError>;
 
     /// Finishes pending writes and flushes to disk; later calls fail. Default: nothing to do.
     async fn shutdown(&self) {}

@@ -231,6 +231,12 @@ pub fn documented() -> Vec<SettingDoc> {
             &r::SEARCH_PER_MINUTE,
         ),
         numeric(
+            "max-bots-per-user",
+            d::MAX_BOTS_PER_USER,
+            &r::MAX_BOTS_PER_USER,
+        ),
+        numeric("api-per-minute", d::API_PER_MINUTE, &r::API_PER_MINUTE),
+        numeric(
             "hash-waiting-per-address",
             d::HASH_WAITING_PER_ADDRESS,
             &r::HASH_WAITING_PER_ADDRESS,

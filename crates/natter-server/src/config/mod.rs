@@ -210,6 +210,14 @@ pub struct Settings {
     /// (a bucket of this many, refilled over a minute); past it they fail with `rate_limited`.
     #[arg(long, env = "NATTER_SEARCH_PER_MINUTE")]
     pub search_per_minute: Option<u32>,
+    /// Bots one registered user may own (`POST /api/bots`); past it, 409 `limit_reached`.
+    #[arg(long, env = "NATTER_MAX_BOTS_PER_USER")]
+    pub max_bots_per_user: Option<u32>,
+    /// Requests one API token, webhook or session token may make per minute on the HTTP API
+    /// for scripts and bots (`GET /api/rooms`, `/api/rooms/{id}/messages`, `/hooks/...`; a bucket of this many, refilled
+    /// over a minute); past it, 429 `rate_limited`.
+    #[arg(long, env = "NATTER_API_PER_MINUTE")]
+    pub api_per_minute: Option<u32>,
     /// Password hashes one client address (IPv6: one /64) may have waiting for a hashing
     /// slot; more are refused at once with 429 `rate_limited`.
     #[arg(long, env = "NATTER_HASH_WAITING_PER_ADDRESS")]
@@ -364,6 +372,8 @@ pub struct Config {
     pub max_rooms_per_user: u32,
     pub room_create_per_minute: u32,
     pub search_per_minute: u32,
+    pub max_bots_per_user: u32,
+    pub api_per_minute: u32,
     /// Password hashes one client address may have waiting.
     pub hash_waiting_per_address: usize,
     /// The longest a password hash waits for a slot.
@@ -483,6 +493,8 @@ impl Settings {
             max_rooms_per_user,
             room_create_per_minute,
             search_per_minute,
+            max_bots_per_user,
+            api_per_minute,
             hash_waiting_per_address,
             hash_wait_ms,
             max_reactions_per_message,
@@ -760,6 +772,18 @@ impl Settings {
                 d::SEARCH_PER_MINUTE,
                 &r::SEARCH_PER_MINUTE,
             )?,
+            max_bots_per_user: bounded(
+                "max-bots-per-user",
+                self.max_bots_per_user,
+                d::MAX_BOTS_PER_USER,
+                &r::MAX_BOTS_PER_USER,
+            )?,
+            api_per_minute: bounded(
+                "api-per-minute",
+                self.api_per_minute,
+                d::API_PER_MINUTE,
+                &r::API_PER_MINUTE,
+            )?,
             hash_waiting_per_address: bounded(
                 "hash-waiting-per-address",
                 self.hash_waiting_per_address,
@@ -834,6 +858,8 @@ impl Config {
             max_rooms_per_user: self.max_rooms_per_user,
             room_create_per_minute: self.room_create_per_minute,
             search_per_minute: self.search_per_minute,
+            max_bots_per_user: self.max_bots_per_user,
+            api_per_minute: self.api_per_minute,
             hash_waiting_per_key: self.hash_waiting_per_address,
             hash_wait: self.hash_wait,
             max_reactions_per_message: self.max_reactions_per_message,

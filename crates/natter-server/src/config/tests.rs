@@ -392,6 +392,20 @@ const BOUNDS: &[Bounds] = &[
         with: &[],
     },
     Bounds {
+        flag: "max-bots-per-user",
+        outside: ["0", "10001"],
+        min: "1",
+        max: "10000",
+        with: &[],
+    },
+    Bounds {
+        flag: "api-per-minute",
+        outside: ["0", "1000001"],
+        min: "1",
+        max: "1000000",
+        with: &[],
+    },
+    Bounds {
         flag: "register-per-hour-per-address",
         outside: ["0", "1000001"],
         min: "1",

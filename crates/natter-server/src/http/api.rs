@@ -162,7 +162,10 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
 
 /// Reads a JSON body within `http_body_timeout` (else 408 `request_timeout`) and parses it,
 /// answering `invalid_request` for anything unreadable (or over axum's 2 MiB body limit).
-async fn body<T: DeserializeOwned>(state: &AppState, req: Request) -> Result<T, ApiError> {
+pub(crate) async fn body<T: DeserializeOwned>(
+    state: &AppState,
+    req: Request,
+) -> Result<T, ApiError> {
     let read = Bytes::from_request(req, &());
     let bytes = match tokio::time::timeout(state.config.http_body_timeout, read).await {
         Ok(Ok(bytes)) => bytes,

@@ -5,16 +5,19 @@
 //! too unless `--metrics-listen` moves it (see `crate::metrics`), and every response is
 //! counted by its route.
 //!
-//! Modules: [`api`] (the JSON endpoints), [`files`] (uploads and downloads), [`client`] (who a request comes from:
+//! Modules: [`api`] (the JSON endpoints), [`bots`] (the API for scripts and bots, and
+//! webhooks), [`openapi`] (the OpenAPI document of every route of [`API_ROUTES`]), [`files`] (uploads and downloads), [`client`] (who a request comes from:
 //! `--trusted-proxies` and `X-Forwarded-For`), [`limits`] (the account endpoints' token
 //! buckets), [`serve`] (the accept loop and the header/idle timers), [`web`] (the web client's
 //! files) and [`assets`] (those files hashed, compressed and versioned).
 
 pub mod api;
 pub mod assets;
+pub mod bots;
 pub mod client;
 pub mod files;
 pub mod limits;
+pub mod openapi;
 pub mod serve;
 pub mod web;
 
@@ -30,6 +33,69 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
 base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
+/// The HTTP API's routes, in one table: [`api_router`] serves them and [`API_ROUTES`] lists
+/// them with their methods, which a test checks against the OpenAPI document.
+macro_rules! api_routes {
+    ($($path:literal => $first:ident($handler:path) $(.$more:ident($more_handler:path))*;)*) => {
+        /// Every route of the HTTP API (not `/ws`, `/metrics` or the web client's files).
+        pub fn api_router() -> Router<AppState> {
+            Router::new()
+                $(.route($path, $first($handler)$(.$more($more_handler))*))*
+        }
+
+        /// Each route of [`api_router`] and its methods (lowercase).
+        pub const API_ROUTES: &[(&str, &[&str])] =
+            &[$(($path, &[stringify!($first) $(, stringify!($more))*])),*];
+    };
+}
+
+api_routes! {
+    "/healthz" => get(api::health);
+    "/api/openapi.json" => get(openapi_json);
+    "/api/register" => post(api::register);
+    "/api/login" => post(api::login);
+    "/api/guest" => post(api::guest);
+    "/api/logout" => post(api::logout);
+    "/api/me" => get(api::me);
+    "/api/config" => get(api::config);
+    "/api/search" => get(api::search);
+    "/api/sessions" => get(api::sessions).delete(api::logout_all);
+    "/api/sessions/{id}" => delete(api::revoke_session);
+    "/api/logout-all" => post(api::logout_all);
+    "/api/password" => post(api::change_password);
+    "/api/account" => delete(api::delete_account);
+    "/api/account/export" => get(api::export);
+    "/api/files" => post(files::upload);
+    "/api/files/key" => get(files::download_key);
+    "/api/files/{id}" => get(files::download);
+    "/api/files/{id}/thumb" => get(files::thumbnail);
+    "/api/bots" => post(bots::create_bot).get(bots::list_bots);
+    "/api/bots/{id}" => delete(bots::delete_bot);
+    "/api/bots/{id}/tokens" => post(bots::create_token).get(bots::list_tokens);
+    "/api/bots/{id}/tokens/{tid}" => delete(bots::revoke_token);
+    "/api/rooms" => get(bots::rooms);
+    "/api/rooms/{id}/members" => post(bots::add_member);
+    "/api/rooms/{id}/messages" => get(bots::history).post(bots::send);
+    "/api/rooms/{id}/webhooks" => post(bots::create_hook).get(bots::list_hooks);
+    "/api/rooms/{id}/webhooks/{hid}" => delete(bots::delete_hook);
+    "/hooks/{secret}" => post(bots::hook);
+}
+
+/// `GET /api/openapi.json`: the document of [`openapi::ApiDoc`], serialized once.
+async fn openapi_json() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let json = DOCUMENT.get_or_init(|| openapi::document().to_json().unwrap_or_default());
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json.clone(),
+    )
+        .into_response()
+}
+
 pub fn router(state: AppState) -> Router {
     // `/metrics` here, unless it is served elsewhere or not at all: then a JSON 404.
     let metrics_here = state.config.metrics && state.config.metrics_listen.is_none();
@@ -38,26 +104,8 @@ pub fn router(state: AppState) -> Router {
     } else {
         get(api::not_found)
     };
-    let router = Router::new()
-        .route("/healthz", get(api::health))
+    let router = api_router()
         .route("/metrics", metrics)
-        .route("/api/register", post(api::register))
-        .route("/api/login", post(api::login))
-        .route("/api/guest", post(api::guest))
-        .route("/api/logout", post(api::logout))
-        .route("/api/me", get(api::me))
-        .route("/api/config", get(api::config))
-        .route("/api/search", get(api::search))
-        .route("/api/sessions", get(api::sessions).delete(api::logout_all))
-        .route("/api/sessions/{id}", delete(api::revoke_session))
-        .route("/api/logout-all", post(api::logout_all))
-        .route("/api/password", post(api::change_password))
-        .route("/api/account", delete(api::delete_account))
-        .route("/api/account/export", get(api::export))
-        .route("/api/files", post(files::upload))
-        .route("/api/files/key", get(files::download_key))
-        .route("/api/files/{id}", get(files::download))
-        .route("/api/files/{id}/thumb", get(files::thumbnail))
         .route("/api/{*rest}", any(api::not_found))
         .route("/ws", get(transport::ws::upgrade))
         // The web client's page; with `Upgrade: websocket`, relay mode's plain WebSocket.

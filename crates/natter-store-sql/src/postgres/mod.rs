@@ -33,6 +33,7 @@
 mod accounts;
 mod appender;
 mod blobs;
+mod bots;
 mod changes;
 mod database;
 pub(crate) mod error;
@@ -51,6 +52,7 @@ mod unread;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use error::backend;
+use natter_core::bots::{ApiToken, Bot, NewApiToken, TokenId, TokensOf};
 use natter_core::files::{ContentHash, FileId, StoredFile};
 use natter_core::model::*;
 use natter_core::store::{
@@ -270,6 +272,47 @@ impl Store for PostgresStore {
 
     async fn profile(&self, user: UserId) -> Result<Option<Profile>, StoreError> {
         profiles::profile(self, user).await
+    }
+
+    async fn add_bot(
+        &self,
+        bot: UserId,
+        owner: UserId,
+        created_at: Millis,
+    ) -> Result<(), StoreError> {
+        bots::add_bot(self, bot, owner, created_at).await
+    }
+
+    async fn bots(&self, owner: Option<UserId>) -> Result<Vec<Bot>, StoreError> {
+        bots::bots(self, owner).await
+    }
+
+    async fn bot(&self, user: UserId) -> Result<Option<Bot>, StoreError> {
+        bots::bot(self, user).await
+    }
+
+    async fn remove_bot(&self, bot: UserId) -> Result<bool, StoreError> {
+        bots::remove_bot(self, bot).await
+    }
+
+    async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken, StoreError> {
+        bots::create_api_token(self, token).await
+    }
+
+    async fn api_tokens(&self, of: TokensOf) -> Result<Vec<ApiToken>, StoreError> {
+        bots::api_tokens(self, of).await
+    }
+
+    async fn api_token(&self, token_hash: &[u8]) -> Result<Option<(ApiToken, User)>, StoreError> {
+        bots::api_token(self, token_hash).await
+    }
+
+    async fn delete_api_token(&self, id: TokenId) -> Result<Option<ApiToken>, StoreError> {
+        bots::delete_api_token(self, id).await
+    }
+
+    async fn touch_api_token(&self, id: TokenId, now: Millis) -> Result<(), StoreError> {
+        bots::touch_api_token(self, id, now).await
     }
 
     async fn member_profiles(&self, room: RoomId) -> Result<Vec<(Profile, RoomRole)>, StoreError> {

@@ -22,6 +22,7 @@
 //! impl, which hands each call to the module that owns it.
 
 mod accounts;
+mod bots;
 mod changes;
 mod connection;
 mod error;
@@ -45,6 +46,7 @@ use async_trait::async_trait;
 use connection::{open_connection, run_checkpointer};
 use error::backend;
 use migrations::migrate;
+use natter_core::bots::{ApiToken, Bot, NewApiToken, TokenId, TokensOf};
 use natter_core::files::{ContentHash, FileId, StoredFile};
 use natter_core::model::*;
 use natter_core::store::{
@@ -349,6 +351,47 @@ impl Store for SqliteStore {
 
     async fn profile(&self, user: UserId) -> Result<Option<Profile>, StoreError> {
         profiles::profile(self, user).await
+    }
+
+    async fn add_bot(
+        &self,
+        bot: UserId,
+        owner: UserId,
+        created_at: Millis,
+    ) -> Result<(), StoreError> {
+        bots::add_bot(self, bot, owner, created_at).await
+    }
+
+    async fn bots(&self, owner: Option<UserId>) -> Result<Vec<Bot>, StoreError> {
+        bots::bots(self, owner).await
+    }
+
+    async fn bot(&self, user: UserId) -> Result<Option<Bot>, StoreError> {
+        bots::bot(self, user).await
+    }
+
+    async fn remove_bot(&self, bot: UserId) -> Result<bool, StoreError> {
+        bots::remove_bot(self, bot).await
+    }
+
+    async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken, StoreError> {
+        bots::create_api_token(self, token).await
+    }
+
+    async fn api_tokens(&self, of: TokensOf) -> Result<Vec<ApiToken>, StoreError> {
+        bots::api_tokens(self, of).await
+    }
+
+    async fn api_token(&self, token_hash: &[u8]) -> Result<Option<(ApiToken, User)>, StoreError> {
+        bots::api_token(self, token_hash).await
+    }
+
+    async fn delete_api_token(&self, id: TokenId) -> Result<Option<ApiToken>, StoreError> {
+        bots::delete_api_token(self, id).await
+    }
+
+    async fn touch_api_token(&self, id: TokenId, now: Millis) -> Result<(), StoreError> {
+        bots::touch_api_token(self, id, now).await
     }
 
     async fn member_profiles(&self, room: RoomId) -> Result<Vec<(Profile, RoomRole)>, StoreError> {
