@@ -116,6 +116,67 @@ struct Before {
     thumb: String,
     max_user_id: i64,
     max_room_id: i64,
+    /// A bot's room, its API token (scoped to it) and the message it posted there.
+    bot_room: i64,
+    bot_token: String,
+    bot_message: Value,
+}
+
+/// A bot of `owner`'s in a room of its own, with a token scoped to it and one message posted
+/// through the HTTP API: (room, token, the stored message).
+async fn bot_with_token(server: &TestServer, owner: &mut Client) -> (i64, String, Value) {
+    let room = id(&owner
+        .ok("room.create", json!({"name": unique("bots")}))
+        .await["room"]);
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: String, token: &str, body: Value| {
+        http.request(method, server.http(&path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let bot = call(
+        reqwest::Method::POST,
+        "/api/bots".into(),
+        &owner.token,
+        json!({"name": unique("ci")}),
+    )
+    .await
+    .expect("bot");
+    assert_eq!(bot.status(), 201);
+    let bot: Value = bot.json().await.expect("bot json");
+    let (bot_id, bot_name) = (id(&bot["bot"]), bot["bot"]["name"].clone());
+    let added = call(
+        reqwest::Method::POST,
+        format!("/api/rooms/{room}/members"),
+        &owner.token,
+        json!({"user": bot_name}),
+    )
+    .await
+    .expect("add the bot");
+    assert_eq!(added.status(), 200);
+    let token = call(
+        reqwest::Method::POST,
+        format!("/api/bots/{bot_id}/tokens"),
+        &owner.token,
+        json!({"name": "deploy", "rooms": [room]}),
+    )
+    .await
+    .expect("token");
+    assert_eq!(token.status(), 201);
+    let token: Value = token.json().await.expect("token json");
+    let token = token["token"].as_str().expect("the token").to_string();
+    let posted = call(
+        reqwest::Method::POST,
+        format!("/api/rooms/{room}/messages"),
+        &token,
+        json!({"body": "deployed 1.4", "client_id": "deploy-1.4"}),
+    )
+    .await
+    .expect("post");
+    assert_eq!(posted.status(), 201);
+    let posted: Value = posted.json().await.expect("post json");
+    (room, token, posted["message"].clone())
 }
 
 /// Fills a SQLite server with one of everything the schema holds; stops it.
@@ -124,6 +185,7 @@ async fn fill(server: &mut TestServer) -> Before {
     let mut bob = server.user("bob").await;
     let mut carol = server.user("carol").await;
     let mut dave = server.user("dave").await;
+    let (bot_room, bot_token, bot_message) = bot_with_token(server, &mut ana).await;
     let room = room_with(&mut ana, &mut [&mut bob, &mut carol, &mut dave]).await;
     let first = ana.say(room, &format!("hello @{}", bob.name())).await;
     let mut online = View::default();
@@ -261,6 +323,9 @@ async fn fill(server: &mut TestServer) -> Before {
         thumb,
         max_user_id,
         max_room_id: private,
+        bot_room,
+        bot_token,
+        bot_message,
     }
 }
 
@@ -366,6 +431,38 @@ async fn clients_resume_on_the_postgres_copy_without_gap_or_duplicate() {
     }
     let (status, thumb) = download(&server, &before.ana_token, &before.thumb).await;
     assert!(status == 200 && !thumb.is_empty(), "thumbnail: {status}");
+
+    // The bot's token still works, within its scope; its message is there, and a retry of
+    // it is still a duplicate.
+    let http = reqwest::Client::new();
+    let history = http
+        .get(server.http(&format!("/api/rooms/{}/messages", before.bot_room)))
+        .bearer_auth(&before.bot_token)
+        .send()
+        .await
+        .expect("history");
+    assert_eq!(history.status(), 200);
+    let history: Value = history.json().await.expect("history json");
+    assert_eq!(history["messages"], json!([before.bot_message]));
+    let again = http
+        .post(server.http(&format!("/api/rooms/{}/messages", before.bot_room)))
+        .bearer_auth(&before.bot_token)
+        .json(&json!({"body": "deployed 1.4", "client_id": "deploy-1.4"}))
+        .send()
+        .await
+        .expect("retry");
+    assert_eq!(
+        again.status(),
+        200,
+        "a retry of a copied message is a duplicate"
+    );
+    let outside = http
+        .get(server.http(&format!("/api/rooms/{}/messages", before.room)))
+        .bearer_auth(&before.bot_token)
+        .send()
+        .await
+        .expect("outside the scope");
+    assert_eq!(outside.status(), 403, "the token's scope was copied");
 
     // The old password signs in; new accounts and rooms get new ids.
     let login = reqwest::Client::new()

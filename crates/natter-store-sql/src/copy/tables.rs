@@ -223,6 +223,28 @@ pub(crate) const TABLES: &[Table] = &[
         key: &["id"],
         serial: true,
     },
+    Table {
+        name: "bots",
+        columns: &[("user_id", Int8), ("owner_id", Int8), ("created_at", Int8)],
+        key: &["user_id"],
+        serial: false,
+    },
+    Table {
+        name: "api_tokens",
+        columns: &[
+            ("id", Int8),
+            ("token_hash", Bytes),
+            ("bot_id", Int8),
+            ("name", Text),
+            ("rooms", Text),
+            ("hook_room", Int8),
+            ("created_by", Int8),
+            ("created_at", Int8),
+            ("last_used_at", Int8),
+        ],
+        key: &["id"],
+        serial: true,
+    },
 ];
 
 /// SQLite tables that are not copied (see the module doc); anything else unknown is refused.
