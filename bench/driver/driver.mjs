@@ -388,16 +388,34 @@ class Receiver {
 // --- CPU readings ---------------------------------------------------------------------------------
 
 let clockTicks = 0;
+/** Clock ticks per second (getconf CLK_TCK; 100 when it cannot be read). */
+function ticksPerSec() {
+  if (!clockTicks) {
+    try { clockTicks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100; } catch { clockTicks = 100; }
+  }
+  return clockTicks;
+}
+
+/** utime + stime of the server, nanoseconds, from /proc/PID/stat; null without a pid. */
 function serverCpuNs(pid) {
   if (!pid) return null;
   try {
-    if (!clockTicks) {
-      try { clockTicks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100; } catch { clockTicks = 100; }
-    }
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields[0] is field 3 (state): utime is field 14, stime field 15.
-    return (Number(fields[11]) + Number(fields[12])) * (1e9 / clockTicks);
+    return (Number(fields[11]) + Number(fields[12])) * (1e9 / ticksPerSec());
+  } catch {
+    return null;
+  }
+}
+
+/** Busy time of all CPUs (everything but idle and iowait), nanoseconds, from /proc/stat. */
+function machineBusyNs() {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu '));
+    const v = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    const busy = v.reduce((s, x) => s + x, 0) - v[3] - v[4];
+    return busy * (1e9 / ticksPerSec());
   } catch {
     return null;
   }
@@ -536,6 +554,7 @@ async function main() {
   let sentMeasured = 0;
   let lateSends = 0;
   let maxLagNs = 0n;
+  let maxWakeupLagNs = 0n;
   const startNs = process.hrtime.bigint();
   const warmupNs = BigInt(Math.round(a.warmupSecs * 1e9));
   run.measureStartNs = startNs + warmupNs;
@@ -558,15 +577,17 @@ async function main() {
     if (dueNs > now) {
       await sleep(Number(dueNs - now) / 1e6);
       now = process.hrtime.bigint();
-    }
-    if (!cpuStart && now >= run.measureStartNs) {
-      cpuStart = { server: serverCpuNs(a.serverPid), driver: driverCpuUs() };
-      measureStartMs = performance.now();
-    }
-    if (now > dueNs) {
+      // The timer's own lateness (the event loop or the OS scheduler) is reported apart:
+      // natter-bench's publishers do not count it either, only being behind schedule.
+      if (now - dueNs > maxWakeupLagNs) maxWakeupLagNs = now - dueNs;
+    } else {
       const lag = now - dueNs;
       if (lag > maxLagNs) maxLagNs = lag;
       if (lag > LATE_NS) lateSends++;
+    }
+    if (!cpuStart && now >= run.measureStartNs) {
+      cpuStart = { server: serverCpuNs(a.serverPid), driver: driverCpuUs(), machine: machineBusyNs() };
+      measureStartMs = performance.now();
     }
     const p = publishers[pi];
     const sentNs = process.hrtime.bigint();
@@ -580,7 +601,7 @@ async function main() {
   }
   publishEndNs = process.hrtime.bigint();
   if (!cpuStart) {
-    cpuStart = { server: serverCpuNs(a.serverPid), driver: driverCpuUs() };
+    cpuStart = { server: serverCpuNs(a.serverPid), driver: driverCpuUs(), machine: machineBusyNs() };
     measureStartMs = performance.now();
   }
 
@@ -600,12 +621,19 @@ async function main() {
   const windowS = (performance.now() - measureStartMs) / 1000;
   const serverEnd = serverCpuNs(a.serverPid);
   const driverEnd = driverCpuUs();
+  const machineEnd = machineBusyNs();
   const expected = expectedOf(false);
   const c = run.counts;
   const lat = Float64Array.from(run.latenciesNs).sort();
   const serverCpuS = cpuStart.server != null && serverEnd != null ? (serverEnd - cpuStart.server) / 1e9 : null;
   const publishMeasuredS = Math.max(1e-9, Number(publishEndNs - run.measureStartNs) / 1e9);
-  const driverCpuPercent = ((driverEnd - cpuStart.driver) / 1e6 / Math.max(1e-9, windowS)) * 100;
+  const driverCpuS = (driverEnd - cpuStart.driver) / 1e6;
+  const driverCpuPercent = (driverCpuS / Math.max(1e-9, windowS)) * 100;
+  const serverUtil = serverCpuS != null ? serverCpuS / Math.max(1e-9, windowS) : null;
+  // CPU the rest of the machine used meanwhile (natter-bench's others_util; 1.0 = a core).
+  const othersUtil = cpuStart.machine != null && machineEnd != null
+    ? Math.max(0, (machineEnd - cpuStart.machine) / 1e9 - driverCpuS - (serverCpuS ?? 0)) / Math.max(1e-9, windowS)
+    : null;
 
   const result = {
     tool: 'bench/driver',
@@ -647,10 +675,16 @@ async function main() {
     server_cpu_s: serverCpuS,
     server_cpu_ns_per_delivery: serverCpuS != null && c.measuredDistinct > 0 ? (serverCpuS * 1e9) / c.measuredDistinct : null,
     driver_cpu_percent: driverCpuPercent,
+    server_util: serverUtil,
+    others_util: othersUtil,
+    noisy: othersUtil != null && othersUtil > 0.25,
     late_sends: lateSends,
     max_schedule_lag_ms: Number(maxLagNs) / 1e6,
-    // As natter-bench's bench_limited: the driver's CPU saturated, or over 1% of sends late.
-    driver_limited: driverCpuPercent >= 85 || lateSends * 100 > sentAll,
+    max_wakeup_lag_ms: Number(maxWakeupLagNs) / 1e6,
+    // As natter-bench's bench_limited: the driver's CPU saturated, or over 1% of sends more
+    // than 10 ms behind schedule while the server was not saturated.
+    driver_limited: driverCpuPercent >= 85
+      || (lateSends * 100 > sentAll && (serverUtil == null || serverUtil < 0.85)),
   };
   result.ok = setup.connections_failed === 0 && result.lost === 0 && result.duplicated === 0
     && result.out_of_order === 0 && result.misrouted === 0 && result.unparsable === 0
