@@ -533,6 +533,10 @@ async function main() {
     }
   });
   setup.connections = conns.length;
+  if (publishers.length === 0) {
+    for (const conn of conns) conn.close();
+    throw new Error(`no publishing connection opened (${setup.connections_failed} failed: ${setup.connection_errors[0] ?? 'none planned'})`);
+  }
 
   // The schedule: each publisher at rate/publishers from a phase in [0, 1/rate), over the
   // warm-up and the measured window together (one open-loop stream, like natter-bench's steps).
@@ -712,6 +716,7 @@ function isSio(target) {
 }
 
 main().catch((e) => {
-  console.error(`driver: ${e?.stack ?? e}`);
+  const cause = e?.cause ? ` (${e.cause.message ?? e.cause})` : '';
+  console.error(`driver: ${e?.message ?? e}${cause}`);
   process.exit(1);
 });
