@@ -109,18 +109,25 @@ impl Polling {
         }
     }
 
-    /// Emits `[name, data]` with an acknowledgement and waits for it.
+    /// Emits `[name, data]` with an acknowledgement and waits for it. Packets before the
+    /// acknowledgement are kept for later reads: events may arrive before or after it
+    /// (docs/socketio.md section 2).
     async fn request(&mut self, name: &str, data: Value) -> Value {
         self.next_ack += 1;
         let id = self.next_ack;
         self.post(&format!("42{id}{}", json!([name, data]))).await;
         let prefix = format!("3{id}");
+        let mut before = Vec::new();
         loop {
             let packet = self.next().await;
             if let Some(args) = packet.strip_prefix(&prefix) {
                 let args: Value = serde_json::from_str(args).expect("ack json");
+                for packet in before.into_iter().rev() {
+                    self.packets.push_front(format!("4{packet}"));
+                }
                 return args[0].clone();
             }
+            before.push(packet);
         }
     }
 
