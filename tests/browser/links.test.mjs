@@ -155,11 +155,13 @@ browserSuite('addresses, deep links and the unread divider', { timeout: 120000 }
 
     // Scrolling down brings the newer pages, up to the newest, in order and once each.
     for (let i = 0; i < 20 && !(await messageTexts(ana)).includes('seed 130'); i++) {
+      // Counted before the scroll: the page it asks for may arrive before a count after it.
+      const shown = await ana.locator('#message-list .msg').count();
       await ana.locator('#timeline').evaluate((el) => { el.scrollTop = el.scrollHeight; });
       await ana.waitForFunction(
         (n) => document.querySelectorAll('#message-list .msg').length > n
           || [...document.querySelectorAll('#message-list .msg-text')].some((e) => e.textContent === 'seed 130'),
-        (await messageTexts(ana)).length,
+        shown,
       );
     }
     texts = (await messageTexts(ana)).filter((t) => t.startsWith('seed '));
