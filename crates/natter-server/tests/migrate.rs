@@ -331,10 +331,16 @@ async fn fill(server: &mut TestServer) -> Before {
 
 /// A server on the PostgreSQL database at `url`, in a fresh data dir of its own.
 async fn server_on(url: &str, tmp: &tempfile::TempDir) -> TestServer {
+    node_on(url, tmp, None).await
+}
+
+/// A node on the PostgreSQL database at `url`; with `redis` (broker URL, key prefix), one
+/// node of a cluster sharing that broker.
+async fn node_on(url: &str, tmp: &tempfile::TempDir, redis: Option<(&str, &str)>) -> TestServer {
     let mut s = settings(tmp.path());
     s.database = Some(url.to_string());
-    s.broker = None;
-    s.redis_prefix = None;
+    s.broker = redis.map(|(broker, _)| broker.to_string());
+    s.redis_prefix = redis.map(|(_, prefix)| prefix.to_string());
     TestServer::spawn(s, None).await
 }
 
@@ -377,8 +383,19 @@ async fn clients_resume_on_the_postgres_copy_without_gap_or_duplicate() {
         "nothing made beside it"
     );
 
+    // With Redis (CI), two nodes on the copy, as a cluster: bob resumes on one, ana comes
+    // back on the other and her next message reaches bob through the broker.
     let tmp = tempfile::tempdir().expect("tempdir");
-    let server = server_on(&target.url, &tmp).await;
+    let tmp_b = tempfile::tempdir().expect("tempdir");
+    let redis = std::env::var("NATTER_TEST_REDIS").ok();
+    let prefix = unique_redis_prefix();
+    let cluster = redis.as_deref().map(|broker| (broker, prefix.as_str()));
+    let server = node_on(&target.url, &tmp, cluster).await;
+    let other = match cluster {
+        Some(cluster) => Some(node_on(&target.url, &tmp_b, Some(cluster)).await),
+        None => None,
+    };
+    let ana_addr = other.as_ref().map_or(server.addr, |node| node.addr);
     // bob comes back with his old token and the last seq he saw.
     let resume = json!({ before.room.to_string(): before.bob_seen });
     let mut bob = Client::connect(server.addr, &before.bob_token, Some(resume)).await;
@@ -403,7 +420,7 @@ async fn clients_resume_on_the_postgres_copy_without_gap_or_duplicate() {
     assert_eq!(bob_view.room.topic, "moving to postgres");
 
     // New entries get the next seqs, in the room and in the DM.
-    let mut ana = Client::connect(server.addr, &before.ana_token, None).await;
+    let mut ana = Client::connect(ana_addr, &before.ana_token, None).await;
     let next = ana.say(before.room, "first words on postgres").await;
     assert_eq!(seq(&next), before.room_last + 1);
     let got = bob
@@ -483,6 +500,9 @@ async fn clients_resume_on_the_postgres_copy_without_gap_or_duplicate() {
     drop((ana, bob, newcomer));
     let mut server = server;
     server.stop().await;
+    if let Some(mut other) = other {
+        other.stop().await;
+    }
     match migrate(&source.data_dir, &target.url, &[]).await {
         Err(OpsError::Failed(why)) => assert!(why.contains("does not match"), "{why}"),
         other => panic!("a copy the nodes wrote to since no longer verifies: {other:?}"),
