@@ -18,7 +18,7 @@ use super::{Counted, Refusal};
 use crate::AppState;
 use natter_core::protocol::Reply;
 use natter_core::relay::{relayed, RelaySend};
-use natter_core::{ChatError, Connection, EncodedEvent, ErrorCode, Outbox, RoomId, Seq, UserId};
+use natter_core::{ChatError, Connection, EncodedEvent, Outbox, RoomId, Seq, UserId};
 use serde::Serialize;
 use serde_json::Value as Json;
 use socketioxide::extract::SocketRef;
@@ -114,33 +114,8 @@ struct RelayAck {
 
 /// Reads a relay event `[name, payload]`. On failure, also returns the event name.
 fn parse(payload: &Payload) -> Result<(String, Json), (String, ChatError)> {
-    let binary = || {
-        ChatError::new(
-            ErrorCode::BinaryUnsupported,
-            "binary data is not supported; send JSON",
-        )
-    };
-    let (text, attachments) = match payload {
-        Payload::Str(text, attachments) => (text, attachments),
-        Payload::Bytes(_) => return Err((String::new(), binary())),
-    };
-    let mut args: Vec<Json> = serde_json::from_str(text.as_str()).map_err(|e| {
-        (
-            String::new(),
-            ChatError::new(ErrorCode::BadJson, e.to_string()),
-        )
-    })?;
-    let name = match args.first() {
-        Some(Json::String(name)) => name.clone(),
-        _ => {
-            let e = ChatError::invalid("the event name must be a string");
-            return Err((String::new(), e));
-        }
-    };
-    if attachments.as_ref().is_some_and(|a| !a.is_empty()) {
-        return Err((name, binary()));
-    }
-    if args.len() != 2 {
+    let (name, mut args) = super::requests::event_args(payload)?;
+    if args.len() != 1 {
         let e = ChatError::invalid("a relay event carries one argument (any JSON)");
         return Err((name, e));
     }
@@ -247,6 +222,7 @@ async fn event(writer: &Writer, event: &EncodedEvent, rooms: &mut RelayRooms) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use natter_core::ErrorCode;
 
     fn payload(text: &str) -> Payload {
         Payload::Str(text.to_string().into(), None)

@@ -78,8 +78,9 @@ pub(super) fn event_name(payload: &Payload) -> String {
         .unwrap_or_default()
 }
 
-/// Reads a request from an event `[name, data?]`. On failure, also returns the event name.
-pub fn parse(payload: &Payload) -> Result<(String, Request), (String, ChatError)> {
+/// Reads an event `[name, args...]`: its name and its arguments (JSON text, no binary
+/// attachments). On failure, also returns the event name when it could be read.
+pub(super) fn event_args(payload: &Payload) -> Result<(String, Vec<Json>), (String, ChatError)> {
     let binary = || {
         ChatError::new(
             ErrorCode::BinaryUnsupported,
@@ -106,11 +107,18 @@ pub fn parse(payload: &Payload) -> Result<(String, Request), (String, ChatError)
     if attachments.as_ref().is_some_and(|a| !a.is_empty()) {
         return Err((name, binary()));
     }
-    if args.len() > 2 {
+    args.remove(0);
+    Ok((name, args))
+}
+
+/// Reads a request from an event `[name, data?]`. On failure, also returns the event name.
+pub fn parse(payload: &Payload) -> Result<(String, Request), (String, ChatError)> {
+    let (name, mut args) = event_args(payload)?;
+    if args.len() > 1 {
         let e = ChatError::invalid("a request takes one data argument (an object)");
         return Err((name, e));
     }
-    let data = if args.len() == 2 { args.pop() } else { None };
+    let data = args.pop();
     match Request::parse(&name, data.as_ref()) {
         Ok(request) => Ok((name, request)),
         Err(e) => Err((name, e)),
