@@ -126,6 +126,34 @@ async fn text_frames_are_messages_and_messages_are_lines() {
     assert!(welcome.ends_with(": welcome back"), "{welcome}");
 }
 
+/// Each relay connection is a new guest, counted per address: past the limit the upgrade is
+/// refused with `429` and the JSON error body, before any WebSocket opens; a guest that was
+/// let in is in the room when its socket opens (a message said right then reaches it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_are_in_the_room_when_open_and_limited_per_address() {
+    let server = TestServer::start_with(|s| {
+        s.relay = Some(true);
+        s.allow_guests = Some(true);
+        s.guest_per_hour_per_address = Some(1);
+    })
+    .await;
+    let mut native = server.user("nat").await;
+    let room = general(&native);
+    let mut first = tutorial(&server).await;
+    native.say(room, "right away").await;
+    assert!(line(&mut first).await.ends_with(": right away"));
+    let refused = tokio_tungstenite::connect_async(format!("ws://{}/", server.addr))
+        .await
+        .expect_err("the second guest from one address is refused");
+    let tokio_tungstenite::tungstenite::Error::Http(response) = refused else {
+        panic!("not an HTTP refusal: {refused:?}");
+    };
+    assert_eq!(response.status(), 429);
+    let body: serde_json::Value =
+        serde_json::from_slice(response.body().as_deref().expect("a body")).expect("JSON");
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_room_is_a_setting_and_lines_come_only_from_it() {
     let server = TestServer::start_with(|s| {

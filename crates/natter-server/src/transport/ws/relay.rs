@@ -20,8 +20,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use natter_core::relay::{relayed, send_request, DEFAULT_EVENT};
-use natter_core::{close, ChatError, ErrorCode, KeepaliveStep, OutboxItem, RoomId};
-use pump::{binary_refusal, pong, send_or_drop};
+use natter_core::{ChatError, KeepaliveStep, Outbox, OutboxItem, RoomId};
+use pump::{binary_refusal, pong};
 use serde_json::Value;
 use socket::Out;
 use tokio::time::Instant;
@@ -65,8 +65,19 @@ pub async fn root(
         return ApiError::from(e).into_response();
     }
     let label = crate::http::api::device_label(req.headers());
+    // The guest is signed in and in the relay room before the `101`: every message stored
+    // after the client's `open` reaches it (they wait in its outbox until the loop runs).
+    let mut conn = Connection::new(state.node.clone());
+    let (outbox, room) = match conn.relay_guest(&state.config.relay_room, &label).await {
+        Ok(signed_in) => signed_in,
+        Err(e) => {
+            tracing::debug!(code = e.code.as_str(), "relay guest refused");
+            return ApiError::from(e).into_response();
+        }
+    };
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let task = connection(on_upgrade, state.clone(), label);
+    let guest = Guest { conn, outbox, room };
+    let task = connection(on_upgrade, state.clone(), guest);
     tokio::spawn(state.tasks.track_future(task));
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let headers = response.headers_mut();
@@ -78,8 +89,16 @@ pub async fn root(
     response
 }
 
+/// A relay connection's guest, signed in before the upgrade.
+struct Guest {
+    conn: Connection,
+    outbox: Outbox,
+    room: RoomId,
+}
+
 /// One relay connection's task (rare and not kept small like `/ws`'s: relay is opt-in).
-async fn connection(on_upgrade: OnUpgrade, state: AppState, label: String) {
+/// If the upgrade fails, dropping the guest's connection ends its session.
+async fn connection(on_upgrade: OnUpgrade, state: AppState, guest: Guest) {
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
         Err(e) => {
@@ -87,16 +106,20 @@ async fn connection(on_upgrade: OnUpgrade, state: AppState, label: String) {
             return;
         }
     };
-    let conn = Connection::new(state.node.clone());
     match Socket::from_upgraded(upgraded, &state.config) {
-        Ok(socket) => serve(conn, socket, &state, &label).await,
-        Err(other) => serve(conn, *other, &state, &label).await,
+        Ok(socket) => serve(guest, socket).await,
+        Err(other) => serve(guest, *other).await,
     }
 }
 
-async fn serve<S: Io>(mut conn: Connection, mut socket: Socket<S>, state: &AppState, label: &str) {
-    let end = session(&mut conn, &mut socket, &state.config.relay_room, label).await;
-    conn.end();
+async fn serve<S: Io>(mut guest: Guest, mut socket: Socket<S>) {
+    socket.set_frame_limit(guest.conn.max_frame_bytes());
+    tracing::debug!(
+        user = guest.conn.user().map(|u| u.name.as_str()),
+        "relay session started"
+    );
+    let end = session(&mut guest, &mut socket).await;
+    guest.conn.end();
     Box::pin(socket.finish(end)).await;
 }
 
@@ -105,32 +128,10 @@ fn refusal_line(e: &ChatError) -> Bytes {
     Bytes::from(format!("! {}: {}", e.code.as_str(), e.message))
 }
 
-/// The guest's sign-in, then the loop. Returns how the connection ends.
-async fn session<S: Io>(
-    conn: &mut Connection,
-    socket: &mut Socket<S>,
-    room_name: &str,
-    label: &str,
-) -> End {
-    let (mut outbox, room) = match conn.relay_guest(room_name, label).await {
-        Ok(signed_in) => signed_in,
-        Err(e) => {
-            tracing::debug!(code = e.code.as_str(), "relay guest refused");
-            let code = match e.code {
-                ErrorCode::Internal | ErrorCode::RateLimited => close::INTERNAL,
-                _ => close::UNAUTHENTICATED,
-            };
-            if let Err(end) = send_or_drop(socket, refusal_line(&e)).await {
-                return end;
-            }
-            return End::Close(code);
-        }
-    };
-    socket.set_frame_limit(conn.max_frame_bytes());
-    tracing::debug!(
-        user = conn.user().map(|u| u.name.as_str()),
-        "relay session started"
-    );
+/// The loop: text frames in, lines out. Returns how the connection ends.
+async fn session<S: Io>(guest: &mut Guest, socket: &mut Socket<S>) -> End {
+    let Guest { conn, outbox, room } = guest;
+    let room = *room;
     let mut heard = Instant::now();
     loop {
         let woke = tokio::select! {
