@@ -408,10 +408,14 @@ async fn a_saturated_pool_refuses_appends_at_once() {
     })
     .await;
     // Its lane queues two more (the bound here) behind it, and refuses a third at once.
-    let queued = [
-        spawn_append(room, "queued-1"),
-        spawn_append(room, "queued-2"),
-    ];
+    // Each is issued once the one before it is queued: tasks spawned together may start in
+    // either order (CI once saw the second stored first, as issued).
+    let first_queued = spawn_append(room, "queued-1");
+    eventually("one append queues in the lane", async || {
+        store.appends_waiting() == 1
+    })
+    .await;
+    let queued = [first_queued, spawn_append(room, "queued-2")];
     eventually("two appends queue in the lane", async || {
         store.appends_waiting() == 2
     })
