@@ -129,10 +129,18 @@ impl Connection {
         self.node.stopping()
     }
 
+    /// The keepalive's period (a ping each), and how long a client may stay silent before
+    /// [`Connection::keepalive`] closes it (2.5 periods): what a transport that announces
+    /// its heartbeat (Socket.IO's `pingInterval`, `pingTimeout`) tells its clients.
+    pub fn heartbeat(&self) -> (Duration, Duration) {
+        let period = self.node.config().keepalive;
+        (period, period * SILENT_PERIODS_X2 / 2)
+    }
+
     /// At a keepalive sweep, given how long the client has been silent (sent nothing, not
     /// even a pong): ping it, or close it if it has been silent for 2.5 keepalive periods.
     pub fn keepalive(&self, silent_for: Duration) -> KeepaliveStep {
-        let limit = self.node.config().keepalive * SILENT_PERIODS_X2 / 2;
+        let (_, limit) = self.heartbeat();
         if silent_for > limit {
             KeepaliveStep::Close(close::GOING_AWAY)
         } else {

@@ -132,6 +132,10 @@ pub struct EncodedEvent {
     pub data: Bytes,
     /// The whole native frame `{"type":name,"data":..}`.
     pub frame: Bytes,
+    /// Another transport's frame of this event (Socket.IO's packet), made by the first of
+    /// its connections that sends it and shared by the rest: a broadcast is encoded once
+    /// per transport, not once per recipient.
+    pub alt_frame: std::sync::OnceLock<Bytes>,
 }
 
 impl EncodedEvent {
@@ -151,6 +155,7 @@ impl EncodedEvent {
             room_seq: None,
             data: Bytes::from(data),
             frame: Bytes::from(frame),
+            alt_frame: std::sync::OnceLock::new(),
         })
     }
 

@@ -115,6 +115,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(api::require_json))
         .layer(axum::middleware::from_fn(api::json_errors))
         .layer(transport::socketio::layer(&state))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            transport::socketio::direct,
+        ))
         .layer(axum::middleware::map_request(
             transport::socketio::own_request_head,
         ))

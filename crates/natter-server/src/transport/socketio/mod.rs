@@ -27,6 +27,7 @@ mod relay;
 mod requests;
 #[cfg(test)]
 mod tests;
+pub(crate) mod wire;
 mod writer;
 
 pub use flush::PollFlushes;
@@ -72,7 +73,11 @@ const SOCKET_IO_PATH: &str = "/socket.io";
 pub fn layer(state: &AppState) -> SocketIoLayer {
     let config = &state.config;
     let frame = config.max_frame_bytes;
+    // The same heartbeat as sockets on the native loop (`ws::sio`): the node's keepalive.
+    let period = state.node.config().keepalive;
     let (layer, io) = SocketIo::builder()
+        .ping_interval(period)
+        .ping_timeout(period * 3 / 2)
         .max_payload(u64::try_from(frame).unwrap_or(u64::MAX))
         .ws_max_message_size(frame)
         .ws_max_frame_size(frame)
@@ -100,6 +105,47 @@ pub fn layer(state: &AppState) -> SocketIoLayer {
     layer
 }
 
+/// Middleware, outside [`layer`]: a Socket.IO WebSocket opened without a session id (a
+/// client on `transports: ["websocket"]`) is served on Natter's own connection loop
+/// (`transport::ws::sio`, ADR 0029); everything else goes on to socketioxide (long-polling,
+/// polling upgraded to WebSocket, and every socket in relay mode).
+pub async fn direct(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if !state.config.relay && opens_websocket(&req) {
+        return crate::transport::ws::socketio_upgrade(state, req);
+    }
+    next.run(req).await
+}
+
+/// `GET /socket.io/?EIO=4&transport=websocket` with `Upgrade: websocket` and no `sid`.
+fn opens_websocket(req: &axum::extract::Request) -> bool {
+    let path = req.uri().path();
+    if path != "/socket.io/" && path != SOCKET_IO_PATH {
+        return false;
+    }
+    let upgrade = req
+        .headers()
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrade || req.method() != axum::http::Method::GET {
+        return false;
+    }
+    let (mut eio4, mut websocket, mut sid) = (false, false, false);
+    for pair in req.uri().query().unwrap_or("").split('&') {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("EIO", "4") => eio4 = true,
+            ("transport", "websocket") => websocket = true,
+            ("sid", _) => sid = true,
+            _ => {}
+        }
+    }
+    eio4 && websocket && !sid
+}
+
 fn next_conn_id() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -112,15 +158,20 @@ struct Refusal(ChatError);
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.0.code.as_str(), self.0.message)
+        f.write_str(&refusal_text(&self.0))
     }
 }
 
+/// A refused handshake's `connect_error` `message`: `"<code>: <message>"`.
+pub(crate) fn refusal_text(e: &ChatError) -> String {
+    format!("{}: {}", e.code.as_str(), e.message)
+}
+
 /// Counts a Socket.IO connection in `ServerMetrics::socketio_connections` while it lives.
-struct Counted(Arc<ServerMetrics>);
+pub(crate) struct Counted(Arc<ServerMetrics>);
 
 impl Counted {
-    fn new(metrics: &Arc<ServerMetrics>) -> Counted {
+    pub(crate) fn new(metrics: &Arc<ServerMetrics>) -> Counted {
         metrics.socketio_connections.inc();
         Counted(metrics.clone())
     }
@@ -156,7 +207,7 @@ struct Session {
 struct Pending(Arc<Mutex<Option<Session>>>);
 
 /// The handshake's `auth` payload as the native `auth` request.
-fn auth_request(auth: Result<Json, ParserError>) -> Result<Request, ChatError> {
+pub(crate) fn auth_request<E>(auth: Result<Json, E>) -> Result<Request, ChatError> {
     let missing = || {
         ChatError::new(
             ErrorCode::Unauthenticated,

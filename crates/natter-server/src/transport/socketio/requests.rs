@@ -81,17 +81,28 @@ pub(super) fn event_name(payload: &Payload) -> String {
 /// Reads an event `[name, args...]`: its name and its arguments (JSON text, no binary
 /// attachments). On failure, also returns the event name when it could be read.
 pub(super) fn event_args(payload: &Payload) -> Result<(String, Vec<Json>), (String, ChatError)> {
-    let binary = || {
-        ChatError::new(
-            ErrorCode::BinaryUnsupported,
-            "binary data is not supported; send JSON",
-        )
-    };
     let (text, attachments) = match payload {
         Payload::Str(text, attachments) => (text, attachments),
         Payload::Bytes(_) => return Err((String::new(), binary())),
     };
-    let mut args: Vec<Json> = serde_json::from_str(text.as_str()).map_err(|e| {
+    let (name, args) = text_args(text.as_str())?;
+    if attachments.as_ref().is_some_and(|a| !a.is_empty()) {
+        return Err((name, binary()));
+    }
+    Ok((name, args))
+}
+
+/// The refusal of binary data (attachments, binary packets).
+pub(crate) fn binary() -> ChatError {
+    ChatError::new(
+        ErrorCode::BinaryUnsupported,
+        "binary data is not supported; send JSON",
+    )
+}
+
+/// Reads an event's JSON array `[name, args...]`: its name and its arguments.
+pub(crate) fn text_args(text: &str) -> Result<(String, Vec<Json>), (String, ChatError)> {
+    let mut args: Vec<Json> = serde_json::from_str(text).map_err(|e| {
         (
             String::new(),
             ChatError::new(ErrorCode::BadJson, e.to_string()),
@@ -104,16 +115,23 @@ pub(super) fn event_args(payload: &Payload) -> Result<(String, Vec<Json>), (Stri
             return Err((String::new(), e));
         }
     };
-    if attachments.as_ref().is_some_and(|a| !a.is_empty()) {
-        return Err((name, binary()));
-    }
     args.remove(0);
     Ok((name, args))
 }
 
 /// Reads a request from an event `[name, data?]`. On failure, also returns the event name.
 pub fn parse(payload: &Payload) -> Result<(String, Request), (String, ChatError)> {
-    let (name, mut args) = event_args(payload)?;
+    let (name, args) = event_args(payload)?;
+    request(name, args)
+}
+
+/// Reads a request from an event's JSON array `[name, data?]`.
+pub(crate) fn parse_text(text: &str) -> Result<(String, Request), (String, ChatError)> {
+    let (name, args) = text_args(text)?;
+    request(name, args)
+}
+
+fn request(name: String, mut args: Vec<Json>) -> Result<(String, Request), (String, ChatError)> {
     if args.len() > 1 {
         let e = ChatError::invalid("a request takes one data argument (an object)");
         return Err((name, e));

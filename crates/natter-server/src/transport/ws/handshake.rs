@@ -11,7 +11,21 @@ use axum::response::{IntoResponse, Response};
 /// `GET /ws`: checks the handshake, answers 101 and starts the session once hyper hands over
 /// the connection. A bad handshake gets a JSON error: 400, or 426 for a missing upgrade or
 /// an unsupported `Sec-WebSocket-Version` (with `Sec-WebSocket-Version: 13`).
-pub async fn upgrade(State(state): State<AppState>, mut req: Request) -> Response {
+pub async fn upgrade(State(state): State<AppState>, req: Request) -> Response {
+    accept(req, |on_upgrade| {
+        let task = connection(
+            on_upgrade,
+            state.node.clone(),
+            state.config.clone(),
+            state.tasks.clone(),
+        );
+        tokio::spawn(state.tasks.track_future(task));
+    })
+}
+
+/// Checks an upgrade request's handshake; if it is good, `start`s the connection's task with
+/// what hyper hands over and answers 101, else a JSON refusal.
+pub(super) fn accept(mut req: Request, start: impl FnOnce(OnUpgrade)) -> Response {
     let accept = match check_handshake(req.version(), req.headers()) {
         Ok(accept) => accept,
         Err(refusal) => return refusal.into_response(),
@@ -27,19 +41,17 @@ pub async fn upgrade(State(state): State<AppState>, mut req: Request) -> Respons
         )
         .into_response();
     }
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let task = connection(
-        on_upgrade,
-        state.node.clone(),
-        state.config.clone(),
-        state.tasks.clone(),
-    );
-    tokio::spawn(state.tasks.track_future(task));
+    start(hyper::upgrade::on(&mut req));
+    switching_protocols(&accept)
+}
+
+/// The `101 Switching Protocols` answer with its `Sec-WebSocket-Accept`.
+pub(super) fn switching_protocols(accept: &str) -> Response {
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let headers = response.headers_mut();
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    if let Ok(value) = HeaderValue::from_str(&accept) {
+    if let Ok(value) = HeaderValue::from_str(accept) {
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
     }
     response

@@ -21,14 +21,16 @@
 mod handshake;
 mod pump;
 mod relay;
+mod sio;
 mod socket;
 
 use crate::config::Config;
 pub use handshake::upgrade;
 use hyper::upgrade::OnUpgrade;
 use natter_core::{Connection, Node};
-use pump::{authenticate, pump};
+use pump::{authenticate, pump, Native};
 pub use relay::root;
+pub use sio::upgrade as socketio_upgrade;
 pub use socket::Io;
 use socket::MAX_BATCH;
 use socket::{Out, Socket};
@@ -120,7 +122,7 @@ async fn session<S: Io>(live: &mut Live<S>) -> End {
         user = live.conn.user().map(|u| u.name.as_str()),
         "session started"
     );
-    let end = pump(live, &mut outbox).await;
+    let end = pump::<S, Native>(live, &mut outbox).await;
     tracing::debug!(
         user = live.conn.user().map(|u| u.name.as_str()),
         ?end,
@@ -178,7 +180,7 @@ mod tests {
     fn a_connection_task_is_small() {
         let task = future_size4(connection);
         fn pump_s(l: &'static mut Live<TcpStream>, o: &'static mut Outbox, _: ()) -> impl Future {
-            pump(l, o)
+            pump::<TcpStream, Native>(l, o)
         }
         fn outbox_s(o: &'static mut Outbox, _: (), _: ()) -> impl Future {
             o.next()

@@ -1,6 +1,7 @@
-//! The `/ws` session loop: the auth phase (driven by the core's `Connection::before_auth`),
+//! The session loop: the `/ws` auth phase (driven by the core's `Connection::before_auth`),
 //! then requests (pipelined sends, barriers for the rest, replies in request order) and the
-//! outbox's events, written in batches.
+//! outbox's events, written in batches. The loop is the same for every dialect spoken on this
+//! socket ([`Dialect`]): native JSON frames, or Socket.IO packets (`super::sio`).
 
 use super::super::wsframe::{opcode, Frame};
 use super::*;
@@ -9,7 +10,8 @@ use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
 use natter_core::protocol::{encode_error, encode_ok, parse_frame, Reply, Request as ChatRequest};
 use natter_core::{
-    close, AuthStep, ChatError, Connection, ErrorCode, KeepaliveStep, Outbox, OutboxItem,
+    close, AuthStep, ChatError, Connection, EncodedEvent, ErrorCode, KeepaliveStep, Outbox,
+    OutboxItem,
 };
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -100,8 +102,69 @@ pub(super) fn binary_error() -> Bytes {
 /// is not read until replies go out, so TCP pushes back on the client.
 pub(super) const MAX_IN_FLIGHT: usize = 64;
 
-/// A reply being worked out; replies leave in request order.
+/// A reply being worked out; replies leave in request order. An empty one is nothing to send
+/// (a Socket.IO request without an acknowledgement that succeeded).
 pub(super) type PendingReply = Pin<Box<dyn Future<Output = Bytes> + Send>>;
+
+/// How one connection's text frames read and its answers and events are written: the
+/// native protocol ([`Native`]) or Socket.IO packets (`super::sio::SocketIo`). Everything
+/// else (pipelining, barriers, batching, keepalive) is the loop's, the same for both.
+pub(super) trait Dialect: 'static {
+    /// What a request's answer needs besides its result (native: the frame's `ref`).
+    type Ref: Send + Sync + 'static;
+    /// Reads one text frame.
+    fn read(text: &str) -> Read<Self::Ref>;
+    /// The answer to a request; empty when there is nothing to send.
+    fn answer(reference: &Self::Ref, result: Result<Reply, ChatError>) -> Bytes;
+    /// What a binary frame gets (None: ignored).
+    fn binary() -> Option<Bytes>;
+    /// An event's frame (the same bytes for every recipient).
+    fn event(event: &EncodedEvent) -> Bytes;
+    /// The keepalive's ping.
+    fn ping() -> Out;
+}
+
+/// What one text frame is.
+pub(super) enum Read<R> {
+    /// A request.
+    Request(R, ChatRequest),
+    /// No request: send this answer (after those in flight).
+    Answer(Bytes),
+    /// The client ends the session (Socket.IO's disconnect): close, as if it had.
+    End,
+    /// Nothing to do (a heartbeat's answer, a packet that asks nothing).
+    Nothing,
+}
+
+/// The native protocol of docs/protocol.md: `{"type", "ref", "data"}` frames.
+pub(super) struct Native;
+
+impl Dialect for Native {
+    type Ref = String;
+
+    fn read(text: &str) -> Read<String> {
+        match parse_frame(text) {
+            Ok((reference, request)) => Read::Request(reference, request),
+            Err(e) => Read::Answer(encode_error(e.reference.as_deref(), &e.error)),
+        }
+    }
+
+    fn answer(reference: &String, result: Result<Reply, ChatError>) -> Bytes {
+        reply_bytes(reference, result)
+    }
+
+    fn binary() -> Option<Bytes> {
+        Some(binary_error())
+    }
+
+    fn event(event: &EncodedEvent) -> Bytes {
+        event.frame.clone()
+    }
+
+    fn ping() -> Out {
+        Out::new(opcode::PING, Bytes::new())
+    }
+}
 
 pub(super) fn reply_bytes(reference: &str, result: Result<Reply, ChatError>) -> Bytes {
     match result {
@@ -111,13 +174,13 @@ pub(super) fn reply_bytes(reference: &str, result: Result<Reply, ChatError>) -> 
 }
 
 /// What one incoming frame asks of the loop.
-pub(super) enum Incoming {
+pub(super) enum Incoming<R> {
     /// Send this reply (after those in flight).
     Reply(Bytes),
     /// Start this request alongside those in flight.
     Pipelined(PendingReply),
     /// Finish everything in flight, then run this request alone.
-    Barrier(String, ChatRequest),
+    Barrier(R, ChatRequest),
     /// Answer a ping.
     Pong(Vec<u8>),
     /// The connection is over.
@@ -125,33 +188,44 @@ pub(super) enum Incoming {
     Ignore,
 }
 
-pub(super) fn classify(conn: &mut Connection, frame: Frame) -> Incoming {
+pub(super) fn classify<D: Dialect>(conn: &mut Connection, frame: Frame) -> Incoming<D::Ref> {
     let text = match frame {
         Frame::Text(t) => t,
-        Frame::Binary => return Incoming::Reply(binary_error()),
+        Frame::Binary => return D::binary().map_or(Incoming::Ignore, Incoming::Reply),
         Frame::Close(code) => return Incoming::End(End::Echo(code)),
         Frame::Ping(payload) => return Incoming::Pong(payload),
         Frame::Pong => return Incoming::Ignore,
     };
-    match parse_frame(&text) {
-        Err(e) => Incoming::Reply(encode_error(e.reference.as_deref(), &e.error)),
-        Ok((reference, request)) if conn.may_pipeline(&request) => match conn.start(request) {
-            Ok(work) => {
-                Incoming::Pipelined(Box::pin(async move { reply_bytes(&reference, work.await) }))
+    match D::read(&text) {
+        Read::Answer(bytes) => Incoming::Reply(bytes),
+        Read::End => Incoming::End(End::Echo(None)),
+        Read::Nothing => Incoming::Ignore,
+        Read::Request(reference, request) if conn.may_pipeline(&request) => {
+            match conn.start(request) {
+                Ok(work) => {
+                    Incoming::Pipelined(Box::pin(async move { D::answer(&reference, work.await) }))
+                }
+                Err(e) => Incoming::Reply(D::answer(&reference, Err(e))),
             }
-            Err(e) => Incoming::Reply(encode_error(Some(&reference), &e)),
-        },
-        Ok((reference, request)) => Incoming::Barrier(reference, request),
+        }
+        Read::Request(reference, request) => Incoming::Barrier(reference, request),
     }
 }
 
 /// Appends the events ready in the outbox (up to the batch bound) to `batch`.
-pub(super) fn take_ready_events(outbox: &mut Outbox, batch: &mut Vec<Out>) {
+pub(super) fn take_ready_events<D: Dialect>(outbox: &mut Outbox, batch: &mut Vec<Out>) {
     while batch.len() < MAX_BATCH {
         let Some(event) = outbox.try_next() else {
             break;
         };
-        batch.push(Out::text(event.frame.clone()));
+        batch.push(Out::text(D::event(&event)));
+    }
+}
+
+/// Adds a reply to the batch unless it is empty (nothing to send).
+fn push_reply(batch: &mut Vec<Out>, reply: Bytes) {
+    if !reply.is_empty() {
+        batch.push(Out::text(reply));
     }
 }
 
@@ -160,7 +234,7 @@ pub(super) fn take_ready_events(outbox: &mut Outbox, batch: &mut Vec<Out>) {
 /// Each round waits for one thing (a frame, a finished reply, an event, a keepalive),
 /// gathers what it makes ready to send, and writes that in one go. One write point and a
 /// boxed barrier keep the state an idle connection's task holds small.
-pub(super) async fn pump<S: Io>(live: &mut Live<S>, outbox: &mut Outbox) -> End {
+pub(super) async fn pump<S: Io, D: Dialect>(live: &mut Live<S>, outbox: &mut Outbox) -> End {
     let mut heard = Instant::now();
     let mut in_flight = InFlight::default();
     loop {
@@ -176,7 +250,7 @@ pub(super) async fn pump<S: Io>(live: &mut Live<S>, outbox: &mut Outbox) -> End 
             let step: Step<'_> = match woke {
                 Woke::Frame(Ok(frame)) => {
                     heard = Instant::now();
-                    incoming(
+                    incoming::<S, D>(
                         &mut live.conn,
                         &mut live.socket,
                         &mut in_flight,
@@ -187,23 +261,23 @@ pub(super) async fn pump<S: Io>(live: &mut Live<S>, outbox: &mut Outbox) -> End 
                 Woke::Frame(Err(end)) => Step::End(end),
                 Woke::Reply(reply) => {
                     // This reply, the others already done and the events ready: one write.
-                    batch.push(Out::text(reply));
+                    push_reply(&mut batch, reply);
                     while let Some(Some(reply)) = in_flight.next().now_or_never() {
-                        batch.push(Out::text(reply));
+                        push_reply(&mut batch, reply);
                     }
-                    take_ready_events(outbox, &mut batch);
+                    take_ready_events::<D>(outbox, &mut batch);
                     Step::Write
                 }
                 Woke::Outbox(OutboxItem::Event(event)) => {
-                    batch.push(Out::text(event.frame.clone()));
-                    take_ready_events(outbox, &mut batch);
+                    batch.push(Out::text(D::event(&event)));
+                    take_ready_events::<D>(outbox, &mut batch);
                     Step::Write
                 }
                 Woke::Outbox(OutboxItem::Close(code)) => Step::End(End::Close(code)),
                 Woke::Outbox(OutboxItem::Keepalive) => match live.conn.keepalive(heard.elapsed()) {
                     KeepaliveStep::Close(code) => Step::End(End::Close(code)),
                     KeepaliveStep::Ping => {
-                        batch.push(Out::new(opcode::PING, Bytes::new()));
+                        batch.push(D::ping());
                         Step::Write
                     }
                 },
@@ -276,22 +350,22 @@ impl InFlight {
 }
 
 /// Handles one frame: queues what it answers in `batch` (or starts it in `in_flight`).
-pub(super) fn incoming<'a, S: Io>(
+pub(super) fn incoming<'a, S: Io, D: Dialect>(
     conn: &'a mut Connection,
     socket: &'a mut Socket<S>,
     in_flight: &'a mut InFlight,
     frame: Frame,
     batch: &mut Vec<Out>,
 ) -> Step<'a> {
-    match classify(conn, frame) {
+    match classify::<D>(conn, frame) {
         Incoming::Ignore => {}
         Incoming::End(end) => return Step::End(end),
         Incoming::Pong(payload) => batch.push(Out::new(opcode::PONG, Bytes::from(payload))),
-        Incoming::Reply(bytes) if in_flight.is_empty() => batch.push(Out::text(bytes)),
+        Incoming::Reply(bytes) if in_flight.is_empty() => push_reply(batch, bytes),
         Incoming::Reply(bytes) => in_flight.push_back(Box::pin(async move { bytes })),
         Incoming::Pipelined(work) => in_flight.push_back(work),
         Incoming::Barrier(reference, request) => {
-            return Step::Barrier(Box::pin(barrier(
+            return Step::Barrier(Box::pin(barrier::<S, D>(
                 conn, socket, in_flight, reference, request,
             )));
         }
@@ -300,16 +374,24 @@ pub(super) fn incoming<'a, S: Io>(
 }
 
 /// Sends every reply in flight, then runs `request` alone and sends its reply.
-pub(super) async fn barrier<S: Io>(
+pub(super) async fn barrier<S: Io, D: Dialect>(
     conn: &mut Connection,
     socket: &mut Socket<S>,
     in_flight: &mut InFlight,
-    reference: String,
+    reference: D::Ref,
     request: ChatRequest,
 ) -> Result<(), End> {
     while let Some(bytes) = in_flight.next().await {
-        send_or_drop(socket, bytes).await?;
+        send_reply(socket, bytes).await?;
     }
-    let reply = reply_bytes(&reference, conn.request(request).await);
+    let reply = D::answer(&reference, conn.request(request).await);
+    send_reply(socket, reply).await
+}
+
+/// Sends a reply unless it is empty; a failed write ends the connection.
+async fn send_reply<S: Io>(socket: &mut Socket<S>, reply: Bytes) -> Result<(), End> {
+    if reply.is_empty() {
+        return Ok(());
+    }
     send_or_drop(socket, reply).await
 }

@@ -10,13 +10,13 @@
 //! write timeout, keepalive and close handshake; only the framing of messages differs.
 
 use super::super::wsframe::{opcode, Frame};
-use super::handshake::{check_handshake, has_token, Refusal};
+use super::handshake::{check_handshake, has_token, switching_protocols, Refusal};
 use super::*;
 use crate::http::api::ApiError;
 use crate::http::client::ClientAddr;
 use crate::AppState;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use natter_core::relay::{relayed, send_request, DEFAULT_EVENT};
@@ -79,14 +79,7 @@ pub async fn root(
     let guest = Guest { conn, outbox, room };
     let task = connection(on_upgrade, state.clone(), guest);
     tokio::spawn(state.tasks.track_future(task));
-    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    if let Ok(value) = HeaderValue::from_str(&accept) {
-        headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
-    }
-    response
+    switching_protocols(&accept)
 }
 
 /// A relay connection's guest, signed in before the upgrade.
