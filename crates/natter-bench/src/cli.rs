@@ -40,12 +40,21 @@ pub struct Common {
     /// What is under test.
     #[arg(long, value_enum)]
     pub target: TargetKind,
-    /// The server's address, e.g. http://127.0.0.1:3000.
+    /// The server's address, e.g. http://127.0.0.1:3000. For a cluster (`--target natter`
+    /// only): every node's address, `--url` repeated or a comma list; accounts and rooms are
+    /// made on the first, and each room's connections are spread over all of them in turn.
+    #[arg(long, required = true, value_delimiter = ',')]
+    pub url: Vec<String>,
+    /// The server's pid, for its CPU time and RSS from /proc; with several nodes, each node's
+    /// (repeated or a comma list): their CPU and RSS are summed.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
+    /// A Redis the servers use as their broker, e.g. redis://127.0.0.1:6379: its `INFO stats`
+    /// and `INFO commandstats` are read before and after the measured step, and the traffic
+    /// per stored message is reported (fanout, rooms, durable). The counters are the whole
+    /// Redis server's: anything else using it is counted too.
     #[arg(long)]
-    pub url: String,
-    /// The server's pid, for its CPU time and RSS from /proc.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub redis: Option<String>,
     /// Write the result (JSON) here.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use crate::check::{ReceiverCheck, SenderRooms};
 use crate::clock;
 use crate::error::BenchError;
+use crate::nodes::{NodeIndex, SplitLatency};
 use crate::payload;
 use crate::proto::{self, natter_sio, socketio, Incoming, Request};
 use crate::stats::Latency;
@@ -229,6 +230,10 @@ pub struct ReceiverCtx {
     /// The rooms this connection joined.
     pub rooms: Vec<RoomRef>,
     pub sender_rooms: SenderRooms,
+    /// The node this connection is on (0 with one server).
+    pub node: NodeIndex,
+    /// Each sender's node, by sender index; empty with one server (no split then).
+    pub sender_nodes: Arc<Vec<NodeIndex>>,
     pub shared: Arc<Shared>,
     /// In window mode: one permit returned per reply.
     pub window: Option<Arc<Semaphore>>,
@@ -240,6 +245,8 @@ pub struct RecvState {
     pub check: ReceiverCheck,
     /// Delivery latency (send -> receive); allocated on first delivery.
     pub latency: Option<Latency>,
+    /// Several nodes: the same latencies, split by the sender's node.
+    pub node_latency: Option<SplitLatency>,
     /// Reply latency of this connection's own sends (send -> ack).
     pub ack_latency: Option<Latency>,
     pub replies_ok: u64,
@@ -263,6 +270,7 @@ impl RecvState {
         RecvState {
             check: ReceiverCheck::new(rooms, sender_rooms),
             latency: None,
+            node_latency: None,
             ack_latency: None,
             replies_ok: 0,
             replies_err: 0,
@@ -375,6 +383,18 @@ async fn read_loop(
     st.closed = Some(end);
 }
 
+/// Records a delivery's latency, and with several nodes, on which side of the split it falls.
+fn time_delivery(st: &mut RecvState, ctx: &ReceiverCtx, stamp: payload::Stamp, now: u64) {
+    let ns = now.saturating_sub(stamp.sent_ns);
+    st.latency.get_or_insert_with(Latency::new).record_ns(ns);
+    if !ctx.sender_nodes.is_empty() {
+        let sender = ctx.sender_nodes.get(stamp.sender as usize).copied();
+        st.node_latency
+            .get_or_insert_with(SplitLatency::default)
+            .record_ns(ctx.node, sender, ns);
+    }
+}
+
 fn record(st: &mut RecvState, ctx: &ReceiverCtx, incoming: Incoming<'_>, now: u64) {
     match incoming {
         Incoming::Delivery { room, seq, body } => {
@@ -389,9 +409,7 @@ fn record(st: &mut RecvState, ctx: &ReceiverCtx, incoming: Incoming<'_>, now: u6
             if st.check.on_delivery(key, seq, stamp) {
                 ctx.shared.delivered.fetch_add(1, Ordering::Relaxed);
             }
-            st.latency
-                .get_or_insert_with(Latency::new)
-                .record_ns(now.saturating_sub(stamp.sent_ns));
+            time_delivery(st, ctx, stamp, now);
         }
         Incoming::Change {
             room,
@@ -415,9 +433,7 @@ fn record(st: &mut RecvState, ctx: &ReceiverCtx, incoming: Incoming<'_>, now: u6
             if st.check.on_change(key, seq, stamp) {
                 ctx.shared.delivered.fetch_add(1, Ordering::Relaxed);
             }
-            st.latency
-                .get_or_insert_with(Latency::new)
-                .record_ns(now.saturating_sub(stamp.sent_ns));
+            time_delivery(st, ctx, stamp, now);
         }
         Incoming::Reply { outcome, .. } => {
             ctx.shared.replies.fetch_add(1, Ordering::Relaxed);

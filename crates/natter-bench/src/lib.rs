@@ -8,6 +8,9 @@
 //! - `conn`: one connection (setup requests, then a writer task and a checking reader task).
 //! - `proto`: wire protocols (native, Socket.IO codec, Natter-over-Socket.IO, the peers).
 //! - `accounts`, `http`: Natter accounts over the HTTP API.
+//! - `nodes`: several nodes of a cluster: which node a connection opens on, and delivery
+//!   latency split into same-node and cross-node; `redis_stats`: the broker's traffic
+//!   per message, from Redis's `INFO`.
 //! - `payload`: the stamp in every body; `check`: loss/dup/order/seq checks;
 //!   `stats`: latency histograms; `procstat`: CPU and RSS from /proc; `clock`: the time base.
 //! - `record`: the JSON result of a run; `report`: docs/performance.md tables and SVG plots.
@@ -19,10 +22,12 @@ pub mod clock;
 pub mod conn;
 pub mod error;
 pub mod http;
+pub mod nodes;
 pub mod payload;
 pub mod procstat;
 pub mod proto;
 pub mod record;
+pub mod redis_stats;
 pub mod report;
 pub mod scenario;
 pub mod stats;
@@ -50,6 +55,9 @@ pub async fn run(command: Command) -> Result<bool, BenchError> {
         Command::Durable(a) => (scenario::durable(&a).await?, a.common.out),
     };
     println!("{}", headline(&rec));
+    for line in cluster_lines(&rec) {
+        println!("  {line}");
+    }
     for problem in &rec.verdict.problems {
         println!("  PROBLEM: {problem}");
     }
@@ -60,6 +68,40 @@ pub async fn run(command: Command) -> Result<bool, BenchError> {
         std::fs::write(&path, serde_json::to_string_pretty(&rec)?)?;
     }
     Ok(rec.verdict.ok)
+}
+
+/// With several nodes or `--redis`: the latency split by node and the broker's traffic.
+pub fn cluster_lines(rec: &RunRecord) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(n) = rec.summary.node_split {
+        let (s, c) = (n.same_node, n.cross_node);
+        lines.push(format!(
+            "same-node p50 {:.2} p99 {:.2} ms ({} deliveries); cross-node p50 {:.2} p99 {:.2} ms \
+             ({}, {:.0}%): crossing nodes adds p50 {:+.2} ms, p99 {:+.2} ms",
+            s.p50_ms,
+            s.p99_ms,
+            s.count,
+            c.p50_ms,
+            c.p99_ms,
+            c.count,
+            100.0 * n.cross_share(),
+            n.cross_added_p50_ms,
+            n.cross_added_p99_ms
+        ));
+    }
+    if let Some(r) = &rec.summary.redis {
+        let per = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
+        lines.push(format!(
+            "redis per stored message ({}): {} PUBLISH, {} commands, {} bytes in, {} bytes out \
+             (server-wide counters)",
+            r.messages,
+            per(r.publish_per_message),
+            per(r.commands_per_message),
+            per(r.bytes_in_per_message),
+            per(r.bytes_out_per_message)
+        ));
+    }
+    lines
 }
 
 /// One line saying what a run measured.

@@ -40,6 +40,24 @@ pub fn sample_pid(pid: u32) -> std::io::Result<ProcSample> {
     })
 }
 
+/// The sum of [`sample_pid`] over `pids` (the nodes of a cluster); `None` for no pids or
+/// when one of them cannot be read.
+pub fn sample_pids(pids: &[u32]) -> Option<ProcSample> {
+    if pids.is_empty() {
+        return None;
+    }
+    let mut total = ProcSample {
+        cpu_ns: 0,
+        rss_bytes: 0,
+    };
+    for &pid in pids {
+        let one = sample_pid(pid).ok()?;
+        total.cpu_ns += one.cpu_ns;
+        total.rss_bytes += one.rss_bytes;
+    }
+    Some(total)
+}
+
 /// utime + stime in clock ticks: fields 14 and 15, counted after the `(comm)` field.
 fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
     let after_comm = &stat[stat.rfind(')')? + 1..];
@@ -103,9 +121,10 @@ pub fn usable_cpus() -> usize {
 #[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize)]
 pub struct CpuWindow {
     pub wall_s: f64,
-    /// Server CPU seconds in the window (None when no server pid was given).
+    /// Server CPU seconds in the window, every node's together (None when no server pid was
+    /// given).
     pub server_cpu_s: Option<f64>,
-    /// Server CPU seconds / wall seconds (1.0 = one core busy).
+    /// Server CPU seconds / wall seconds (1.0 = one core busy; several nodes summed).
     pub server_util: Option<f64>,
     pub server_rss_start_mb: Option<f64>,
     pub server_rss_end_mb: Option<f64>,
@@ -129,7 +148,7 @@ pub struct CpuWindow {
 
 /// Starts a [`CpuWindow`] measurement.
 pub struct CpuMeter {
-    pid: Option<u32>,
+    pids: Vec<u32>,
     started: Instant,
     server_start: Option<ProcSample>,
     bench_start_ns: u64,
@@ -137,11 +156,12 @@ pub struct CpuMeter {
 }
 
 impl CpuMeter {
-    pub fn start(pid: Option<u32>) -> Self {
+    /// Starts measuring the server processes `pids` (none, one, or every node of a cluster).
+    pub fn start(pids: &[u32]) -> Self {
         CpuMeter {
-            pid,
+            pids: pids.to_vec(),
             started: Instant::now(),
-            server_start: pid.and_then(|p| sample_pid(p).ok()),
+            server_start: sample_pids(pids),
             bench_start_ns: self_cpu_ns(),
             machine_start: machine_cpu_ns(),
         }
@@ -149,7 +169,7 @@ impl CpuMeter {
 
     pub fn finish(&self) -> CpuWindow {
         let wall_s = self.started.elapsed().as_secs_f64().max(1e-9);
-        let server_end = self.pid.and_then(|p| sample_pid(p).ok());
+        let server_end = sample_pids(&self.pids);
         let bench_cpu_s = (self_cpu_ns().saturating_sub(self.bench_start_ns)) as f64 / 1e9;
         let bench_util = bench_cpu_s / (wall_s * usable_cpus() as f64);
         let server_cpu_s = match (self.server_start, server_end) {

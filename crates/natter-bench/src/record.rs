@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::nodes::NodeSplit;
+use crate::redis_stats::RedisTraffic;
 use crate::stats::LatencySummary;
 use crate::target::TargetKind;
 use crate::workload::{SetupReport, StepResult};
@@ -35,6 +37,13 @@ pub struct Summary {
     /// Messages per second offered (ramp: the best passing step's rate).
     pub msgs_per_sec: Option<f64>,
     pub latency: Option<LatencySummary>,
+    /// Several nodes: `latency` split into same-node and cross-node deliveries, and what
+    /// crossing nodes added (cross minus same, p50 and p99).
+    #[serde(default)]
+    pub node_split: Option<NodeSplit>,
+    /// `--redis`: the broker's traffic over the measured step, per stored message.
+    #[serde(default)]
+    pub redis: Option<RedisTraffic>,
     pub server_cpu_ns_per_delivery: Option<f64>,
     /// Durable: acknowledged sends per second.
     pub acked_per_sec: Option<f64>,

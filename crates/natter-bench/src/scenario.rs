@@ -13,8 +13,9 @@ use crate::cli::{
 use crate::error::BenchError;
 use crate::procstat::{self, CpuMeter};
 use crate::record::{RunRecord, Summary, Verdict};
+use crate::redis_stats::{self, RedisTraffic};
 use crate::stats::Latency;
-use crate::target::Target;
+use crate::target::{Target, TargetKind};
 use crate::workload::{BuildOptions, Layout, Pace, StepResult, StepSpec, Workload};
 
 fn unix_now() -> u64 {
@@ -38,8 +39,12 @@ fn run_id() -> String {
     id
 }
 
-fn options(common: &Common, default_conns_per_user: usize, window: Option<usize>) -> BuildOptions {
-    BuildOptions {
+fn options(
+    common: &Common,
+    default_conns_per_user: usize,
+    window: Option<usize>,
+) -> Result<BuildOptions, BenchError> {
+    Ok(BuildOptions {
         conns_per_user: common
             .conns_per_user
             .unwrap_or(default_conns_per_user)
@@ -49,11 +54,32 @@ fn options(common: &Common, default_conns_per_user: usize, window: Option<usize>
         run_id: run_id(),
         timeout: Duration::from_secs_f64(common.timeout_secs),
         window,
-    }
+        nodes: nodes(common)?,
+    })
 }
 
+/// The server (the first node, with several `--url`s): accounts and rooms are made there.
 fn target(common: &Common) -> Target {
-    Target::new(common.target, &common.url)
+    let first = common.url.first().map_or("", String::as_str);
+    Target::new(common.target, first)
+}
+
+/// Every node given by `--url`: one, or a cluster's (Natter's native protocol only).
+fn nodes(common: &Common) -> Result<Vec<Target>, BenchError> {
+    if common.url.is_empty() {
+        return Err(BenchError::Config("--url is required".into()));
+    }
+    if common.url.len() > 1 && common.target != TargetKind::Natter {
+        return Err(BenchError::Config(format!(
+            "several --url (a cluster) need --target natter, not {}",
+            common.target
+        )));
+    }
+    Ok(common
+        .url
+        .iter()
+        .map(|u| Target::new(common.target, u))
+        .collect())
 }
 
 fn spec(common: &Common, pace: Pace, secs: f64) -> StepSpec {
@@ -62,7 +88,7 @@ fn spec(common: &Common, pace: Pace, secs: f64) -> StepSpec {
         duration: Duration::from_secs_f64(secs),
         drain: Duration::from_secs_f64(common.drain_secs),
         max_per_publisher: None,
-        server_pid: common.server_pid,
+        server_pids: common.server_pid.clone(),
         change_percent: common.change_percent,
     }
 }
@@ -76,6 +102,12 @@ fn record(
     summary: Summary,
     verdict: Verdict,
 ) -> RunRecord {
+    let mut params = params;
+    if common.url.len() > 1 {
+        if let Some(p) = params.as_object_mut() {
+            p.insert("nodes".into(), json!(common.url.len()));
+        }
+    }
     RunRecord {
         scenario: scenario.to_string(),
         target: common.target,
@@ -100,6 +132,7 @@ fn traffic_summary(step: &StepResult) -> Summary {
         deliveries_per_sec: Some(step.deliveries_per_sec),
         msgs_per_sec: Some(step.msgs_per_sec),
         latency: Some(step.latency),
+        node_split: step.node_split,
         server_cpu_ns_per_delivery: step.server_cpu_ns_per_delivery,
         acked_per_sec: (step.replies_ok > 0).then_some(step.acked_per_sec),
         ack_latency: step.ack_latency,
@@ -139,12 +172,25 @@ async fn single_step(
     let mut work = Workload::build(
         &target(common),
         &layout,
-        &options(common, 10, window),
+        &options(common, 10, window)?,
         common.body_bytes,
     )
     .await?;
+    let timeout = Duration::from_secs_f64(common.timeout_secs);
+    let redis = match &common.redis {
+        Some(url) => {
+            let at = redis_stats::host_port(url)?;
+            let before = redis_stats::read(&at, timeout).await?;
+            Some((at, before))
+        }
+        None => None,
+    };
     let step = work.run_step(spec(common, pace, secs)).await?;
-    let summary = traffic_summary(&step);
+    let mut summary = traffic_summary(&step);
+    if let Some((at, before)) = redis {
+        let after = redis_stats::read(&at, timeout).await?;
+        summary.redis = Some(RedisTraffic::between(&before, &after, step.replies_ok));
+    }
     let steps = vec![step];
     let mut verdict = Verdict::judge(&steps, |_| false);
     setup_problems(&work, &mut verdict);
@@ -277,7 +323,7 @@ pub async fn ramp(a: &RampArgs) -> Result<RunRecord, BenchError> {
     let mut work = Workload::build(
         &target(&a.common),
         &layout,
-        &options(&a.common, 10, None),
+        &options(&a.common, 10, None)?,
         a.common.body_bytes,
     )
     .await?;
@@ -371,19 +417,13 @@ pub async fn idle(a: &IdleArgs) -> Result<RunRecord, BenchError> {
     let mut layout = Layout::grid(a.rooms, per_room, 1);
     layout.members.truncate(a.connections);
     let target = target(&a.common);
-    let opts = options(&a.common, per_room, None);
+    let opts = options(&a.common, per_room, None)?;
     let prepared = Workload::prepare(&target, &layout, &opts, a.common.body_bytes).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = a
-        .common
-        .server_pid
-        .and_then(|p| procstat::sample_pid(p).ok());
+    let before = procstat::sample_pids(&a.common.server_pid);
     let mut work = prepared.connect().await;
     tokio::time::sleep(Duration::from_secs_f64(a.hold_secs)).await;
-    let after = a
-        .common
-        .server_pid
-        .and_then(|p| procstat::sample_pid(p).ok());
+    let after = procstat::sample_pids(&a.common.server_pid);
     let held = work.connections() as u64 - work.closed().min(work.connections() as u64);
     // Liveness: one message per room must reach every held connection.
     let mut liveness = spec(&a.common, Pace::Rate(1e6), 1.0);
@@ -420,9 +460,9 @@ pub async fn connect(a: &ConnectArgs) -> Result<RunRecord, BenchError> {
     let mut layout = Layout::grid(a.rooms, per_room, 0);
     layout.members.truncate(a.connections);
     let target = target(&a.common);
-    let opts = options(&a.common, 10, None);
+    let opts = options(&a.common, 10, None)?;
     let prepared = Workload::prepare(&target, &layout, &opts, a.common.body_bytes).await?;
-    let meter = CpuMeter::start(a.common.server_pid);
+    let meter = CpuMeter::start(&a.common.server_pid);
     let work = prepared.connect().await;
     let cpu = meter.finish();
     let mut summary = Summary {

@@ -40,6 +40,7 @@ async fn run_with_changes(
             Pace::Window(w) => Some(w),
             Pace::Rate(_) => None,
         },
+        nodes: Vec::new(),
     };
     // Two rooms of 10 connections, 2 publishers each.
     let layout = Layout::grid(2, 10, 2);
@@ -53,7 +54,7 @@ async fn run_with_changes(
             duration: Duration::from_millis(600),
             drain: Duration::from_secs(3),
             max_per_publisher: None,
-            server_pid: Some(std::process::id()),
+            server_pids: vec![std::process::id()],
             change_percent,
         })
         .await
@@ -157,6 +158,7 @@ async fn changes_are_refused_on_other_protocols() {
         run_id: "t".into(),
         timeout: Duration::from_secs(5),
         window: None,
+        nodes: Vec::new(),
     };
     let mut work = Workload::build(&target, &Layout::grid(1, 2, 1), &opts, 80)
         .await
@@ -167,7 +169,7 @@ async fn changes_are_refused_on_other_protocols() {
             duration: Duration::from_millis(100),
             drain: Duration::from_secs(1),
             max_per_publisher: None,
-            server_pid: None,
+            server_pids: Vec::new(),
             change_percent: 10,
         })
         .await

@@ -113,8 +113,18 @@ pub fn splice(doc: &str, section: &str) -> String {
     }
 }
 
-/// The group a record belongs to: scenario, and a ramp's shape.
+/// The group a record belongs to: scenario, and a ramp's shape; a run over several nodes
+/// (`params.nodes`) is `cluster-<scenario>`, kept out of the one-server tables and ratios.
 fn group(rec: &RunRecord) -> String {
+    if rec
+        .params
+        .get("nodes")
+        .and_then(|n| n.as_u64())
+        .unwrap_or(1)
+        > 1
+    {
+        return format!("cluster-{}", rec.scenario);
+    }
     match rec.params.get("shape").and_then(|s| s.as_str()) {
         Some(shape) if rec.scenario == "ramp" => format!("ramp-{shape}"),
         _ => rec.scenario.clone(),

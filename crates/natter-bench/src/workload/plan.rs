@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::check::CheckCounts;
+use crate::nodes::NodeSplit;
 use crate::procstat::CpuWindow;
 use crate::stats::LatencySummary;
 
@@ -54,6 +55,9 @@ pub struct BuildOptions {
     pub timeout: Duration,
     /// In window mode, the unacknowledged sends each publisher may have.
     pub window: Option<usize>,
+    /// Every node of a cluster, the first being where accounts and rooms are made; the
+    /// layout's connections go to them round-robin (`nodes::node_of`). Empty: the one target.
+    pub nodes: Vec<crate::target::Target>,
 }
 
 /// Setup figures.
@@ -91,7 +95,7 @@ impl Pace {
 }
 
 /// One step's plan.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StepSpec {
     pub pace: Pace,
     pub duration: Duration,
@@ -99,7 +103,8 @@ pub struct StepSpec {
     pub drain: Duration,
     /// At most this many messages per publisher.
     pub max_per_publisher: Option<u64>,
-    pub server_pid: Option<u32>,
+    /// The server processes to measure (every node of a cluster; empty: none).
+    pub server_pids: Vec<u32>,
     /// Percent of each publisher's operations that are a `message.edit` of one of its recent
     /// messages or a `reaction.add`/`reaction.remove` instead of a `message.send` (Natter's
     /// native protocol only; 0 = sends only). Each change is a stream entry delivered to the
@@ -141,6 +146,10 @@ pub struct StepResult {
     /// Distinct deliveries per second of the window.
     pub deliveries_per_sec: f64,
     pub latency: LatencySummary,
+    /// Several nodes: `latency` split by whether the receiver was on the sender's node, and
+    /// what crossing nodes added (None with one node, or when a side had no delivery).
+    #[serde(default)]
+    pub node_split: Option<NodeSplit>,
     pub ack_latency: Option<LatencySummary>,
     pub cpu: CpuWindow,
     pub server_cpu_ns_per_delivery: Option<f64>,

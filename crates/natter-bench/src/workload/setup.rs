@@ -11,6 +11,7 @@ use crate::accounts;
 use crate::clock;
 use crate::conn::{Conn, LiveConn, ReceiverCtx, Shared};
 use crate::error::BenchError;
+use crate::nodes::{node_of, NodeIndex};
 use crate::proto::Request;
 use crate::stats::Latency;
 use crate::target::{Account, RoomRef, Target, WireRoom};
@@ -96,6 +97,24 @@ impl Prepared {
                 .map(|m| m.room)
                 .collect::<Vec<u32>>(),
         );
+        // With several nodes, each connection's node, and each sender's (for the split of
+        // delivery latency into same-node and cross-node).
+        let nodes = if opts.nodes.is_empty() {
+            vec![target.clone()]
+        } else {
+            opts.nodes.clone()
+        };
+        let sender_nodes = Arc::new(if nodes.len() > 1 {
+            layout
+                .members
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.publishes)
+                .map(|(i, _)| node_of(i, nodes.len()))
+                .collect::<Vec<NodeIndex>>()
+        } else {
+            Vec::new()
+        });
         let shared = Arc::new(Shared::default());
         let tokens = assign_tokens(&layout, &accounts, opts.conns_per_user);
         let started = Instant::now();
@@ -103,15 +122,18 @@ impl Prepared {
             stream::iter(layout.members.iter().enumerate())
                 .map(|(i, member)| {
                     let room = rooms[member.room as usize].clone();
+                    let node = node_of(i, nodes.len());
                     let ctx = ReceiverCtx {
                         rooms: vec![room.clone()],
                         sender_rooms: Arc::clone(&sender_rooms),
+                        node,
+                        sender_nodes: Arc::clone(&sender_nodes),
                         shared: Arc::clone(&shared),
                         window: None,
                     };
                     let window = opts.window.filter(|_| member.publishes);
                     let token = tokens.get(i).cloned();
-                    let target = &target;
+                    let target = &nodes[node as usize];
                     let timeout = opts.timeout;
                     async move {
                         let t0 = clock::now_ns();

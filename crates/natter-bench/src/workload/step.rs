@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::check::CheckCounts;
 use crate::error::BenchError;
+use crate::nodes::SplitLatency;
 use crate::procstat::{CpuMeter, CpuWindow};
 use crate::proto;
 use crate::stats::Latency;
@@ -44,9 +45,9 @@ impl Workload {
             .map(|p| self.conns[p.conn].lock().replies_err)
             .collect();
 
-        let meter = CpuMeter::start(spec.server_pid);
+        let meter = CpuMeter::start(&spec.server_pids);
         let started = Instant::now();
-        let outcomes = self.publish(spec).await;
+        let outcomes = self.publish(&spec).await;
         let publish_s = started.elapsed().as_secs_f64();
         let sent: u64 = outcomes.iter().map(|o| o.sent).sum();
         let changes_sent: u64 = outcomes.iter().map(|o| o.changes).sum();
@@ -87,7 +88,7 @@ impl Workload {
         }))
     }
 
-    async fn publish(&mut self, spec: StepSpec) -> Vec<PublishOutcome> {
+    async fn publish(&mut self, spec: &StepSpec) -> Vec<PublishOutcome> {
         let per_publisher_rate = match spec.pace {
             Pace::Rate(total) => Some(total / self.publishers.len().max(1) as f64),
             Pace::Window(_) => None,
@@ -152,6 +153,10 @@ impl Workload {
                 snap.latency.merge(l);
                 l.reset();
             }
+            if let Some(l) = st.node_latency.as_mut() {
+                snap.node_latency.merge(l);
+                l.reset();
+            }
             if let Some(l) = st.ack_latency.as_mut() {
                 snap.ack_latency.merge(l);
                 l.reset();
@@ -203,6 +208,7 @@ impl Workload {
             acked_per_sec: replies_ok as f64 / f.window_s.max(1e-9),
             deliveries_per_sec,
             latency: f.after.latency.summary(),
+            node_split: f.after.node_latency.summary(),
             ack_latency: (f.after.ack_latency.count() > 0).then(|| f.after.ack_latency.summary()),
             server_cpu_ns_per_delivery: f
                 .cpu
@@ -248,6 +254,7 @@ pub(super) struct Snapshot {
     pub(super) malformed: u64,
     pub(super) error_codes: BTreeMap<String, u64>,
     pub(super) latency: Latency,
+    pub(super) node_latency: SplitLatency,
     pub(super) ack_latency: Latency,
     pub(super) close_reasons: Vec<String>,
 }
