@@ -125,7 +125,10 @@ fn group(rec: &RunRecord) -> String {
     {
         return format!("cluster-{}", rec.scenario);
     }
+    let one_publisher = rec.params.get("publishers").and_then(|p| p.as_u64()) == Some(1);
     match rec.params.get("shape").and_then(|s| s.as_str()) {
+        // Issue 22 asks for fanout with one publisher as well as with ten.
+        Some("fanout") if rec.scenario == "ramp" && one_publisher => "ramp-fanout1".into(),
         Some(shape) if rec.scenario == "ramp" => format!("ramp-{shape}"),
         _ => rec.scenario.clone(),
     }
@@ -138,8 +141,9 @@ fn records_of<'a>(records: &'a [RunRecord], grp: &str, target: TargetKind) -> Ve
         .collect()
 }
 
-const GROUPS: [&str; 7] = [
+const GROUPS: [&str; 8] = [
     "ramp-fanout",
+    "ramp-fanout1",
     "ramp-rooms",
     "fanout",
     "rooms",

@@ -16,7 +16,7 @@ pub(super) type Metric = fn(&RunRecord) -> Option<f64>;
 /// Columns of each scenario's table.
 pub(super) fn columns(grp: &str) -> Vec<(&'static str, Metric)> {
     match grp {
-        "fanout" | "rooms" | "ramp-fanout" | "ramp-rooms" => vec![
+        "fanout" | "rooms" | "ramp-fanout" | "ramp-fanout1" | "ramp-rooms" => vec![
             ("deliveries/s", |r| r.summary.deliveries_per_sec),
             ("msg/s", |r| r.summary.msgs_per_sec),
             ("p50 ms", |r| r.summary.latency.map(|l| l.p50_ms)),
@@ -95,6 +95,7 @@ pub(super) fn step_at_rate(rec: &RunRecord, rate: f64) -> Option<&StepResult> {
 pub(super) fn title(grp: &str) -> &'static str {
     match grp {
         "ramp-fanout" => "Fanout ramp: one room, highest rate holding the p99 target with nothing lost",
+        "ramp-fanout1" => "Fanout ramp with one publisher: one room, one sending connection",
         "ramp-rooms" => "Rooms ramp: R rooms × K clients, every client publishing; highest rate holding the p99 target",
         "fanout" => "Fanout at a fixed rate (same offered load for every server)",
         "rooms" => "Rooms at a fixed rate (same offered load for every server)",

@@ -25,7 +25,18 @@ pub(super) fn ratios(
     peer: TargetKind,
     f: impl Fn(&RunRecord, &RunRecord) -> Option<f64>,
 ) -> Figure {
-    let natter = records_of(records, grp, TargetKind::Natter);
+    ratios_of(records, grp, TargetKind::Natter, peer, f)
+}
+
+/// `subject`'s figure over `peer`'s, per repetition (as [`ratios`], for any subject).
+pub(super) fn ratios_of(
+    records: &[RunRecord],
+    grp: &str,
+    subject: TargetKind,
+    peer: TargetKind,
+    f: impl Fn(&RunRecord, &RunRecord) -> Option<f64>,
+) -> Figure {
+    let natter = records_of(records, grp, subject);
     let peers = records_of(records, grp, peer);
     Figure {
         spread: spread(natter.iter().filter_map(|n| {
@@ -160,6 +171,40 @@ pub(super) fn targets_table(records: &[RunRecord]) -> String {
             Some(0.1),
         );
     }
+    // Issue 22, item 1: Natter's Socket.IO endpoint against the Express + Socket.IO server,
+    // driven by the same client code.
+    for (grp, what) in [
+        ("ramp-rooms", "rooms"),
+        ("ramp-fanout", "fanout, ten publishers"),
+        ("ramp-fanout1", "fanout, one publisher"),
+    ] {
+        add(
+            format!("{what}: sustained deliveries/s, natter-sio / sio-peer"),
+            "≥ 2x",
+            ratios_of(
+                records,
+                grp,
+                TargetKind::NatterSio,
+                TargetKind::SioPeer,
+                sustained,
+            ),
+            Some(2.0),
+            None,
+        );
+    }
+    add(
+        "idle: memory per connection, natter-sio / sio-peer".into(),
+        "≤ 0.33",
+        ratios_of(
+            records,
+            "idle",
+            TargetKind::NatterSio,
+            TargetKind::SioPeer,
+            |n, p| div(n.summary.mem_per_conn_bytes, p.summary.mem_per_conn_bytes),
+        ),
+        None,
+        Some(1.0 / 3.0),
+    );
     // Issue 22: the physical floor (bench/peers/floor) at the same offered rate. bench/run
     // keeps fsync at every commit on, so the goal here is issue 22's durable one (1.5x); the
     // 1.2x goal is for runs with `--sqlite-synchronous normal`.
