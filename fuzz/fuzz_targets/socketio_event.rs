@@ -1,12 +1,13 @@
 //! The Socket.IO packet path on arbitrary text: socketioxide's packet decoder (the common
 //! parser, as the server runs it) and then Natter's event parser on the event it yields; and
-//! the event parser alone on the text as an event payload.
+//! the event parser alone on the text as an event payload; and the WebSocket path's own packet
+//! reader (ADR 0029) on the text as a frame.
 //!
 //! Checks: no panic; a parsed request is the one its event name says.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use natter_server::transport::socketio::parse_event;
+use natter_server::transport::socketio::{parse_event, read_ws_event};
 use socketioxide_core::packet::PacketData;
 use socketioxide_core::parser::{Parse, ParseConfig, ParserState};
 use socketioxide_core::{Str, Value};
@@ -23,6 +24,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     check(&Value::Str(Str::from(text.to_owned()), None));
+    if let Some((name, Ok(request))) = read_ws_event(text) {
+        assert_eq!(name, request.name());
+    }
     let packet = CommonParser.decode_str(
         &ParseConfig::default(),
         &ParserState::default(),

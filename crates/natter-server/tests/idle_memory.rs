@@ -107,8 +107,8 @@ const BOUND_BYTES: i64 = 1400;
 const BOUND_RESIDENT_BYTES: i64 = 1600;
 /// The same for a Socket.IO socket on WebSocket from the start (ADR 0029; issue 22 asks for
 /// at most 5 KB, a third of Node's Socket.IO server). Over socketioxide it was 28-34 KB.
-const BOUND_SIO_BYTES: i64 = 1600;
-const BOUND_SIO_RESIDENT_BYTES: i64 = 1800;
+const BOUND_SIO_BYTES: i64 = 1500;
+const BOUND_SIO_RESIDENT_BYTES: i64 = 1700;
 
 /// Which kind of connection a holder opens.
 #[derive(Clone, Copy, Debug)]

@@ -35,6 +35,16 @@ pub use head::own_request_head;
 /// The event parser, public only for the fuzz target of the Socket.IO packet path (fuzz/).
 #[doc(hidden)]
 pub use requests::parse as parse_event;
+
+/// The WebSocket path's packet reader (ADR 0029), public only for the same fuzz target: a
+/// text frame's event, read as a request (None for a packet that is no event).
+#[doc(hidden)]
+pub fn read_ws_event(text: &str) -> Option<(String, Result<Request, ChatError>)> {
+    match wire::read(text) {
+        wire::Packet::Event { args, .. } => Some(wire::request(args)),
+        _ => None,
+    }
+}
 use requests::{parse, Incoming, Requests};
 use writer::{error_event, failure, success, Writer};
 

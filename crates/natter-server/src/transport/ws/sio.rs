@@ -37,19 +37,21 @@ pub fn upgrade(state: AppState, req: Request) -> Response {
             on_upgrade,
             state.node.clone(),
             state.config.clone(),
-            counted,
+            Box::new((state.tasks.clone(), counted)),
         );
         tokio::spawn(state.tasks.track_future(task));
     })
 }
 
-/// One socket's task (see `super::connection` for why it is a plain fn).
+/// One socket's task (see `super::connection` for why it is a plain fn and builds its state
+/// once, lending it below: this future is what an idle socket costs).
 #[allow(clippy::manual_async_fn)]
 fn connection(
     on_upgrade: OnUpgrade,
     node: Arc<Node>,
     config: Arc<Config>,
-    counted: Counted,
+    // Boxed: one pointer in every socket's future keeps it in tokio's 640-byte task cell.
+    rest: Box<(TaskTracker, Counted)>,
 ) -> impl Future<Output = ()> + Send {
     async move {
         let upgraded = match on_upgrade.await {
@@ -59,20 +61,37 @@ fn connection(
                 return;
             }
         };
-        match Socket::from_upgraded(upgraded, &config) {
-            Ok(socket) => serve(Connection::new(node), socket, &config).await,
-            Err(other) => Box::pin(serve(Connection::new(node), *other, &config)).await,
-        }
+        let socket = match Socket::from_upgraded(upgraded, &config) {
+            Ok(socket) => socket,
+            Err(other) => {
+                let (tasks, counted) = *rest;
+                // Its own task, as on `/ws`: awaiting it in this match would keep the match's
+                // value (as big as a socket) in every socket's future.
+                tasks.spawn(async move {
+                    let mut live = Live {
+                        conn: Connection::new(node),
+                        socket: *other,
+                    };
+                    serve(&mut live, &config).await;
+                    drop(counted);
+                });
+                return;
+            }
+        };
+        let mut live = Live {
+            conn: Connection::new(node),
+            socket,
+        };
+        serve(&mut live, &config).await;
         // After the connection: up before the core's count, down after it.
-        drop(counted);
+        drop(rest);
     }
 }
 
-async fn serve<S: Io>(conn: Connection, mut socket: Socket<S>, config: &Config) {
+async fn serve<S: Io>(live: &mut Live<S>, config: &Config) {
     // Engine.IO has one packet limit for the connection's life (docs/socketio.md section 5).
-    socket.set_frame_limit(config.max_frame_bytes);
-    let mut live = Live { conn, socket };
-    let end = session(&mut live, config).await;
+    live.socket.set_frame_limit(config.max_frame_bytes);
+    let end = session(live, config).await;
     live.conn.end();
     Box::pin(live.socket.finish(end)).await;
 }
@@ -89,23 +108,27 @@ async fn session<S: Io>(live: &mut Live<S>, config: &Config) -> End {
     let end = pump::<S, SocketIo>(live, &mut outbox).await;
     tracing::debug!(?end, "socket.io session ended");
     match end {
-        // As over socketioxide: the `close` event, then the disconnect (the client's
-        // `io server disconnect`, after which it does not reconnect by itself).
-        End::Close(code) => {
-            let reason = close::reason(code);
-            let packets = [
-                Out::text(wire::event(
-                    "close",
-                    &serde_json::json!({"code": code, "reason": reason}),
-                )),
-                Out::text(wire::disconnect()),
-            ];
-            if !live.socket.send(&packets).await {
-                return End::Drop;
-            }
-            End::Close(close::NORMAL)
-        }
+        End::Close(code) => Box::pin(server_disconnect(&mut live.socket, code)).await,
         other => other,
+    }
+}
+
+/// As over socketioxide, a close the server decides is told as the `close` event, then the
+/// disconnect (the client's `io server disconnect`, after which it does not reconnect by
+/// itself); then the WebSocket closes normally.
+async fn server_disconnect<S: Io>(socket: &mut Socket<S>, code: u16) -> End {
+    let reason = close::reason(code);
+    let packets = [
+        Out::text(wire::event(
+            "close",
+            &serde_json::json!({"code": code, "reason": reason}),
+        )),
+        Out::text(wire::disconnect()),
+    ];
+    if socket.send(&packets).await {
+        End::Close(close::NORMAL)
+    } else {
+        End::Drop
     }
 }
 
@@ -238,6 +261,45 @@ impl Dialect for SocketIo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpStream;
+
+    /// Every idle Socket.IO socket on WebSocket is one task holding this future (as `/ws`'s
+    /// `a_connection_task_is_small`): keep it in tokio's 1 KiB cell class.
+    #[test]
+    fn a_socket_task_is_small() {
+        fn size<A, B, C, D, F: Future>(_: impl Fn(A, B, C, D) -> F) -> usize {
+            std::mem::size_of::<F>()
+        }
+        fn pump_s(l: &'static mut Live<TcpStream>, o: &'static mut Outbox) -> impl Future {
+            pump::<TcpStream, SocketIo>(l, o)
+        }
+        fn pump_size<F: Future>(
+            _: impl Fn(&'static mut Live<TcpStream>, &'static mut Outbox) -> F,
+        ) -> usize {
+            std::mem::size_of::<F>()
+        }
+        let task = size(connection);
+        fn serve_s(l: &'static mut Live<TcpStream>, c: &'static Config) -> impl Future {
+            serve(l, c)
+        }
+        fn session_s(l: &'static mut Live<TcpStream>, c: &'static Config) -> impl Future {
+            session(l, c)
+        }
+        fn size2<F: Future>(
+            _: impl Fn(&'static mut Live<TcpStream>, &'static Config) -> F,
+        ) -> usize {
+            std::mem::size_of::<F>()
+        }
+        println!(
+            "socket.io task {task} bytes: serve {}, session {}, pump {}",
+            size2(serve_s),
+            size2(session_s),
+            pump_size(pump_s)
+        );
+        // As `/ws`'s: debug builds lay out tokio's `TcpStream` 8 bytes larger.
+        let bound = if cfg!(debug_assertions) { 536 } else { 528 };
+        assert!(task <= bound, "the socket.io task's future is {task} bytes");
+    }
 
     /// Every recipient of a broadcast gets the same bytes: the first encodes, the rest share.
     #[test]
