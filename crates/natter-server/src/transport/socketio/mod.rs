@@ -46,6 +46,7 @@ pub fn read_ws_event(text: &str) -> Option<(String, Result<Request, ChatError>)>
     }
 }
 use requests::{parse, Incoming, Requests};
+pub(crate) use writer::CloseEvent;
 use writer::{error_event, failure, success, Writer};
 
 use crate::metrics::ServerMetrics;

@@ -5,7 +5,8 @@
 //! acknowledgement id, then JSON. Binary attachments are not supported (refused as
 //! `binary_unsupported`, as over socketioxide).
 
-use super::requests::{binary, parse_text};
+pub(crate) use super::requests::binary as binary_refusal;
+use super::requests::parse_text;
 use super::writer::{error_event, failure, success};
 use bytes::Bytes;
 use natter_core::protocol::Reply;
@@ -110,11 +111,6 @@ pub(crate) fn request(args: &str) -> (String, Result<Request, ChatError>) {
         Ok((name, request)) => (name, Ok(request)),
         Err((name, e)) => (name, Err(e)),
     }
-}
-
-/// The refusal of a binary event.
-pub(crate) fn binary_refusal() -> ChatError {
-    binary()
 }
 
 /// Engine.IO's `open` packet: the connection's id, heartbeat and the largest packet.

@@ -52,9 +52,18 @@ pub(super) fn error_event<'a>(event: &'a str, e: &'a ChatError) -> ErrorEvent<'a
 
 /// The `close` event sent before the server disconnects a socket (native: the close frame).
 #[derive(Serialize)]
-pub(super) struct CloseEvent {
+pub(crate) struct CloseEvent {
     code: u16,
     reason: &'static str,
+}
+
+impl CloseEvent {
+    pub(crate) fn new(code: u16) -> CloseEvent {
+        CloseEvent {
+            code,
+            reason: close::reason(code),
+        }
+    }
 }
 
 /// Writes into one socket. socketioxide buffers up to `max_buffer_size` packets per socket;
@@ -140,11 +149,10 @@ impl Writer {
     /// long-polling, waits (at most `FLUSH_WAIT`) for the client to come for those packets,
     /// so that a server shutting down still answers that request.
     pub(super) async fn close(&self, code: u16) {
-        let reason = close::reason(code);
         let polling = self.socket.transport_type() == TransportType::Polling;
         let sid = self.socket.id.to_string();
         let heard = polling.then(|| self.flushes.watch(sid.clone()));
-        self.emit("close", &CloseEvent { code, reason }).await;
+        self.emit("close", &CloseEvent::new(code)).await;
         self.disconnect().await;
         if let Some(heard) = heard {
             if tokio::time::timeout(super::flush::FLUSH_WAIT, heard.notified())

@@ -54,12 +54,8 @@ fn connection(
     tasks: TaskTracker,
 ) -> impl Future<Output = ()> + Send {
     async move {
-        let upgraded = match on_upgrade.await {
-            Ok(upgraded) => upgraded,
-            Err(e) => {
-                tracing::debug!(error = %e, "upgrade failed");
-                return;
-            }
+        let Some(upgraded) = upgraded(on_upgrade).await else {
+            return;
         };
         let socket = match Socket::from_upgraded(upgraded, &config) {
             Ok(socket) => socket,
@@ -76,6 +72,17 @@ fn connection(
             socket,
         };
         serve(&mut live).await;
+    }
+}
+
+/// The connection hyper hands over once the `101` is sent (None, logged, if it fails).
+async fn upgraded(on_upgrade: OnUpgrade) -> Option<hyper::upgrade::Upgraded> {
+    match on_upgrade.await {
+        Ok(upgraded) => Some(upgraded),
+        Err(e) => {
+            tracing::debug!(error = %e, "upgrade failed");
+            None
+        }
     }
 }
 

@@ -27,43 +27,69 @@ pub(super) async fn authenticate<S: Io>(
     conn: &mut Connection,
     socket: &mut Socket<S>,
 ) -> Result<Outbox, End> {
-    let deadline = Instant::now() + conn.auth_timeout();
-    let shutdown = conn.shutdown();
-    tokio::pin!(shutdown);
-    loop {
-        let frame = tokio::select! {
-            biased;
-            () = &mut shutdown => return Err(End::Close(close::GOING_AWAY)),
-            frame = tokio::time::timeout_at(deadline, socket.next()) => match frame {
-                Err(_) => return Err(End::Close(close::UNAUTHENTICATED)),
-                Ok(frame) => frame?,
-            },
-        };
-        let (reference, request) = match frame {
-            Frame::Text(text) => match parse_frame(&text) {
-                Ok((reference, request)) => (Some(reference), Ok(request)),
-                Err(e) => (e.reference, Err(e.error)),
-            },
-            Frame::Binary => (None, Err(binary_refusal())),
-            Frame::Close(code) => return Err(End::Echo(code)),
-            Frame::Ping(payload) => {
-                pong(socket, payload).await?;
-                continue;
+    let mut waiting = PreAuth::new(conn, close::UNAUTHENTICATED);
+    let frame = waiting.next(socket).await?;
+    let (reference, request) = match frame {
+        Some(text) => match parse_frame(&text) {
+            Ok((reference, request)) => (Some(reference), Ok(request)),
+            Err(e) => (e.reference, Err(e.error)),
+        },
+        None => (None, Err(binary_refusal())),
+    };
+    match conn.before_auth(request).await {
+        AuthStep::Done(reply, outbox) => {
+            socket.set_frame_limit(conn.max_frame_bytes());
+            let reference = reference.unwrap_or_default();
+            send_or_drop(socket, encode_ok(&reference, &Reply::Auth(reply))).await?;
+            Ok(outbox)
+        }
+        AuthStep::Refused { error, close } => {
+            send_or_drop(socket, encode_error(reference.as_deref(), &error)).await?;
+            Err(End::Close(close))
+        }
+    }
+}
+
+/// Waiting for a connection's first words, before it is authenticated: until the
+/// connection's `auth_timeout` (then it ends with the given close code) or the server begins
+/// to stop (then 1001). Pings are answered; a close is echoed.
+pub(super) struct PreAuth {
+    deadline: Instant,
+    shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
+    timeout_code: u16,
+}
+
+impl PreAuth {
+    pub(super) fn new(conn: &Connection, timeout_code: u16) -> PreAuth {
+        PreAuth {
+            deadline: Instant::now() + conn.auth_timeout(),
+            shutdown: Box::pin(conn.shutdown()),
+            timeout_code,
+        }
+    }
+
+    /// The next text frame (`Some`) or binary frame (`None`), or how the connection ends.
+    pub(super) async fn next<S: Io>(
+        &mut self,
+        socket: &mut Socket<S>,
+    ) -> Result<Option<String>, End> {
+        loop {
+            let frame = tokio::select! {
+                biased;
+                () = &mut self.shutdown => return Err(End::Close(close::GOING_AWAY)),
+                frame = tokio::time::timeout_at(self.deadline, socket.next()) => match frame {
+                    Err(_) => return Err(End::Close(self.timeout_code)),
+                    Ok(frame) => frame?,
+                },
+            };
+            match frame {
+                Frame::Text(text) => return Ok(Some(text)),
+                Frame::Binary => return Ok(None),
+                Frame::Close(code) => return Err(End::Echo(code)),
+                Frame::Ping(payload) => pong(socket, payload).await?,
+                Frame::Pong => {}
             }
-            Frame::Pong => continue,
-        };
-        return match conn.before_auth(request).await {
-            AuthStep::Done(reply, outbox) => {
-                socket.set_frame_limit(conn.max_frame_bytes());
-                let reference = reference.unwrap_or_default();
-                send_or_drop(socket, encode_ok(&reference, &Reply::Auth(reply))).await?;
-                Ok(outbox)
-            }
-            AuthStep::Refused { error, close } => {
-                send_or_drop(socket, encode_error(reference.as_deref(), &error)).await?;
-                Err(End::Close(close))
-            }
-        };
+        }
     }
 }
 

@@ -92,12 +92,8 @@ struct Guest {
 /// One relay connection's task (rare and not kept small like `/ws`'s: relay is opt-in).
 /// If the upgrade fails, dropping the guest's connection ends its session.
 async fn connection(on_upgrade: OnUpgrade, state: AppState, guest: Guest) {
-    let upgraded = match on_upgrade.await {
-        Ok(upgraded) => upgraded,
-        Err(e) => {
-            tracing::debug!(error = %e, "upgrade failed");
-            return;
-        }
+    let Some(upgraded) = upgraded(on_upgrade).await else {
+        return;
     };
     match Socket::from_upgraded(upgraded, &state.config) {
         Ok(socket) => serve(guest, socket).await,

@@ -14,9 +14,9 @@
 //! keepalive sweep: `2` every period, the announced `pingTimeout` the silence after which it
 //! closes.
 
-use super::pump::{pong, pump, send_or_drop, Dialect, Read};
+use super::pump::{pump, send_or_drop, Dialect, PreAuth, Read};
 use super::*;
-use crate::transport::socketio::{auth_request, refusal_text, wire, Counted};
+use crate::transport::socketio::{auth_request, refusal_text, wire, CloseEvent, Counted};
 use crate::AppState;
 use axum::extract::Request;
 use axum::response::Response;
@@ -24,10 +24,6 @@ use bytes::Bytes;
 use natter_core::protocol::Reply;
 use natter_core::{close, AuthStep, ChatError, EncodedEvent, Outbox};
 use std::sync::Arc;
-use tokio::time::Instant;
-use wsframe::Frame;
-
-use super::super::wsframe;
 
 /// The upgrade of a Socket.IO WebSocket opened without a session id.
 pub fn upgrade(state: AppState, req: Request) -> Response {
@@ -54,12 +50,8 @@ fn connection(
     rest: Box<(TaskTracker, Counted)>,
 ) -> impl Future<Output = ()> + Send {
     async move {
-        let upgraded = match on_upgrade.await {
-            Ok(upgraded) => upgraded,
-            Err(e) => {
-                tracing::debug!(error = %e, "upgrade failed");
-                return;
-            }
+        let Some(upgraded) = upgraded(on_upgrade).await else {
+            return;
         };
         let socket = match Socket::from_upgraded(upgraded, &config) {
             Ok(socket) => socket,
@@ -117,12 +109,8 @@ async fn session<S: Io>(live: &mut Live<S>, config: &Config) -> End {
 /// disconnect (the client's `io server disconnect`, after which it does not reconnect by
 /// itself); then the WebSocket closes normally.
 async fn server_disconnect<S: Io>(socket: &mut Socket<S>, code: u16) -> End {
-    let reason = close::reason(code);
     let packets = [
-        Out::text(wire::event(
-            "close",
-            &serde_json::json!({"code": code, "reason": reason}),
-        )),
+        Out::text(wire::event("close", &CloseEvent::new(code))),
         Out::text(wire::disconnect()),
     ];
     if socket.send(&packets).await {
@@ -152,28 +140,13 @@ async fn handshake<S: Io>(live: &mut Live<S>, config: &Config) -> Result<Outbox,
         config.max_frame_bytes,
     );
     send_or_drop(socket, open).await?;
-    let deadline = Instant::now() + conn.auth_timeout();
-    let shutdown = conn.shutdown();
-    tokio::pin!(shutdown);
+    // Before `CONNECT` there is nothing to tell the client (no close code in Socket.IO): at
+    // shutdown or the deadline the connection just closes.
+    let mut waiting = PreAuth::new(conn, close::NORMAL);
     loop {
-        // Before `CONNECT` there is nothing to tell the client (no close code in Socket.IO):
-        // at shutdown or the deadline the connection just closes.
-        let frame = tokio::select! {
-            biased;
-            () = &mut shutdown => return Err(End::Close(close::GOING_AWAY)),
-            frame = tokio::time::timeout_at(deadline, socket.next()) => match frame {
-                Err(_) => return Err(End::Close(close::NORMAL)),
-                Ok(frame) => frame?,
-            },
-        };
-        let text = match frame {
-            Frame::Text(text) => text,
-            Frame::Close(code) => return Err(End::Echo(code)),
-            Frame::Ping(payload) => {
-                pong(socket, payload).await?;
-                continue;
-            }
-            Frame::Binary | Frame::Pong => continue,
+        // Binary frames are attachments, and not read before `CONNECT`.
+        let Some(text) = waiting.next(socket).await? else {
+            continue;
         };
         let auth = match wire::read(&text) {
             wire::Packet::Connect {
