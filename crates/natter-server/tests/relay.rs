@@ -2,14 +2,13 @@
 //! ADR 0026), end to end over real sockets: text frames in, `name: text` lines out, the same
 //! messages a native client sees, durable across a restart; and `/` when relay mode is off.
 
-use futures_util::{SinkExt, StreamExt};
-use natter_testkit::{general, TestServer, WAIT};
+use futures_util::SinkExt;
+use natter_testkit::{general, TestServer};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws = natter_testkit::RawWs;
 
 async fn relay_server() -> TestServer {
     TestServer::start_with(|s| {
@@ -27,20 +26,9 @@ async fn tutorial(server: &TestServer) -> Ws {
     ws
 }
 
-/// The next text frame (pings are answered by tungstenite).
+/// The next text frame.
 async fn line(ws: &mut Ws) -> String {
-    loop {
-        let frame = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("a line in time")
-            .expect("open")
-            .expect("frame");
-        match frame {
-            Message::Text(text) => return text.to_string(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("not a text frame: {other:?}"),
-        }
-    }
+    natter_testkit::next_text(ws).await
 }
 
 async fn say(ws: &mut Ws, text: &str) {

@@ -10,8 +10,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws = natter_testkit::RawWs;
 
 /// Opens `/socket.io/?EIO=4&transport=websocket` and reads Engine.IO's `open` packet.
 async fn open(server: &TestServer) -> (Ws, Value) {
@@ -24,20 +23,9 @@ async fn open(server: &TestServer) -> (Ws, Value) {
     (ws, serde_json::from_str(open).expect("open JSON"))
 }
 
-/// The next text frame (WebSocket pings are answered by tungstenite).
+/// The next text frame.
 async fn next(ws: &mut Ws) -> String {
-    loop {
-        let frame = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("a packet in time")
-            .expect("open")
-            .expect("frame");
-        match frame {
-            Message::Text(text) => return text.to_string(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("not a text frame: {other:?}"),
-        }
-    }
+    natter_testkit::next_text(ws).await
 }
 
 /// The next packet that is not Engine.IO's ping (answered).

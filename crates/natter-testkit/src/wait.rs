@@ -46,3 +46,26 @@ pub async fn wait_for_listener(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A raw WebSocket client's stream (tests that speak a protocol frame by frame).
+pub type RawWs =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next text frame of a raw WebSocket, within [`WAIT`] (pings and pongs are skipped:
+/// tungstenite answers pings itself); panics on anything else.
+pub async fn next_text(ws: &mut RawWs) -> String {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let frame = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a text frame in time")
+            .expect("open")
+            .expect("frame");
+        match frame {
+            Message::Text(text) => return text.to_string(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("not a text frame: {other:?}"),
+        }
+    }
+}
