@@ -221,4 +221,8 @@ pub struct ReportArgs {
     /// The command that produced the results, quoted in the doc.
     #[arg(long, default_value = "bench/run")]
     pub command: String,
+    /// Only the headline and target tables and the plots, pointing to the full report
+    /// (`report.md` in the results directory) for every table and command.
+    #[arg(long)]
+    pub brief: bool,
 }

@@ -2,7 +2,7 @@
 //! parsing an incoming `message.send`, encoding a reply, and fanning one event out to the
 //! sessions of a room (queue push plus the receiving outbox taking it).
 //!
-//! `cargo bench -p natter-core --bench hot_paths`; figures in docs/performance.md.
+//! `cargo bench -p natter-core --bench hot_paths`; figures in bench/README.md.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use natter_core::hub::Hub;

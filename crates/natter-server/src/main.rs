@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 /// jemalloc rather than glibc's malloc: its size classes are naturally aligned, so tokio's
 /// 128-byte-aligned task cells and I/O registrations (two per connection) waste nothing,
 /// where glibc's `memalign` leaves a fragment beside each. An idle connection costs ~1.28 KiB
-/// resident instead of ~1.72 (tests/idle_memory.rs; docs/performance.md).
+/// resident instead of ~1.72 (tests/idle_memory.rs; ADR 0006).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -2,7 +2,7 @@
 //! insert, acknowledged after COMMIT). Many appends in flight at once, as when many senders
 //! share the SQLite writer's group commits; one at a time shows the bare commit cost.
 //!
-//! `cargo bench -p natter-store-sql --bench append`; figures in docs/performance.md.
+//! `cargo bench -p natter-store-sql --bench append`; figures in bench/README.md.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use natter_core::model::{NewMessage, RoomId, User};

@@ -4,6 +4,7 @@
 //! p99 latency per server, and idle memory per connection.
 //!
 //! Modules, by job:
+//! - `headline`: the headline table: each server's figures and Natter's ratios to the peers.
 //! - `tables`: the generated Markdown section, one table per scenario group.
 //! - `targets`: the target ratios, each computed within one repetition.
 //! - `plots`: the SVG plots.
@@ -11,6 +12,7 @@
 //!
 //! This file reads the result files, groups them, and splices the section into the doc.
 
+mod headline;
 mod plots;
 mod spread;
 mod tables;

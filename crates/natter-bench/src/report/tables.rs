@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::headline::headline_table;
 use super::spread::{fmt_spread_of, spread};
 use super::targets::targets_table;
 use super::{records_of, GROUPS, TARGETS};
@@ -129,7 +130,30 @@ pub(super) fn markdown(
         labels.len(),
         labels.iter().copied().collect::<Vec<_>>().join(", ")
     );
+    md.push_str(&headline_table(records));
+    md.push('\n');
     md.push_str(&targets_table(records));
+    if args.brief {
+        for (what, file) in plots {
+            let alt = match *what {
+                "memory" => "memory per idle connection".to_string(),
+                shape => format!("throughput vs p99 latency, {shape}"),
+            };
+            let _ = writeln!(md, "\n![{alt}]({file})");
+        }
+        let _ = writeln!(
+            md,
+            "\nEvery table with latencies, CPU and checks per server, the notes and the exact \
+             commands: [`{0}/report.md`]({1}{0}/report.md).",
+            repo_path(&args.results),
+            if args.doc.parent().is_some_and(|d| d.ends_with("docs")) {
+                "../"
+            } else {
+                ""
+            }
+        );
+        return md;
+    }
     for grp in GROUPS {
         let cols = columns(grp);
         let present: Vec<TargetKind> = TARGETS
@@ -221,6 +245,15 @@ pub(super) fn markdown(
         }
     }
     md
+}
+
+/// `dir` from `bench/results/` on when it is under the repository's results, else as given.
+pub(super) fn repo_path(dir: &std::path::Path) -> String {
+    let shown = dir.display().to_string();
+    match shown.find("bench/results/") {
+        Some(i) => shown[i..].trim_end_matches('/').to_string(),
+        None => shown,
+    }
 }
 
 /// A command line without the machine-specific directory of the binary.

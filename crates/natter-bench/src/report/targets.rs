@@ -222,6 +222,21 @@ pub(super) fn targets_table(records: &[RunRecord]) -> String {
             Some(1.5),
         );
     }
+    // The same at load: every server's ramp step at the rate where Natter's peaked, where
+    // commits are shared by many messages as they are in a busy chat.
+    add(
+        "ramp-rooms: server CPU per delivery at Natter's best rate, Natter / floor".into(),
+        "≤ 1.5",
+        ratios(records, "ramp-rooms", TargetKind::Floor, |n, p| {
+            let rate = best_step(n)?.pace.rate()?;
+            div(
+                best_step(n)?.server_cpu_ns_per_delivery,
+                step_at_rate(p, rate)?.server_cpu_ns_per_delivery,
+            )
+        }),
+        None,
+        Some(1.5),
+    );
     let mut md = String::from(
         "### Targets of issues 7 and 22\n\n| figure | goal | measured: median [range] | met |\n|---|---|---|---|\n",
     );

@@ -1,5 +1,5 @@
-//! Search load generator and latency measurement (issue 19 item 4; docs/performance.md,
-//! "Search").
+//! Search load generator and latency measurement (issue 19 item 4; figures in ADR 0021,
+//! "Measurements").
 //!
 //! Fill: `cargo run --release -p natter-store-sql --example searchgen -- --store
 //! sqlite:PATH|postgres://... --messages 1000000 --rooms 1000` makes users and rooms through

@@ -79,7 +79,7 @@ const READERS: usize = 4;
 /// How much of the file each reader maps instead of reading page by page. A search touches
 /// thousands of pages scattered over `messages` (each candidate of a common word); through
 /// the 2 MB page cache each is a read() call, mapped it is a memory access: a 1M-message
-/// search for a common word went from 39-50 to 18-30 ms (docs/performance.md, "Search").
+/// search for a common word went from 39-50 to 18-30 ms (`examples/searchgen`, when this was added).
 /// Address space only; the pages are the OS's file cache, shared, not the process's memory.
 const READER_MMAP_BYTES: i64 = 1 << 30;
 
