@@ -94,6 +94,9 @@ export class PeopleView {
         $('profile-card-error').textContent = errorText(err.code, err.message);
       }
     });
+    /** whether the open profile form was edited: the fresh profile must not overwrite it */
+    this.profileEdited = false;
+    $('profile-form').addEventListener('input', () => { this.profileEdited = true; });
     $('profile-form').addEventListener('submit', (e) => {
       e.preventDefault();
       this.saveProfile();
@@ -174,11 +177,14 @@ export class PeopleView {
     $('profile-saved').textContent = '';
     $('profile-avatar-status').textContent = '';
     this.fillProfile(store.profileOf(me.id));
+    this.profileEdited = false;
     if (!this.profile.open) this.profile.showModal();
     $('profile-display').focus();
     try {
       const member = await this.actions.getProfile(me.name);
-      if (this.profile.open) this.fillProfile(member);
+      // What the user typed meanwhile stays; the picture is not a form field.
+      if (this.profile.open && !this.profileEdited) this.fillProfile(member);
+      else if (this.profile.open) this.showOwnAvatar(member);
     } catch {
       // what is held stays in the form
     }
