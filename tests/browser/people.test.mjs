@@ -5,7 +5,8 @@
 // card with the picture loaded; "last seen" and greyed rows for someone offline, in the members list and the DM list;
 // exporting one's data as a file that holds one's messages; deleting one's account (a wrong
 // password refused, the right one signs out; the others see "deleted user" after a reload);
-// and the profile dialog and a group's header at 375 px. People are separate browser contexts.
+// the profile dialog and a group's header at 375 px; and a profile dialog that keeps what was
+// typed before the fresh profile arrived. People are separate browser contexts.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -283,5 +284,41 @@ browserSuite('people: group DMs, profiles, account', { timeout: 240000 }, () => 
     await inViewport(phone, '#dlg-group-add');
     await noHorizontalScroll(phone);
     await phone.keyboard.press('Escape');
+  });
+
+  test('the profile dialog keeps what was typed before the fresh profile arrived', async () => {
+    const erin = await openPage(browser, server, { relay: true });
+    pages.push(erin);
+    await signUp(erin, 'erin');
+    await erin.click('#btn-profile');
+    await erin.fill('#profile-status', 'from the server');
+    await erin.click('#profile-form button[type="submit"]');
+    await erin.locator('#profile-saved', { hasText: 'Saved' }).waitFor();
+    await erin.keyboard.press('Escape');
+
+    // The dialog asks for the fresh profile when it opens: hold that request until the user
+    // has typed, then let the answer (status "from the server") through.
+    let release;
+    const typed = new Promise((resolve) => { release = resolve; });
+    let answered;
+    const answer = new Promise((resolve) => { answered = resolve; });
+    erin.relay.onClientFrame = (frame, r) => {
+      if (frame.type !== 'profile.get') return false;
+      typed.then(() => r.forward());
+      return true;
+    };
+    erin.relay.onServerFrame = (raw) => {
+      if (raw.includes('"from the server"')) answered();
+    };
+    await erin.click('#btn-profile');
+    await erin.fill('#profile-status', 'typed while it loaded');
+    release();
+    await answer;
+    erin.relay.onClientFrame = null;
+    erin.relay.onServerFrame = null;
+    await erin.click('#profile-form button[type="submit"]');
+    await erin.locator('#profile-saved', { hasText: 'Saved' }).waitFor();
+    assert.equal(await erin.inputValue('#profile-status'), 'typed while it loaded');
+    await erin.keyboard.press('Escape');
   });
 });
