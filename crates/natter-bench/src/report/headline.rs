@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 use super::records_of;
 use super::spread::{fmt_spread_of, spread, Spread};
-use super::tables::{best_step, step_at_rate, Metric};
-use super::targets::{div, ratios_of, Figure};
+use super::tables::Metric;
+use super::targets::{cpu_at_natter_best, div, ratios_of, Figure};
 use crate::record::RunRecord;
 use crate::target::TargetKind;
 
@@ -16,70 +16,68 @@ use crate::target::TargetKind;
 struct Row {
     grp: &'static str,
     what: &'static str,
-    metric: Metric,
+    read: Read,
     /// A ramp's throughput: marked when the load generator was the limit.
     ceiling: bool,
-    /// Read from each server's ramp step at the rate of Natter's best step in the same
-    /// repetition (the same offered load), instead of from the run's summary.
-    at_natter_best: bool,
+}
+
+/// How a row's figure is read from a run.
+enum Read {
+    /// From the run's summary.
+    Summary(Metric),
+    /// Server CPU per delivery at the ramp step of the rate where Natter's ramp peaked in the
+    /// same repetition (the same offered load).
+    CpuAtNatterBest,
 }
 
 const ROWS: [Row; 8] = [
     Row {
         grp: "ramp-fanout",
         what: "fanout ramp, ten publishers: deliveries/s at the p99 target",
-        metric: |r| r.summary.deliveries_per_sec,
+        read: Read::Summary(|r| r.summary.deliveries_per_sec),
         ceiling: true,
-        at_natter_best: false,
     },
     Row {
         grp: "ramp-fanout1",
         what: "fanout ramp, one publisher: deliveries/s at the p99 target",
-        metric: |r| r.summary.deliveries_per_sec,
+        read: Read::Summary(|r| r.summary.deliveries_per_sec),
         ceiling: true,
-        at_natter_best: false,
     },
     Row {
         grp: "ramp-rooms",
         what: "rooms ramp, everyone publishing: deliveries/s at the p99 target",
-        metric: |r| r.summary.deliveries_per_sec,
+        read: Read::Summary(|r| r.summary.deliveries_per_sec),
         ceiling: true,
-        at_natter_best: false,
     },
     Row {
         grp: "fanout",
         what: "fanout at a fixed rate: server CPU ns per delivery",
-        metric: |r| r.summary.server_cpu_ns_per_delivery,
+        read: Read::Summary(|r| r.summary.server_cpu_ns_per_delivery),
         ceiling: false,
-        at_natter_best: false,
     },
     Row {
         grp: "rooms",
         what: "rooms at a fixed rate: server CPU ns per delivery",
-        metric: |r| r.summary.server_cpu_ns_per_delivery,
+        read: Read::Summary(|r| r.summary.server_cpu_ns_per_delivery),
         ceiling: false,
-        at_natter_best: false,
     },
     Row {
         grp: "ramp-rooms",
         what: "rooms ramp, at the rate of Natter's best step: server CPU ns per delivery",
-        metric: |r| r.summary.server_cpu_ns_per_delivery,
+        read: Read::CpuAtNatterBest,
         ceiling: false,
-        at_natter_best: true,
     },
     Row {
         grp: "idle",
         what: "idle connections: server memory per connection, KiB",
-        metric: |r| r.summary.mem_per_conn_bytes.map(|b| b / 1024.0),
+        read: Read::Summary(|r| r.summary.mem_per_conn_bytes.map(|b| b / 1024.0)),
         ceiling: false,
-        at_natter_best: false,
     },
     Row {
         grp: "durable",
         what: "durable sends: acknowledged persisted msg/s",
-        metric: |r| r.summary.acked_per_sec,
+        read: Read::Summary(|r| r.summary.acked_per_sec),
         ceiling: false,
-        at_natter_best: false,
     },
 ];
 
@@ -101,14 +99,15 @@ const RATIOS: [(TargetKind, TargetKind); 4] = [
 
 /// `rec`'s figure for `row`.
 fn value(records: &[RunRecord], row: &Row, rec: &RunRecord) -> Option<f64> {
-    if !row.at_natter_best {
-        return (row.metric)(rec);
+    match row.read {
+        Read::Summary(metric) => metric(rec),
+        Read::CpuAtNatterBest => {
+            let natter = records_of(records, row.grp, TargetKind::Natter)
+                .into_iter()
+                .find(|n| n.label == rec.label)?;
+            cpu_at_natter_best(rec, natter)
+        }
     }
-    let natter = records_of(records, row.grp, TargetKind::Natter)
-        .into_iter()
-        .find(|n| n.label == rec.label)?;
-    let rate = best_step(natter)?.pace.rate()?;
-    step_at_rate(rec, rate)?.server_cpu_ns_per_delivery
 }
 
 fn cell(records: &[RunRecord], row: &Row, target: TargetKind) -> String {

@@ -69,6 +69,13 @@ pub(super) fn div(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
+/// `rec`'s server CPU per delivery at the offered rate where `natter`'s ramp peaked (the same
+/// offered load for every server of a repetition).
+pub(super) fn cpu_at_natter_best(rec: &RunRecord, natter: &RunRecord) -> Option<f64> {
+    let rate = best_step(natter)?.pace.rate()?;
+    step_at_rate(rec, rate)?.server_cpu_ns_per_delivery
+}
+
 /// Natter's p99 (or CPU/delivery) at the offered rate where the peer's ramp peaked.
 pub(super) fn at_peer_best(
     n: &RunRecord,
@@ -228,11 +235,7 @@ pub(super) fn targets_table(records: &[RunRecord]) -> String {
         "ramp-rooms: server CPU per delivery at Natter's best rate, Natter / floor".into(),
         "≤ 1.5",
         ratios(records, "ramp-rooms", TargetKind::Floor, |n, p| {
-            let rate = best_step(n)?.pace.rate()?;
-            div(
-                best_step(n)?.server_cpu_ns_per_delivery,
-                step_at_rate(p, rate)?.server_cpu_ns_per_delivery,
-            )
+            div(cpu_at_natter_best(n, n), cpu_at_natter_best(p, n))
         }),
         None,
         Some(1.5),
