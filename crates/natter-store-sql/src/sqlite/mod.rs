@@ -89,6 +89,9 @@ pub struct SqliteStore {
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Tells the checkpointer thread to stop.
     stop_checkpoints: Arc<std::sync::atomic::AtomicBool>,
+    /// Set by the writer while committed messages may be missing from the search indexes
+    /// (see `writer`): a search then asks it to index them first.
+    unindexed: Arc<std::sync::atomic::AtomicBool>,
     readers: Readers,
     path: PathBuf,
 }
@@ -140,14 +143,17 @@ impl SqliteStore {
             readers.push(reader);
         }
         let (tx, rx) = mpsc::sync_channel(writer_queue);
+        let unindexed = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let writer = Writer::new(conn, unindexed.clone());
         let thread = std::thread::Builder::new()
             .name("natter-sqlite-writer".into())
-            .spawn(move || Writer::new(conn).run(rx))
+            .spawn(move || writer.run(rx))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         Ok(SqliteStore {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
             stop_checkpoints: stop,
+            unindexed,
             readers: Readers::start(readers)?,
             path,
         })
@@ -165,6 +171,18 @@ impl SqliteStore {
     {
         let (tx, rx) = oneshot::channel();
         self.submit(WriteJob::closure(f, tx))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("sqlite writer dropped a job".into()))?
+    }
+
+    /// Brings the search indexes up to date if committed messages may be missing from them
+    /// (one writer batch); a search calls this first, so it finds every acknowledged message.
+    async fn catch_up_index(&self) -> Result<(), StoreError> {
+        if !self.unindexed.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.submit(WriteJob::Index { reply })?;
         rx.await
             .map_err(|_| StoreError::Backend("sqlite writer dropped a job".into()))?
     }

@@ -182,6 +182,8 @@ pub(super) async fn search(
     if q.rooms.is_empty() || q.limit == 0 {
         return Ok(Vec::new());
     }
+    // Every message acknowledged before this search is in the indexes it reads.
+    store.catch_up_index().await?;
     let q = q.clone();
     store
         .read(move |conn| {

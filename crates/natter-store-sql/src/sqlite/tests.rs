@@ -73,9 +73,9 @@ async fn a_full_writer_queue_refuses_at_once_and_what_it_holds_goes_through() {
     assert_eq!((again.message.seq, again.duplicate), (Seq(3), false));
 }
 
-/// The search indexes are filled once per write batch (migration 0007): a message stored and
-/// edited in the same batch is indexed by its final text only, an edit in a later batch goes
-/// through the update trigger, only texts in scripts without spaces reach the trigram index,
+/// The search indexes are filled by index passes (migration 0007, ADR 0032): a message stored
+/// and edited before a pass is indexed by its final text only, an edit after it goes through
+/// the update trigger, only texts in scripts without spaces reach the trigram index,
 /// and both FTS5 indexes pass their integrity checks afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_indexes_follow_each_batch() {
@@ -106,6 +106,8 @@ async fn search_indexes_follow_each_batch() {
         })
         .await
         .expect("batch");
+    // Indexed now, so the edit below goes through the update trigger.
+    store.catch_up_index().await.expect("index pass");
     store
         .write(|conn| {
             conn.execute(
@@ -117,6 +119,7 @@ async fn search_indexes_follow_each_batch() {
         })
         .await
         .expect("edit");
+    store.catch_up_index().await.expect("index pass");
     let checks = store
         .read(|conn| {
             let count = |sql: &str| -> Result<i64, StoreError> {

@@ -12,6 +12,16 @@
 //! savepoint, as before.
 //! Appends with more to them than one row (thread replies, mentions) take a savepoint of
 //! their own (`append_with_extras`); a plain message still costs its one insert.
+//!
+//! The search indexes are not filled in every batch (ADR 0032): at a few messages per commit,
+//! FTS5 wrote an index segment, its structure record and `search_progress` at each one. The
+//! writer indexes what is new once `INDEX_AFTER` messages wait, once the oldest has waited
+//! `INDEX_DELAY`, when a search asks for it (`WriteJob::Index`), and before it stops; indexing
+//! stays in the transaction of the batch it runs in, and `search_progress` says how far it
+//! got, so a crash leaves nothing half-indexed. `unindexed`, shared with the store, is set
+//! before any batch commits messages it does not index and cleared after a batch that
+//! indexed everything committed: a search that finds it clear sees every acknowledged
+//! message in the indexes.
 
 use super::changes::append_with_extras;
 use super::error::backend;
@@ -22,7 +32,8 @@ use natter_core::model::*;
 use natter_core::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -33,6 +44,12 @@ const SLOW_BATCH: Duration = Duration::from_secs(1);
 fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<usize> {
     conn.prepare_cached(sql)?.execute([])
 }
+
+/// Messages that wait for the search indexes at most before a batch indexes them.
+const INDEX_AFTER: usize = 32;
+/// How long the oldest message waits for the search indexes at most (unless a search asks
+/// first: it never waits for this).
+const INDEX_DELAY: Duration = Duration::from_millis(500);
 
 /// Rooms whose seq is kept in memory at most; beyond that the map starts afresh (between
 /// batches, when nothing in it is unwritten).
@@ -63,6 +80,11 @@ pub(super) enum WriteJob {
     },
     /// Any other write, run in its own savepoint.
     Closure(ClosureJob),
+    /// Bring the search indexes up to date in this batch (a search is waiting); the reply
+    /// comes after COMMIT.
+    Index {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 impl WriteJob {
@@ -107,6 +129,9 @@ impl WriteJob {
                 let _ = reply.send(Err(StoreError::Backend(error.to_string())));
             }
             WriteJob::Closure(job) => (job(None).finish)(Err(error.to_string())),
+            WriteJob::Index { reply } => {
+                let _ = reply.send(Err(StoreError::Backend(error.to_string())));
+            }
         }
     }
 }
@@ -125,6 +150,7 @@ enum Finish {
         Result<ChangeOutcome, StoreError>,
     ),
     Closure(Box<dyn FnOnce(Result<(), String>) + Send>),
+    Index(oneshot::Sender<Result<(), StoreError>>),
 }
 
 impl Finish {
@@ -145,6 +171,9 @@ impl Finish {
                 let _ = reply.send(outcome);
             }
             Finish::Closure(finish) => finish(committed.clone()),
+            Finish::Index(reply) => {
+                let _ = reply.send(committed.clone().map_err(StoreError::Backend));
+            }
         }
     }
 }
@@ -158,38 +187,88 @@ pub(super) struct Writer {
     /// `PRAGMA data_version` at the last batch: it changes when another connection commits,
     /// after which `seqs` cannot be trusted.
     data_version: Option<i64>,
+    /// Set while committed messages may be missing from the search indexes (shared with the
+    /// store, whose searches first ask for an index pass while it is set).
+    unindexed: Arc<AtomicBool>,
+    /// Since when the search indexes are behind, and by how many appends (None: not behind).
+    behind: Option<(Instant, usize)>,
 }
 
 impl Writer {
-    pub(super) fn new(conn: Connection) -> Writer {
+    /// A writer on `conn`; `unindexed` is shared with the store (see the module comment). A
+    /// new writer assumes the indexes are behind (an earlier run may have stopped before
+    /// indexing): its first index pass is due after `INDEX_DELAY`.
+    pub(super) fn new(conn: Connection, unindexed: Arc<AtomicBool>) -> Writer {
+        unindexed.store(true, Ordering::Release);
         Writer {
             conn,
             seqs: HashMap::new(),
             dirty: HashSet::new(),
             data_version: None,
+            unindexed,
+            behind: Some((Instant::now(), 0)),
         }
     }
 
     /// Runs batches until every sender is gone (the store was dropped or shut down).
     pub(super) fn run(mut self, jobs: mpsc::Receiver<WriteJob>) {
-        while let Ok(first) = jobs.recv() {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
+        loop {
+            let first = match self.behind {
+                // Wait for a job, or until the index pass is due.
+                Some((since, _)) => {
+                    let wait = (since + INDEX_DELAY).saturating_duration_since(Instant::now());
+                    match jobs.recv_timeout(wait) {
+                        Ok(job) => Some(job),
+                        Err(mpsc::RecvTimeoutError::Timeout) => None,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                None => match jobs.recv() {
+                    Ok(job) => Some(job),
+                    Err(_) => break,
+                },
+            };
+            let mut batch: Vec<WriteJob> = first.into_iter().collect();
+            while !batch.is_empty() && batch.len() < MAX_BATCH {
                 match jobs.try_recv() {
                     Ok(job) => batch.push(job),
                     Err(_) => break,
                 }
             }
+            // An empty batch is the index pass that came due.
             self.run_batch(batch);
         }
-        // Checkpoint so the WAL is folded in.
+        // Index what waits, then checkpoint so the WAL is folded in.
+        if self.behind.is_some() {
+            self.run_batch(Vec::new());
+        }
         let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+
+    /// Whether the batch about to commit (with `appended` messages of its own) indexes:
+    /// `asked` by a search or by an empty batch, or the waiting messages reached
+    /// `INDEX_AFTER`, or the oldest has waited `INDEX_DELAY`.
+    fn index_due(&self, asked: bool, appended: usize, now: Instant) -> bool {
+        match self.behind {
+            None => asked || appended >= INDEX_AFTER,
+            Some((since, waiting)) => {
+                asked || waiting + appended >= INDEX_AFTER || now >= since + INDEX_DELAY
+            }
+        }
     }
 
     /// Runs `batch` in one transaction and reports every job's outcome after COMMIT.
     pub(super) fn run_batch(&mut self, batch: Vec<WriteJob>) {
         let started = Instant::now();
         let jobs = batch.len();
+        // An empty batch (the index pass came due, or the writer is stopping) or a search's
+        // request indexes whatever waits.
+        let asked = batch.is_empty() || batch.iter().any(|j| matches!(j, WriteJob::Index { .. }));
+        let appended = batch
+            .iter()
+            .filter(|j| matches!(j, WriteJob::Append { .. }))
+            .count();
+        let index = self.index_due(asked, appended, started);
         if let Err(e) = self.begin() {
             tracing::error!(error = %e, "sqlite BEGIN failed");
             for job in batch {
@@ -221,12 +300,38 @@ impl Writer {
             None => self
                 .write_seqs()
                 .and_then(|()| {
-                    super::indexing::index_new_messages(&self.conn)
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
+                    if index {
+                        super::indexing::index_new_messages(&self.conn)
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    } else {
+                        // Whatever this batch stored waits for a later pass: say so before
+                        // any of it is acknowledged.
+                        self.unindexed.store(true, Ordering::Release);
+                        Ok(())
+                    }
                 })
                 .and_then(|()| self.commit()),
         };
+        match (&committed, index) {
+            (Ok(()), true) => {
+                // Everything committed is indexed (this is the only writer of messages).
+                self.behind = None;
+                self.unindexed.store(false, Ordering::Release);
+            }
+            (Ok(()), false) => {
+                // Behind since the oldest batch not indexed, by every append since.
+                self.behind.get_or_insert((started, 0)).1 += appended;
+            }
+            // Nothing of the batch was committed: the indexes are as far behind as before; a
+            // pass that failed is tried again after `INDEX_DELAY`, not at once in a loop.
+            (Err(_), true) => {
+                if let Some((since, _)) = &mut self.behind {
+                    *since = started;
+                }
+            }
+            (Err(_), false) => {}
+        }
         if let Err(e) = &committed {
             tracing::error!(error = %e, "sqlite batch not committed");
             if !self.conn.is_autocommit() {
@@ -304,6 +409,7 @@ impl Writer {
         match job {
             WriteJob::Append { message, reply } => Finish::Append(reply, self.append(message)),
             WriteJob::Change { change, reply } => Finish::Change(reply, self.change(change)),
+            WriteJob::Index { reply } => Finish::Index(reply),
             WriteJob::Closure(job) => {
                 // Each closure in its own savepoint, so a failing one leaves no trace.
                 let _ = run_cached(&self.conn, "SAVEPOINT job");

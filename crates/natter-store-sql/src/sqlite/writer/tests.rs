@@ -1,4 +1,5 @@
-//! Unit tests of the writer thread: batches, duplicates, seqs and failed commits.
+//! Unit tests of the writer thread: batches, duplicates, seqs, failed commits and when the
+//! search indexes are filled.
 
 use super::*;
 use crate::sqlite::{migrate, open_connection, Synchronous};
@@ -15,7 +16,7 @@ fn setup(dir: &tempfile::TempDir) -> (Writer, Connection) {
     )
     .unwrap();
     let other = open_connection(&path, Synchronous::Normal).unwrap();
-    (Writer::new(conn), other)
+    (Writer::new(conn, Arc::new(AtomicBool::new(true))), other)
 }
 
 fn user(id: i64) -> User {
@@ -265,4 +266,121 @@ fn replies_and_changes_share_a_batch_with_plain_appends() {
         .query_row("SELECT count(*) FROM mentions", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mentions, 1, "only the stored reply's mention");
+}
+
+/// How many messages the word index holds, and how far `search_progress` says it got.
+fn indexed(conn: &Connection) -> (i64, i64) {
+    conn.query_row(
+        "SELECT (SELECT count(*) FROM message_words_docsize),
+                (SELECT indexed_up_to FROM search_progress)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+/// A batch of a few messages is acknowledged without being indexed, and says so through
+/// `unindexed`; a search's `Index` job indexes them (and those of its own batch) and clears it.
+#[test]
+fn messages_wait_for_the_index_until_a_search_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, other) = setup(&dir);
+    writer.behind = None;
+    writer.unindexed.store(false, Ordering::Release);
+    let (a, mut ra) = append(1, 1, "a");
+    writer.run_batch(vec![a]);
+    assert_eq!(seq_of(&mut ra), (1, false), "acknowledged");
+    assert_eq!(indexed(&other), (0, 0), "not indexed yet");
+    assert!(writer.unindexed.load(Ordering::Acquire), "and said so");
+    let (b, mut rb) = append(1, 2, "b");
+    let (reply, mut rindex) = oneshot::channel();
+    writer.run_batch(vec![b, WriteJob::Index { reply }]);
+    assert_eq!(seq_of(&mut rb), (2, false));
+    assert!(rindex.try_recv().unwrap().is_ok());
+    assert_eq!(indexed(&other), (2, 2), "both, the asking batch's own too");
+    assert!(!writer.unindexed.load(Ordering::Acquire));
+    // An empty batch (the pass that came due) with nothing new writes nothing.
+    writer.run_batch(Vec::new());
+    assert_eq!(indexed(&other), (2, 2));
+}
+
+/// When a pass is due: asked for, `INDEX_AFTER` messages waiting (counting the batch's own),
+/// or the oldest waiting `INDEX_DELAY`; the clock is the caller's, so no test waits for it.
+#[test]
+fn the_index_pass_is_due_by_count_or_by_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, _other) = setup(&dir);
+    let t0 = Instant::now();
+    writer.behind = None;
+    assert!(!writer.index_due(false, 1, t0));
+    assert!(writer.index_due(true, 0, t0));
+    assert!(writer.index_due(false, INDEX_AFTER, t0));
+    writer.behind = Some((t0, INDEX_AFTER - 10));
+    assert!(!writer.index_due(false, 9, t0));
+    assert!(writer.index_due(false, 10, t0));
+    assert!(!writer.index_due(false, 0, t0 + INDEX_DELAY - Duration::from_millis(1)));
+    assert!(writer.index_due(false, 0, t0 + INDEX_DELAY));
+}
+
+/// A batch of `INDEX_AFTER` messages is indexed in its own transaction.
+#[test]
+fn a_large_batch_is_indexed_as_it_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, other) = setup(&dir);
+    writer.behind = None;
+    let (jobs, _replies): (Vec<_>, Vec<_>) = (0..INDEX_AFTER)
+        .map(|i| append(1 + (i % 2) as i64, 1, &format!("m{i}")))
+        .unzip();
+    writer.run_batch(jobs);
+    let n = INDEX_AFTER as i64;
+    assert_eq!(indexed(&other), (n, n));
+    assert!(!writer.unindexed.load(Ordering::Acquire));
+}
+
+/// The thread on its own: an unasked pass comes due while the queue is idle, and what waits
+/// when the store stops is indexed before the thread ends.
+#[test]
+fn the_thread_indexes_when_idle_and_before_it_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, other) = setup(&dir);
+    let unindexed = writer.unindexed.clone();
+    let (tx, rx) = mpsc::sync_channel(16);
+    let thread = std::thread::spawn(move || writer.run(rx));
+    let (a, ra) = append(1, 1, "a");
+    tx.send(a).unwrap();
+    assert_eq!(ra.blocking_recv().unwrap().unwrap().message.seq, Seq(1));
+    // No job follows: the pass comes due on its own (a positive signal, bounded).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while indexed(&other) != (1, 1) {
+        assert!(
+            Instant::now() < deadline,
+            "never indexed: {:?}",
+            indexed(&other)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!unindexed.load(Ordering::Acquire));
+    let (b, rb) = append(1, 1, "b");
+    tx.send(b).unwrap();
+    assert_eq!(rb.blocking_recv().unwrap().unwrap().message.seq, Seq(2));
+    drop(tx);
+    thread.join().unwrap();
+    assert_eq!(indexed(&other), (2, 2), "indexed before the thread ended");
+}
+
+/// A pass that cannot commit leaves the indexes behind and is tried again after
+/// `INDEX_DELAY`, not at once (the thread would spin on a failing disk).
+#[test]
+fn a_failed_index_pass_waits_before_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, other) = setup(&dir);
+    let long_ago = Instant::now() - Duration::from_secs(5);
+    writer.behind = Some((long_ago, 3));
+    other.execute_batch("DROP TABLE search_progress").unwrap();
+    let before = Instant::now();
+    writer.run_batch(Vec::new());
+    let (since, waiting) = writer.behind.expect("still behind");
+    assert!(since >= before, "the next try is INDEX_DELAY from now");
+    assert_eq!(waiting, 3);
+    assert!(writer.unindexed.load(Ordering::Acquire));
 }

@@ -1,0 +1,128 @@
+//! The cheapest durable commit SQLite makes on this machine: one row per transaction into a
+//! one-table WAL database, paced like `natter-bench rooms --rate 500` (a message every 2 ms),
+//! and the process's CPU per commit. ADR 0032 sets it beside the floor: a server that stores
+//! each message before acknowledging it pays at least this per message on top of the socket
+//! work `bench/peers/floor` does.
+//!
+//! `cargo run --release -p natter-store-sql --example commitfloor -- [--commits 4000]
+//! [--rate 500] [--synchronous full|normal] [--natter-rows] [--dir DIR]`; pin it like the
+//! server (`taskset -c 0`). Prints CPU µs per commit (user, system) from `/proc/self/stat`.
+//! `--natter-rows` writes what Natter's writer writes for a plain message instead (its
+//! `messages` row with the two unique indexes, and the room's `last_seq`), still one
+//! transaction per message on one thread: the difference to Natter's own figure is the
+//! rest of its path (the hand-offs between threads, the protocol, the search index).
+
+use rusqlite::{params, Connection};
+use std::time::{Duration, Instant};
+
+/// The process's user and system CPU so far, in clock ticks (`/proc/self/stat`).
+fn cpu_ticks() -> Result<(u64, u64), String> {
+    let stat = std::fs::read_to_string("/proc/self/stat").map_err(|e| e.to_string())?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or("no ')' in stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are the 14th and 15th fields of the whole line: 12th and 13th here.
+    let get = |i: usize| -> Result<u64, String> {
+        fields
+            .get(i)
+            .ok_or("short stat")?
+            .parse()
+            .map_err(|e: std::num::ParseIntError| e.to_string())
+    };
+    Ok((get(11)?, get(12)?))
+}
+
+fn main() -> Result<(), String> {
+    let mut commits = 4000u64;
+    let mut rate = 500.0f64;
+    let mut sync = "FULL".to_string();
+    let mut dir: Option<std::path::PathBuf> = None;
+    let mut natter_rows = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--commits" => commits = value()?.parse().map_err(|e| format!("--commits: {e}"))?,
+            "--rate" => rate = value()?.parse().map_err(|e| format!("--rate: {e}"))?,
+            "--synchronous" => sync = value()?.to_uppercase(),
+            "--dir" => dir = Some(value()?.into()),
+            "--natter-rows" => natter_rows = true,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if sync != "FULL" && sync != "NORMAL" {
+        return Err("--synchronous is full or normal".into());
+    }
+    let tmp =
+        tempfile::tempdir_in(dir.unwrap_or_else(std::env::temp_dir)).map_err(|e| e.to_string())?;
+    let conn = Connection::open(tmp.path().join("c.db")).map_err(|e| e.to_string())?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync};
+         CREATE TABLE m (id INTEGER PRIMARY KEY, room INTEGER NOT NULL, seq INTEGER NOT NULL,
+                         body TEXT NOT NULL);
+         CREATE TABLE rooms (id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL);
+         CREATE TABLE messages (id INTEGER PRIMARY KEY, room_id INTEGER NOT NULL,
+             seq INTEGER NOT NULL, sender_id INTEGER NOT NULL, body TEXT NOT NULL,
+             client_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+             UNIQUE (room_id, seq), UNIQUE (sender_id, room_id, client_id));
+         INSERT INTO rooms (id, last_seq)
+             WITH RECURSIVE r(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM r WHERE i < 99)
+             SELECT i, 0 FROM r;"
+    ))
+    .map_err(|e| e.to_string())?;
+    let gap = Duration::from_secs_f64(1.0 / rate);
+    let body = "x".repeat(64);
+    let (u0, s0) = cpu_ticks()?;
+    let started = Instant::now();
+    for i in 0..commits {
+        // Paced: the next commit starts on its schedule, as a message would arrive.
+        let due = started + gap.mul_f64(i as f64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let room = (i % 100) as i64;
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| e.to_string())?;
+        let seq = (i / 100) as i64 + 1;
+        if natter_rows {
+            // A sender per room member (10 to a room), a client id per message.
+            let sender = room * 10 + (i % 10) as i64;
+            conn.prepare_cached(
+                "INSERT INTO messages (room_id, seq, sender_id, body, client_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0)
+                 ON CONFLICT (sender_id, room_id, client_id) DO NOTHING RETURNING id",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![room, seq, sender, body, format!("c-{i}")], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .map_err(|e| e.to_string())?;
+            conn.prepare_cached("UPDATE rooms SET last_seq = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![room, seq]))
+                .map_err(|e| e.to_string())?;
+        } else {
+            conn.prepare_cached("INSERT INTO m (room, seq, body) VALUES (?1, ?2, ?3)")
+                .and_then(|mut s| s.execute(params![room, seq, body]))
+                .map_err(|e| e.to_string())?;
+        }
+        conn.execute_batch("COMMIT").map_err(|e| e.to_string())?;
+    }
+    let elapsed = started.elapsed();
+    let (u1, s1) = cpu_ticks()?;
+    // Clock ticks are 10 ms on Linux (USER_HZ = 100).
+    let per = |ticks: u64| ticks as f64 * 10_000.0 / commits as f64;
+    println!(
+        "commits {commits} in {:.1} s (synchronous {sync}{}): CPU {:.1} us per commit \
+         (user {:.1}, system {:.1})",
+        elapsed.as_secs_f64(),
+        if natter_rows { ", Natter's rows" } else { "" },
+        per((u1 - u0) + (s1 - s0)),
+        per(u1 - u0),
+        per(s1 - s0)
+    );
+    Ok(())
+}
