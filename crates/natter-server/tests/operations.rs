@@ -301,6 +301,19 @@ async fn admin_commands(s: Settings) {
     )
     .await;
     assert_eq!(code, "weak_password");
+    // A bot has no password (it signs in with API tokens); the operator cannot give it one.
+    let (_, body) = login(&server, &first, new_password).await;
+    let owner = body["token"].as_str().expect("token").to_string();
+    let bot = unique("opbot");
+    let (status, made) = post(&server, "/api/bots", Some(&owner), json!({"name": bot})).await;
+    assert_eq!(status, 201, "{made}");
+    let (code, message) = refusal(&s, &["admin", "reset-password", &bot]).await;
+    assert_eq!(code, "invalid_request", "{message}");
+    assert_eq!(
+        login(&server, &bot, "correct horse battery").await.0,
+        401,
+        "still no password"
+    );
 
     // Admins: the first account of a new server is one; the command line grants and takes
     // back, and the running server honours it at the next request.

@@ -305,6 +305,12 @@ impl Node {
                 creds.user.name
             )));
         }
+        if self.is_bot(creds.user.id).await? {
+            return Err(ChatError::invalid(format!(
+                "{} is a bot: bots sign in with API tokens, not a password",
+                creds.user.name
+            )));
+        }
         accounts::check_password(password)?;
         let hash = self
             .hashing
