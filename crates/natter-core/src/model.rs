@@ -169,6 +169,9 @@ pub struct Profile {
     pub avatar: Option<crate::files::FileId>,
     /// Their last recorded activity (a session's use, written at most once a minute).
     pub last_active: Millis,
+    /// Whether the user is a bot (`Store::bot`), read with the profile so that a member list
+    /// costs one query, not one per member.
+    pub bot: bool,
 }
 
 /// What `profile.update` changes (None: leave as it is; `avatar: Some(None)` removes it).

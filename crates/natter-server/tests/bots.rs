@@ -148,9 +148,21 @@ async fn a_token_acts_only_in_the_rooms_of_its_scope() {
             .any(|u| u["id"] == bot),
         "{online}"
     );
-    // Its profile says it is a bot.
+    // Its profile says it is a bot, and so does the member list (a person's says not).
     let profile = ana.ok("profile.get", json!({"user": name})).await;
     assert_eq!(profile["profile"]["bot"], true, "{profile}");
+    let members = ana.ok("room.members", json!({"room": inside})).await;
+    let bots: Vec<(i64, bool)> = members["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| {
+            let id = m["user"]["id"].as_i64().expect("id");
+            (id, m["bot"] == true)
+        })
+        .collect();
+    assert!(bots.contains(&(bot, true)), "{members}");
+    assert!(bots.contains(&(ana.id(), false)), "{members}");
 }
 
 #[tokio::test]

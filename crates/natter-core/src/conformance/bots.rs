@@ -79,9 +79,50 @@ pub async fn bots_and_owners(store: &Arc<dyn Store>, tag: &str) {
         store.bot(ana.id).await.expect("bot").is_none(),
         "a person is no bot"
     );
+    // A profile says whether its user is a bot, alone and in a member list.
+    let room = store
+        .create_room(&format!("broom{tag}"), ana.id, RoomKind::Public)
+        .await
+        .expect("room")
+        .id;
+    store.join(room, one.id).await.expect("join");
+    let bot_flags = |profiles: Vec<(Profile, RoomRole)>| -> Vec<(UserId, bool)> {
+        profiles
+            .into_iter()
+            .map(|(p, _)| (p.user.id, p.bot))
+            .collect()
+    };
+    let mut members = bot_flags(store.member_profiles(room).await.expect("members"));
+    members.sort();
+    assert_eq!(members, vec![(ana.id, false), (one.id, true)]);
+    assert!(
+        store
+            .profile(one.id)
+            .await
+            .expect("profile")
+            .expect("one")
+            .bot
+    );
+    assert!(
+        !store
+            .profile(ana.id)
+            .await
+            .expect("profile")
+            .expect("ana")
+            .bot
+    );
     assert!(store.remove_bot(one.id).await.expect("remove"));
     assert!(!store.remove_bot(one.id).await.expect("again"));
     assert!(store.bot(one.id).await.expect("bot").is_none());
+    assert!(
+        !store
+            .profile(one.id)
+            .await
+            .expect("profile")
+            .expect("one")
+            .bot,
+        "no longer a bot"
+    );
     assert!(
         store.user_by_name(&one.name).await.expect("user").is_some(),
         "the user row stays"

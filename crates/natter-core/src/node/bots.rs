@@ -653,7 +653,7 @@ impl Node {
         .await
     }
 
-    /// Whether a user is a bot (shown in profiles and member lists).
+    /// Whether a user is a bot (profiles carry it too: `Profile::bot`).
     pub(crate) async fn is_bot(&self, user: UserId) -> Result<bool, ChatError> {
         Ok(self.store.bot(user).await?.is_some())
     }

@@ -45,7 +45,7 @@ impl Node {
             avatar,
             last_seen: (!online).then_some(profile.last_active),
             role: None,
-            bot: self.is_bot(profile.user.id).await?,
+            bot: profile.bot,
             user: profile.user,
         })
     }

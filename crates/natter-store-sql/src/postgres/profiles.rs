@@ -12,8 +12,8 @@ use natter_core::store::{deleted_name_key, DeletedAccount, DELETED_USER_NAME};
 use natter_core::{Refusal, StoreError};
 use tokio_postgres::Row;
 
-const PROFILE_COLUMNS: &str =
-    "u.id, u.name, u.guest, u.display_name, u.status, u.avatar, u.last_active";
+const PROFILE_COLUMNS: &str = "u.id, u.name, u.guest, u.display_name, u.status, u.avatar, \
+     u.last_active, EXISTS (SELECT 1 FROM bots b WHERE b.user_id = u.id)";
 
 fn profile_from(row: &Row) -> Result<Profile, StoreError> {
     Ok(Profile {
@@ -22,6 +22,7 @@ fn profile_from(row: &Row) -> Result<Profile, StoreError> {
         status: col(row, 4)?,
         avatar: col::<Option<String>>(row, 5)?.map(FileId),
         last_active: col(row, 6)?,
+        bot: col(row, 7)?,
     })
 }
 
@@ -59,7 +60,7 @@ pub(super) async fn member_profiles(
     let rows = client.query(&stmt, &[&room.0]).await.map_err(backend)?;
     rows.iter()
         .map(|r| {
-            let role = col::<Option<&str>>(r, 7)?
+            let role = col::<Option<&str>>(r, 8)?
                 .and_then(RoomRole::parse)
                 .unwrap_or_default();
             Ok((profile_from(r)?, role))

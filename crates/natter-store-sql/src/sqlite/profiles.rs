@@ -11,8 +11,8 @@ use natter_core::store::{deleted_name_key, DeletedAccount, DELETED_USER_NAME};
 use natter_core::{Refusal, StoreError};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-const PROFILE_COLUMNS: &str =
-    "u.id, u.name, u.guest, u.display_name, u.status, u.avatar, u.last_active";
+const PROFILE_COLUMNS: &str = "u.id, u.name, u.guest, u.display_name, u.status, u.avatar, \
+     u.last_active, EXISTS (SELECT 1 FROM bots b WHERE b.user_id = u.id)";
 
 fn profile_from(row: &Row<'_>) -> rusqlite::Result<Profile> {
     Ok(Profile {
@@ -21,6 +21,7 @@ fn profile_from(row: &Row<'_>) -> rusqlite::Result<Profile> {
         status: row.get(4)?,
         avatar: row.get::<_, Option<String>>(5)?.map(FileId),
         last_active: row.get(6)?,
+        bot: row.get(7)?,
     })
 }
 
@@ -55,7 +56,7 @@ pub(super) async fn member_profiles(
                 .map_err(backend)?;
             let rows = stmt
                 .query_map([room.0], |r| {
-                    let role = r.get::<_, Option<String>>(7)?;
+                    let role = r.get::<_, Option<String>>(8)?;
                     Ok((
                         profile_from(r)?,
                         role.as_deref().and_then(RoomRole::parse).unwrap_or_default(),

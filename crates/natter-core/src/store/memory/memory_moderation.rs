@@ -182,6 +182,7 @@ impl MemoryData {
             status,
             avatar,
             last_active: self.last_active.get(&user).copied().unwrap_or_default(),
+            bot: self.bots.get(user).is_some(),
         })
     }
 
