@@ -86,47 +86,35 @@ pub async fn bots_and_owners(store: &Arc<dyn Store>, tag: &str) {
         .expect("room")
         .id;
     store.join(room, one.id).await.expect("join");
-    let bot_flags = |profiles: Vec<(Profile, RoomRole)>| -> Vec<(UserId, bool)> {
-        profiles
-            .into_iter()
-            .map(|(p, _)| (p.user.id, p.bot))
-            .collect()
-    };
-    let mut members = bot_flags(store.member_profiles(room).await.expect("members"));
+    let mut members: Vec<(UserId, bool)> = store
+        .member_profiles(room)
+        .await
+        .expect("members")
+        .into_iter()
+        .map(|(p, _)| (p.user.id, p.bot))
+        .collect();
     members.sort();
     assert_eq!(members, vec![(ana.id, false), (one.id, true)]);
-    assert!(
-        store
-            .profile(one.id)
-            .await
-            .expect("profile")
-            .expect("one")
-            .bot
-    );
-    assert!(
-        !store
-            .profile(ana.id)
-            .await
-            .expect("profile")
-            .expect("ana")
-            .bot
-    );
+    assert!(profile_says_bot(store, one.id).await);
+    assert!(!profile_says_bot(store, ana.id).await);
     assert!(store.remove_bot(one.id).await.expect("remove"));
     assert!(!store.remove_bot(one.id).await.expect("again"));
     assert!(store.bot(one.id).await.expect("bot").is_none());
-    assert!(
-        !store
-            .profile(one.id)
-            .await
-            .expect("profile")
-            .expect("one")
-            .bot,
-        "no longer a bot"
-    );
+    assert!(!profile_says_bot(store, one.id).await, "no longer a bot");
     assert!(
         store.user_by_name(&one.name).await.expect("user").is_some(),
         "the user row stays"
     );
+}
+
+/// Whether `user`'s stored profile says it is a bot.
+async fn profile_says_bot(store: &Arc<dyn Store>, user: UserId) -> bool {
+    store
+        .profile(user)
+        .await
+        .expect("profile")
+        .expect("a profile")
+        .bot
 }
 
 /// Tokens are found by hash with their bot (scope and hook room as stored); a hash is used
