@@ -135,7 +135,10 @@ pub trait Broker: Send + Sync + 'static {
     fn set_handler(&self, handler: Weak<dyn BusHandler>);
     /// Sends an event to every node subscribed to its topic (this one included).
     async fn publish(&self, event: BusEvent) -> Result<(), BrokerError>;
-    /// Start receiving a topic's events. Non-blocking; calls are applied in order.
+    /// Start receiving a topic's events. Non-blocking; calls are applied in order. An event
+    /// this node publishes after `subscribe` returns comes back to it (a backend whose
+    /// subscriptions take effect later makes such a publish wait for it, within its timeout):
+    /// a room created here and joined at once must show the join to its creator.
     fn subscribe(&self, topic: Topic);
     /// Stop receiving a topic's events.
     fn unsubscribe(&self, topic: Topic);

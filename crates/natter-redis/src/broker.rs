@@ -12,9 +12,9 @@ use natter_core::broker::{Broker, BusEvent, BusHandler, Topic};
 use natter_core::model::User;
 use natter_core::BrokerError;
 use redis::aio::ConnectionManagerConfig;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -56,6 +56,10 @@ impl RedisBroker {
             presence_dirty: AtomicBool::new(false),
             rooms: Mutex::default(),
             peers: Mutex::default(),
+            pending: Mutex::default(),
+            pending_count: AtomicUsize::new(0),
+            confirmed: Notify::new(),
+            subscriber_down: AtomicBool::new(false),
             scripts: Scripts {
                 heartbeat: presence::heartbeat(),
                 up: presence::up(),
@@ -120,7 +124,15 @@ impl Broker for RedisBroker {
         if let Topic::Room(room) = topic {
             lock(&self.shared.rooms).insert(room);
         }
-        let _ = self.subscriptions.send(SubCommand::Subscribe(topic));
+        self.shared.subscribing(topic);
+        if self
+            .subscriptions
+            .send(SubCommand::Subscribe(topic))
+            .is_err()
+        {
+            // The subscriber has stopped (the broker is shutting down): nothing will confirm.
+            self.shared.subscribed([&topic]);
+        }
     }
 
     fn unsubscribe(&self, topic: Topic) {

@@ -3,6 +3,7 @@
 //! a script reports as come or gone. Each payload is the event's JSON with the time it was
 //! published beside it (`published_us`), from which receivers measure the broker's lag.
 
+use crate::settings::REDIS_TIMEOUT;
 use crate::shared::{backend, Shared};
 use natter_core::broker::BusEvent;
 use natter_core::model::User;
@@ -21,6 +22,7 @@ impl Shared {
     /// Publishes an event, trying twice: a connection found broken by the first attempt is
     /// replaced for the second. (A repeat is harmless: sessions skip messages they have.)
     pub(crate) async fn publish(&self, event: &BusEvent) -> Result<(), BrokerError> {
+        self.until_subscribed(event.topic(), REDIS_TIMEOUT).await;
         match self.publish_once(event).await {
             Ok(()) => Ok(()),
             Err(_) => self.publish_once(event).await,

@@ -9,9 +9,10 @@ use natter_core::BrokerError;
 use redis::aio::ConnectionManager;
 use redis::{Msg, Script};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 pub(crate) fn backend(e: impl std::fmt::Display) -> BrokerError {
     BrokerError::Backend(e.to_string())
@@ -46,6 +47,17 @@ pub(crate) struct Shared {
     pub(crate) rooms: Mutex<HashSet<RoomId>>,
     /// The nodes registered at the last heartbeat: one gone since died or left.
     pub(crate) peers: Mutex<HashSet<String>>,
+    /// Topics this node asked to subscribe to and Redis has not yet confirmed. A publish to
+    /// one of them waits for the confirmation (see [`Shared::until_subscribed`]).
+    pub(crate) pending: Mutex<HashSet<Topic>>,
+    /// How many topics `pending` holds, read without its lock on every publish.
+    pub(crate) pending_count: AtomicUsize,
+    /// Woken when topics leave `pending`.
+    pub(crate) confirmed: Notify,
+    /// The subscriber lost its connection, or could not connect, and has not subscribed
+    /// again yet. Meanwhile nothing confirms a subscription and publishes do not wait for
+    /// one (the reconnection catches rooms up from the store).
+    pub(crate) subscriber_down: AtomicBool,
 }
 
 /// Microseconds since the Unix epoch, now (0 if the clock is before it).
@@ -71,6 +83,60 @@ fn lag_of(payload: &[u8]) -> Option<Duration> {
 }
 
 impl Shared {
+    /// This node asked to subscribe to `topic`: until Redis confirms it, this node's
+    /// publishes to it wait.
+    pub(crate) fn subscribing(&self, topic: Topic) {
+        if lock(&self.pending).insert(topic) {
+            self.pending_count.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Redis confirmed the subscriptions to `topics` (or this node no longer wants them):
+    /// publishes waiting on them go ahead.
+    pub(crate) fn subscribed<'a>(&self, topics: impl IntoIterator<Item = &'a Topic>) {
+        let mut removed = 0;
+        {
+            let mut pending = lock(&self.pending);
+            if pending.is_empty() {
+                return;
+            }
+            for topic in topics {
+                if pending.remove(topic) {
+                    removed += 1;
+                }
+            }
+        }
+        if removed > 0 {
+            self.pending_count.fetch_sub(removed, Ordering::AcqRel);
+            self.confirmed.notify_waiters();
+        }
+    }
+
+    /// Waits until this node's subscription to `topic` is in effect, if it asked for one
+    /// that Redis has not confirmed yet; at most `limit`. Without this, an event this node
+    /// publishes right after subscribing (a room created here and joined at once) can reach
+    /// Redis before the SUBSCRIBE does, and this node's own sessions would never see it.
+    pub(crate) async fn until_subscribed(&self, topic: Topic, limit: Duration) {
+        if self.pending_count.load(Ordering::Acquire) == 0
+            || self.subscriber_down.load(Ordering::Acquire)
+        {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.confirmed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !lock(&self.pending).contains(&topic) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                tracing::warn!(channel = %self.channel(topic), "publishing before redis confirmed this node's subscription");
+                return;
+            }
+        }
+    }
+
     pub(crate) fn key(&self, rest: &str) -> String {
         format!("{}{rest}", self.settings.prefix)
     }

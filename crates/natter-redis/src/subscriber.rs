@@ -10,6 +10,7 @@ use natter_core::model::RoomId;
 use natter_core::BrokerError;
 use redis::aio::PubSubSink;
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -62,6 +63,7 @@ pub(crate) async fn run_subscriber(
         let pubsub = match pubsub {
             Ok(Ok(pubsub)) => pubsub,
             failed => {
+                shared.subscriber_down.store(true, Ordering::Release);
                 let error = match failed {
                     Ok(Err(e)) => e.to_string(),
                     _ => "timed out".to_string(),
@@ -91,9 +93,12 @@ pub(crate) async fn run_subscriber(
         if !channels.is_empty() {
             if let Err(e) = sink.subscribe(&channels).await {
                 tracing::warn!(error = %e, "redis subscribe failed");
+                shared.subscriber_down.store(true, Ordering::Release);
                 continue;
             }
         }
+        shared.subscribed(&wanted);
+        shared.subscriber_down.store(false, Ordering::Release);
         if connected_once {
             tracing::info!(
                 topics = wanted.len(),
@@ -133,6 +138,7 @@ pub(crate) async fn run_subscriber(
                 }
             }
         }
+        shared.subscriber_down.store(true, Ordering::Release);
     }
 }
 
@@ -151,10 +157,14 @@ pub(crate) async fn change(
                     .await
                     .map_err(backend)?
                     .map_err(backend)?;
+                // Redis replied: this node's publishes from now on come back to it.
+                shared.subscribed([&topic]);
                 // Messages sent before the subscription took effect did not reach us.
                 if let Topic::Room(room) = topic {
                     shared.missed(vec![room]);
                 }
+            } else {
+                shared.subscribed([&topic]);
             }
         }
         SubCommand::Unsubscribe(topic) => {

@@ -133,6 +133,9 @@ async fn nodes_survive_a_redis_restart() {
     // While Redis is down: publishing fails, presence degrades to this node's users.
     assert!(a.broker.publish(message(room, 1)).await.is_err());
     assert_eq!(a.online_names().await, vec!["ana"]);
+    // A room a subscribes to meanwhile is subscribed when Redis is back (below).
+    let later = RoomId(4);
+    a.broker.subscribe(Topic::Room(later));
     redis.spawn().await;
 
     // Both subscribers come back and ask for the room to be caught up from the store.
@@ -157,6 +160,15 @@ async fn nodes_survive_a_redis_restart() {
         .expect("publish after restart");
     b.expect("message after restart", |s| match s {
         Seen::Event(BusEvent::Message { message }) if message.seq == Seq(2) => Some(()),
+        _ => None,
+    })
+    .await;
+    a.broker
+        .publish(message(later, 1))
+        .await
+        .expect("publish to the room subscribed during the outage");
+    a.expect("the room subscribed during the outage", |s| match s {
+        Seen::Event(BusEvent::Message { message }) if message.room == later => Some(()),
         _ => None,
     })
     .await;

@@ -36,6 +36,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// The rules of each group, in the order the macro stamps them.
 pub const ONE_NODE_RULES: &[&str] = &[
     "published_events_come_back",
+    "a_subscription_holds_for_this_nodes_next_publish",
     "a_rooms_events_arrive_in_publish_order",
     "online_users_are_sorted_by_name",
     "presence_down_takes_a_user_offline_once",
@@ -79,6 +80,7 @@ macro_rules! broker_conformance {
     (@group $module:ident, $make:expr, one_node) => {
         $crate::broker_conformance!(@rules $module, $make;
             published_events_come_back,
+            a_subscription_holds_for_this_nodes_next_publish,
             a_rooms_events_arrive_in_publish_order,
             online_users_are_sorted_by_name,
             presence_down_takes_a_user_offline_once,
@@ -317,6 +319,53 @@ pub async fn published_events_come_back(bus: &impl BrokerBus) {
             })
             .await;
         kinds.push(kind);
+    }
+    node.broker.shutdown().await;
+}
+
+/// A subscription is in effect for this node's own publishes as soon as `subscribe` returns:
+/// a room created here and joined at once (its `member_joined` published right after the
+/// node subscribed) reaches the creator, who is on this node. Each of 20 fresh rooms and 20
+/// fresh users is published to straight after its subscription, with no wait between.
+pub async fn a_subscription_holds_for_this_nodes_next_publish(bus: &impl BrokerBus) {
+    let mut node = BrokerNode::new(bus.node().await);
+    let bob = user(2, "bob");
+    for n in 1..=20 {
+        let room = RoomId(1000 + n);
+        node.broker.subscribe(Topic::Room(room));
+        node.broker
+            .publish(BusEvent::MemberJoined {
+                room,
+                user: bob.clone(),
+                member_count: 2,
+            })
+            .await
+            .expect("publish");
+        node.expect(
+            &format!("member_joined of fresh room {room}"),
+            |s| match s {
+                Seen::Event(BusEvent::MemberJoined { room: r, .. }) if *r == room => Some(()),
+                _ => None,
+            },
+        )
+        .await;
+        let someone = UserId(2000 + n);
+        node.broker.subscribe(Topic::User(someone));
+        node.broker
+            .publish(BusEvent::RoomRemoved {
+                user: someone,
+                room,
+            })
+            .await
+            .expect("publish");
+        node.expect(
+            &format!("room_removed of fresh user {someone}"),
+            |s| match s {
+                Seen::Event(BusEvent::RoomRemoved { user, .. }) if *user == someone => Some(()),
+                _ => None,
+            },
+        )
+        .await;
     }
     node.broker.shutdown().await;
 }
