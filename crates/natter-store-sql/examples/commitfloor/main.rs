@@ -5,8 +5,10 @@
 //! work `bench/peers/floor` does.
 //!
 //! `cargo run --release -p natter-store-sql --example commitfloor -- [--commits 4000]
-//! [--rate 500] [--synchronous full|normal] [--natter-rows] [--dir DIR]`; pin it like the
-//! server (`taskset -c 0`). Prints CPU µs per commit (user, system) from `/proc/self/stat`.
+//! [--rate 500] [--batch 1] [--synchronous full|normal] [--natter-rows] [--dir DIR]`; pin it
+//! like the server (`taskset -c 0`). Prints CPU µs per commit and per row (user, system)
+//! from `/proc/self/stat`. `--batch N` puts N rows in each commit, as group commit does at
+//! load (`--rate` stays commits per second).
 //! `--natter-rows` writes what Natter's writer writes for a plain message instead (its
 //! `messages` row with the two unique indexes, and the room's `last_seq`), still one
 //! transaction per message on one thread: the difference to Natter's own figure is the
@@ -41,6 +43,7 @@ fn main() -> Result<(), String> {
     let mut sync = "FULL".to_string();
     let mut dir: Option<std::path::PathBuf> = None;
     let mut natter_rows = false;
+    let mut batch = 1u64;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
@@ -50,8 +53,12 @@ fn main() -> Result<(), String> {
             "--synchronous" => sync = value()?.to_uppercase(),
             "--dir" => dir = Some(value()?.into()),
             "--natter-rows" => natter_rows = true,
+            "--batch" => batch = value()?.parse().map_err(|e| format!("--batch: {e}"))?,
             other => return Err(format!("unknown argument {other}")),
         }
+    }
+    if batch == 0 {
+        return Err("--batch is at least 1".into());
     }
     if sync != "FULL" && sync != "NORMAL" {
         return Err("--synchronous is full or normal".into());
@@ -83,46 +90,56 @@ fn main() -> Result<(), String> {
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        let room = (i % 100) as i64;
         conn.execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| e.to_string())?;
-        let seq = (i / 100) as i64 + 1;
-        if natter_rows {
-            // A sender per room member (10 to a room), a client id per message.
-            let sender = room * 10 + (i % 10) as i64;
-            conn.prepare_cached(
-                "INSERT INTO messages (room_id, seq, sender_id, body, client_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 0)
-                 ON CONFLICT (sender_id, room_id, client_id) DO NOTHING RETURNING id",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![room, seq, sender, body, format!("c-{i}")], |r| {
-                    r.get::<_, i64>(0)
-                })
-            })
-            .map_err(|e| e.to_string())?;
-            conn.prepare_cached("UPDATE rooms SET last_seq = ?2 WHERE id = ?1")
-                .and_then(|mut s| s.execute(params![room, seq]))
-                .map_err(|e| e.to_string())?;
-        } else {
-            conn.prepare_cached("INSERT INTO m (room, seq, body) VALUES (?1, ?2, ?3)")
-                .and_then(|mut s| s.execute(params![room, seq, body]))
-                .map_err(|e| e.to_string())?;
+        for row in i * batch..(i + 1) * batch {
+            insert(&conn, row, natter_rows, &body)?;
         }
         conn.execute_batch("COMMIT").map_err(|e| e.to_string())?;
     }
     let elapsed = started.elapsed();
     let (u1, s1) = cpu_ticks()?;
     // Clock ticks are 10 ms on Linux (USER_HZ = 100).
-    let per = |ticks: u64| ticks as f64 * 10_000.0 / commits as f64;
+    let per = |ticks: u64, n: u64| ticks as f64 * 10_000.0 / n as f64;
+    let rows = commits * batch;
     println!(
-        "commits {commits} in {:.1} s (synchronous {sync}{}): CPU {:.1} us per commit \
-         (user {:.1}, system {:.1})",
+        "commits {commits} of {batch} row(s) in {:.1} s (synchronous {sync}{}): CPU {:.1} us \
+         per commit, {:.1} us per row (user {:.1}, system {:.1})",
         elapsed.as_secs_f64(),
         if natter_rows { ", Natter's rows" } else { "" },
-        per((u1 - u0) + (s1 - s0)),
-        per(u1 - u0),
-        per(s1 - s0)
+        per((u1 - u0) + (s1 - s0), commits),
+        per((u1 - u0) + (s1 - s0), rows),
+        per(u1 - u0, rows),
+        per(s1 - s0, rows)
     );
+    Ok(())
+}
+
+/// Row `i` (of all commits): into room `i % 100`, its seq the room's next.
+fn insert(conn: &Connection, i: u64, natter_rows: bool, body: &str) -> Result<(), String> {
+    let room = (i % 100) as i64;
+    let seq = (i / 100) as i64 + 1;
+    if natter_rows {
+        // A sender per room member (10 to a room), a client id per message.
+        let sender = room * 10 + (i % 10) as i64;
+        conn.prepare_cached(
+            "INSERT INTO messages (room_id, seq, sender_id, body, client_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 0)
+             ON CONFLICT (sender_id, room_id, client_id) DO NOTHING RETURNING id",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![room, seq, sender, body, format!("c-{i}")], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .map_err(|e| e.to_string())?;
+        conn.prepare_cached("UPDATE rooms SET last_seq = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![room, seq]))
+            .map_err(|e| e.to_string())?;
+    } else {
+        conn.prepare_cached("INSERT INTO m (room, seq, body) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![room, seq, body]))
+            .map_err(|e| e.to_string())?;
+    }
     Ok(())
 }

@@ -384,3 +384,74 @@ fn a_failed_index_pass_waits_before_the_next() {
     assert_eq!(waiting, 3);
     assert!(writer.unindexed.load(Ordering::Acquire));
 }
+
+/// A linger long enough that a test relying on it ending early would hang visibly.
+const LONG: Linger = Linger {
+    after: 4,
+    wait: Duration::from_secs(20),
+    jobs: 64,
+};
+
+#[test]
+fn a_quiet_writer_commits_at_once() {
+    // The last batch held one job: the next is what is queued, with no wait for more, even
+    // though the sender is still there and the linger is long.
+    let (tx, rx) = mpsc::channel();
+    let (job, _reply) = append(1, 1, "a");
+    let started = Instant::now();
+    let batch = gather(&rx, Some(job), 1, LONG);
+    assert_eq!(batch.len(), 1);
+    assert!(
+        started.elapsed() < LONG.wait,
+        "a batch after a batch of one waited"
+    );
+    drop(tx);
+}
+
+#[test]
+fn a_busy_writer_gathers_what_arrives_up_to_its_limit() {
+    // The last batch held 8 jobs: the writer waits for more, and commits as soon as the
+    // batch holds `jobs` (here long before the linger ends). The channel has no buffer, so
+    // every job after the first arrives while the writer waits, not before it looks.
+    let (tx, rx) = mpsc::sync_channel(0);
+    let (first, _r) = append(1, 1, "first");
+    let sender = std::thread::spawn(move || {
+        let mut replies = Vec::new();
+        for i in 0..100 {
+            let (job, reply) = append(1, 1, &format!("late {i}"));
+            if tx.send(job).is_err() {
+                break;
+            }
+            replies.push(reply);
+        }
+        replies
+    });
+    let batch = gather(&rx, Some(first), 8, LONG);
+    assert_eq!(batch.len(), LONG.jobs, "a busy batch");
+    drop(rx);
+    sender.join().unwrap();
+}
+
+#[test]
+fn a_busy_writer_stops_waiting_when_the_store_closes() {
+    // Lingering after a batch of 8, with fewer jobs than its limit: the store's sender going
+    // away ends the wait, and the batch is what arrived.
+    let (tx, rx) = mpsc::sync_channel(0);
+    let (first, _r) = append(1, 1, "first");
+    let sender = std::thread::spawn(move || {
+        let (job, reply) = append(1, 1, "late");
+        tx.send(job).unwrap();
+        reply
+    });
+    let batch = gather(&rx, Some(first), 8, LONG);
+    assert_eq!(batch.len(), 2);
+    let _reply = sender.join().unwrap();
+}
+
+#[test]
+fn an_index_pass_gathers_nothing() {
+    let (tx, rx) = mpsc::channel();
+    let (job, _reply) = append(1, 1, "a");
+    tx.send(job).unwrap();
+    assert!(gather(&rx, None, 8, LONG).is_empty());
+}
