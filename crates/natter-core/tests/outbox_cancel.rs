@@ -178,6 +178,9 @@ impl Store for SlowReads {
     async fn file(&self, id: &FileId) -> Result<Option<StoredFile>, StoreError> {
         self.inner.file(id).await
     }
+    async fn files(&self, ids: &[FileId]) -> Result<Vec<StoredFile>, StoreError> {
+        self.inner.files(ids).await
+    }
     async fn file_bytes_of(&self, u: UserId) -> Result<u64, StoreError> {
         self.inner.file_bytes_of(u).await
     }

@@ -552,16 +552,24 @@ async fn profiles_carry_a_display_name_status_and_avatar_anyone_signed_in_may_se
     let mut carol_ws = Client::connect(server.addr, &carol_token, None).await;
     carol_ws.ok("room.join", json!({"room": room})).await;
     drop(carol_ws);
+    // Two members with avatars and one without: each row carries its own.
+    bob.ok("profile.update", json!({"avatar": bobs["id"]}))
+        .await;
     let members = bob.ok("room.members", json!({"room": room})).await["members"].clone();
-    let ana_row = members
-        .as_array()
-        .expect("members")
-        .iter()
-        .find(|m| m["user"]["id"] == ana.id())
-        .cloned()
-        .expect("ana");
+    let row_of = |id: i64| {
+        members
+            .as_array()
+            .expect("members")
+            .iter()
+            .find(|m| m["user"]["id"] == id)
+            .cloned()
+            .expect("member")
+    };
+    let ana_row = row_of(ana.id());
     assert_eq!(ana_row["display_name"], "Ana Lima");
     assert_eq!(ana_row["avatar"]["id"], picture["id"]);
+    assert_eq!(row_of(bob.id())["avatar"]["id"], bobs["id"]);
+    assert!(row_of(carol["id"].as_i64().expect("carol's id"))["avatar"].is_null());
     // Removing the avatar takes the file's public view with it.
     ana.ok("profile.update", json!({"avatar": null})).await;
     assert_eq!(status_of(&server, &url, Some(&bob.token)).await, 404);

@@ -501,7 +501,8 @@ pub async fn group_dms(store: &Arc<dyn Store>, tag: &str) {
     assert!(!store.is_member(group.id, carol.id).await.expect("member"));
 }
 
-/// Profiles: set and read back, `None` leaves a field as it is; an avatar is the user's own
+/// Profiles: set and read back, `None` leaves a field as it is; file records read several at
+/// once (unknown ids left out); an avatar is the user's own
 /// image upload (else `Refused(UnknownFile)`, nothing changed); the sweep keeps an avatar's
 /// file however old, and lets it go once it is no one's avatar.
 pub async fn profiles(store: &Arc<dyn Store>, tag: &str) {
@@ -527,6 +528,23 @@ pub async fn profiles(store: &Arc<dyn Store>, tag: &str) {
     for f in [&picture, &text, &bobs] {
         store.create_file(f.clone()).await.expect("file");
     }
+    // Several records at once (a member list's avatars): the known ones, unknown ids left out.
+    let mut found: Vec<FileId> = store
+        .files(&[picture.id.clone(), FileId::random(), bobs.id.clone()])
+        .await
+        .expect("files")
+        .into_iter()
+        .map(|f| {
+            let want = if f.id == picture.id { &picture } else { &bobs };
+            assert_eq!(&f, want, "a record read in a list is as stored");
+            f.id
+        })
+        .collect();
+    found.sort();
+    let mut want = vec![picture.id.clone(), bobs.id.clone()];
+    want.sort();
+    assert_eq!(found, want);
+    assert!(store.files(&[]).await.expect("no files").is_empty());
     let set = |update: ProfileUpdate| async move { store.set_profile(ana.id, update).await };
     for bad in [&text, &bobs] {
         let refused = set(ProfileUpdate {

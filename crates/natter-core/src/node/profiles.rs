@@ -26,6 +26,25 @@ fn check_line(field: &str, text: &str, max: usize) -> Result<String, ChatError> 
     Ok(text.to_string())
 }
 
+/// A stored profile as clients see it, given its avatar's record (looked up by the caller:
+/// one at a time, or a member list's all at once): "last seen" only for someone offline.
+pub(crate) fn member_view(
+    profile: Profile,
+    online: bool,
+    avatar: Option<crate::files::StoredFile>,
+) -> MemberView {
+    MemberView {
+        online,
+        display_name: profile.display_name,
+        status: profile.status,
+        avatar: avatar.map(|f| f.info()),
+        last_seen: (!online).then_some(profile.last_active),
+        role: None,
+        bot: profile.bot,
+        user: profile.user,
+    }
+}
+
 impl Node {
     /// A stored profile as clients see it: the avatar's file info, and "last seen" only for
     /// someone offline.
@@ -35,19 +54,10 @@ impl Node {
         online: bool,
     ) -> Result<MemberView, ChatError> {
         let avatar = match &profile.avatar {
-            Some(id) => self.store.file(id).await?.map(|f| f.info()),
+            Some(id) => self.store.file(id).await?,
             None => None,
         };
-        Ok(MemberView {
-            online,
-            display_name: profile.display_name,
-            status: profile.status,
-            avatar,
-            last_seen: (!online).then_some(profile.last_active),
-            role: None,
-            bot: profile.bot,
-            user: profile.user,
-        })
+        Ok(member_view(profile, online, avatar))
     }
 
     async fn is_online(&self, user: UserId) -> Result<bool, ChatError> {

@@ -5,12 +5,13 @@ use super::Node;
 use crate::accounts;
 use crate::broker::{BusEvent, Topic};
 use crate::error::{ChatError, ErrorCode, StoreError};
+use crate::files::{FileId, StoredFile};
 use crate::metrics::RateLimitKind;
 use crate::model::*;
 use crate::protocol::*;
 use crate::session::{Outbound, SessionHandle};
 use crate::store::name_key;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// A checked `room.list` request.
@@ -290,15 +291,32 @@ impl Node {
             .into_iter()
             .map(|u| u.id)
             .collect();
+        // Every avatar of the list in one store query, not one per member.
+        let avatar_ids: Vec<FileId> = profiles
+            .iter()
+            .filter_map(|(p, _)| p.avatar.clone())
+            .collect();
+        let avatars: HashMap<FileId, StoredFile> = self
+            .store
+            .files(&avatar_ids)
+            .await?
+            .into_iter()
+            .map(|f| (f.id.clone(), f))
+            .collect();
         let mut members = Vec::with_capacity(profiles.len());
         for (profile, role) in profiles {
             let is_online = online.contains(&profile.user.id);
-            let mut member = self.profile_view(profile, is_online).await?;
+            let avatar = profile
+                .avatar
+                .as_ref()
+                .and_then(|id| avatars.get(id).cloned());
+            let mut member = super::profiles::member_view(profile, is_online, avatar);
             if !view.kind.is_direct() {
                 member.role = Some(role);
             }
             members.push(member);
         }
+
         Ok(MembersReply { members }.into())
     }
 

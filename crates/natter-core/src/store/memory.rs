@@ -961,6 +961,11 @@ impl Store for MemoryStore {
         Ok(self.lock()?.files.get(id))
     }
 
+    async fn files(&self, ids: &[FileId]) -> Result<Vec<StoredFile>, StoreError> {
+        let state = self.lock()?;
+        Ok(ids.iter().filter_map(|id| state.files.get(id)).collect())
+    }
+
     async fn file_bytes_of(&self, owner: UserId) -> Result<u64, StoreError> {
         Ok(self.lock()?.files.bytes_of(owner))
     }

@@ -303,6 +303,9 @@ pub trait Store: Send + Sync + 'static {
     /// Records an upload; `Conflict` if its id is taken.
     async fn create_file(&self, file: StoredFile) -> Result<(), StoreError>;
     async fn file(&self, id: &FileId) -> Result<Option<StoredFile>, StoreError>;
+    /// The records of those of `ids` that exist, in no particular order (unknown ids are
+    /// left out): a member list's avatars in one query.
+    async fn files(&self, ids: &[FileId]) -> Result<Vec<StoredFile>, StoreError>;
     /// The bytes of the uploads of `owner` still kept (the upload quota counts these).
     async fn file_bytes_of(&self, owner: UserId) -> Result<u64, StoreError>;
     /// The rooms with a message that carries the file (deleted messages carry none).

@@ -158,6 +158,26 @@ pub(super) async fn file(
     one_file(&client, id).await
 }
 
+pub(super) async fn files(
+    store: &PostgresStore,
+    ids: &[FileId],
+) -> Result<Vec<StoredFile>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = ids.iter().map(FileId::as_str).collect();
+    let client = store.client().await?;
+    let sql = format!("SELECT {FILE_COLUMNS} FROM files f WHERE f.id = ANY($1)");
+    let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
+    client
+        .query(&stmt, &[&ids])
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|r| file_from(r, 0))
+        .collect()
+}
+
 pub(super) async fn file_bytes_of(store: &PostgresStore, owner: UserId) -> Result<u64, StoreError> {
     let client = store.client().await?;
     let stmt = client

@@ -141,6 +141,30 @@ pub(super) async fn file(
     store.read(move |conn| one_file(conn, &id)).await
 }
 
+pub(super) async fn files(
+    store: &SqliteStore,
+    ids: &[FileId],
+) -> Result<Vec<StoredFile>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = ids.iter().map(FileId::as_str).collect();
+    let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Backend(e.to_string()))?;
+    store
+        .read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {FILE_COLUMNS} FROM files f
+                 WHERE f.id IN (SELECT value FROM json_each(?1))"
+            ))
+            .map_err(backend)?
+            .query_map([ids], |r| file_from(r, 0))
+            .map_err(backend)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)
+        })
+        .await
+}
+
 pub(super) async fn file_bytes_of(store: &SqliteStore, owner: UserId) -> Result<u64, StoreError> {
     store
         .read(move |conn| {

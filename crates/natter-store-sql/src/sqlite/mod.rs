@@ -551,6 +551,10 @@ impl Store for SqliteStore {
         files::file(self, id).await
     }
 
+    async fn files(&self, ids: &[FileId]) -> Result<Vec<StoredFile>, StoreError> {
+        files::files(self, ids).await
+    }
+
     async fn file_bytes_of(&self, owner: UserId) -> Result<u64, StoreError> {
         files::file_bytes_of(self, owner).await
     }
