@@ -390,6 +390,7 @@ const LONG: Linger = Linger {
     after: 4,
     wait: Duration::from_secs(20),
     jobs: 64,
+    slice: Duration::from_micros(200),
 };
 
 #[test]
