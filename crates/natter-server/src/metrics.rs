@@ -281,6 +281,14 @@ pub fn render(state: &AppState) -> String {
         "Time to store a message (Store::append), group commit included.",
         &core.store_append.snapshot(),
     );
+    if let Some(bytes) = state.node.store().wal_bytes() {
+        out.single(
+            "natter_store_wal_bytes",
+            "gauge",
+            "Size of the SQLite write-ahead log file (measured every 250 ms).",
+            bytes,
+        );
+    }
     out.histogram(
         "natter_broker_lag_seconds",
         "From an event's publication to its arrival from the broker (Redis only; node clocks \

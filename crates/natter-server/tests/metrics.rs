@@ -291,6 +291,16 @@ async fn counters_move_by_exactly_what_clients_did() {
         assert_eq!(lag, 0.0);
     }
     assert_eq!(after.get("natter_typing_active", &[]), 1.0);
+    // SQLite's WAL has the migrations and these messages in it; PostgreSQL's WAL is the
+    // database server's, so no such gauge.
+    let wal = after
+        .0
+        .get(&sample_key("natter_store_wal_bytes", std::iter::empty()));
+    if std::env::var("NATTER_TEST_DATABASE").is_ok() {
+        assert_eq!(wal, None);
+    } else {
+        assert!(wal.is_some_and(|&bytes| bytes > 0.0), "{wal:?}");
+    }
     let kind = |k| [("kind", k)];
     assert_eq!(
         moved("natter_rate_limited_total", &kind("room_create")),

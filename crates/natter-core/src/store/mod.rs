@@ -399,6 +399,14 @@ pub trait Store: Send + Sync + 'static {
     /// Finishes pending writes and flushes to disk; later calls fail. Default: nothing to do.
     async fn shutdown(&self) {}
 
+    /// The size in bytes of the store's own write-ahead log on this node's disk, as last
+    /// measured (the `natter_store_wal_bytes` gauge): SQLite's WAL file, measured by its
+    /// checkpointer thread every 250 ms, so asking does no I/O. None for a store without a log
+    /// of its own (in memory; PostgreSQL's WAL belongs to the database server). Default: None.
+    fn wal_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// True if appends take their place in line when first polled (a single writer queue),
     /// so appends started one after another from one task are stored in that order even
     /// while several are in flight. Transports pipeline sends only then. Default: false.

@@ -6,6 +6,7 @@ use super::error::backend;
 use natter_core::StoreError;
 use rusqlite::Connection;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// How often the checkpointer folds the WAL into the database file.
@@ -82,13 +83,28 @@ pub fn add_functions(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-pub(super) fn run_checkpointer(conn: Connection, stop: Arc<std::sync::atomic::AtomicBool>) {
-    use std::sync::atomic::Ordering;
+/// The WAL file of the database at `path` (SQLite names it `<path>-wal`).
+pub(super) fn wal_path(path: &Path) -> std::path::PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    wal.into()
+}
+
+/// Every `CHECKPOINT_EVERY`: a PASSIVE checkpoint, then the WAL file's size into `wal_bytes`
+/// (0 when the file is not there), for the store's `wal_bytes`.
+pub(super) fn run_checkpointer(
+    conn: Connection,
+    wal: std::path::PathBuf,
+    wal_bytes: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) {
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(CHECKPOINT_EVERY);
         // PASSIVE: copies what it can without waiting for (or blocking) the writer.
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "sqlite checkpoint failed");
         }
+        let bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        wal_bytes.store(bytes, Ordering::Relaxed);
     }
 }

@@ -43,7 +43,7 @@ mod unread;
 mod writer;
 
 use async_trait::async_trait;
-use connection::{open_connection, run_checkpointer};
+use connection::{open_connection, run_checkpointer, wal_path};
 use error::backend;
 use migrations::migrate;
 use natter_core::bots::{ApiToken, Bot, NewApiToken, TokenId, TokensOf};
@@ -90,6 +90,11 @@ const READER_MMAP_BYTES: i64 = 1 << 30;
 /// a reader still reads an old snapshot), and the next commit writes the WAL from its start
 /// again: the file stays near 4 MB and its blocks are reused instead of allocated.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 1000;
+/// The WAL file's size kept after it starts over (SQLite's `journal_size_limit`, on the
+/// writer's connection): twice what `WAL_AUTOCHECKPOINT_PAGES` fills, so in steady use the
+/// file is reused, never cut. A WAL that grew past it while a long read held it back (a
+/// backup, `natter migrate`) is cut back to it at the first commit after it starts over.
+const WAL_KEEP_BYTES: u64 = 8 << 20;
 
 pub struct SqliteStore {
     /// The writer thread's queue; None after `shutdown`.
@@ -97,6 +102,8 @@ pub struct SqliteStore {
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Tells the checkpointer thread to stop.
     stop_checkpoints: Arc<std::sync::atomic::AtomicBool>,
+    /// The WAL file's size, as the checkpointer thread last measured it.
+    wal_bytes: Arc<std::sync::atomic::AtomicU64>,
     /// Set by the writer while committed messages may be missing from the search indexes
     /// (see `writer`): a search then asks it to index them first.
     unindexed: Arc<std::sync::atomic::AtomicBool>,
@@ -135,15 +142,21 @@ impl SqliteStore {
         // The checkpointer thread does most of the copying (and its fsyncs) off the writer's
         // path; the writer finishes a pass only once the WAL holds WAL_AUTOCHECKPOINT_PAGES.
         conn.execute_batch(&format!(
-            "PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}"
+            "PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};
+             PRAGMA journal_size_limit = {WAL_KEEP_BYTES};"
         ))
         .map_err(backend)?;
         let checkpointer = open_connection(&path, sync)?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop_checkpoints = stop.clone();
+        let wal = wal_path(&path);
+        let wal_bytes = Arc::new(std::sync::atomic::AtomicU64::new(
+            std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0),
+        ));
+        let measured = wal_bytes.clone();
         std::thread::Builder::new()
             .name("natter-sqlite-ckpt".into())
-            .spawn(move || run_checkpointer(checkpointer, stop_checkpoints))
+            .spawn(move || run_checkpointer(checkpointer, wal, measured, stop_checkpoints))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
@@ -164,6 +177,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
             stop_checkpoints: stop,
+            wal_bytes,
             unindexed,
             readers: Readers::start(readers)?,
             path,
@@ -596,6 +610,10 @@ impl Store for SqliteStore {
 
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
         operations::counts(self).await
+    }
+
+    fn wal_bytes(&self) -> Option<u64> {
+        Some(self.wal_bytes.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     fn keeps_issue_order(&self) -> bool {

@@ -190,5 +190,76 @@ async fn the_wal_starts_over_under_steady_commits() {
         .await
         .expect("read");
     assert_eq!(last, 4_000);
+    // The store reports the file's size (its checkpointer measures it every 250 ms).
+    let file = std::fs::metadata(dir.path().join("w.db-wal"))
+        .expect("the WAL exists")
+        .len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.wal_bytes() != Some(file) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "wal_bytes {:?}, the file {file}",
+            store.wal_bytes()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    store.shutdown().await;
+}
+
+/// A WAL that grew while a long read held it back (a backup, say) is cut back to
+/// `WAL_KEEP_BYTES` once the read ends and the WAL starts over, and the store's `wal_bytes`
+/// follows it down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wal_held_back_by_a_long_read_shrinks_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("r.db");
+    let store = SqliteStore::open(&path, Synchronous::Normal).expect("open");
+    let ana = store.create_user("ana", None, false).await.expect("user");
+    let room = store
+        .create_room("r", ana.id, RoomKind::Public)
+        .await
+        .expect("room")
+        .id;
+    let wal_file = || {
+        std::fs::metadata(dir.path().join("r.db-wal"))
+            .expect("the WAL exists")
+            .len()
+    };
+    // A reader holds a snapshot: no checkpoint can pass it, so the WAL cannot start over.
+    let reader = Connection::open(&path).expect("reader");
+    reader.execute_batch("BEGIN").expect("begin");
+    let seen: i64 = reader
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .expect("read");
+    assert_eq!(seen, 0);
+    let mut n = 0;
+    while wal_file() <= 2 * WAL_KEEP_BYTES {
+        store.append(message(room, &ana, n)).await.expect("append");
+        n += 1;
+    }
+    // The read ends; the next checkpoint completes and the WAL starts over, cut back.
+    reader.execute_batch("COMMIT").expect("end the read");
+    drop(reader);
+    let grown = wal_file();
+    let mut more = 0;
+    while wal_file() > WAL_KEEP_BYTES + 200 * 4_120 {
+        assert!(more < 20_000, "the WAL stayed at {} bytes", wal_file());
+        store
+            .append(message(room, &ana, n + more))
+            .await
+            .expect("append");
+        more += 1;
+    }
+    let file = wal_file();
+    assert!(file < grown, "{file} < {grown}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.wal_bytes() != Some(file) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "wal_bytes {:?}, the file {file}",
+            store.wal_bytes()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     store.shutdown().await;
 }
