@@ -80,13 +80,7 @@ async fn a_full_writer_queue_refuses_at_once_and_what_it_holds_goes_through() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_indexes_follow_each_batch() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(dir.path().join("s.db"), Synchronous::Normal).expect("open");
-    let ana = store.create_user("ana", None, false).await.expect("user");
-    let room = store
-        .create_room("r", ana.id, RoomKind::Public)
-        .await
-        .expect("room")
-        .id;
+    let (store, ana, room) = store_with_room(&dir.path().join("s.db")).await;
     let (user, room_id) = (ana.id.0, room.0);
     store
         .write(move |conn| {
@@ -146,6 +140,31 @@ async fn search_indexes_follow_each_batch() {
     store.shutdown().await;
 }
 
+/// A store at `path` (no fsync) with a user and a room of theirs.
+async fn store_with_room(path: &std::path::Path) -> (SqliteStore, User, RoomId) {
+    let store = SqliteStore::open(path, Synchronous::Normal).expect("open");
+    let ana = store.create_user("ana", None, false).await.expect("user");
+    let room = store
+        .create_room("r", ana.id, RoomKind::Public)
+        .await
+        .expect("room")
+        .id;
+    (store, ana, room)
+}
+
+/// Waits until the store's `wal_bytes` says `file` (its checkpointer measures every 250 ms).
+async fn until_reported(store: &SqliteStore, file: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.wal_bytes() != Some(file) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "wal_bytes {:?}, the file {file}",
+            store.wal_bytes()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Under a steady stream of commits the WAL starts over (ADR 0034): the checkpointer thread's
 /// PASSIVE pass alone never finds a moment without a new commit, so without the writer's own
 /// checkpoint the file grew by ~4 pages per message, without bound. 4,000 messages, one commit
@@ -153,14 +172,7 @@ async fn search_indexes_follow_each_batch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_starts_over_under_steady_commits() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("w.db");
-    let store = SqliteStore::open(&path, Synchronous::Normal).expect("open");
-    let ana = store.create_user("ana", None, false).await.expect("user");
-    let room = store
-        .create_room("r", ana.id, RoomKind::Public)
-        .await
-        .expect("room")
-        .id;
+    let (store, ana, room) = store_with_room(&dir.path().join("w.db")).await;
     let mut wal_pages_max = 0;
     for n in 0..4_000 {
         let appended = store.append(message(room, &ana, n)).await.expect("append");
@@ -194,15 +206,7 @@ async fn the_wal_starts_over_under_steady_commits() {
     let file = std::fs::metadata(dir.path().join("w.db-wal"))
         .expect("the WAL exists")
         .len();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while store.wal_bytes() != Some(file) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "wal_bytes {:?}, the file {file}",
-            store.wal_bytes()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_reported(&store, file).await;
     store.shutdown().await;
 }
 
@@ -213,13 +217,7 @@ async fn the_wal_starts_over_under_steady_commits() {
 async fn a_wal_held_back_by_a_long_read_shrinks_after_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("r.db");
-    let store = SqliteStore::open(&path, Synchronous::Normal).expect("open");
-    let ana = store.create_user("ana", None, false).await.expect("user");
-    let room = store
-        .create_room("r", ana.id, RoomKind::Public)
-        .await
-        .expect("room")
-        .id;
+    let (store, ana, room) = store_with_room(&path).await;
     let wal_file = || {
         std::fs::metadata(dir.path().join("r.db-wal"))
             .expect("the WAL exists")
@@ -252,14 +250,6 @@ async fn a_wal_held_back_by_a_long_read_shrinks_after_it() {
     }
     let file = wal_file();
     assert!(file < grown, "{file} < {grown}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while store.wal_bytes() != Some(file) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "wal_bytes {:?}, the file {file}",
-            store.wal_bytes()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_reported(&store, file).await;
     store.shutdown().await;
 }
