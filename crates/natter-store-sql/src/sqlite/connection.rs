@@ -90,6 +90,11 @@ pub(super) fn wal_path(path: &Path) -> std::path::PathBuf {
     wal.into()
 }
 
+/// The WAL file's size in bytes; 0 when it is not there (yet).
+pub(super) fn wal_size(wal: &Path) -> u64 {
+    std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+}
+
 /// Every `CHECKPOINT_EVERY`: a PASSIVE checkpoint, then the WAL file's size into `wal_bytes`
 /// (0 when the file is not there), for the store's `wal_bytes`.
 pub(super) fn run_checkpointer(
@@ -104,7 +109,6 @@ pub(super) fn run_checkpointer(
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "sqlite checkpoint failed");
         }
-        let bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-        wal_bytes.store(bytes, Ordering::Relaxed);
+        wal_bytes.store(wal_size(&wal), Ordering::Relaxed);
     }
 }

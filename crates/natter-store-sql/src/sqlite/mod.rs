@@ -43,7 +43,7 @@ mod unread;
 mod writer;
 
 use async_trait::async_trait;
-use connection::{open_connection, run_checkpointer, wal_path};
+use connection::{open_connection, run_checkpointer, wal_path, wal_size};
 use error::backend;
 use migrations::migrate;
 use natter_core::bots::{ApiToken, Bot, NewApiToken, TokenId, TokensOf};
@@ -150,9 +150,7 @@ impl SqliteStore {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop_checkpoints = stop.clone();
         let wal = wal_path(&path);
-        let wal_bytes = Arc::new(std::sync::atomic::AtomicU64::new(
-            std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0),
-        ));
+        let wal_bytes = Arc::new(std::sync::atomic::AtomicU64::new(wal_size(&wal)));
         let measured = wal_bytes.clone();
         std::thread::Builder::new()
             .name("natter-sqlite-ckpt".into())

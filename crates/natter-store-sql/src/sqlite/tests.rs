@@ -23,12 +23,7 @@ async fn a_full_writer_queue_refuses_at_once_and_what_it_holds_goes_through() {
         SqliteStore::open_with_queue(dir.path().join("q.db"), Synchronous::Normal, 2)
             .expect("open"),
     );
-    let ana = store.create_user("ana", None, false).await.expect("user");
-    let room = store
-        .create_room("r", ana.id, RoomKind::Public)
-        .await
-        .expect("room")
-        .id;
+    let (ana, room) = user_and_room(&store).await;
 
     // Hold the writer inside a job of its own.
     let (started_tx, started_rx) = std::sync::mpsc::channel();
@@ -140,15 +135,21 @@ async fn search_indexes_follow_each_batch() {
     store.shutdown().await;
 }
 
-/// A store at `path` (no fsync) with a user and a room of theirs.
-async fn store_with_room(path: &std::path::Path) -> (SqliteStore, User, RoomId) {
-    let store = SqliteStore::open(path, Synchronous::Normal).expect("open");
+/// A user, "ana", and a room of hers in `store`.
+async fn user_and_room(store: &SqliteStore) -> (User, RoomId) {
     let ana = store.create_user("ana", None, false).await.expect("user");
     let room = store
         .create_room("r", ana.id, RoomKind::Public)
         .await
         .expect("room")
         .id;
+    (ana, room)
+}
+
+/// A store at `path` (no fsync) with `user_and_room`.
+async fn store_with_room(path: &std::path::Path) -> (SqliteStore, User, RoomId) {
+    let store = SqliteStore::open(path, Synchronous::Normal).expect("open");
+    let (ana, room) = user_and_room(&store).await;
     (store, ana, room)
 }
 
