@@ -83,18 +83,43 @@ const READERS: usize = 4;
 /// Address space only; the pages are the OS's file cache, shared, not the process's memory.
 const READER_MMAP_BYTES: i64 = 1 << 30;
 /// WAL pages after which the writer's own commit finishes a checkpoint (SQLite's
-/// `wal_autocheckpoint`, its default). The checkpointer thread copies most pages before that,
-/// but under steady writes a commit always lands during its PASSIVE pass, so the WAL is never
-/// all copied and never starts over: it grew by 33-40 MB a second at 2,500-5,000 messages a
-/// second (ADR 0034). The writer's pass runs between its own commits, so it completes (unless
-/// a reader still reads an old snapshot), and the next commit writes the WAL from its start
-/// again: the file stays near 4 MB and its blocks are reused instead of allocated.
-const WAL_AUTOCHECKPOINT_PAGES: u32 = 1000;
+/// `wal_autocheckpoint`). The checkpointer thread copies pages before that, but under steady
+/// writes a commit always lands during its PASSIVE pass, so the WAL is never all copied and
+/// never starts over: it grew by 33-40 MB a second at 2,500-5,000 messages a second (ADR 0034).
+/// The writer's pass runs between its own commits, so it completes (unless a reader still
+/// reads an old snapshot), and the next commit writes the WAL from its start again: the file
+/// stays near 32 MB and its blocks are reused instead of allocated. 8,000 rather than SQLite's
+/// 1,000: a page written many times between two passes (a room's newest index page, the rooms
+/// table) is copied once, and the pass's own `fsync` comes 8x less often. The writer spent
+/// 15-21% of its time in these passes at 1,000 pages, 3% at 8,000 (ADR 0035).
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 8_000;
 /// The WAL file's size kept after it starts over (SQLite's `journal_size_limit`, on the
 /// writer's connection): twice what `WAL_AUTOCHECKPOINT_PAGES` fills, so in steady use the
 /// file is reused, never cut. A WAL that grew past it while a long read held it back (a
 /// backup, `natter migrate`) is cut back to it at the first commit after it starts over.
-const WAL_KEEP_BYTES: u64 = 8 << 20;
+const WAL_KEEP_BYTES: u64 = 64 << 20;
+
+/// How a store is sized: `Tuning::default()` in Natter; the unit tests shrink it to reach its
+/// limits quickly.
+#[derive(Debug, Clone, Copy)]
+struct Tuning {
+    /// Writes waiting for the writer thread at most (`WRITER_QUEUE`).
+    writer_queue: usize,
+    /// `WAL_AUTOCHECKPOINT_PAGES`.
+    wal_checkpoint_pages: u32,
+    /// `WAL_KEEP_BYTES`.
+    wal_keep_bytes: u64,
+}
+
+impl Default for Tuning {
+    fn default() -> Tuning {
+        Tuning {
+            writer_queue: WRITER_QUEUE,
+            wal_checkpoint_pages: WAL_AUTOCHECKPOINT_PAGES,
+            wal_keep_bytes: WAL_KEEP_BYTES,
+        }
+    }
+}
 
 pub struct SqliteStore {
     /// The writer thread's queue; None after `shutdown`.
@@ -121,14 +146,14 @@ impl Drop for SqliteStore {
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the database file at `path`.
     pub fn open(path: impl AsRef<Path>, sync: Synchronous) -> Result<SqliteStore, StoreError> {
-        Self::open_with_queue(path, sync, WRITER_QUEUE)
+        Self::open_tuned(path, sync, Tuning::default())
     }
 
-    /// `open` with room for `writer_queue` waiting writes.
-    fn open_with_queue(
+    /// `open`, sized by `tuning`.
+    fn open_tuned(
         path: impl AsRef<Path>,
         sync: Synchronous,
-        writer_queue: usize,
+        tuning: Tuning,
     ) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent() {
@@ -142,8 +167,9 @@ impl SqliteStore {
         // The checkpointer thread does most of the copying (and its fsyncs) off the writer's
         // path; the writer finishes a pass only once the WAL holds WAL_AUTOCHECKPOINT_PAGES.
         conn.execute_batch(&format!(
-            "PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};
-             PRAGMA journal_size_limit = {WAL_KEEP_BYTES};"
+            "PRAGMA wal_autocheckpoint = {};
+             PRAGMA journal_size_limit = {};",
+            tuning.wal_checkpoint_pages, tuning.wal_keep_bytes
         ))
         .map_err(backend)?;
         let checkpointer = open_connection(&path, sync)?;
@@ -164,7 +190,7 @@ impl SqliteStore {
                 .map_err(backend)?;
             readers.push(reader);
         }
-        let (tx, rx) = mpsc::sync_channel(writer_queue);
+        let (tx, rx) = mpsc::sync_channel(tuning.writer_queue);
         let unindexed = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let writer = Writer::new(conn, unindexed.clone());
         let thread = std::thread::Builder::new()

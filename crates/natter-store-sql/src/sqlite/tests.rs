@@ -20,8 +20,15 @@ fn message(room: RoomId, sender: &User, n: u32) -> NewMessage {
 async fn a_full_writer_queue_refuses_at_once_and_what_it_holds_goes_through() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(
-        SqliteStore::open_with_queue(dir.path().join("q.db"), Synchronous::Normal, 2)
-            .expect("open"),
+        SqliteStore::open_tuned(
+            dir.path().join("q.db"),
+            Synchronous::Normal,
+            Tuning {
+                writer_queue: 2,
+                ..Tuning::default()
+            },
+        )
+        .expect("open"),
     );
     let (ana, room) = user_and_room(&store).await;
 
@@ -146,9 +153,18 @@ async fn user_and_room(store: &SqliteStore) -> (User, RoomId) {
     (ana, room)
 }
 
-/// A store at `path` (no fsync) with `user_and_room`.
+/// The WAL limits the WAL tests run with: SQLite's default checkpoint (1,000 pages) and an
+/// 8 MB file kept, an eighth of Natter's, so that a test reaches them in a few thousand
+/// messages.
+const SMALL_WAL: Tuning = Tuning {
+    writer_queue: WRITER_QUEUE,
+    wal_checkpoint_pages: 1_000,
+    wal_keep_bytes: 8 << 20,
+};
+
+/// A store at `path` (no fsync, `SMALL_WAL`) with `user_and_room`.
 async fn store_with_room(path: &std::path::Path) -> (SqliteStore, User, RoomId) {
-    let store = SqliteStore::open(path, Synchronous::Normal).expect("open");
+    let store = SqliteStore::open_tuned(path, Synchronous::Normal, SMALL_WAL).expect("open");
     let (ana, room) = user_and_room(&store).await;
     (store, ana, room)
 }
@@ -169,7 +185,8 @@ async fn until_reported(store: &SqliteStore, file: u64) {
 /// Under a steady stream of commits the WAL starts over (ADR 0034): the checkpointer thread's
 /// PASSIVE pass alone never finds a moment without a new commit, so without the writer's own
 /// checkpoint the file grew by ~4 pages per message, without bound. 4,000 messages, one commit
-/// each, write ~16,000 WAL pages (64 MB); the file must stay near `WAL_AUTOCHECKPOINT_PAGES`.
+/// each, write ~16,000 WAL pages (64 MB); the file must stay near the checkpoint's 1,000 pages
+/// (`SMALL_WAL`; Natter's 8,000 works the same way, only later).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_starts_over_under_steady_commits() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -188,7 +205,7 @@ async fn the_wal_starts_over_under_steady_commits() {
     // The writer's pass runs once the WAL holds 1,000 pages; a batch adds a few more before
     // the next commit starts the file over.
     assert!(
-        wal_pages_max <= u64::from(WAL_AUTOCHECKPOINT_PAGES) + 200,
+        wal_pages_max <= u64::from(SMALL_WAL.wal_checkpoint_pages) + 200,
         "the WAL reached {wal_pages_max} pages"
     );
     let last = store
@@ -212,7 +229,7 @@ async fn the_wal_starts_over_under_steady_commits() {
 }
 
 /// A WAL that grew while a long read held it back (a backup, say) is cut back to
-/// `WAL_KEEP_BYTES` once the read ends and the WAL starts over, and the store's `wal_bytes`
+/// the size kept (`SMALL_WAL`'s 8 MB) once the read ends and the WAL starts over, and the store's `wal_bytes`
 /// follows it down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wal_held_back_by_a_long_read_shrinks_after_it() {
@@ -232,7 +249,8 @@ async fn a_wal_held_back_by_a_long_read_shrinks_after_it() {
         .expect("read");
     assert_eq!(seen, 0);
     let mut n = 0;
-    while wal_file() <= 2 * WAL_KEEP_BYTES {
+    let keep = SMALL_WAL.wal_keep_bytes;
+    while wal_file() <= 2 * keep {
         store.append(message(room, &ana, n)).await.expect("append");
         n += 1;
     }
@@ -241,7 +259,7 @@ async fn a_wal_held_back_by_a_long_read_shrinks_after_it() {
     drop(reader);
     let grown = wal_file();
     let mut more = 0;
-    while wal_file() > WAL_KEEP_BYTES + 200 * 4_120 {
+    while wal_file() > keep + 200 * 4_120 {
         assert!(more < 20_000, "the WAL stayed at {} bytes", wal_file());
         store
             .append(message(room, &ana, n + more))
@@ -252,5 +270,28 @@ async fn a_wal_held_back_by_a_long_read_shrinks_after_it() {
     let file = wal_file();
     assert!(file < grown, "{file} < {grown}");
     until_reported(&store, file).await;
+    store.shutdown().await;
+}
+
+/// The store Natter opens gets Natter's WAL limits on its writer's connection (ADR 0035),
+/// not SQLite's defaults (1,000 pages, no size limit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_runs_with_natters_wal_limits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path().join("d.db"), Synchronous::Normal).expect("open");
+    let (pages, keep) = store
+        .write(|conn| {
+            let pages: i64 = conn
+                .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+                .map_err(backend)?;
+            let keep: i64 = conn
+                .query_row("PRAGMA journal_size_limit", [], |r| r.get(0))
+                .map_err(backend)?;
+            Ok((pages, keep))
+        })
+        .await
+        .expect("read the pragmas");
+    assert_eq!(pages, i64::from(WAL_AUTOCHECKPOINT_PAGES));
+    assert_eq!(keep, WAL_KEEP_BYTES as i64);
     store.shutdown().await;
 }
