@@ -6,7 +6,7 @@ use super::error::backend;
 use natter_core::StoreError;
 use rusqlite::Connection;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// How often the checkpointer folds the WAL into the database file.
@@ -96,15 +96,16 @@ pub(super) fn wal_size(wal: &Path) -> u64 {
 }
 
 /// Every `CHECKPOINT_EVERY`: a PASSIVE checkpoint, then the WAL file's size into `wal_bytes`
-/// (0 when the file is not there), for the store's `wal_bytes`.
+/// (0 when the file is not there), for the store's `wal_bytes`. Returns, closing its
+/// connection, as soon as `stop` gets a message or its sender is dropped.
 pub(super) fn run_checkpointer(
     conn: Connection,
     wal: std::path::PathBuf,
     wal_bytes: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
+    stop: std::sync::mpsc::Receiver<()>,
 ) {
-    while !stop.load(Ordering::Acquire) {
-        std::thread::sleep(CHECKPOINT_EVERY);
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY)
+    {
         // PASSIVE: copies what it can without waiting for (or blocking) the writer.
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "sqlite checkpoint failed");

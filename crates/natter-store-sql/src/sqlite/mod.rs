@@ -125,8 +125,9 @@ pub struct SqliteStore {
     /// The writer thread's queue; None after `shutdown`.
     writer: Mutex<Option<mpsc::SyncSender<WriteJob>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Tells the checkpointer thread to stop.
-    stop_checkpoints: Arc<std::sync::atomic::AtomicBool>,
+    /// The checkpointer thread and what stops it (sending, or dropping, the sender); None
+    /// after `shutdown`. Dropped with the store, the sender stops the thread too.
+    checkpointer: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     /// The WAL file's size, as the checkpointer thread last measured it.
     wal_bytes: Arc<std::sync::atomic::AtomicU64>,
     /// Set by the writer while committed messages may be missing from the search indexes
@@ -134,13 +135,6 @@ pub struct SqliteStore {
     unindexed: Arc<std::sync::atomic::AtomicBool>,
     readers: Readers,
     path: PathBuf,
-}
-
-impl Drop for SqliteStore {
-    fn drop(&mut self) {
-        self.stop_checkpoints
-            .store(true, std::sync::atomic::Ordering::Release);
-    }
 }
 
 impl SqliteStore {
@@ -173,14 +167,13 @@ impl SqliteStore {
         ))
         .map_err(backend)?;
         let checkpointer = open_connection(&path, sync)?;
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stop_checkpoints = stop.clone();
+        let (stop, stopped) = mpsc::channel();
         let wal = wal_path(&path);
         let wal_bytes = Arc::new(std::sync::atomic::AtomicU64::new(wal_size(&wal)));
         let measured = wal_bytes.clone();
-        std::thread::Builder::new()
+        let checkpoints = std::thread::Builder::new()
             .name("natter-sqlite-ckpt".into())
-            .spawn(move || run_checkpointer(checkpointer, wal, measured, stop_checkpoints))
+            .spawn(move || run_checkpointer(checkpointer, wal, measured, stopped))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
@@ -200,7 +193,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
-            stop_checkpoints: stop,
+            checkpointer: Mutex::new(Some((stop, checkpoints))),
             wal_bytes,
             unindexed,
             readers: Readers::start(readers)?,
@@ -647,15 +640,27 @@ impl Store for SqliteStore {
     }
 
     async fn shutdown(&self) {
-        self.stop_checkpoints
-            .store(true, std::sync::atomic::Ordering::Release);
-        self.readers.shutdown();
+        // Every connection is closed when this returns, the writer's last: its close finds no
+        // other and folds the WAL into the file and removes it (and the `-shm`), so the data
+        // directory holds only the database once the server has stopped.
+        let checkpointer = self.checkpointer.lock().ok().and_then(|mut c| c.take());
+        let readers = self.readers.shutdown();
         if let Ok(mut writer) = self.writer.lock() {
             writer.take();
         }
-        let thread = self.writer_thread.lock().ok().and_then(|mut t| t.take());
-        if let Some(thread) = thread {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-        }
+        let writer = self.writer_thread.lock().ok().and_then(|mut t| t.take());
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some((stop, thread)) = checkpointer {
+                drop(stop);
+                let _ = thread.join();
+            }
+            for thread in readers {
+                let _ = thread.join();
+            }
+            if let Some(thread) = writer {
+                let _ = thread.join();
+            }
+        })
+        .await;
     }
 }

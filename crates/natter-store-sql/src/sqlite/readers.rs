@@ -18,6 +18,8 @@ pub(super) struct Readers {
     /// The queue; None after `shutdown` (the threads finish what is queued and exit).
     jobs: Mutex<Option<mpsc::Sender<ReadJob>>>,
     places: Arc<Semaphore>,
+    /// The threads; taken by `shutdown`.
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 fn stopped() -> StoreError {
@@ -29,16 +31,20 @@ impl Readers {
     pub(super) fn start(connections: Vec<Connection>) -> Result<Readers, StoreError> {
         let (tx, rx) = mpsc::channel::<ReadJob>();
         let rx = Arc::new(Mutex::new(rx));
+        let mut threads = Vec::with_capacity(connections.len());
         for (i, conn) in connections.into_iter().enumerate() {
             let rx = rx.clone();
-            std::thread::Builder::new()
-                .name(format!("natter-sqlite-read{i}"))
-                .spawn(move || serve(&conn, &rx))
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("natter-sqlite-read{i}"))
+                    .spawn(move || serve(&conn, &rx))
+                    .map_err(|e| StoreError::Backend(e.to_string()))?,
+            );
         }
         Ok(Readers {
             jobs: Mutex::new(Some(tx)),
             places: Arc::new(Semaphore::new(QUEUED_READS)),
+            threads: Mutex::new(threads),
         })
     }
 
@@ -70,11 +76,16 @@ impl Readers {
             .map_err(|_| StoreError::Backend("a sqlite read failed (panicked)".into()))?
     }
 
-    /// Stops taking reads; queued ones still run.
-    pub(super) fn shutdown(&self) {
+    /// Stops taking reads; queued ones still run. Returns the threads, which exit (closing
+    /// their connections) once the queue is empty: the caller may join them.
+    pub(super) fn shutdown(&self) -> Vec<std::thread::JoinHandle<()>> {
         if let Ok(mut jobs) = self.jobs.lock() {
             jobs.take();
         }
+        self.threads
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default()
     }
 }
 

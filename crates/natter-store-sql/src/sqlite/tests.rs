@@ -295,3 +295,46 @@ async fn the_writer_runs_with_natters_wal_limits() {
     assert_eq!(keep, WAL_KEEP_BYTES as i64);
     store.shutdown().await;
 }
+
+/// When `shutdown` returns, every connection is closed and the writer's, the last, has folded
+/// the WAL in: the directory holds the database alone, and the file is complete without it.
+/// (Before, the checkpointer thread closed its connection up to 250 ms later, so the WAL and
+/// `-shm` could still be there; `natter migrate`'s test saw them vanish under it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_shutdown_the_directory_holds_the_database_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("s.db");
+    let (store, ana, room) = store_with_room(&path).await;
+    for n in 0..50 {
+        store.append(message(room, &ana, n)).await.expect("append");
+    }
+    // A read, so the readers' connections are open too.
+    let found = store
+        .read(move |conn| {
+            conn.query_row(
+                "SELECT count(*) FROM messages WHERE room_id = ?1",
+                params![room.0],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(backend)
+        })
+        .await
+        .expect("read");
+    assert_eq!(found, 50);
+    store.shutdown().await;
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["s.db"]);
+    let alone = Connection::open_with_flags(
+        format!("file:{}?immutable=1", path.display()),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )
+    .expect("open the file alone");
+    let stored: i64 = alone
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(stored, 50);
+}
