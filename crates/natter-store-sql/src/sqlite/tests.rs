@@ -228,9 +228,9 @@ async fn the_wal_starts_over_under_steady_commits() {
     store.shutdown().await;
 }
 
-/// A WAL that grew while a long read held it back (a backup, say) is cut back to
-/// the size kept (`SMALL_WAL`'s 8 MB) once the read ends and the WAL starts over, and the store's `wal_bytes`
-/// follows it down.
+/// A WAL that grew while a long read held it back (a backup, say) is cut back to the size
+/// kept (`SMALL_WAL`'s 8 MB) once the read ends and the WAL starts over, and the store's
+/// `wal_bytes` follows it down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wal_held_back_by_a_long_read_shrinks_after_it() {
     let dir = tempfile::tempdir().expect("tempdir");
