@@ -5,10 +5,12 @@
 //! work `bench/peers/floor` does.
 //!
 //! `cargo run --release -p natter-store-sql --example commitfloor -- [--commits 4000]
-//! [--rate 500] [--batch 1] [--synchronous full|normal] [--natter-rows] [--dir DIR]`; pin it
+//! [--rate 500] [--batch 1] [--synchronous full|normal] [--natter-rows] [--checkpoint-pages
+//! 8000] [--dir DIR]`; pin it
 //! like the server (`taskset -c 0`). Prints CPU µs per commit and per row (user, system)
 //! from `/proc/self/stat`. `--batch N` puts N rows in each commit, as group commit does at
-//! load (`--rate` stays commits per second).
+//! load (`--rate` stays commits per second). `--checkpoint-pages` is the WAL's
+//! `wal_autocheckpoint`: Natter's writer uses 8,000 (ADR 0035), SQLite's default is 1,000.
 //! `--natter-rows` writes what Natter's writer writes for a plain message instead (its
 //! `messages` row with the two unique indexes, and the room's `last_seq`), still one
 //! transaction per message on one thread: the difference to Natter's own figure is the
@@ -44,6 +46,7 @@ fn main() -> Result<(), String> {
     let mut dir: Option<std::path::PathBuf> = None;
     let mut natter_rows = false;
     let mut batch = 1u64;
+    let mut checkpoint_pages = 8000u32;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
@@ -54,6 +57,11 @@ fn main() -> Result<(), String> {
             "--dir" => dir = Some(value()?.into()),
             "--natter-rows" => natter_rows = true,
             "--batch" => batch = value()?.parse().map_err(|e| format!("--batch: {e}"))?,
+            "--checkpoint-pages" => {
+                checkpoint_pages = value()?
+                    .parse()
+                    .map_err(|e| format!("--checkpoint-pages: {e}"))?
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -68,6 +76,7 @@ fn main() -> Result<(), String> {
     let conn = Connection::open(tmp.path().join("c.db")).map_err(|e| e.to_string())?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync};
+         PRAGMA wal_autocheckpoint = {checkpoint_pages};
          CREATE TABLE m (id INTEGER PRIMARY KEY, room INTEGER NOT NULL, seq INTEGER NOT NULL,
                          body TEXT NOT NULL);
          CREATE TABLE rooms (id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL);
@@ -103,8 +112,8 @@ fn main() -> Result<(), String> {
     let per = |ticks: u64, n: u64| ticks as f64 * 10_000.0 / n as f64;
     let rows = commits * batch;
     println!(
-        "commits {commits} of {batch} row(s) in {:.1} s (synchronous {sync}{}): CPU {:.1} us \
-         per commit, {:.1} us per row (user {:.1}, system {:.1})",
+        "commits {commits} of {batch} row(s) in {:.1} s (synchronous {sync}{}, checkpoint every \
+         {checkpoint_pages} pages): CPU {:.1} us per commit, {:.1} us per row (user {:.1}, system {:.1})",
         elapsed.as_secs_f64(),
         if natter_rows { ", Natter's rows" } else { "" },
         per((u1 - u0) + (s1 - s0), commits),
@@ -120,8 +129,10 @@ fn insert(conn: &Connection, i: u64, natter_rows: bool, body: &str) -> Result<()
     let room = (i % 100) as i64;
     let seq = (i / 100) as i64 + 1;
     if natter_rows {
-        // A sender per room member (10 to a room), a client id per message.
-        let sender = room * 10 + (i % 10) as i64;
+        // A sender per room member (10 to a room, each room's sends going round them), a
+        // client id per message: 1,000 senders, as in `natter-bench rooms --rooms 100
+        // --clients 10`. (`i % 10` here, as before 7 Dec, is `room % 10`: one sender a room.)
+        let sender = room * 10 + ((i / 100) % 10) as i64;
         conn.prepare_cached(
             "INSERT INTO messages (room_id, seq, sender_id, body, client_id, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, 0)
