@@ -1,8 +1,9 @@
 // bots.test.mjs — "Bots and integrations" in a real browser: make a bot in the account dialog,
 // add it to the open room, make a token (shown once), post with it over the HTTP API
 // (docs/api.md) with fetch, and see the message arrive in the room view like anyone's; then
-// revoke the token in the dialog, and the next post is refused (401). And a room's incoming
-// webhook, added and deleted in its settings dialog.
+// revoke the token in the dialog, and the next post is refused (401). The bot is marked as one
+// on its messages, in the members list and on its profile card. And a room's incoming webhook,
+// added and deleted in its settings dialog.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,6 +75,21 @@ browserSuite('bots and integrations', { timeout: 90000 }, () => {
       .locator('.msg-sender');
     await sender.waitFor({ timeout: WAIT_MS });
     assert.equal((await sender.textContent()).trim(), 'ci-bot');
+    // Marked as a bot: its message (once the room's members, `"bot": true`, are known), its
+    // row in the members list, and its profile card; rita, a person, is not.
+    await page.locator('.msg', { has: page.locator('.msg-text', { hasText: exactly('deployed 1.4') }) })
+      .locator('.msg-meta .bot-tag', { hasText: exactly('bot') }).waitFor({ timeout: WAIT_MS });
+    await page.click('#room-meta');
+    const botRow = page.locator('#members-list .member-row[data-member="ci-bot"]');
+    await botRow.locator('.bot-tag', { hasText: exactly('bot') }).waitFor();
+    assert.equal(await page.locator('#members-list .member-row[data-member="rita"] .bot-tag').count(), 0);
+    await botRow.getByRole('button', { name: /^Profile of ci-bot/ }).click();
+    await page.locator('#profile-card-user', { hasText: exactly('@ci-bot') }).waitFor();
+    await page.locator('#profile-card-bot').waitFor({ state: 'visible' });
+    await page.keyboard.press('Escape');
+    await page.locator('#dlg-profile-card').waitFor({ state: 'hidden' });
+    await page.keyboard.press('Escape');
+    await page.locator('#dlg-members').waitFor({ state: 'hidden' });
     // The same client_id again: the stored message, nothing new.
     assert.equal(await postAs(page, token, 'deployed 1.4', 'deploy-1.4'), 200);
   });

@@ -590,6 +590,8 @@ function onEvent({ type, data }) {
     case Ev.MEMBER_JOINED:
       membersCache.delete(data.room);
       store.setMemberCount(data.room, data.member_count);
+      // The newcomer's profile (display name, picture, whether a bot) for the room on screen.
+      if (data.room === store.currentRoomId) loadProfiles(data.room);
       if (data.user.id !== me?.id) store.addNotice(data.room, `${store.displayName(data.user)} joined`);
       break;
     case Ev.MEMBER_LEFT:

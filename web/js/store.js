@@ -981,7 +981,7 @@ export class Store {
    *  picture): for signatures, so a profile without either rebuilds nothing. */
   personSig(userId) {
     const m = this.profiles.get(userId);
-    return m ? `${m.display_name ?? ''}|${m.avatar?.id ?? ''}` : '|';
+    return m ? `${m.display_name ?? ''}|${m.avatar?.id ?? ''}|${m.bot ? 1 : 0}` : '||0';
   }
 
   /** A room's title for the sidebar and header, with display names for DM and group peers. */
@@ -1081,7 +1081,7 @@ export function roomTitle(info, nameOf = (u) => u.name) {
 
 /** The parts of a Member that change how a person is drawn. */
 function profileSig(m) {
-  return m ? `${m.display_name ?? ''}|${m.avatar?.id ?? ''}|${m.status ?? ''}|${m.online ? 1 : 0}|${m.last_seen ?? ''}` : '';
+  return m ? `${m.display_name ?? ''}|${m.avatar?.id ?? ''}|${m.status ?? ''}|${m.online ? 1 : 0}|${m.last_seen ?? ''}|${m.bot ? 1 : 0}` : '';
 }
 
 /** The message with this seq in `list` (ascending seq), or undefined. */

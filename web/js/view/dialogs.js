@@ -319,6 +319,8 @@ export class Dialogs {
           attrs: { 'aria-label': `Profile of ${shown} (@${m.user.name})` },
           on: { click: () => this.actions.showProfile(m.user) },
         }, shown),
+        // Before the @name, which is what gives way when the row is narrow.
+        m.bot ? h('span', { class: 'bot-tag' }, 'bot') : null,
         shown !== m.user.name ? h('span', { class: 'member-username' }, `@${m.user.name}`) : null,
         self ? h('span', { class: 'you-tag' }, 'you') : null,
         role && role !== 'member' ? h('span', { class: 'role-tag' }, role) : null),

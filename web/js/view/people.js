@@ -155,6 +155,7 @@ export class PeopleView {
     $('profile-card-avatar').replaceChildren(pic);
     $('profile-card-name').textContent = member?.display_name || user.name;
     $('profile-card-user').textContent = `@${user.name}`;
+    $('profile-card-bot').hidden = !member?.bot;
     const status = $('profile-card-status');
     status.textContent = member?.status ?? '';
     status.hidden = !member?.status;
