@@ -977,8 +977,8 @@ export class Store {
     return this.profiles.get(user.id)?.display_name || user.name;
   }
 
-  /** What a profile contributes to how a person is drawn on a message (display name and
-   *  picture): for signatures, so a profile without either rebuilds nothing. */
+  /** What a profile contributes to how a person is drawn on a message (display name,
+   *  picture, the "bot" tag): for signatures, so a profile without any rebuilds nothing. */
   personSig(userId) {
     const m = this.profiles.get(userId);
     return m ? `${m.display_name ?? ''}|${m.avatar?.id ?? ''}|${m.bot ? 1 : 0}` : '||0';

@@ -113,7 +113,8 @@ fn main() -> Result<(), String> {
     let rows = commits * batch;
     println!(
         "commits {commits} of {batch} row(s) in {:.1} s (synchronous {sync}{}, checkpoint every \
-         {checkpoint_pages} pages): CPU {:.1} us per commit, {:.1} us per row (user {:.1}, system {:.1})",
+         {checkpoint_pages} pages): CPU {:.1} us per commit, {:.1} us per row (user {:.1}, \
+         system {:.1})",
         elapsed.as_secs_f64(),
         if natter_rows { ", Natter's rows" } else { "" },
         per((u1 - u0) + (s1 - s0), commits),
@@ -131,7 +132,7 @@ fn insert(conn: &Connection, i: u64, natter_rows: bool, body: &str) -> Result<()
     if natter_rows {
         // A sender per room member (10 to a room, each room's sends going round them), a
         // client id per message: 1,000 senders, as in `natter-bench rooms --rooms 100
-        // --clients 10`. (`i % 10` here, as before 7 Dec, is `room % 10`: one sender a room.)
+        // --clients 10`. (`i % 10` here, as before ADR 0036, was `room % 10`: one a room.)
         let sender = room * 10 + ((i / 100) % 10) as i64;
         conn.prepare_cached(
             "INSERT INTO messages (room_id, seq, sender_id, body, client_id, created_at)
