@@ -121,6 +121,14 @@ browserSuite('resume and exactly-once sends', { timeout: 120000 }, () => {
     await ana.locator('#banner:not([hidden])').waitFor();
     for (const text of ['missed one', 'missed two', 'missed three']) await send(bob, text);
     await waitForMessage(bob, 'missed three');
+    // Someone new joins general meanwhile: a `join` entry of its stream, which the resume brings.
+    const res = await fetch(`${server.url}/api/register`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: 'carol', password: 'correct horse battery' }),
+    });
+    assert.equal(res.status, 201);
+    await bob.locator('#message-list .notice', { hasText: 'carol joined' }).waitFor();
     await send(ana, 'ana wrote this offline');
     await ana.locator('.msg.pending', { hasText: 'ana wrote this offline' }).waitFor();
 
@@ -139,11 +147,17 @@ browserSuite('resume and exactly-once sends', { timeout: 120000 }, () => {
     const auth = relay.frames.filter((f) => f.type === 'auth').at(-1);
     assert.ok(relay.sent.auth > authsBefore);
     assert.equal(typeof auth.data.resume, 'object', 'the reconnect asks to resume');
-    assert.deepEqual(Object.values(auth.data.resume), [1], 'from seq 1, the last message ana had');
+    // general's entries 1 and 2 are ana's and bob's joins; "hello" is 3.
+    assert.deepEqual(Object.values(auth.data.resume), [3], 'from seq 3, the last entry ana had');
 
     const expected = ['hello', 'missed one', 'missed two', 'missed three', 'ana wrote this offline'];
     assert.deepEqual(await uniqueTexts(ana), expected);
     assert.deepEqual(await uniqueTexts(bob), expected);
+    // The join that happened while ana was away shows for her as for bob, once.
+    for (const page of [ana, bob]) {
+      await page.locator('#message-list .notice', { hasText: 'carol joined' }).waitFor();
+      assert.equal(await page.locator('#message-list .notice', { hasText: 'carol joined' }).count(), 1);
+    }
     const sends = relay.frames.filter((f) => f.type === 'message.send' && f.data.body === 'ana wrote this offline');
     assert.equal(sends.length, 1, 'sent once, after the resume');
   });

@@ -397,6 +397,9 @@ for (const transports of [["websocket"], ["polling"]]) {
       s.socket.disconnect();
       assert.equal(await gone, "io client disconnect");
       await roomEvent("room.update", { room: room.id, topic: "Friday" });
+      // Joins and leaves are room events too: bob leaves and comes back while s is away.
+      await b.ok("room.leave", { room: room.id });
+      await b.ok("room.join", { room: room.id });
       await roomEvent("room.role", { room: room.id, user: bob.user.name, role: "moderator" });
       const last = await roomEvent("room.mute", { room: room.id, user: bob.user.name, minutes: 5 });
       const online = await follow(owner, room.id, last.seq);
@@ -405,7 +408,7 @@ for (const transports of [["websocket"], ["polling"]]) {
       await s.inbox.take("auth");
       const resumed = await follow(s, room.id, last.seq);
       assert.deepEqual(resumed, online, "resumed over Socket.IO = stayed online");
-      assert.deepEqual(online.map(([, op]) => op), ["settings", "role", "mute"]);
+      assert.deepEqual(online.map(([, op]) => op), ["settings", "leave", "join", "role", "mute"]);
 
       const kick = await roomEvent("room.kick", { room: room.id, user: user.name });
       const seen = await s.inbox.take("room_event", (d) => d.room === room.id && d.change.op === "kick");

@@ -592,7 +592,7 @@ function onEvent({ type, data }) {
       store.setMemberCount(data.room, data.member_count);
       // The newcomer's profile (display name, picture, whether a bot) for the room on screen.
       if (data.room === store.currentRoomId) loadProfiles(data.room);
-      if (data.user.id !== me?.id) store.addNotice(data.room, `${store.displayName(data.user)} joined`);
+      // The line "bob joined" comes from the room's `join` entry (a `room_event`).
       break;
     case Ev.MEMBER_LEFT:
       membersCache.delete(data.room);
@@ -601,7 +601,6 @@ function onEvent({ type, data }) {
       } else {
         store.setMemberCount(data.room, data.member_count);
         store.removePeer(data.room, data.user.id);
-        store.addNotice(data.room, `${store.displayName(data.user)} left`);
       }
       break;
     case Ev.TYPING:
@@ -616,6 +615,9 @@ function onEvent({ type, data }) {
     case Ev.ROOM_EVENT:
       // A stream entry: it moves the room's `resume` position like a message does.
       store.addMessages(data.room, [data]);
+      // Joins and leaves replayed by `resume` (no `member_joined` or `member_left` came for
+      // them): the members list is asked for again when next shown.
+      if (data.change.op === 'join' || data.change.op === 'leave') membersCache.delete(data.room);
       if ((data.change.op === 'kick' || data.change.op === 'ban') && data.change.user?.id === me?.id) {
         const title = store.room(data.room)?.info.name ?? 'a room';
         const how = data.change.op === 'ban' ? 'banned from' : 'removed from';

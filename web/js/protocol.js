@@ -91,7 +91,7 @@ export function closeNeedsSignIn(code) {
 export const ROLE_RANK = Object.freeze({ member: 0, moderator: 1, owner: 2 });
 export const ADMIN_RANK = 3;
 /** The `change.op`s of room events (`room_event`): stream entries that change the room, not a message. */
-export const ROOM_EVENT_OPS = Object.freeze(['kick', 'ban', 'unban', 'mute', 'unmute', 'role', 'settings']);
+export const ROOM_EVENT_OPS = Object.freeze(['join', 'leave', 'kick', 'ban', 'unban', 'mute', 'unmute', 'role', 'settings']);
 /** The mute lengths the member menu offers (`room.mute` takes 1 to 43200 minutes). */
 export const MUTE_CHOICES = Object.freeze([
   { minutes: 10, label: '10 minutes' },
@@ -115,7 +115,7 @@ export function durationText(ms) {
 }
 
 /**
- * A room event as a line for the timeline: "ana banned bob: spam", "ana muted bob for 10
+ * A room event as a line for the timeline: "bob joined", "ana banned bob: spam", "ana muted bob for 10
  * minutes", "ana made bob a moderator", "ana changed the topic to “…”", "ana archived the room".
  */
 export function describeRoomEvent(entry) {
@@ -124,6 +124,8 @@ export function describeRoomEvent(entry) {
   const who = c.user?.name ?? 'someone';
   const reason = c.reason ? `: ${c.reason}` : '';
   switch (c.op) {
+    case 'join': return `${who} joined`;
+    case 'leave': return `${who} left`;
     case 'kick': return `${by} removed ${who} from the room${reason}`;
     case 'ban': return `${by} banned ${who}${reason}`;
     case 'unban': return `${by} lifted the ban on ${who}`;

@@ -9,7 +9,7 @@ import { ADMIN_RANK, DEFAULT_LIMITS, ROLE_RANK, ROOM_EVENT_OPS } from './protoco
 
 /** A typing state the server never ended (a lost `active: false`) ends by itself after this. */
 const TYPING_FALLBACK_MS = 8000;
-/** Join/leave notices kept per room. */
+/** Room-event lines (joins, leaves, moderation, settings) kept per room. */
 const MAX_NOTICES = 50;
 /** Messages kept in memory (and in the page) per room: past this, the oldest are let go,
  *  down to KEEP_AFTER_TRIM, unless the reader is scrolled up in that room. Scrolling up
@@ -32,7 +32,7 @@ export const KEEP_AFTER_TRIM = 800;
  * @property {object[]} pending   my messages the server has not acknowledged:
  *                                {client_id, body, ts, state: 'sending'|'failed', error,
  *                                files: [FileInfo]}
- * @property {object[]} notices   "ana joined": {key, afterSeq, ts, text}
+ * @property {object[]} notices   room events as timeline lines ("bob joined"): {key, afterSeq, ts, event}
  * @property {Map<number, {user, until}>} typing  user id -> who is typing here, until when
   * @property {boolean} hasNewer   `messages` is a window opened at a linked message (`history`
   *                                `around`): newer messages exist on the server past its end
@@ -77,7 +77,6 @@ export class Store {
     this.listeners = new Set();
     this.dirty = new Set();
     this.flushQueued = false;
-    this.noticeCounter = 0;
     this.typingTimer = 0;
     this.reset();
   }
@@ -859,14 +858,6 @@ export class Store {
       for (const p of room.pending) all.push({ room: room.id, ...p });
     }
     return all;
-  }
-
-  addNotice(roomId, text) {
-    const room = this.rooms.get(roomId);
-    if (!room) return;
-    room.notices.push({ key: `n${++this.noticeCounter}`, afterSeq: room.lastSeq, ts: Date.now(), text });
-    if (room.notices.length > MAX_NOTICES) room.notices.shift();
-    this.changed(`room:${roomId}`);
   }
 
   // ---- read markers --------------------------------------------------------------------------

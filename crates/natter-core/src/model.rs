@@ -352,6 +352,17 @@ pub enum Change {
         emoji: String,
         add: bool,
     },
+    /// Membership (event `room_event`), by the member themself (the entry's sender): `user`
+    /// became a member (joined a public room, accepted an invitation, a new account joining
+    /// `general`, a bot added by its owner).
+    Join {
+        user: User,
+    },
+    /// `user` is no longer a member: left the room, a guest expired, or the account was
+    /// deleted (its name then "deleted user").
+    Leave {
+        user: User,
+    },
     /// Room events (event `room_event`), each by a moderator, owner or admin (the entry's
     /// sender): `user` was removed from the room (they may join again).
     Kick {
@@ -408,12 +419,19 @@ impl Change {
     pub fn is_room_event(&self) -> bool {
         self.target().is_none()
     }
+    /// Whether this is a member joining or leaving of their own accord (not audited: no one
+    /// acted on anyone else).
+    pub fn is_membership(&self) -> bool {
+        matches!(self, Change::Join { .. } | Change::Leave { .. })
+    }
     /// The `op` name on the wire (also the audit log's action).
     pub fn op(&self) -> &'static str {
         match self {
             Change::Edit { .. } => "edit",
             Change::Delete { .. } => "delete",
             Change::React { .. } => "react",
+            Change::Join { .. } => "join",
+            Change::Leave { .. } => "leave",
             Change::Kick { .. } => "kick",
             Change::Ban { .. } => "ban",
             Change::Unban { .. } => "unban",
@@ -426,7 +444,9 @@ impl Change {
     /// The member a room event is about.
     pub fn subject(&self) -> Option<&User> {
         match self {
-            Change::Kick { user, .. }
+            Change::Join { user }
+            | Change::Leave { user }
+            | Change::Kick { user, .. }
             | Change::Ban { user, .. }
             | Change::Unban { user }
             | Change::Mute { user, .. }

@@ -16,7 +16,7 @@ async fn two_users_chat_both_ways() {
     let room = room_with(&mut ana, &mut [&mut bob]).await;
 
     let sent = ana.say(room, "hello bob").await;
-    assert_eq!(sent["seq"], 1);
+    assert_eq!(sent["seq"], 2, "after bob's join, the room's entry 1");
     assert_eq!(sent["sender"]["name"], ana.name());
     assert!(sent["ts"].as_i64().expect("ts") > 1_700_000_000_000);
     let got = bob.event_where("message", |m| m["room"] == room).await;
@@ -28,7 +28,7 @@ async fn two_users_chat_both_ways() {
     );
 
     let reply = bob.say(room, "hi ana").await;
-    assert_eq!(reply["seq"], 2);
+    assert_eq!(reply["seq"], 3);
     let got = ana.event_where("message", |m| m["room"] == room).await;
     assert_eq!(got["body"], "hi ana");
     assert_eq!(got["sender"]["id"], bob.id());
@@ -156,7 +156,10 @@ async fn retried_send_is_stored_once() {
         )
         .await;
     assert_eq!(bobs["duplicate"], false);
-    assert_eq!(bobs["message"]["seq"], 2);
+    assert_eq!(
+        bobs["message"]["seq"], 3,
+        "after bob's join (1) and ana's message (2)"
+    );
 }
 
 #[tokio::test]
@@ -680,8 +683,8 @@ async fn pipelined_requests_keep_their_order() {
         .collect();
     assert_eq!(
         seqs,
-        (1..=50).collect::<Vec<_>>(),
-        "stored in the order sent"
+        (2..=51).collect::<Vec<_>>(),
+        "stored in the order sent (after bob's join, entry 1)"
     );
     let history = &replies[51]["data"]["messages"];
     assert_eq!(
@@ -702,13 +705,14 @@ async fn read_markers_are_shared_by_a_users_devices() {
     let mut laptop = Client::connect(server.addr, &token, None).await;
     let mut bob = server.user("bob").await;
     let room = room_with(&mut bob, &mut [&mut phone]).await;
+    // Entry 1 is the phone's join; the messages are 2, 3 and 4.
     for i in 0..3 {
         bob.say(room, &format!("m{i}")).await;
     }
     assert_eq!(phone.welcome["read"], json!({}), "nothing read yet");
 
-    let reply = phone.ok("room.read", json!({"room": room, "seq": 2})).await;
-    let marker = json!({"room": room, "read_seq": 2, "unread": 1, "mentions": 0});
+    let reply = phone.ok("room.read", json!({"room": room, "seq": 3})).await;
+    let marker = json!({"room": room, "read_seq": 3, "unread": 1, "mentions": 0});
     assert_eq!(reply, marker, "with the count left after it");
     for device in [&mut phone, &mut laptop] {
         let event = device.event_where("room_read", |d| d["room"] == room).await;
@@ -719,15 +723,15 @@ async fn read_markers_are_shared_by_a_users_devices() {
     let back = laptop
         .ok("room.read", json!({"room": room, "seq": 1}))
         .await;
-    assert_eq!(back["read_seq"], 2, "a marker never moves back");
+    assert_eq!(back["read_seq"], 3, "a marker never moves back");
     let past = laptop
         .ok("room.read", json!({"room": room, "seq": 99}))
         .await;
-    assert_eq!(past["read_seq"], 3, "nor past the newest message");
-    phone.event_where("room_read", |d| d["read_seq"] == 3).await;
+    assert_eq!(past["read_seq"], 4, "nor past the newest message");
+    phone.event_where("room_read", |d| d["read_seq"] == 4).await;
 
     let tablet = Client::connect(server.addr, &token, None).await;
-    assert_eq!(tablet.welcome["read"], json!({ room.to_string(): 3 }));
+    assert_eq!(tablet.welcome["read"], json!({ room.to_string(): 4 }));
 
     let general = general(&bob);
     let mut outsider = server.user("out").await;

@@ -313,6 +313,15 @@ async fn three_nodes_share_messages_presence_typing_and_membership() {
     .await;
     cid.ok("room.join", json!({"room": room})).await;
     for c in [&mut ana, &mut bob] {
+        // The join is a stream entry (2: bob's is 1), then `member_joined`.
+        let joined = c
+            .event_where("room_event", |d| {
+                d["room"] == room
+                    && d["change"]["op"] == "join"
+                    && d["change"]["user"]["id"] == cid.id()
+            })
+            .await;
+        assert_eq!(joined["seq"], 2);
         c.event_where("member_joined", |d| {
             d["room"] == room && d["user"]["id"] == cid.id()
         })
@@ -358,7 +367,7 @@ async fn three_nodes_share_messages_presence_typing_and_membership() {
         let seqs = seqs(&got);
         assert_eq!(
             seqs,
-            (1..=total as i64).collect::<Vec<_>>(),
+            (3..total as i64 + 3).collect::<Vec<_>>(),
             "{}: in order, once",
             c.name()
         );
@@ -385,14 +394,15 @@ async fn three_nodes_share_messages_presence_typing_and_membership() {
 
 /// A client that keeps sending and receiving across disconnects: it reconnects through the
 /// proxy, resumes from the last seq it saw, and resends an unanswered send with the same
-/// client id. It checks as it goes that messages arrive in seq order with no gap and no
-/// duplicate.
+/// client id. It checks as it goes that the room's entries (messages, and the joins of the
+/// others) arrive in seq order with no gap and no duplicate.
 struct Chatter {
     name: String,
     token: String,
     room: i64,
-    /// (seq, client_id) of every message received, in arrival order.
-    received: Vec<(i64, String)>,
+    /// (seq, client_id of a message; None for a room event) of every entry received, in
+    /// arrival order.
+    received: Vec<(i64, Option<String>)>,
     reconnects: usize,
 }
 
@@ -525,7 +535,7 @@ impl Chatter {
                     in_flight = None;
                     next_send = tokio::time::Instant::now() + pace;
                 }
-                Some("message") => {
+                Some(kind @ ("message" | "room_event")) => {
                     let m = &frame["data"];
                     if m["room"] != self.room {
                         continue;
@@ -534,11 +544,12 @@ impl Chatter {
                     assert_eq!(
                         seq,
                         self.last_seq() + 1,
-                        "{}: messages in order, none missing, none twice",
+                        "{}: entries in order, none missing, none twice",
                         self.name
                     );
                     let client_id = m["client_id"].as_str().expect("client_id").to_string();
-                    self.received.push((seq, client_id));
+                    self.received
+                        .push((seq, (kind == "message").then_some(client_id)));
                 }
                 _ => {}
             }
@@ -565,7 +576,8 @@ async fn a_node_killed_mid_traffic_loses_and_duplicates_nothing() {
 
     const CHATTERS: usize = 6;
     const SENDS: usize = 30;
-    let total = (CHATTERS * SENDS) as i64;
+    // The room's entries: zed's join, each chatter's join, every send.
+    let total = 1 + CHATTERS as i64 + (CHATTERS * SENDS) as i64;
     let acked = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for i in 0..CHATTERS {
@@ -629,7 +641,7 @@ async fn a_node_killed_mid_traffic_loses_and_duplicates_nothing() {
             "{}: every seq once",
             c.name
         );
-        let ids: HashSet<String> = c.received.iter().map(|m| m.1.clone()).collect();
+        let ids: HashSet<String> = c.received.iter().filter_map(|m| m.1.clone()).collect();
         assert_eq!(ids, sent, "{}: every send arrived, each once", c.name);
     }
     // The store holds each send once.
@@ -675,7 +687,7 @@ async fn a_redis_restart_loses_no_message() {
     let room = room_with(&mut ana, &mut [&mut bob]).await;
     ana.say(room, "before").await;
     for c in [&mut ana, &mut bob] {
-        assert_eq!(c.messages(room, 1).await[0]["seq"], 1);
+        assert_eq!(c.messages(room, 1).await[0]["seq"], 2, "after bob's join");
     }
 
     redis.kill();
@@ -685,7 +697,8 @@ async fn a_redis_restart_loses_no_message() {
         let m = ana.say(room, &format!("during {n}")).await;
         during.insert(m["seq"].as_i64().expect("seq"), m["client_id"].clone());
     }
-    let mut bob_seq = 1;
+    // Entry 1 is bob's join, 2 "before"; the three sent during the outage are 3 to 5.
+    let mut bob_seq = 2;
     // Bob may see none of them yet; he must not see them out of order.
     while let Some(m) = bob
         .try_event_where("message", Duration::from_millis(200), |m| m["room"] == room)
@@ -697,21 +710,21 @@ async fn a_redis_restart_loses_no_message() {
     redis.spawn().await;
 
     // The nodes reconnect and catch their sessions up from the store.
-    for (c, start) in [(&mut bob, bob_seq), (&mut ana, 1)] {
-        let missed = 4 - start;
+    for (c, start) in [(&mut bob, bob_seq), (&mut ana, 2)] {
+        let missed = 5 - start;
         let got = c.messages(room, missed as usize).await;
         let seqs = seqs(&got);
         assert_eq!(
             seqs,
-            ((start + 1)..=4).collect::<Vec<_>>(),
+            ((start + 1)..=5).collect::<Vec<_>>(),
             "{}: recovered",
             c.name()
         );
     }
     // And delivery goes on live.
     let after = ana.say(room, "after").await;
-    assert_eq!(after["seq"], 5);
-    bob.event_where("message", |m| m["seq"] == 5).await;
+    assert_eq!(after["seq"], 6);
+    bob.event_where("message", |m| m["seq"] == 6).await;
     bob.no_event_where("message", Duration::from_millis(300), |m| m["room"] == room)
         .await;
     drop((ana, bob));
@@ -769,7 +782,7 @@ async fn a_redis_restart_loses_no_membership_marker_or_revocation() {
     let added = there
         .event_where("room_added", |d| d["room"]["id"] == room)
         .await;
-    assert_eq!(added["room"]["last_seq"], 1);
+    assert_eq!(added["room"]["last_seq"], 2, "\"first\", then ana's join");
     there
         .event_where("room_read", |d| d["room"] == room && d["read_seq"] == 1)
         .await;
@@ -782,7 +795,7 @@ async fn a_redis_restart_loses_no_membership_marker_or_revocation() {
     bob.say(room, "after the outage").await;
     for c in [&mut here, &mut there] {
         let m = c
-            .event_where("message", |m| m["room"] == room && m["seq"] == 2)
+            .event_where("message", |m| m["room"] == room && m["seq"] == 3)
             .await;
         assert_eq!(m["body"], "after the outage", "{}", c.name());
     }
@@ -837,8 +850,8 @@ async fn a_password_change_revokes_sessions_on_every_node() {
     cluster.finish().await;
 }
 
-/// Edits, deletes, reactions and thread replies made through one node reach a client on the
-/// other live, and a client that was offline resumes on the other node into the same state,
+/// Edits, deletes, reactions, thread replies, joins and leaves made through one node reach a
+/// client on the other live, and a client that was offline resumes on the other node into the same state,
 /// which is also what `history` says (PostgreSQL + Redis, two nodes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_changes_cross_nodes_and_resume_on_another() {
@@ -857,6 +870,8 @@ async fn stream_changes_cross_nodes_and_resume_on_another() {
     let (mut online, mut offline) = (View::default(), View::default());
     online.follow(&mut bob, room, seq(&first)).await;
     offline.follow(&mut carol, room, seq(&first)).await;
+    online.from_here();
+    offline.from_here();
     drop(carol);
 
     let entry = |reply: Value| reply["entry"].clone();
@@ -883,6 +898,10 @@ async fn stream_changes_cross_nodes_and_resume_on_another() {
         .await["message"]
         .clone();
     let doomed = ana.say(room, "doomed").await;
+    // Joins and leaves are stream entries: one through node 0, while carol is away.
+    let mut dave = cluster.user(cluster.node(0), "dave").await;
+    dave.ok("room.join", json!({"room": room})).await;
+    dave.ok("room.leave", json!({"room": room})).await;
     let last = entry(
         ana.ok(
             "message.delete",
@@ -900,6 +919,8 @@ async fn stream_changes_cross_nodes_and_resume_on_another() {
     offline.follow(&mut carol, room, seq(&last)).await;
     assert_eq!(offline.timeline(), online.timeline());
     assert_eq!(offline.thread(seq(&first)), online.thread(seq(&first)));
+    assert_eq!(offline.room, online.room);
+    assert_eq!(online.room.members.get(&dave.id()), Some(&false));
     let current = history_view(&mut carol, room).await;
     assert_eq!(current.timeline(), online.timeline());
     assert_eq!(current.thread(seq(&first)), online.thread(seq(&first)));
@@ -940,6 +961,8 @@ async fn moderation_holds_across_nodes() {
     let (mut online, mut offline) = (View::default(), View::default());
     online.follow(&mut carol, room, seq(&warm)).await;
     offline.follow(&mut dave, room, seq(&warm)).await;
+    online.from_here();
+    offline.from_here();
     drop(dave);
 
     let mute = entry(

@@ -192,6 +192,8 @@ async fn fill(server: &mut TestServer) -> Before {
     let mut bob_view = View::default();
     online.follow(&mut ana, room, seq(&first)).await;
     bob_view.follow(&mut bob, room, seq(&first)).await;
+    online.from_here();
+    bob_view.from_here();
     let bytes = png(64, 48);
     let picture = upload(server, &ana.token, "shot.png", bytes.clone()).await;
     let text = b"plain notes".to_vec();

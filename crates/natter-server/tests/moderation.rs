@@ -44,12 +44,16 @@ async fn room_events_resume_into_the_state_of_an_online_client() {
     let mut bob = server.user("bob").await;
     let mut carol = server.user("carol").await;
     let mut dave = server.user("dave").await;
+    let mut erin = server.user("erin").await;
     let room = room_with(&mut ana, &mut [&mut bob, &mut carol, &mut dave]).await;
     let first = ana.say(room, "zero").await;
     let mut online = View::default();
     let mut offline = View::default();
     online.follow(&mut ana, room, seq(&first)).await;
     offline.follow(&mut carol, room, seq(&first)).await;
+    // The two saw different joins before `first` (ana all three, carol dave's).
+    online.from_here();
+    offline.from_here();
     let carol_token = carol.token.clone();
     drop(carol);
 
@@ -102,6 +106,15 @@ async fn room_events_resume_into_the_state_of_an_online_client() {
         json!({"room": room, "name": unique("renamed")}),
     )
     .await;
+    // A newcomer joins, speaks and leaves: two room events around the message.
+    erin.ok("room.join", json!({"room": room})).await;
+    let hello = erin.say(room, "hi all").await;
+    erin.ok("room.leave", json!({"room": room})).await;
+    let left = erin
+        .event_where("room_event", |e| e["change"]["op"] == "leave")
+        .await;
+    assert_eq!(left["sender"]["id"], id(&erin));
+    assert_eq!(seq(&left), seq(&hello) + 1);
     let last = ana.say(room, "after the storm").await;
     assert!(seq(&last) > seq(&ban));
     online.follow(&mut ana, room, seq(&last)).await;
@@ -120,6 +133,9 @@ async fn room_events_resume_into_the_state_of_an_online_client() {
         Some("moderator")
     );
     assert!(online.room.banned.contains(&id(&dave)));
+    assert_eq!(online.room.members.get(&id(&dave)), Some(&false));
+    assert_eq!(online.room.members.get(&id(&erin)), Some(&false));
+    assert_eq!(online.timeline()[&seq(&hello)].body, "hi all");
 
     // The server's own state agrees with what the stream built.
     let joined = carol.ok("room.join", json!({"room": room})).await["room"].clone();
@@ -148,6 +164,99 @@ async fn room_events_resume_into_the_state_of_an_online_client() {
     assert_eq!(again["duplicate"], true);
     assert_eq!(again["entry"]["seq"], unbanned["entry"]["seq"]);
     dave.ok("room.join", json!({"room": room})).await;
+}
+
+/// Joins and leaves are room events (`join`, `leave`), entries of the stream like messages:
+/// stored with the membership change, seen live and replayed by `resume`, never stored twice (joining
+/// a room one is in, leaving one one is not in), refused for the banned, and not written to
+/// the audit log (no one acted on anyone else).
+#[tokio::test]
+async fn joins_and_leaves_are_entries_of_the_rooms_stream() {
+    let server = TestServer::start().await;
+    let mut admin = server.user("admin").await;
+    let mut ana = server.user("ana").await;
+    let mut bob = server.user("bob").await;
+    let mut carol = server.user("carol").await;
+    let room = room_with(&mut ana, &mut []).await;
+
+    let joined = bob.ok("room.join", json!({"room": room})).await["room"].clone();
+    let entry = ana.event_where("room_event", |e| e["room"] == room).await;
+    assert_eq!(entry["change"]["op"], "join");
+    assert_eq!(entry["change"]["user"]["id"], id(&bob));
+    assert_eq!(entry["sender"]["id"], id(&bob));
+    assert_eq!(entry["body"], "");
+    // The joiner's room already counts its own join; `member_joined` follows the entry.
+    assert_eq!(joined["last_seq"], entry["seq"]);
+    let notice = ana
+        .event_where("member_joined", |e| {
+            e["room"] == room && e["user"]["id"] == id(&bob)
+        })
+        .await;
+    assert_eq!(notice["member_count"], 2);
+
+    // Joining again stores nothing: the room's last seq stays.
+    let again = bob.ok("room.join", json!({"room": room})).await["room"].clone();
+    assert_eq!(again["last_seq"], entry["seq"]);
+    let said = bob.say(room, "hello").await;
+    assert_eq!(seq(&said), seq(&entry) + 1);
+
+    bob.ok("room.leave", json!({"room": room})).await;
+    let left = ana.event_where("room_event", |e| e["room"] == room).await;
+    assert_eq!(left["change"]["op"], "leave");
+    assert_eq!(left["change"]["user"]["id"], id(&bob));
+    assert_eq!(seq(&left), seq(&said) + 1);
+    // The leaver's own connection sees its leave before `room_removed`.
+    let own = bob
+        .event_where("room_event", |e| {
+            e["room"] == room && e["change"]["op"] == "leave"
+        })
+        .await;
+    assert_eq!(own["seq"], left["seq"]);
+    assert_eq!(bob.event("room_removed").await["room"], room);
+    assert_eq!(
+        bob.fails("room.leave", json!({"room": room})).await,
+        "not_member"
+    );
+
+    // A banned user's join is refused and stores nothing.
+    carol.ok("room.join", json!({"room": room})).await;
+    let ban = event(
+        &mut ana,
+        "room.ban",
+        json!({"room": room, "user": carol.name()}),
+    )
+    .await;
+    assert_eq!(
+        carol.fails("room.join", json!({"room": room})).await,
+        "banned"
+    );
+    let last = ana.say(room, "after").await;
+    assert_eq!(seq(&last), seq(&ban) + 1);
+
+    // A resume from the start replays them, in order, as entries.
+    let mut replay = View::default();
+    let mut again = Client::connect(
+        server.addr,
+        &ana.token,
+        Some(json!({ room.to_string(): 0 })),
+    )
+    .await;
+    replay.follow(&mut again, room, seq(&last)).await;
+    let members = [(id(&bob), false), (id(&carol), false)];
+    assert_eq!(replay.room.members, members.into_iter().collect());
+    assert!(replay.room.banned.contains(&id(&carol)));
+    let bodies: Vec<String> = replay.timeline().into_values().map(|m| m.body).collect();
+    assert_eq!(bodies, ["hello", "after"]);
+    // Only the ban is in the audit log.
+    let audit = admin.ok("admin.audit", json!({})).await["entries"].clone();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|a| a["room"] == room)
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["ban"]);
 }
 
 #[tokio::test]
@@ -993,6 +1102,14 @@ async fn an_account_exports_its_data_and_deletes_itself() {
         204
     );
     assert_eq!(bob.closed().await, Some(4003));
+    // The room's stream says so (a `leave` entry), then `member_left`.
+    let entry = ana
+        .event_where("room_event", |e| {
+            e["room"] == room && e["change"]["op"] == "leave"
+        })
+        .await;
+    assert_eq!(entry["change"]["user"]["name"], "deleted user");
+    assert_eq!(entry["sender"]["id"], id(&bob));
     let left = ana.event_where("member_left", |e| e["room"] == room).await;
     assert_eq!(left["user"]["name"], "deleted user");
     // Its messages stay, from "deleted user"; its name is free again; it cannot sign in.

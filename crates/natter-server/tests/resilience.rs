@@ -31,7 +31,8 @@ async fn history_accounts_and_membership_survive_a_restart() {
         .expect("membership survived");
     assert_eq!(
         (r["last_seq"].as_i64(), r["member_count"].as_i64()),
-        (Some(20), Some(2))
+        (Some(21), Some(2)),
+        "bob's join (entry 1) and 20 messages"
     );
     let history = ana.ok("history", json!({"room": room, "limit": 100})).await;
     assert_eq!(history["messages"].as_array().expect("messages"), &sent);
@@ -44,7 +45,7 @@ async fn history_accounts_and_membership_survive_a_restart() {
         .await
         .expect("login");
     assert_eq!(r.status(), 200);
-    assert_eq!(ana.say(room, "after").await["seq"], 21);
+    assert_eq!(ana.say(room, "after").await["seq"], 22);
 }
 
 #[tokio::test]
@@ -57,7 +58,8 @@ async fn resume_delivers_exactly_the_missed_messages() {
         ana.say(room, &format!("seen {i}")).await;
     }
     let seen = bob.messages(room, 5).await;
-    assert_eq!(seen.last().expect("last")["seq"], 5);
+    // Entry 1 is bob's join: the messages are 2 to 6.
+    assert_eq!(seen.last().expect("last")["seq"], 6);
     let bob_token = bob.token.clone();
     drop(bob);
 
@@ -67,7 +69,7 @@ async fn resume_delivers_exactly_the_missed_messages() {
     let mut bob = Client::connect(
         server.addr,
         &bob_token,
-        Some(json!({ room.to_string(): 5 })),
+        Some(json!({ room.to_string(): 6 })),
     )
     .await;
     // Live messages sent while the catch-up is running must not duplicate or reorder it.
@@ -81,7 +83,7 @@ async fn resume_delivers_exactly_the_missed_messages() {
     let seqs = seqs(&got);
     assert_eq!(
         seqs,
-        (6..=320).collect::<Vec<_>>(),
+        (7..=321).collect::<Vec<_>>(),
         "exactly the missed ones, then live, in order"
     );
     bob.no_event("message", Duration::from_millis(300)).await;
@@ -109,22 +111,23 @@ async fn a_client_too_far_behind_gets_the_room_reset_not_replayed() {
         ana.say(busy, &format!("missed {i}")).await;
     }
     ana.say(quiet, "missed").await;
-    let resume = json!({ busy.to_string(): 1, quiet.to_string(): 1 });
+    // Each room's entry 1 is bob's join; "seen" is 2.
+    let resume = json!({ busy.to_string(): 2, quiet.to_string(): 2 });
     let mut bob = Client::connect(server.addr, &bob_token, Some(resume)).await;
     assert_eq!(bob.welcome["reset"], json!([busy]));
     let replayed = bob.messages(quiet, 1).await;
     assert_eq!(
-        replayed[0]["seq"], 2,
+        replayed[0]["seq"], 3,
         "the room within the limit is replayed"
     );
     bob.no_event_where("message", Duration::from_millis(300), |m| m["room"] == busy)
         .await;
     // Its past is there for `history`; its present arrives live.
     let history = bob.ok("history", json!({"room": busy, "limit": 5})).await;
-    assert_eq!(history["messages"][4]["seq"], 12);
+    assert_eq!(history["messages"][4]["seq"], 13);
     ana.say(busy, "live").await;
     let live = bob.event_where("message", |m| m["room"] == busy).await;
-    assert_eq!(live["seq"], 13);
+    assert_eq!(live["seq"], 14);
 }
 
 #[tokio::test]
@@ -176,7 +179,8 @@ async fn a_slow_consumer_is_cut_off_without_delaying_others_and_resumes_without_
     .await;
     let got = slow.messages(room, SENDS).await;
     let seqs = seqs(&got);
-    assert_eq!(seqs, (1..=SENDS as i64).collect::<Vec<_>>());
+    // After bob's and slow's joins (entries 1 and 2).
+    assert_eq!(seqs, (3..SENDS as i64 + 3).collect::<Vec<_>>());
     eprintln!("{SENDS} sends with a stalled consumer took {elapsed:?}; longest {longest:?}");
 }
 
@@ -310,9 +314,11 @@ async fn ten_clients_times_a_thousand_messages_arrive_once_in_order() {
     for t in tasks {
         let received = t.await.expect("client task");
         let seqs: Vec<i64> = received.iter().map(|(s, _)| *s).collect();
+        // After the joins of the nine clients but the room's creator.
+        let joins = CLIENTS as i64 - 1;
         assert_eq!(
             seqs,
-            (1..=(CLIENTS * EACH) as i64).collect::<Vec<_>>(),
+            (joins + 1..=joins + (CLIENTS * EACH) as i64).collect::<Vec<_>>(),
             "every seq once, in order"
         );
         let bodies: Vec<String> = received.iter().map(|(_, b)| b.clone()).collect();

@@ -1,6 +1,6 @@
 //! A room as a client builds it from its stream (docs/protocol.md section 6): messages, the
 //! edits, deletes, reactions and thread replies applied to them, and the room events
-//! (settings, roles, mutes, bans, kicks) applied to the room. Tests compare the view
+//! (joins, leaves, settings, roles, mutes, bans, kicks) applied to the room. Tests compare the view
 //! of a client that stayed online, of one that resumed, and `history`'s current state.
 
 use crate::client::Client;
@@ -31,6 +31,9 @@ pub struct RoomState {
     pub banned: std::collections::BTreeSet<i64>,
     /// Users kicked or banned, in the order it happened.
     pub removed: Vec<i64>,
+    /// Membership as the stream told it, by user id: true after a `join`, false after a
+    /// `leave`, `kick` or `ban` (users the stream said nothing of are absent).
+    pub members: BTreeMap<i64, bool>,
 }
 
 /// One message as shown.
@@ -167,9 +170,21 @@ impl View {
         let user = int(&change["user"]["id"]).unwrap_or_default();
         let text = |v: &Value| v.as_str().map(str::to_string);
         match change["op"].as_str().unwrap_or_default() {
-            "kick" => room.removed.push(user),
+            "join" => {
+                room.members.insert(user, true);
+            }
+            "leave" => {
+                room.members.insert(user, false);
+                room.roles.remove(&user);
+                room.muted.remove(&user);
+            }
+            "kick" => {
+                room.removed.push(user);
+                room.members.insert(user, false);
+            }
             "ban" => {
                 room.removed.push(user);
+                room.members.insert(user, false);
                 room.banned.insert(user);
                 room.muted.remove(&user);
                 room.roles.remove(&user);
@@ -204,6 +219,12 @@ impl View {
             }
             _ => {}
         }
+    }
+
+    /// Forgets the membership the stream told so far: two clients that joined a room at
+    /// different times saw different joins before the point they then follow together from.
+    pub fn from_here(&mut self) {
+        self.room.members.clear();
     }
 
     /// The room's timeline as the client shows it: messages not only in a thread.

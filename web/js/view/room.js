@@ -297,7 +297,7 @@ export class RoomView {
         continue;
       }
       if (e.kind === 'notice') {
-        const text = e.event ? describeRoomEvent(e.event) : e.text;
+        const text = describeRoomEvent(e.event);
         out.push({ key: e.key, sig: text, build: () => noticeItem({ ...e, text }) });
         prev = null;
         continue;
@@ -390,7 +390,7 @@ function dayItem(label) {
 }
 
 function noticeItem(notice) {
-  // A room event (moderation, settings) is a system line of its own kind.
-  const cls = notice.event ? `notice room-event op-${notice.event.change.op}` : 'notice';
+  // A room event (joins and leaves, moderation, settings) is a system line of its own kind.
+  const cls = `notice room-event op-${notice.event.change.op}`;
   return h('li', { class: cls, title: formatFull(notice.ts) }, notice.text);
 }

@@ -35,6 +35,120 @@ async fn applied(store: &Arc<dyn Store>, change: NewChange) -> Message {
     }
 }
 
+/// Joins and leaves (`Change::Join`, `Change::Leave`, by the member) change the membership
+/// and store the entry in one transaction, read back like any room event; one that would
+/// change nothing is `Unchanged` and takes no seq; a banned user's join is refused; an
+/// invitation ends with the join; a group left is no longer its member set's group; and
+/// neither writes an audit line.
+pub async fn membership_events(store: &Arc<dyn Store>, tag: &str) {
+    let ana = user(store, "me-ana", tag).await;
+    let bob = user(store, "me-bob", tag).await;
+    let carol = user(store, "me-carol", tag).await;
+    let room = store
+        .create_room(&format!("me{tag}"), ana.id, RoomKind::Private)
+        .await
+        .expect("room");
+    let join = |who: &User, id: &str| event(room.id, who, id, Change::Join { user: who.clone() });
+    let leave = |who: &User, id: &str| event(room.id, who, id, Change::Leave { user: who.clone() });
+    let audit_before = store.audit_page(None, 200).await.expect("audit").len();
+
+    assert!(store
+        .invite(room.id, bob.id, ana.id, now_millis())
+        .await
+        .expect("invite"));
+    let joined = applied(store, join(&bob, "j1")).await;
+    assert_eq!(joined.change, Some(Change::Join { user: bob.clone() }));
+    assert_eq!(joined.sender.id, bob.id);
+    let standing = store.standing(room.id, bob.id).await.expect("standing");
+    assert!(standing.member && !standing.invited, "{standing:?}");
+    let after_join = store.room(room.id).await.expect("room").expect("some");
+    assert_eq!(after_join.member_count, 2);
+    assert_eq!(after_join.last_seq, joined.seq);
+    assert!(matches!(
+        store.change(join(&bob, "j2")).await.expect("again"),
+        ChangeOutcome::Unchanged
+    ));
+
+    let left = applied(store, leave(&bob, "l1")).await;
+    assert_eq!(
+        left.seq,
+        Seq(joined.seq.0 + 1),
+        "an unchanged join takes no seq"
+    );
+    assert!(!store.is_member(room.id, bob.id).await.expect("member"));
+    assert!(matches!(
+        store.change(leave(&bob, "l2")).await.expect("again"),
+        ChangeOutcome::Unchanged
+    ));
+    let page = store
+        .messages_after(room.id, Seq::ZERO, 10)
+        .await
+        .expect("entries");
+    let ops: Vec<&str> = page
+        .iter()
+        .filter_map(|m| m.change.as_ref().map(Change::op))
+        .collect();
+    assert_eq!(ops, ["join", "leave"]);
+    assert_eq!(page[1].change, Some(Change::Leave { user: bob.clone() }));
+
+    // A ban stops a join; nothing is stored for it.
+    applied(
+        store,
+        event(
+            room.id,
+            &ana,
+            "b1",
+            Change::Ban {
+                user: carol.clone(),
+                reason: String::new(),
+            },
+        ),
+    )
+    .await;
+    let before = store
+        .room(room.id)
+        .await
+        .expect("room")
+        .expect("some")
+        .last_seq;
+    let refused = store.change(join(&carol, "j3")).await;
+    assert!(
+        matches!(refused, Err(StoreError::Refused(Refusal::Banned))),
+        "{refused:?}"
+    );
+    let after = store
+        .room(room.id)
+        .await
+        .expect("room")
+        .expect("some")
+        .last_seq;
+    assert_eq!(before, after);
+    // Only the ban wrote an audit line.
+    let audit = store.audit_page(None, 200).await.expect("audit");
+    assert_eq!(audit.len(), audit_before + 1);
+    assert_eq!(audit[0].action, "ban");
+
+    // A group one member left is not the group of its member set any more.
+    let (group, _) = store
+        .open_group(&[ana.id, bob.id, carol.id])
+        .await
+        .expect("group");
+    let by_carol = event(
+        group.id,
+        &carol,
+        "l3",
+        Change::Leave {
+            user: carol.clone(),
+        },
+    );
+    applied(store, by_carol).await;
+    let (again, created) = store
+        .open_group(&[ana.id, bob.id, carol.id])
+        .await
+        .expect("group");
+    assert!(created && again.id != group.id);
+}
+
 /// Room events change what they say in the entry's transaction, are entries of the stream
 /// (read back with their change), refuse what needs a member, are `Unchanged` when nothing
 /// would change, and each leaves an audit line; a ban stops `join`.

@@ -47,6 +47,7 @@ pub const RULES: &[&str] = &[
     "server_secrets",
     "operator_views",
     "room_events",
+    "membership_events",
     "append_checks_rules",
     "private_rooms_and_invites",
     "admins_and_deactivation",
@@ -60,7 +61,7 @@ pub const RULES: &[&str] = &[
 pub use super::bots::{api_tokens_and_webhooks, bots_and_owners};
 pub use super::files::{file_sweep, files_on_messages, server_secrets};
 pub use super::moderation::{
-    account_deletion, admins_and_deactivation, append_checks_rules, group_dms,
+    account_deletion, admins_and_deactivation, append_checks_rules, group_dms, membership_events,
     private_rooms_and_invites, profiles, room_events,
 };
 pub use super::operations::operator_views;
@@ -138,6 +139,7 @@ macro_rules! store_conformance {
             server_secrets,
             operator_views,
             room_events,
+            membership_events,
             append_checks_rules,
             private_rooms_and_invites,
             admins_and_deactivation,

@@ -94,6 +94,11 @@ impl Node {
                 }
             }
         }
+        let gone = User {
+            name: crate::store::DELETED_USER_NAME.into(),
+            ..user.clone()
+        };
+        self.leave_rooms(&user, &gone).await?;
         let deleted = self.store.delete_account(user.id).await?;
         self.store
             .record_audit(NewAudit {
@@ -112,10 +117,6 @@ impl Node {
             })
             .await;
         }
-        let gone = User {
-            name: crate::store::DELETED_USER_NAME.into(),
-            ..user.clone()
-        };
         for room in deleted.rooms {
             let count = self.store.room(room).await?.map_or(0, |r| r.member_count);
             self.publish(BusEvent::MemberLeft {
@@ -124,6 +125,18 @@ impl Node {
                 member_count: count,
             })
             .await;
+        }
+        Ok(())
+    }
+
+    /// Before an account is deleted: leaves each of its rooms but DMs (a `leave` entry each,
+    /// shown from "deleted user"), so the rooms' streams say so. The store's delete then
+    /// takes it out of the DMs.
+    pub(crate) async fn leave_rooms(&self, user: &User, gone: &User) -> Result<(), ChatError> {
+        for (room, _) in self.store.rooms_of(user.id).await? {
+            if room.kind != RoomKind::Dm {
+                self.remove_from_room(room.id, user, gone).await?;
+            }
         }
         Ok(())
     }

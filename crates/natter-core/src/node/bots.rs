@@ -393,11 +393,12 @@ impl Node {
 
     async fn remove_bot_account(&self, bot: &User) -> Result<(), ChatError> {
         self.store.remove_bot(bot.id).await?;
-        let deleted = self.store.delete_account(bot.id).await?;
         let gone = User {
             name: crate::store::DELETED_USER_NAME.into(),
             ..bot.clone()
         };
+        self.leave_rooms(bot, &gone).await?;
+        let deleted = self.store.delete_account(bot.id).await?;
         for room in deleted.rooms {
             let count = self.store.room(room).await?.map_or(0, |r| r.member_count);
             self.publish(BusEvent::MemberLeft {

@@ -103,24 +103,9 @@ impl Node {
             .into_iter()
             .filter(|(r, _)| r.kind == RoomKind::Public)
         {
-            match self.store.leave(room.id, guest.id).await {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "an expired guest's leave failed");
-                    continue;
-                }
+            if let Err(e) = self.remove_from_room(room.id, guest, guest).await {
+                tracing::warn!(error = %e, "an expired guest's leave failed");
             }
-            let member_count = match self.store.room(room.id).await {
-                Ok(r) => r.map_or(0, |r| r.member_count),
-                Err(_) => 0,
-            };
-            self.publish(BusEvent::MemberLeft {
-                room: room.id,
-                user: guest.clone(),
-                member_count,
-            })
-            .await;
         }
     }
 }

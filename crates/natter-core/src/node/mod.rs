@@ -329,13 +329,77 @@ impl Node {
         }
     }
 
-    /// Adds a member in the store and tells the room and the user's connections.
+    /// Stores a member joining or leaving (`Change::Join`, `Change::Leave`, by `user`) as an
+    /// entry of the room's stream and publishes it (event `room_event`); None when nothing
+    /// changed (already a member, or not one). The store applies the membership and stores
+    /// the entry in one transaction, so a client that resumes learns of it like one online.
+    pub(crate) async fn membership_entry(
+        &self,
+        room: RoomId,
+        user: &User,
+        change: Change,
+    ) -> Result<Option<Message>, ChatError> {
+        let outcome = self
+            .store
+            .change(NewChange {
+                room,
+                sender: user.clone(),
+                // Never sent by a client, so it never meets a retry: only unique.
+                client_id: format!("natter:{}:{:016x}", change.op(), rand::random::<u64>()),
+                ts: self.config.clock.now_millis(),
+                change,
+                body: String::new(),
+                max_reactions: 0,
+            })
+            .await?;
+        let ChangeOutcome::Applied(entry) = outcome else {
+            return Ok(None);
+        };
+        self.rules.forget(room);
+        self.publish(BusEvent::Message {
+            message: entry.clone(),
+        })
+        .await;
+        Ok(Some(entry))
+    }
+
+    /// Takes `user` out of `room` (a `Change::Leave` entry, shown from `shown_as`) and tells
+    /// the room (`member_left`); false if they were not a member.
+    pub(crate) async fn remove_from_room(
+        &self,
+        room: RoomId,
+        user: &User,
+        shown_as: &User,
+    ) -> Result<bool, ChatError> {
+        let leave = Change::Leave {
+            user: shown_as.clone(),
+        };
+        if self
+            .membership_entry(room, shown_as, leave)
+            .await?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        self.end_typing(room, user).await;
+        let member_count = self.store.room(room).await?.map_or(0, |r| r.member_count);
+        self.publish(BusEvent::MemberLeft {
+            room,
+            user: shown_as.clone(),
+            member_count,
+        })
+        .await;
+        Ok(true)
+    }
+
+    /// Adds a member (a `Change::Join` entry) and tells the room and the user's connections.
     pub(crate) async fn add_member(
         &self,
         room: RoomId,
         user: &User,
     ) -> Result<RoomView, ChatError> {
-        let newly = self.store.join(room, user.id).await?;
+        let join = Change::Join { user: user.clone() };
+        let newly = self.membership_entry(room, user, join).await?.is_some();
         let view = self.visible_room(room, user.id).await?;
         if newly {
             self.publish(BusEvent::RoomAdded {

@@ -219,21 +219,16 @@ impl Node {
                 "a direct message cannot be left",
             ));
         }
-        if !self.store.leave(room, session.user.id).await? {
+        if !self
+            .remove_from_room(room, &session.user, &session.user)
+            .await?
+        {
             return Err(ChatError::not_member(room));
         }
         // From now on this connection may not act in the room (a send right after the reply
-        // must fail `not_member`), though it still receives the room's events until its
-        // `room_removed` (below) unsubscribes it.
+        // must fail `not_member`), though it still receives the room's events (its own leave
+        // entry and `member_left` among them) until its `room_removed` (below) unsubscribes it.
         session.remove_room(room);
-        let count = self.store.room(room).await?.map_or(0, |r| r.member_count);
-        self.end_typing(room, &session.user).await;
-        self.publish(BusEvent::MemberLeft {
-            room,
-            user: session.user.clone(),
-            member_count: count,
-        })
-        .await;
         self.publish(BusEvent::RoomRemoved {
             user: session.user.id,
             room,

@@ -13,13 +13,15 @@
 //!   since another (the user row stays, under its name, for the history it wrote).
 //! - `create_room` records its creator (`rooms_created_by` counts them) and makes them its
 //!   owner; the first registered (not guest) account is a server admin;
-//! - room events (`Change::Kick` ... `Change::Settings`) are stream entries like edits, stored
-//!   with their effect in one transaction: a kick or ban removes the member (a ban also stops
-//!   `join`: `Refused(Banned)`), a mute/role needs a member (`Refused(NotMember)`), a ban of
+//! - room events (`Change::Join` ... `Change::Settings`) are stream entries like edits, stored
+//!   with their effect in one transaction: a join adds the member (ending an invitation) and
+//!   a leave removes them (a group left is no longer its member set's), each `Unchanged` when
+//!   it would change nothing; a kick or ban removes the member (a ban also stops a join:
+//!   `Refused(Banned)`), a mute/role needs a member (`Refused(NotMember)`), a ban of
 //!   the banned, an unban of the unbanned, an unmute of the unmuted or a role a member has is
 //!   `Unchanged`; settings rename (a public name stays unique: `Conflict`), set topic,
-//!   description, archived. Each applied room event, and each delete of another's message,
-//!   adds an audit line in the same transaction.
+//!   description, archived. Each applied room event but a join or leave, and each delete of
+//!   another's message, adds an audit line in the same transaction.
 //! - `public_rooms_page` pages public rooms by name key, with a substring filter.
 //! - every change (edit, delete, reaction) is a stream entry with the room's next seq, stored
 //!   in the transaction that updates its target; a thread reply updates its parent's reply
@@ -211,7 +213,9 @@ pub trait Store: Send + Sync + 'static {
     /// The rooms `user` is a member of, each with the DM peer for DM rooms.
     async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Option<User>)>, StoreError>;
     /// Adds a member (and drops their invitation); false if they were one already;
-    /// `Refused(Banned)` if they are banned from the room.
+    /// `Refused(Banned)` if they are banned from the room. It stores no entry: the node joins
+    /// with `change(Change::Join)`, which does this and stores the room's `join` entry in one
+    /// transaction. This is for setting up rooms in tests and tools.
     async fn join(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
     /// The user's standing in the room: member, role, mute, ban, invitation.
     async fn standing(&self, room: RoomId, user: UserId) -> Result<Standing, StoreError>;
@@ -230,7 +234,8 @@ pub trait Store: Send + Sync + 'static {
     /// The room's bans, oldest first.
     async fn bans(&self, room: RoomId) -> Result<Vec<Ban>, StoreError>;
     /// Removes a member; false if they were not one. Leaving a group DM ends it as the group
-    /// of its member set (see `open_group`).
+    /// of its member set (see `open_group`). Like `join`, it stores no entry: the node leaves
+    /// with `change(Change::Leave)`.
     async fn leave(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
     async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
     /// Members sorted by name (case-insensitively).

@@ -4,7 +4,7 @@
 //! and the reads authorization needs. The SQLite module of the same name is its twin.
 
 use super::error::{backend, is_unique_violation};
-use super::rooms::remove_member;
+use super::rooms::{add_member, forget_group, remove_member};
 use super::rows::{col, user_from};
 use super::PostgresStore;
 use crate::entries::{room_event_body, KIND_ROOM_EVENT};
@@ -156,6 +156,17 @@ pub(super) async fn apply_room_event(
     let user = subject.map_or(0, |u| u.0);
     let unchanged = Ok((ChangeOutcome::Unchanged, false));
     match &c.change {
+        Change::Join { .. } => {
+            if !add_member(tx, room, UserId(user)).await? {
+                return unchanged;
+            }
+        }
+        Change::Leave { .. } => {
+            if !remove_member(tx, room, UserId(user)).await? {
+                return unchanged;
+            }
+            forget_group(tx, room).await?;
+        }
         Change::Kick { .. } => {
             remove_member(tx, room, UserId(user)).await?;
         }
@@ -294,18 +305,20 @@ pub(super) async fn apply_room_event(
         )
         .await
         .map_err(backend)?;
-    insert_audit(
-        tx,
-        &NewAudit {
-            ts: c.ts,
-            actor: c.sender.id,
-            action: c.change.op().to_string(),
-            room: Some(room),
-            target: subject,
-            detail: body,
-        },
-    )
-    .await?;
+    if !c.change.is_membership() {
+        insert_audit(
+            tx,
+            &NewAudit {
+                ts: c.ts,
+                actor: c.sender.id,
+                action: c.change.op().to_string(),
+                room: Some(room),
+                target: subject,
+                detail: body,
+            },
+        )
+        .await?;
+    }
     let entry = Message {
         id: MessageId(col(&row, 0)?),
         room,

@@ -20,7 +20,9 @@ async fn room_by_id(client: &impl GenericClient, id: RoomId) -> Result<Option<Ro
         .transpose()
 }
 
-async fn add_member(
+/// Adds a membership (ending an invitation); false if there was one already, `Banned` if the
+/// user is banned from the room.
+pub(super) async fn add_member(
     client: &impl GenericClient,
     room: RoomId,
     user: UserId,
@@ -254,15 +256,24 @@ pub(super) async fn leave(
 ) -> Result<bool, StoreError> {
     let mut client = store.client().await?;
     let tx = client.transaction().await.map_err(backend)?;
-    // A group someone left is no longer the group of its member set.
-    let unkey = tx
-        .prepare_cached("UPDATE rooms SET dm_key = NULL WHERE id = $1 AND kind = 'group'")
-        .await
-        .map_err(backend)?;
-    tx.execute(&unkey, &[&room.0]).await.map_err(backend)?;
+    forget_group(&tx, room).await?;
     let removed = remove_member(&tx, room, user).await?;
     tx.commit().await.map_err(backend)?;
     Ok(removed)
+}
+
+/// A group someone left is no longer the group of its member set (`open_group` makes a new
+/// one for that set).
+pub(super) async fn forget_group(
+    client: &impl GenericClient,
+    room: RoomId,
+) -> Result<(), StoreError> {
+    let unkey = client
+        .prepare_cached("UPDATE rooms SET dm_key = NULL WHERE id = $1 AND kind = 'group'")
+        .await
+        .map_err(backend)?;
+    client.execute(&unkey, &[&room.0]).await.map_err(backend)?;
+    Ok(())
 }
 
 pub(super) async fn open_group(

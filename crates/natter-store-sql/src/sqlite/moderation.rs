@@ -4,7 +4,7 @@
 //! authorization needs.
 
 use super::error::{backend, is_unique_violation};
-use super::rooms::remove_member;
+use super::rooms::{add_member, forget_group, remove_member};
 use super::rows::user_from;
 use super::SqliteStore;
 use crate::entries::{room_event_body, KIND_ROOM_EVENT};
@@ -121,6 +121,17 @@ pub(super) fn apply_room_event(
     }
     let user = subject.map_or(0, |u| u.0);
     match &c.change {
+        Change::Join { .. } => {
+            if !add_member(conn, room, UserId(user))? {
+                return Ok(ChangeOutcome::Unchanged);
+            }
+        }
+        Change::Leave { .. } => {
+            if !remove_member(conn, room, UserId(user))? {
+                return Ok(ChangeOutcome::Unchanged);
+            }
+            forget_group(conn, room)?;
+        }
         Change::Kick { .. } => {
             remove_member(conn, room, UserId(user))?;
         }
@@ -247,17 +258,19 @@ pub(super) fn apply_room_event(
             |r| r.get(0),
         )
         .map_err(backend)?;
-    insert_audit(
-        conn,
-        &NewAudit {
-            ts: c.ts,
-            actor: c.sender.id,
-            action: c.change.op().to_string(),
-            room: Some(room),
-            target: subject,
-            detail: body,
-        },
-    )?;
+    if !c.change.is_membership() {
+        insert_audit(
+            conn,
+            &NewAudit {
+                ts: c.ts,
+                actor: c.sender.id,
+                action: c.change.op().to_string(),
+                room: Some(room),
+                target: subject,
+                detail: body,
+            },
+        )?;
+    }
     Ok(ChangeOutcome::Applied(Message {
         id: MessageId(id),
         room,

@@ -19,7 +19,13 @@ fn room_by_id(conn: &Connection, id: RoomId) -> Result<Option<Room>, StoreError>
     .map_err(backend)
 }
 
-fn add_member(conn: &Connection, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+/// Adds a membership (ending an invitation); false if there was one already, `Banned` if the
+/// user is banned from the room.
+pub(super) fn add_member(
+    conn: &Connection,
+    room: RoomId,
+    user: UserId,
+) -> Result<bool, StoreError> {
     let banned = conn
         .prepare_cached("SELECT 1 FROM bans WHERE room_id = ?1 AND user_id = ?2")
         .map_err(backend)?
@@ -234,14 +240,20 @@ pub(super) async fn leave(
 ) -> Result<bool, StoreError> {
     store
         .write(move |conn| {
-            // A group someone left is no longer the group of its member set.
-            conn.prepare_cached("UPDATE rooms SET dm_key = NULL WHERE id = ?1 AND kind = 'group'")
-                .map_err(backend)?
-                .execute([room.0])
-                .map_err(backend)?;
+            forget_group(conn, room)?;
             remove_member(conn, room, user)
         })
         .await
+}
+
+/// A group someone left is no longer the group of its member set (`open_group` makes a new
+/// one for that set).
+pub(super) fn forget_group(conn: &Connection, room: RoomId) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE rooms SET dm_key = NULL WHERE id = ?1 AND kind = 'group'")
+        .map_err(backend)?
+        .execute([room.0])
+        .map_err(backend)?;
+    Ok(())
 }
 
 pub(super) async fn open_group(

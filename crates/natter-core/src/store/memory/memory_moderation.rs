@@ -66,6 +66,21 @@ impl MemoryData {
         }
         let at = subject.map(|u| (room, u));
         match (&change.change, at) {
+            (Change::Join { .. }, Some(at)) => {
+                if self.moderation.bans.contains_key(&at) {
+                    return Err(StoreError::Refused(Refusal::Banned));
+                }
+                self.moderation.invites.retain(|i| (i.0, i.1) != at);
+                if !self.members.entry(room).or_default().insert(at.1) {
+                    return Ok(ChangeOutcome::Unchanged);
+                }
+            }
+            (Change::Leave { .. }, Some(at)) => {
+                if !self.remove_member(at.0, at.1) {
+                    return Ok(ChangeOutcome::Unchanged);
+                }
+                self.groups.retain(|_, r| *r != room);
+            }
             (Change::Kick { .. }, Some(at)) => {
                 self.remove_member(at.0, at.1);
             }
@@ -152,14 +167,16 @@ impl MemoryData {
             change: Some(change.change.clone()),
             ..Message::default()
         };
-        self.audit(NewAudit {
-            ts: change.ts,
-            actor: change.sender.id,
-            action: change.change.op().to_string(),
-            room: Some(room),
-            target: subject,
-            detail: serde_json::to_string(&change.change).unwrap_or_default(),
-        });
+        if !change.change.is_membership() {
+            self.audit(NewAudit {
+                ts: change.ts,
+                actor: change.sender.id,
+                action: change.change.op().to_string(),
+                room: Some(room),
+                target: subject,
+                detail: serde_json::to_string(&change.change).unwrap_or_default(),
+            });
+        }
         self.messages
             .entry(room)
             .or_default()
