@@ -615,9 +615,6 @@ function onEvent({ type, data }) {
     case Ev.ROOM_EVENT:
       // A stream entry: it moves the room's `resume` position like a message does.
       store.addMessages(data.room, [data]);
-      // Joins and leaves replayed by `resume` (no `member_joined` or `member_left` came for
-      // them): the members list is asked for again when next shown.
-      if (data.change.op === 'join' || data.change.op === 'leave') membersCache.delete(data.room);
       if ((data.change.op === 'kick' || data.change.op === 'ban') && data.change.user?.id === me?.id) {
         const title = store.room(data.room)?.info.name ?? 'a room';
         const how = data.change.op === 'ban' ? 'banned from' : 'removed from';

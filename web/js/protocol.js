@@ -146,6 +146,20 @@ export function describeRoomEvent(entry) {
   }
 }
 
+/**
+ * Joins (or leaves) in a row as one line: "ana and bob joined", "ana, bob and carol left",
+ * "ana, bob and 3 others joined". Each person once, in the order they came.
+ */
+export function describeMembers(entries) {
+  const names = [...new Set(entries.map((e) => e.change?.user?.name ?? 'someone'))];
+  const verb = entries[0]?.change?.op === 'leave' ? 'left' : 'joined';
+  let who;
+  if (names.length === 1) who = names[0];
+  else if (names.length <= 3) who = `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+  else who = `${names.slice(0, 2).join(', ')} and ${names.length - 2} others`;
+  return `${who} ${verb}`;
+}
+
 /** Defaults until the server's `auth` reply tells the real limits. */
 export const DEFAULT_LIMITS = Object.freeze({
   max_message_chars: 4000,

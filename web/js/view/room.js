@@ -7,7 +7,7 @@
 // reader has scrolled up, older history on scrolling up) and the "is typing" line.
 
 import { h, icon, formatFull, formatDay, dayKey } from './dom.js';
-import { describeRoomEvent } from '../protocol.js';
+import { describeMembers, describeRoomEvent } from '../protocol.js';
 import { isDirect } from '../store.js';
 import { personAvatar, seenText } from './people.js';
 import { buildMessage, messageSig, reconcileList } from './message.js';
@@ -261,11 +261,23 @@ export class RoomView {
     const entries = [];
     const notices = room.notices;
     let n = 0;
+    const addNotice = (notice) => {
+      // Joins in a row (nothing else between them) are one line, "ana, bob and carol joined";
+      // so are leaves in a row. A busy room's sign-ups do not fill the screen.
+      const op = notice.event.change.op;
+      const last = entries.at(-1);
+      if ((op === 'join' || op === 'leave') && last?.kind === 'notice' && last.event.change.op === op && last.day === dayKey(notice.ts)) {
+        last.events.push(notice.event);
+        last.ts = notice.ts;
+        return;
+      }
+      entries.push({ kind: 'notice', ...notice, events: [notice.event], day: dayKey(notice.ts) });
+    };
     for (const msg of room.messages) {
-      while (n < notices.length && notices[n].afterSeq < msg.seq) entries.push({ kind: 'notice', ...notices[n++] });
+      while (n < notices.length && notices[n].afterSeq < msg.seq) addNotice(notices[n++]);
       entries.push({ kind: 'msg', key: `m${msg.seq}`, msg, seq: msg.seq, ts: msg.ts, sender: msg.sender, body: msg.body, own: msg.sender.id === me?.id });
     }
-    while (n < notices.length) entries.push({ kind: 'notice', ...notices[n++] });
+    while (n < notices.length) addNotice(notices[n++]);
     // "New messages" above the first message from others after the marker as it was when the
     // room was opened (it stays while the room is open).
     const opened = store.opened?.room === room.id ? store.opened : null;
@@ -297,7 +309,7 @@ export class RoomView {
         continue;
       }
       if (e.kind === 'notice') {
-        const text = describeRoomEvent(e.event);
+        const text = e.events.length > 1 ? describeMembers(e.events) : describeRoomEvent(e.event);
         out.push({ key: e.key, sig: text, build: () => noticeItem({ ...e, text }) });
         prev = null;
         continue;
