@@ -2,7 +2,7 @@
 // add it to the open room, make a token (shown once), post with it over the HTTP API
 // (docs/api.md) with fetch, and see the message arrive in the room view like anyone's; then
 // revoke the token in the dialog, and the next post is refused (401). The bot is marked as one
-// on its messages, in the members list and on its profile card. And a room's incoming webhook,
+// on its messages (still once it is deleted), in the members list and on its profile card. And a room's incoming webhook,
 // added and deleted in its settings dialog.
 
 import { test, before, after } from 'node:test';
@@ -103,6 +103,22 @@ browserSuite('bots and integrations', { timeout: 90000 }, () => {
     await page.locator('#bots-list li[data-bot-name="ci-bot"] .bot-token').waitFor({ state: 'detached' });
     await page.click('#dlg-account [data-close]');
     assert.equal(await postAs(page, token, 'still here?', 'x1'), 401);
+  });
+
+  test("a deleted bot's messages still say they were a bot's, after a reload", async () => {
+    await openAccount(page);
+    await page.getByRole('button', { name: 'Delete ci-bot' }).click();
+    await page.locator('#bots-list li[data-bot-name="ci-bot"]').waitFor({ state: 'detached' });
+    await page.click('#dlg-account [data-close]');
+    // It left general ("deleted user left"); the members list no longer knows it, so the tag
+    // comes from the message's own sender (`"bot": true`).
+    await page.locator('#message-list .notice', { hasText: 'deleted user left' }).waitFor();
+    await page.reload();
+    await waitOnline(page);
+    const msg = page.locator('.msg', { has: page.locator('.msg-text', { hasText: exactly('deployed 1.4') }) });
+    await msg.waitFor({ timeout: WAIT_MS });
+    assert.equal((await msg.locator('.msg-sender').textContent()).trim(), 'deleted user');
+    await msg.locator('.msg-meta .bot-tag', { hasText: exactly('bot') }).waitFor();
   });
 
   test('a webhook added in the room settings posts into the room; deleted, its URL is dead', async () => {

@@ -23,6 +23,7 @@ fn sample_message(seq: i64) -> Message {
             id: UserId(7),
             name: "alice".into(),
             guest: false,
+            bot: false,
         },
         body: "t=1795710831000000000;s=12;n=345;xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx".into(),
         ts: 1_795_710_831_000,
@@ -64,6 +65,7 @@ fn room_of(n: usize) -> (Arc<Hub>, Vec<Outbox>) {
             id: UserId(i as i64 + 1),
             name: format!("u{i}"),
             guest: false,
+            bot: false,
         };
         let (handle, outbox) = session(user, [0; 32], false, [], 1024, shared.clone());
         hub.join_room(&handle, RoomId(1));

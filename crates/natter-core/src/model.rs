@@ -63,6 +63,9 @@ pub struct User {
     /// The name as spelled at sign-up (uniqueness is case-insensitive).
     pub name: String,
     pub guest: bool,
+    /// A bot account (issue 21): on the wire only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub bot: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

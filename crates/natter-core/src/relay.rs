@@ -276,6 +276,7 @@ mod tests {
             sender: User {
                 id: UserId(1),
                 name: "guest-00aa".into(),
+                bot: false,
                 guest: true,
             },
             body: args.body,

@@ -98,6 +98,7 @@ fn user(id: i64) -> User {
         id: UserId(id),
         name: format!("u{id}"),
         guest: false,
+        bot: false,
     }
 }
 

@@ -76,6 +76,7 @@ fn user(id: i64, name: &str) -> User {
         id: UserId(id),
         name: name.into(),
         guest: false,
+        bot: false,
     }
 }
 

@@ -353,6 +353,7 @@ async fn concurrent_pushes_are_never_stranded_by_a_cancelled_wait() {
         id: UserId(1),
         name: "ana".into(),
         guest: false,
+        bot: false,
     };
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let (handle, mut outbox) = session(

@@ -119,8 +119,22 @@ async fn a_token_acts_only_in_the_rooms_of_its_scope() {
     let (status, sent) = say(&server, &token, inside, "hello from a bot", "b1").await;
     assert_eq!(status, StatusCode::CREATED, "{sent}");
     assert_eq!(sent["message"]["sender"]["name"], name.as_str());
+    assert_eq!(sent["message"]["sender"]["bot"], true);
     let live = ana.event_where("message", |m| m["client_id"] == "b1").await;
     assert_eq!(live["body"], "hello from a bot");
+    // Its messages say it is a bot, live and in history; a person's say nothing of it.
+    assert_eq!(live["sender"]["bot"], true);
+    let history = ana.ok("history", json!({"room": inside})).await["messages"].clone();
+    let stored = history
+        .as_array()
+        .expect("messages")
+        .iter()
+        .find(|m| m["client_id"] == "b1")
+        .cloned()
+        .expect("stored");
+    assert_eq!(stored["sender"]["bot"], true);
+    let mine = ana.say(inside, "and from a person").await;
+    assert!(mine["sender"].get("bot").is_none(), "{mine}");
 
     let (status, refused) = say(&server, &token, outside, "no", "b2").await;
     assert_eq!(status, StatusCode::FORBIDDEN);

@@ -84,6 +84,11 @@ pub const SQLITE: &[Migration] = &[
         name: "bots",
         sql: include_str!("../migrations/sqlite/0011_bots.sql"),
     },
+    Migration {
+        version: 12,
+        name: "user_bot",
+        sql: include_str!("../migrations/sqlite/0012_user_bot.sql"),
+    },
 ];
 
 /// The PostgreSQL schema, oldest first.
@@ -142,6 +147,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 11,
         name: "bots",
         sql: include_str!("../migrations/postgres/0011_bots.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "user_bot",
+        sql: include_str!("../migrations/postgres/0012_user_bot.sql"),
     },
 ];
 

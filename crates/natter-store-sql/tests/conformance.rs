@@ -133,11 +133,11 @@ async fn a_first_schema_file_is_migrated_to_read_markers() {
     {
         // Back to the first schema, as a server of the previous version left it: the later
         // migrations (2: sessions, 3: room creators, 4: stream changes, 5: search, 6: files,
-        // 7: search indexed per batch, 8: roles, 9: groups, 10: profiles, 11: bots)
-        // undone, then the read markers dropped.
+        // 7: search indexed per batch, 8: roles, 9: groups, 10: profiles, 11: bots,
+        // 12: users' bot flag) undone, then the read markers dropped.
         let conn = rusqlite::Connection::open(&path).expect("raw open");
         conn.execute_batch(
-            "DROP TABLE api_tokens; DROP TABLE bots;
+            "ALTER TABLE users DROP COLUMN bot; DROP TABLE api_tokens; DROP TABLE bots;
              DROP INDEX users_by_avatar; ALTER TABLE users DROP COLUMN display_name;
              ALTER TABLE users DROP COLUMN status; ALTER TABLE users DROP COLUMN avatar;
              DROP TABLE audit; DROP TABLE invites; DROP TABLE bans;

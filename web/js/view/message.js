@@ -56,7 +56,7 @@ export function buildMessage(e, ctx) {
   const meta = e.first
     ? h('div', { class: 'msg-meta' },
       e.own ? h('span', { class: 'sr-only' }, 'You') : senderName(e.sender, ctx),
-      !e.own && e.sender && store.profileOf(e.sender.id)?.bot ? h('span', { class: 'bot-tag' }, 'bot') : null,
+      !e.own && e.sender && (e.sender.bot || store.profileOf(e.sender.id)?.bot) ? h('span', { class: 'bot-tag' }, 'bot') : null,
       time)
     : null;
   const threadRef = msg?.thread != null && ctx.where === 'room'

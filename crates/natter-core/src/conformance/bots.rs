@@ -46,6 +46,20 @@ pub async fn bots_and_owners(store: &Arc<dyn Store>, tag: &str) {
         .expect("bot");
     store.add_bot(one.id, ana.id, 10).await.expect("add");
     store.add_bot(two.id, bob.id, 20).await.expect("add");
+    // Every User of a bot read from the store says so from now on.
+    let one = User { bot: true, ..one };
+    assert_eq!(
+        store.user_by_name(&one.name).await.expect("user"),
+        Some(one.clone())
+    );
+    assert!(
+        !store
+            .user_by_name(&ana.name)
+            .await
+            .expect("user")
+            .expect("ana")
+            .bot
+    );
     assert!(
         matches!(
             store.add_bot(one.id, bob.id, 30).await,
@@ -97,10 +111,34 @@ pub async fn bots_and_owners(store: &Arc<dyn Store>, tag: &str) {
     assert_eq!(members, vec![(ana.id, false), (one.id, true)]);
     assert!(profile_says_bot(store, one.id).await);
     assert!(!profile_says_bot(store, ana.id).await);
+    // Its messages and its place in member lists carry it too.
+    let sent = store
+        .append(NewMessage {
+            room,
+            sender: one.clone(),
+            body: "beep".into(),
+            client_id: format!("beep{tag}"),
+            ts: 1,
+            ..NewMessage::default()
+        })
+        .await
+        .expect("append");
+    let stored = store
+        .messages_after(room, Seq::ZERO, 10)
+        .await
+        .expect("read");
+    let beep = stored.iter().find(|m| m.body == "beep").expect("beep");
+    assert!(beep.sender.bot && sent.message.sender.bot);
+    let listed = store.members(room).await.expect("members");
+    assert!(listed.iter().any(|u| u.id == one.id && u.bot));
     assert!(store.remove_bot(one.id).await.expect("remove"));
     assert!(!store.remove_bot(one.id).await.expect("again"));
     assert!(store.bot(one.id).await.expect("bot").is_none());
-    assert!(!profile_says_bot(store, one.id).await, "no longer a bot");
+    // What it wrote was a bot's: the flag stays with the user row.
+    assert!(
+        profile_says_bot(store, one.id).await,
+        "still shown as a bot"
+    );
     assert!(
         store.user_by_name(&one.name).await.expect("user").is_some(),
         "the user row stays"
@@ -130,6 +168,7 @@ pub async fn api_tokens_and_webhooks(store: &Arc<dyn Store>, tag: &str) {
         .await
         .expect("bot");
     store.add_bot(bot.id, ana.id, 1).await.expect("add");
+    let bot = User { bot: true, ..bot };
     let room = store
         .create_room(&format!("troom{tag}"), ana.id, RoomKind::Public)
         .await

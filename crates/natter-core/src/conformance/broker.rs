@@ -266,6 +266,7 @@ pub fn user(id: i64, name: &str) -> User {
         id: UserId(id),
         name: name.to_string(),
         guest: false,
+        bot: false,
     }
 }
 

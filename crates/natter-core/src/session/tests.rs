@@ -15,6 +15,7 @@ fn open_with(queue: usize, shared: Arc<SessionShared>) -> (Arc<SessionHandle>, O
         id: UserId(1),
         name: "ana".into(),
         guest: false,
+        bot: false,
     };
     session(user, [0; 32], false, [], queue, shared)
 }
@@ -192,6 +193,7 @@ async fn falling_behind_the_presence_feed_brings_who_is_online_instead() {
         id: crate::model::UserId(id),
         name: format!("u{id}"),
         guest: false,
+        bot: false,
     };
     broker.presence_up(&online(7)).await.expect("up");
     let shared = SessionShared::with_broker(Arc::new(MemoryStore::new()), broker.clone(), 8);

@@ -147,6 +147,7 @@ impl Store for MemoryStore {
             id: UserId(d.users.len() as i64 + 1),
             name: name.to_string(),
             guest,
+            bot: false,
         };
         if !guest && !d.users.iter().any(|c| !c.user.guest) {
             d.moderation.admins.insert(user.id);
@@ -1182,7 +1183,11 @@ impl Store for MemoryStore {
         if d.user(bot).is_none() {
             return Err(StoreError::NotFound);
         }
-        d.bots.add(bot, owner, created_at)
+        d.bots.add(bot, owner, created_at)?;
+        if let Some(c) = d.users.get_mut((bot.0 - 1) as usize) {
+            c.user.bot = true;
+        }
+        Ok(())
     }
 
     async fn bots(&self, owner: Option<UserId>) -> Result<Vec<Bot>, StoreError> {

@@ -376,7 +376,8 @@ pub trait Store: Send + Sync + 'static {
 
     // ----- bots, API tokens, webhooks (`crate::bots`, migration 0011) ---------------
 
-    /// Marks an existing user (made by `create_user` with no password) a bot of `owner`.
+    /// Marks an existing user (made by `create_user` with no password) a bot of `owner`:
+    /// from then on every `User` of it read from the store has `bot` set (migration 0012).
     async fn add_bot(
         &self,
         bot: UserId,
@@ -388,7 +389,8 @@ pub trait Store: Send + Sync + 'static {
     /// The bot with this user id, if that user is one.
     async fn bot(&self, user: UserId) -> Result<Option<Bot>, StoreError>;
     /// Forgets that a user is a bot, with its tokens and webhooks (the user row stays:
-    /// `delete_account` removes its personal data); false if it was not one.
+    /// `delete_account` removes its personal data); false if it was not one. Its `User` keeps
+    /// `bot`: what it wrote was a bot's.
     async fn remove_bot(&self, bot: UserId) -> Result<bool, StoreError>;
     /// Stores an API token or webhook (`Conflict` if its hash is taken).
     async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken, StoreError>;

@@ -140,6 +140,8 @@ pub struct UserSchema {
     id: i64,
     name: String,
     guest: bool,
+    /// Present, and true, for a bot account only.
+    bot: Option<bool>,
 }
 
 /// A message (docs/protocol.md section 3); more fields may be present.

@@ -51,6 +51,7 @@ pub(crate) const TABLES: &[Table] = &[
             ("display_name", Text),
             ("status", Text),
             ("avatar", Text),
+            ("bot", Bool),
         ],
         key: &["id"],
         serial: true,

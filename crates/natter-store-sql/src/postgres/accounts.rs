@@ -2,7 +2,7 @@
 //! labels, last use and expiry.
 
 use super::error::{backend, is_unique_violation};
-use super::rows::{col, user_from};
+use super::rows::{col, user_from, USER_WIDTH};
 use super::PostgresStore;
 use natter_core::model::*;
 use natter_core::store::{name_key, Credentials, Expired, StoredSession};
@@ -35,6 +35,7 @@ pub(super) async fn create_user(
             id: UserId(col(&row, 0)?),
             name: name.to_string(),
             guest,
+            bot: false,
         }),
         Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict("name taken".into())),
         Err(e) => Err(backend(e)),
@@ -47,7 +48,7 @@ pub(super) async fn credentials(
 ) -> Result<Option<Credentials>, StoreError> {
     let client = store.client().await?;
     let stmt = client
-        .prepare_cached("SELECT id, name, guest, password_hash FROM users WHERE name_key = $1")
+        .prepare_cached("SELECT id, name, guest, bot, password_hash FROM users WHERE name_key = $1")
         .await
         .map_err(backend)?;
     client
@@ -57,7 +58,7 @@ pub(super) async fn credentials(
         .map(|row| {
             Ok(Credentials {
                 user: user_from(&row, 0)?,
-                password_hash: col(&row, 3)?,
+                password_hash: col(&row, USER_WIDTH)?,
             })
         })
         .transpose()
@@ -103,7 +104,7 @@ pub(super) async fn session_user(
 }
 
 const SESSION_COLUMNS: &str =
-    "s.token_hash, s.label, s.created_at, s.last_used_at, u.id, u.name, u.guest";
+    "s.token_hash, s.label, s.created_at, s.last_used_at, u.id, u.name, u.guest, u.bot";
 
 fn session_from(row: &Row) -> Result<StoredSession, StoreError> {
     Ok(StoredSession {
@@ -111,11 +112,7 @@ fn session_from(row: &Row) -> Result<StoredSession, StoreError> {
         label: row.try_get(1).map_err(backend)?,
         created_at: row.try_get(2).map_err(backend)?,
         last_used_at: row.try_get(3).map_err(backend)?,
-        user: User {
-            id: UserId(row.try_get(4).map_err(backend)?),
-            name: row.try_get(5).map_err(backend)?,
-            guest: row.try_get(6).map_err(backend)?,
-        },
+        user: user_from(row, 4)?,
     })
 }
 
@@ -247,17 +244,13 @@ pub(super) async fn expire(
         .prepare_cached(
             "UPDATE users SET name_key = '~expired~' || id::text
              WHERE guest AND last_active < $1 AND name_key NOT LIKE '~%'
-             RETURNING id, name, guest",
+             RETURNING id, name, guest, bot",
         )
         .await
         .map_err(backend)?;
     let mut guests = Vec::new();
     for row in tx.query(&free, &[&guests_before]).await.map_err(backend)? {
-        guests.push(User {
-            id: UserId(row.try_get(0).map_err(backend)?),
-            name: row.try_get(1).map_err(backend)?,
-            guest: row.try_get(2).map_err(backend)?,
-        });
+        guests.push(user_from(&row, 0)?);
     }
     let ids: Vec<i64> = guests.iter().map(|g| g.id.0).collect();
     let delete = tx

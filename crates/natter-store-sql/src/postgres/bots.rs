@@ -2,7 +2,7 @@
 //! SQLite module of the same name is its twin.
 
 use super::error::{backend, is_unique_violation};
-use super::rows::{col, user_from};
+use super::rows::{col, user_from, USER_WIDTH};
 use super::PostgresStore;
 use natter_core::bots::{
     rooms_from_text, rooms_to_text, ApiToken, Bot, NewApiToken, TokenId, TokensOf,
@@ -11,14 +11,14 @@ use natter_core::model::*;
 use natter_core::StoreError;
 use tokio_postgres::Row;
 
-const BOT_QUERY: &str = "SELECT u.id, u.name, u.guest, b.owner_id, b.created_at
+const BOT_QUERY: &str = "SELECT u.id, u.name, u.guest, u.bot, b.owner_id, b.created_at
                          FROM bots b JOIN users u ON u.id = b.user_id";
 
 fn bot_from(row: &Row) -> Result<Bot, StoreError> {
     Ok(Bot {
         user: user_from(row, 0)?,
-        owner: UserId(col(row, 3)?),
-        created_at: col(row, 4)?,
+        owner: UserId(col(row, USER_WIDTH)?),
+        created_at: col(row, USER_WIDTH + 1)?,
     })
 }
 
@@ -44,19 +44,26 @@ pub(super) async fn add_bot(
     owner: UserId,
     created_at: Millis,
 ) -> Result<(), StoreError> {
-    let client = store.client().await?;
-    let stmt = client
+    let mut client = store.client().await?;
+    let tx = client.transaction().await.map_err(backend)?;
+    let stmt = tx
         .prepare_cached("INSERT INTO bots (user_id, owner_id, created_at) VALUES ($1, $2, $3)")
         .await
         .map_err(backend)?;
-    match client
-        .execute(&stmt, &[&bot.0, &owner.0, &created_at])
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict("already a bot".into())),
-        Err(e) => Err(backend(e)),
+    match tx.execute(&stmt, &[&bot.0, &owner.0, &created_at]).await {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => {
+            return Err(StoreError::Conflict("already a bot".into()))
+        }
+        Err(e) => return Err(backend(e)),
     }
+    // Every User read from the row says so from now on (migration 0012).
+    let mark = tx
+        .prepare_cached("UPDATE users SET bot = true WHERE id = $1")
+        .await
+        .map_err(backend)?;
+    tx.execute(&mark, &[&bot.0]).await.map_err(backend)?;
+    tx.commit().await.map_err(backend)
 }
 
 pub(super) async fn bots(
@@ -173,7 +180,7 @@ pub(super) async fn api_token(
 ) -> Result<Option<(ApiToken, User)>, StoreError> {
     let client = store.client().await?;
     let sql = format!(
-        "SELECT {TOKEN_COLUMNS}, u.id, u.name, u.guest FROM api_tokens t
+        "SELECT {TOKEN_COLUMNS}, u.id, u.name, u.guest, u.bot FROM api_tokens t
          JOIN users u ON u.id = t.bot_id WHERE t.token_hash = $1"
     );
     let stmt = client.prepare_cached(&sql).await.map_err(backend)?;

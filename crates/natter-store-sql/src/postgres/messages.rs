@@ -244,7 +244,7 @@ async fn with_reactions(
     let seqs: Vec<i64> = page.iter().map(|m| m.seq.0).collect();
     let stmt = client
         .prepare_cached(
-            "SELECT r.seq, r.emoji, u.id, u.name, u.guest
+            "SELECT r.seq, r.emoji, u.id, u.name, u.guest, u.bot
              FROM reactions r JOIN users u ON u.id = r.user_id
              WHERE r.room_id = $1 AND r.seq = ANY($2)
              ORDER BY r.seq, r.emoji_order, r.user_order",

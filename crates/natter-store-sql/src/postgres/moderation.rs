@@ -5,7 +5,7 @@
 
 use super::error::{backend, is_unique_violation};
 use super::rooms::{add_member, forget_group, remove_member};
-use super::rows::{col, user_from};
+use super::rows::{col, user_from, USER_WIDTH};
 use super::PostgresStore;
 use crate::entries::{room_event_body, KIND_ROOM_EVENT};
 use deadpool_postgres::{GenericClient, Transaction};
@@ -378,7 +378,7 @@ pub(super) async fn invites_of(
     let client = store.client().await?;
     let stmt = client
         .prepare_cached(
-            "SELECT i.room_id, r.name, u.id, u.name, u.guest, i.created_at
+            "SELECT i.room_id, r.name, u.id, u.name, u.guest, u.bot, i.created_at
              FROM invites i JOIN rooms r ON r.id = i.room_id JOIN users u ON u.id = i.by_id
              WHERE i.user_id = $1 ORDER BY i.created_at, i.room_id",
         )
@@ -391,7 +391,7 @@ pub(super) async fn invites_of(
                 room: RoomId(col(r, 0)?),
                 name: col(r, 1)?,
                 by: user_from(r, 2)?,
-                ts: col(r, 5)?,
+                ts: col(r, 2 + USER_WIDTH)?,
             })
         })
         .collect()
@@ -401,7 +401,7 @@ pub(super) async fn bans(store: &PostgresStore, room: RoomId) -> Result<Vec<Ban>
     let client = store.client().await?;
     let stmt = client
         .prepare_cached(
-            "SELECT u.id, u.name, u.guest, b.id, b.name, b.guest, x.reason, x.created_at
+            "SELECT u.id, u.name, u.guest, u.bot, b.id, b.name, b.guest, b.bot, x.reason, x.created_at
              FROM bans x JOIN users u ON u.id = x.user_id JOIN users b ON b.id = x.by_id
              WHERE x.room_id = $1 ORDER BY x.created_at, x.user_id",
         )
@@ -412,9 +412,9 @@ pub(super) async fn bans(store: &PostgresStore, room: RoomId) -> Result<Vec<Ban>
         .map(|r| {
             Ok(Ban {
                 user: user_from(r, 0)?,
-                by: user_from(r, 3)?,
-                reason: col(r, 6)?,
-                ts: col(r, 7)?,
+                by: user_from(r, USER_WIDTH)?,
+                reason: col(r, 2 * USER_WIDTH)?,
+                ts: col(r, 2 * USER_WIDTH + 1)?,
             })
         })
         .collect()
@@ -489,8 +489,8 @@ pub(super) async fn audit_page(
     let client = store.client().await?;
     let stmt = client
         .prepare_cached(
-            "SELECT a.id, a.created_at, u.id, u.name, u.guest, a.action, a.room_id,
-                    t.id, t.name, t.guest, a.detail
+            "SELECT a.id, a.created_at, u.id, u.name, u.guest, u.bot, a.action, a.room_id,
+                    t.id, t.name, t.guest, t.bot, a.detail
              FROM audit a JOIN users u ON u.id = a.actor_id
              LEFT JOIN users t ON t.id = a.target_id
              WHERE a.id < $1 ORDER BY a.id DESC LIMIT $2",
@@ -507,13 +507,13 @@ pub(super) async fn audit_page(
                 id: col(r, 0)?,
                 ts: col(r, 1)?,
                 actor: user_from(r, 2)?,
-                action: col(r, 5)?,
-                room: col::<Option<i64>>(r, 6)?.map(RoomId),
-                target: match col::<Option<i64>>(r, 7)? {
-                    Some(_) => Some(user_from(r, 7)?),
+                action: col(r, 6)?,
+                room: col::<Option<i64>>(r, 7)?.map(RoomId),
+                target: match col::<Option<i64>>(r, 8)? {
+                    Some(_) => Some(user_from(r, 8)?),
                     None => None,
                 },
-                detail: col(r, 10)?,
+                detail: col(r, 8 + USER_WIDTH)?,
             })
         })
         .collect()

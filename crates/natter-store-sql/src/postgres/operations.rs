@@ -2,7 +2,7 @@
 //! counts of what is stored.
 
 use super::error::backend;
-use super::rows::{col, room_from, user_from, ROOM_COLUMNS};
+use super::rows::{col, room_from, user_from, ROOM_COLUMNS, USER_WIDTH};
 use super::PostgresStore;
 use natter_core::model::*;
 use natter_core::store::{StoreCounts, UserRecord};
@@ -11,7 +11,9 @@ use natter_core::StoreError;
 pub(super) async fn all_users(store: &PostgresStore) -> Result<Vec<UserRecord>, StoreError> {
     let client = store.client().await?;
     let stmt = client
-        .prepare_cached("SELECT id, name, guest, created_at, last_active FROM users ORDER BY id")
+        .prepare_cached(
+            "SELECT id, name, guest, bot, created_at, last_active FROM users ORDER BY id",
+        )
         .await
         .map_err(backend)?;
     let rows = client.query(&stmt, &[]).await.map_err(backend)?;
@@ -19,8 +21,8 @@ pub(super) async fn all_users(store: &PostgresStore) -> Result<Vec<UserRecord>, 
         .map(|row| {
             Ok(UserRecord {
                 user: user_from(row, 0)?,
-                created_at: col(row, 3)?,
-                last_active: col(row, 4)?,
+                created_at: col(row, USER_WIDTH)?,
+                last_active: col(row, USER_WIDTH + 1)?,
             })
         })
         .collect()

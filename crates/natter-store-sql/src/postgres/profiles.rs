@@ -12,17 +12,18 @@ use natter_core::store::{deleted_name_key, DeletedAccount, DELETED_USER_NAME};
 use natter_core::{Refusal, StoreError};
 use tokio_postgres::Row;
 
-const PROFILE_COLUMNS: &str = "u.id, u.name, u.guest, u.display_name, u.status, u.avatar, \
-     u.last_active, EXISTS (SELECT 1 FROM bots b WHERE b.user_id = u.id)";
+const PROFILE_COLUMNS: &str =
+    "u.id, u.name, u.guest, u.bot, u.display_name, u.status, u.avatar, u.last_active";
 
 fn profile_from(row: &Row) -> Result<Profile, StoreError> {
+    let user = user_from(row, 0)?;
     Ok(Profile {
-        user: user_from(row, 0)?,
-        display_name: col(row, 3)?,
-        status: col(row, 4)?,
-        avatar: col::<Option<String>>(row, 5)?.map(FileId),
-        last_active: col(row, 6)?,
-        bot: col(row, 7)?,
+        bot: user.bot,
+        user,
+        display_name: col(row, 4)?,
+        status: col(row, 5)?,
+        avatar: col::<Option<String>>(row, 6)?.map(FileId),
+        last_active: col(row, 7)?,
     })
 }
 

@@ -218,7 +218,7 @@ pub(super) async fn rooms_of(
 ) -> Result<Vec<(Room, Option<User>)>, StoreError> {
     let client = store.client().await?;
     let sql = format!(
-        "SELECT {ROOM_COLUMNS}, p.id, p.name, p.guest
+        "SELECT {ROOM_COLUMNS}, p.id, p.name, p.guest, p.bot
              FROM members me JOIN rooms r ON r.id = me.room_id
              LEFT JOIN members pm ON r.kind = 'dm' AND pm.room_id = r.id AND pm.user_id != me.user_id
              LEFT JOIN users p ON p.id = pm.user_id
@@ -380,7 +380,7 @@ pub(super) async fn members(store: &PostgresStore, room: RoomId) -> Result<Vec<U
     let client = store.client().await?;
     let stmt = client
         .prepare_cached(
-            "SELECT u.id, u.name, u.guest FROM members m JOIN users u ON u.id = m.user_id
+            "SELECT u.id, u.name, u.guest, u.bot FROM members m JOIN users u ON u.id = m.user_id
                  WHERE m.room_id = $1 ORDER BY u.name_key",
         )
         .await

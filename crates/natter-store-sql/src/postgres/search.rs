@@ -197,7 +197,7 @@ async fn with_reactions(
     let seqs: Vec<i64> = found.iter().map(|m| m.seq.0).collect();
     let stmt = client
         .prepare_cached(
-            "SELECT r.seq, r.emoji, u.id, u.name, u.guest, r.room_id
+            "SELECT r.seq, r.emoji, u.id, u.name, u.guest, u.bot, r.room_id
              FROM reactions r JOIN users u ON u.id = r.user_id
              JOIN unnest($1::bigint[], $2::bigint[]) AS f(room_id, seq)
                ON f.room_id = r.room_id AND f.seq = r.seq

@@ -2,7 +2,7 @@
 //! last use and expiry. Writes go to the writer thread, lookups to the reader pool.
 
 use super::error::{backend, is_unique_violation};
-use super::rows::user_from;
+use super::rows::{user_from, USER_WIDTH};
 use super::SqliteStore;
 use natter_core::model::*;
 use natter_core::store::{freed_name_key, name_key, Credentials, Expired, StoredSession};
@@ -39,6 +39,7 @@ pub(super) async fn create_user(
                     id: UserId(conn.last_insert_rowid()),
                     name,
                     guest,
+                    bot: false,
                 }),
                 Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict("name taken".into())),
                 Err(e) => Err(backend(e)),
@@ -55,13 +56,13 @@ pub(super) async fn credentials(
     store
         .read(move |conn| {
             conn.prepare_cached(
-                "SELECT id, name, guest, password_hash FROM users WHERE name_key = ?1",
+                "SELECT id, name, guest, bot, password_hash FROM users WHERE name_key = ?1",
             )
             .map_err(backend)?
             .query_row([key], |row| {
                 Ok(Credentials {
                     user: user_from(row, 0)?,
-                    password_hash: row.get(3)?,
+                    password_hash: row.get(USER_WIDTH)?,
                 })
             })
             .optional()
@@ -112,7 +113,7 @@ pub(super) async fn session_user(
 }
 
 const SESSION_COLUMNS: &str =
-    "s.token_hash, s.label, s.created_at, s.last_used_at, u.id, u.name, u.guest";
+    "s.token_hash, s.label, s.created_at, s.last_used_at, u.id, u.name, u.guest, u.bot";
 
 fn session_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSession> {
     Ok(StoredSession {
@@ -245,7 +246,7 @@ pub(super) async fn expire(
         .write(move |conn| {
             let mut guests_stmt = conn
                 .prepare_cached(
-                    "SELECT id, name, guest FROM users
+                    "SELECT id, name, guest, bot FROM users
                      WHERE guest = 1 AND last_active < ?1 AND name_key NOT LIKE '~%'",
                 )
                 .map_err(backend)?;

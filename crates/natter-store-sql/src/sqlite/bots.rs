@@ -2,7 +2,7 @@
 //! scope is stored as room ids joined by commas.
 
 use super::error::{backend, is_unique_violation};
-use super::rows::user_from;
+use super::rows::{user_from, USER_WIDTH};
 use super::SqliteStore;
 use natter_core::bots::{
     rooms_from_text, rooms_to_text, ApiToken, Bot, NewApiToken, TokenId, TokensOf,
@@ -11,14 +11,14 @@ use natter_core::model::*;
 use natter_core::StoreError;
 use rusqlite::{params, OptionalExtension, Row};
 
-const BOT_QUERY: &str = "SELECT u.id, u.name, u.guest, b.owner_id, b.created_at
+const BOT_QUERY: &str = "SELECT u.id, u.name, u.guest, u.bot, b.owner_id, b.created_at
                          FROM bots b JOIN users u ON u.id = b.user_id";
 
 fn bot_from(row: &Row<'_>) -> rusqlite::Result<Bot> {
     Ok(Bot {
         user: user_from(row, 0)?,
-        owner: UserId(row.get(3)?),
-        created_at: row.get(4)?,
+        owner: UserId(row.get(USER_WIDTH)?),
+        created_at: row.get(USER_WIDTH + 1)?,
     })
 }
 
@@ -58,6 +58,11 @@ pub(super) async fn add_bot(
                     backend(e)
                 }
             })?;
+            // Every User read from the row says so from now on (migration 0012).
+            conn.prepare_cached("UPDATE users SET bot = 1 WHERE id = ?1")
+                .map_err(backend)?
+                .execute([bot.0])
+                .map_err(backend)?;
             Ok(())
         })
         .await
@@ -189,7 +194,7 @@ pub(super) async fn api_token(
     store
         .read(move |conn| {
             conn.prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS}, u.id, u.name, u.guest FROM api_tokens t
+                "SELECT {TOKEN_COLUMNS}, u.id, u.name, u.guest, u.bot FROM api_tokens t
                  JOIN users u ON u.id = t.bot_id WHERE t.token_hash = ?1"
             ))
             .map_err(backend)?

@@ -155,7 +155,7 @@ fn with_reactions(conn: &Connection, room: RoomId, page: &mut [Message]) -> Resu
     };
     let mut stmt = conn
         .prepare_cached(
-            "SELECT r.seq, r.emoji, u.id, u.name, u.guest
+            "SELECT r.seq, r.emoji, u.id, u.name, u.guest, u.bot
              FROM reactions r JOIN users u ON u.id = r.user_id
              WHERE r.room_id = ?1 AND r.seq BETWEEN ?2 AND ?3
              ORDER BY r.seq, r.emoji_order, r.user_order",

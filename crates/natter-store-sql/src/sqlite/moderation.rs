@@ -5,7 +5,7 @@
 
 use super::error::{backend, is_unique_violation};
 use super::rooms::{add_member, forget_group, remove_member};
-use super::rows::user_from;
+use super::rows::{user_from, USER_WIDTH};
 use super::SqliteStore;
 use crate::entries::{room_event_body, KIND_ROOM_EVENT};
 use natter_core::model::*;
@@ -336,7 +336,7 @@ pub(super) async fn invites_of(
         .read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT i.room_id, r.name, u.id, u.name, u.guest, i.created_at
+                    "SELECT i.room_id, r.name, u.id, u.name, u.guest, u.bot, i.created_at
                      FROM invites i JOIN rooms r ON r.id = i.room_id
                      JOIN users u ON u.id = i.by_id
                      WHERE i.user_id = ?1 ORDER BY i.created_at, i.room_id",
@@ -348,7 +348,7 @@ pub(super) async fn invites_of(
                         room: RoomId(r.get(0)?),
                         name: r.get(1)?,
                         by: user_from(r, 2)?,
-                        ts: r.get(5)?,
+                        ts: r.get(2 + USER_WIDTH)?,
                     })
                 })
                 .map_err(backend)?;
@@ -362,7 +362,7 @@ pub(super) async fn bans(store: &SqliteStore, room: RoomId) -> Result<Vec<Ban>, 
         .read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT u.id, u.name, u.guest, b.id, b.name, b.guest, x.reason, x.created_at
+                    "SELECT u.id, u.name, u.guest, u.bot, b.id, b.name, b.guest, b.bot, x.reason, x.created_at
                      FROM bans x JOIN users u ON u.id = x.user_id JOIN users b ON b.id = x.by_id
                      WHERE x.room_id = ?1 ORDER BY x.created_at, x.user_id",
                 )
@@ -371,9 +371,9 @@ pub(super) async fn bans(store: &SqliteStore, room: RoomId) -> Result<Vec<Ban>, 
                 .query_map([room.0], |r| {
                     Ok(Ban {
                         user: user_from(r, 0)?,
-                        by: user_from(r, 3)?,
-                        reason: r.get(6)?,
-                        ts: r.get(7)?,
+                        by: user_from(r, USER_WIDTH)?,
+                        reason: r.get(2 * USER_WIDTH)?,
+                        ts: r.get(2 * USER_WIDTH + 1)?,
                     })
                 })
                 .map_err(backend)?;
@@ -454,8 +454,8 @@ pub(super) async fn audit_page(
         .read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT a.id, a.created_at, u.id, u.name, u.guest, a.action, a.room_id,
-                            t.id, t.name, t.guest, a.detail
+                    "SELECT a.id, a.created_at, u.id, u.name, u.guest, u.bot, a.action, a.room_id,
+                            t.id, t.name, t.guest, t.bot, a.detail
                      FROM audit a JOIN users u ON u.id = a.actor_id
                      LEFT JOIN users t ON t.id = a.target_id
                      WHERE a.id < ?1 ORDER BY a.id DESC LIMIT ?2",
@@ -467,13 +467,13 @@ pub(super) async fn audit_page(
                         id: r.get(0)?,
                         ts: r.get(1)?,
                         actor: user_from(r, 2)?,
-                        action: r.get(5)?,
-                        room: r.get::<_, Option<i64>>(6)?.map(RoomId),
-                        target: match r.get::<_, Option<i64>>(7)? {
-                            Some(_) => Some(user_from(r, 7)?),
+                        action: r.get(6)?,
+                        room: r.get::<_, Option<i64>>(7)?.map(RoomId),
+                        target: match r.get::<_, Option<i64>>(8)? {
+                            Some(_) => Some(user_from(r, 8)?),
                             None => None,
                         },
-                        detail: r.get(10)?,
+                        detail: r.get(8 + USER_WIDTH)?,
                     })
                 })
                 .map_err(backend)?;

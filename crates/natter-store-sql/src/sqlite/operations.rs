@@ -2,7 +2,7 @@
 //! counts of what is stored. Read-only, on the reader pool.
 
 use super::error::backend;
-use super::rows::{room_from, user_from, ROOM_COLUMNS};
+use super::rows::{room_from, user_from, ROOM_COLUMNS, USER_WIDTH};
 use super::SqliteStore;
 use natter_core::model::*;
 use natter_core::store::{StoreCounts, UserRecord};
@@ -13,15 +13,15 @@ pub(super) async fn all_users(store: &SqliteStore) -> Result<Vec<UserRecord>, St
         .read(|conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT id, name, guest, created_at, last_active FROM users ORDER BY id",
+                    "SELECT id, name, guest, bot, created_at, last_active FROM users ORDER BY id",
                 )
                 .map_err(backend)?;
             let rows = stmt
                 .query_map([], |row| {
                     Ok(UserRecord {
                         user: user_from(row, 0)?,
-                        created_at: row.get(3)?,
-                        last_active: row.get(4)?,
+                        created_at: row.get(USER_WIDTH)?,
+                        last_active: row.get(USER_WIDTH + 1)?,
                     })
                 })
                 .map_err(backend)?;

@@ -11,17 +11,18 @@ use natter_core::store::{deleted_name_key, DeletedAccount, DELETED_USER_NAME};
 use natter_core::{Refusal, StoreError};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-const PROFILE_COLUMNS: &str = "u.id, u.name, u.guest, u.display_name, u.status, u.avatar, \
-     u.last_active, EXISTS (SELECT 1 FROM bots b WHERE b.user_id = u.id)";
+const PROFILE_COLUMNS: &str =
+    "u.id, u.name, u.guest, u.bot, u.display_name, u.status, u.avatar, u.last_active";
 
 fn profile_from(row: &Row<'_>) -> rusqlite::Result<Profile> {
+    let user = user_from(row, 0)?;
     Ok(Profile {
-        user: user_from(row, 0)?,
-        display_name: row.get(3)?,
-        status: row.get(4)?,
-        avatar: row.get::<_, Option<String>>(5)?.map(FileId),
-        last_active: row.get(6)?,
-        bot: row.get(7)?,
+        bot: user.bot,
+        user,
+        display_name: row.get(4)?,
+        status: row.get(5)?,
+        avatar: row.get::<_, Option<String>>(6)?.map(FileId),
+        last_active: row.get(7)?,
     })
 }
 

@@ -221,7 +221,7 @@ pub(super) async fn search(
 fn with_reactions(conn: &Connection, found: &mut [Message]) -> Result<(), StoreError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT r.seq, r.emoji, u.id, u.name, u.guest
+            "SELECT r.seq, r.emoji, u.id, u.name, u.guest, u.bot
              FROM reactions r JOIN users u ON u.id = r.user_id
              WHERE r.room_id = ?1 AND r.seq = ?2
              ORDER BY r.emoji_order, r.user_order",

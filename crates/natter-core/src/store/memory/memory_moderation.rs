@@ -194,12 +194,12 @@ impl MemoryData {
             .cloned()
             .unwrap_or_default();
         Some(Profile {
+            bot: u.bot,
             user: u,
             display_name,
             status,
             avatar,
             last_active: self.last_active.get(&user).copied().unwrap_or_default(),
-            bot: self.bots.get(user).is_some(),
         })
     }
 
