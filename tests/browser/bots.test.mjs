@@ -83,9 +83,14 @@ browserSuite('bots and integrations', { timeout: 90000 }, () => {
     const botRow = page.locator('#members-list .member-row[data-member="ci-bot"]');
     await botRow.locator('.bot-tag', { hasText: exactly('bot') }).waitFor();
     assert.equal(await page.locator('#members-list .member-row[data-member="rita"] .bot-tag').count(), 0);
+    // A bot has no presence: not greyed as offline, no "last seen", no presence dot.
+    assert.equal(await botRow.evaluate((el) => el.classList.contains('offline')), false);
+    assert.equal((await botRow.locator('.member-seen').textContent()).trim(), '');
+    assert.equal(await botRow.locator('.presence-dot').count(), 0);
     await botRow.getByRole('button', { name: /^Profile of ci-bot/ }).click();
     await page.locator('#profile-card-user', { hasText: exactly('@ci-bot') }).waitFor();
     await page.locator('#profile-card-bot').waitFor({ state: 'visible' });
+    assert.equal((await page.locator('#profile-card-seen').textContent()).trim(), '');
     await page.keyboard.press('Escape');
     await page.locator('#dlg-profile-card').waitFor({ state: 'hidden' });
     await page.keyboard.press('Escape');

@@ -309,8 +309,10 @@ export class Dialogs {
       // The list changes after a kick or ban (and a role is shown): load it again.
       if (!isError && this.members.open && this.membersRoom === roomId) this.loadMembers(store, roomId);
     };
-    return h('li', { class: `browse-row member-row${isOnline ? '' : ' offline'}`, dataset: { member: m.user.name } },
-      personAvatar(store, m.user, { online: isOnline, size: 'sm' }),
+    // A bot has no presence: no dot, never greyed as offline.
+    const bot = m.bot || m.user.bot;
+    return h('li', { class: `browse-row member-row${isOnline || bot ? '' : ' offline'}`, dataset: { member: m.user.name } },
+      personAvatar(store, m.user, bot ? { size: 'sm' } : { online: isOnline, size: 'sm' }),
       h('span', { class: 'browse-name' },
         h('button', {
           type: 'button',
@@ -320,7 +322,7 @@ export class Dialogs {
           on: { click: () => this.actions.showProfile(m.user) },
         }, shown),
         // Before the @name, which is what gives way when the row is narrow.
-        m.bot ? h('span', { class: 'bot-tag' }, 'bot') : null,
+        bot ? h('span', { class: 'bot-tag' }, 'bot') : null,
         shown !== m.user.name ? h('span', { class: 'member-username' }, `@${m.user.name}`) : null,
         self ? h('span', { class: 'you-tag' }, 'you') : null,
         role && role !== 'member' ? h('span', { class: 'role-tag' }, role) : null),

@@ -29,6 +29,8 @@ export function agoText(ts, now = Date.now()) {
 
 /** "online", "last seen 5 minutes ago", "offline": a Member's presence in words. */
 export function seenText(member, online) {
+  // A bot has no presence: it is never "online", "offline" or "last seen".
+  if (member?.bot || member?.user?.bot) return '';
   if (online) return 'online';
   return member?.last_seen ? `last seen ${agoText(member.last_seen)}` : 'offline';
 }
@@ -161,7 +163,7 @@ export class PeopleView {
     status.hidden = !member?.status;
     const seen = $('profile-card-seen');
     seen.textContent = member ? seenText(member, online) : '';
-    seen.title = !online && member?.last_seen ? formatFull(member.last_seen) : '';
+    seen.title = !online && !member?.bot && member?.last_seen ? formatFull(member.last_seen) : '';
     $('profile-card-error').textContent = '';
     $('profile-card-message').hidden = self || user.name === 'deleted user';
   }
