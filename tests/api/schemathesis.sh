@@ -4,7 +4,8 @@
 # registered user's token on every request. Checks: no 5xx, every status and content type
 # documented, every body matching its schema. Bounded: --max-examples and a time budget.
 # Operations that would end the run's own session (logout, sign out everywhere, delete the
-# account, change the password) are left out.
+# account, change the password) are left out, and so is deleting a webhook (it could delete
+# the one whose secret `/hooks/{secret}` is fuzzed with; tests/server cover it).
 #   bash tests/api/schemathesis.sh            (builds target/debug/natter if missing)
 # Env: NATTER_BIN (the binary), SCHEMATHESIS_MAX_EXAMPLES (20), SCHEMATHESIS_MAX_TIME (150 s).
 set -euo pipefail
@@ -33,8 +34,10 @@ PID=$!
 cleanup() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$DATA"; }
 trap cleanup EXIT
 BASE="http://127.0.0.1:$PORT"
-# Ready when /healthz answers (the process must not have died); then a user's token.
-TOKEN=$(python3 - "$BASE" "$PID" <<'PY'
+# Ready when /healthz answers (the process must not have died); then a user's token, and the
+# secret of a webhook into general (room 1) that the user, the server's admin, adds: with it
+# schemathesis reaches `/hooks/{secret}` itself, not only its 404 (schemathesis.toml).
+CREDS=$(python3 - "$BASE" "$PID" <<'PY'
 import json, os, sys, time, urllib.request
 base, pid = sys.argv[1], int(sys.argv[2])
 for _ in range(200):
@@ -47,15 +50,36 @@ for _ in range(200):
 req = urllib.request.Request(base + "/api/register", method="POST",
     data=json.dumps({"username": "fuzzer", "password": "correct horse battery"}).encode(),
     headers={"Content-Type": "application/json"})
-print(json.load(urllib.request.urlopen(req, timeout=10))["token"])
+token = json.load(urllib.request.urlopen(req, timeout=10))["token"]
+req = urllib.request.Request(base + "/api/rooms/1/webhooks", method="POST",
+    data=json.dumps({"name": "fuzz"}).encode(),
+    headers={"Content-Type": "application/json", "Authorization": "Bearer " + token})
+url = json.load(urllib.request.urlopen(req, timeout=10))["url"]
+print(token, url.rsplit("/", 1)[-1])
 PY
 ) || { cat "$DATA/natter.log" >&2; exit 1; }
+read -r TOKEN NATTER_HOOK_SECRET <<<"$CREDS"
+export NATTER_HOOK_SECRET
 
-"$VENV/bin/schemathesis" run "$BASE/api/openapi.json" \
+"$VENV/bin/schemathesis" --config-file tests/api/schemathesis.toml run "$BASE/api/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --header "Authorization: Bearer $TOKEN" \
   --exclude-operation-id logout --exclude-operation-id logout_all \
   --exclude-operation-id logout_all_sessions --exclude-operation-id revoke_session \
   --exclude-operation-id change_password --exclude-operation-id delete_account \
+  --exclude-operation-id delete_hook \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-20}" --max-time "${SCHEMATHESIS_MAX_TIME:-150}" \
   --seed "${SCHEMATHESIS_SEED:-7}" --workers 2 --no-color
+
+# A positive signal that `/hooks/{secret}` itself was fuzzed, not only its 404: the webhook's
+# last use is set once a post through it succeeded.
+python3 - "$BASE" "$TOKEN" <<'PY'
+import json, sys, urllib.request
+base, token = sys.argv[1], sys.argv[2]
+req = urllib.request.Request(base + "/api/rooms/1/webhooks",
+    headers={"Authorization": "Bearer " + token})
+hooks = json.load(urllib.request.urlopen(req, timeout=10))["webhooks"]
+if not any(h["name"] == "fuzz" and h.get("last_used_at") for h in hooks):
+    sys.exit("schemathesis never posted through the webhook: /hooks/{secret} was not reached")
+print("the webhook was posted through by schemathesis")
+PY

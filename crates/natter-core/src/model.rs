@@ -40,8 +40,10 @@ id_type!(
 
 impl Seq {
     pub const ZERO: Seq = Seq(0);
+    /// The seq after this one; `Seq(i64::MAX)` stays (a client may name any seq, such as
+    /// `history`'s `around`, and no room reaches it).
     pub fn next(self) -> Seq {
-        Seq(self.0 + 1)
+        Seq(self.0.saturating_add(1))
     }
 }
 
