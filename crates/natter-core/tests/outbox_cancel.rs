@@ -157,12 +157,6 @@ impl Store for SlowReads {
     async fn rooms_of(&self, u: UserId) -> Result<Vec<(Room, Option<User>)>, StoreError> {
         self.inner.rooms_of(u).await
     }
-    async fn join(&self, r: RoomId, u: UserId) -> Result<bool, StoreError> {
-        self.inner.join(r, u).await
-    }
-    async fn leave(&self, r: RoomId, u: UserId) -> Result<bool, StoreError> {
-        self.inner.leave(r, u).await
-    }
     async fn is_member(&self, r: RoomId, u: UserId) -> Result<bool, StoreError> {
         self.inner.is_member(r, u).await
     }

@@ -13,6 +13,7 @@
 
 mod fixtures;
 
+use natter_core::conformance;
 use natter_core::conformance::store::StoreUnderTest;
 use natter_core::model::*;
 use natter_core::{Store, StoreError};
@@ -89,9 +90,15 @@ async fn basic_rules_hold() {
         store.ensure_public_room("General").await.expect("again").id,
         general.id
     );
-    assert!(store.join(general.id, ana.id).await.expect("join"));
-    assert!(!store.join(general.id, ana.id).await.expect("join again"));
-    assert!(store.join(general.id, bob.id).await.expect("join"));
+    assert!(conformance::join(&*store, general.id, &ana)
+        .await
+        .expect("join"));
+    assert!(!conformance::join(&*store, general.id, &ana)
+        .await
+        .expect("join again"));
+    assert!(conformance::join(&*store, general.id, &bob)
+        .await
+        .expect("join"));
     assert_eq!(
         store
             .room(general.id)
@@ -101,8 +108,12 @@ async fn basic_rules_hold() {
             .member_count,
         2
     );
-    assert!(store.leave(general.id, bob.id).await.expect("leave"));
-    assert!(!store.leave(general.id, bob.id).await.expect("leave again"));
+    assert!(conformance::leave(&*store, general.id, &bob)
+        .await
+        .expect("leave"));
+    assert!(!conformance::leave(&*store, general.id, &bob)
+        .await
+        .expect("leave again"));
     assert_eq!(
         store.members(general.id).await.expect("q"),
         vec![ana.clone()]
@@ -137,12 +148,13 @@ async fn basic_rules_hold() {
         .collect();
     assert_eq!(public, vec!["general".to_string(), "rust".to_string()]);
 
+    // Entries 1-3 are ana's and bob's joins and bob's leave; the messages are 4-8.
     for i in 1..=5 {
         let stored = store
             .append(new_message(general.id, &ana, &format!("c{i}")))
             .await
             .expect("append");
-        assert_eq!(stored.message.seq, Seq(i));
+        assert_eq!(stored.message.seq, Seq(3 + i));
         assert!(!stored.duplicate);
     }
     let retry = store
@@ -150,22 +162,22 @@ async fn basic_rules_hold() {
         .await
         .expect("retry");
     assert!(retry.duplicate);
-    assert_eq!(retry.message.seq, Seq(3));
+    assert_eq!(retry.message.seq, Seq(6));
     let after = store
-        .messages_after(general.id, Seq(2), 2)
+        .messages_after(general.id, Seq(5), 2)
         .await
         .expect("after");
     assert_eq!(
         after.iter().map(|m| m.seq.0).collect::<Vec<_>>(),
-        vec![3, 4]
+        vec![6, 7]
     );
     let before = store
-        .message_page(general.id, Scope::Room, Some(Seq(5)), None, 2)
+        .message_page(general.id, Scope::Room, Some(Seq(8)), None, 2)
         .await
         .expect("before");
     assert_eq!(
         before.iter().map(|m| m.seq.0).collect::<Vec<_>>(),
-        vec![3, 4]
+        vec![6, 7]
     );
     let newest = store
         .message_page(general.id, Scope::Room, None, None, 10)

@@ -99,7 +99,7 @@ pub async fn bots_and_owners(store: &Arc<dyn Store>, tag: &str) {
         .await
         .expect("room")
         .id;
-    store.join(room, one.id).await.expect("join");
+    super::join(&**store, room, &one).await.expect("join");
     let mut members: Vec<(UserId, bool)> = store
         .member_profiles(room)
         .await

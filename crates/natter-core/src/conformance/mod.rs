@@ -26,3 +26,39 @@ pub mod operations;
 pub mod search;
 pub mod store;
 pub mod stream;
+
+use crate::error::StoreError;
+use crate::model::{Change, ChangeOutcome, NewChange, RoomId, User};
+use crate::store::Store;
+
+/// `user` joins `room` as the node makes them (`Store::change` with `Change::Join`: the
+/// membership and the room's `join` entry in one transaction): true if they became a
+/// member, false if they were one.
+pub async fn join(store: &dyn Store, room: RoomId, user: &User) -> Result<bool, StoreError> {
+    membership(store, room, user, Change::Join { user: user.clone() }).await
+}
+
+/// `user` leaves `room` (`Change::Leave`): true if they were a member.
+pub async fn leave(store: &dyn Store, room: RoomId, user: &User) -> Result<bool, StoreError> {
+    membership(store, room, user, Change::Leave { user: user.clone() }).await
+}
+
+async fn membership(
+    store: &dyn Store,
+    room: RoomId,
+    user: &User,
+    change: Change,
+) -> Result<bool, StoreError> {
+    let outcome = store
+        .change(NewChange {
+            room,
+            sender: user.clone(),
+            client_id: format!("conformance:{}:{:016x}", change.op(), rand::random::<u64>()),
+            ts: crate::model::now_millis(),
+            change,
+            body: String::new(),
+            max_reactions: 0,
+        })
+        .await?;
+    Ok(matches!(outcome, ChangeOutcome::Applied(_)))
+}

@@ -162,7 +162,7 @@ pub async fn room_events(store: &Arc<dyn Store>, tag: &str) {
         .expect("room");
     let owner = store.standing(room.id, ana.id).await.expect("standing");
     assert_eq!((owner.member, owner.role), (true, RoomRole::Owner));
-    store.join(room.id, bob.id).await.expect("join");
+    super::join(&**store, room.id, &bob).await.expect("join");
 
     let role = applied(
         store,
@@ -177,7 +177,8 @@ pub async fn room_events(store: &Arc<dyn Store>, tag: &str) {
         ),
     )
     .await;
-    assert_eq!(role.seq, Seq(1));
+    // After bob's join, entry 1.
+    assert_eq!(role.seq, Seq(2));
     assert_eq!(
         store.standing(room.id, bob.id).await.expect("s").role,
         RoomRole::Moderator
@@ -238,8 +239,8 @@ pub async fn room_events(store: &Arc<dyn Store>, tag: &str) {
         ),
     )
     .await;
-    assert_eq!(ban.seq, Seq(2), "refusals spend no seq");
-    let joined = store.join(room.id, carol.id).await;
+    assert_eq!(ban.seq, Seq(3), "refusals spend no seq");
+    let joined = super::join(&**store, room.id, &carol).await;
     assert!(
         matches!(joined, Err(StoreError::Refused(Refusal::Banned))),
         "{joined:?}"
@@ -274,7 +275,7 @@ pub async fn room_events(store: &Arc<dyn Store>, tag: &str) {
             .expect("unban again"),
         ChangeOutcome::Unchanged
     );
-    assert!(store.join(room.id, carol.id).await.expect("join"));
+    assert!(super::join(&**store, room.id, &carol).await.expect("join"));
     let mute = applied(
         store,
         event(
@@ -347,10 +348,13 @@ pub async fn room_events(store: &Arc<dyn Store>, tag: &str) {
         .iter()
         .map(|e| e.change.as_ref().map_or("message", Change::op))
         .collect();
-    assert_eq!(ops, ["role", "ban", "unban", "mute", "settings", "kick"]);
-    assert_eq!(entries[3], mute);
-    assert_eq!(entries[4], settings);
-    assert_eq!(entries[5], kick);
+    assert_eq!(
+        ops,
+        ["join", "role", "ban", "unban", "join", "mute", "settings", "kick"]
+    );
+    assert_eq!(entries[5], mute);
+    assert_eq!(entries[6], settings);
+    assert_eq!(entries[7], kick);
     assert!(entries.iter().all(|e| e.body.is_empty()));
     // A public name stays unique through a rename.
     let other = store
@@ -395,7 +399,7 @@ pub async fn append_checks_rules(store: &Arc<dyn Store>, tag: &str) {
         .create_room(&format!("ar{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
-    store.join(room.id, bob.id).await.expect("join");
+    super::join(&**store, room.id, &bob).await.expect("join");
     let until = now_millis() + 60_000;
     applied(
         store,
@@ -425,7 +429,8 @@ pub async fn append_checks_rules(store: &Arc<dyn Store>, tag: &str) {
         "{refused:?}"
     );
     let stored = store.append(send("c2", false)).await.expect("unchecked");
-    assert_eq!(stored.message.seq, Seq(2), "the refusal spent no seq");
+    // After bob's join (1) and the mute (2).
+    assert_eq!(stored.message.seq, Seq(3), "the refusal spent no seq");
     applied(
         store,
         event(room.id, &ana, "u", Change::Unmute { user: bob.clone() }),
@@ -495,7 +500,7 @@ pub async fn private_rooms_and_invites(store: &Arc<dyn Store>, tag: &str) {
         (name.as_str(), 1000)
     );
     assert!(store.standing(one.id, bob.id).await.expect("s").invited);
-    store.join(one.id, bob.id).await.expect("join");
+    super::join(&**store, one.id, &bob).await.expect("join");
     assert_eq!(store.invites_of(bob.id).await.expect("none"), vec![]);
     assert!(store
         .invite(two.id, ana.id, bob.id, 3000)
@@ -605,7 +610,9 @@ pub async fn group_dms(store: &Arc<dyn Store>, tag: &str) {
         .expect("state")
         .remove(0);
     assert_eq!((state.unread, state.mentions), (1, 1));
-    assert!(store.leave(group.id, carol.id).await.expect("leave"));
+    assert!(super::leave(&**store, group.id, &carol)
+        .await
+        .expect("leave"));
     let (new, created) = store
         .open_group(&[ana.id, bob.id, carol.id])
         .await
@@ -709,7 +716,7 @@ pub async fn profiles(store: &Arc<dyn Store>, tag: &str) {
         .create_room(&format!("pf{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
-    store.join(room.id, bob.id).await.expect("join");
+    super::join(&**store, room.id, &bob).await.expect("join");
     let members = store.member_profiles(room.id).await.expect("members");
     assert_eq!(members.len(), 2);
     assert!(members.iter().any(|(p, role)| p.user.id == ana.id
@@ -731,7 +738,7 @@ pub async fn account_deletion(store: &Arc<dyn Store>, tag: &str) {
         .create_room(&format!("dls{tag}"), ana.id, RoomKind::Private)
         .await
         .expect("room");
-    store.join(room.id, bob.id).await.expect("join");
+    super::join(&**store, room.id, &bob).await.expect("join");
     store
         .invite(secret.id, bob.id, ana.id, 1)
         .await
@@ -751,20 +758,21 @@ pub async fn account_deletion(store: &Arc<dyn Store>, tag: &str) {
             .expect("send");
         ids.push(sent.message.id);
     }
+    // Entry 1 is bob's join (a room event, not one of his messages); the messages are 2-4.
     applied(
         store,
-        event(room.id, &bob, "dl-del", Change::Delete { target: Seq(2) }),
+        event(room.id, &bob, "dl-del", Change::Delete { target: Seq(3) }),
     )
     .await;
     let page = store
         .messages_of(bob.id, MessageId(0), 1)
         .await
         .expect("page");
-    assert_eq!(page, vec![(ids[0], room.id, Seq(1))]);
+    assert_eq!(page, vec![(ids[0], room.id, Seq(2))]);
     let rest = store.messages_of(bob.id, ids[0], 10).await.expect("rest");
     assert_eq!(
         rest,
-        vec![(ids[2], room.id, Seq(3))],
+        vec![(ids[2], room.id, Seq(4))],
         "no deleted message, no change"
     );
     store
@@ -794,7 +802,7 @@ pub async fn account_deletion(store: &Arc<dyn Store>, tag: &str) {
         "name freed"
     );
     let kept = store
-        .message(room.id, Seq(1))
+        .message(room.id, Seq(2))
         .await
         .expect("read")
         .expect("kept");

@@ -59,7 +59,7 @@ pub async fn operator_views(store: &Arc<dyn Store>, tag: &str) {
         .create_room(&format!("oproom{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
-    store.join(room.id, bob.id).await.expect("join");
+    super::join(&**store, room.id, &bob).await.expect("join");
     let (dm, _) = store.open_dm(ana.id, bob.id).await.expect("dm");
     for n in 0..3 {
         store
@@ -77,7 +77,8 @@ pub async fn operator_views(store: &Arc<dyn Store>, tag: &str) {
             sender: ana.clone(),
             client_id: "opedit".into(),
             ts: now_millis(),
-            change: Change::Edit { target: Seq(1) },
+            // The first message: entry 1 is bob's join.
+            change: Change::Edit { target: Seq(2) },
             body: "edited".into(),
             max_reactions: 20,
         })
@@ -130,7 +131,11 @@ pub async fn operator_views(store: &Arc<dyn Store>, tag: &str) {
     assert_eq!(listed.kind, RoomKind::Public);
     assert_eq!(listed.name, room.name);
     assert_eq!(listed.member_count, 2, "ana and bob");
-    assert_eq!(listed.last_seq, Seq(4), "three messages and an edit");
+    assert_eq!(
+        listed.last_seq,
+        Seq(5),
+        "bob's join, three messages and an edit"
+    );
     let listed = rooms.iter().find(|r| r.id == dm.id).expect("dm listed");
     assert_eq!(listed.kind, RoomKind::Dm);
     assert_eq!((listed.member_count, listed.last_seq), (2, Seq(1)));

@@ -24,7 +24,7 @@ pub async fn search(store: &Arc<dyn Store>, tag: &str) {
         .create_room(&format!("search-b{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
-    store.join(a.id, bob.id).await.expect("join");
+    super::join(&**store, a.id, &bob).await.expect("join");
     let base: Millis = 1_790_000_000_000;
     let mut n = 0;
     let mut put = |room: RoomId, who: &User, body: &str, thread: Option<Seq>| {

@@ -277,7 +277,7 @@ pub async fn reactions(store: &Arc<dyn Store>, tag: &str) {
         .create_room(&format!("reacts{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
-    store.join(room.id, bob.id).await.expect("join");
+    super::join(&**store, room.id, &bob).await.expect("join");
     let m = send(store, room.id, &ana, "vote", "m1").await;
     for (who, cid, emoji) in [(&ana, "r1", "👍"), (&bob, "r2", "👍"), (&ana, "r3", "🎉")] {
         let e = applied(
@@ -474,7 +474,7 @@ pub async fn unread_and_mentions(store: &Arc<dyn Store>, tag: &str) {
         .create_room(&format!("unread{tag}"), ana.id, RoomKind::Public)
         .await
         .expect("room");
-    store.join(room.id, bob.id).await.expect("join");
+    super::join(&**store, room.id, &bob).await.expect("join");
     let first = send(store, room.id, &bob, "plain", "b1").await;
     let mention = send_with(store, room.id, &bob, "@ana look", "b2", |m| {
         m.mentions = vec![ana.id]

@@ -404,21 +404,6 @@ impl Store for MemoryStore {
         Ok(out)
     }
 
-    async fn join(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
-        let mut d = self.lock()?;
-        if d.moderation.bans.contains_key(&(room, user)) {
-            return Err(StoreError::Refused(Refusal::Banned));
-        }
-        d.moderation.invites.retain(|i| (i.0, i.1) != (room, user));
-        Ok(d.members.entry(room).or_default().insert(user))
-    }
-
-    async fn leave(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
-        let mut d = self.lock()?;
-        d.groups.retain(|_, r| *r != room);
-        Ok(d.remove_member(room, user))
-    }
-
     async fn open_group(&self, members: &[UserId]) -> Result<(Room, bool), StoreError> {
         let mut d = self.lock()?;
         let mut set = members.to_vec();

@@ -212,11 +212,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Room>, StoreError>;
     /// The rooms `user` is a member of, each with the DM peer for DM rooms.
     async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Option<User>)>, StoreError>;
-    /// Adds a member (and drops their invitation); false if they were one already;
-    /// `Refused(Banned)` if they are banned from the room. It stores no entry: the node joins
-    /// with `change(Change::Join)`, which does this and stores the room's `join` entry in one
-    /// transaction. This is for setting up rooms in tests and tools.
-    async fn join(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
     /// The user's standing in the room: member, role, mute, ban, invitation.
     async fn standing(&self, room: RoomId, user: UserId) -> Result<Standing, StoreError>;
     /// Invites `user` to `room` (by `by`, at `now`); false if already invited.
@@ -233,10 +228,6 @@ pub trait Store: Send + Sync + 'static {
     async fn invites_of(&self, user: UserId) -> Result<Vec<Invite>, StoreError>;
     /// The room's bans, oldest first.
     async fn bans(&self, room: RoomId) -> Result<Vec<Ban>, StoreError>;
-    /// Removes a member; false if they were not one. Leaving a group DM ends it as the group
-    /// of its member set (see `open_group`). Like `join`, it stores no entry: the node leaves
-    /// with `change(Change::Leave)`.
-    async fn leave(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
     async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
     /// Members sorted by name (case-insensitively).
     async fn members(&self, room: RoomId) -> Result<Vec<User>, StoreError>;

@@ -237,31 +237,6 @@ pub(super) async fn rooms_of(
         .collect()
 }
 
-pub(super) async fn join(
-    store: &PostgresStore,
-    room: RoomId,
-    user: UserId,
-) -> Result<bool, StoreError> {
-    let mut client = store.client().await?;
-    let tx = client.transaction().await.map_err(backend)?;
-    let added = add_member(&tx, room, user).await?;
-    tx.commit().await.map_err(backend)?;
-    Ok(added)
-}
-
-pub(super) async fn leave(
-    store: &PostgresStore,
-    room: RoomId,
-    user: UserId,
-) -> Result<bool, StoreError> {
-    let mut client = store.client().await?;
-    let tx = client.transaction().await.map_err(backend)?;
-    forget_group(&tx, room).await?;
-    let removed = remove_member(&tx, room, user).await?;
-    tx.commit().await.map_err(backend)?;
-    Ok(removed)
-}
-
 /// A group someone left is no longer the group of its member set (`open_group` makes a new
 /// one for that set).
 pub(super) async fn forget_group(

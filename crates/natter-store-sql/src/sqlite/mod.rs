@@ -371,14 +371,6 @@ impl Store for SqliteStore {
         rooms::rooms_of(self, user).await
     }
 
-    async fn join(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
-        rooms::join(self, room, user).await
-    }
-
-    async fn leave(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
-        rooms::leave(self, room, user).await
-    }
-
     async fn open_group(&self, members: &[UserId]) -> Result<(Room, bool), StoreError> {
         rooms::open_group(self, members).await
     }

@@ -225,27 +225,6 @@ pub(super) async fn rooms_of(
     .await
 }
 
-pub(super) async fn join(
-    store: &SqliteStore,
-    room: RoomId,
-    user: UserId,
-) -> Result<bool, StoreError> {
-    store.write(move |conn| add_member(conn, room, user)).await
-}
-
-pub(super) async fn leave(
-    store: &SqliteStore,
-    room: RoomId,
-    user: UserId,
-) -> Result<bool, StoreError> {
-    store
-        .write(move |conn| {
-            forget_group(conn, room)?;
-            remove_member(conn, room, user)
-        })
-        .await
-}
-
 /// A group someone left is no longer the group of its member set (`open_group` makes a new
 /// one for that set).
 pub(super) fn forget_group(conn: &Connection, room: RoomId) -> Result<(), StoreError> {
