@@ -94,12 +94,7 @@ impl Node {
                 }
             }
         }
-        let gone = User {
-            name: crate::store::DELETED_USER_NAME.into(),
-            ..user.clone()
-        };
-        self.leave_rooms(&user, &gone).await?;
-        let deleted = self.store.delete_account(user.id).await?;
+        let deleted = self.delete_and_leave(&user).await?;
         self.store
             .record_audit(NewAudit {
                 ts: self.config.clock.now_millis(),
@@ -117,7 +112,28 @@ impl Node {
             })
             .await;
         }
-        for room in deleted.rooms {
+        Ok(())
+    }
+
+    /// Deletes an account (a person's or a bot's) and tells its rooms: first it leaves each
+    /// room but DMs (a `leave` entry each, shown from "deleted user"), so the rooms' streams
+    /// say so; then the store deletes it, which also takes it out of its DMs (`member_left`
+    /// there).
+    pub(crate) async fn delete_and_leave(
+        &self,
+        user: &User,
+    ) -> Result<crate::store::DeletedAccount, ChatError> {
+        let gone = User {
+            name: crate::store::DELETED_USER_NAME.into(),
+            ..user.clone()
+        };
+        for (room, _) in self.store.rooms_of(user.id).await? {
+            if room.kind != RoomKind::Dm {
+                self.remove_from_room(room.id, user, &gone).await?;
+            }
+        }
+        let deleted = self.store.delete_account(user.id).await?;
+        for &room in &deleted.rooms {
             let count = self.store.room(room).await?.map_or(0, |r| r.member_count);
             self.publish(BusEvent::MemberLeft {
                 room,
@@ -126,19 +142,7 @@ impl Node {
             })
             .await;
         }
-        Ok(())
-    }
-
-    /// Before an account is deleted: leaves each of its rooms but DMs (a `leave` entry each,
-    /// shown from "deleted user"), so the rooms' streams say so. The store's delete then
-    /// takes it out of the DMs.
-    pub(crate) async fn leave_rooms(&self, user: &User, gone: &User) -> Result<(), ChatError> {
-        for (room, _) in self.store.rooms_of(user.id).await? {
-            if room.kind != RoomKind::Dm {
-                self.remove_from_room(room.id, user, gone).await?;
-            }
-        }
-        Ok(())
+        Ok(deleted)
     }
 
     /// The caller's data: profile, rooms, and every message of theirs in its current state.

@@ -17,7 +17,6 @@
 use super::Node;
 use crate::accounts;
 use crate::bots::*;
-use crate::broker::BusEvent;
 use crate::error::{ChatError, ErrorCode, StoreError};
 use crate::metrics::RateLimitKind;
 use crate::model::*;
@@ -393,21 +392,7 @@ impl Node {
 
     async fn remove_bot_account(&self, bot: &User) -> Result<(), ChatError> {
         self.store.remove_bot(bot.id).await?;
-        let gone = User {
-            name: crate::store::DELETED_USER_NAME.into(),
-            ..bot.clone()
-        };
-        self.leave_rooms(bot, &gone).await?;
-        let deleted = self.store.delete_account(bot.id).await?;
-        for room in deleted.rooms {
-            let count = self.store.room(room).await?.map_or(0, |r| r.member_count);
-            self.publish(BusEvent::MemberLeft {
-                room,
-                user: gone.clone(),
-                member_count: count,
-            })
-            .await;
-        }
+        self.delete_and_leave(bot).await?;
         Ok(())
     }
 
