@@ -44,6 +44,7 @@ pub mod presence;
 pub mod protocol;
 pub mod ratelimit;
 pub mod relay;
+mod rules;
 pub mod search;
 pub mod session;
 pub mod store;

@@ -296,6 +296,9 @@ pub struct RoomView {
 /// Unread and mention counts stop at this (a room read long ago shows "1000+").
 pub const MAX_UNREAD_COUNT: u32 = 1000;
 
+/// The event name of a room event (a stream entry about the room, not a message in it).
+pub const ROOM_EVENT: &str = "room_event";
+
 /// How a member wants to be notified of a room's messages (stored per member, follows the
 /// user to every device). DMs count every message as a mention.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -536,7 +539,7 @@ impl Message {
             Some(Change::Edit { .. }) => "message_edited",
             Some(Change::Delete { .. }) => "message_deleted",
             Some(Change::React { .. }) => "reaction",
-            Some(_) => "room_event",
+            Some(_) => ROOM_EVENT,
         }
     }
     /// Whether this entry shows in the room's own timeline (a message not only in a thread).

@@ -113,7 +113,7 @@ impl BusHandler for Node {
     }
 
     fn on_reconnected(&self) {
-        self.rules.forget_all();
+        self.sessions.rules.forget_all();
         let (Ok(runtime), Some(node)) = (tokio::runtime::Handle::try_current(), self.me.upgrade())
         else {
             return;
@@ -123,7 +123,7 @@ impl BusHandler for Node {
 
     fn on_missed(&self, rooms: Vec<RoomId>) {
         for room in &rooms {
-            self.rules.forget(*room);
+            self.sessions.rules.forget(*room);
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
@@ -157,7 +157,7 @@ impl BusHandler for Node {
         match event {
             BusEvent::Message { message } => {
                 if message.change.as_ref().is_some_and(Change::is_room_event) {
-                    self.rules.forget(message.room);
+                    self.sessions.rules.forget(message.room);
                 }
                 self.hub.deliver_message(EncodedEvent::message(&message));
             }
@@ -208,7 +208,7 @@ impl BusHandler for Node {
                     if new {
                         session.push(Outbound::Track(room.id, room.last_seq));
                         if self.hub.join_room(&session, room.id) {
-                            self.rules.forget(room.id);
+                            self.sessions.rules.forget(room.id);
                             self.broker.subscribe(Topic::Room(room.id));
                         }
                     }

@@ -100,8 +100,6 @@ pub struct Node {
     /// Where uploads' bytes are kept (set by the server; without it the file sweep removes
     /// records only).
     file_store: std::sync::OnceLock<Arc<dyn crate::files::FileStore>>,
-    /// Archived rooms and muted members, as far as this node's sends need them.
-    rules: moderation::RoomRules,
     /// This node's counters and histograms (its hub counts deliveries into the same set).
     metrics: Arc<CoreMetrics>,
 }
@@ -158,7 +156,6 @@ impl Node {
             shutdown: CancellationToken::new(),
             me: me.clone(),
             file_store: std::sync::OnceLock::new(),
-            rules: moderation::RoomRules::default(),
             metrics,
         });
         let handler: Arc<dyn BusHandler> = node.clone();
@@ -355,7 +352,7 @@ impl Node {
         let ChangeOutcome::Applied(entry) = outcome else {
             return Ok(None);
         };
-        self.rules.forget(room);
+        self.sessions.rules.forget(room);
         self.publish(BusEvent::Message {
             message: entry.clone(),
         })

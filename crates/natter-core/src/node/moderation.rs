@@ -9,10 +9,7 @@
 //! roles and archiving take an owner. Non-members of a private room learn nothing of it:
 //! every request naming it answers `unknown_room`, as for a room that does not exist.
 //!
-//! `RoomRules` is the node's cache of what restricts a post (archived room, muted member),
-//! so a send costs no extra store read: filled on first use, forgotten when a room event of
-//! that room passes through this node (every node with a local member of a room receives its
-//! entries), when the node subscribes to the room anew, and after a broker outage.
+//! What restricts a post (archived room, muted member) is cached per node: `crate::rules`.
 
 use super::Node;
 use crate::accounts;
@@ -21,55 +18,6 @@ use crate::error::{ChatError, ErrorCode, StoreError};
 use crate::model::*;
 use crate::protocol::*;
 use crate::session::SessionHandle;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-
-/// The node's cache of archived rooms and muted members (see the module comment).
-#[derive(Default)]
-pub(crate) struct RoomRules {
-    /// Moves on every forget: a read from the store started before it is not cached.
-    generation: AtomicU64,
-    rooms: Mutex<HashMap<RoomId, CachedRules>>,
-}
-
-#[derive(Default)]
-struct CachedRules {
-    archived: bool,
-    muted: HashMap<UserId, Option<Millis>>,
-}
-
-impl RoomRules {
-    pub(crate) fn forget(&self, room: RoomId) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        super::lock(&self.rooms).remove(&room);
-    }
-    pub(crate) fn forget_all(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        super::lock(&self.rooms).clear();
-    }
-    fn get(&self, room: RoomId, user: UserId) -> Option<(bool, Option<Millis>)> {
-        let rooms = super::lock(&self.rooms);
-        let rules = rooms.get(&room)?;
-        Some((rules.archived, *rules.muted.get(&user)?))
-    }
-    fn put(
-        &self,
-        generation: u64,
-        room: RoomId,
-        user: UserId,
-        archived: bool,
-        muted: Option<Millis>,
-    ) {
-        let mut rooms = super::lock(&self.rooms);
-        if self.generation.load(Ordering::SeqCst) != generation {
-            return;
-        }
-        let rules = rooms.entry(room).or_default();
-        rules.archived = archived;
-        rules.muted.insert(user, muted);
-    }
-}
 
 /// Who is acting, in one room.
 pub(super) struct Actor {
@@ -113,7 +61,7 @@ fn check_chars(field: &str, text: &str, max: usize) -> Result<(), ChatError> {
 impl Node {
     /// Refuses a post (edit, reaction) in an archived room or by a muted member.
     pub(crate) async fn check_may_post(&self, user: UserId, room: RoomId) -> Result<(), ChatError> {
-        let rules = match self.rules.get(room, user) {
+        let rules = match self.sessions.rules.get(room, user) {
             Some(rules) => rules,
             None => self.load_rules(room, user).await?,
         };
@@ -124,7 +72,7 @@ impl Node {
     /// issued): Ok(false) if the cache allows it, Ok(true) if the cache has no answer yet
     /// (the store checks then: `NewMessage::check_rules`, and the cache is filled meanwhile).
     pub(crate) fn check_may_send(&self, user: UserId, room: RoomId) -> Result<bool, ChatError> {
-        if let Some(rules) = self.rules.get(room, user) {
+        if let Some(rules) = self.sessions.rules.get(room, user) {
             return self.judge(rules).map(|()| false);
         }
         if let (Ok(runtime), Some(node)) =
@@ -144,10 +92,12 @@ impl Node {
         room: RoomId,
         user: UserId,
     ) -> Result<(bool, Option<Millis>), ChatError> {
-        let generation = self.rules.generation.load(Ordering::SeqCst);
+        let generation = self.sessions.rules.generation();
         let archived = self.store.room(room).await?.is_some_and(|r| r.archived);
         let muted = self.store.standing(room, user).await?.muted_until;
-        self.rules.put(generation, room, user, archived, muted);
+        self.sessions
+            .rules
+            .put(generation, room, user, archived, muted);
         Ok((archived, muted))
     }
 
@@ -264,7 +214,7 @@ impl Node {
             ChangeOutcome::Unchanged => (None, false),
         };
         if let Some(entry) = &entry {
-            self.rules.forget(room);
+            self.sessions.rules.forget(room);
             self.publish(BusEvent::Message {
                 message: entry.clone(),
             })

@@ -177,7 +177,7 @@ impl Node {
         }
         session.push(Outbound::Track(view.id, view.last_seq));
         if self.hub.join_room(session, view.id) {
-            self.rules.forget(view.id);
+            self.sessions.rules.forget(view.id);
             self.broker.subscribe(Topic::Room(view.id));
         }
     }

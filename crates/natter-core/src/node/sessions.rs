@@ -111,7 +111,7 @@ impl Node {
             self.broker.unsubscribe(Topic::User(user));
         }
         for room in interest.rooms_gained {
-            self.rules.forget(room);
+            self.sessions.rules.forget(room);
             self.broker.subscribe(Topic::Room(room));
         }
         for room in interest.rooms_lost {

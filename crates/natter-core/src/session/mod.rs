@@ -220,6 +220,8 @@ pub struct SessionShared {
     pub presence: PresenceFeed,
     /// Without one, a session that falls behind the presence feed is closed with 4008.
     pub broker: Option<Arc<dyn Broker>>,
+    /// The node's cache of posting rules, forgotten for a room as its room events go out.
+    pub(crate) rules: crate::rules::RoomRules,
 }
 
 impl SessionShared {
@@ -229,6 +231,7 @@ impl SessionShared {
             store,
             presence: PresenceFeed::new(presence_backlog),
             broker: None,
+            rules: Default::default(),
         })
     }
 
@@ -243,6 +246,7 @@ impl SessionShared {
             store,
             presence: PresenceFeed::new(presence_backlog),
             broker: Some(broker),
+            rules: Default::default(),
         })
     }
 }

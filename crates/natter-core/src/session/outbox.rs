@@ -166,7 +166,7 @@ impl Outbox {
                 return OutboxItem::Keepalive;
             }
             if let Some(event) = self.pop_ready() {
-                return OutboxItem::Event(event);
+                return OutboxItem::Event(self.release(event));
             }
             match self.next_presence() {
                 PresenceStep::Change(event) => return OutboxItem::Event(event),
@@ -204,7 +204,7 @@ impl Outbox {
             match item {
                 // In order (the usual case) it goes out now; a gap is filled first.
                 Outbound::Event(event) => match self.in_order(&event) {
-                    Order::Next => return OutboxItem::Event(event),
+                    Order::Next => return OutboxItem::Event(self.release(event)),
                     Order::Duplicate => {}
                     Order::Gap => self.stashed = Some(event),
                 },
@@ -222,7 +222,7 @@ impl Outbox {
             return None;
         }
         if let Some(event) = self.pop_ready() {
-            return Some(event);
+            return Some(self.release(event));
         }
         match self.next_presence() {
             PresenceStep::Change(event) => return Some(event),
@@ -240,7 +240,7 @@ impl Outbox {
         loop {
             match self.handle.queue.pop() {
                 Some(Outbound::Event(event)) => match self.in_order(&event) {
-                    Order::Next => return Some(event),
+                    Order::Next => return Some(self.release(event)),
                     Order::Duplicate => continue,
                     Order::Gap => {
                         // Filling it needs the store: leave it to `next`.
@@ -368,6 +368,14 @@ impl Outbox {
             seqs.push(message.seq);
         }
         Ok(seqs)
+    }
+
+    /// A stream event on its way to the client: a room event first clears the node's cached
+    /// rules of its room, whichever way it came (live, the hub's gap fill, this session's
+    /// catch-up), so a send made after seeing a mute is judged by the store.
+    fn release(&self, event: Arc<EncodedEvent>) -> Arc<EncodedEvent> {
+        self.shared.rules.forget_for(&event);
+        event
     }
 
     /// The recovery state, created when first needed.

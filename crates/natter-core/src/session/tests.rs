@@ -265,3 +265,82 @@ fn a_session_handle_is_small() {
     println!("SessionHandle {size} bytes");
     assert!(size + 16 <= 224, "SessionHandle is {size} bytes");
 }
+
+/// A room event forgets the node's cached rules of its room on its way out, whichever way it
+/// reached the session: here from the store (catch-up) and live through the queue. A member
+/// who has seen a mute cannot post on a stale cache, even where the broker's copy of the
+/// event has not arrived yet.
+#[tokio::test]
+async fn a_room_event_forgets_the_cached_rules_as_it_goes_out() {
+    use crate::model::{Change, NewChange, NewMessage, RoomKind};
+    let memory = Arc::new(MemoryStore::new());
+    let ana = memory.create_user("ana", None, false).await.expect("user");
+    let room = memory
+        .create_room("r", ana.id, RoomKind::Public)
+        .await
+        .expect("room")
+        .id;
+    let sent = memory
+        .append(NewMessage {
+            room,
+            sender: ana.clone(),
+            body: "hi".into(),
+            client_id: "c1".into(),
+            ..NewMessage::default()
+        })
+        .await
+        .expect("append");
+    let topic = |client_id: &str| NewChange {
+        room,
+        sender: ana.clone(),
+        client_id: client_id.into(),
+        ts: 0,
+        change: Change::Settings {
+            name: None,
+            topic: Some(client_id.into()),
+            description: None,
+            archived: None,
+        },
+        body: String::new(),
+        max_reactions: 0,
+    };
+    let stored = match memory.change(topic("t1")).await.expect("change") {
+        crate::model::ChangeOutcome::Applied(m) => m,
+        other => panic!("not applied: {other:?}"),
+    };
+    let shared = SessionShared::new(memory.clone(), 8);
+    let cache = |shared: &SessionShared| {
+        let generation = shared.rules.generation();
+        shared.rules.put(generation, room, ana.id, false, None);
+        assert!(shared.rules.get(room, ana.id).is_some());
+    };
+    let (handle, mut outbox) = open_with(16, shared.clone());
+    outbox.resume_from(room, Seq(sent.message.seq.0 - 1));
+    cache(&shared);
+    match next_in_time(&mut outbox, "the stored message").await {
+        OutboxItem::Event(e) => assert_eq!(e.name, "message"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        shared.rules.get(room, ana.id).is_some(),
+        "a plain message leaves the rules cached"
+    );
+    match next_in_time(&mut outbox, "the stored room event").await {
+        OutboxItem::Event(e) => assert_eq!(e.room_seq, Some((room, stored.seq))),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        shared.rules.get(room, ana.id),
+        None,
+        "forgotten on catch-up"
+    );
+
+    cache(&shared);
+    let live = match memory.change(topic("t2")).await.expect("change") {
+        crate::model::ChangeOutcome::Applied(m) => m,
+        other => panic!("not applied: {other:?}"),
+    };
+    handle.deliver(EncodedEvent::message(&live));
+    assert!(outbox.try_next().is_some_and(|e| e.name == "room_event"));
+    assert_eq!(shared.rules.get(room, ana.id), None, "forgotten live");
+}
