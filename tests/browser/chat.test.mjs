@@ -146,6 +146,12 @@ browserSuite('chat in the browser', { timeout: 120000 }, () => {
     await openRoom(ana, 'rust-fans');
     await ana.locator('.notice', { hasText: 'bob left' }).waitFor();
     await ana.locator('#room-meta', { hasText: '1 member' }).waitFor();
+    // After a reload the lines are still there: `history` brings the room's events too.
+    await ana.reload();
+    await waitOnline(ana);
+    await openRoom(ana, 'rust-fans');
+    await ana.locator('.notice', { hasText: 'bob left' }).waitFor();
+    assert.deepEqual(await ana.locator('#message-list .notice').allTextContents(), ['bob joined', 'bob left']);
     await openRoom(ana, 'general');
   });
 

@@ -231,6 +231,29 @@ browserSuite('the store applies every stream entry idempotently', { timeout: 900
           messages: room.messages.length,
         };
       };
+      // From history pages (asked with `events`): lines only, the room's state untouched (an
+      // older page's `settings` must not undo a newer one), and the page's first entry, room
+      // event or not, is where the next older page ends.
+      const paged = (() => {
+        const store = new Store();
+        store.setMe(me);
+        store.upsertRoom({ id: 7, name: 'town', kind: 'public', member_count: 2, last_seq: 6, joined: true, role: 'member', topic: 'Now' });
+        store.setLatest(7, { messages: stream.slice(3), has_more: true });
+        const room = store.room(7);
+        const latest = { oldest: room.oldestLoaded, lines: room.notices.map((n) => n.key), hasOlder: room.hasOlder };
+        store.addOlder(7, { messages: stream.slice(0, 3), has_more: false });
+        return {
+          latest,
+          oldest: room.oldestLoaded,
+          hasOlder: room.hasOlder,
+          lines: room.notices.map((n) => n.key),
+          topic: room.info.topic,
+          role: room.info.role,
+          archived: room.info.archived ?? false,
+          lastSeq: room.lastSeq,
+          messages: room.messages.length,
+        };
+      })();
       const live = build((s) => {
         s.setLatest(7, { messages: [], has_more: false });
         for (const e of stream) s.addMessages(7, [e]);
@@ -241,7 +264,18 @@ browserSuite('the store applies every stream entry idempotently', { timeout: 900
         s.addMessages(7, stream); // ...then the events
         s.addMessages(7, stream); // ...and a replay
       });
-      return { live, twice };
+      return { live, twice, paged };
+    });
+    assert.deepEqual(result.paged, {
+      latest: { oldest: 4, lines: ['e4', 'e5', 'e6'], hasOlder: true },
+      oldest: 1,
+      hasOlder: false,
+      lines: ['e2', 'e3', 'e4', 'e5', 'e6'],
+      topic: 'Now',
+      role: 'member',
+      archived: false,
+      lastSeq: 6,
+      messages: 1,
     });
     assert.deepEqual(result.live, {
       resume: { 7: 6 },

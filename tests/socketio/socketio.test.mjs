@@ -409,6 +409,12 @@ for (const transports of [["websocket"], ["polling"]]) {
       const resumed = await follow(s, room.id, last.seq);
       assert.deepEqual(resumed, online, "resumed over Socket.IO = stayed online");
       assert.deepEqual(online.map(([, op]) => op), ["settings", "leave", "join", "role", "mute"]);
+      // A reload reads the same entries back: `history` with `events`, over Socket.IO.
+      const page = await s.ok("history", { room: room.id, after: zero.message.seq, events: true });
+      assert.deepEqual(page.messages.map((m) => [m.seq, m.change?.op ?? "message"]), online);
+      assert.ok(page.messages.every((m) => m.body === ""), "a room event's body is empty");
+      const plain = await s.ok("history", { room: room.id, after: zero.message.seq });
+      assert.deepEqual(plain.messages, [], "without `events`, no room events");
 
       const kick = await roomEvent("room.kick", { room: room.id, user: user.name });
       const seen = await s.inbox.take("room_event", (d) => d.room === room.id && d.change.op === "kick");

@@ -698,7 +698,7 @@ async function loadLatest(roomId) {
   if (loadingLatest.has(roomId)) return;
   loadingLatest.add(roomId);
   try {
-    const page = await request(Req.HISTORY, { room: roomId, limit: HISTORY_PAGE });
+    const page = await request(Req.HISTORY, { room: roomId, limit: HISTORY_PAGE, events: true });
     store.setLatest(roomId, page);
   } catch (err) {
     if (err.code !== 'disconnected') console.warn(`natter: history of room ${roomId} failed`, err);
@@ -716,7 +716,7 @@ async function loadAround(roomId, seq) {
   }
   loadingLatest.add(roomId);
   try {
-    const page = await request(Req.HISTORY, { room: roomId, around: seq, limit: HISTORY_PAGE });
+    const page = await request(Req.HISTORY, { room: roomId, around: seq, limit: HISTORY_PAGE, events: true });
     store.setAround(roomId, page);
   } catch (err) {
     loadingLatest.delete(roomId);
@@ -738,11 +738,11 @@ async function loadAround(roomId, seq) {
 /** The next newer page of a window opened at a linked message. */
 async function loadNewer(roomId) {
   const room = store.room(roomId);
-  if (!room || !room.hasNewer || room.loadingNewer || !room.messages.length || conn?.status !== 'online') return;
+  const last = room?.windowEnd ?? room?.messages.at(-1)?.seq;
+  if (!room || !room.hasNewer || room.loadingNewer || last == null || conn?.status !== 'online') return;
   room.loadingNewer = true;
   try {
-    const last = room.messages[room.messages.length - 1].seq;
-    const page = await request(Req.HISTORY, { room: roomId, after: last, limit: HISTORY_PAGE });
+    const page = await request(Req.HISTORY, { room: roomId, after: last, limit: HISTORY_PAGE, events: true });
     store.addNewer(roomId, page);
   } catch {
     // (tried again on the next scroll or render, not at once)
@@ -758,11 +758,12 @@ function jumpToLatest(roomId) {
 
 async function loadOlder(roomId) {
   const room = store.room(roomId);
-  if (!room || room.loadingOlder || !room.hasOlder || !room.messages.length) return;
+  const before = room?.oldestLoaded ?? room?.messages[0]?.seq;
+  if (!room || room.loadingOlder || !room.hasOlder || before == null) return;
   if (conn?.status !== 'online' || Date.now() < olderBlockedUntil) return;
   store.setLoadingOlder(roomId, true);
   try {
-    const page = await request(Req.HISTORY, { room: roomId, before: room.messages[0].seq, limit: HISTORY_PAGE });
+    const page = await request(Req.HISTORY, { room: roomId, before, limit: HISTORY_PAGE, events: true });
     store.addOlder(roomId, page);
   } catch (err) {
     olderBlockedUntil = Date.now() + OLDER_RETRY_MS;

@@ -9,8 +9,6 @@ import { ADMIN_RANK, DEFAULT_LIMITS, ROLE_RANK, ROOM_EVENT_OPS } from './protoco
 
 /** A typing state the server never ended (a lost `active: false`) ends by itself after this. */
 const TYPING_FALLBACK_MS = 8000;
-/** Room-event lines (joins, leaves, moderation, settings) kept per room. */
-const MAX_NOTICES = 50;
 /** Messages kept in memory (and in the page) per room: past this, the oldest are let go,
  *  down to KEEP_AFTER_TRIM, unless the reader is scrolled up in that room. Scrolling up
  *  brings them back from `history`. A tab left open for days stays small. */
@@ -27,7 +25,11 @@ export const KEEP_AFTER_TRIM = 800;
  * @property {boolean} loaded     the newest page of history has arrived
  * @property {boolean} [reloading] the server reset the room (too far behind to resume): its
  *                                newest page is on its way and replaces what was held
- * @property {boolean} hasOlder   the server has messages older than `messages[0]`
+ * @property {boolean} hasOlder   the server has entries older than `oldestLoaded`
+ * @property {number|null} oldestLoaded  the oldest `seq` the timeline holds from a history page
+ *                                (a message or a room event): the next older page ends before it
+ * @property {number|null} windowEnd  in a window opened at a linked message: the newest `seq` its
+ *                                pages brought (the next newer page starts after it)
  * @property {boolean} loadingOlder
  * @property {object[]} pending   my messages the server has not acknowledged:
  *                                {client_id, body, ts, state: 'sending'|'failed', error,
@@ -229,6 +231,8 @@ export class Store {
         lastSeq: 0,
         loaded: false,
         hasOlder: false,
+        oldestLoaded: null,
+        windowEnd: null,
         loadingOlder: false,
         pending: [],
         notices: [],
@@ -348,10 +352,12 @@ export class Store {
    * after `resume`, history pages, send replies. Every entry advances `lastSeq` (what `resume`
    * asks after); a message of the timeline is inserted by `seq`; a thread reply sent only to
    * its thread goes to the open thread (if it is that one) and counts on its first message; a
-   * change (`message_edited`, `message_deleted`, `reaction`) is applied to its target.
-   * Returns how many timeline messages were new.
+   * change (`message_edited`, `message_deleted`, `reaction`) is applied to its target. A room
+   * event is applied to the room and shown as a line; from a history page (`history`, asked
+   * with `events`) it is only shown: the room's state came with the room, and an old
+   * `settings` or `role` must not undo a newer one. Returns how many timeline messages were new.
    */
-  addMessages(roomId, messages) {
+  addMessages(roomId, messages, { history = false } = {}) {
     const room = this.rooms.get(roomId);
     if (!room) return 0;
     let added = 0;
@@ -362,7 +368,7 @@ export class Store {
       if (msg.change && ROOM_EVENT_OPS.includes(msg.change.op)) {
         // A room event: a stream entry like any other (it moved `lastSeq` above, so `resume`
         // goes past it), applied to the room and shown as a line in the timeline.
-        touched = this.applyRoomEvent(room, msg) || touched;
+        touched = (history ? this.addNotice(room, msg) : this.applyRoomEvent(room, msg)) || touched;
         continue;
       }
       if (msg.change) {
@@ -388,7 +394,7 @@ export class Store {
       if (room.typing.delete(msg.sender.id)) this.changed('typing');
     }
     if (room.lastSeq > (room.info.last_seq ?? 0)) room.info = { ...room.info, last_seq: room.lastSeq };
-    if (added) this.trim(room);
+    if (added || touched) this.trim(room);
     if (added || touched) this.changed('rooms', `room:${roomId}`);
     return added;
   }
@@ -519,15 +525,19 @@ export class Store {
       default:
         break;
     }
-    const key = `e${entry.seq}`;
-    if (!room.notices.some((n) => n.key === key)) {
-      const notice = { key, afterSeq: entry.seq, ts: entry.ts, event: entry };
-      let i = room.notices.length;
-      while (i > 0 && room.notices[i - 1].afterSeq > entry.seq) i--;
-      room.notices.splice(i, 0, notice);
-      if (room.notices.length > MAX_NOTICES) room.notices.shift();
-    }
+    this.addNotice(room, entry);
     this.changed(`room:${room.id}`);
+    return true;
+  }
+
+  /** A room event's line in the timeline, once per `seq`. True if it is new. */
+  addNotice(room, entry) {
+    const key = `e${entry.seq}`;
+    if (room.notices.some((n) => n.key === key)) return false;
+    const notice = { key, afterSeq: entry.seq, ts: entry.ts, event: entry };
+    let i = room.notices.length;
+    while (i > 0 && room.notices[i - 1].afterSeq > entry.seq) i--;
+    room.notices.splice(i, 0, notice);
     return true;
   }
 
@@ -625,14 +635,19 @@ export class Store {
     if (msg.seq > (this.readSeq[room.id] ?? 0) && this.mentionsMe(msg, room)) insertSorted(room.mentionSeqs, msg.seq);
   }
 
-  /** Lets the oldest messages of a long room go (see MAX_KEPT_MESSAGES). */
+  /** Lets the oldest entries of a long room go (messages and room-event lines counted
+   *  together, see MAX_KEPT_MESSAGES). */
   trim(room) {
-    if (room.messages.length <= MAX_KEPT_MESSAGES) return;
+    const held = room.messages.length + room.notices.length;
+    if (held <= MAX_KEPT_MESSAGES) return;
     if (room.id === this.currentRoomId && this.readingOlder) return;
-    room.messages.splice(0, room.messages.length - KEEP_AFTER_TRIM);
-    room.hasOlder = true;
-    const oldest = room.messages[0].seq;
+    // The seq from which the newest KEEP_AFTER_TRIM entries are kept.
+    const seqs = [...room.messages.map((m) => m.seq), ...room.notices.map((n) => n.afterSeq)].sort((a, b) => a - b);
+    const oldest = seqs[seqs.length - KEEP_AFTER_TRIM];
+    room.messages = room.messages.filter((m) => m.seq >= oldest);
     room.notices = room.notices.filter((n) => n.afterSeq >= oldest);
+    room.oldestLoaded = oldest;
+    room.hasOlder = true;
   }
 
   /** The reader scrolled up in the open room (true) or is back at the newest (false). */
@@ -648,6 +663,7 @@ export class Store {
     if (oldest !== undefined && room.messages.length && oldest > room.lastSeq + 1) {
       // What this client held ends before the page starts: drop it rather than show a hole.
       room.messages = [];
+      room.notices = room.notices.filter((n) => n.afterSeq >= oldest);
     }
     if (room.hasNewer) {
       // A window opened at a linked message gives way to the newest page.
@@ -656,8 +672,14 @@ export class Store {
       room.messages = [];
     }
     const hadMessages = room.messages.length > 0 && !room.reloading;
-    this.addMessages(roomId, messages);
-    if (!hadMessages) room.hasOlder = has_more;
+    this.addMessages(roomId, messages, { history: true });
+    const first = messages[0]?.seq ?? null;
+    if (!hadMessages) {
+      room.hasOlder = has_more;
+      room.oldestLoaded = first;
+    } else if (room.oldestLoaded == null || (first != null && first < room.oldestLoaded)) {
+      room.oldestLoaded = first ?? room.messages[0]?.seq ?? null;
+    }
     room.loaded = true;
     room.reloading = false;
     this.changed(`room:${roomId}`, 'rooms');
@@ -673,6 +695,8 @@ export class Store {
     room.lastSeq = 0;
     room.loaded = false;
     room.hasOlder = false;
+    room.oldestLoaded = null;
+    room.windowEnd = null;
     room.reloading = true;
     if (this.thread?.roomId === roomId) Object.assign(this.thread, { replies: [], loaded: false, hasOlder: false });
     this.changed(`room:${roomId}`, 'rooms', 'thread');
@@ -687,8 +711,10 @@ export class Store {
     room.messages = [];
     room.newer = [];
     room.hasNewer = false;
-    this.addMessages(roomId, messages);
+    this.addMessages(roomId, messages, { history: true });
     room.hasNewer = has_newer === true;
+    room.oldestLoaded = messages[0]?.seq ?? null;
+    room.windowEnd = room.hasNewer ? messages.at(-1)?.seq ?? null : null;
     // What was held and is newer than the window waits with the live ones.
     if (room.hasNewer) this.addMessages(roomId, held.filter((m) => m.seq > (messages[messages.length - 1]?.seq ?? 0)));
     else this.addMessages(roomId, held.filter((m) => m.seq > (messages[0]?.seq ?? 0)));
@@ -703,8 +729,9 @@ export class Store {
     const room = this.rooms.get(roomId);
     if (!room) return;
     room.hasNewer = false; // (the page extends the window: into `messages`, not `newer`)
-    this.addMessages(roomId, messages);
+    this.addMessages(roomId, messages, { history: true });
     room.hasNewer = true;
+    room.windowEnd = Math.max(room.windowEnd ?? 0, messages.at(-1)?.seq ?? 0) || null;
     // Live ones the window now reaches are in it (the page's copy, in its current state).
     const end = room.messages[room.messages.length - 1]?.seq ?? 0;
     room.newer = room.newer.filter((m) => m.seq > end);
@@ -716,6 +743,7 @@ export class Store {
   /** The window reached the newest message (or is given up): the live ones join it. */
   leaveWindow(room) {
     room.hasNewer = false;
+    room.windowEnd = null;
     const newer = room.newer;
     room.newer = [];
     for (const msg of newer) insertBySeq(room.messages, msg);
@@ -731,6 +759,8 @@ export class Store {
     room.messages = [];
     room.loaded = false;
     room.hasOlder = false;
+    room.oldestLoaded = null;
+    room.windowEnd = null;
     room.reloading = true;
     this.changed(`room:${roomId}`, 'rooms');
   }
@@ -739,7 +769,9 @@ export class Store {
   addOlder(roomId, { messages, has_more }) {
     const room = this.rooms.get(roomId);
     if (!room) return;
-    this.addMessages(roomId, messages);
+    this.addMessages(roomId, messages, { history: true });
+    const first = messages[0]?.seq;
+    if (first != null && (room.oldestLoaded == null || first < room.oldestLoaded)) room.oldestLoaded = first;
     room.hasOlder = has_more;
     room.loadingOlder = false;
     this.changed(`room:${roomId}`);

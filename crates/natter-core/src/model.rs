@@ -611,6 +611,9 @@ pub enum ChangeOutcome {
 pub enum Scope {
     /// The room's timeline: messages not in a thread, and replies sent `also_room`.
     Room,
+    /// The room's timeline and its room events (joins, leaves, moderation, settings), as
+    /// `history` with `events` reads it: what a client online all along has seen.
+    RoomAndEvents,
     /// The replies of one thread (not its first message).
     Thread(Seq),
 }

@@ -924,6 +924,9 @@ async fn stream_changes_cross_nodes_and_resume_on_another() {
     let current = history_view(&mut carol, room).await;
     assert_eq!(current.timeline(), online.timeline());
     assert_eq!(current.thread(seq(&first)), online.thread(seq(&first)));
+    // dave's join and leave, read back by `history` with `events` on the other node.
+    assert_eq!(current.events_after(seq(&first)), online.events);
+    assert_eq!(online.events.len(), 2, "{:?}", online.events);
     let shown = online.timeline();
     assert_eq!(shown[&seq(&first)].body, "first, edited");
     assert_eq!(shown[&seq(&first)].replies, 1);

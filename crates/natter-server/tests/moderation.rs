@@ -7,7 +7,7 @@
 //! Redis (`NATTER_TEST_DATABASE`, `NATTER_TEST_BROKER`); `cluster.rs` runs the matrix's
 //! cross-node rules over two nodes.
 
-use natter_testkit::stream::View;
+use natter_testkit::stream::{history_view, View};
 use natter_testkit::{room_with, unique, Client, TestServer};
 use serde_json::{json, Value};
 
@@ -136,6 +136,12 @@ async fn room_events_resume_into_the_state_of_an_online_client() {
     assert_eq!(online.room.members.get(&id(&dave)), Some(&false));
     assert_eq!(online.room.members.get(&id(&erin)), Some(&false));
     assert_eq!(online.timeline()[&seq(&hello)].body, "hi all");
+    // A reload shows the same: `history` with `events` has every room event the online
+    // client saw, in order, among the same messages.
+    let current = history_view(&mut carol, room).await;
+    assert_eq!(current.events_after(seq(&first)), online.events);
+    assert_eq!(current.timeline(), online.timeline());
+    assert!(online.events.iter().any(|(_, op)| op == "ban"));
 
     // The server's own state agrees with what the stream built.
     let joined = carol.ok("room.join", json!({"room": room})).await["room"].clone();

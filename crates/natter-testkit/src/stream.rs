@@ -60,6 +60,8 @@ pub struct View {
     pub messages: BTreeMap<i64, Shown>,
     pub last_seq: i64,
     pub room: RoomState,
+    /// The room events applied, as (seq, op), in order: the "bob joined" lines of a timeline.
+    pub events: Vec<(i64, String)>,
 }
 
 fn int(v: &Value) -> Option<i64> {
@@ -100,15 +102,30 @@ fn shown(m: &Value) -> Shown {
 }
 
 impl View {
-    /// The view `history` pages give (messages in their current state).
+    /// The view `history` pages give (messages in their current state, and room events if
+    /// the pages hold them: `events`).
     pub fn from_messages<'a>(messages: impl IntoIterator<Item = &'a Value>) -> View {
         let mut view = View::default();
         for m in messages {
-            if let Some(seq) = int(&m["seq"]) {
+            let Some(seq) = int(&m["seq"]) else {
+                continue;
+            };
+            if m["change"].is_object() {
+                view.apply("room_event", m);
+            } else {
                 view.messages.insert(seq, shown(m));
             }
         }
         view
+    }
+
+    /// The room events after `seq`, as (seq, op).
+    pub fn events_after(&self, seq: i64) -> Vec<(i64, String)> {
+        self.events
+            .iter()
+            .filter(|(s, _)| *s > seq)
+            .cloned()
+            .collect()
     }
 
     /// Applies one stream event (`kind`, `data`) as a client does; false if it is not one.
@@ -159,7 +176,11 @@ impl View {
                     m.reactions.retain(|(_, users)| !users.is_empty());
                 }
             }
-            ("room_event", _) => self.apply_room_event(&data["change"]),
+            ("room_event", _) => {
+                let op = data["change"]["op"].as_str().unwrap_or_default();
+                self.events.push((seq, op.to_string()));
+                self.apply_room_event(&data["change"]);
+            }
             _ => {}
         }
         true
@@ -225,6 +246,7 @@ impl View {
     /// different times saw different joins before the point they then follow together from.
     pub fn from_here(&mut self) {
         self.room.members.clear();
+        self.events.clear();
     }
 
     /// The room's timeline as the client shows it: messages not only in a thread.
@@ -277,12 +299,13 @@ impl View {
     }
 }
 
-/// The room's current state from `history` (every page of the timeline, and each thread).
+/// The room's current state from `history` (every page of the timeline with its room events,
+/// and each thread).
 pub async fn history_view(client: &mut Client, room: i64) -> View {
     let mut all: Vec<Value> = Vec::new();
     let mut before: Option<i64> = None;
     loop {
-        let mut data = serde_json::json!({"room": room, "limit": 100});
+        let mut data = serde_json::json!({"room": room, "limit": 100, "events": true});
         if let Some(b) = before {
             data["before"] = b.into();
         }
@@ -297,6 +320,7 @@ pub async fn history_view(client: &mut Client, room: i64) -> View {
     let parents: Vec<i64> = all
         .iter()
         .filter(|m| m["replies"].as_u64().unwrap_or(0) > 0 && m["thread"].is_null())
+        .filter(|m| m["change"].is_null())
         .filter_map(|m| int(&m["seq"]))
         .collect();
     for parent in parents {

@@ -91,6 +91,52 @@ pub async fn membership_events(store: &Arc<dyn Store>, tag: &str) {
     assert_eq!(ops, ["join", "leave"]);
     assert_eq!(page[1].change, Some(Change::Leave { user: bob.clone() }));
 
+    // `history` with `events`: room events among the timeline's messages, in seq order and
+    // counted in the limit; an edit is not one, and without `events` they are not there.
+    let said = store
+        .append(NewMessage {
+            room: room.id,
+            sender: ana.clone(),
+            body: "hi".into(),
+            client_id: "me-m1".into(),
+            ts: now_millis(),
+            ..NewMessage::default()
+        })
+        .await
+        .expect("append")
+        .message;
+    let mut edit = event(room.id, &ana, "me-e1", Change::Edit { target: said.seq });
+    edit.body = "hi all".into();
+    applied(store, edit).await;
+    let seqs = |page: Vec<Message>| page.iter().map(|m| m.seq.0).collect::<Vec<_>>();
+    let page =
+        |scope, before, after, limit| store.message_page(room.id, scope, before, after, limit);
+    let all = page(Scope::RoomAndEvents, None, None, 10)
+        .await
+        .expect("page");
+    assert_eq!(
+        seqs(all.clone()),
+        [joined.seq.0, left.seq.0, said.seq.0],
+        "{all:?}"
+    );
+    assert_eq!(all[0].change, Some(Change::Join { user: bob.clone() }));
+    assert_eq!(all[0].body, "", "a room event's body is empty");
+    assert_eq!(all[2].body, "hi all", "a message in its current state");
+    let newest = page(Scope::RoomAndEvents, None, None, 2)
+        .await
+        .expect("page");
+    assert_eq!(seqs(newest), [left.seq.0, said.seq.0]);
+    let older = page(Scope::RoomAndEvents, Some(left.seq), None, 2)
+        .await
+        .expect("page");
+    assert_eq!(seqs(older), [joined.seq.0]);
+    let newer = page(Scope::RoomAndEvents, None, Some(joined.seq), 1)
+        .await
+        .expect("page");
+    assert_eq!(seqs(newer), [left.seq.0]);
+    let plain = page(Scope::Room, None, None, 10).await.expect("page");
+    assert_eq!(seqs(plain), [said.seq.0], "no room events without `events`");
+
     // A ban stops a join; nothing is stored for it.
     applied(
         store,

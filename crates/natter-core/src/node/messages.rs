@@ -153,6 +153,11 @@ impl Node {
         }
         self.check_member(session, args.room).await?;
         let (scope, parent) = match args.thread {
+            Some(_) if args.events => {
+                return Err(ChatError::invalid(
+                    "`events` is for the room's timeline, not a thread",
+                ));
+            }
             Some(seq) => {
                 let parent = self
                     .store
@@ -167,6 +172,7 @@ impl Node {
                 }
                 (Scope::Thread(seq), Some(parent))
             }
+            None if args.events => (Scope::RoomAndEvents, None),
             None => (Scope::Room, None),
         };
         let page = |before, after, limit| {

@@ -187,6 +187,9 @@ pub struct HistoryArgs {
     #[serde(default)]
     pub thread: Option<Seq>,
     pub limit: Option<u32>,
+    /// The room's room events (joins, leaves, moderation, settings) in the page too.
+    #[serde(default)]
+    pub events: bool,
 }
 
 /// `message.edit` arguments.

@@ -745,6 +745,9 @@ impl Store for MemoryStore {
         };
         let wanted = |m: &&Message| match scope {
             Scope::Room => m.in_timeline(),
+            Scope::RoomAndEvents => {
+                m.in_timeline() || m.change.as_ref().is_some_and(Change::is_room_event)
+            }
             Scope::Thread(parent) => m.change.is_none() && m.thread == Some(parent),
         };
         let mut out: Vec<Message> = match after {

@@ -249,8 +249,8 @@ pub trait Store: Send + Sync + 'static {
         after: Seq,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
-    /// A page of messages (no change entries) of `scope`, in their current state, oldest
-    /// first: with `after`, the oldest `limit` with seq > after; otherwise the newest `limit`
+    /// A page of messages (no change entries; room events too for `Scope::RoomAndEvents`) of
+    /// `scope`, in their current state, oldest first: with `after`, the oldest `limit` with seq > after; otherwise the newest `limit`
     /// with seq < `before` (all when None).
     async fn message_page(
         &self,

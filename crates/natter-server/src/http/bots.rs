@@ -141,6 +141,8 @@ pub struct PageQuery {
     around: Option<Seq>,
     thread: Option<Seq>,
     limit: Option<u32>,
+    #[serde(default)]
+    events: bool,
 }
 
 /// A path's numeric id, or 404 (`not_found`) for anything else: an id that is not a
@@ -329,6 +331,7 @@ pub async fn history(
                 around: q.around,
                 thread: q.thread,
                 limit: q.limit,
+                events: q.events,
             },
         )
         .await

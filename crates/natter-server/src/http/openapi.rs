@@ -401,6 +401,8 @@ pub struct HistoryQuery {
     thread: Option<i64>,
     /// 1 to 100 (default 50).
     limit: Option<u32>,
+    /// `true`: the room's room events (joins, leaves, moderation, settings) in the page too.
+    events: Option<bool>,
 }
 
 #[derive(ToSchema)]

@@ -153,6 +153,9 @@ pub(super) async fn messages_after(
 fn scope_filter(scope: Scope) -> &'static str {
     match scope {
         Scope::Room => "m.kind = 0 AND (m.thread IS NULL OR m.also_room)",
+        Scope::RoomAndEvents => {
+            "(m.kind = 4 OR (m.kind = 0 AND (m.thread IS NULL OR m.also_room)))"
+        }
         Scope::Thread(_) => "m.kind = 0 AND m.thread = $4",
     }
 }
@@ -188,7 +191,7 @@ pub(super) async fn message_page(
     let stmt = client.prepare_cached(&sql).await.map_err(backend)?;
     let limit = i64::from(limit);
     let rows = match scope {
-        Scope::Room => client.query(&stmt, &[&room.0, &bound, &limit]).await,
+        Scope::Room | Scope::RoomAndEvents => client.query(&stmt, &[&room.0, &bound, &limit]).await,
         Scope::Thread(parent) => {
             client
                 .query(&stmt, &[&room.0, &bound, &limit, &parent.0])

@@ -68,6 +68,9 @@ pub(super) async fn messages_after(
 fn scope_filter(scope: Scope) -> &'static str {
     match scope {
         Scope::Room => "m.kind = 0 AND (m.thread IS NULL OR m.also_room = 1)",
+        Scope::RoomAndEvents => {
+            "(m.kind = 4 OR (m.kind = 0 AND (m.thread IS NULL OR m.also_room = 1)))"
+        }
         Scope::Thread(_) => "m.kind = 0 AND m.thread = ?4",
     }
 }
@@ -81,7 +84,7 @@ pub(super) async fn message_page(
     limit: u32,
 ) -> Result<Vec<Message>, StoreError> {
     let parent = match scope {
-        Scope::Room => None,
+        Scope::Room | Scope::RoomAndEvents => None,
         Scope::Thread(p) => Some(p.0),
     };
     let filter = scope_filter(scope);
