@@ -5,8 +5,8 @@
 //! work `bench/peers/floor` does.
 //!
 //! `cargo run --release -p natter-store-sql --example commitfloor -- [--commits 4000]
-//! [--rate 500] [--batch 1] [--synchronous full|normal] [--natter-rows] [--checkpoint-pages
-//! 8000] [--dir DIR]`; pin it
+//! [--rate 500] [--batch 1] [--synchronous full|normal] [--natter-rows [--index]]
+//! [--bench-bodies] [--checkpoint-pages 8000] [--dir DIR]`; pin it
 //! like the server (`taskset -c 0`). Prints CPU µs per commit and per row (user, system)
 //! from `/proc/self/stat`. `--batch N` puts N rows in each commit, as group commit does at
 //! load (`--rate` stays commits per second). `--checkpoint-pages` is the WAL's
@@ -15,6 +15,13 @@
 //! `messages` row with the two unique indexes, and the room's `last_seq`), still one
 //! transaction per message on one thread: the difference to Natter's own figure is the
 //! rest of its path (the hand-offs between threads, the protocol, the search index).
+//! `--index` adds that search index (ADR 0036, round 7): the word index of migration 0005
+//! (FTS5, `porter unicode61`, over `messages`), filled once per commit with one
+//! `INSERT ... SELECT` of the rows since the last pass and its progress row updated, as
+//! Natter's writer does (`indexing::index_new_messages`; the trigram index takes only text of
+//! scripts written without spaces, which these bodies are not). `--bench-bodies` writes the
+//! bodies `natter-bench` sends (`t=<ns>;s=<sender>;n=<counter>;` padded with `x` to 100
+//! bytes: a new number, so a new index term, in every message) instead of 64 `x`.
 
 use rusqlite::{params, Connection};
 use std::time::{Duration, Instant};
@@ -45,6 +52,8 @@ fn main() -> Result<(), String> {
     let mut sync = "FULL".to_string();
     let mut dir: Option<std::path::PathBuf> = None;
     let mut natter_rows = false;
+    let mut index = false;
+    let mut bench_bodies = false;
     let mut batch = 1u64;
     let mut checkpoint_pages = 8000u32;
     let mut args = std::env::args().skip(1);
@@ -56,6 +65,8 @@ fn main() -> Result<(), String> {
             "--synchronous" => sync = value()?.to_uppercase(),
             "--dir" => dir = Some(value()?.into()),
             "--natter-rows" => natter_rows = true,
+            "--index" => index = true,
+            "--bench-bodies" => bench_bodies = true,
             "--batch" => batch = value()?.parse().map_err(|e| format!("--batch: {e}"))?,
             "--checkpoint-pages" => {
                 checkpoint_pages = value()?
@@ -67,6 +78,9 @@ fn main() -> Result<(), String> {
     }
     if batch == 0 {
         return Err("--batch is at least 1".into());
+    }
+    if index && !natter_rows {
+        return Err("--index needs --natter-rows".into());
     }
     if sync != "FULL" && sync != "NORMAL" {
         return Err("--synchronous is full or normal".into());
@@ -89,8 +103,32 @@ fn main() -> Result<(), String> {
              SELECT i, 0 FROM r;"
     ))
     .map_err(|e| e.to_string())?;
+    if index {
+        conn.execute_batch(
+            "CREATE VIRTUAL TABLE message_words USING fts5(
+                 body, content = 'messages', content_rowid = 'id', tokenize = 'porter unicode61');
+             CREATE TABLE search_progress (indexed_up_to INTEGER NOT NULL);
+             INSERT INTO search_progress VALUES (0);",
+        )
+        .map_err(|e| e.to_string())?;
+    }
     let gap = Duration::from_secs_f64(1.0 / rate);
-    let body = "x".repeat(64);
+    let body = |i: u64| {
+        if bench_bodies {
+            let sender = (i % 100) * 10 + (i / 100) % 10;
+            let mut b = format!(
+                "t={};s={sender};n={};",
+                1_796_000_000_000_000_000 + i * 97,
+                i / 1000
+            );
+            while b.len() < 100 {
+                b.push('x');
+            }
+            b
+        } else {
+            "x".repeat(64)
+        }
+    };
     let (u0, s0) = cpu_ticks()?;
     let started = Instant::now();
     for i in 0..commits {
@@ -102,7 +140,10 @@ fn main() -> Result<(), String> {
         conn.execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| e.to_string())?;
         for row in i * batch..(i + 1) * batch {
-            insert(&conn, row, natter_rows, &body)?;
+            insert(&conn, row, natter_rows, &body(row))?;
+        }
+        if index {
+            index_new(&conn).map_err(|e| e.to_string())?;
         }
         conn.execute_batch("COMMIT").map_err(|e| e.to_string())?;
     }
@@ -112,16 +153,44 @@ fn main() -> Result<(), String> {
     let per = |ticks: u64, n: u64| ticks as f64 * 10_000.0 / n as f64;
     let rows = commits * batch;
     println!(
-        "commits {commits} of {batch} row(s) in {:.1} s (synchronous {sync}{}, checkpoint every \
-         {checkpoint_pages} pages): CPU {:.1} us per commit, {:.1} us per row (user {:.1}, \
+        "commits {commits} of {batch} row(s) in {:.1} s (synchronous {sync}{}{}{}, checkpoint \
+         every {checkpoint_pages} pages): CPU {:.1} us per commit, {:.1} us per row (user {:.1}, \
          system {:.1})",
         elapsed.as_secs_f64(),
         if natter_rows { ", Natter's rows" } else { "" },
+        if index { ", search index" } else { "" },
+        if bench_bodies {
+            ", natter-bench bodies"
+        } else {
+            ""
+        },
         per((u1 - u0) + (s1 - s0), commits),
         per((u1 - u0) + (s1 - s0), rows),
         per(u1 - u0, rows),
         per(s1 - s0, rows)
     );
+    Ok(())
+}
+
+/// The word index pass of Natter's writer (`indexing::index_new_messages`): the rows stored
+/// since the last pass, in one statement, and the progress row.
+fn index_new(conn: &Connection) -> rusqlite::Result<()> {
+    let done: i64 = conn
+        .prepare_cached("SELECT indexed_up_to FROM search_progress")?
+        .query_row([], |r| r.get(0))?;
+    let newest: i64 = conn
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM messages")?
+        .query_row([], |r| r.get(0))?;
+    if newest <= done {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO message_words (rowid, body) SELECT id, body FROM messages
+         WHERE id > ?1 AND id <= ?2",
+    )?
+    .execute(params![done, newest])?;
+    conn.prepare_cached("UPDATE search_progress SET indexed_up_to = ?1")?
+        .execute(params![newest])?;
     Ok(())
 }
 
