@@ -32,5 +32,19 @@ for sync in full normal; do
   done
 done
 
+# 2b. the foreign-key checks Natter's schema makes at each insert: pairs in both orders.
+for r in 1 2 3 4; do
+  for fk in "" --foreign-keys; do
+    taskset -c 0 target/release/examples/commitfloor --natter-rows --bench-bodies --index $fk \
+      --batch 50 --rate 250 --commits 3000 --dir /var/tmp
+  done
+done
+for r in 1 2 3 4; do
+  for fk in --foreign-keys ""; do
+    taskset -c 0 target/release/examples/commitfloor --natter-rows --bench-bodies --index $fk \
+      --batch 50 --rate 250 --commits 3000 --dir /var/tmp
+  done
+done
+
 # 3. ADR 0036's durable floor of rounds 5 and 6 with the index's cost added (17.9 + 5.5).
 python3 bench/results/20261206-headline/durable-floor.py bench/results/20261206-headline 23.4

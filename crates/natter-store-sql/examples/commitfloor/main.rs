@@ -6,7 +6,7 @@
 //!
 //! `cargo run --release -p natter-store-sql --example commitfloor -- [--commits 4000]
 //! [--rate 500] [--batch 1] [--synchronous full|normal] [--natter-rows [--index]]
-//! [--bench-bodies] [--checkpoint-pages 8000] [--dir DIR]`; pin it
+//! [--bench-bodies] [--foreign-keys] [--checkpoint-pages 8000] [--dir DIR]`; pin it
 //! like the server (`taskset -c 0`). Prints CPU µs per commit and per row (user, system)
 //! from `/proc/self/stat`. `--batch N` puts N rows in each commit, as group commit does at
 //! load (`--rate` stays commits per second). `--checkpoint-pages` is the WAL's
@@ -22,6 +22,9 @@
 //! scripts written without spaces, which these bodies are not). `--bench-bodies` writes the
 //! bodies `natter-bench` sends (`t=<ns>;s=<sender>;n=<counter>;` padded with `x` to 100
 //! bytes: a new number, so a new index term, in every message) instead of 64 `x`.
+//! `--foreign-keys` declares `messages.room_id` and `sender_id` as references to `rooms` and
+//! a `users` table of the 1,000 senders and turns `PRAGMA foreign_keys` on, as Natter's
+//! schema and connections do: SQLite then looks both parents up at each insert.
 
 use rusqlite::{params, Connection};
 use std::time::{Duration, Instant};
@@ -54,6 +57,7 @@ fn main() -> Result<(), String> {
     let mut natter_rows = false;
     let mut index = false;
     let mut bench_bodies = false;
+    let mut foreign_keys = false;
     let mut batch = 1u64;
     let mut checkpoint_pages = 8000u32;
     let mut args = std::env::args().skip(1);
@@ -67,6 +71,7 @@ fn main() -> Result<(), String> {
             "--natter-rows" => natter_rows = true,
             "--index" => index = true,
             "--bench-bodies" => bench_bodies = true,
+            "--foreign-keys" => foreign_keys = true,
             "--batch" => batch = value()?.parse().map_err(|e| format!("--batch: {e}"))?,
             "--checkpoint-pages" => {
                 checkpoint_pages = value()?
@@ -88,14 +93,23 @@ fn main() -> Result<(), String> {
     let tmp =
         tempfile::tempdir_in(dir.unwrap_or_else(std::env::temp_dir)).map_err(|e| e.to_string())?;
     let conn = Connection::open(tmp.path().join("c.db")).map_err(|e| e.to_string())?;
+    let (fk, room_ref, user_ref) = if foreign_keys {
+        ("ON", "REFERENCES rooms(id)", "REFERENCES users(id)")
+    } else {
+        ("OFF", "", "")
+    };
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync};
-         PRAGMA wal_autocheckpoint = {checkpoint_pages};
+         PRAGMA wal_autocheckpoint = {checkpoint_pages}; PRAGMA foreign_keys = {fk};
          CREATE TABLE m (id INTEGER PRIMARY KEY, room INTEGER NOT NULL, seq INTEGER NOT NULL,
                          body TEXT NOT NULL);
          CREATE TABLE rooms (id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL);
-         CREATE TABLE messages (id INTEGER PRIMARY KEY, room_id INTEGER NOT NULL,
-             seq INTEGER NOT NULL, sender_id INTEGER NOT NULL, body TEXT NOT NULL,
+         CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+         INSERT INTO users (id, name)
+             WITH RECURSIVE u(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM u WHERE i < 999)
+             SELECT i, 'user' || i FROM u;
+         CREATE TABLE messages (id INTEGER PRIMARY KEY, room_id INTEGER NOT NULL {room_ref},
+             seq INTEGER NOT NULL, sender_id INTEGER NOT NULL {user_ref}, body TEXT NOT NULL,
              client_id TEXT NOT NULL, created_at INTEGER NOT NULL,
              UNIQUE (room_id, seq), UNIQUE (sender_id, room_id, client_id));
          INSERT INTO rooms (id, last_seq)
@@ -153,12 +167,13 @@ fn main() -> Result<(), String> {
     let per = |ticks: u64, n: u64| ticks as f64 * 10_000.0 / n as f64;
     let rows = commits * batch;
     println!(
-        "commits {commits} of {batch} row(s) in {:.1} s (synchronous {sync}{}{}{}, checkpoint \
+        "commits {commits} of {batch} row(s) in {:.1} s (synchronous {sync}{}{}{}{}, checkpoint \
          every {checkpoint_pages} pages): CPU {:.1} us per commit, {:.1} us per row (user {:.1}, \
          system {:.1})",
         elapsed.as_secs_f64(),
         if natter_rows { ", Natter's rows" } else { "" },
         if index { ", search index" } else { "" },
+        if foreign_keys { ", foreign keys" } else { "" },
         if bench_bodies {
             ", natter-bench bodies"
         } else {
