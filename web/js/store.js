@@ -673,12 +673,11 @@ export class Store {
     }
     const hadMessages = room.messages.length > 0 && !room.reloading;
     this.addMessages(roomId, messages, { history: true });
-    const first = messages[0]?.seq ?? null;
     if (!hadMessages) {
       room.hasOlder = has_more;
-      room.oldestLoaded = first;
-    } else if (room.oldestLoaded == null || (first != null && first < room.oldestLoaded)) {
-      room.oldestLoaded = first ?? room.messages[0]?.seq ?? null;
+      room.oldestLoaded = messages[0]?.seq ?? null;
+    } else {
+      this.reachOlder(room, messages);
     }
     room.loaded = true;
     room.reloading = false;
@@ -770,11 +769,17 @@ export class Store {
     const room = this.rooms.get(roomId);
     if (!room) return;
     this.addMessages(roomId, messages, { history: true });
-    const first = messages[0]?.seq;
-    if (first != null && (room.oldestLoaded == null || first < room.oldestLoaded)) room.oldestLoaded = first;
+    this.reachOlder(room, messages);
     room.hasOlder = has_more;
     room.loadingOlder = false;
     this.changed(`room:${roomId}`);
+  }
+
+  /** A page's first entry (message or room event), if older than what the timeline held
+   *  from pages, is where the next older page ends. */
+  reachOlder(room, messages) {
+    const first = messages[0]?.seq;
+    if (first != null && (room.oldestLoaded == null || first < room.oldestLoaded)) room.oldestLoaded = first;
   }
 
   setLoadingOlder(roomId, loading) {

@@ -6,14 +6,11 @@
 //! node.
 
 use crate::model::*;
+use crate::node::lock;
 use crate::protocol::EncodedEvent;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use std::sync::Mutex;
 
 /// The node's cache of archived rooms and muted members (see the module comment).
 #[derive(Default)]
