@@ -1,6 +1,9 @@
 //! Unit tests of the writer thread: batches, duplicates, seqs, failed commits and when the
 //! search indexes are filled.
 
+// (Also declared test-only here, not only at `mod tests;`: the file reads as test code alone.)
+#![cfg(test)]
+
 use super::*;
 use crate::sqlite::{migrate, open_connection, Synchronous};
 
